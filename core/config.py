@@ -1,0 +1,215 @@
+"""Settings, read once from `THROUGHCARE_*` environment variables.
+
+A bad value stops start-up with one line naming the variable. Secrets are
+wrapped in `Secret`, whose repr is masked, so a settings object can be logged.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+PREFIX = "THROUGHCARE_"
+
+
+class ConfigError(Exception):
+    """One configuration value is wrong; the message names the variable."""
+
+
+class Secret:
+    """A string that never shows itself in a repr or a log line."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("var")
+    database_url: Secret = field(default_factory=lambda: Secret(""))
+    redis_url: Secret | None = None
+    keys_dir: Path = Path("var/keys")
+    public_origins: tuple[str, ...] = ()
+    jwt_issuer: str = "throughcare"
+    jwt_audience: str = "throughcare"
+    access_token_seconds: int = 900
+    refresh_token_seconds: int = 12 * 3600
+    enrolment_code_seconds: int = 24 * 3600
+    max_body_bytes: int = 64 * 1024
+    cookie_secure: bool = False
+    log_level: str = "INFO"
+    default_timezone: str = "Europe/London"
+    node_name: str = "node-1"
+    bus_prefix: str = "tc:"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.reveal().startswith("postgresql")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        reader = _Reader(env)
+        data_dir = Path(reader.text("DATA_DIR", "var"))
+        host = reader.text("HOST", "127.0.0.1")
+        port = reader.integer("PORT", 8080, minimum=1, maximum=65535)
+        database_url = reader.database_url("DATABASE_URL", data_dir)
+        redis_url = reader.redis_url("REDIS_URL")
+        keys_dir = Path(reader.text("KEYS_DIR", str(data_dir / "keys")))
+        default_origins = (f"http://{host}:{port}", f"http://localhost:{port}")
+        origins = reader.origins("PUBLIC_ORIGINS", default_origins)
+        return cls(
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            database_url=database_url,
+            redis_url=redis_url,
+            keys_dir=keys_dir,
+            public_origins=origins,
+            jwt_issuer=reader.text("JWT_ISSUER", "throughcare"),
+            jwt_audience=reader.text("JWT_AUDIENCE", "throughcare"),
+            access_token_seconds=reader.integer(
+                "ACCESS_TOKEN_SECONDS", 900, minimum=30, maximum=3600
+            ),
+            refresh_token_seconds=reader.integer(
+                "REFRESH_TOKEN_SECONDS", 12 * 3600, minimum=300, maximum=30 * 86400
+            ),
+            enrolment_code_seconds=reader.integer(
+                "ENROLMENT_CODE_SECONDS", 24 * 3600, minimum=60, maximum=7 * 86400
+            ),
+            max_body_bytes=reader.integer(
+                "MAX_BODY_BYTES", 64 * 1024, minimum=1024, maximum=16 * 1024 * 1024
+            ),
+            cookie_secure=reader.boolean("COOKIE_SECURE", all(
+                o.startswith("https://") for o in origins
+            )),
+            log_level=reader.choice(
+                "LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")
+            ),
+            default_timezone=reader.timezone("DEFAULT_TIMEZONE", "Europe/London"),
+            node_name=reader.text("NODE_NAME", "node-1"),
+            bus_prefix=reader.text("BUS_PREFIX", "tc:"),
+        )
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def _raw(self, name: str) -> str | None:
+        value = self._env.get(PREFIX + name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def _fail(self, name: str, why: str) -> ConfigError:
+        return ConfigError(f"{PREFIX}{name}: {why}")
+
+    def text(self, name: str, default: str) -> str:
+        return self._raw(name) or default
+
+    def integer(self, name: str, default: int, *, minimum: int, maximum: int) -> int:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise self._fail(name, f"must be a whole number, got {raw!r}") from None
+        if not minimum <= value <= maximum:
+            raise self._fail(name, f"must be between {minimum} and {maximum}, got {value}")
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        lowered = raw.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise self._fail(name, f"must be true or false, got {raw!r}")
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        if raw.upper() not in allowed:
+            raise self._fail(name, f"must be one of {', '.join(allowed)}, got {raw!r}")
+        return raw.upper()
+
+    def timezone(self, name: str, default: str) -> str:
+        raw = self._raw(name) or default
+        try:
+            ZoneInfo(raw)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise self._fail(name, f"is not a known time zone: {raw!r}") from None
+        return raw
+
+    def database_url(self, name: str, data_dir: Path) -> Secret:
+        raw = self._raw(name)
+        if raw is None:
+            return Secret(f"sqlite+aiosqlite:///{data_dir / 'throughcare.db'}")
+        scheme = raw.split("://", 1)[0] if "://" in raw else ""
+        if scheme in ("postgres", "postgresql", "postgresql+asyncpg"):
+            rest = raw.split("://", 1)[1]
+            if not urlsplit(raw).hostname and "host=" not in rest:
+                raise self._fail(name, "a PostgreSQL URL needs a host")
+            return Secret("postgresql+asyncpg://" + rest)
+        if scheme in ("sqlite", "sqlite+aiosqlite"):
+            path = raw.split("://", 1)[1]
+            if not path.startswith("/") or len(path) < 2:
+                raise self._fail(name, "a SQLite URL looks like sqlite:///path/to/file.db")
+            return Secret("sqlite+aiosqlite://" + path)
+        raise self._fail(
+            name, "must start with postgresql:// or sqlite:/// (the value is not shown)"
+        )
+
+    def redis_url(self, name: str) -> Secret | None:
+        raw = self._raw(name)
+        if raw is None:
+            return None
+        parts = urlsplit(raw)
+        if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+            raise self._fail(name, "must look like redis://host:6379/0 (the value is not shown)")
+        try:
+            parts.port  # noqa: B018 - validates the port
+        except ValueError:
+            raise self._fail(name, "has an invalid port") from None
+        return Secret(raw)
+
+    def origins(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        result = []
+        for item in raw.split(","):
+            origin = item.strip().rstrip("/")
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+                raise self._fail(name, f"{origin!r} is not an origin like https://host:port")
+            result.append(origin)
+        return tuple(result)

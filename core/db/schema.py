@@ -1,0 +1,106 @@
+"""Tables owned by the core layer: establishments, accounts, devices, sessions.
+
+Other packages declare their own tables on the same `metadata` in their own
+`tables.py`; the Alembic migrations in `core/migrations/` are the source of truth
+for what exists in a database, and a test checks the two agree.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+)
+
+from core.db.types import UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+establishments = Table(
+    "establishments",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("code", String(32), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("relay_only", Boolean, nullable=False, default=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("establishment_id", String(36), ForeignKey("establishments.id"), nullable=True),
+    Column("role", String(16), nullable=False),
+    # Staff sign in with a username; prisoners with a prison number, found by
+    # its blind index and stored only encrypted.
+    Column("username", String(64), nullable=True, unique=True),
+    Column("prison_number_index", String(64), nullable=True, unique=True),
+    Column("prison_number_enc", LargeBinary, nullable=True),
+    Column("display_name_enc", LargeBinary, nullable=False),
+    Column("sex", String(1), nullable=True),
+    Column("password_hash", String(200), nullable=True),
+    Column("pin_hash", String(200), nullable=True),
+    Column("totp_secret_enc", LargeBinary, nullable=True),
+    # The last TOTP time step accepted, so a code cannot be used twice.
+    Column("totp_last_step", Integer, nullable=True),
+    Column("failed_attempts", Integer, nullable=False, default=0),
+    Column("locked_until", UTCDateTime, nullable=True),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("locale", String(8), nullable=False, default="en"),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("establishment_id", String(36), ForeignKey("establishments.id"), nullable=False),
+    Column("cell", String(32), nullable=False),
+    Column("enrolment_code_hash", String(64), nullable=True, unique=True),
+    Column("enrolment_expires_at", UTCDateTime, nullable=True),
+    Column("credential_hash", String(64), nullable=True, unique=True),
+    Column("enrolled_by", String(36), ForeignKey("accounts.id"), nullable=True),
+    Column("enrolled_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("account_id", String(36), ForeignKey("accounts.id"), nullable=False),
+    Column("device_id", String(36), ForeignKey("devices.id"), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Column("revoked_reason", String(32), nullable=True),
+    Index("ix_sessions_account", "account_id"),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("session_id", String(36), ForeignKey("sessions.id"), nullable=False),
+    Column("issued_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
+    Index("ix_refresh_tokens_session", "session_id"),
+)

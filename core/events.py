@@ -1,0 +1,92 @@
+"""What the core layer tells the audit log, without importing it.
+
+`core` sits below `audit`, so identity code writes through the `AuditSink`
+protocol; `audit` implements it and `web` wires the two together. The action
+vocabulary is closed and lives here, in the lowest package that needs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class Action(StrEnum):
+    # identity
+    SIGN_IN = "sign_in"
+    SIGN_IN_FAILED = "sign_in_failed"
+    LOCKOUT = "lockout"
+    SIGN_OUT = "sign_out"
+    REFRESH_REUSED = "refresh_reused"
+    ACCOUNT_CREATED = "account_created"
+    DEVICE_ENROLMENT_STARTED = "device_enrolment_started"
+    DEVICE_ENROLLED = "device_enrolled"
+    DEVICE_REVOKED = "device_revoked"
+    # scheduling
+    AVAILABILITY_CHANGED = "availability_changed"
+    REGIME_CHANGED = "regime_changed"
+    LOCKDOWN_DECLARED = "lockdown_declared"
+    LOCKDOWN_LIFTED = "lockdown_lifted"
+    BOOKED = "booked"
+    RESCHEDULED = "rescheduled"
+    CANCELLED = "cancelled"
+    CHECKED_IN = "checked_in"
+    ATTENDED = "attended"
+    DID_NOT_ATTEND = "did_not_attend"
+    REBOOK_OFFERED = "rebook_offered"
+    CONSENT_GIVEN = "consent_given"
+    CONSENT_DECLINED = "consent_declined"
+    CONSENT_WITHDRAWN = "consent_withdrawn"
+    REQUEST_MADE = "request_made"
+    REQUEST_TRIAGED = "request_triaged"
+    TRANSFERRED = "transferred"
+    RELEASED = "released"
+    # consults
+    JOINED = "joined"
+    WAITING = "waiting"
+    ADMITTED = "admitted"
+    LEFT = "left"
+    RECONNECTED = "reconnected"
+    CALL_ENDED = "call_ended"
+    QUALITY_REPORT = "quality_report"
+    MESSAGE_SENT = "message_sent"
+    RECORDING_STARTED = "recording_started"
+    RECORDING_STOPPED = "recording_stopped"
+    # the log itself and its keys
+    LOG_VIEWED = "log_viewed"
+    LOG_EXPORTED = "log_exported"
+    KEY_ROTATED = "key_rotated"
+    SUBJECT_SHREDDED = "subject_shredded"
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """An event before the log gives it a sequence number and a time."""
+
+    action: Action
+    actor: str
+    establishment: str | None = None
+    subject: str | None = None
+    appointment: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class AuditSink(Protocol):
+    async def append(self, record: AuditRecord) -> int:
+        """Durably record the event; returns its sequence number."""
+        ...
+
+
+class MemorySink:
+    """Keeps records in a list: for tests of code below `audit`."""
+
+    def __init__(self) -> None:
+        self.records: list[AuditRecord] = []
+
+    async def append(self, record: AuditRecord) -> int:
+        self.records.append(record)
+        return len(self.records) - 1
+
+    def actions(self) -> list[Action]:
+        return [r.action for r in self.records]

@@ -1,0 +1,798 @@
+"""Sign-in, lockout, devices, sessions and tokens: the identity rules.
+
+Every refusal is a `ServiceError` with a fixed message. A refusal changes
+nothing except, deliberately, the failed-attempt counter of a wrong PIN or
+password, and the revocation of a session whose refresh token was replayed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import pyotp
+from sqlalchemy import and_, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.clock import Clock
+from core.db.engine import Database
+from core.db.schema import accounts, devices, establishments, refresh_tokens, sessions
+from core.errors import Code, ServiceError
+from core.events import Action, AuditRecord, AuditSink
+from core.fields import FieldCipher
+from core.identity import validation
+from core.identity.passwords import SecretHasher
+from core.identity.tokens import AccessToken, TokenSigner, hash_token, new_refresh_token
+from core.identity.types import STAFF_ROLES, Principal, Role
+
+MAX_ATTEMPTS = 5
+LOCKOUT = timedelta(minutes=15)
+ENROLMENT_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
+SYSTEM_ACTOR = "system"
+
+
+@dataclass(frozen=True)
+class SignInResult:
+    principal: Principal
+    access: AccessToken
+    refresh_token: str
+    refresh_expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Device:
+    id: str
+    establishment_id: str
+    cell: str
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    device_id: str
+    code: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class AccountView:
+    id: str
+    role: Role
+    establishment_id: str | None
+    display_name: str
+    username: str | None
+    prison_number: str | None
+    sex: str | None
+    locale: str
+
+
+@dataclass(frozen=True)
+class Establishment:
+    id: str
+    code: str
+    name: str
+    timezone: str
+    relay_only: bool
+
+
+def _normalise_enrolment_code(code: object) -> str:
+    if not isinstance(code, str) or len(code) > 64:
+        raise ServiceError(Code.ENROLMENT_CODE_INVALID)
+    return "".join(ch for ch in code.upper() if ch.isalnum())
+
+
+class IdentityService:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        cipher: FieldCipher,
+        signer: TokenSigner,
+        hasher: SecretHasher,
+        clock: Clock,
+        audit: AuditSink,
+        refresh_lifetime_s: int = 12 * 3600,
+        enrolment_lifetime_s: int = 24 * 3600,
+    ) -> None:
+        self._db = db
+        self._cipher = cipher
+        self._signer = signer
+        self._hasher = hasher
+        self._clock = clock
+        self._audit = audit
+        self._refresh_lifetime = timedelta(seconds=refresh_lifetime_s)
+        self._enrolment_lifetime = timedelta(seconds=enrolment_lifetime_s)
+
+    @property
+    def signer(self) -> TokenSigner:
+        return self._signer
+
+    # ---------------------------------------------------------------- setup
+
+    async def create_establishment(
+        self, code: str, name: str, timezone: str = "Europe/London", *, relay_only: bool = True
+    ) -> str:
+        code = validation.establishment_code(code)
+        name = validation.display_name(name)
+        est_id = str(uuid.uuid4())
+        async with self._db.begin() as conn:
+            existing = await conn.scalar(
+                select(establishments.c.id).where(establishments.c.code == code)
+            )
+            if existing is not None:
+                raise ServiceError(Code.CONFLICT, "An establishment with this code exists.")
+            await conn.execute(
+                insert(establishments).values(
+                    id=est_id,
+                    code=code,
+                    name=name,
+                    timezone=timezone,
+                    relay_only=relay_only,
+                    created_at=self._clock.now(),
+                )
+            )
+        return est_id
+
+    async def establishment_by_code(self, code: str) -> Establishment | None:
+        async with self._db.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(establishments).where(establishments.c.code == code.strip().upper())
+                )
+            ).first()
+        return None if row is None else _establishment(row._mapping)
+
+    async def establishment(self, est_id: str) -> Establishment | None:
+        async with self._db.connect() as conn:
+            row = (
+                await conn.execute(select(establishments).where(establishments.c.id == est_id))
+            ).first()
+        return None if row is None else _establishment(row._mapping)
+
+    async def create_staff(
+        self,
+        *,
+        role: Role,
+        establishment_id: str | None,
+        username: str,
+        display_name: str,
+        password: str,
+        sex: str | None = None,
+        totp_secret: str | None = None,
+        actor: str = SYSTEM_ACTOR,
+    ) -> tuple[str, str]:
+        """Returns (account id, TOTP secret for the authenticator app)."""
+        if role not in STAFF_ROLES:
+            raise ServiceError(Code.INVALID_REQUEST, "Staff roles are clinician, manager, officer, admin.")
+        if role != Role.ADMIN and establishment_id is None:
+            raise ServiceError(Code.INVALID_REQUEST, "Staff other than admins need an establishment.")
+        username = validation.username(username)
+        display_name = validation.display_name(display_name)
+        password = validation.password(password)
+        sex = validation.sex(sex)
+        totp_secret = totp_secret or pyotp.random_base32()
+        account_id = str(uuid.uuid4())
+        password_hash = await self._hasher.hash(password)
+        async with self._db.begin() as conn:
+            await self._require_establishment(conn, establishment_id)
+            taken = await conn.scalar(select(accounts.c.id).where(accounts.c.username == username))
+            if taken is not None:
+                raise ServiceError(Code.CONFLICT, "This username is taken.")
+            await conn.execute(
+                insert(accounts).values(
+                    id=account_id,
+                    establishment_id=establishment_id,
+                    role=role.value,
+                    username=username,
+                    display_name_enc=self._cipher.encrypt(
+                        display_name, row=account_id, column="display_name"
+                    ),
+                    sex=sex,
+                    password_hash=password_hash,
+                    totp_secret_enc=self._cipher.encrypt(
+                        totp_secret, row=account_id, column="totp_secret"
+                    ),
+                    failed_attempts=0,
+                    active=True,
+                    locale="en",
+                    created_at=self._clock.now(),
+                )
+            )
+        await self._audit.append(
+            AuditRecord(
+                action=Action.ACCOUNT_CREATED,
+                actor=actor,
+                establishment=establishment_id,
+                subject=account_id,
+                details={"role": role.value},
+            )
+        )
+        return account_id, totp_secret
+
+    async def create_prisoner(
+        self,
+        *,
+        establishment_id: str,
+        prison_number: str,
+        display_name: str,
+        pin: str,
+        sex: str | None = None,
+        actor: str = SYSTEM_ACTOR,
+    ) -> str:
+        number = validation.prison_number(prison_number)
+        display_name = validation.display_name(display_name)
+        pin = validation.pin(pin)
+        sex = validation.sex(sex)
+        account_id = str(uuid.uuid4())
+        index = self._cipher.blind_index(number, purpose="prison_number")
+        pin_hash = await self._hasher.hash(pin)
+        async with self._db.begin() as conn:
+            await self._require_establishment(conn, establishment_id)
+            taken = await conn.scalar(
+                select(accounts.c.id).where(accounts.c.prison_number_index == index)
+            )
+            if taken is not None:
+                raise ServiceError(Code.CONFLICT, "This prison number already has an account.")
+            await conn.execute(
+                insert(accounts).values(
+                    id=account_id,
+                    establishment_id=establishment_id,
+                    role=Role.PRISONER.value,
+                    prison_number_index=index,
+                    prison_number_enc=self._cipher.encrypt(
+                        number, row=account_id, column="prison_number"
+                    ),
+                    display_name_enc=self._cipher.encrypt(
+                        display_name, row=account_id, column="display_name"
+                    ),
+                    sex=sex,
+                    pin_hash=pin_hash,
+                    failed_attempts=0,
+                    active=True,
+                    locale="en",
+                    created_at=self._clock.now(),
+                )
+            )
+        await self._audit.append(
+            AuditRecord(
+                action=Action.ACCOUNT_CREATED,
+                actor=actor,
+                establishment=establishment_id,
+                subject=account_id,
+                details={"role": Role.PRISONER.value},
+            )
+        )
+        return account_id
+
+    async def account(self, account_id: str) -> AccountView | None:
+        async with self._db.connect() as conn:
+            row = (await conn.execute(select(accounts).where(accounts.c.id == account_id))).first()
+        if row is None:
+            return None
+        m = row._mapping
+        number = None
+        if m["prison_number_enc"] is not None:
+            number = self._cipher.decrypt(
+                m["prison_number_enc"], row=m["id"], column="prison_number"
+            )
+        return AccountView(
+            id=m["id"],
+            role=Role(m["role"]),
+            establishment_id=m["establishment_id"],
+            display_name=self._cipher.decrypt(
+                m["display_name_enc"], row=m["id"], column="display_name"
+            ),
+            username=m["username"],
+            prison_number=number,
+            sex=m["sex"],
+            locale=m["locale"],
+        )
+
+    async def find_prisoner(self, prison_number: str) -> str | None:
+        number = validation.prison_number(prison_number)
+        index = self._cipher.blind_index(number, purpose="prison_number")
+        async with self._db.connect() as conn:
+            found: str | None = await conn.scalar(
+                select(accounts.c.id).where(accounts.c.prison_number_index == index)
+            )
+        return found
+
+    async def set_locale(self, principal: Principal, locale: str) -> None:
+        if locale not in ("en", "cy"):
+            raise ServiceError(Code.INVALID_REQUEST, "The language is en or cy.")
+        async with self._db.begin() as conn:
+            await conn.execute(
+                update(accounts).where(accounts.c.id == principal.account_id).values(locale=locale)
+            )
+
+    # -------------------------------------------------------------- devices
+
+    async def start_enrolment(self, actor: Principal, establishment_id: str, cell: str) -> Enrolment:
+        """An officer registers a device for a cell and gets a one-time code."""
+        if actor.role not in (Role.OFFICER, Role.ADMIN):
+            raise ServiceError(Code.FORBIDDEN)
+        if actor.role != Role.ADMIN and actor.establishment_id != establishment_id:
+            raise ServiceError(Code.FORBIDDEN)
+        cell = validation.cell(cell)
+        code = "".join(secrets.choice(ENROLMENT_ALPHABET) for _ in range(12))
+        device_id = str(uuid.uuid4())
+        now = self._clock.now()
+        expires = now + self._enrolment_lifetime
+        async with self._db.begin() as conn:
+            await self._require_establishment(conn, establishment_id)
+            await conn.execute(
+                insert(devices).values(
+                    id=device_id,
+                    establishment_id=establishment_id,
+                    cell=cell,
+                    enrolment_code_hash=hash_token(code),
+                    enrolment_expires_at=expires,
+                    enrolled_by=None if actor.account_id == SYSTEM_ACTOR else actor.account_id,
+                    created_at=now,
+                )
+            )
+        await self._audit.append(
+            AuditRecord(
+                action=Action.DEVICE_ENROLMENT_STARTED,
+                actor=actor.account_id,
+                establishment=establishment_id,
+                subject=device_id,
+                details={"cell": cell},
+            )
+        )
+        display = "-".join(code[i : i + 4] for i in range(0, 12, 4))
+        return Enrolment(device_id=device_id, code=display, expires_at=expires)
+
+    async def complete_enrolment(self, code: object) -> tuple[Device, str]:
+        """The device swaps its one-time code for its own long-lived credential."""
+        normalised = _normalise_enrolment_code(code)
+        if len(normalised) != 12:
+            raise ServiceError(Code.ENROLMENT_CODE_INVALID)
+        code_hash = hash_token(normalised)
+        credential = "tcd_" + secrets.token_urlsafe(32)
+        now = self._clock.now()
+        async with self._db.begin() as conn:
+            row = (
+                await conn.execute(
+                    select(devices).where(devices.c.enrolment_code_hash == code_hash)
+                )
+            ).first()
+            if row is None:
+                raise ServiceError(Code.ENROLMENT_CODE_INVALID)
+            m = row._mapping
+            if m["enrolment_expires_at"] is None or m["enrolment_expires_at"] <= now:
+                raise ServiceError(Code.ENROLMENT_CODE_INVALID)
+            result = await conn.execute(
+                update(devices)
+                .where(
+                    and_(
+                        devices.c.id == m["id"],
+                        devices.c.enrolment_code_hash == code_hash,
+                        devices.c.credential_hash.is_(None),
+                    )
+                )
+                .values(
+                    credential_hash=hash_token(credential),
+                    enrolment_code_hash=None,
+                    enrolment_expires_at=None,
+                    enrolled_at=now,
+                )
+            )
+            if result.rowcount != 1:
+                raise ServiceError(Code.ENROLMENT_CODE_INVALID)
+        device = Device(id=m["id"], establishment_id=m["establishment_id"], cell=m["cell"])
+        await self._audit.append(
+            AuditRecord(
+                action=Action.DEVICE_ENROLLED,
+                actor=device.id,
+                establishment=device.establishment_id,
+                subject=device.id,
+                details={"cell": device.cell},
+            )
+        )
+        return device, credential
+
+    async def authenticate_device(self, credential: object) -> Device:
+        if not isinstance(credential, str) or not credential.startswith("tcd_") or len(credential) > 100:
+            raise ServiceError(Code.DEVICE_NOT_ENROLLED)
+        async with self._db.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(devices).where(devices.c.credential_hash == hash_token(credential))
+                )
+            ).first()
+        if row is None or row._mapping["revoked_at"] is not None:
+            raise ServiceError(Code.DEVICE_NOT_ENROLLED)
+        m = row._mapping
+        return Device(id=m["id"], establishment_id=m["establishment_id"], cell=m["cell"])
+
+    async def revoke_device(self, actor: Principal, device_id: str) -> None:
+        if actor.role not in (Role.OFFICER, Role.ADMIN):
+            raise ServiceError(Code.FORBIDDEN)
+        async with self._db.begin() as conn:
+            est = await conn.scalar(
+                select(devices.c.establishment_id).where(devices.c.id == device_id)
+            )
+            if est is None:
+                raise ServiceError(Code.NOT_FOUND)
+            if actor.role != Role.ADMIN and est != actor.establishment_id:
+                raise ServiceError(Code.FORBIDDEN)
+            await conn.execute(
+                update(devices).where(devices.c.id == device_id).values(revoked_at=self._clock.now())
+            )
+            # A revoked device's open sessions end with it.
+            await conn.execute(
+                update(sessions)
+                .where(and_(sessions.c.device_id == device_id, sessions.c.revoked_at.is_(None)))
+                .values(revoked_at=self._clock.now(), revoked_reason="device_revoked")
+            )
+        await self._audit.append(
+            AuditRecord(
+                action=Action.DEVICE_REVOKED, actor=actor.account_id, establishment=est, subject=device_id
+            )
+        )
+
+    # -------------------------------------------------------------- sign-in
+
+    async def sign_in_staff(self, username: object, password: object, totp: object) -> SignInResult:
+        name = validation.username(username)
+        if not isinstance(password, str) or len(password) > validation.MAX_SECRET:
+            raise ServiceError(Code.INVALID_REQUEST, "A password is 12 to 256 characters.")
+        code = validation.totp_code(totp)
+        async with self._db.connect() as conn:
+            row = (await conn.execute(select(accounts).where(accounts.c.username == name))).first()
+        m = row._mapping if row is not None else None
+        if m is None or m["role"] == Role.PRISONER.value or not m["active"]:
+            await self._hasher.verify(None, password)
+            await self._audit.append(
+                AuditRecord(action=Action.SIGN_IN_FAILED, actor="anonymous", details={"username": name})
+            )
+            raise ServiceError(Code.INVALID_CREDENTIALS)
+        self._refuse_if_locked(m)
+        password_ok = await self._hasher.verify(m["password_hash"], password)
+        step = self._totp_step(m, code) if password_ok else None
+        if not password_ok or step is None:
+            await self._record_failure(m, reason="password_or_code")
+        async with self._db.begin() as conn:
+            claimed = await conn.execute(
+                update(accounts)
+                .where(
+                    and_(
+                        accounts.c.id == m["id"],
+                        (accounts.c.totp_last_step.is_(None)) | (accounts.c.totp_last_step < step),
+                    )
+                )
+                .values(failed_attempts=0, locked_until=None, totp_last_step=step)
+            )
+        if claimed.rowcount != 1:
+            # The same code twice: a replay, or two sign-ins racing.
+            await self._record_failure(m, reason="code_reused")
+        principal = Principal(
+            account_id=m["id"],
+            role=Role(m["role"]),
+            establishment_id=m["establishment_id"],
+            session_id="",
+        )
+        return await self._start_session(principal)
+
+    async def sign_in_prisoner(
+        self, device_credential: object, prison_number: object, pin: object
+    ) -> SignInResult:
+        device = await self.authenticate_device(device_credential)
+        number = validation.prison_number(prison_number)
+        if not isinstance(pin, str) or len(pin) > 16:
+            raise ServiceError(Code.INVALID_REQUEST, "A PIN is 4 to 8 digits.")
+        index = self._cipher.blind_index(number, purpose="prison_number")
+        async with self._db.connect() as conn:
+            row = (
+                await conn.execute(select(accounts).where(accounts.c.prison_number_index == index))
+            ).first()
+        m = row._mapping if row is not None else None
+        if m is None or not m["active"]:
+            await self._hasher.verify(None, pin)
+            await self._audit.append(
+                AuditRecord(
+                    action=Action.SIGN_IN_FAILED,
+                    actor=device.id,
+                    establishment=device.establishment_id,
+                    details={"reason": "unknown_prisoner"},
+                )
+            )
+            raise ServiceError(Code.INVALID_CREDENTIALS)
+        if m["establishment_id"] != device.establishment_id:
+            await self._audit.append(
+                AuditRecord(
+                    action=Action.SIGN_IN_FAILED,
+                    actor=device.id,
+                    establishment=device.establishment_id,
+                    subject=m["id"],
+                    details={"reason": "device_of_another_establishment"},
+                )
+            )
+            raise ServiceError(Code.DEVICE_NOT_ALLOWED)
+        self._refuse_if_locked(m)
+        if not await self._hasher.verify(m["pin_hash"], pin):
+            await self._record_failure(m, reason="wrong_pin", device_id=device.id)
+        async with self._db.begin() as conn:
+            await conn.execute(
+                update(accounts)
+                .where(accounts.c.id == m["id"])
+                .values(failed_attempts=0, locked_until=None)
+            )
+        principal = Principal(
+            account_id=m["id"],
+            role=Role.PRISONER,
+            establishment_id=m["establishment_id"],
+            session_id="",
+            device_id=device.id,
+        )
+        return await self._start_session(principal)
+
+    def _refuse_if_locked(self, m: Any) -> None:
+        locked_until = m["locked_until"]
+        if locked_until is not None and locked_until > self._clock.now():
+            raise ServiceError(
+                Code.LOCKED_OUT, extra={"locked_until": locked_until.isoformat()}
+            )
+
+    def _totp_step(self, m: Any, code: str) -> int | None:
+        """The time step the code belongs to, allowing one step of clock drift."""
+        secret = self._cipher.decrypt(m["totp_secret_enc"], row=m["id"], column="totp_secret")
+        totp = pyotp.TOTP(secret)
+        now = self._clock.now()
+        for drift in (0, -1, 1):
+            when = now + timedelta(seconds=drift * totp.interval)
+            if secrets.compare_digest(totp.at(when), code):
+                return int(when.timestamp()) // totp.interval
+        return None
+
+    async def _record_failure(self, m: Any, *, reason: str, device_id: str | None = None) -> None:
+        """Count a wrong secret, lock at the fifth, and raise the right refusal."""
+        now = self._clock.now()
+        async with self._db.begin() as conn:
+            await conn.execute(
+                update(accounts)
+                .where(accounts.c.id == m["id"])
+                .values(failed_attempts=accounts.c.failed_attempts + 1)
+            )
+            attempts = int(
+                await conn.scalar(select(accounts.c.failed_attempts).where(accounts.c.id == m["id"]))
+                or 0
+            )
+            locked = attempts >= MAX_ATTEMPTS
+            if locked:
+                await conn.execute(
+                    update(accounts)
+                    .where(accounts.c.id == m["id"])
+                    .values(locked_until=now + LOCKOUT, failed_attempts=0)
+                )
+        actor = device_id or "anonymous"
+        await self._audit.append(
+            AuditRecord(
+                action=Action.SIGN_IN_FAILED,
+                actor=actor,
+                establishment=m["establishment_id"],
+                subject=m["id"],
+                details={"reason": reason, "attempt": attempts},
+            )
+        )
+        if locked:
+            await self._audit.append(
+                AuditRecord(
+                    action=Action.LOCKOUT,
+                    actor=actor,
+                    establishment=m["establishment_id"],
+                    subject=m["id"],
+                    details={"minutes": int(LOCKOUT.total_seconds() // 60)},
+                )
+            )
+            raise ServiceError(
+                Code.LOCKED_OUT, extra={"locked_until": (now + LOCKOUT).isoformat()}
+            )
+        raise ServiceError(
+            Code.INVALID_CREDENTIALS, extra={"attempts_left": MAX_ATTEMPTS - attempts}
+        )
+
+    # ------------------------------------------------------------- sessions
+
+    async def _start_session(self, principal: Principal) -> SignInResult:
+        session_id = str(uuid.uuid4())
+        now = self._clock.now()
+        refresh, refresh_hash = new_refresh_token()
+        async with self._db.begin() as conn:
+            await conn.execute(
+                insert(sessions).values(
+                    id=session_id,
+                    account_id=principal.account_id,
+                    device_id=principal.device_id,
+                    created_at=now,
+                )
+            )
+            await conn.execute(
+                insert(refresh_tokens).values(
+                    token_hash=refresh_hash,
+                    session_id=session_id,
+                    issued_at=now,
+                    expires_at=now + self._refresh_lifetime,
+                )
+            )
+        principal = Principal(
+            account_id=principal.account_id,
+            role=principal.role,
+            establishment_id=principal.establishment_id,
+            session_id=session_id,
+            device_id=principal.device_id,
+        )
+        await self._audit.append(
+            AuditRecord(
+                action=Action.SIGN_IN,
+                actor=principal.account_id,
+                establishment=principal.establishment_id,
+                subject=principal.account_id,
+                details={"role": principal.role.value, "device": principal.device_id},
+            )
+        )
+        access = self._signer.issue(principal)
+        return SignInResult(
+            principal=principal,
+            access=access,
+            refresh_token=refresh,
+            refresh_expires_at=now + self._refresh_lifetime,
+        )
+
+    async def refresh(self, token: object) -> SignInResult:
+        """Rotate: the old refresh token is spent; a replay ends the whole family."""
+        if not isinstance(token, str) or not token.startswith("tcr_") or len(token) > 100:
+            raise ServiceError(Code.REFRESH_TOKEN_INVALID)
+        token_hash = hash_token(token)
+        now = self._clock.now()
+        reused_session: tuple[str, str, str | None] | None = None
+        async with self._db.begin() as conn:
+            row = (
+                await conn.execute(
+                    select(
+                        refresh_tokens.c.session_id,
+                        refresh_tokens.c.used_at,
+                        refresh_tokens.c.expires_at,
+                        sessions.c.revoked_at,
+                        sessions.c.account_id,
+                        sessions.c.device_id,
+                        accounts.c.role,
+                        accounts.c.establishment_id,
+                        accounts.c.active,
+                    )
+                    .select_from(
+                        refresh_tokens.join(
+                            sessions, sessions.c.id == refresh_tokens.c.session_id
+                        ).join(accounts, accounts.c.id == sessions.c.account_id)
+                    )
+                    .where(refresh_tokens.c.token_hash == token_hash)
+                )
+            ).first()
+            if row is None:
+                raise ServiceError(Code.REFRESH_TOKEN_INVALID)
+            m = row._mapping
+            if m["revoked_at"] is not None or not m["active"]:
+                raise ServiceError(Code.SESSION_REVOKED)
+            spent = m["used_at"] is not None
+            if not spent:
+                claimed = await conn.execute(
+                    update(refresh_tokens)
+                    .where(
+                        and_(
+                            refresh_tokens.c.token_hash == token_hash,
+                            refresh_tokens.c.used_at.is_(None),
+                        )
+                    )
+                    .values(used_at=now)
+                )
+                spent = claimed.rowcount != 1
+            if spent:
+                await conn.execute(
+                    update(sessions)
+                    .where(sessions.c.id == m["session_id"])
+                    .values(revoked_at=now, revoked_reason="refresh_reused")
+                )
+                reused_session = (m["session_id"], m["account_id"], m["establishment_id"])
+            elif m["expires_at"] <= now:
+                raise ServiceError(Code.REFRESH_TOKEN_INVALID)
+            else:
+                new_token, new_hash = new_refresh_token()
+                await conn.execute(
+                    insert(refresh_tokens).values(
+                        token_hash=new_hash,
+                        session_id=m["session_id"],
+                        issued_at=now,
+                        expires_at=now + self._refresh_lifetime,
+                    )
+                )
+        if reused_session is not None:
+            session_id, account_id, est = reused_session
+            await self._audit.append(
+                AuditRecord(
+                    action=Action.REFRESH_REUSED,
+                    actor=account_id,
+                    establishment=est,
+                    subject=account_id,
+                    details={"session": session_id},
+                )
+            )
+            raise ServiceError(Code.REFRESH_TOKEN_REUSED)
+        principal = Principal(
+            account_id=m["account_id"],
+            role=Role(m["role"]),
+            establishment_id=m["establishment_id"],
+            session_id=m["session_id"],
+            device_id=m["device_id"],
+        )
+        return SignInResult(
+            principal=principal,
+            access=self._signer.issue(principal),
+            refresh_token=new_token,
+            refresh_expires_at=now + self._refresh_lifetime,
+        )
+
+    async def sign_out(self, principal: Principal) -> None:
+        async with self._db.begin() as conn:
+            await conn.execute(
+                update(sessions)
+                .where(and_(sessions.c.id == principal.session_id, sessions.c.revoked_at.is_(None)))
+                .values(revoked_at=self._clock.now(), revoked_reason="sign_out")
+            )
+        await self._audit.append(
+            AuditRecord(
+                action=Action.SIGN_OUT,
+                actor=principal.account_id,
+                establishment=principal.establishment_id,
+                subject=principal.account_id,
+            )
+        )
+
+    async def authenticate(self, token: object) -> Principal:
+        """A verified token whose session is still open and account still active."""
+        if not isinstance(token, str):
+            raise ServiceError(Code.INVALID_TOKEN)
+        principal = self._signer.verify(token)
+        async with self._db.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(sessions.c.revoked_at, accounts.c.active, devices.c.revoked_at.label("dev_revoked"))
+                    .select_from(
+                        sessions.join(accounts, accounts.c.id == sessions.c.account_id).outerjoin(
+                            devices, devices.c.id == sessions.c.device_id
+                        )
+                    )
+                    .where(
+                        and_(
+                            sessions.c.id == principal.session_id,
+                            sessions.c.account_id == principal.account_id,
+                        )
+                    )
+                )
+            ).first()
+        if row is None:
+            raise ServiceError(Code.INVALID_TOKEN)
+        if row.revoked_at is not None or not row.active or row.dev_revoked is not None:
+            raise ServiceError(Code.SESSION_REVOKED)
+        return principal
+
+    async def _require_establishment(self, conn: AsyncConnection, est_id: str | None) -> None:
+        if est_id is None:
+            return
+        found = await conn.scalar(select(establishments.c.id).where(establishments.c.id == est_id))
+        if found is None:
+            raise ServiceError(Code.NOT_FOUND, "No such establishment.")
+
+
+def _establishment(m: Any) -> Establishment:
+    return Establishment(
+        id=m["id"], code=m["code"], name=m["name"], timezone=m["timezone"], relay_only=m["relay_only"]
+    )
+
+
+def fingerprint(value: str) -> str:
+    """A short, non-reversible tag for logs (never the value itself)."""
+    return hashlib.sha256(value.encode()).hexdigest()[:8]

@@ -1,0 +1,114 @@
+"""A small, known population for tests: who exists and how they sign in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyotp
+from aiohttp import web
+
+from core.identity import Principal, Role
+from core.identity.service import SYSTEM_ACTOR
+from web.state import CLOCK, IDENTITY
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Staff:
+    account_id: str
+    username: str
+    totp_secret: str
+    role: Role
+    establishment_id: str | None
+
+    def code(self, app: web.Application) -> str:
+        return str(pyotp.TOTP(self.totp_secret).at(app[CLOCK].now()))
+
+
+@dataclass
+class Prisoner:
+    account_id: str
+    prison_number: str
+    pin: str
+    establishment_id: str
+    device_id: str
+    device_credential: str
+
+
+@dataclass
+class World:
+    est: str
+    other_est: str
+    staff: dict[str, Staff] = field(default_factory=dict)
+    prisoners: list[Prisoner] = field(default_factory=list)
+    other_prisoner: Prisoner | None = None
+    other_device_credential: str = ""
+
+
+async def build_world(app: web.Application) -> World:
+    identity = app[IDENTITY]
+    est = await identity.create_establishment("HMP-ONE", "HMP One")
+    other = await identity.create_establishment("HMP-TWO", "HMP Two")
+    world = World(est=est, other_est=other)
+    for role in (Role.CLINICIAN, Role.MANAGER, Role.OFFICER, Role.ADMIN):
+        username = f"{role.value}.one"
+        account_id, secret = await identity.create_staff(
+            role=role,
+            establishment_id=None if role == Role.ADMIN else est,
+            username=username,
+            display_name=f"{role.value.title()} One",
+            password=PASSWORD,
+            sex="F",
+        )
+        world.staff[role.value] = Staff(account_id, username, secret, role, est)
+    officer2, secret2 = await identity.create_staff(
+        role=Role.OFFICER, establishment_id=other, username="officer.two",
+        display_name="Officer Two", password=PASSWORD,
+    )
+    world.staff["officer2"] = Staff(officer2, "officer.two", secret2, Role.OFFICER, other)
+    system = Principal(account_id=SYSTEM_ACTOR, role=Role.ADMIN, establishment_id=None, session_id="")
+    for number, pin, where in (("A1234BC", "1234", est), ("B2345CD", "2345", est), ("C3456DE", "3456", other)):
+        account_id = await identity.create_prisoner(
+            establishment_id=where, prison_number=number, display_name=f"Prisoner {number}", pin=pin
+        )
+        enrolment = await identity.start_enrolment(system, where, f"cell-{number}")
+        device, credential = await identity.complete_enrolment(enrolment.code)
+        prisoner = Prisoner(account_id, number, pin, where, device.id, credential)
+        if where == est:
+            world.prisoners.append(prisoner)
+        else:
+            world.other_prisoner = prisoner
+            world.other_device_credential = credential
+    return world
+
+
+async def sign_in_staff(client: Any, staff: Staff, **extra: Any) -> dict[str, Any]:
+    app = client.server.app
+    resp = await client.post(
+        "/api/auth/staff",
+        json={"username": staff.username, "password": PASSWORD, "totp": staff.code(app), **extra},
+    )
+    assert resp.status == 200, await resp.text()
+    body: dict[str, Any] = await resp.json()
+    return body
+
+
+async def sign_in_prisoner(client: Any, prisoner: Prisoner, **extra: Any) -> dict[str, Any]:
+    resp = await client.post(
+        "/api/auth/prisoner",
+        json={
+            "prison_number": prisoner.prison_number,
+            "pin": prisoner.pin,
+            "device_credential": prisoner.device_credential,
+            **extra,
+        },
+    )
+    assert resp.status == 200, await resp.text()
+    body: dict[str, Any] = await resp.json()
+    return body
+
+
+def bearer(tokens: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}

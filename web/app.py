@@ -1,0 +1,148 @@
+"""The composition root: build the application from settings.
+
+Long-lived resources are opened by one cleanup context each, in dependency
+order (keys and store, bus, audit, identity), so teardown runs in reverse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from types import ModuleType
+
+from aiohttp import web
+
+from audit import open_audit_log
+from core.clock import Clock, SystemClock
+from core.config import Settings
+from core.db import Database, create_database
+from core.db.migrate import current_revision, head_revision
+from core.fields import FieldCipher
+from core.identity import IdentityService
+from core.identity.passwords import SecretHasher
+from core.identity.tokens import TokenSigner
+from core.events import AuditSink
+from core.keys import ServiceKeys, load_service_keys
+from signalling.bus import create_bus
+from web import health, openapi, signin
+from web.metrics import Metrics
+from web.middleware import csrf_protection, request_context, security_headers
+from web.state import AUDIT, BUS, CLOCK, DATABASE, IDENTITY, METRICS, SETTINGS
+
+ROUTE_MODULES: tuple[ModuleType, ...] = (health, signin, openapi)
+
+
+class StartupError(Exception):
+    """The service cannot start; the message says what to do."""
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    hasher: SecretHasher | None = None,
+) -> web.Application:
+    app = web.Application(
+        middlewares=[request_context, csrf_protection],
+        client_max_size=settings.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app[CLOCK] = clock or SystemClock()
+    app[METRICS] = Metrics()
+    app.on_response_prepare.append(security_headers)
+    for ctx in (_store, _bus, _audit, _identity(hasher)):
+        app.cleanup_ctx.append(ctx)
+    fragments = []
+    for module in ROUTE_MODULES:
+        app.add_routes(module.routes)
+        fragments.append(getattr(module, "OPENAPI", {}))
+    app[openapi.DOCUMENT] = openapi.document(fragments)
+    return app
+
+
+async def _store(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    db = await asyncio.to_thread(create_database, settings.database_url.reveal())
+    try:
+        try:
+            revision = await current_revision(db)
+        except Exception as exc:
+            raise StartupError(
+                f"cannot reach the database ({type(exc).__name__}); check THROUGHCARE_DATABASE_URL"
+            ) from None
+        if revision != await asyncio.to_thread(head_revision):
+            raise StartupError(
+                "the database schema is not up to date; run `throughcare db upgrade` first"
+            )
+        app[DATABASE] = db
+        yield
+    finally:
+        await db.dispose()
+
+
+async def _bus(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    bus = create_bus(
+        settings.redis_url.reveal() if settings.redis_url else None, prefix=settings.bus_prefix
+    )
+    try:
+        await bus.start()
+    except Exception as exc:
+        await bus.close()
+        raise StartupError(
+            f"cannot reach the bus ({type(exc).__name__}); check THROUGHCARE_REDIS_URL"
+        ) from None
+    app[BUS] = bus
+    yield
+    await bus.close()
+
+
+async def _audit(app: web.Application) -> AsyncIterator[None]:
+    log = await open_audit_log(
+        app[DATABASE], keys_dir=app[SETTINGS].keys_dir, clock=app[CLOCK]
+    )
+    app[AUDIT] = log
+    yield
+    await log.close()
+
+
+def build_identity(
+    settings: Settings,
+    db: Database,
+    audit: AuditSink,
+    clock: Clock,
+    keys: ServiceKeys,
+    hasher: SecretHasher | None = None,
+) -> IdentityService:
+    signer = TokenSigner(
+        keys.token_signing,
+        keys.token_kid,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        lifetime_s=settings.access_token_seconds,
+        clock=clock,
+    )
+    return IdentityService(
+        db,
+        cipher=FieldCipher(keys.field_key),
+        signer=signer,
+        hasher=hasher or SecretHasher(),
+        clock=clock,
+        audit=audit,
+        refresh_lifetime_s=settings.refresh_token_seconds,
+        enrolment_lifetime_s=settings.enrolment_code_seconds,
+    )
+
+
+def _identity(
+    hasher: SecretHasher | None,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        keys = await asyncio.to_thread(load_service_keys, settings.keys_dir)
+        app[IDENTITY] = build_identity(
+            settings, app[DATABASE], app[AUDIT], app[CLOCK], keys, hasher
+        )
+        yield
+
+    return ctx

@@ -1,0 +1,300 @@
+"""`throughcare`: run the service and administer it from a shell."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+
+from audit import AuditLog, open_audit_log
+from core.clock import SystemClock
+from core.config import ConfigError, Settings
+from core.db import Database, create_database, upgrade
+from core.errors import ServiceError
+from core.identity import IdentityService, Principal, Role
+from core.identity.service import SYSTEM_ACTOR
+from core.keys import KeyFileError, load_service_keys
+from web.logs import configure_logging
+
+log = logging.getLogger("throughcare.cli")
+
+ENVIRONMENT_HELP = """\
+environment variables (all optional):
+  THROUGHCARE_HOST, THROUGHCARE_PORT   where to listen (127.0.0.1, 8080)
+  THROUGHCARE_DATA_DIR                 local state for the embedded defaults (./var)
+  THROUGHCARE_DATABASE_URL             postgresql://... (default: SQLite in the data dir)
+  THROUGHCARE_REDIS_URL                redis://... to join several nodes (default: in-process)
+  THROUGHCARE_KEYS_DIR                 key files (default: DATA_DIR/keys, generated)
+  THROUGHCARE_PUBLIC_ORIGINS           comma-separated origins browsers use
+  THROUGHCARE_LOG_LEVEL                DEBUG, INFO, WARNING or ERROR
+  see README.md for the rest
+"""
+
+
+@dataclass
+class Core:
+    settings: Settings
+    db: Database
+    audit: AuditLog
+    identity: IdentityService
+
+
+@asynccontextmanager
+async def open_core(settings: Settings) -> AsyncIterator[Core]:
+    from web.app import build_identity
+
+    clock = SystemClock()
+    db = await asyncio.to_thread(create_database, settings.database_url.reveal())
+    try:
+        audit = await open_audit_log(db, keys_dir=settings.keys_dir, clock=clock)
+        try:
+            keys = await asyncio.to_thread(load_service_keys, settings.keys_dir)
+            yield Core(settings, db, audit, build_identity(settings, db, audit, clock, keys))
+        finally:
+            await audit.close()
+    finally:
+        await db.dispose()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="throughcare",
+        description="Telehealth consultations for prisons.",
+        epilog=ENVIRONMENT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the web service", epilog=ENVIRONMENT_HELP,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve.add_argument("--host", help="address to listen on (THROUGHCARE_HOST)")
+    serve.add_argument("--port", type=int, help="port to listen on (THROUGHCARE_PORT)")
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_sub.add_parser("upgrade", help="apply all migrations (safe to run again)")
+
+    demo = sub.add_parser(
+        "demo",
+        help="seed demo data and print the sign-ins",
+        description="Seed one establishment with a clinician, manager, officer, admin, "
+        "two prisoners and two enrolled devices. Safe to run again: it prints the same sign-ins.",
+    )
+    demo.add_argument("--json", action="store_true", help="print the sign-in details as JSON")
+
+    est = sub.add_parser("establishments", help="create establishments")
+    est_sub = est.add_subparsers(dest="est_command", required=True, metavar="ACTION")
+    est_create = est_sub.add_parser("create", help="create an establishment")
+    est_create.add_argument("--code", required=True, help="short code, e.g. HMP-BRIXTON")
+    est_create.add_argument("--name", required=True)
+    est_create.add_argument("--timezone", default="Europe/London")
+    est_create.add_argument(
+        "--allow-direct-media", action="store_true",
+        help="let devices use non-relay ICE candidates (relay-only is the default)",
+    )
+
+    acc = sub.add_parser("accounts", help="create accounts")
+    acc_sub = acc.add_subparsers(dest="acc_command", required=True, metavar="ACTION")
+    create = acc_sub.add_parser(
+        "create",
+        help="create a staff or prisoner account",
+        description="Staff get a password (asked for, or read from stdin with --secret-stdin) "
+        "and a TOTP secret to add to their authenticator app. Prisoners get a PIN.",
+    )
+    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument("--establishment", help="establishment code (not for admins)")
+    create.add_argument("--username", help="staff sign-in name")
+    create.add_argument("--prison-number", help="prisoner's number, e.g. A1234BC")
+    create.add_argument("--name", required=True, help="display name")
+    create.add_argument("--sex", choices=["F", "M", "X"])
+    create.add_argument("--secret-stdin", action="store_true",
+                        help="read the password or PIN from standard input")
+    create.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    dev = sub.add_parser("devices", help="enrol in-cell devices")
+    dev_sub = dev.add_subparsers(dest="dev_command", required=True, metavar="ACTION")
+    enrol = dev_sub.add_parser(
+        "enrol",
+        help="register a device to a cell and print its one-time enrolment code",
+        description="Prints a one-time code to type on the device. With --complete, also "
+        "redeems it here and prints the device credential (for provisioning images).",
+    )
+    enrol.add_argument("--establishment", required=True, help="establishment code")
+    enrol.add_argument("--cell", required=True)
+    enrol.add_argument("--complete", action="store_true")
+    enrol.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"throughcare: configuration error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    try:
+        if args.command == "serve":
+            return _serve(settings, args)
+        return asyncio.run(_run(settings, args))
+    except (ConfigError, KeyFileError, ServiceError) as exc:
+        message = exc.code.message + (f" {exc.detail}" if exc.detail else "") if isinstance(
+            exc, ServiceError
+        ) else str(exc)
+        print(f"throughcare: {message}", file=sys.stderr)
+        return 2
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from web.app import StartupError, create_app
+    from web.logs import AccessLogger
+
+    if args.host:
+        settings = replace(settings, host=args.host)
+    if args.port:
+        settings = replace(settings, port=args.port)
+    app = create_app(settings)
+    try:
+        web.run_app(
+            app,
+            host=settings.host,
+            port=settings.port,
+            access_log_class=AccessLogger,
+            print=lambda _msg: print(
+                f"Throughcare is listening on http://{settings.host}:{settings.port}", flush=True
+            ),
+            shutdown_timeout=10,
+        )
+    except StartupError as exc:
+        print(f"throughcare: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+async def _run(settings: Settings, args: argparse.Namespace) -> int:
+    if args.command == "db":
+        db = await asyncio.to_thread(create_database, settings.database_url.reveal())
+        try:
+            await upgrade(db)
+        finally:
+            await db.dispose()
+        print("database is up to date")
+        return 0
+    async with open_core(settings) as core:
+        if args.command == "demo":
+            return await _demo(core, args)
+        if args.command == "establishments":
+            est_id = await core.identity.create_establishment(
+                args.code, args.name, args.timezone, relay_only=not args.allow_direct_media
+            )
+            print(est_id)
+            return 0
+        if args.command == "accounts":
+            return await _create_account(core, args)
+        if args.command == "devices":
+            return await _enrol(core, args)
+    return 2
+
+
+async def _demo(core: Core, args: argparse.Namespace) -> int:
+    from web.demo import describe, seed
+
+    data = await seed(core.identity, core.settings.data_dir / "demo.json")
+    url = f"http://{core.settings.host}:{core.settings.port}"
+    if args.json:
+        print(json.dumps({"url": url, **data}, indent=2))
+    else:
+        print(describe(data, url))
+    return 0
+
+
+async def _establishment_id(core: Core, code: str | None) -> str | None:
+    if code is None:
+        return None
+    est = await core.identity.establishment_by_code(code)
+    if est is None:
+        raise ConfigError(f"no establishment with code {code!r}")
+    return est.id
+
+
+def _read_secret(args: argparse.Namespace, what: str) -> str:
+    if args.secret_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass(f"{what}: ")
+    if getpass.getpass(f"{what} again: ") != first:
+        raise ConfigError(f"the two {what}s differ")
+    return first
+
+
+async def _create_account(core: Core, args: argparse.Namespace) -> int:
+    role = Role(args.role)
+    est_id = await _establishment_id(core, args.establishment)
+    if role == Role.PRISONER:
+        if not args.prison_number or est_id is None:
+            raise ConfigError("a prisoner needs --prison-number and --establishment")
+        pin = await asyncio.to_thread(_read_secret, args, "PIN")
+        account_id = await core.identity.create_prisoner(
+            establishment_id=est_id,
+            prison_number=args.prison_number,
+            display_name=args.name,
+            pin=pin,
+            sex=args.sex,
+        )
+        result = {"account_id": account_id}
+    else:
+        if not args.username:
+            raise ConfigError("staff need --username")
+        password = await asyncio.to_thread(_read_secret, args, "password")
+        account_id, secret = await core.identity.create_staff(
+            role=role,
+            establishment_id=est_id,
+            username=args.username,
+            display_name=args.name,
+            password=password,
+            sex=args.sex,
+        )
+        import pyotp
+
+        uri = pyotp.TOTP(secret).provisioning_uri(name=args.username, issuer_name="Throughcare")
+        result = {"account_id": account_id, "totp_secret": secret, "totp_uri": uri}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+async def _enrol(core: Core, args: argparse.Namespace) -> int:
+    est_id = await _establishment_id(core, args.establishment)
+    assert est_id is not None
+    system = Principal(account_id=SYSTEM_ACTOR, role=Role.ADMIN, establishment_id=None, session_id="")
+    enrolment = await core.identity.start_enrolment(system, est_id, args.cell)
+    result: dict[str, str] = {
+        "device_id": enrolment.device_id,
+        "enrolment_code": enrolment.code,
+        "expires_at": enrolment.expires_at.isoformat(),
+    }
+    if args.complete:
+        _, credential = await core.identity.complete_enrolment(enrolment.code)
+        result["device_credential"] = credential
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

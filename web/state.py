@@ -1,0 +1,21 @@
+"""Typed application state, set once at start-up by the cleanup contexts."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from audit import AuditLog
+from core.clock import Clock
+from core.config import Settings
+from core.db import Database
+from core.identity import IdentityService
+from signalling.bus import Bus
+from web.metrics import Metrics
+
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK = web.AppKey("clock", Clock)
+METRICS = web.AppKey("metrics", Metrics)
+DATABASE = web.AppKey("database", Database)
+BUS = web.AppKey("bus", Bus)
+AUDIT = web.AppKey("audit", AuditLog)
+IDENTITY = web.AppKey("identity", IdentityService)
