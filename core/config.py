@@ -102,12 +102,10 @@ class Settings:
             max_body_bytes=reader.integer(
                 "MAX_BODY_BYTES", 64 * 1024, minimum=1024, maximum=16 * 1024 * 1024
             ),
-            cookie_secure=reader.boolean("COOKIE_SECURE", all(
-                o.startswith("https://") for o in origins
-            )),
-            log_level=reader.choice(
-                "LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")
+            cookie_secure=reader.boolean(
+                "COOKIE_SECURE", all(o.startswith("https://") for o in origins)
             ),
+            log_level=reader.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
             default_timezone=reader.timezone("DEFAULT_TIMEZONE", "Europe/London"),
             node_name=reader.text("NODE_NAME", "node-1"),
             bus_prefix=reader.text("BUS_PREFIX", "tc:"),

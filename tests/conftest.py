@@ -124,13 +124,17 @@ async def _truncate(url: str) -> None:
     try:
         async with db.begin() as conn:
             names = (
-                await conn.execute(
-                    text(
-                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                        "AND tablename <> 'alembic_version'"
+                (
+                    await conn.execute(
+                        text(
+                            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                            "AND tablename <> 'alembic_version'"
+                        )
                     )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
             if names:
                 joined = ", ".join(f'"{n}"' for n in names)
                 await conn.execute(text(f"TRUNCATE {joined} RESTART IDENTITY CASCADE"))
@@ -144,9 +148,7 @@ def store_kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def database_url(
-    store_kind: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> str:
+async def database_url(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     """A migrated, empty store of the kind under test."""
     if store_kind == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")

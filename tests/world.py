@@ -64,12 +64,21 @@ async def build_world(app: web.Application) -> World:
         )
         world.staff[role.value] = Staff(account_id, username, secret, role, est)
     officer2, secret2 = await identity.create_staff(
-        role=Role.OFFICER, establishment_id=other, username="officer.two",
-        display_name="Officer Two", password=PASSWORD,
+        role=Role.OFFICER,
+        establishment_id=other,
+        username="officer.two",
+        display_name="Officer Two",
+        password=PASSWORD,
     )
     world.staff["officer2"] = Staff(officer2, "officer.two", secret2, Role.OFFICER, other)
-    system = Principal(account_id=SYSTEM_ACTOR, role=Role.ADMIN, establishment_id=None, session_id="")
-    for number, pin, where in (("A1234BC", "1234", est), ("B2345CD", "2345", est), ("C3456DE", "3456", other)):
+    system = Principal(
+        account_id=SYSTEM_ACTOR, role=Role.ADMIN, establishment_id=None, session_id=""
+    )
+    for number, pin, where in (
+        ("A1234BC", "1234", est),
+        ("B2345CD", "2345", est),
+        ("C3456DE", "3456", other),
+    ):
         account_id = await identity.create_prisoner(
             establishment_id=where, prison_number=number, display_name=f"Prisoner {number}", pin=pin
         )

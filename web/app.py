@@ -17,11 +17,11 @@ from core.clock import Clock, SystemClock
 from core.config import Settings
 from core.db import Database, create_database
 from core.db.migrate import current_revision, head_revision
+from core.events import AuditSink
 from core.fields import FieldCipher
 from core.identity import IdentityService
 from core.identity.passwords import SecretHasher
 from core.identity.tokens import TokenSigner
-from core.events import AuditSink
 from core.keys import ServiceKeys, load_service_keys
 from signalling.bus import create_bus
 from web import health, openapi, signin
@@ -98,9 +98,7 @@ async def _bus(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _audit(app: web.Application) -> AsyncIterator[None]:
-    log = await open_audit_log(
-        app[DATABASE], keys_dir=app[SETTINGS].keys_dir, clock=app[CLOCK]
-    )
+    log = await open_audit_log(app[DATABASE], keys_dir=app[SETTINGS].keys_dir, clock=app[CLOCK])
     app[AUDIT] = log
     yield
     await log.close()

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import secrets
+
 from aiohttp import web
 
 from core.errors import Code, ServiceError
 from core.identity import Principal, Role, SignInResult
 from web.middleware import CSRF_COOKIE, REFRESH_COOKIE, SESSION_COOKIE
 from web.state import IDENTITY, SETTINGS
-
 
 
 async def authenticate(request: web.Request) -> Principal:

@@ -7,7 +7,6 @@ import asyncio
 import getpass
 import json
 import logging
-import os
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -72,8 +71,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = sub.add_parser("serve", help="run the web service", epilog=ENVIRONMENT_HELP,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve = sub.add_parser(
+        "serve",
+        help="run the web service",
+        epilog=ENVIRONMENT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     serve.add_argument("--host", help="address to listen on (THROUGHCARE_HOST)")
     serve.add_argument("--port", type=int, help="port to listen on (THROUGHCARE_PORT)")
 
@@ -96,7 +99,8 @@ def _parser() -> argparse.ArgumentParser:
     est_create.add_argument("--name", required=True)
     est_create.add_argument("--timezone", default="Europe/London")
     est_create.add_argument(
-        "--allow-direct-media", action="store_true",
+        "--allow-direct-media",
+        action="store_true",
         help="let devices use non-relay ICE candidates (relay-only is the default)",
     )
 
@@ -114,8 +118,9 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--prison-number", help="prisoner's number, e.g. A1234BC")
     create.add_argument("--name", required=True, help="display name")
     create.add_argument("--sex", choices=["F", "M", "X"])
-    create.add_argument("--secret-stdin", action="store_true",
-                        help="read the password or PIN from standard input")
+    create.add_argument(
+        "--secret-stdin", action="store_true", help="read the password or PIN from standard input"
+    )
     create.add_argument("--json", action="store_true", help="print the result as JSON")
 
     dev = sub.add_parser("devices", help="enrol in-cell devices")
@@ -146,9 +151,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(settings, args)
         return asyncio.run(_run(settings, args))
     except (ConfigError, KeyFileError, ServiceError) as exc:
-        message = exc.code.message + (f" {exc.detail}" if exc.detail else "") if isinstance(
-            exc, ServiceError
-        ) else str(exc)
+        message = (
+            exc.code.message + (f" {exc.detail}" if exc.detail else "")
+            if isinstance(exc, ServiceError)
+            else str(exc)
+        )
         print(f"throughcare: {message}", file=sys.stderr)
         return 2
 
@@ -278,7 +285,9 @@ async def _create_account(core: Core, args: argparse.Namespace) -> int:
 async def _enrol(core: Core, args: argparse.Namespace) -> int:
     est_id = await _establishment_id(core, args.establishment)
     assert est_id is not None
-    system = Principal(account_id=SYSTEM_ACTOR, role=Role.ADMIN, establishment_id=None, session_id="")
+    system = Principal(
+        account_id=SYSTEM_ACTOR, role=Role.ADMIN, establishment_id=None, session_id=""
+    )
     enrolment = await core.identity.start_enrolment(system, est_id, args.cell)
     result: dict[str, str] = {
         "device_id": enrolment.device_id,

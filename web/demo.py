@@ -19,20 +19,44 @@ from core.keys import write_secret_file
 
 ESTABLISHMENT = {"code": "DEMO", "name": "HMP Demo"}
 STAFF = [
-    {"role": Role.CLINICIAN, "username": "dr.demo", "name": "Dr Dana Demo", "sex": "F",
-     "password": "demo-clinician-pass"},
-    {"role": Role.MANAGER, "username": "manager.demo", "name": "Morgan Manager", "sex": "M",
-     "password": "demo-manager-pass"},
-    {"role": Role.OFFICER, "username": "officer.demo", "name": "Olly Officer", "sex": "M",
-     "password": "demo-officer-pass"},
-    {"role": Role.ADMIN, "username": "admin.demo", "name": "Ash Admin", "sex": "X",
-     "password": "demo-admin-password"},
+    {
+        "role": Role.CLINICIAN,
+        "username": "dr.demo",
+        "name": "Dr Dana Demo",
+        "sex": "F",
+        "password": "demo-clinician-pass",
+    },
+    {
+        "role": Role.MANAGER,
+        "username": "manager.demo",
+        "name": "Morgan Manager",
+        "sex": "M",
+        "password": "demo-manager-pass",
+    },
+    {
+        "role": Role.OFFICER,
+        "username": "officer.demo",
+        "name": "Olly Officer",
+        "sex": "M",
+        "password": "demo-officer-pass",
+    },
+    {
+        "role": Role.ADMIN,
+        "username": "admin.demo",
+        "name": "Ash Admin",
+        "sex": "X",
+        "password": "demo-admin-password",
+    },
 ]
 PRISONERS = [
-    {"prison_number": "A1234BC", "name": "Alex Example", "pin": "1234", "sex": "M",
-     "cell": "A1-01"},
-    {"prison_number": "B2345CD", "name": "Sam Sample", "pin": "2345", "sex": "F",
-     "cell": "A1-02"},
+    {
+        "prison_number": "A1234BC",
+        "name": "Alex Example",
+        "pin": "1234",
+        "sex": "M",
+        "cell": "A1-01",
+    },
+    {"prison_number": "B2345CD", "name": "Sam Sample", "pin": "2345", "sex": "F", "cell": "A1-02"},
 ]
 
 

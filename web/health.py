@@ -30,7 +30,9 @@ async def readyz(request: web.Request) -> web.Response:
             await asyncio.wait_for(probe(), READY_TIMEOUT_S)
             checks[name] = "ok"
         except Exception as exc:  # any failure means not ready; the reason is logged
-            log.warning("readiness check failed", extra={"check": name, "error": type(exc).__name__})
+            log.warning(
+                "readiness check failed", extra={"check": name, "error": type(exc).__name__}
+            )
             checks[name] = "failed"
     if any(v != "ok" for v in checks.values()):
         raise ServiceError(Code.UNAVAILABLE, extra={"checks": checks})

@@ -23,7 +23,9 @@ class Metrics:
         self.ws_connections = Gauge(
             "throughcare_ws_connections", "Open signalling connections.", registry=self.registry
         )
-        self.rooms = Gauge("throughcare_rooms", "Open consult rooms on this node.", registry=self.registry)
+        self.rooms = Gauge(
+            "throughcare_rooms", "Open consult rooms on this node.", registry=self.registry
+        )
         self.messages_relayed = Counter(
             "throughcare_messages_relayed",
             "Signalling messages relayed to a peer.",

@@ -69,7 +69,10 @@ async def _handle_errors(request: web.Request, handler: Handler, rid: str) -> we
         if error.code.status >= 500 or error.debug_context:
             log.info(
                 "refused",
-                extra={"code": error.code.slug, **{f"ctx_{k}": v for k, v in error.debug_context.items()}},
+                extra={
+                    "code": error.code.slug,
+                    **{f"ctx_{k}": v for k, v in error.debug_context.items()},
+                },
             )
         return problem_response(error, rid)
     except web.HTTPException as exc:
@@ -94,9 +97,11 @@ async def csrf_protection(request: web.Request, handler: Handler) -> web.StreamR
     CSRF cookie's value in a header (double submit), and its Origin, if any,
     must be one of ours.
     """
-    if request.method not in SAFE_METHODS and (
-        SESSION_COOKIE in request.cookies or REFRESH_COOKIE in request.cookies
-    ) and not request.headers.get("Authorization"):
+    if (
+        request.method not in SAFE_METHODS
+        and (SESSION_COOKIE in request.cookies or REFRESH_COOKIE in request.cookies)
+        and not request.headers.get("Authorization")
+    ):
         settings = request.app[SETTINGS]
         origin = request.headers.get("Origin")
         if origin is not None and origin not in settings.public_origins:

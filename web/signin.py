@@ -112,7 +112,9 @@ async def start_enrolment(request: web.Request) -> web.Response:
     if not isinstance(establishment_id, str):
         raise ServiceError(Code.INVALID_REQUEST, "establishment_id is required.")
     enrolment = await request.app[IDENTITY].start_enrolment(
-        principal, establishment_id, body.get("cell")  # type: ignore[arg-type]
+        principal,
+        establishment_id,
+        body.get("cell"),  # type: ignore[arg-type]
     )
     return json_response(
         {
@@ -216,9 +218,7 @@ OPENAPI = {
             errors=(400, 401),
         )
     },
-    "/api/auth/sign-out": {
-        "post": op("End this session", tag="auth", ok=204, errors=(401,))
-    },
+    "/api/auth/sign-out": {"post": op("End this session", tag="auth", ok=204, errors=(401,))},
     "/api/me": {
         "get": op(
             "The signed-in account",

@@ -166,9 +166,13 @@ class IdentityService:
     ) -> tuple[str, str]:
         """Returns (account id, TOTP secret for the authenticator app)."""
         if role not in STAFF_ROLES:
-            raise ServiceError(Code.INVALID_REQUEST, "Staff roles are clinician, manager, officer, admin.")
+            raise ServiceError(
+                Code.INVALID_REQUEST, "Staff roles are clinician, manager, officer, admin."
+            )
         if role != Role.ADMIN and establishment_id is None:
-            raise ServiceError(Code.INVALID_REQUEST, "Staff other than admins need an establishment.")
+            raise ServiceError(
+                Code.INVALID_REQUEST, "Staff other than admins need an establishment."
+            )
         username = validation.username(username)
         display_name = validation.display_name(display_name)
         password = validation.password(password)
@@ -310,7 +314,9 @@ class IdentityService:
 
     # -------------------------------------------------------------- devices
 
-    async def start_enrolment(self, actor: Principal, establishment_id: str, cell: str) -> Enrolment:
+    async def start_enrolment(
+        self, actor: Principal, establishment_id: str, cell: str
+    ) -> Enrolment:
         """An officer registers a device for a cell and gets a one-time code."""
         if actor.role not in (Role.OFFICER, Role.ADMIN):
             raise ServiceError(Code.FORBIDDEN)
@@ -396,7 +402,11 @@ class IdentityService:
         return device, credential
 
     async def authenticate_device(self, credential: object) -> Device:
-        if not isinstance(credential, str) or not credential.startswith("tcd_") or len(credential) > 100:
+        if (
+            not isinstance(credential, str)
+            or not credential.startswith("tcd_")
+            or len(credential) > 100
+        ):
             raise ServiceError(Code.DEVICE_NOT_ENROLLED)
         async with self._db.connect() as conn:
             row = (
@@ -421,7 +431,9 @@ class IdentityService:
             if actor.role != Role.ADMIN and est != actor.establishment_id:
                 raise ServiceError(Code.FORBIDDEN)
             await conn.execute(
-                update(devices).where(devices.c.id == device_id).values(revoked_at=self._clock.now())
+                update(devices)
+                .where(devices.c.id == device_id)
+                .values(revoked_at=self._clock.now())
             )
             # A revoked device's open sessions end with it.
             await conn.execute(
@@ -431,7 +443,10 @@ class IdentityService:
             )
         await self._audit.append(
             AuditRecord(
-                action=Action.DEVICE_REVOKED, actor=actor.account_id, establishment=est, subject=device_id
+                action=Action.DEVICE_REVOKED,
+                actor=actor.account_id,
+                establishment=est,
+                subject=device_id,
             )
         )
 
@@ -448,7 +463,9 @@ class IdentityService:
         if m is None or m["role"] == Role.PRISONER.value or not m["active"]:
             await self._hasher.verify(None, password)
             await self._audit.append(
-                AuditRecord(action=Action.SIGN_IN_FAILED, actor="anonymous", details={"username": name})
+                AuditRecord(
+                    action=Action.SIGN_IN_FAILED, actor="anonymous", details={"username": name}
+                )
             )
             raise ServiceError(Code.INVALID_CREDENTIALS)
         self._refuse_if_locked(m)
@@ -534,9 +551,7 @@ class IdentityService:
     def _refuse_if_locked(self, m: Any) -> None:
         locked_until = m["locked_until"]
         if locked_until is not None and locked_until > self._clock.now():
-            raise ServiceError(
-                Code.LOCKED_OUT, extra={"locked_until": locked_until.isoformat()}
-            )
+            raise ServiceError(Code.LOCKED_OUT, extra={"locked_until": locked_until.isoformat()})
 
     def _totp_step(self, m: Any, code: str) -> int | None:
         """The time step the code belongs to, allowing one step of clock drift."""
@@ -559,7 +574,9 @@ class IdentityService:
                 .values(failed_attempts=accounts.c.failed_attempts + 1)
             )
             attempts = int(
-                await conn.scalar(select(accounts.c.failed_attempts).where(accounts.c.id == m["id"]))
+                await conn.scalar(
+                    select(accounts.c.failed_attempts).where(accounts.c.id == m["id"])
+                )
                 or 0
             )
             locked = attempts >= MAX_ATTEMPTS
@@ -589,9 +606,7 @@ class IdentityService:
                     details={"minutes": int(LOCKOUT.total_seconds() // 60)},
                 )
             )
-            raise ServiceError(
-                Code.LOCKED_OUT, extra={"locked_until": (now + LOCKOUT).isoformat()}
-            )
+            raise ServiceError(Code.LOCKED_OUT, extra={"locked_until": (now + LOCKOUT).isoformat()})
         raise ServiceError(
             Code.INVALID_CREDENTIALS, extra={"attempts_left": MAX_ATTEMPTS - attempts}
         )
@@ -759,7 +774,11 @@ class IdentityService:
         async with self._db.connect() as conn:
             row = (
                 await conn.execute(
-                    select(sessions.c.revoked_at, accounts.c.active, devices.c.revoked_at.label("dev_revoked"))
+                    select(
+                        sessions.c.revoked_at,
+                        accounts.c.active,
+                        devices.c.revoked_at.label("dev_revoked"),
+                    )
                     .select_from(
                         sessions.join(accounts, accounts.c.id == sessions.c.account_id).outerjoin(
                             devices, devices.c.id == sessions.c.device_id
@@ -789,7 +808,11 @@ class IdentityService:
 
 def _establishment(m: Any) -> Establishment:
     return Establishment(
-        id=m["id"], code=m["code"], name=m["name"], timezone=m["timezone"], relay_only=m["relay_only"]
+        id=m["id"],
+        code=m["code"],
+        name=m["name"],
+        timezone=m["timezone"],
+        relay_only=m["relay_only"],
     )
 
 

@@ -54,7 +54,9 @@ def totp_code(value: object) -> str:
 
 def cell(value: object) -> str:
     if not isinstance(value, str) or not CELL.match(value.strip()):
-        raise ServiceError(Code.INVALID_REQUEST, "A cell is up to 32 letters, digits, dots or dashes.")
+        raise ServiceError(
+            Code.INVALID_REQUEST, "A cell is up to 32 letters, digits, dots or dashes."
+        )
     return value.strip()
 
 
@@ -66,7 +68,9 @@ def display_name(value: object) -> str:
 
 def establishment_code(value: object) -> str:
     if not isinstance(value, str) or not ESTABLISHMENT_CODE.match(value.strip().upper()):
-        raise ServiceError(Code.INVALID_REQUEST, "An establishment code is 2 to 32 letters or digits.")
+        raise ServiceError(
+            Code.INVALID_REQUEST, "An establishment code is 2 to 32 letters or digits."
+        )
     return value.strip().upper()
 
 

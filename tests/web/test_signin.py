@@ -21,7 +21,11 @@ async def test_wrong_pin_says_so_and_counts_down(client: Any, world: Any) -> Non
     p = world.prisoners[0]
     resp = await client.post(
         "/api/auth/prisoner",
-        json={"prison_number": p.prison_number, "pin": "9999", "device_credential": p.device_credential},
+        json={
+            "prison_number": p.prison_number,
+            "pin": "9999",
+            "device_credential": p.device_credential,
+        },
     )
     assert resp.status == 401
     assert resp.content_type == "application/problem+json"
@@ -30,9 +34,15 @@ async def test_wrong_pin_says_so_and_counts_down(client: Any, world: Any) -> Non
     assert body["attempts_left"] == 4
 
 
-async def test_five_wrong_pins_lock_for_fifteen_minutes(client: Any, world: Any, clock: Any) -> None:
+async def test_five_wrong_pins_lock_for_fifteen_minutes(
+    client: Any, world: Any, clock: Any
+) -> None:
     p = world.prisoners[0]
-    wrong = {"prison_number": p.prison_number, "pin": "0000", "device_credential": p.device_credential}
+    wrong = {
+        "prison_number": p.prison_number,
+        "pin": "0000",
+        "device_credential": p.device_credential,
+    }
     for _ in range(4):
         assert (await client.post("/api/auth/prisoner", json=wrong)).status == 401
     fifth = await client.post("/api/auth/prisoner", json=wrong)
@@ -55,8 +65,11 @@ async def test_device_of_another_establishment_is_refused_without_counting(
     for _ in range(6):
         resp = await client.post(
             "/api/auth/prisoner",
-            json={"prison_number": p.prison_number, "pin": p.pin,
-                  "device_credential": world.other_device_credential},
+            json={
+                "prison_number": p.prison_number,
+                "pin": p.pin,
+                "device_credential": world.other_device_credential,
+            },
         )
         assert resp.status == 403
         assert (await resp.json())["code"] == "device_not_allowed"
@@ -96,7 +109,11 @@ async def test_totp_code_cannot_be_used_twice(client: Any, world: Any) -> None:
     await sign_in_staff(client, staff)
     resp = await client.post(
         "/api/auth/staff",
-        json={"username": staff.username, "password": PASSWORD, "totp": staff.code(client.server.app)},
+        json={
+            "username": staff.username,
+            "password": PASSWORD,
+            "totp": staff.code(client.server.app),
+        },
     )
     assert resp.status == 401
 
@@ -128,7 +145,9 @@ async def test_expired_enrolment_code_is_refused(client: Any, world: Any, clock:
 async def test_officer_cannot_enrol_for_another_establishment(client: Any, world: Any) -> None:
     officer = await sign_in_staff(client, world.staff["officer"])
     resp = await client.post(
-        "/api/devices", json={"cell": "X1", "establishment_id": world.other_est}, headers=bearer(officer)
+        "/api/devices",
+        json={"cell": "X1", "establishment_id": world.other_est},
+        headers=bearer(officer),
     )
     assert resp.status == 403
 
@@ -171,12 +190,17 @@ async def test_sign_out_revokes_access_and_refresh(client: Any, world: Any) -> N
 async def test_revoking_a_device_ends_its_sessions(client: Any, world: Any) -> None:
     prisoner = await sign_in_prisoner(client, world.prisoners[1])
     officer = await sign_in_staff(client, world.staff["officer"])
-    resp = await client.delete(f"/api/devices/{world.prisoners[1].device_id}", headers=bearer(officer))
+    resp = await client.delete(
+        f"/api/devices/{world.prisoners[1].device_id}", headers=bearer(officer)
+    )
     assert resp.status == 204
     assert (await client.get("/api/me", headers=bearer(prisoner))).status == 401
     resp = await client.post(
         "/api/auth/prisoner",
-        json={"prison_number": "B2345CD", "pin": "2345",
-              "device_credential": world.prisoners[1].device_credential},
+        json={
+            "prison_number": "B2345CD",
+            "pin": "2345",
+            "device_credential": world.prisoners[1].device_credential,
+        },
     )
     assert resp.status == 401

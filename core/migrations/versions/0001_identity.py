@@ -91,7 +91,9 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["account_id"], ["accounts.id"], name="fk_sessions_account_id_accounts"
         ),
-        sa.ForeignKeyConstraint(["device_id"], ["devices.id"], name="fk_sessions_device_id_devices"),
+        sa.ForeignKeyConstraint(
+            ["device_id"], ["devices.id"], name="fk_sessions_device_id_devices"
+        ),
     )
     op.create_index("ix_sessions_account", "sessions", ["account_id"])
     op.create_table(
