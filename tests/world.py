@@ -82,7 +82,9 @@ async def build_world(app: web.Application) -> World:
         account_id = await identity.create_prisoner(
             establishment_id=where, prison_number=number, display_name=f"Prisoner {number}", pin=pin
         )
-        enrolment = await identity.start_enrolment(system, where, f"cell-{number}")
+        enrolment = await identity.start_enrolment(
+            system, where, f"W{len(world.prisoners)}-0{pin[0]}"
+        )
         device, credential = await identity.complete_enrolment(enrolment.code)
         prisoner = Prisoner(account_id, number, pin, where, device.id, credential)
         if where == est:

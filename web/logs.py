@@ -54,6 +54,13 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    quiet_drivers()
+
+
+def quiet_drivers() -> None:
+    """Driver chatter at DEBUG includes bound query parameters; never let it through."""
+    for noisy in ("aiosqlite", "asyncpg", "sqlalchemy.engine"):
+        logging.getLogger(noisy).setLevel(logging.INFO)
 
 
 class AccessLogger(AbstractAccessLogger):

@@ -1,0 +1,17 @@
+# The Throughcare service. One image; docker-compose.yml runs several replicas.
+FROM python:3.11-slim-bookworm
+RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --home /srv/throughcare --uid 10001 throughcare
+WORKDIR /srv/throughcare
+COPY pyproject.toml README.md ./
+COPY core core
+COPY audit audit
+COPY scheduling scheduling
+COPY signalling signalling
+COPY media media
+COPY web web
+RUN pip install --no-cache-dir .
+USER throughcare
+EXPOSE 8080
+CMD ["throughcare", "serve", "--host", "0.0.0.0"]
