@@ -37,6 +37,23 @@ STORES = ["sqlite", "postgres"]
 OUR_PACKAGES = ["core", "audit", "scheduling", "signalling", "media", "web"]
 
 
+_SKIPPED: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and not hasattr(report, "wasxfail"):
+        _SKIPPED.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Nothing is skipped silently: a skipped test fails the run."""
+    if _SKIPPED and exitstatus == 0:
+        session.exitstatus = 1
+        print(f"\nerror: {len(_SKIPPED)} test(s) were skipped; every test must run:")
+        for nodeid in _SKIPPED[:20]:
+            print(f"  {nodeid}")
+
+
 def run_blocking(coro_fn: Any, *args: Any) -> Any:
     """Run a coroutine to completion on its own loop in another thread.
 
