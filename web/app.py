@@ -24,12 +24,12 @@ from core.identity.passwords import SecretHasher
 from core.identity.tokens import TokenSigner
 from core.keys import ServiceKeys, load_service_keys
 from signalling.bus import create_bus
-from web import health, openapi, signin
+from web import audit_review, health, openapi, signin
 from web.metrics import Metrics
 from web.middleware import csrf_protection, request_context, security_headers
 from web.state import AUDIT, BUS, CLOCK, DATABASE, IDENTITY, METRICS, SETTINGS
 
-ROUTE_MODULES: tuple[ModuleType, ...] = (health, signin, openapi)
+ROUTE_MODULES: tuple[ModuleType, ...] = (health, signin, openapi, audit_review)
 
 
 class StartupError(Exception):

@@ -20,6 +20,7 @@ from core.errors import ServiceError
 from core.identity import IdentityService, Principal, Role
 from core.identity.service import SYSTEM_ACTOR
 from core.keys import KeyFileError, load_service_keys
+from web.audit_cli import add_audit_commands, run_audit
 from web.logs import configure_logging
 
 log = logging.getLogger("throughcare.cli")
@@ -135,6 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     enrol.add_argument("--cell", required=True)
     enrol.add_argument("--complete", action="store_true")
     enrol.add_argument("--json", action="store_true")
+    add_audit_commands(sub)
     return parser
 
 
@@ -210,6 +212,8 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
             return await _create_account(core, args)
         if args.command == "devices":
             return await _enrol(core, args)
+        if args.command == "audit":
+            return await run_audit(core, args)
     return 2
 
 

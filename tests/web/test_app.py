@@ -127,7 +127,7 @@ async def test_openapi_lists_every_api_route(client: Any) -> None:
     served = set()
     for route in client.server.app.router.routes():
         info = route.resource.canonical if route.resource else ""
-        api = info.startswith("/api/") or info.startswith("/fhir/")
+        api = info.startswith(("/api/", "/fhir/")) or info == "/ws"
         if api and route.method != "HEAD" and info != "/api/openapi.json":
             served.add((info, route.method))
     assert served <= documented, served - documented

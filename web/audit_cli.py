@@ -1,0 +1,142 @@
+"""`throughcare audit verify | export | rotate-kek | shred`.
+
+`add_audit_commands` adds the subparsers; `run_audit` runs one against the
+`Core` that `web.cli` opens. Verification prints a progress bar when standard
+error is a terminal, then a summary, and exits 1 if the log does not verify.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from audit.export import export_bundle
+from audit.integrity import verify_database
+from core.config import ConfigError
+
+if TYPE_CHECKING:
+    from web.cli import Core
+
+CLI_ACTOR = "cli"
+BAR_WIDTH = 30
+
+
+def add_audit_commands(sub: Any) -> None:
+    audit = sub.add_parser("audit", help="verify, export and manage the audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    verify = audit_sub.add_parser(
+        "verify",
+        help="check the whole log against its signed checkpoints",
+        description="Re-derives every leaf, rebuilds the tree and checks every checkpoint's "
+        "signature and root. Exits 1 and names the first bad sequence number on failure.",
+    )
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    export = audit_sub.add_parser(
+        "export",
+        help="write an evidence bundle that `python -m audit.verify FILE` checks offline",
+    )
+    export.add_argument("--from", dest="start", help="first time included (ISO 8601, UTC)")
+    export.add_argument("--to", dest="end", help="first time excluded (ISO 8601, UTC)")
+    export.add_argument("--establishment", help="only this establishment (its code)")
+    export.add_argument("--out", required=True, help="file to write (must not exist)")
+    audit_sub.add_parser(
+        "rotate-kek",
+        help="create a new key-encryption key and re-wrap every data key under it",
+        description="Events are not touched. Restart the other nodes, run this again (it only "
+        "re-wraps what is not yet under the newest KEK), then the old KEK file may be removed.",
+    )
+    shred = audit_sub.add_parser(
+        "shred",
+        help="destroy a subject's data key: their details become unreadable for good",
+        description="For the end of retention or a lawful erasure. The events, their "
+        "metadata and the log's verification are unaffected. This cannot be undone.",
+    )
+    shred.add_argument("subject", help="the subject's id (a prisoner's account id)")
+    shred.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
+
+
+def _when(raw: str | None, name: str) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an ISO 8601 date or time, e.g. 2026-03-01") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class ProgressBar:
+    """A plain-text bar on a terminal; silent elsewhere (logs, pipes, CI)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.enabled = stream.isatty()
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        fraction = done / total if total else 1.0
+        filled = int(BAR_WIDTH * min(fraction, 1.0))
+        self.stream.write(
+            f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {fraction:6.1%} {done}/{total}"
+        )
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+async def run_audit(core: Core, args: argparse.Namespace) -> int:
+    command = args.audit_command
+    log = core.audit
+    if command == "verify":
+        bar = ProgressBar(sys.stderr)
+        report = await verify_database(log.db, log.signer.public_raw, progress=bar)
+        bar.close()
+        if args.json:
+            print(json.dumps({**report.as_dict(), "key_id": log.signer.key_id}))
+        else:
+            print(report.summary())
+            print(f"audit signing key id {log.signer.key_id}")
+        return 0 if report.ok else 1
+    if command == "export":
+        out = Path(args.out)
+        if await asyncio.to_thread(out.exists):
+            raise ConfigError(f"{out} already exists; choose another file")
+        establishment = None
+        if args.establishment:
+            est = await core.identity.establishment_by_code(args.establishment)
+            if est is None:
+                raise ConfigError(f"no establishment with code {args.establishment!r}")
+            establishment = est.id
+        bundle = await export_bundle(
+            log,
+            actor=CLI_ACTOR,
+            start=_when(args.start, "--from"),
+            end=_when(args.end, "--to"),
+            establishment=establishment,
+        )
+        await asyncio.to_thread(out.write_text, json.dumps(bundle, indent=1))
+        print(
+            f"wrote {len(bundle['events'])} events (tree size {bundle['tree_size']}) to {out}; "
+            f"check it with: python -m audit.verify {out}"
+        )
+        return 0
+    if command == "rotate-kek":
+        kek, count = await log.rotate_kek(CLI_ACTOR)
+        print(f"KEK {kek} is current; {count} data keys re-wrapped")
+        return 0
+    if command == "shred":
+        if not args.yes:
+            raise ConfigError("shredding cannot be undone; add --yes to confirm")
+        count = await log.shred(args.subject, CLI_ACTOR)
+        print(f"{count} data key(s) destroyed; the subject's details can no longer be read")
+        return 0
+    return 2
