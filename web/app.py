@@ -23,13 +23,22 @@ from core.identity import IdentityService
 from core.identity.passwords import SecretHasher
 from core.identity.tokens import TokenSigner
 from core.keys import ServiceKeys, load_service_keys
+from scheduling import SchedulingService
 from signalling.bus import create_bus
-from web import audit_review, health, openapi, signin
+from web import audit_review, calendar_feed, fhir, health, openapi, scheduling_api, signin
 from web.metrics import Metrics
 from web.middleware import csrf_protection, request_context, security_headers
-from web.state import AUDIT, BUS, CLOCK, DATABASE, IDENTITY, METRICS, SETTINGS
+from web.state import AUDIT, BUS, CLOCK, DATABASE, IDENTITY, METRICS, SCHEDULING, SETTINGS
 
-ROUTE_MODULES: tuple[ModuleType, ...] = (health, signin, openapi, audit_review)
+ROUTE_MODULES: tuple[ModuleType, ...] = (
+    health,
+    signin,
+    openapi,
+    scheduling_api,
+    fhir,
+    calendar_feed,
+    audit_review,
+)
 
 
 class StartupError(Exception):
@@ -52,6 +61,7 @@ def create_app(
     app.on_response_prepare.append(security_headers)
     for ctx in (_store, _bus, _audit, _identity(hasher)):
         app.cleanup_ctx.append(ctx)
+    app.cleanup_ctx.append(_scheduling)
     fragments = []
     for module in ROUTE_MODULES:
         app.add_routes(module.routes)
@@ -144,3 +154,15 @@ def _identity(
         yield
 
     return ctx
+
+
+def build_scheduling(
+    db: Database, audit: AuditSink, clock: Clock, keys: ServiceKeys
+) -> SchedulingService:
+    return SchedulingService(db, cipher=FieldCipher(keys.field_key), clock=clock, audit=audit)
+
+
+async def _scheduling(app: web.Application) -> AsyncIterator[None]:
+    keys = await asyncio.to_thread(load_service_keys, app[SETTINGS].keys_dir)
+    app[SCHEDULING] = build_scheduling(app[DATABASE], app[AUDIT], app[CLOCK], keys)
+    yield

@@ -218,9 +218,12 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _demo(core: Core, args: argparse.Namespace) -> int:
+    from web.app import build_scheduling
     from web.demo import describe, seed
 
-    data = await seed(core.identity, core.settings.data_dir / "demo.json")
+    keys = await asyncio.to_thread(load_service_keys, core.settings.keys_dir)
+    scheduling = build_scheduling(core.db, core.audit, SystemClock(), keys)
+    data = await seed(core.identity, core.settings.data_dir / "demo.json", scheduling)
     url = f"http://{core.settings.host}:{core.settings.port}"
     if args.json:
         print(json.dumps({"url": url, **data}, indent=2))

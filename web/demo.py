@@ -8,14 +8,39 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pyotp
 
+from core.clock import FakeClock
 from core.identity import IdentityService, Principal, Role
 from core.identity.service import SYSTEM_ACTOR
 from core.keys import write_secret_file
+from scheduling import SchedulingService, Service
+from scheduling.times import local_instant
+
+# code, name, minutes, buffer, target days, sensitive
+DEMO_SERVICES = [
+    ("gp", "GP", 20, 5, 14, False),
+    ("mental_health", "Mental health", 45, 10, 28, True),
+    ("substance_misuse", "Substance misuse", 30, 5, 21, True),
+]
+# weekday, service, local start, local end (the demo clinician)
+DEMO_AVAILABILITY = [
+    *((d, "gp", "09:00", "12:00") for d in range(5)),
+    *((d, "mental_health", "13:30", "16:30") for d in range(5)),
+    *((d, "substance_misuse", "16:30", "17:30") for d in (0, 2, 4)),
+]
+DEMO_REGIME = [
+    ("Morning roll check", "08:00", "08:30"),
+    ("Lunch and roll check", "12:00", "13:15"),
+    ("Tea", "17:00", "17:45"),
+    ("Evening roll check", "19:45", "20:15"),
+]
 
 ESTABLISHMENT = {"code": "DEMO", "name": "HMP Demo"}
 STAFF = [
@@ -60,7 +85,11 @@ PRISONERS = [
 ]
 
 
-async def seed(identity: IdentityService, demo_file: Path) -> dict[str, Any]:
+async def seed(
+    identity: IdentityService,
+    demo_file: Path,
+    scheduling: SchedulingService | None = None,
+) -> dict[str, Any]:
     existing = await identity.establishment_by_code(ESTABLISHMENT["code"])
     if existing is not None:
         if await asyncio.to_thread(demo_file.exists):
@@ -125,8 +154,143 @@ async def seed(identity: IdentityService, demo_file: Path) -> dict[str, Any]:
         "staff": staff,
         "prisoners": prisoners,
     }
+    if scheduling is not None:
+        data["scheduling"] = await seed_scheduling(scheduling, est_id, staff, prisoners)
     await asyncio.to_thread(_write, demo_file, data)
     return data
+
+
+async def seed_scheduling(
+    scheduling: SchedulingService,
+    est_id: str,
+    staff: list[dict[str, Any]],
+    prisoners: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Services, availability, regime, three weeks of history and a consult in minutes.
+
+    History is booked and closed through the service itself, on a clock set in
+    the past, so it obeys the same rules as live bookings. The first prisoner's
+    consult is booked (and consent given) before the regime windows exist, so it
+    starts a few minutes from now whatever the time of day.
+    """
+    ids = {person["role"]: person["account_id"] for person in staff}
+    manager = Principal(ids["manager"], Role.MANAGER, est_id, "demo")
+    clinician = Principal(ids["clinician"], Role.CLINICIAN, est_id, "demo")
+    officer = Principal(ids["officer"], Role.OFFICER, est_id, "demo")
+    patients = [
+        Principal(p["account_id"], Role.PRISONER, est_id, "demo", p["device_id"]) for p in prisoners
+    ]
+    services = {
+        code: await scheduling.create_service(
+            manager,
+            est_id,
+            code=code,
+            name=name,
+            minutes=minutes,
+            buffer_minutes=buffer,
+            target_days=target,
+            sensitive=sensitive,
+        )
+        for code, name, minutes, buffer, target, sensitive in DEMO_SERVICES
+    }
+    for weekday, code, start, end in DEMO_AVAILABILITY:
+        await scheduling.add_availability(
+            clinician,
+            clinician_id=clinician.account_id,
+            service_id=services[code].id,
+            weekday_value=weekday,
+            start=start,
+            end=end,
+        )
+    for patient in patients:
+        await scheduling.record_consent(
+            patient,
+            prisoner_id=patient.account_id,
+            scope_value="telehealth",
+            version=1,
+            decision="given",
+        )
+
+    now = scheduling.now()
+    history = await _seed_history(scheduling, clinician, patients, services, now)
+
+    soon = now.replace(second=0, microsecond=0) + timedelta(minutes=5 + (-now.minute) % 5)
+    await scheduling.add_exception(
+        clinician,
+        clinician_id=clinician.account_id,
+        establishment_id=est_id,
+        kind="extra",
+        service_id=services["gp"].id,
+        starts_at=soon,
+        ends_at=soon + timedelta(hours=1),
+    )
+    consult = await scheduling.book(
+        clinician,
+        prisoner_id=patients[0].account_id,
+        service_id=services["gp"].id,
+        clinician_id=clinician.account_id,
+        starts_at=soon,
+        reason_text="Medication review",
+    )
+    for weekday in range(7):
+        for label, start, end in DEMO_REGIME:
+            await scheduling.add_regime_window(
+                officer, est_id, label=label, weekday_value=weekday, start=start, end=end
+            )
+    return {
+        "services": {code: s.id for code, s in services.items()},
+        "consult": {"appointment_id": consult.id, "starts_at": consult.starts_at.isoformat()},
+        "history": history,
+    }
+
+
+async def _seed_history(
+    scheduling: SchedulingService,
+    clinician: Principal,
+    patients: list[Principal],
+    services: dict[str, Service],
+    now: datetime,
+) -> dict[str, int]:
+    tz = ZoneInfo("Europe/London")
+    counts: dict[str, int] = {}
+    rng = random.Random(2026)
+    today = now.astimezone(tz).date()
+    n = 0
+    for back in range(21, 0, -1):
+        day = today - timedelta(days=back)
+        if day.weekday() >= 5:
+            continue
+        for minute, code in ((10 * 60, "gp"), (10 * 60 + 25, "gp"), (14 * 60, "mental_health")):
+            starts = local_instant(day, minute, tz)
+            patient = patients[n % len(patients)]
+            n += 1
+            past = scheduling.with_clock(FakeClock(starts - timedelta(days=2)))
+            booked = await past.book(
+                clinician,
+                prisoner_id=patient.account_id,
+                service_id=services[code].id,
+                clinician_id=clinician.account_id,
+                starts_at=starts,
+            )
+            after = scheduling.with_clock(FakeClock(starts + timedelta(minutes=1)))
+            roll = rng.random()
+            if roll < 0.65:
+                await after.check_in(patient, booked.id)
+                await after.mark_attended(clinician, booked.id)
+                outcome = "attended"
+            elif roll < 0.85:
+                code_ = rng.choice(["no_escort", "lockdown", "court", "regime_change"])
+                await after.mark_did_not_attend(clinician, booked.id, code_)
+                outcome = "prison"
+            elif roll < 0.95:
+                code_ = rng.choice(["declined", "unwell", "competing_activity"])
+                await after.mark_did_not_attend(clinician, booked.id, code_)
+                outcome = "patient"
+            else:
+                await after.cancel(clinician, booked.id, "clinician_unavailable")
+                outcome = "clinician"
+            counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
@@ -148,5 +312,10 @@ def describe(data: dict[str, Any], url: str) -> str:
         lines.append(
             f"  {person['prison_number']}  PIN {person['pin']}  cell {person['cell']}"
             f"  device credential {person['device_credential']}"
+        )
+    if "scheduling" in data:
+        consult = data["scheduling"]["consult"]
+        lines.append(
+            f"First prisoner's video consult (consent given) starts at {consult['starts_at']}"
         )
     return "\n".join(lines)

@@ -9,6 +9,7 @@ from core.clock import Clock
 from core.config import Settings
 from core.db import Database
 from core.identity import IdentityService
+from scheduling import SchedulingService
 from signalling.bus import Bus
 from web.metrics import Metrics
 
@@ -19,3 +20,4 @@ DATABASE = web.AppKey("database", Database)
 BUS = web.AppKey("bus", Bus)
 AUDIT = web.AppKey("audit", AuditLog)
 IDENTITY = web.AppKey("identity", IdentityService)
+SCHEDULING = web.AppKey("scheduling", SchedulingService)

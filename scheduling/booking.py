@@ -1,0 +1,452 @@
+"""Booking, rescheduling and every later change of an appointment's state.
+
+Each change runs in one transaction: take the people's booking locks, check,
+write, queue the notifications; the audit record follows the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
+
+from core.errors import Code, ServiceError
+from core.events import Action
+from core.identity import Principal, Role
+from scheduling.base import new_id, require_establishment, text
+from scheduling.locks import lock_people
+from scheduling.reasons import Cause, reason
+from scheduling.search import ACTIVE, SlotSearch
+from scheduling.states import advance
+from scheduling.tables import appointments, health_requests, services
+from scheduling.times import instant
+from scheduling.types import Appointment, OfficerAppointment, Service, Status
+
+MAX_RANGE = timedelta(days=366)
+BOOKERS = (Role.PRISONER, Role.CLINICIAN, Role.MANAGER, Role.ADMIN)
+
+
+class Booking(SlotSearch):
+    # ------------------------------------------------------------- booking
+
+    async def book(
+        self,
+        actor: Principal,
+        *,
+        prisoner_id: object,
+        service_id: object,
+        clinician_id: object,
+        starts_at: object,
+        reason_text: object = None,
+        notes: object = None,
+        same_sex: object = False,
+        chaperone: object = False,
+        request_id: object = None,
+        rebook_of: str | None = None,
+    ) -> Appointment:
+        if actor.role not in BOOKERS:
+            raise ServiceError(Code.FORBIDDEN)
+        if actor.role == Role.PRISONER and prisoner_id != actor.account_id:
+            raise ServiceError(Code.FORBIDDEN, "A prisoner can only book for themselves.")
+        start = instant(starts_at, "start")
+        if start < self._clock.now():
+            raise ServiceError(Code.INVALID_REQUEST, "An appointment cannot be booked in the past.")
+        visit_reason = text(reason_text, "reason")
+        visit_notes = text(notes, "notes")
+        if request_id is not None and not isinstance(request_id, str):
+            raise ServiceError(Code.INVALID_REQUEST, "The request id is not valid.")
+        appointment_id = new_id()
+        now = self._clock.now()
+        async with self._db.begin() as conn:
+            service = await self._service(conn, service_id)
+            if actor.role != Role.PRISONER:
+                require_establishment(actor, service.establishment_id)
+            end = start + timedelta(minutes=service.minutes)
+            prisoner, clinician = await self._parties(
+                conn, service, prisoner_id, clinician_id, bool(same_sex)
+            )
+            await self._check_bookable(conn, service, clinician.id, start, end)
+            await lock_people(conn, clinician_id=clinician.id, prisoner_id=prisoner.id)
+            await self._check_free(conn, service, clinician.id, prisoner.id, start, end)
+            if request_id is not None:
+                await self._claim_request(conn, request_id, prisoner.id, appointment_id)
+            await conn.execute(
+                insert(appointments).values(
+                    id=appointment_id,
+                    establishment_id=service.establishment_id,
+                    prisoner_id=prisoner.id,
+                    clinician_id=clinician.id,
+                    service_id=service.id,
+                    starts_at=start,
+                    ends_at=end,
+                    buffer_minutes=service.buffer_minutes,
+                    status=Status.BOOKED.value,
+                    reason_enc=self._seal(visit_reason, appointment_id, "reason"),
+                    notes_enc=self._seal(visit_notes, appointment_id, "notes"),
+                    same_sex=bool(same_sex),
+                    chaperone=bool(chaperone),
+                    request_id=request_id,
+                    rebook_of=rebook_of,
+                    created_by=actor.account_id,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            for person in (prisoner.id, clinician.id):
+                await self._notify(
+                    conn, person, "booked", appointment_id=appointment_id, starts_at=start
+                )
+            row = await self._appointment_row(conn, appointment_id)
+        await self._record(
+            Action.BOOKED,
+            actor,
+            establishment=service.establishment_id,
+            subject=prisoner.id,
+            appointment=appointment_id,
+            clinician=clinician.id,
+            starts_at=start.isoformat(),
+            rebook_of=rebook_of,
+            same_sex=bool(same_sex),
+            chaperone=bool(chaperone),
+        )
+        return self._appointment(row)
+
+    async def _parties(
+        self,
+        conn: AsyncConnection,
+        service: Service,
+        prisoner_id: object,
+        clinician_id: object,
+        same_sex: bool,
+    ) -> tuple[Any, Any]:
+        prisoner = await self._person(conn, prisoner_id, Role.PRISONER)
+        if prisoner.establishment_id != service.establishment_id or not prisoner.active:
+            raise ServiceError(
+                Code.INVALID_REQUEST, "The prisoner is not at this service's establishment."
+            )
+        clinician = await self._person(conn, clinician_id, Role.CLINICIAN)
+        if same_sex and (prisoner.sex is None or clinician.sex != prisoner.sex):
+            raise ServiceError(
+                Code.CONFLICT, "The clinician is not of the same sex as the patient."
+            )
+        return prisoner, clinician
+
+    async def _check_free(
+        self,
+        conn: AsyncConnection,
+        service: Service,
+        clinician_id: str,
+        prisoner_id: str,
+        start: datetime,
+        end: datetime,
+        exclude: str | None = None,
+    ) -> None:
+        busy, prisoner_busy = await self._busy(
+            conn,
+            clinicians=[clinician_id],
+            prisoner_id=prisoner_id,
+            start=start,
+            end=end,
+            buffer=timedelta(minutes=service.buffer_minutes),
+            exclude=exclude,
+        )
+        if busy[clinician_id].overlaps(start, end):
+            raise ServiceError(Code.CONFLICT, "The clinician already has an appointment then.")
+        if prisoner_busy.overlaps(start, end):
+            raise ServiceError(Code.CONFLICT, "The prisoner already has an appointment then.")
+
+    async def _claim_request(
+        self, conn: AsyncConnection, request_id: str, prisoner_id: str, appointment_id: str
+    ) -> None:
+        claimed = await conn.execute(
+            update(health_requests)
+            .where(
+                and_(
+                    health_requests.c.id == request_id,
+                    health_requests.c.prisoner_id == prisoner_id,
+                    health_requests.c.status.in_(("received", "triaged")),
+                )
+            )
+            .values(status="booked", appointment_id=appointment_id)
+        )
+        if claimed.rowcount != 1:
+            raise ServiceError(Code.CONFLICT, "The request is not open for this prisoner.")
+
+    async def reschedule(
+        self, actor: Principal, appointment_id: str, starts_at: object
+    ) -> Appointment:
+        start = instant(starts_at, "start")
+        if start < self._clock.now():
+            raise ServiceError(Code.INVALID_REQUEST, "An appointment cannot be booked in the past.")
+        async with self._db.begin() as conn:
+            m = await self._appointment_row(conn, appointment_id, for_update=True)
+            self._may_manage(actor, m)
+            advance(Status(m["status"]), Status.BOOKED)
+            service = await self._service(conn, m["service_id"])
+            end = start + timedelta(minutes=service.minutes)
+            await self._check_bookable(conn, service, m["clinician_id"], start, end)
+            await lock_people(conn, clinician_id=m["clinician_id"], prisoner_id=m["prisoner_id"])
+            await self._check_free(
+                conn, service, m["clinician_id"], m["prisoner_id"], start, end, exclude=m["id"]
+            )
+            await conn.execute(
+                update(appointments)
+                .where(appointments.c.id == m["id"])
+                .values(starts_at=start, ends_at=end, updated_at=self._clock.now())
+            )
+            for person in (m["prisoner_id"], m["clinician_id"]):
+                await self._notify(
+                    conn, person, "rescheduled", appointment_id=m["id"], starts_at=start
+                )
+            row = await self._appointment_row(conn, m["id"])
+        await self._record(
+            Action.RESCHEDULED,
+            actor,
+            establishment=m["establishment_id"],
+            subject=m["prisoner_id"],
+            appointment=m["id"],
+            previous=m["starts_at"].isoformat(),
+            starts_at=start.isoformat(),
+        )
+        return self._appointment(row)
+
+    # ------------------------------------------------------------ changes
+
+    def _may_manage(self, actor: Principal, m: Any) -> None:
+        """The appointment's clinician, or a manager of its establishment, or an admin."""
+        if actor.role == Role.CLINICIAN and actor.account_id == m["clinician_id"]:
+            return
+        if actor.role in (Role.MANAGER, Role.ADMIN):
+            require_establishment(actor, m["establishment_id"])
+            return
+        raise ServiceError(Code.FORBIDDEN)
+
+    async def cancel(
+        self, actor: Principal, appointment_id: str, reason_code: object, note: object = None
+    ) -> Appointment:
+        why = reason(reason_code)
+
+        def allowed(m: Any) -> None:
+            if actor.role == Role.PRISONER:
+                if m["prisoner_id"] != actor.account_id or why.cause != Cause.PATIENT:
+                    raise ServiceError(Code.FORBIDDEN)
+            elif actor.role == Role.OFFICER:
+                require_establishment(actor, m["establishment_id"])
+                if why.cause != Cause.PRISON:
+                    raise ServiceError(Code.FORBIDDEN)
+            else:
+                self._may_manage(actor, m)
+
+        return await self._change(
+            actor, appointment_id, Status.CANCELLED, Action.CANCELLED, allowed, why.code, note
+        )
+
+    async def check_in(self, actor: Principal, appointment_id: str) -> Appointment:
+        def allowed(m: Any) -> None:
+            if actor.role == Role.PRISONER:
+                if m["prisoner_id"] != actor.account_id:
+                    raise ServiceError(Code.FORBIDDEN)
+            elif actor.role == Role.OFFICER:
+                require_establishment(actor, m["establishment_id"])
+            else:
+                self._may_manage(actor, m)
+
+        return await self._change(
+            actor, appointment_id, Status.CHECKED_IN, Action.CHECKED_IN, allowed
+        )
+
+    async def mark_attended(
+        self, actor: Principal, appointment_id: str, note: object = None
+    ) -> Appointment:
+        return await self._change(
+            actor,
+            appointment_id,
+            Status.COMPLETED,
+            Action.ATTENDED,
+            lambda m: self._may_manage(actor, m),
+            None,
+            note,
+        )
+
+    async def mark_did_not_attend(
+        self, actor: Principal, appointment_id: str, reason_code: object, note: object = None
+    ) -> Appointment:
+        why = reason(reason_code)
+        return await self._change(
+            actor,
+            appointment_id,
+            Status.DID_NOT_ATTEND,
+            Action.DID_NOT_ATTEND,
+            lambda m: self._may_manage(actor, m),
+            why.code,
+            note,
+        )
+
+    async def _change(
+        self,
+        actor: Principal | str,
+        appointment_id: str,
+        target: Status,
+        action: Action,
+        allowed: Callable[[Any], None] | None,
+        reason_code: str | None = None,
+        note: object = None,
+        *,
+        conn: AsyncConnection | None = None,
+    ) -> Appointment:
+        outcome_note = text(note, "note")
+        if conn is None:
+            async with self._db.begin() as own:
+                m, row = await self._apply(
+                    own, appointment_id, target, allowed, reason_code, outcome_note
+                )
+        else:
+            m, row = await self._apply(
+                conn, appointment_id, target, allowed, reason_code, outcome_note
+            )
+        cause = reason(reason_code).cause.value if reason_code else None
+        await self._record(
+            action,
+            actor,
+            establishment=m["establishment_id"],
+            subject=m["prisoner_id"],
+            appointment=m["id"],
+            previous=m["status"],
+            status=target.value,
+            cause=cause,
+        )
+        return self._appointment(row)
+
+    async def _apply(
+        self,
+        conn: AsyncConnection,
+        appointment_id: str,
+        target: Status,
+        allowed: Callable[[Any], None] | None,
+        reason_code: str | None,
+        outcome_note: str | None,
+    ) -> tuple[Any, Any]:
+        m = await self._appointment_row(conn, appointment_id, for_update=True)
+        if allowed is not None:
+            allowed(m)
+        advance(Status(m["status"]), target)
+        values: dict[str, Any] = {"status": target.value, "updated_at": self._clock.now()}
+        if reason_code is not None:
+            values["outcome_category"] = reason(reason_code).cause.value
+            values["outcome_code_enc"] = self._seal(reason_code, m["id"], "outcome_code")
+        if outcome_note is not None:
+            values["outcome_note_enc"] = self._seal(outcome_note, m["id"], "outcome_note")
+        await conn.execute(
+            update(appointments)
+            .where(and_(appointments.c.id == m["id"], appointments.c.status == m["status"]))
+            .values(**values)
+        )
+        if target == Status.CANCELLED:
+            for person in (m["prisoner_id"], m["clinician_id"]):
+                await self._notify(
+                    conn,
+                    person,
+                    "cancelled",
+                    appointment_id=m["id"],
+                    starts_at=m["starts_at"],
+                    cause=values.get("outcome_category"),
+                )
+        return m, await self._appointment_row(conn, m["id"])
+
+    # ------------------------------------------------------------ reading
+
+    async def appointment(self, actor: Principal, appointment_id: str) -> Appointment:
+        async with self._db.connect() as conn:
+            m = await self._appointment_row(conn, appointment_id)
+        if actor.role == Role.PRISONER:
+            if m["prisoner_id"] != actor.account_id:
+                raise ServiceError(Code.NOT_FOUND, "No such appointment.")
+        elif actor.role == Role.CLINICIAN or actor.role in (Role.MANAGER, Role.ADMIN):
+            require_establishment(actor, m["establishment_id"])
+        else:
+            raise ServiceError(Code.FORBIDDEN)
+        return self._appointment(m)
+
+    async def appointments(
+        self,
+        actor: Principal,
+        *,
+        start: datetime,
+        end: datetime,
+        prisoner_id: str | None = None,
+        clinician_id: str | None = None,
+        establishment_id: str | None = None,
+    ) -> list[Appointment]:
+        """What this person may see in full. Officers use `officer_view`."""
+        if end <= start or end - start > MAX_RANGE:
+            raise ServiceError(
+                Code.INVALID_REQUEST, "The range is up to 366 days, end after start."
+            )
+        a = appointments.c
+        query = select(appointments, services.c.code.label("service_code")).join(
+            services, services.c.id == a.service_id
+        )
+        query = query.where(and_(a.starts_at < end, a.ends_at > start))
+        if actor.role == Role.PRISONER:
+            query = query.where(a.prisoner_id == actor.account_id)
+        elif actor.role in (Role.CLINICIAN, Role.MANAGER):
+            query = query.where(a.establishment_id == actor.establishment_id)
+        elif actor.role == Role.ADMIN:
+            if establishment_id is not None:
+                query = query.where(a.establishment_id == establishment_id)
+        else:
+            raise ServiceError(Code.FORBIDDEN)
+        if prisoner_id is not None:
+            query = query.where(a.prisoner_id == prisoner_id)
+        if clinician_id is not None:
+            query = query.where(a.clinician_id == clinician_id)
+        async with self._db.connect() as conn:
+            rows = await conn.execute(query.order_by(a.starts_at, a.id))
+            return [self._appointment(r._mapping) for r in rows]
+
+    async def officer_view(
+        self,
+        actor: Principal,
+        *,
+        start: datetime,
+        end: datetime,
+        prisoner_id: str | None = None,
+    ) -> list[OfficerAppointment]:
+        """That a prisoner has an appointment, and when: no service, reason or notes."""
+        if actor.role not in (Role.OFFICER, Role.MANAGER, Role.ADMIN):
+            raise ServiceError(Code.FORBIDDEN)
+        if end <= start or end - start > MAX_RANGE:
+            raise ServiceError(
+                Code.INVALID_REQUEST, "The range is up to 366 days, end after start."
+            )
+        a = appointments.c
+        query = select(a.id, a.prisoner_id, a.starts_at, a.ends_at).where(
+            and_(a.starts_at < end, a.ends_at > start, a.status.in_(ACTIVE))
+        )
+        if actor.role != Role.ADMIN:
+            query = query.where(a.establishment_id == actor.establishment_id)
+        if prisoner_id is not None:
+            query = query.where(a.prisoner_id == prisoner_id)
+        async with self._db.connect() as conn:
+            rows = await conn.execute(query.order_by(a.starts_at, a.id))
+            return [OfficerAppointment(r.id, r.prisoner_id, r.starts_at, r.ends_at) for r in rows]
+
+    async def _active_of(
+        self,
+        conn: AsyncConnection,
+        *,
+        prisoner_id: str | None = None,
+        establishment_id: str | None = None,
+    ) -> list[Any]:
+        a = appointments.c
+        conditions: list[ColumnElement[bool]] = [a.status.in_(ACTIVE)]
+        if prisoner_id is not None:
+            conditions.append(a.prisoner_id == prisoner_id)
+        if establishment_id is not None:
+            conditions.append(a.establishment_id == establishment_id)
+        rows = await conn.execute(select(appointments).where(and_(*conditions)))
+        return [r._mapping for r in rows]

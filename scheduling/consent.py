@@ -1,0 +1,171 @@
+"""Consent per prisoner and scope: given or declined, on which device, which form
+version, witnessed by whom, and withdrawn at any time.
+
+The newest decision for a scope is the one in force; a withdrawal ends it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.errors import Code, ServiceError
+from core.events import Action
+from core.identity import Principal, Role
+from scheduling.base import ServiceBase, new_id, require_establishment
+from scheduling.consent_forms import LANGUAGES, form, scope
+from scheduling.tables import consents
+from scheduling.types import Consent, Decision, Scope
+
+RECORDERS = (Role.PRISONER, Role.CLINICIAN, Role.MANAGER, Role.ADMIN)
+
+
+def consent_from(m: Any) -> Consent:
+    return Consent(
+        id=m["id"],
+        prisoner_id=m["prisoner_id"],
+        establishment_id=m["establishment_id"],
+        scope=Scope(m["scope"]),
+        form_version=m["form_version"],
+        decision=Decision(m["decision"]),
+        decided_at=m["decided_at"],
+        device_id=m["device_id"],
+        witness_id=m["witness_id"],
+        withdrawn_at=m["withdrawn_at"],
+        withdrawn_device_id=m["withdrawn_device_id"],
+    )
+
+
+class Consents(ServiceBase):
+    async def record_consent(
+        self,
+        actor: Principal,
+        *,
+        prisoner_id: object,
+        scope_value: object,
+        version: object,
+        decision: object,
+        language: object = "en",
+        device_id: object = None,
+    ) -> Consent:
+        """A prisoner on their device, or staff witnessing on the prisoner's behalf."""
+        if actor.role not in RECORDERS:
+            raise ServiceError(Code.FORBIDDEN)
+        the_form = form(scope_value, version)
+        try:
+            the_decision = Decision(str(decision))
+        except ValueError:
+            raise ServiceError(Code.INVALID_REQUEST, "The decision is given or declined.") from None
+        if language not in LANGUAGES:
+            raise ServiceError(Code.INVALID_REQUEST, "The language is en or cy.")
+        witness: str | None = None
+        if actor.role == Role.PRISONER:
+            if prisoner_id != actor.account_id:
+                raise ServiceError(Code.FORBIDDEN, "A prisoner can only consent for themselves.")
+            if actor.device_id is None:
+                raise ServiceError(Code.FORBIDDEN, "Consent is given on an enrolled device.")
+            on_device: str | None = actor.device_id
+        else:
+            witness = actor.account_id
+            if device_id is not None and not isinstance(device_id, str):
+                raise ServiceError(Code.INVALID_REQUEST, "The device id is not valid.")
+            on_device = device_id
+        consent_id = new_id()
+        async with self._db.begin() as conn:
+            prisoner = await self._person(conn, prisoner_id, Role.PRISONER)
+            if actor.role != Role.PRISONER:
+                require_establishment(actor, prisoner.establishment_id)
+            await conn.execute(
+                insert(consents).values(
+                    id=consent_id,
+                    prisoner_id=prisoner.id,
+                    establishment_id=prisoner.establishment_id,
+                    scope=the_form.scope.value,
+                    form_version=the_form.version,
+                    language=language,
+                    decision=the_decision.value,
+                    decided_at=self._clock.now(),
+                    device_id=on_device,
+                    witness_id=witness,
+                )
+            )
+            row = (await conn.execute(select(consents).where(consents.c.id == consent_id))).one()
+        await self._record(
+            Action.CONSENT_GIVEN if the_decision == Decision.GIVEN else Action.CONSENT_DECLINED,
+            actor,
+            establishment=prisoner.establishment_id,
+            subject=prisoner.id,
+            scope=the_form.scope.value,
+            version=the_form.version,
+            device=on_device,
+            witness=witness,
+        )
+        return consent_from(row._mapping)
+
+    async def withdraw_consent(self, actor: Principal, consent_id: str) -> Consent:
+        async with self._db.begin() as conn:
+            row = (await conn.execute(select(consents).where(consents.c.id == consent_id))).first()
+            if row is None:
+                raise ServiceError(Code.NOT_FOUND, "No such consent.")
+            if actor.role == Role.PRISONER:
+                if row.prisoner_id != actor.account_id:
+                    raise ServiceError(Code.NOT_FOUND, "No such consent.")
+            elif actor.role in (Role.CLINICIAN, Role.MANAGER, Role.ADMIN):
+                require_establishment(actor, row.establishment_id)
+            else:
+                raise ServiceError(Code.FORBIDDEN)
+            if row.withdrawn_at is not None or row.decision != Decision.GIVEN.value:
+                raise ServiceError(Code.CONFLICT, "Only a consent in force can be withdrawn.")
+            await conn.execute(
+                update(consents)
+                .where(consents.c.id == consent_id)
+                .values(withdrawn_at=self._clock.now(), withdrawn_device_id=actor.device_id)
+            )
+            row = (await conn.execute(select(consents).where(consents.c.id == consent_id))).one()
+        await self._record(
+            Action.CONSENT_WITHDRAWN,
+            actor,
+            establishment=row.establishment_id,
+            subject=row.prisoner_id,
+            scope=row.scope,
+            device=actor.device_id,
+        )
+        return consent_from(row._mapping)
+
+    async def consents_of(self, actor: Principal, prisoner_id: str) -> list[Consent]:
+        """Every consent a prisoner holds, newest first."""
+        if actor.role == Role.PRISONER:
+            if prisoner_id != actor.account_id:
+                raise ServiceError(Code.FORBIDDEN)
+        elif actor.role not in (Role.CLINICIAN, Role.MANAGER, Role.ADMIN):
+            raise ServiceError(Code.FORBIDDEN)
+        async with self._db.connect() as conn:
+            if actor.role != Role.PRISONER:
+                prisoner = await self._person(conn, prisoner_id, Role.PRISONER)
+                require_establishment(actor, prisoner.establishment_id)
+            rows = await conn.execute(
+                select(consents)
+                .where(consents.c.prisoner_id == prisoner_id)
+                .order_by(consents.c.decided_at.desc(), consents.c.id)
+            )
+            return [consent_from(r._mapping) for r in rows]
+
+    async def _in_force(self, conn: AsyncConnection, prisoner_id: str, scope_: Scope) -> bool:
+        row = (
+            await conn.execute(
+                select(consents.c.decision, consents.c.withdrawn_at)
+                .where(
+                    and_(consents.c.prisoner_id == prisoner_id, consents.c.scope == scope_.value)
+                )
+                .order_by(consents.c.decided_at.desc())
+                .limit(1)
+            )
+        ).first()
+        return row is not None and row.decision == Decision.GIVEN.value and row.withdrawn_at is None
+
+    async def has_consent(self, prisoner_id: str, scope_value: object) -> bool:
+        """Whether the prisoner's newest decision for this scope is a consent in force."""
+        async with self._db.connect() as conn:
+            return await self._in_force(conn, prisoner_id, scope(scope_value))

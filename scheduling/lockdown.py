@@ -1,0 +1,174 @@
+"""Lockdowns: every affected consult is cancelled as prison-caused and offered
+again at the clinician's next free slots, and both sides are told."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, insert, select, update
+
+from core.errors import Code, ServiceError
+from core.events import Action
+from core.identity import Principal, Role
+from scheduling.base import new_id, require_establishment, require_role
+from scheduling.booking import Booking
+from scheduling.search import ACTIVE
+from scheduling.tables import appointments, lockdowns
+from scheduling.times import instant
+from scheduling.types import Appointment, Slot, Status
+
+OFFERS = 3
+OFFER_HORIZON = timedelta(days=28)
+MAX_LOCKDOWN = timedelta(days=31)
+
+
+@dataclass(frozen=True)
+class Rebooking:
+    appointment_id: str
+    offers: list[Slot]
+
+
+@dataclass(frozen=True)
+class Lockdown:
+    id: str
+    establishment_id: str
+    starts_at: datetime
+    ends_at: datetime
+    affected: list[Rebooking] = field(default_factory=list)
+
+
+class Lockdowns(Booking):
+    async def declare_lockdown(
+        self, actor: Principal, establishment_id: str, *, starts_at: object, ends_at: object
+    ) -> Lockdown:
+        require_role(actor, Role.OFFICER, Role.MANAGER, Role.ADMIN)
+        require_establishment(actor, establishment_id)
+        start = instant(starts_at, "start")
+        end = instant(ends_at, "end")
+        if end <= start or end - start > MAX_LOCKDOWN:
+            raise ServiceError(
+                Code.INVALID_REQUEST, "A lockdown ends after it starts, within 31 days."
+            )
+        lockdown_id = new_id()
+        async with self._db.begin() as conn:
+            await self._zone_name(conn, establishment_id)
+            await conn.execute(
+                insert(lockdowns).values(
+                    id=lockdown_id,
+                    establishment_id=establishment_id,
+                    starts_at=start,
+                    ends_at=end,
+                    declared_by=actor.account_id,
+                    declared_at=self._clock.now(),
+                )
+            )
+            a = appointments.c
+            hit = [
+                r.id
+                for r in await conn.execute(
+                    select(a.id)
+                    .where(
+                        and_(
+                            a.establishment_id == establishment_id,
+                            a.status.in_(ACTIVE),
+                            a.starts_at < end,
+                            a.ends_at > start,
+                        )
+                    )
+                    .order_by(a.starts_at)
+                )
+            ]
+        await self._record(
+            Action.LOCKDOWN_DECLARED,
+            actor,
+            establishment=establishment_id,
+            subject=lockdown_id,
+            starts_at=start.isoformat(),
+            ends_at=end.isoformat(),
+            affected=len(hit),
+        )
+        affected = []
+        for appointment_id in hit:
+            cancelled = await self._change(
+                actor,
+                appointment_id,
+                Status.CANCELLED,
+                Action.CANCELLED,
+                None,
+                "lockdown",
+            )
+            affected.append(await self._offer_rebooking(actor, cancelled, after=end))
+        return Lockdown(lockdown_id, establishment_id, start, end, affected)
+
+    async def _offer_rebooking(
+        self, actor: Principal | str, cancelled: Appointment, *, after: datetime
+    ) -> Rebooking:
+        start = max(after, self._clock.now())
+        offers = await self.search_slots(
+            service_id=cancelled.service_id,
+            start=start,
+            end=start + OFFER_HORIZON,
+            clinician_id=cancelled.clinician_id,
+            prisoner_id=cancelled.prisoner_id,
+            limit=OFFERS,
+        )
+        times = [s.starts_at for s in offers]
+        async with self._db.begin() as conn:
+            for person in (cancelled.prisoner_id, cancelled.clinician_id):
+                await self._notify(
+                    conn,
+                    person,
+                    "rebook_offer",
+                    appointment_id=cancelled.id,
+                    cancelled_starts_at=cancelled.starts_at,
+                    offers=times,
+                )
+        await self._record(
+            Action.REBOOK_OFFERED,
+            actor,
+            establishment=cancelled.establishment_id,
+            subject=cancelled.prisoner_id,
+            appointment=cancelled.id,
+            offers=[t.isoformat() for t in times],
+        )
+        return Rebooking(cancelled.id, offers)
+
+    async def lift_lockdown(self, actor: Principal, lockdown_id: str) -> None:
+        require_role(actor, Role.OFFICER, Role.MANAGER, Role.ADMIN)
+        async with self._db.begin() as conn:
+            row = (
+                await conn.execute(select(lockdowns).where(lockdowns.c.id == lockdown_id))
+            ).first()
+            if row is None:
+                raise ServiceError(Code.NOT_FOUND, "No such lockdown.")
+            require_establishment(actor, row.establishment_id)
+            if row.lifted_at is not None:
+                raise ServiceError(Code.CONFLICT, "This lockdown was already lifted.")
+            await conn.execute(
+                update(lockdowns)
+                .where(lockdowns.c.id == lockdown_id)
+                .values(lifted_at=self._clock.now())
+            )
+        await self._record(
+            Action.LOCKDOWN_LIFTED, actor, establishment=row.establishment_id, subject=lockdown_id
+        )
+
+    async def rebook(self, actor: Principal, appointment_id: str, starts_at: object) -> Appointment:
+        """Take up an offer: a new booking with the same people and service."""
+        async with self._db.connect() as conn:
+            m = await self._appointment_row(conn, appointment_id)
+        if m["status"] not in (Status.CANCELLED.value, Status.DID_NOT_ATTEND.value):
+            raise ServiceError(Code.CONFLICT, "Only a cancelled or missed consult is rebooked.")
+        if actor.role == Role.PRISONER and m["prisoner_id"] != actor.account_id:
+            raise ServiceError(Code.NOT_FOUND, "No such appointment.")
+        return await self.book(
+            actor,
+            prisoner_id=m["prisoner_id"],
+            service_id=m["service_id"],
+            clinician_id=m["clinician_id"],
+            starts_at=starts_at,
+            same_sex=m["same_sex"],
+            chaperone=m["chaperone"],
+            rebook_of=m["id"],
+        )

@@ -1,0 +1,215 @@
+"""Scheduling tables, declared on the shared metadata; migration 0003 creates the same.
+
+Instants are UTC (`UTCDateTime`); weekly rules are minutes after local
+midnight in the establishment's zone, so a booking made before a clock change
+keeps its instant while the weekly pattern follows the wall clock. Free text
+that can reveal health (reasons, notes, requests, outcome reasons) is stored
+only encrypted (`*_enc`, `core.fields.FieldCipher`).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from core.db.schema import metadata
+from core.db.types import UTCDateTime
+
+services = Table(
+    "services",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("establishment_id", String(36), ForeignKey("establishments.id"), nullable=False),
+    Column("code", String(32), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("minutes", Integer, nullable=False),
+    Column("buffer_minutes", Integer, nullable=False),
+    Column("target_days", Integer, nullable=False),
+    Column("sensitive", Boolean, nullable=False),
+    UniqueConstraint("establishment_id", "code", name="uq_services_establishment_code"),
+)
+
+availability = Table(
+    "availability",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("clinician_id", String(36), ForeignKey("accounts.id"), nullable=False),
+    Column("establishment_id", String(36), ForeignKey("establishments.id"), nullable=False),
+    Column("service_id", String(36), ForeignKey("services.id"), nullable=False),
+    Column("weekday", Integer, nullable=False),
+    Column("start_minute", Integer, nullable=False),
+    Column("end_minute", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_availability_service", "service_id", "weekday"),
+    Index("ix_availability_clinician", "clinician_id"),
+)
+
+availability_exceptions = Table(
+    "availability_exceptions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("clinician_id", String(36), ForeignKey("accounts.id"), nullable=False),
+    Column("establishment_id", String(36), ForeignKey("establishments.id"), nullable=False),
+    # Only for kind "extra": which service the one-off session offers.
+    Column("service_id", String(36), ForeignKey("services.id"), nullable=True),
+    Column("kind", String(16), nullable=False),
+    Column("starts_at", UTCDateTime, nullable=False),
+    Column("ends_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_availability_exceptions_clinician", "clinician_id", "starts_at"),
+)
+
+regime_windows = Table(
+    "regime_windows",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("establishment_id", String(36), ForeignKey("establishments.id"), nullable=False),
+    Column("label", String(64), nullable=False),
+    Column("weekday", Integer, nullable=False),
+    Column("start_minute", Integer, nullable=False),
+    Column("end_minute", Integer, nullable=False),
+    Column("created_by", String(36), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_regime_windows_establishment", "establishment_id"),
+)
+
+lockdowns = Table(
+    "lockdowns",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("establishment_id", String(36), ForeignKey("establishments.id"), nullable=False),
+    Column("starts_at", UTCDateTime, nullable=False),
+    Column("ends_at", UTCDateTime, nullable=False),
+    Column("declared_by", String(36), nullable=False),
+    Column("declared_at", UTCDateTime, nullable=False),
+    Column("lifted_at", UTCDateTime, nullable=True),
+    Index("ix_lockdowns_establishment", "establishment_id", "starts_at"),
+)
+
+health_requests = Table(
+    "health_requests",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("prisoner_id", String(36), ForeignKey("accounts.id"), nullable=False),
+    Column("establishment_id", String(36), ForeignKey("establishments.id"), nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("text_enc", LargeBinary, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("urgency", String(16), nullable=True),
+    Column("service_id", String(36), ForeignKey("services.id"), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("triaged_at", UTCDateTime, nullable=True),
+    Column("triaged_by", String(36), nullable=True),
+    Column("appointment_id", String(36), nullable=True),
+    Index("ix_health_requests_queue", "establishment_id", "status"),
+    Index("ix_health_requests_prisoner", "prisoner_id"),
+)
+
+appointments = Table(
+    "appointments",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("establishment_id", String(36), ForeignKey("establishments.id"), nullable=False),
+    Column("prisoner_id", String(36), ForeignKey("accounts.id"), nullable=False),
+    Column("clinician_id", String(36), ForeignKey("accounts.id"), nullable=False),
+    Column("service_id", String(36), ForeignKey("services.id"), nullable=False),
+    Column("starts_at", UTCDateTime, nullable=False),
+    Column("ends_at", UTCDateTime, nullable=False),
+    # The service's buffer, kept on the booking so a later change of the
+    # service's settings cannot make existing bookings overlap.
+    Column("buffer_minutes", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason_enc", LargeBinary, nullable=True),
+    Column("notes_enc", LargeBinary, nullable=True),
+    Column("outcome_category", String(16), nullable=True),
+    Column("outcome_code_enc", LargeBinary, nullable=True),
+    Column("outcome_note_enc", LargeBinary, nullable=True),
+    Column("same_sex", Boolean, nullable=False),
+    Column("chaperone", Boolean, nullable=False),
+    Column("request_id", String(36), nullable=True),
+    Column("rebook_of", String(36), nullable=True),
+    Column("created_by", String(36), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_appointments_clinician", "clinician_id", "starts_at"),
+    Index("ix_appointments_prisoner", "prisoner_id", "starts_at"),
+    Index("ix_appointments_establishment", "establishment_id", "starts_at"),
+)
+
+booking_locks = Table(
+    "booking_locks",
+    metadata,
+    # "clinician:<id>" or "prisoner:<id>": taken FOR UPDATE inside a booking
+    # transaction so two bookings for the same person run one after the other.
+    Column("key", String(80), primary_key=True),
+)
+
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("prisoner_id", String(36), ForeignKey("accounts.id"), nullable=False),
+    Column("establishment_id", String(36), ForeignKey("establishments.id"), nullable=False),
+    Column("scope", String(32), nullable=False),
+    Column("form_version", Integer, nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("decision", String(16), nullable=False),
+    Column("decided_at", UTCDateTime, nullable=False),
+    Column("device_id", String(36), nullable=True),
+    Column("witness_id", String(36), nullable=True),
+    Column("withdrawn_at", UTCDateTime, nullable=True),
+    Column("withdrawn_device_id", String(36), nullable=True),
+    Index("ix_consents_prisoner", "prisoner_id", "scope"),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    # The outbox: rows the signalling bus delivers later. Payloads carry times
+    # and ids, never a reason or a note.
+    Column("id", String(36), primary_key=True),
+    Column("recipient_id", String(36), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("appointment_id", String(36), nullable=True),
+    Column("payload", Text, nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    Column("dedupe_key", String(120), nullable=True),
+    UniqueConstraint("dedupe_key", name="uq_notifications_dedupe_key"),
+    Index("ix_notifications_pending", "delivered_at", "due_at"),
+)
+
+movements = Table(
+    "movements",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("prisoner_id", String(36), ForeignKey("accounts.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("from_establishment_id", String(36), nullable=False),
+    Column("to_establishment_id", String(36), nullable=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(36), nullable=False),
+    Index("ix_movements_from", "from_establishment_id", "kind"),
+)
+
+calendar_tokens = Table(
+    "calendar_tokens",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("token_hash", String(64), nullable=False),
+    Column("clinician_id", String(36), ForeignKey("accounts.id"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    UniqueConstraint("token_hash", name="uq_calendar_tokens_token_hash"),
+)

@@ -1,0 +1,164 @@
+"""The scheduling vocabulary: statuses, consent scopes and the views other packages read.
+
+`AppointmentView` and `JoinDecision` are the contract with the join policy in
+`signalling/`; their field names are fixed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+
+class Status(StrEnum):
+    BOOKED = "booked"
+    CHECKED_IN = "checked_in"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    DID_NOT_ATTEND = "did_not_attend"
+    CANCELLED = "cancelled"
+
+
+ACTIVE_STATUSES = frozenset({Status.BOOKED, Status.CHECKED_IN, Status.IN_PROGRESS})
+"""Statuses that hold a clinician's and a prisoner's time."""
+
+
+class Scope(StrEnum):
+    TELEHEALTH = "telehealth"
+    RECORDING = "recording"
+    COMMUNITY_SHARING = "community_sharing"
+
+
+class Decision(StrEnum):
+    GIVEN = "given"
+    DECLINED = "declined"
+
+
+Refusal = Literal[
+    "not_found",
+    "not_your_appointment",
+    "wrong_device",
+    "not_booked",
+    "no_consent",
+    "too_early",
+    "too_late",
+]
+
+
+@dataclass(frozen=True)
+class AppointmentView:
+    """What signalling needs about a consult."""
+
+    id: str
+    establishment_id: str
+    prisoner_id: str
+    clinician_id: str
+    service: str
+    starts_at: datetime
+    ends_at: datetime
+    window_opens: datetime
+    window_closes: datetime
+    status: str
+    relay_only: bool
+
+
+@dataclass(frozen=True)
+class JoinDecision:
+    allowed: bool
+    refusal: Refusal | None
+    role: Literal["patient", "clinician"] | None
+    appointment: AppointmentView | None
+
+
+@dataclass(frozen=True)
+class Service:
+    id: str
+    establishment_id: str
+    code: str
+    name: str
+    minutes: int
+    buffer_minutes: int
+    target_days: int
+    sensitive: bool
+
+
+@dataclass(frozen=True)
+class Slot:
+    clinician_id: str
+    service_id: str
+    starts_at: datetime
+    ends_at: datetime
+
+
+@dataclass(frozen=True)
+class Appointment:
+    """A consult as its clinician, a manager or its prisoner sees it."""
+
+    id: str
+    establishment_id: str
+    prisoner_id: str
+    clinician_id: str
+    service_id: str
+    service_code: str
+    starts_at: datetime
+    ends_at: datetime
+    status: Status
+    reason: str | None
+    notes: str | None
+    outcome_code: str | None
+    outcome_category: str | None
+    outcome_note: str | None
+    same_sex: bool
+    chaperone: bool
+    request_id: str | None
+    rebook_of: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class OfficerAppointment:
+    """That a prisoner has an appointment, and when: nothing about what it is for."""
+
+    id: str
+    prisoner_id: str
+    starts_at: datetime
+    ends_at: datetime
+
+
+@dataclass(frozen=True)
+class Consent:
+    id: str
+    prisoner_id: str
+    establishment_id: str
+    scope: Scope
+    form_version: int
+    decision: Decision
+    decided_at: datetime
+    device_id: str | None
+    witness_id: str | None
+    withdrawn_at: datetime | None
+    withdrawn_device_id: str | None
+
+    @property
+    def in_force(self) -> bool:
+        return self.decision == Decision.GIVEN and self.withdrawn_at is None
+
+
+@dataclass(frozen=True)
+class HealthRequest:
+    id: str
+    prisoner_id: str
+    establishment_id: str
+    category: str
+    text: str
+    status: str
+    urgency: str | None
+    service_id: str | None
+    created_at: datetime
+    triaged_at: datetime | None
+    triaged_by: str | None
+    appointment_id: str | None
+    waited_days: float
+    target_days: int | None

@@ -1,0 +1,79 @@
+"""A clinician's iCalendar feed behind a revocable secret URL.
+
+The token is in the path so calendar apps can subscribe; the access log prints
+the route pattern (`/calendar/{token}`), never the path, so it cannot leak there.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from core.identity import Role
+from web.auth import require
+from web.openapi import DATETIME, STR, obj, op
+from web.request import json_response
+from web.state import SCHEDULING
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/api/calendar-tokens")
+async def issue(request: web.Request) -> web.Response:
+    principal = await require(request, Role.CLINICIAN)
+    token = await request.app[SCHEDULING].issue_calendar_token(principal)
+    return json_response(
+        {
+            "id": token.id,
+            "url": f"/calendar/{token.token}",
+            "created_at": token.created_at.isoformat(),
+        },
+        status=201,
+    )
+
+
+@routes.delete("/api/calendar-tokens/{token_id}")
+async def revoke(request: web.Request) -> web.Response:
+    principal = await require(request, Role.CLINICIAN)
+    await request.app[SCHEDULING].revoke_calendar_token(principal, request.match_info["token_id"])
+    return web.Response(status=204)
+
+
+@routes.get("/calendar/{token}")
+async def feed(request: web.Request) -> web.Response:
+    body = await request.app[SCHEDULING].calendar_feed(request.match_info["token"])
+    return web.Response(
+        body=body,
+        content_type="text/calendar",
+        charset="utf-8",
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
+
+
+def _with_roles(operation: dict[str, object]) -> dict[str, object]:
+    operation["x-roles"] = [Role.CLINICIAN.value]
+    return operation
+
+
+OPENAPI = {
+    "/api/calendar-tokens": {
+        "post": _with_roles(
+            op(
+                "Create a secret calendar link (iCalendar, no patient names)",
+                tag="scheduling",
+                ok=201,
+                result=obj(id=STR, url=STR, created_at=DATETIME),
+            )
+        )
+    },
+    "/api/calendar-tokens/{token_id}": {
+        "delete": _with_roles(
+            op(
+                "Revoke a calendar link",
+                tag="scheduling",
+                ok=204,
+                parameters=[{"name": "token_id", "in": "path", "required": True, "schema": STR}],
+                errors=(401, 403, 404),
+            )
+        )
+    },
+}

@@ -1,0 +1,912 @@
+"""REST endpoints for scheduling and consent. Thin: parse, authorise, call one service method.
+
+Each operation's roles are checked here with `require` and again by the
+service, and are listed in the OpenAPI document as `x-roles`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+
+from core.errors import Code, ServiceError
+from core.identity import Principal, Role
+from scheduling import REASONS, Appointment, Consent, SchedulingService
+from scheduling.catalogue import AvailabilityRule, RegimeWindow
+from scheduling.consent_forms import current_forms
+from scheduling.search import slot_dict
+from scheduling.times import instant
+from scheduling.types import HealthRequest, OfficerAppointment, Service
+from web.auth import require
+from web.openapi import DATETIME, STR, obj, op
+from web.request import json_response, read_json
+from web.state import CLOCK, SCHEDULING
+
+routes = web.RouteTableDef()
+
+P, C, M, O, A = Role.PRISONER, Role.CLINICIAN, Role.MANAGER, Role.OFFICER, Role.ADMIN  # noqa: E741
+ANYONE = (P, C, M, O, A)
+CLINICAL = (C, M, A)
+
+
+def _svc(request: web.Request) -> SchedulingService:
+    return request.app[SCHEDULING]
+
+
+def _est(principal: Principal, value: object) -> str:
+    """The establishment asked about: anyone but an admin may ask only about their own."""
+    est = value if value is not None else principal.establishment_id
+    if not isinstance(est, str):
+        raise ServiceError(Code.INVALID_REQUEST, "establishment_id is required.")
+    if principal.role != A and est != principal.establishment_id:
+        raise ServiceError(Code.FORBIDDEN)
+    return est
+
+
+def _range(request: web.Request, default_days: int = 14) -> tuple[Any, Any]:
+    now = request.app[CLOCK].now()
+    q = request.query
+    start = instant(q["from"], "from") if "from" in q else now - timedelta(days=1)
+    end = instant(q["to"], "to") if "to" in q else start + timedelta(days=default_days)
+    return start, end
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None else str(value.isoformat())
+
+
+def appointment_json(a: Appointment) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "establishment_id": a.establishment_id,
+        "prisoner_id": a.prisoner_id,
+        "clinician_id": a.clinician_id,
+        "service_id": a.service_id,
+        "service": a.service_code,
+        "starts_at": _iso(a.starts_at),
+        "ends_at": _iso(a.ends_at),
+        "status": a.status.value,
+        "reason": a.reason,
+        "notes": a.notes,
+        "outcome_reason": a.outcome_code,
+        "outcome_cause": a.outcome_category,
+        "outcome_note": a.outcome_note,
+        "same_sex": a.same_sex,
+        "chaperone": a.chaperone,
+        "request_id": a.request_id,
+        "rebook_of": a.rebook_of,
+    }
+
+
+def _patient_json(a: Appointment) -> dict[str, Any]:
+    """The prisoner's own view: no clinician's notes."""
+    body = appointment_json(a)
+    body.pop("notes")
+    body.pop("outcome_note")
+    return body
+
+
+def _officer_json(a: OfficerAppointment) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "prisoner_id": a.prisoner_id,
+        "starts_at": _iso(a.starts_at),
+        "ends_at": _iso(a.ends_at),
+    }
+
+
+def _service_json(s: Service) -> dict[str, Any]:
+    return dict(s.__dict__)
+
+
+def _rule_json(r: AvailabilityRule | RegimeWindow) -> dict[str, Any]:
+    return dict(r.__dict__)
+
+
+def consent_json(c: Consent) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "prisoner_id": c.prisoner_id,
+        "scope": c.scope.value,
+        "form_version": c.form_version,
+        "decision": c.decision.value,
+        "decided_at": _iso(c.decided_at),
+        "device_id": c.device_id,
+        "witness_id": c.witness_id,
+        "withdrawn_at": _iso(c.withdrawn_at),
+        "in_force": c.in_force,
+    }
+
+
+def _request_json(r: HealthRequest) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "category": r.category,
+        "text": r.text,
+        "status": r.status,
+        "urgency": r.urgency,
+        "service_id": r.service_id,
+        "created_at": _iso(r.created_at),
+        "triaged_at": _iso(r.triaged_at),
+        "appointment_id": r.appointment_id,
+        "waited_days": r.waited_days,
+        "target_days": r.target_days,
+        "over_target": r.target_days is not None and r.waited_days > r.target_days,
+        "prisoner_id": r.prisoner_id,
+    }
+
+
+def _shown(principal: Principal, a: Appointment) -> dict[str, Any]:
+    return _patient_json(a) if principal.role == P else appointment_json(a)
+
+
+# ---------------------------------------------------------------- reference
+
+
+@routes.get("/api/reasons")
+async def list_reasons(request: web.Request) -> web.Response:
+    await require(request, *ANYONE)
+    return json_response(
+        [{"code": r.code, "cause": r.cause.value, "label": r.label} for r in REASONS.values()]
+    )
+
+
+@routes.get("/api/consent-forms")
+async def consent_forms(request: web.Request) -> web.Response:
+    await require(request, *ANYONE)
+    return json_response([f.as_dict() for f in current_forms()])
+
+
+@routes.get("/api/services")
+async def list_services(request: web.Request) -> web.Response:
+    principal = await require(request, *ANYONE)
+    est = _est(principal, request.query.get("establishment_id"))
+    return json_response([_service_json(s) for s in await _svc(request).list_services(est)])
+
+
+@routes.post("/api/services")
+async def create_service(request: web.Request) -> web.Response:
+    principal = await require(request, M, A)
+    body = await read_json(request)
+    service = await _svc(request).create_service(
+        principal,
+        _est(principal, body.get("establishment_id")),
+        code=body.get("code"),
+        name=body.get("name"),
+        minutes=body.get("minutes", 20),
+        buffer_minutes=body.get("buffer_minutes", 5),
+        target_days=body.get("target_days", 14),
+        sensitive=body.get("sensitive", False),
+    )
+    return json_response(_service_json(service), status=201)
+
+
+# ------------------------------------------------------------- availability
+
+
+@routes.post("/api/availability")
+async def add_availability(request: web.Request) -> web.Response:
+    principal = await require(request, *CLINICAL)
+    body = await read_json(request)
+    rule = await _svc(request).add_availability(
+        principal,
+        clinician_id=body.get("clinician_id", principal.account_id),
+        service_id=body.get("service_id"),
+        weekday_value=body.get("weekday"),
+        start=body.get("start"),
+        end=body.get("end"),
+    )
+    return json_response(_rule_json(rule), status=201)
+
+
+@routes.delete("/api/availability/{rule_id}")
+async def remove_availability(request: web.Request) -> web.Response:
+    principal = await require(request, *CLINICAL)
+    await _svc(request).remove_availability(principal, request.match_info["rule_id"])
+    return web.Response(status=204)
+
+
+@routes.get("/api/clinicians/{clinician_id}/availability")
+async def clinician_availability(request: web.Request) -> web.Response:
+    await require(request, *CLINICAL)
+    rules = await _svc(request).availability_of(request.match_info["clinician_id"])
+    return json_response([_rule_json(r) for r in rules])
+
+
+@routes.post("/api/availability/exceptions")
+async def add_exception(request: web.Request) -> web.Response:
+    principal = await require(request, *CLINICAL)
+    body = await read_json(request)
+    exc = await _svc(request).add_exception(
+        principal,
+        clinician_id=body.get("clinician_id", principal.account_id),
+        establishment_id=_est(principal, body.get("establishment_id")),
+        kind=body.get("kind"),
+        starts_at=body.get("starts_at"),
+        ends_at=body.get("ends_at"),
+        service_id=body.get("service_id"),
+    )
+    return json_response({**exc.__dict__}, status=201)
+
+
+# ------------------------------------------------------------------ regime
+
+
+@routes.get("/api/regime-windows")
+async def list_regime(request: web.Request) -> web.Response:
+    principal = await require(request, C, M, O, A)
+    est = _est(principal, request.query.get("establishment_id"))
+    return json_response([_rule_json(w) for w in await _svc(request).regime_windows_of(est)])
+
+
+@routes.post("/api/regime-windows")
+async def add_regime(request: web.Request) -> web.Response:
+    principal = await require(request, O, M, A)
+    body = await read_json(request)
+    window = await _svc(request).add_regime_window(
+        principal,
+        _est(principal, body.get("establishment_id")),
+        label=body.get("label"),
+        weekday_value=body.get("weekday"),
+        start=body.get("start"),
+        end=body.get("end"),
+    )
+    return json_response(_rule_json(window), status=201)
+
+
+@routes.delete("/api/regime-windows/{window_id}")
+async def remove_regime(request: web.Request) -> web.Response:
+    principal = await require(request, O, M, A)
+    await _svc(request).remove_regime_window(principal, request.match_info["window_id"])
+    return web.Response(status=204)
+
+
+@routes.post("/api/lockdowns")
+async def declare_lockdown(request: web.Request) -> web.Response:
+    principal = await require(request, O, M, A)
+    body = await read_json(request)
+    lockdown = await _svc(request).declare_lockdown(
+        principal,
+        _est(principal, body.get("establishment_id")),
+        starts_at=body.get("starts_at"),
+        ends_at=body.get("ends_at"),
+    )
+    # Officers learn how many consults moved and when, never what they were.
+    return json_response(
+        {
+            "id": lockdown.id,
+            "starts_at": _iso(lockdown.starts_at),
+            "ends_at": _iso(lockdown.ends_at),
+            "affected": [
+                {
+                    "appointment_id": r.appointment_id,
+                    "offers": [_iso(s.starts_at) for s in r.offers],
+                }
+                for r in lockdown.affected
+            ],
+        },
+        status=201,
+    )
+
+
+@routes.post("/api/lockdowns/{lockdown_id}/lift")
+async def lift_lockdown(request: web.Request) -> web.Response:
+    principal = await require(request, O, M, A)
+    await _svc(request).lift_lockdown(principal, request.match_info["lockdown_id"])
+    return web.Response(status=204)
+
+
+# -------------------------------------------------------------------- slots
+
+
+@routes.get("/api/slots")
+async def search_slots(request: web.Request) -> web.Response:
+    principal = await require(request, P, C, M, A)
+    q = request.query
+    prisoner_id = q.get("prisoner_id")
+    if principal.role == P:
+        if prisoner_id not in (None, principal.account_id):
+            raise ServiceError(Code.FORBIDDEN)
+        prisoner_id = principal.account_id
+    start, end = _range(request)
+    limit = q.get("limit", "20")
+    if not limit.isdigit():
+        raise ServiceError(Code.INVALID_REQUEST, "The limit is 1 to 200.")
+    service_id = q.get("service_id")
+    if service_id is None:
+        raise ServiceError(Code.INVALID_REQUEST, "service_id is required.")
+    slots = await _svc(request).search_slots(
+        service_id=service_id,
+        start=start,
+        end=end,
+        clinician_id=q.get("clinician_id"),
+        prisoner_id=prisoner_id,
+        same_sex=q.get("same_sex") == "true",
+        limit=int(limit),
+    )
+    return json_response([slot_dict(s) for s in slots])
+
+
+# ------------------------------------------------------------- appointments
+
+
+@routes.post("/api/appointments")
+async def book(request: web.Request) -> web.Response:
+    principal = await require(request, P, C, M, A)
+    body = await read_json(request)
+    appointment = await _svc(request).book(
+        principal,
+        prisoner_id=body.get("prisoner_id", principal.account_id if principal.role == P else None),
+        service_id=body.get("service_id"),
+        clinician_id=body.get("clinician_id"),
+        starts_at=body.get("starts_at"),
+        reason_text=body.get("reason"),
+        notes=body.get("notes"),
+        same_sex=body.get("same_sex", False),
+        chaperone=body.get("chaperone", False),
+        request_id=body.get("request_id"),
+    )
+    return json_response(_shown(principal, appointment), status=201)
+
+
+@routes.get("/api/appointments")
+async def list_appointments(request: web.Request) -> web.Response:
+    principal = await require(request, *ANYONE)
+    start, end = _range(request)
+    prisoner_id = request.query.get("prisoner_id")
+    if principal.role == O:
+        seen = await _svc(request).officer_view(
+            principal, start=start, end=end, prisoner_id=prisoner_id
+        )
+        return json_response([_officer_json(a) for a in seen])
+    found = await _svc(request).appointments(
+        principal,
+        start=start,
+        end=end,
+        prisoner_id=prisoner_id,
+        clinician_id=request.query.get("clinician_id"),
+        establishment_id=request.query.get("establishment_id"),
+    )
+    return json_response([_shown(principal, a) for a in found])
+
+
+@routes.get("/api/appointments/{appointment_id}")
+async def get_appointment(request: web.Request) -> web.Response:
+    principal = await require(request, P, C, M, A)
+    found = await _svc(request).appointment(principal, request.match_info["appointment_id"])
+    return json_response(_shown(principal, found))
+
+
+@routes.post("/api/appointments/{appointment_id}/reschedule")
+async def reschedule(request: web.Request) -> web.Response:
+    principal = await require(request, C, M, A)
+    body = await read_json(request)
+    moved = await _svc(request).reschedule(
+        principal, request.match_info["appointment_id"], body.get("starts_at")
+    )
+    return json_response(appointment_json(moved))
+
+
+@routes.post("/api/appointments/{appointment_id}/rebook")
+async def rebook(request: web.Request) -> web.Response:
+    principal = await require(request, P, C, M, A)
+    body = await read_json(request)
+    booked = await _svc(request).rebook(
+        principal, request.match_info["appointment_id"], body.get("starts_at")
+    )
+    return json_response(_shown(principal, booked), status=201)
+
+
+@routes.post("/api/appointments/{appointment_id}/cancel")
+async def cancel(request: web.Request) -> web.Response:
+    principal = await require(request, *ANYONE)
+    body = await read_json(request)
+    done = await _svc(request).cancel(
+        principal, request.match_info["appointment_id"], body.get("reason"), body.get("note")
+    )
+    if principal.role == O:
+        return json_response({"id": done.id, "status": done.status.value})
+    return json_response(_shown(principal, done))
+
+
+@routes.post("/api/appointments/{appointment_id}/check-in")
+async def check_in(request: web.Request) -> web.Response:
+    principal = await require(request, *ANYONE)
+    done = await _svc(request).check_in(principal, request.match_info["appointment_id"])
+    if principal.role == O:
+        return json_response({"id": done.id, "status": done.status.value})
+    return json_response(_shown(principal, done))
+
+
+@routes.post("/api/appointments/{appointment_id}/attended")
+async def attended(request: web.Request) -> web.Response:
+    principal = await require(request, *CLINICAL)
+    body = await read_json(request) if request.can_read_body else {}
+    done = await _svc(request).mark_attended(
+        principal, request.match_info["appointment_id"], body.get("note")
+    )
+    return json_response(appointment_json(done))
+
+
+@routes.post("/api/appointments/{appointment_id}/did-not-attend")
+async def did_not_attend(request: web.Request) -> web.Response:
+    principal = await require(request, *CLINICAL)
+    body = await read_json(request)
+    done = await _svc(request).mark_did_not_attend(
+        principal, request.match_info["appointment_id"], body.get("reason"), body.get("note")
+    )
+    return json_response(appointment_json(done))
+
+
+# ------------------------------------------------------------------ consent
+
+
+@routes.post("/api/consents")
+async def record_consent(request: web.Request) -> web.Response:
+    principal = await require(request, P, C, M, A)
+    body = await read_json(request)
+    consent = await _svc(request).record_consent(
+        principal,
+        prisoner_id=body.get("prisoner_id", principal.account_id if principal.role == P else None),
+        scope_value=body.get("scope"),
+        version=body.get("form_version"),
+        decision=body.get("decision"),
+        language=body.get("language", "en"),
+        device_id=body.get("device_id"),
+    )
+    return json_response(consent_json(consent), status=201)
+
+
+@routes.get("/api/consents")
+async def list_consents(request: web.Request) -> web.Response:
+    principal = await require(request, P, C, M, A)
+    prisoner_id = request.query.get("prisoner_id", principal.account_id)
+    found = await _svc(request).consents_of(principal, prisoner_id)
+    return json_response([consent_json(c) for c in found])
+
+
+@routes.post("/api/consents/{consent_id}/withdraw")
+async def withdraw_consent(request: web.Request) -> web.Response:
+    principal = await require(request, P, C, M, A)
+    done = await _svc(request).withdraw_consent(principal, request.match_info["consent_id"])
+    return json_response(consent_json(done))
+
+
+# ---------------------------------------------------------- health requests
+
+
+@routes.post("/api/health-requests")
+async def make_request(request: web.Request) -> web.Response:
+    principal = await require(request, P)
+    body = await read_json(request)
+    receipt = await _svc(request).make_request(
+        principal, category=body.get("category"), text_value=body.get("text")
+    )
+    return json_response(_request_json(receipt), status=201)
+
+
+@routes.get("/api/health-requests")
+async def list_requests(request: web.Request) -> web.Response:
+    principal = await require(request, P, C, M, A)
+    if principal.role == P:
+        found = await _svc(request).my_requests(principal)
+    else:
+        found = await _svc(request).triage_queue(
+            principal,
+            _est(principal, request.query.get("establishment_id")),
+            status=request.query.get("status"),
+        )
+    return json_response([_request_json(r) for r in found])
+
+
+@routes.post("/api/health-requests/{request_id}/triage")
+async def triage(request: web.Request) -> web.Response:
+    principal = await require(request, *CLINICAL)
+    body = await read_json(request)
+    done = await _svc(request).triage(
+        principal,
+        request.match_info["request_id"],
+        urgency=body.get("urgency"),
+        service_id=body.get("service_id"),
+    )
+    return json_response(_request_json(done))
+
+
+# --------------------------------------------------------------- movements
+
+
+@routes.post("/api/prisoners/{prisoner_id}/transfer")
+async def transfer(request: web.Request) -> web.Response:
+    principal = await require(request, O, M, A)
+    body = await read_json(request)
+    to = body.get("to_establishment_id")
+    if not isinstance(to, str):
+        raise ServiceError(Code.INVALID_REQUEST, "to_establishment_id is required.")
+    moved = await _svc(request).transfer(principal, request.match_info["prisoner_id"], to)
+    return json_response({"reoffered": moved})
+
+
+@routes.post("/api/prisoners/{prisoner_id}/release")
+async def release(request: web.Request) -> web.Response:
+    principal = await require(request, O, M, A)
+    closed = await _svc(request).release(principal, request.match_info["prisoner_id"])
+    return json_response({"closed": closed})
+
+
+@routes.get("/api/handover")
+async def handover(request: web.Request) -> web.Response:
+    principal = await require(request, *CLINICAL)
+    found = await _svc(request).handover_list(
+        principal, _est(principal, request.query.get("establishment_id"))
+    )
+    return json_response(
+        [
+            {
+                "prisoner_id": h.prisoner_id,
+                "released_at": _iso(h.released_at),
+                "community_sharing": h.community_sharing,
+            }
+            for h in found
+        ]
+    )
+
+
+# ------------------------------------------------------------------ OpenAPI
+
+
+def _op(summary: str, roles: tuple[Role, ...], **kwargs: Any) -> dict[str, Any]:
+    operation = op(summary, tag="scheduling", **kwargs)
+    operation["x-roles"] = [r.value for r in roles]
+    return operation
+
+
+def _path(*names: str) -> list[dict[str, Any]]:
+    return [{"name": n, "in": "path", "required": True, "schema": STR} for n in names]
+
+
+def _query(*names: str) -> list[dict[str, Any]]:
+    return [{"name": n, "in": "query", "required": False, "schema": STR} for n in names]
+
+
+ID = {"type": "string", "format": "uuid"}
+HHMM = {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"}
+WEEKDAY = {"type": "integer", "minimum": 0, "maximum": 6}
+INT = {"type": "integer"}
+BOOL = {"type": "boolean"}
+APPOINTMENT = obj(
+    id=ID,
+    prisoner_id=ID,
+    clinician_id=ID,
+    service_id=ID,
+    service=STR,
+    starts_at=DATETIME,
+    ends_at=DATETIME,
+    status={
+        "type": "string",
+        "enum": [
+            s
+            for s in (
+                "booked",
+                "checked_in",
+                "in_progress",
+                "completed",
+                "did_not_attend",
+                "cancelled",
+            )
+        ],
+    },
+    outcome_reason=STR,
+    outcome_cause={"type": "string", "enum": ["prison", "patient", "clinician"]},
+)
+ARRAY = {"type": "array"}
+RANGE = _query("from", "to")
+REASON_BODY = obj(["reason"], reason=STR, note=STR)
+
+OPENAPI: dict[str, Any] = {
+    "/api/reasons": {"get": _op("Reason codes, split by cause", ANYONE, result=ARRAY)},
+    "/api/consent-forms": {
+        "get": _op("Current consent forms in English and Welsh", ANYONE, result=ARRAY)
+    },
+    "/api/services": {
+        "get": _op(
+            "Services at an establishment",
+            ANYONE,
+            result=ARRAY,
+            parameters=_query("establishment_id"),
+        ),
+        "post": _op(
+            "Create a service (length, buffer, target wait)",
+            (M, A),
+            body=obj(
+                ["code", "name"],
+                code=STR,
+                name=STR,
+                minutes=INT,
+                buffer_minutes=INT,
+                target_days=INT,
+                sensitive=BOOL,
+                establishment_id=ID,
+            ),
+            ok=201,
+        ),
+    },
+    "/api/availability": {
+        "post": _op(
+            "Add weekly availability in the establishment's local time",
+            CLINICAL,
+            body=obj(
+                ["service_id", "weekday", "start", "end"],
+                clinician_id=ID,
+                service_id=ID,
+                weekday=WEEKDAY,
+                start=HHMM,
+                end=HHMM,
+            ),
+            ok=201,
+        )
+    },
+    "/api/availability/{rule_id}": {
+        "delete": _op(
+            "Remove weekly availability",
+            CLINICAL,
+            ok=204,
+            parameters=_path("rule_id"),
+            errors=(401, 403, 404),
+        )
+    },
+    "/api/availability/exceptions": {
+        "post": _op(
+            "Add leave or a one-off extra session",
+            CLINICAL,
+            body=obj(
+                ["kind", "starts_at", "ends_at"],
+                kind={"enum": ["leave", "extra"]},
+                clinician_id=ID,
+                service_id=ID,
+                starts_at=DATETIME,
+                ends_at=DATETIME,
+            ),
+            ok=201,
+        )
+    },
+    "/api/clinicians/{clinician_id}/availability": {
+        "get": _op(
+            "A clinician's weekly availability",
+            CLINICAL,
+            result=ARRAY,
+            parameters=_path("clinician_id"),
+        )
+    },
+    "/api/regime-windows": {
+        "get": _op(
+            "Regime windows (no consults)",
+            (C, M, O, A),
+            result=ARRAY,
+            parameters=_query("establishment_id"),
+        ),
+        "post": _op(
+            "Add a weekly regime window (roll check, meals, movement)",
+            (O, M, A),
+            body=obj(
+                ["label", "weekday", "start", "end"],
+                label=STR,
+                weekday=WEEKDAY,
+                start=HHMM,
+                end=HHMM,
+                establishment_id=ID,
+            ),
+            ok=201,
+        ),
+    },
+    "/api/regime-windows/{window_id}": {
+        "delete": _op(
+            "Remove a regime window",
+            (O, M, A),
+            ok=204,
+            parameters=_path("window_id"),
+            errors=(401, 403, 404),
+        )
+    },
+    "/api/lockdowns": {
+        "post": _op(
+            "Declare a lockdown: affected consults cancelled (prison-caused) and re-offered",
+            (O, M, A),
+            body=obj(
+                ["starts_at", "ends_at"], starts_at=DATETIME, ends_at=DATETIME, establishment_id=ID
+            ),
+            ok=201,
+        )
+    },
+    "/api/lockdowns/{lockdown_id}/lift": {
+        "post": _op("Lift a lockdown", (O, M, A), ok=204, parameters=_path("lockdown_id"))
+    },
+    "/api/slots": {
+        "get": _op(
+            "Free slots for a service",
+            (P, C, M, A),
+            result=ARRAY,
+            parameters=_query(
+                "service_id", "from", "to", "clinician_id", "prisoner_id", "same_sex", "limit"
+            ),
+        )
+    },
+    "/api/appointments": {
+        "get": _op(
+            "Appointments (officers see only who and when)",
+            ANYONE,
+            result=ARRAY,
+            parameters=[*RANGE, *_query("prisoner_id", "clinician_id", "establishment_id")],
+        ),
+        "post": _op(
+            "Book a consult",
+            (P, C, M, A),
+            body=obj(
+                ["service_id", "clinician_id", "starts_at"],
+                prisoner_id=ID,
+                service_id=ID,
+                clinician_id=ID,
+                starts_at=DATETIME,
+                reason=STR,
+                notes=STR,
+                same_sex=BOOL,
+                chaperone=BOOL,
+                request_id=ID,
+            ),
+            ok=201,
+            result=APPOINTMENT,
+            errors=(400, 401, 403, 404, 409),
+        ),
+    },
+    "/api/appointments/{appointment_id}": {
+        "get": _op(
+            "One appointment",
+            (P, C, M, A),
+            result=APPOINTMENT,
+            parameters=_path("appointment_id"),
+            errors=(401, 403, 404),
+        )
+    },
+    "/api/appointments/{appointment_id}/reschedule": {
+        "post": _op(
+            "Move a booked consult",
+            CLINICAL,
+            body=obj(["starts_at"], starts_at=DATETIME),
+            result=APPOINTMENT,
+            parameters=_path("appointment_id"),
+            errors=(400, 401, 403, 404, 409),
+        )
+    },
+    "/api/appointments/{appointment_id}/rebook": {
+        "post": _op(
+            "Take up a rebooking offer",
+            (P, C, M, A),
+            body=obj(["starts_at"], starts_at=DATETIME),
+            ok=201,
+            result=APPOINTMENT,
+            parameters=_path("appointment_id"),
+            errors=(400, 401, 403, 404, 409),
+        )
+    },
+    "/api/appointments/{appointment_id}/cancel": {
+        "post": _op(
+            "Cancel with a reason code",
+            ANYONE,
+            body=REASON_BODY,
+            result=APPOINTMENT,
+            parameters=_path("appointment_id"),
+            errors=(400, 401, 403, 404, 409),
+        )
+    },
+    "/api/appointments/{appointment_id}/check-in": {
+        "post": _op(
+            "Check in",
+            ANYONE,
+            result=APPOINTMENT,
+            parameters=_path("appointment_id"),
+            errors=(401, 403, 404, 409),
+        )
+    },
+    "/api/appointments/{appointment_id}/attended": {
+        "post": _op(
+            "Mark attended",
+            CLINICAL,
+            result=APPOINTMENT,
+            parameters=_path("appointment_id"),
+            errors=(401, 403, 404, 409),
+        )
+    },
+    "/api/appointments/{appointment_id}/did-not-attend": {
+        "post": _op(
+            "Mark did not attend, with a reason code",
+            CLINICAL,
+            body=REASON_BODY,
+            result=APPOINTMENT,
+            parameters=_path("appointment_id"),
+            errors=(400, 401, 403, 404, 409),
+        )
+    },
+    "/api/consents": {
+        "get": _op(
+            "Every consent a prisoner holds",
+            (P, C, M, A),
+            result=ARRAY,
+            parameters=_query("prisoner_id"),
+        ),
+        "post": _op(
+            "Give or decline consent (on the device, or witnessed by staff)",
+            (P, C, M, A),
+            body=obj(
+                ["scope", "form_version", "decision"],
+                scope={"enum": ["telehealth", "recording", "community_sharing"]},
+                form_version=INT,
+                decision={"enum": ["given", "declined"]},
+                language={"enum": ["en", "cy"]},
+                prisoner_id=ID,
+                device_id=ID,
+            ),
+            ok=201,
+        ),
+    },
+    "/api/consents/{consent_id}/withdraw": {
+        "post": _op(
+            "Withdraw a consent",
+            (P, C, M, A),
+            parameters=_path("consent_id"),
+            errors=(401, 403, 404, 409),
+        )
+    },
+    "/api/health-requests": {
+        "get": _op(
+            "Own requests (prisoner) or the triage queue (staff)",
+            (P, C, M, A),
+            result=ARRAY,
+            parameters=_query("establishment_id", "status"),
+        ),
+        "post": _op(
+            "Ask for a health appointment; returns the receipt",
+            (P,),
+            body=obj(["category", "text"], category=STR, text=STR),
+            ok=201,
+        ),
+    },
+    "/api/health-requests/{request_id}/triage": {
+        "post": _op(
+            "Triage a request",
+            CLINICAL,
+            body=obj(
+                ["urgency", "service_id"],
+                urgency={"enum": ["routine", "soon", "urgent"]},
+                service_id=ID,
+            ),
+            parameters=_path("request_id"),
+            errors=(400, 401, 403, 404, 409),
+        )
+    },
+    "/api/prisoners/{prisoner_id}/transfer": {
+        "post": _op(
+            "Transfer a prisoner; pending care moves with them",
+            (O, M, A),
+            body=obj(["to_establishment_id"], to_establishment_id=ID),
+            parameters=_path("prisoner_id"),
+            errors=(400, 401, 403, 404),
+        )
+    },
+    "/api/prisoners/{prisoner_id}/release": {
+        "post": _op(
+            "Release a prisoner; pending care closed and listed for hand-over",
+            (O, M, A),
+            parameters=_path("prisoner_id"),
+            errors=(401, 403, 404),
+        )
+    },
+    "/api/handover": {
+        "get": _op(
+            "Released prisoners for hand-over to community services",
+            CLINICAL,
+            result=ARRAY,
+            parameters=_query("establishment_id"),
+        )
+    },
+}
