@@ -62,7 +62,56 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         request_id.reset(token)
 
 
+_MACHINE_PREFIXES = ("/api/", "/fhir/", "/ws", "/calendar/", "/metrics", "/healthz", "/readyz")
+
+_PAGE_WORDS = {
+    404: ("This page does not exist.", "Nid yw'r dudalen hon yn bodoli."),
+    405: ("This page does not exist.", "Nid yw'r dudalen hon yn bodoli."),
+    401: ("Please sign in again.", "Mewngofnodwch eto, os gwelwch yn dda."),
+    403: ("You cannot open this page.", "Ni allwch agor y dudalen hon."),
+    500: (
+        "Something went wrong. Please try again, or ask a member of staff.",
+        "Aeth rhywbeth o'i le. Rhowch gynnig arall arni, neu gofynnwch i aelod o staff.",
+    ),
+}
+
+
+def _wants_page(request: web.Request) -> bool:
+    """A person's browser navigating to a page gets words, not problem+json."""
+    return (
+        request.method == "GET"
+        and not request.path.startswith(_MACHINE_PREFIXES)
+        and "text/html" in request.headers.get("Accept", "")
+    )
+
+
+def _error_page(status: int, rid: str) -> web.Response:
+    english, welsh = _PAGE_WORDS.get(status, _PAGE_WORDS[500])
+    body = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<title>Throughcare</title><link rel="stylesheet" href="/static/css/throughcare.css">'
+        '</head><body><main class="page"><h1>Throughcare</h1>'
+        f'<p>{english}</p><p lang="cy">{welsh}</p>'
+        '<p><a href="/">Home</a> &middot; <a href="/" lang="cy">Hafan</a></p>'
+        f'<p class="muted">Reference / Cyfeirnod: {rid[:8]}</p></main></body></html>'
+    )
+    return web.Response(status=status, text=body, content_type="text/html")
+
+
 async def _handle_errors(request: web.Request, handler: Handler, rid: str) -> web.StreamResponse:
+    response = await _to_problem(request, handler, rid)
+    if (
+        response.status >= 400
+        and isinstance(response, web.Response)
+        and response.content_type == "application/problem+json"
+        and _wants_page(request)
+    ):
+        return _error_page(response.status if response.status in _PAGE_WORDS else 500, rid)
+    return response
+
+
+async def _to_problem(request: web.Request, handler: Handler, rid: str) -> web.StreamResponse:
     try:
         return await handler(request)
     except ServiceError as error:

@@ -178,3 +178,15 @@ async def test_malformed_authorization_header(client: Any) -> None:
         resp = await client.get("/api/me", headers={"Authorization": header})
         assert resp.status == 401
         assert resp.content_type == PROBLEM
+
+
+async def test_a_browser_navigating_to_a_missing_page_gets_words(client: Any) -> None:
+    resp = await client.get("/device/nothing-here", headers={"Accept": "text/html"})
+    assert resp.status == 404
+    assert resp.content_type == "text/html"
+    text = await resp.text()
+    assert "This page does not exist." in text
+    assert "not_found" not in text and "Traceback" not in text
+    # The API stays machine-readable whatever the Accept header says.
+    resp = await client.get("/api/nothing", headers={"Accept": "text/html"})
+    assert resp.content_type == PROBLEM
