@@ -63,6 +63,16 @@ class Settings:
     default_timezone: str = "Europe/London"
     node_name: str = "node-1"
     bus_prefix: str = "tc:"
+    # signalling and TURN (docs/signalling.md)
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: Secret | None = None
+    ws_heartbeat_seconds: int = 20
+    ws_reclaim_seconds: int = 30
+    ws_reauth_lead_seconds: int = 60
+    ws_rate: int = 50
+    ws_burst: int = 200
+    ws_flood_strikes: int = 20
+    ws_replay_messages: int = 256
 
     @property
     def is_postgres(self) -> bool:
@@ -109,6 +119,19 @@ class Settings:
             default_timezone=reader.timezone("DEFAULT_TIMEZONE", "Europe/London"),
             node_name=reader.text("NODE_NAME", "node-1"),
             bus_prefix=reader.text("BUS_PREFIX", "tc:"),
+            turn_urls=reader.turn_urls("TURN_URLS"),
+            turn_secret=Secret(raw) if (raw := reader.text("TURN_SECRET", "")) else None,
+            ws_heartbeat_seconds=reader.integer("WS_HEARTBEAT_SECONDS", 20, minimum=1, maximum=300),
+            ws_reclaim_seconds=reader.integer("WS_RECLAIM_SECONDS", 30, minimum=1, maximum=600),
+            ws_reauth_lead_seconds=reader.integer(
+                "WS_REAUTH_LEAD_SECONDS", 60, minimum=5, maximum=600
+            ),
+            ws_rate=reader.integer("WS_RATE", 50, minimum=1, maximum=10_000),
+            ws_burst=reader.integer("WS_BURST", 200, minimum=1, maximum=100_000),
+            ws_flood_strikes=reader.integer("WS_FLOOD_STRIKES", 20, minimum=1, maximum=10_000),
+            ws_replay_messages=reader.integer(
+                "WS_REPLAY_MESSAGES", 256, minimum=16, maximum=100_000
+            ),
         )
 
 
@@ -198,6 +221,16 @@ class _Reader:
         except ValueError:
             raise self._fail(name, "has an invalid port") from None
         return Secret(raw)
+
+    def turn_urls(self, name: str) -> tuple[str, ...]:
+        raw = self._raw(name)
+        if raw is None:
+            return ()
+        urls = tuple(item.strip() for item in raw.split(",") if item.strip())
+        for url in urls:
+            if url.split(":", 1)[0] not in ("turn", "turns", "stun"):
+                raise self._fail(name, f"{url!r} is not a turn:, turns: or stun: URL")
+        return urls
 
     def origins(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
         raw = self._raw(name)

@@ -32,6 +32,9 @@ class Action(StrEnum):
     RESCHEDULED = "rescheduled"
     CANCELLED = "cancelled"
     CHECKED_IN = "checked_in"
+    # The appointment's status moving to in progress; the person-level
+    # "admitted" event is written by signalling.
+    CONSULT_STARTED = "consult_started"
     ATTENDED = "attended"
     DID_NOT_ATTEND = "did_not_attend"
     REBOOK_OFFERED = "rebook_offered"

@@ -118,7 +118,7 @@ class JoinPolicy(Booking, Consents):
             "waiting": [(Status.CHECKED_IN, Action.CHECKED_IN)],
             "admitted": [
                 (Status.CHECKED_IN, Action.CHECKED_IN),
-                (Status.IN_PROGRESS, Action.ADMITTED),
+                (Status.IN_PROGRESS, Action.CONSULT_STARTED),
             ],
             "ended": [(Status.COMPLETED, Action.ATTENDED)],
         }

@@ -23,9 +23,19 @@ from core.identity import IdentityService
 from core.identity.passwords import SecretHasher
 from core.identity.tokens import TokenSigner
 from core.keys import ServiceKeys, load_service_keys
+from media.turn import IceServers
 from scheduling import SchedulingService
 from signalling.bus import create_bus
-from web import audit_review, calendar_feed, fhir, health, openapi, scheduling_api, signin
+from web import (
+    audit_review,
+    calendar_feed,
+    fhir,
+    health,
+    openapi,
+    scheduling_api,
+    signin,
+    ws,
+)
 from web.metrics import Metrics
 from web.middleware import csrf_protection, request_context, security_headers
 from web.state import AUDIT, BUS, CLOCK, DATABASE, IDENTITY, METRICS, SCHEDULING, SETTINGS
@@ -34,6 +44,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     health,
     signin,
     openapi,
+    ws,
     scheduling_api,
     fhir,
     calendar_feed,
@@ -62,6 +73,9 @@ def create_app(
     for ctx in (_store, _bus, _audit, _identity(hasher)):
         app.cleanup_ctx.append(ctx)
     app.cleanup_ctx.append(_scheduling)
+    app[ws.ICE_SERVERS] = IceServers.from_settings(settings)
+    app.cleanup_ctx.append(ws.signalling_ctx)
+    app.on_shutdown.append(ws.close_sockets)
     fragments = []
     for module in ROUTE_MODULES:
         app.add_routes(module.routes)

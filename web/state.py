@@ -11,6 +11,7 @@ from core.db import Database
 from core.identity import IdentityService
 from scheduling import SchedulingService
 from signalling.bus import Bus
+from signalling.hub import Hub
 from web.metrics import Metrics
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -21,3 +22,4 @@ BUS = web.AppKey("bus", Bus)
 AUDIT = web.AppKey("audit", AuditLog)
 IDENTITY = web.AppKey("identity", IdentityService)
 SCHEDULING = web.AppKey("scheduling", SchedulingService)
+SIGNALLING = web.AppKey("signalling", Hub)

@@ -64,7 +64,7 @@ async def test_call_events_move_the_appointment(sched: Sched) -> None:
     # Late or repeated events change nothing.
     await sched.svc.record_call_event(booked.id, "admitted", sched.clinician.account_id)
     assert (await sched.svc.appointment(sched.clinician, booked.id)).status == Status.COMPLETED
-    assert sched.audit_actions[-3:] == ["checked_in", "admitted", "attended"]
+    assert sched.audit_actions[-3:] == ["checked_in", "consult_started", "attended"]
 
 
 async def test_outcome_recorded_by_clinician_is_not_overwritten_by_end(sched: Sched) -> None:

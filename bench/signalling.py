@@ -1,0 +1,723 @@
+"""Signalling relay under load, against a bare aiohttp relay in the same run.
+
+    .venv/bin/python bench/signalling.py            # P = 10, 100, 1000; 10 s phases
+    .venv/bin/python bench/signalling.py --quick    # P = 10, 100; 2 s phases (under a minute)
+
+In --quick the headline figures are for the largest P run (100), not 1000:
+setting up 2,000 clients in their rooms alone takes longer than a minute here.
+
+P pairs of authenticated clients, each pair in its own consult, exchange a
+realistic negotiation over and over: a ~3 KB offer and a ~3 KB answer and ten
+relay candidates each way (22 relayed messages a round). The generator (this
+process, uvloop) is pinned to CPU 0 and the server to CPU 1 with `taskset`.
+
+For each P: relayed messages per second in a closed loop (each pair starts
+its next round once it has received the last), and the server's CPU time per
+relayed message from /proc/<pid>/stat. At P = 1000: relay latency p50/p95/p99
+at a fixed offered load of 11,000 messages/s (each pair one round every two
+seconds, spread evenly; a message carries its send time, in the SDP `s=`
+line or the candidate foundation, which the server passes through untouched),
+and the server's memory per connected client (VmRSS with every client in its
+room, minus VmRSS before any connected, over 2P). Peak memory is VmHWM.
+
+The server is the real application (`web.app.create_app`: token
+authentication, room checks, sequence numbers, the SDP and candidate checks,
+the audit log on PostgreSQL) with two bench settings: the per-connection rate
+limit is raised (the closed loop sends far more than a person would), and the
+join policy admits the bench's one prisoner and one clinician to rooms
+`bench-<n>` (so P rooms need not be booked through scheduling; the policy is
+asked once per join and is not on the relay path). The baseline is a bare
+aiohttp WebSocket relay (uvloop + orjson, no checks), in a process of its own
+on the same core, under the same generator. Two-node figures: two server
+processes (both on CPU 1) on the Redis bus, patients on one and clinicians on
+the other; CPU is the sum of both.
+
+The last line is one JSON object with cpu_us_per_msg, baseline_cpu_us_per_msg,
+cpu_ratio, p99_ms_fixed_load, kb_per_client and two_node_cpu_us_per_msg for
+P = 1000, plus the rest of the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import aiohttp  # noqa: E402
+import orjson  # noqa: E402
+
+HERE = Path(__file__).resolve()
+GENERATOR_CPU = 0
+SERVER_CPUS = "1"
+ROUND = 22
+CANDIDATES = 10
+FIXED_LOAD = 11_000
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def sdp(kind: str) -> str:
+    """A browser-like session description of about 3 KB (audio + video, relay only)."""
+    lines = [
+        "v=0",
+        "o=- 4611731400430051336 2 IN IP4 127.0.0.1",
+        "s=STAMP",
+        "t=0 0",
+        "a=group:BUNDLE 0 1",
+        "a=extmap-allow-mixed",
+        "a=msid-semantic: WMS stream",
+        "m=audio 9 UDP/TLS/RTP/SAVPF 111 63 9 0 8 13 110 126",
+        "c=IN IP4 0.0.0.0",
+        "a=rtcp:9 IN IP4 0.0.0.0",
+        "a=ice-ufrag:Zq3d",
+        "a=ice-pwd:q1v2eU6cW4Yh7JkL0m9n8b7v",
+        "a=ice-options:trickle",
+        "a=fingerprint:sha-256 " + ":".join(["7B"] * 32),
+        f"a=setup:{'actpass' if kind == 'offer' else 'active'}",
+        "a=mid:0",
+        "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+        "a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",
+        "a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01",
+        "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid",
+        "a=sendrecv",
+        "a=msid:stream audio-track",
+        "a=rtcp-mux",
+        "a=rtpmap:111 opus/48000/2",
+        "a=rtcp-fb:111 transport-cc",
+        "a=fmtp:111 minptime=10;useinbandfec=1",
+        "a=rtpmap:63 red/48000/2",
+        "a=fmtp:63 111/111",
+        "a=rtpmap:9 G722/8000",
+        "a=rtpmap:0 PCMU/8000",
+        "a=rtpmap:8 PCMA/8000",
+        "a=rtpmap:13 CN/8000",
+        "a=rtpmap:110 telephone-event/48000",
+        "a=rtpmap:126 telephone-event/8000",
+        "a=ssrc:1001 cname:bench",
+        "a=ssrc:1001 msid:stream audio-track",
+        "m=video 9 UDP/TLS/RTP/SAVPF 96 97 98 99 100 101 45 46",
+        "c=IN IP4 0.0.0.0",
+        "a=rtcp:9 IN IP4 0.0.0.0",
+        "a=ice-ufrag:Zq3d",
+        "a=ice-pwd:q1v2eU6cW4Yh7JkL0m9n8b7v",
+        "a=ice-options:trickle",
+        "a=fingerprint:sha-256 " + ":".join(["7B"] * 32),
+        f"a=setup:{'actpass' if kind == 'offer' else 'active'}",
+        "a=mid:1",
+        "a=extmap:14 urn:ietf:params:rtp-hdrext:toffset",
+        "a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",
+        "a=extmap:13 urn:3gpp:video-orientation",
+        "a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01",
+        "a=extmap:5 http://www.webrtc.org/experiments/rtp-hdrext/playout-delay",
+        "a=extmap:6 http://www.webrtc.org/experiments/rtp-hdrext/video-content-type",
+        "a=extmap:7 http://www.webrtc.org/experiments/rtp-hdrext/video-timing",
+        "a=extmap:8 http://www.webrtc.org/experiments/rtp-hdrext/color-space",
+        "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid",
+        "a=sendrecv",
+        "a=msid:stream video-track",
+        "a=rtcp-mux",
+        "a=rtcp-rsize",
+    ]
+    for pt, codec in ((96, "VP8"), (98, "VP9"), (100, "H264"), (45, "AV1")):
+        lines += [
+            f"a=rtpmap:{pt} {codec}/90000",
+            f"a=rtcp-fb:{pt} goog-remb",
+            f"a=rtcp-fb:{pt} transport-cc",
+            f"a=rtcp-fb:{pt} ccm fir",
+            f"a=rtcp-fb:{pt} nack",
+            f"a=rtcp-fb:{pt} nack pli",
+            f"a=rtpmap:{pt + 1} rtx/90000",
+            f"a=fmtp:{pt + 1} apt={pt}",
+        ]
+    lines += [
+        "a=fmtp:100 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+        "a=ssrc-group:FID 2001 2002",
+        "a=ssrc:2001 cname:bench",
+        "a=ssrc:2001 msid:stream video-track",
+        "a=ssrc:2002 cname:bench",
+        "a=ssrc:2002 msid:stream video-track",
+    ]
+    return "\r\n".join(lines) + "\r\n"
+
+
+OFFER = sdp("offer")
+ANSWER = sdp("answer")
+CANDIDATE = "candidate:STAMP 1 udp 41885439 127.0.0.1 {port} typ relay raddr 0.0.0.0 rport 0"
+assert 2800 <= len(OFFER.encode()) <= 3400, len(OFFER.encode())
+
+
+# ---------------------------------------------------------------- the generator
+
+
+@dataclass
+class Stats:
+    received: int = 0
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    record: bool = False
+
+
+def templates(peer: str, answer: bool) -> list[str]:
+    """One round's frames to `peer`, serialised once; "STAMP" takes the send time."""
+    kind = "answer" if answer else "offer"
+    frames = [orjson.dumps({"v": 1, "type": kind, "to": peer, "sdp": ANSWER if answer else OFFER})]
+    for i in range(CANDIDATES):
+        cand = {
+            "candidate": CANDIDATE.format(port=50000 + i),
+            "sdpMid": "0",
+            "sdpMLineIndex": 0,
+        }
+        frames.append(orjson.dumps({"v": 1, "type": "candidate", "to": peer, "candidate": cand}))
+    return [f.decode() for f in frames]
+
+
+class Client:
+    """One WebSocket of the generator: sends stamped frames, counts what arrives.
+
+    Frames are serialised once and stamped by string replacement, and arrivals
+    are recognised by their stamp without parsing, so the generator spends
+    its one core on the sockets.
+    """
+
+    def __init__(
+        self,
+        ws: aiohttp.ClientWebSocketResponse,
+        me: str,
+        peer: str,
+        stats: Stats,
+        *,
+        answerer: bool,
+    ) -> None:
+        self.ws = ws
+        self.me = me
+        self.peer = peer
+        self.stats = stats
+        self.frames = templates(peer, answerer)
+        self.got = 0
+        self.target = 0
+        self.done: asyncio.Future[None] | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    async def hello(self, body: dict[str, Any]) -> dict[str, Any]:
+        await self.ws.send_str(orjson.dumps({"v": 1, "type": "hello", **body}).decode())
+        return await self.next()
+
+    async def next(self) -> dict[str, Any]:
+        msg = await self.ws.receive(timeout=30)
+        if msg.type is not aiohttp.WSMsgType.TEXT:
+            raise RuntimeError(f"{self.me}: connection closed ({msg.type}, {self.ws.close_code})")
+        body: dict[str, Any] = orjson.loads(msg.data)
+        return body
+
+    async def expect(self, kind: str) -> dict[str, Any]:
+        while True:
+            body = await self.next()
+            if body.get("type") == kind:
+                return body
+            if body.get("type") == "error":
+                raise RuntimeError(f"{self.me}: {body}")
+
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self._read())
+
+    async def _read(self) -> None:
+        stats = self.stats
+        async for msg in self.ws:
+            if msg.type is not aiohttp.WSMsgType.TEXT:
+                continue
+            data: str = msg.data
+            at = data.find("candidate:T")
+            if at >= 0:
+                start = at + 11
+                end = data.index(" ", start)
+            else:
+                at = data.find("\\r\\ns=T")
+                if at < 0:
+                    if '"error"' in data:
+                        stats.errors.append(data[:200])
+                    continue
+                start = at + 7
+                end = data.index("\\", start)
+            stats.received += 1
+            self.got += 1
+            if stats.record:
+                sent = int(data[start:end])
+                stats.latencies.append((time.perf_counter_ns() - sent) / 1e6)
+            if self.done is not None and self.got >= self.target and not self.done.done():
+                self.done.set_result(None)
+
+    def arm(self, count: int) -> asyncio.Future[None]:
+        self.target = self.got + count
+        self.done = asyncio.get_running_loop().create_future()
+        return self.done
+
+    async def send_round(self) -> None:
+        send = self.ws.send_str
+        for frame in self.frames:
+            await send(frame.replace("STAMP", f"T{time.perf_counter_ns()}", 1))
+
+    async def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+        await self.ws.close()
+
+
+@dataclass
+class Pair:
+    clinician: Client
+    patient: Client
+
+
+async def open_pairs(
+    session: aiohttp.ClientSession,
+    count: int,
+    patient_url: str,
+    clinician_url: str,
+    *,
+    bare: bool,
+    ids: tuple[str, str],
+    tokens: tuple[str, str],
+    stats: Stats,
+) -> list[Pair]:
+    patient_id, clinician_id = ids
+    gate = asyncio.Semaphore(32)
+
+    async def one(n: int) -> Pair:
+        async with gate:
+            room = f"bench-{uuid.uuid4().hex[:12]}"
+            pws = await session.ws_connect(patient_url, max_msg_size=0)
+            cws = await session.ws_connect(clinician_url, max_msg_size=0)
+            patient = Client(pws, patient_id, clinician_id, stats, answerer=True)
+            clinician = Client(cws, clinician_id, patient_id, stats, answerer=False)
+            if bare:
+                await patient.hello({"id": patient_id, "room": room})
+                await clinician.hello({"id": clinician_id, "room": room})
+            else:
+                await patient.hello({"token": tokens[0]})
+                await clinician.hello({"token": tokens[1]})
+                await patient.ws.send_str(json.dumps({"v": 1, "type": "join", "appointment": room}))
+                await patient.expect("waiting")
+                await clinician.ws.send_str(
+                    json.dumps({"v": 1, "type": "join", "appointment": room})
+                )
+                await clinician.expect("room")
+                await clinician.ws.send_str(
+                    json.dumps({"v": 1, "type": "admit", "participant": patient_id})
+                )
+                await patient.expect("admitted")
+                await clinician.expect("joined")
+            patient.start()
+            clinician.start()
+            return Pair(clinician, patient)
+
+    return list(await asyncio.gather(*(one(n) for n in range(count))))
+
+
+async def closed_loop(pairs: Sequence[Pair], seconds: float, stalls: list[str]) -> int:
+    """Every pair exchanges rounds back to back; returns messages relayed.
+
+    A round whose messages do not all arrive within 10 s is a stall: the pair
+    stops, and the stall is reported (messages were lost or stuck).
+    """
+    deadline = time.monotonic() + seconds
+    count = 0
+
+    async def run(pair: Pair) -> None:
+        nonlocal count
+        while time.monotonic() < deadline:
+            c, p = pair.clinician, pair.patient
+            waits = [c.arm(ROUND // 2), p.arm(ROUND // 2)]
+            try:
+                await c.send_round()
+                await p.send_round()
+            except aiohttp.ClientConnectionResetError:
+                stalls.append(
+                    f"closed by the server: clinician {c.ws.close_code}, patient {p.ws.close_code}"
+                )
+                for waiter in waits:
+                    waiter.cancel()
+                return
+            try:
+                await asyncio.wait_for(asyncio.gather(*waits), 10)
+            except TimeoutError:
+                stalls.append(
+                    f"clinician got {c.got - c.target + ROUND // 2}/{ROUND // 2}, "
+                    f"patient {p.got - p.target + ROUND // 2}/{ROUND // 2}, "
+                    f"errors {c.stats.errors[:2]}"
+                )
+                return
+            count += ROUND
+
+    await asyncio.gather(*(run(p) for p in pairs))
+    return count
+
+
+async def fixed_load(pairs: Sequence[Pair], seconds: float, stats: Stats) -> float:
+    """Each pair one round every P*ROUND/FIXED_LOAD s, spread evenly; returns the offered rate."""
+    period = len(pairs) * ROUND / FIXED_LOAD
+    start = time.monotonic() + 0.5
+    stats.latencies.clear()
+    stats.record = True
+    sent = 0
+
+    async def run(i: int, pair: Pair) -> None:
+        nonlocal sent
+        at = start + i * period / len(pairs)
+        while at < start + seconds:
+            await asyncio.sleep(max(at - time.monotonic(), 0))
+            await pair.clinician.send_round()
+            await pair.patient.send_round()
+            sent += ROUND
+            at += period
+
+    began = time.monotonic()
+    await asyncio.gather(*(run(i, p) for i, p in enumerate(pairs)))
+    await asyncio.sleep(1.0)
+    stats.record = False
+    return sent / max(time.monotonic() - began - 1.0, 1e-9)
+
+
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- /proc
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def memory_kb(pid: int, field_name: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
+
+
+# ---------------------------------------------------------------- servers
+
+
+def serve_app() -> None:
+    """`--serve`: the real application, with the bench's join policy."""
+    from aiohttp import web
+
+    from core.config import Settings
+    from core.identity import Principal, Role
+    from scheduling.types import AppointmentView, JoinDecision
+    from web.app import create_app
+    from web.ws import JOIN_POLICY
+
+    patient_id = os.environ["BENCH_PATIENT"]
+    clinician_id = os.environ["BENCH_CLINICIAN"]
+    establishment = os.environ["BENCH_ESTABLISHMENT"]
+    now = datetime.now(UTC)
+
+    class BenchPolicy:
+        async def join_decision(self, principal: Principal, appointment_id: str) -> JoinDecision:
+            if not appointment_id.startswith("bench-"):
+                return JoinDecision(False, "not_found", None, None)
+            view = AppointmentView(
+                id=appointment_id,
+                establishment_id=establishment,
+                prisoner_id=patient_id,
+                clinician_id=clinician_id,
+                service="gp",
+                starts_at=now,
+                ends_at=now + timedelta(hours=2),
+                window_opens=now - timedelta(hours=1),
+                window_closes=now + timedelta(hours=3),
+                status="booked",
+                relay_only=True,
+            )
+            if principal.role is Role.PRISONER and principal.account_id == patient_id:
+                return JoinDecision(True, None, "patient", view)
+            if principal.role is Role.CLINICIAN and principal.account_id == clinician_id:
+                return JoinDecision(True, None, "clinician", view)
+            return JoinDecision(False, "not_your_appointment", None, None)
+
+        async def record_call_event(self, appointment_id: str, event: Any, actor: str) -> None:
+            return None
+
+    settings = Settings.from_env()
+    app = create_app(settings)
+    app[JOIN_POLICY] = BenchPolicy()
+    web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None)
+
+
+def serve_bare() -> None:
+    """`--bare`: relay to `to` within a room; no authentication and no checks."""
+    import uvloop
+    from aiohttp import web
+
+    rooms: dict[str, dict[str, web.WebSocketResponse]] = {}
+
+    async def ready(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(max_msg_size=64 * 1024)
+        await ws.prepare(request)
+        me = room = ""
+        async for msg in ws:
+            if msg.type is not web.WSMsgType.TEXT:
+                continue
+            body = orjson.loads(msg.data)
+            if body["type"] == "hello":
+                me, room = body["id"], body["room"]
+                rooms.setdefault(room, {})[me] = ws
+                await ws.send_str('{"type":"welcome"}')
+                continue
+            peer = rooms.get(room, {}).get(body.pop("to"))
+            if peer is not None:
+                body["from"] = me
+                await peer.send_str(orjson.dumps(body).decode())
+        rooms.get(room, {}).pop(me, None)
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/readyz", ready)
+    app.router.add_get("/ws", handler)
+    uvloop.install()
+    port = int(os.environ["THROUGHCARE_PORT"])
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+# ---------------------------------------------------------------- one measurement
+
+
+@dataclass
+class Target:
+    label: str
+    pids: list[int]
+    patient_url: str
+    clinician_url: str
+    bare: bool
+
+
+async def measure(
+    target: Target,
+    counts: Sequence[int],
+    seconds: float,
+    *,
+    ids: tuple[str, str],
+    tokens: tuple[str, str],
+    fixed_at: int | None,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for count in counts:
+            stats = Stats()
+            rss_before = sum(memory_kb(pid, "VmRSS") for pid in target.pids)
+            began = time.monotonic()
+            pairs = await open_pairs(
+                session,
+                count,
+                target.patient_url,
+                target.clinician_url,
+                bare=target.bare,
+                ids=ids,
+                tokens=tokens,
+                stats=stats,
+            )
+            setup_s = time.monotonic() - began
+            log(f"{target.label} P={count}: {2 * count} clients in their rooms in {setup_s:.1f} s")
+            rss_in_rooms = sum(memory_kb(pid, "VmRSS") for pid in target.pids)
+            stalls: list[str] = []
+            await closed_loop(pairs, min(seconds, 1.0), stalls)  # warm-up
+            cpu0 = sum(cpu_seconds(pid) for pid in target.pids)
+            gen0 = time.process_time()
+            t0 = time.monotonic()
+            relayed = await closed_loop(pairs, seconds, stalls)
+            elapsed = time.monotonic() - t0
+            cpu = sum(cpu_seconds(pid) for pid in target.pids) - cpu0
+            generator_cpu = time.process_time() - gen0
+            figures: dict[str, Any] = {
+                "pairs": count,
+                "setup_s": round(setup_s, 2),
+                "msgs_per_s": round(relayed / elapsed),
+                "cpu_us_per_msg": round(cpu * 1e6 / relayed, 1) if relayed else None,
+                "server_cpu_pct": round(100 * cpu / elapsed),
+                "generator_cpu_pct": round(100 * generator_cpu / elapsed),
+                "kb_per_client": round((rss_in_rooms - rss_before) / (2 * count), 1),
+                "peak_rss_mb": round(sum(memory_kb(p, "VmHWM") for p in target.pids) / 1024, 1),
+                "stalled_pairs": len(stalls),
+            }
+            if stalls:
+                log(f"{target.label} P={count}: {len(stalls)} pairs stalled, e.g. {stalls[0]}")
+            if fixed_at == count:
+                offered = await fixed_load(pairs, seconds, stats)
+                figures.update(
+                    offered_msgs_per_s=round(offered),
+                    latency_samples=len(stats.latencies),
+                    p50_ms=round(pct(stats.latencies, 0.50), 2),
+                    p95_ms=round(pct(stats.latencies, 0.95), 2),
+                    p99_ms=round(pct(stats.latencies, 0.99), 2),
+                )
+            print(f"{target.label} P={count}: {json.dumps(figures)}", flush=True)
+            out[str(count)] = figures
+            closing = time.monotonic()
+            await asyncio.gather(
+                *(c.close() for pair in pairs for c in (pair.clinician, pair.patient))
+            )
+            log(f"{target.label} P={count}: closed in {time.monotonic() - closing:.1f} s")
+            await asyncio.sleep(0.5)
+    return out
+
+
+async def main(
+    quick: bool, counts: tuple[int, ...], phases: set[str], workdir: str | None
+) -> dict[str, Any]:
+    from core.identity.passwords import SecretHasher
+    from tests.media.nodes import create_cluster, sign_in_prisoner, sign_in_staff
+
+    os.sched_setaffinity(0, {GENERATOR_CPU})
+    seconds = 2.0 if quick else 10.0
+    limits = {
+        "THROUGHCARE_WS_RATE": "10000",
+        "THROUGHCARE_WS_BURST": "100000",
+        "THROUGHCARE_LOG_LEVEL": "ERROR",
+    }
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="tc-bench-sig-") as scratch:
+        tmp = workdir or scratch
+        cluster = await create_cluster(Path(tmp) / "one", redis_url=None, env=limits)
+        try:
+            world = await cluster.seed(SecretHasher(time_cost=1, memory_cost=1024))
+            patient, clinician = world.prisoners[0], world.staff["clinician"]
+            ids = (patient.account_id, clinician.account_id)
+            serve = [sys.executable, str(HERE), "--serve"]
+            bench_env = {
+                "BENCH_PATIENT": patient.account_id,
+                "BENCH_CLINICIAN": clinician.account_id,
+                "BENCH_ESTABLISHMENT": world.est,
+            }
+            node = await cluster.start_node("one", cpus=SERVER_CPUS, command=serve, **bench_env)
+            tokens = (
+                await sign_in_prisoner(node.url, patient),
+                await sign_in_staff(node.url, clinician),
+            )
+            one = Target("one node", [node.process.pid], node.ws_url, node.ws_url, bare=False)
+            if "one" in phases:
+                results["one_node"] = await measure(
+                    one, counts, seconds, ids=ids, tokens=tokens, fixed_at=max(counts)
+                )
+
+            bare = await cluster.start_node(
+                "bare", cpus=SERVER_CPUS, command=[sys.executable, str(HERE), "--bare"]
+            )
+            base = Target("bare relay", [bare.process.pid], bare.ws_url, bare.ws_url, bare=True)
+            if "bare" in phases:
+                results["bare_relay"] = await measure(
+                    base, counts, seconds, ids=ids, tokens=tokens, fixed_at=max(counts)
+                )
+        finally:
+            await cluster.stop()
+
+        if "two" not in phases:
+            return results
+        cluster = await create_cluster(
+            Path(tmp) / "two", redis_url="redis://127.0.0.1:6379/0", env=limits
+        )
+        try:
+            world = await cluster.seed(SecretHasher(time_cost=1, memory_cost=1024))
+            patient, clinician = world.prisoners[0], world.staff["clinician"]
+            ids = (patient.account_id, clinician.account_id)
+            bench_env = {
+                "BENCH_PATIENT": patient.account_id,
+                "BENCH_CLINICIAN": clinician.account_id,
+                "BENCH_ESTABLISHMENT": world.est,
+            }
+            serve = [sys.executable, str(HERE), "--serve"]
+            a = await cluster.start_node("a", cpus=SERVER_CPUS, command=serve, **bench_env)
+            b = await cluster.start_node("b", cpus=SERVER_CPUS, command=serve, **bench_env)
+            tokens = (
+                await sign_in_prisoner(a.url, patient),
+                await sign_in_staff(a.url, clinician),
+            )
+            two = Target(
+                "two nodes", [a.process.pid, b.process.pid], a.ws_url, b.ws_url, bare=False
+            )
+            results["two_nodes"] = await measure(
+                two, (max(counts),), seconds, ids=ids, tokens=tokens, fixed_at=None
+            )
+        finally:
+            await cluster.stop()
+
+    if set(results) != {"one_node", "bare_relay", "two_nodes"}:
+        return results
+    top = str(max(counts))
+    one_k = results["one_node"][top]
+    bare_k = results["bare_relay"][top]
+    two_k = results["two_nodes"][top]
+    summary = {
+        "cpu_us_per_msg": one_k["cpu_us_per_msg"],
+        "baseline_cpu_us_per_msg": bare_k["cpu_us_per_msg"],
+        "cpu_ratio": (
+            round(one_k["cpu_us_per_msg"] / bare_k["cpu_us_per_msg"], 2)
+            if one_k["cpu_us_per_msg"] and bare_k["cpu_us_per_msg"]
+            else None
+        ),
+        "p99_ms_fixed_load": one_k.get("p99_ms"),
+        "p50_ms_fixed_load": one_k.get("p50_ms"),
+        "p95_ms_fixed_load": one_k.get("p95_ms"),
+        "offered_msgs_per_s": one_k.get("offered_msgs_per_s"),
+        "baseline_p99_ms_fixed_load": bare_k.get("p99_ms"),
+        "kb_per_client": one_k["kb_per_client"],
+        "peak_rss_mb": one_k["peak_rss_mb"],
+        "msgs_per_s": {k: v["msgs_per_s"] for k, v in results["one_node"].items()},
+        "baseline_msgs_per_s": {k: v["msgs_per_s"] for k, v in results["bare_relay"].items()},
+        "two_node_cpu_us_per_msg": two_k["cpu_us_per_msg"],
+        "two_node_msgs_per_s": two_k["msgs_per_s"],
+        "two_node_stalled_pairs": two_k["stalled_pairs"],
+        "pairs": max(counts),
+        "quick": quick,
+    }
+    return summary
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2 s phases: under a minute")
+    parser.add_argument(
+        "--pairs", default=None, help="comma-separated P values (10,100,1000; quick: 10,100)"
+    )
+    parser.add_argument("--phases", default="one,bare,two", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--workdir", help="keep node logs and data here instead of a temporary folder"
+    )
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve_app()
+    elif args.bare:
+        serve_bare()
+    else:
+        import uvloop
+
+        pairs = args.pairs or ("10,100" if args.quick else "10,100,1000")
+        counts = tuple(sorted(int(p) for p in pairs.split(",")))
+        phases = set(args.phases.split(","))
+        print(json.dumps(uvloop.run(main(args.quick, counts, phases, args.workdir))))

@@ -1,0 +1,773 @@
+"""One node's signalling hub: connections in, room steps, deliveries out.
+
+The hub owns this node's connections and its subscriptions to room channels.
+Room state and the replay log live in the `RoomStore` (memory, or Redis when
+several nodes share rooms); every logged message reaches its recipients through
+the bus, on whichever node they are connected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import jwt
+
+from core.clock import Clock
+from core.errors import ServiceError
+from core.events import Action, AuditRecord, AuditSink
+from core.identity import Principal, Role
+from signalling.bus.base import Bus, Subscription
+from signalling.connection import Connection, Limits, Transport
+from signalling.errors import CLOSE_REASONS, Close, ErrorCode, SignallingError
+from signalling.messages import (
+    Admit,
+    Answer,
+    Candidate,
+    ClientMessage,
+    End,
+    Hello,
+    IceRestart,
+    Join,
+    Leave,
+    Notice,
+    Offer,
+    Quality,
+    Reauth,
+)
+from signalling.messages.session import ResumeRequest
+from signalling.policy import Authenticator, IceServerIssuer, JoinPolicy, no_ice_servers
+from signalling.registry import allowed, decode, encode, parse_frame
+from signalling.rooms import Outbox, Room
+from signalling.sdp import check_candidate, check_sdp
+from signalling.store import ResumeRecord, RoomStore
+from signalling.store.base import KICK, parse_entry, room_channel
+from signalling.waiting_room import position, queue_score, waiting_message, waiting_patient
+
+log = logging.getLogger(__name__)
+
+MEMBER_ROLES = {Role.PRISONER: "patient", Role.CLINICIAN: "clinician"}
+
+
+class Meters(Protocol):
+    def connection_opened(self) -> None: ...
+
+    def connection_closed(self) -> None: ...
+
+    def rooms(self, count: int) -> None: ...
+
+    def relayed(self, seconds: float) -> None: ...
+
+
+class NullMeters:
+    def connection_opened(self) -> None:
+        return None
+
+    def connection_closed(self) -> None:
+        return None
+
+    def rooms(self, count: int) -> None:
+        return None
+
+    def relayed(self, seconds: float) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    heartbeat_s: float = 20.0
+    reclaim_s: float = 30.0
+    reauth_lead_s: float = 60.0
+    hello_timeout_s: float = 10.0
+    tick_s: float = 1.0
+    resume_ttl_s: int = 12 * 3600
+    node_ttl_s: float = 5.0
+    limits: Limits = Limits()
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _token_expiry(token: str) -> datetime | None:
+    """The `exp` of a token the identity service has already verified."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+        return datetime.fromtimestamp(float(claims["exp"]), UTC)
+    except (jwt.PyJWTError, KeyError, TypeError, ValueError):
+        return None
+
+
+class Hub:
+    def __init__(
+        self,
+        *,
+        identity: Authenticator,
+        policy: JoinPolicy,
+        store: RoomStore,
+        bus: Bus,
+        audit: AuditSink,
+        clock: Clock,
+        config: HubConfig | None = None,
+        ice_servers: IceServerIssuer = no_ice_servers,
+        meters: Meters | None = None,
+        node_name: str = "node",
+    ) -> None:
+        self.node = f"{node_name}:{uuid.uuid4().hex[:8]}"
+        self._identity = identity
+        self._policy = policy
+        self._store = store
+        self._bus = bus
+        self._audit = audit
+        self._clock = clock
+        self.config = config or HubConfig()
+        self._ice_servers = ice_servers
+        self._meters = meters or NullMeters()
+        self._conns: dict[str, Connection] = {}
+        self._local: dict[str, dict[str, Connection]] = {}
+        self._subs: dict[str, Subscription] = {}
+        self._watched: set[str] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="signalling-sweeper")
+
+    async def shutdown(self) -> None:
+        """Tell every client to reconnect elsewhere (1012), then stop."""
+        self._closing = True
+        await asyncio.gather(*(self._close(c, Close.RESTART) for c in list(self._conns.values())))
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        await asyncio.gather(*(self._close(c, Close.RESTART) for c in list(self._conns.values())))
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        for sub in list(self._subs.values()):
+            await sub.close()
+        self._subs.clear()
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._conns)
+
+    # ------------------------------------------------------------ connections
+
+    def connect(self, transport: Transport, *, cookie_token: str | None = None) -> Connection:
+        """A new connection; `cookie_token` is the session cookie of a browser's upgrade."""
+        if self._closing:
+            raise SignallingError(ErrorCode.UNAVAILABLE, close=Close.RESTART)
+        conn = Connection(transport, self.config.limits, cookie_token=cookie_token)
+        self._conns[conn.id] = conn
+        self._meters.connection_opened()
+        return conn
+
+    async def disconnected(self, conn: Connection) -> None:
+        """The transport is gone: the participant is away until it resumes or times out.
+
+        The web server may cancel the handler that calls this when its client
+        goes; the bookkeeping runs in a task the hub owns, so it still finishes.
+        """
+        task = asyncio.create_task(self._disconnected(conn), name="signalling-disconnect")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        await asyncio.shield(task)
+
+    async def _disconnected(self, conn: Connection) -> None:
+        if self._conns.pop(conn.id, None) is None:
+            return
+        conn.closed = True
+        self._meters.connection_closed()
+        room_id, participant = conn.room, conn.participant
+        self._detach(conn)
+        if room_id is None or participant is None:
+            return
+        now = self._clock.now()
+
+        def step(room: Room | None) -> tuple[Room | None, tuple[Room | None, Outbox]]:
+            if room is None:
+                return None, (None, Outbox())
+            out = room.away(participant, conn.id, now)
+            return (room if out.deliveries else None), (room, out)
+
+        try:
+            room, out = await self._store.update(room_id, step)
+        except (ConnectionError, OSError):
+            log.warning("room store unreachable while a connection dropped")
+            return
+        if room is not None:
+            self._watched.add(room_id)
+            await self._apply(room, out)
+
+    async def receive(self, conn: Connection, frame: str) -> None:
+        """Handle one text frame; every refusal is answered here, in one place."""
+        started = time.time()
+        if not conn.take():
+            if conn.flooding:
+                await self._close(conn, Close.FLOOD)
+            else:
+                await self._send(conn, SignallingError(ErrorCode.RATE_LIMITED).to_wire())
+            return
+        ref: str | None = None
+        try:
+            obj, ref = parse_frame(frame)
+            message = decode(obj)
+            await self._dispatch(conn, message, started)
+        except SignallingError as exc:
+            if exc.debug_context:
+                log.info("refused %s", exc.code.slug, extra=exc.debug_context)
+            close = exc.close
+            if close is None and conn.principal is None:
+                close = Close.AUTH_FAILED
+            await self._send(conn, exc.to_wire(ref))
+            if close is not None:
+                await self._close(conn, close)
+        except ServiceError as exc:
+            await self._send(conn, _from_service(exc).to_wire(ref))
+            if conn.principal is None:
+                await self._close(conn, Close.AUTH_FAILED)
+        except Exception:
+            # A fault of ours or of the store (Redis gone mid-call): the client is
+            # told nothing more than 1011 and resumes; the operator gets the trace.
+            log.exception("signalling message failed")
+            await self._close(conn, Close.INTERNAL)
+
+    async def refuse_binary(self, conn: Connection) -> None:
+        await self._send(conn, SignallingError(ErrorCode.BINARY_NOT_SUPPORTED).to_wire())
+
+    # ------------------------------------------------------------ dispatch
+
+    async def _dispatch(self, conn: Connection, message: ClientMessage, started: float) -> None:
+        kind = message.TYPE
+        if conn.principal is None:
+            if not isinstance(message, Hello):
+                raise SignallingError(ErrorCode.NOT_AUTHENTICATED, close=Close.AUTH_FAILED)
+            await self._hello(conn, message)
+            return
+        if isinstance(message, Hello):
+            raise SignallingError(ErrorCode.ALREADY_AUTHENTICATED)
+        if not allowed(conn.principal.role, kind):
+            raise SignallingError(ErrorCode.NOT_ALLOWED)
+        if kind == "ping":
+            await self._send(conn, {"type": "pong", "v": 1})
+        elif isinstance(message, Offer | Answer | Candidate | IceRestart):
+            await self._relay(conn, message, started)
+        elif isinstance(message, Join):
+            await self._join(conn, message)
+        elif isinstance(message, Admit):
+            await self._admit(conn, message)
+        elif isinstance(message, Leave):
+            await self._leave(conn)
+        elif isinstance(message, End):
+            await self._end(conn, message.reason)
+        elif isinstance(message, Notice):
+            await self._notice(conn, message)
+        elif isinstance(message, Quality):
+            await self._quality(conn, message)
+        elif isinstance(message, Reauth):
+            await self._reauth(conn, message)
+
+    # ------------------------------------------------------------ session
+
+    async def _authenticate(self, token: str) -> tuple[Principal, datetime | None]:
+        try:
+            principal = await self._identity.authenticate(token)
+        except ServiceError as exc:
+            raise SignallingError(
+                ErrorCode.INVALID_TOKEN,
+                close=Close.AUTH_FAILED,
+                debug_context={"reason": exc.code.slug},
+            ) from None
+        return principal, _token_expiry(token)
+
+    async def _hello(self, conn: Connection, hello: Hello) -> None:
+        token = hello.token if hello.token is not None else conn.cookie_token
+        conn.cookie_token = None
+        if token is None:
+            raise SignallingError(ErrorCode.INVALID_TOKEN, close=Close.AUTH_FAILED)
+        principal, expires = await self._authenticate(token)
+        conn.principal, conn.token_expires = principal, expires
+        if hello.resume is not None and await self._resume(conn, hello.resume):
+            return
+        await self._send(conn, self._welcome(conn, None, None, resumed=False))
+        if hello.resume is not None:
+            await self._send(conn, SignallingError(ErrorCode.RESUME_FAILED).to_wire())
+
+    def _welcome(
+        self,
+        conn: Connection,
+        room: Room | None,
+        resume_token: str | None,
+        *,
+        resumed: bool,
+        replay: str | None = None,
+    ) -> dict[str, Any]:
+        assert conn.principal is not None
+        body: dict[str, Any] = {
+            "type": "welcome",
+            "v": 1,
+            "session": conn.id,
+            "participant": conn.principal.account_id,
+            "role": conn.principal.role.value,
+            "resume_token": resume_token,
+            "resumed": resumed,
+            "ice_servers": self._ice(conn, room) if room is not None else [],
+            "heartbeat_s": self.config.heartbeat_s,
+            "reauth_before": conn.token_expires.isoformat() if conn.token_expires else None,
+            "room": self._snapshot(conn, room, resume_token) if room is not None else None,
+        }
+        if replay is not None:
+            body["replay"] = replay
+        return body
+
+    def _ice(self, conn: Connection, room: Room) -> list[dict[str, Any]]:
+        assert conn.principal is not None
+        return self._ice_servers(conn.principal, room.view())
+
+    def _snapshot(self, conn: Connection, room: Room, resume_token: str | None) -> dict[str, Any]:
+        assert conn.principal is not None
+        return {
+            **room.snapshot(conn.principal.account_id),
+            "seq": conn.last_seq,
+            "resume_token": resume_token,
+            "ice_servers": self._ice(conn, room),
+        }
+
+    async def _reauth(self, conn: Connection, message: Reauth) -> None:
+        assert conn.principal is not None
+        try:
+            principal, expires = await self._authenticate(message.token)
+        except SignallingError:
+            raise SignallingError(ErrorCode.REAUTH_REFUSED, close=Close.AUTH_FAILED) from None
+        if principal.account_id != conn.principal.account_id:
+            raise SignallingError(ErrorCode.REAUTH_REFUSED, close=Close.AUTH_FAILED)
+        conn.principal, conn.token_expires, conn.reauth_sent = principal, expires, False
+
+    async def _issue_resume(self, conn: Connection, room_id: str) -> str:
+        assert conn.principal is not None
+        if conn.resume_hash is not None:
+            await self._store.drop_resume(conn.resume_hash)
+        token = secrets.token_urlsafe(32)
+        conn.resume_hash = _hash(token)
+        record = ResumeRecord(room=room_id, participant=conn.principal.account_id)
+        await self._store.put_resume(conn.resume_hash, record, self.config.resume_ttl_s)
+        return token
+
+    async def _resume(self, conn: Connection, request: ResumeRequest) -> bool:
+        assert conn.principal is not None
+        participant = conn.principal.account_id
+        old_hash = _hash(request.token)
+        record = await self._store.get_resume(old_hash)
+        if record is None or record.participant != participant:
+            return False
+        now = self._clock.now()
+
+        def step(room: Room | None) -> tuple[Room | None, tuple[Room, Outbox]]:
+            if room is None:
+                raise SignallingError(ErrorCode.RESUME_FAILED)
+            out = room.resume(participant, conn.id, now)
+            room.members[participant].node = self.node
+            return room, (room, out)
+
+        try:
+            room, out = await self._store.update(record.room, step)
+        except SignallingError:
+            return False
+        await self._store.drop_resume(old_hash)
+        member = room.members[participant]
+        conn.last_seq = request.last_seq
+        conn.replaying = True
+        await self._attach(conn, room.appointment, member.role)
+        entries, complete = await self._store.replay(room.appointment, request.last_seq)
+        token = await self._issue_resume(conn, room.appointment)
+        await self._send(
+            conn,
+            self._welcome(
+                conn, room, token, resumed=True, replay="complete" if complete else "partial"
+            ),
+        )
+        for entry in entries:
+            if participant in entry.recipients and entry.seq > conn.last_seq:
+                conn.last_seq = entry.seq
+                await conn.transport.send(entry.wire)
+        await self._flush_pending(conn)
+        await self._apply(room, out)
+        return True
+
+    # ------------------------------------------------------------ rooms
+
+    async def _join(self, conn: Connection, message: Join) -> None:
+        principal = conn.principal
+        assert principal is not None
+        if conn.room is not None:
+            raise SignallingError(ErrorCode.ALREADY_IN_ROOM)
+        if principal.role not in MEMBER_ROLES:
+            raise SignallingError(ErrorCode.JOIN_REFUSED, reason="forbidden_role")
+        decision = await self._policy.join_decision(principal, message.appointment)
+        view = decision.appointment
+        if not decision.allowed or view is None or decision.role is None:
+            raise SignallingError(ErrorCode.JOIN_REFUSED, reason=decision.refusal or "not_found")
+        if decision.role != MEMBER_ROLES[principal.role]:
+            raise SignallingError(ErrorCode.JOIN_REFUSED, reason="not_your_appointment")
+        role = decision.role
+        check = message.check.to_wire() if message.check is not None else None
+        now = self._clock.now()
+        participant = principal.account_id
+
+        def step(room: Room | None) -> tuple[Room | None, tuple[Room, Outbox]]:
+            room = room or Room.open(view, now)
+            out = room.join(participant, role, conn.id, check, now)
+            room.members[participant].node = self.node
+            return room, (room, out)
+
+        room, out = await self._store.update(view.id, step)
+        conn.replaying = True
+        await self._attach(conn, room.appointment, role)
+        conn.last_seq = await self._store.seq(room.appointment)
+        token = await self._issue_resume(conn, room.appointment)
+        await self._send(conn, {"type": "room", "v": 1, **self._snapshot(conn, room, token)})
+        await self._flush_pending(conn)
+        await self._apply(room, out)
+
+    async def _step(self, conn: Connection, operation: Any) -> tuple[Room, Outbox]:
+        """Apply `operation(room, participant, now)` to the connection's room."""
+        room_id, participant = conn.room, conn.participant
+        if room_id is None or participant is None:
+            raise SignallingError(ErrorCode.NOT_IN_ROOM)
+        now = self._clock.now()
+
+        def step(room: Room | None) -> tuple[Room | None, tuple[Room, Outbox]]:
+            if room is None:
+                raise SignallingError(ErrorCode.NOT_IN_ROOM)
+            member = room.members.get(participant)
+            if member is None or member.conn != conn.id:
+                raise SignallingError(ErrorCode.NOT_IN_ROOM)
+            out = operation(room, participant, now)
+            return room, (room, out)
+
+        room, out = await self._store.update(room_id, step)
+        await self._apply(room, out)
+        return room, out
+
+    async def _admit(self, conn: Connection, message: Admit) -> None:
+        await self._step(conn, lambda room, me, now: room.admit(me, message.participant, now))
+
+    async def _leave(self, conn: Connection) -> None:
+        await self._step(conn, lambda room, me, now: room.leave(me, "left", now))
+        self._detach(conn)
+        await self._forget_resume(conn)
+
+    async def _end(self, conn: Connection, reason: str) -> None:
+        await self._step(conn, lambda room, me, now: room.end(me, reason, now))
+
+    async def _notice(self, conn: Connection, message: Notice) -> None:
+        await self._step(conn, lambda room, me, now: room.notice(me, message.text, now))
+
+    async def _quality(self, conn: Connection, message: Quality) -> None:
+        room_id, participant = conn.room, conn.participant
+        if room_id is None or participant is None:
+            raise SignallingError(ErrorCode.NOT_IN_ROOM)
+        room = await self._store.get(room_id)
+        if room is None or room.ended:
+            raise SignallingError(ErrorCode.NOT_IN_ROOM)
+        member = room.active_member(participant)
+        if member is None or member.conn != conn.id:
+            raise SignallingError(ErrorCode.NOT_IN_ROOM)
+        if not member.admitted:
+            raise SignallingError(ErrorCode.NOT_ADMITTED)
+        out = Outbox()
+        out.audit(Action.QUALITY_REPORT, participant, self._clock.now(), **message.details())
+        await self._apply(room, out)
+
+    async def _relay(
+        self, conn: Connection, message: Offer | Answer | Candidate | IceRestart, started: float
+    ) -> None:
+        room_id, principal = conn.room, conn.principal
+        if room_id is None or principal is None:
+            raise SignallingError(ErrorCode.NOT_IN_ROOM)
+        room = await self._store.get(room_id)
+        if room is None:
+            raise SignallingError(ErrorCode.NOT_IN_ROOM)
+        sender = principal.account_id
+        room.check_relay(sender, conn.id, message.to)
+        device = principal.role is Role.PRISONER
+        body: dict[str, Any]
+        if isinstance(message, Offer):
+            check_sdp(message.sdp, device=device, relay_only=room.relay_only)
+            body = {"type": "offer", "v": 1, "from": sender, "sdp": message.sdp}
+            if message.ice_restart:
+                body["ice_restart"] = True
+        elif isinstance(message, Answer):
+            check_sdp(message.sdp, device=device, relay_only=room.relay_only)
+            body = {"type": "answer", "v": 1, "from": sender, "sdp": message.sdp}
+        elif isinstance(message, Candidate):
+            check_candidate(message.candidate.candidate, device=device, relay_only=room.relay_only)
+            body = {
+                "type": "candidate",
+                "v": 1,
+                "from": sender,
+                "candidate": message.candidate.to_wire(),
+            }
+        else:
+            body = {"type": "ice_restart", "v": 1, "from": sender}
+        await self._store.append(room_id, (message.to,), body, started)
+        if isinstance(message, Answer) and room.state.value == "admitted":
+            now = self._clock.now()
+
+            def step(current: Room | None) -> tuple[Room | None, bool]:
+                if current is None or not current.start_call(now):
+                    return None, False
+                return current, True
+
+            await self._store.update(room_id, step)
+
+    # ------------------------------------------------------------ effects
+
+    async def _apply(self, room: Room, out: Outbox) -> None:
+        room_id = room.appointment
+        for conn_id in out.kicks:
+            await self._store.kick(room_id, conn_id)
+        for effect in out.audits:
+            await self._audit.append(
+                AuditRecord(
+                    action=effect.action,
+                    actor=effect.actor,
+                    establishment=room.establishment,
+                    subject=room.prisoner_id,
+                    appointment=room_id,
+                    details=effect.details,
+                )
+            )
+        now_wall = time.time()
+        for delivery in out.deliveries:
+            await self._store.append(room_id, delivery.recipients, delivery.body, now_wall)
+        for event, actor in out.call_events:
+            try:
+                await self._policy.record_call_event(room_id, event, actor)  # type: ignore[arg-type]
+            except (ServiceError, ConnectionError, OSError) as exc:
+                log.warning("could not record a call event (%s)", type(exc).__name__)
+        if out.queue_changed:
+            await self._update_queue(room)
+
+    async def _update_queue(self, room: Room) -> None:
+        clinician = room.clinician_id
+        if waiting_patient(room) is not None:
+            await self._store.queue_put(clinician, room.appointment, queue_score(room))
+        else:
+            await self._store.queue_drop(clinician, room.appointment)
+        queue = await self._store.queue(clinician)
+        now = self._clock.now()
+        for appointment in queue:
+            other = room if appointment == room.appointment else await self._store.get(appointment)
+            patient = waiting_patient(other) if other is not None else None
+            if other is None or patient is None:
+                await self._store.queue_drop(clinician, appointment)
+                continue
+            place = position(queue, appointment)
+            await self._store.append(
+                appointment, (patient,), waiting_message(other, place, now), time.time()
+            )
+
+    async def _forget_resume(self, conn: Connection) -> None:
+        if conn.resume_hash is not None:
+            await self._store.drop_resume(conn.resume_hash)
+            conn.resume_hash = None
+
+    # ------------------------------------------------------------ delivery
+
+    async def _attach(self, conn: Connection, room_id: str, role: str) -> None:
+        participant = conn.participant
+        assert participant is not None
+        conn.room, conn.member_role = room_id, role
+        local = self._local.setdefault(room_id, {})
+        local[participant] = conn
+        self._watched.add(room_id)
+        if room_id not in self._subs:
+            self._subs[room_id] = await self._bus.subscribe(room_channel(room_id), self._on_room)
+        self._meters.rooms(len(self._local))
+
+    def _detach(self, conn: Connection) -> None:
+        room_id, participant = conn.room, conn.participant
+        conn.room = conn.member_role = None
+        if room_id is None or participant is None:
+            return
+        local = self._local.get(room_id)
+        if local is not None and local.get(participant) is conn:
+            del local[participant]
+            if not local:
+                del self._local[room_id]
+        self._meters.rooms(len(self._local))
+
+    async def _on_room(self, channel: str, payload: bytes) -> None:
+        text = payload.decode()
+        room_id = channel[len("room:") :]
+        if text.startswith(KICK):
+            conn = self._conns.get(text.partition("|")[2])
+            if conn is not None:
+                await self._close(conn, Close.REPLACED)
+            return
+        entry = parse_entry(text)
+        local = self._local.get(room_id)
+        if entry is None or not local:
+            return
+        ended = '"type":"ended"' in entry.wire[:40]
+        for participant in entry.recipients:
+            conn = local.get(participant)
+            if conn is None:
+                continue
+            if conn.replaying:
+                conn.pending.append((entry.seq, entry.wire, entry.sent_at))
+                continue
+            await self._deliver(conn, entry.seq, entry.wire, entry.sent_at)
+            if ended:
+                self._detach(conn)
+                await self._forget_resume(conn)
+
+    async def _deliver(self, conn: Connection, seq: int, wire: str, sent_at: float) -> None:
+        if seq <= conn.last_seq or conn.closed:
+            return
+        conn.last_seq = seq
+        try:
+            await conn.transport.send(wire)
+        except (ConnectionError, RuntimeError):
+            return
+        self._meters.relayed(max(0.0, time.time() - sent_at))
+
+    async def _flush_pending(self, conn: Connection) -> None:
+        while conn.pending:
+            pending, conn.pending = conn.pending, []
+            for seq, wire, sent_at in sorted(pending):
+                await self._deliver(conn, seq, wire, sent_at)
+        conn.replaying = False
+
+    async def _send(self, conn: Connection, body: dict[str, Any]) -> None:
+        if conn.closed:
+            return
+        try:
+            await conn.transport.send(encode(body, conn.last_seq))
+        except (ConnectionError, RuntimeError):
+            return
+
+    async def _close(self, conn: Connection, code: Close) -> None:
+        if conn.closed:
+            return
+        conn.closed = True
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await conn.transport.close(code.value, CLOSE_REASONS[code])
+
+    # ------------------------------------------------------------ timers
+
+    async def _sweep_forever(self) -> None:
+        # The flag, not only the cancellation, ends the loop: a driver that
+        # swallows a CancelledError mid-sweep must not leave the hub unclosable.
+        while not self._closing:
+            await asyncio.sleep(self.config.tick_s)
+            try:
+                await self.sweep()
+            except (ConnectionError, OSError) as exc:
+                log.warning("signalling sweep failed (%s)", type(exc).__name__)
+
+    async def sweep(self) -> None:
+        """Hello timeouts, token expiry, reclaim windows and closing windows."""
+        now = self._clock.now()
+        monotonic = time.monotonic()
+        await self._store.mark_alive(self.node, self.config.node_ttl_s)
+        for conn in list(self._conns.values()):
+            if conn.principal is None:
+                if monotonic - conn.opened_at > self.config.hello_timeout_s:
+                    await self._close(conn, Close.HELLO_TIMEOUT)
+                continue
+            if conn.token_expires is None:
+                continue
+            remaining = (conn.token_expires - now).total_seconds()
+            if remaining <= 0:
+                await self._token_expired(conn)
+            elif remaining <= self.config.reauth_lead_s and not conn.reauth_sent:
+                conn.reauth_sent = True
+                await self._send(
+                    conn, {"type": "reauth", "v": 1, "expires_at": conn.token_expires.isoformat()}
+                )
+        for room_id in list(self._watched):
+            await self._sweep_room(room_id, now)
+        for room_id in [r for r in self._subs if r not in self._local]:
+            await self._subs.pop(room_id).close()
+
+    async def _sweep_room(self, room_id: str, now: datetime) -> None:
+        room = await self._store.get(room_id)
+        if room is None or room.ended:
+            self._watched.discard(room_id)
+            return
+        window_closed = now >= datetime.fromisoformat(room.window_closes)
+        away = any(m.status.value == "away" for m in room.members.values())
+        dead = await self._store.dead(room.nodes() - {self.node})
+        if not window_closed and not away and not dead:
+            if room_id not in self._local:
+                self._watched.discard(room_id)
+            return
+        reclaim = self.config.reclaim_s
+
+        def step(current: Room | None) -> tuple[Room | None, tuple[Room | None, Outbox]]:
+            if current is None or current.ended:
+                return None, (None, Outbox())
+            if now >= datetime.fromisoformat(current.window_closes):
+                out = current.end(None, "window_closed", now)
+            else:
+                out = current.orphaned(dead, now)
+                expired = current.expire_away(now, reclaim)
+                out.deliveries.extend(expired.deliveries)
+                out.audits.extend(expired.audits)
+                out.queue_changed = out.queue_changed or expired.queue_changed
+            if not (out.deliveries or out.audits):
+                return None, (None, out)
+            return current, (current, out)
+
+        updated, out = await self._store.update(room_id, step)
+        if updated is not None:
+            await self._apply(updated, out)
+
+    async def _token_expired(self, conn: Connection) -> None:
+        room_id, participant = conn.room, conn.participant
+        if room_id is not None and participant is not None:
+            now = self._clock.now()
+
+            def step(room: Room | None) -> tuple[Room | None, tuple[Room | None, Outbox]]:
+                if room is None or room.ended:
+                    return None, (None, Outbox())
+                member = room.active_member(participant)
+                if member is None or member.conn != conn.id:
+                    return None, (None, Outbox())
+                in_call = member.admitted and room.state.value in ("admitted", "in_call")
+                out = room.leave(participant, "token_expired", now)
+                if in_call:
+                    ended = room.end(None, "token_expired", now)
+                    out.deliveries.extend(ended.deliveries)
+                    out.audits.extend(ended.audits)
+                    out.call_events.extend(ended.call_events)
+                return room, (room, out)
+
+            room, out = await self._store.update(room_id, step)
+            if room is not None:
+                await self._apply(room, out)
+            self._detach(conn)
+            await self._forget_resume(conn)
+        await self._close(conn, Close.TOKEN_EXPIRED)
+
+
+def _from_service(exc: ServiceError) -> SignallingError:
+    """The one place a service error becomes a signalling error."""
+    return SignallingError(ErrorCode.UNAVAILABLE, debug_context={"code": exc.code.slug})

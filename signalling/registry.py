@@ -1,0 +1,142 @@
+"""Decoding and the allow-lists: what each direction and each role may carry.
+
+Every client frame goes through `decode`, which either returns one frozen
+message or raises `SignallingError` with a fixed message; nothing else leaves.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from core.identity import Role
+from signalling.errors import ErrorCode, SignallingError
+from signalling.messages import (
+    Admit,
+    Answer,
+    Candidate,
+    End,
+    Hello,
+    IceRestart,
+    Join,
+    Leave,
+    Notice,
+    Offer,
+    Ping,
+    Quality,
+    Reauth,
+)
+from signalling.messages.base import ClientMessage
+
+VERSION = 1
+MAX_DEPTH = 8
+MAX_REF = 64
+
+CLIENT_MESSAGES: dict[str, type[ClientMessage]] = {
+    cls.TYPE: cls
+    for cls in (
+        Hello,
+        Ping,
+        Reauth,
+        Join,
+        Admit,
+        Leave,
+        End,
+        Offer,
+        Answer,
+        Candidate,
+        IceRestart,
+        Quality,
+        Notice,
+    )
+}
+
+SERVER_TYPES = frozenset(
+    {
+        "welcome",
+        "pong",
+        "error",
+        "reauth",
+        "room",
+        "waiting",
+        "arrived",
+        "admitted",
+        "joined",
+        "notice",
+        "offer",
+        "answer",
+        "candidate",
+        "ice_restart",
+        "away",
+        "reconnected",
+        "left",
+        "ended",
+    }
+)
+"""What the server may send: the other direction's allow-list."""
+
+BEFORE_HELLO = frozenset({"hello"})
+_SESSION = frozenset({"ping", "reauth", "join"})
+_MEMBER = frozenset({"leave", "offer", "answer", "candidate", "ice_restart", "quality"})
+
+ALLOWED_BY_ROLE: dict[Role, frozenset[str]] = {
+    Role.PRISONER: _SESSION | _MEMBER,
+    Role.CLINICIAN: _SESSION | _MEMBER | {"admit", "notice", "end"},
+    # Staff who never join a consult may still authenticate; `join` is let
+    # through so that they get the explicit refusal rather than `not_allowed`.
+    Role.OFFICER: _SESSION,
+    Role.MANAGER: _SESSION,
+    Role.ADMIN: _SESSION,
+}
+
+
+def _depth_ok(value: Any, limit: int) -> bool:
+    if isinstance(value, dict):
+        if limit <= 0:
+            return False
+        return all(_depth_ok(v, limit - 1) for v in value.values())
+    if isinstance(value, list):
+        if limit <= 0:
+            return False
+        return all(_depth_ok(v, limit - 1) for v in value)
+    return True
+
+
+def parse_frame(frame: str) -> tuple[dict[str, Any], str | None]:
+    """JSON text -> (object, the client's `ref`), checking shape, depth and version."""
+    try:
+        obj = json.loads(frame)
+    except RecursionError:
+        raise SignallingError(ErrorCode.TOO_DEEP) from None
+    except ValueError:
+        raise SignallingError(ErrorCode.MALFORMED_JSON) from None
+    if not isinstance(obj, dict):
+        raise SignallingError(ErrorCode.NOT_AN_OBJECT)
+    if not _depth_ok(obj, MAX_DEPTH):
+        raise SignallingError(ErrorCode.TOO_DEEP)
+    raw_ref = obj.get("ref")
+    ref = raw_ref if isinstance(raw_ref, str) and len(raw_ref) <= MAX_REF else None
+    return obj, ref
+
+
+def decode(obj: dict[str, Any]) -> ClientMessage:
+    kind = obj.get("type")
+    if not isinstance(kind, str) or kind not in CLIENT_MESSAGES:
+        raise SignallingError(ErrorCode.UNKNOWN_TYPE)
+    version = obj.get("v")
+    if isinstance(version, bool) or version != VERSION:
+        raise SignallingError(ErrorCode.UNSUPPORTED_VERSION)
+    return CLIENT_MESSAGES[kind].parse(obj)
+
+
+def allowed(role: Role | None, kind: str) -> bool:
+    if role is None:
+        return kind in BEFORE_HELLO
+    return kind in ALLOWED_BY_ROLE.get(role, frozenset())
+
+
+def encode(body: dict[str, Any], seq: int) -> str:
+    """A server message with its `seq`; the type must be on the server allow-list."""
+    if body.get("type") not in SERVER_TYPES:
+        raise ValueError("not a server message type")
+    return json.dumps({"seq": seq, **body}, separators=(",", ":"))

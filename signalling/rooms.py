@@ -1,0 +1,464 @@
+"""A consult room: its state machine, its members, and what each step tells whom.
+
+Everything here is pure: an operation validates fully before it changes
+anything, then mutates the room and returns an `Outbox` of effects (messages to
+log and deliver, audit records, calls to scheduling, connections to close) for
+the hub to carry out. A refused operation raises and leaves the room as it was,
+which the property-based tests check.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from core.events import Action
+from scheduling.types import AppointmentView
+from signalling.errors import ErrorCode, SignallingError
+
+EVERYONE = "*"
+
+
+class ConsultState(StrEnum):
+    WAITING = "waiting"
+    ADMITTED = "admitted"
+    IN_CALL = "in_call"
+    ENDED = "ended"
+
+
+TRANSITIONS: dict[ConsultState, frozenset[ConsultState]] = {
+    ConsultState.WAITING: frozenset({ConsultState.ADMITTED, ConsultState.ENDED}),
+    ConsultState.ADMITTED: frozenset({ConsultState.IN_CALL, ConsultState.ENDED}),
+    ConsultState.IN_CALL: frozenset({ConsultState.ENDED}),
+    ConsultState.ENDED: frozenset(),
+}
+
+
+class MemberStatus(StrEnum):
+    WAITING = "waiting"
+    PRESENT = "present"
+    AWAY = "away"
+    LEFT = "left"
+
+
+ACTIVE = frozenset({MemberStatus.WAITING, MemberStatus.PRESENT, MemberStatus.AWAY})
+
+
+@dataclass
+class Member:
+    participant: str
+    role: str
+    status: MemberStatus
+    admitted: bool
+    conn: str | None
+    since: str
+    check: dict[str, str] | None = None
+    waiting_since: str | None = None
+    node: str | None = None
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "participant": self.participant,
+            "role": self.role,
+            "status": self.status.value,
+            "check": self.check,
+        }
+
+
+@dataclass(frozen=True)
+class Delivery:
+    recipients: tuple[str, ...]
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AuditEffect:
+    action: Action
+    actor: str
+    details: dict[str, Any]
+
+
+@dataclass
+class Outbox:
+    deliveries: list[Delivery] = field(default_factory=list)
+    audits: list[AuditEffect] = field(default_factory=list)
+    call_events: list[tuple[str, str]] = field(default_factory=list)
+    kicks: list[str] = field(default_factory=list)
+    queue_changed: bool = False
+    first_join: bool = False
+
+    def send(self, recipients: tuple[str, ...], body: dict[str, Any]) -> None:
+        if recipients:
+            self.deliveries.append(Delivery(recipients, {**body, "v": 1}))
+
+    def audit(self, action: Action, actor: str, at: datetime, **details: Any) -> None:
+        self.audits.append(AuditEffect(action, actor, {"at": at.isoformat(), **details}))
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat()
+
+
+def _seconds_between(start: str | None, end: datetime) -> int | None:
+    if start is None:
+        return None
+    return max(0, int((end - datetime.fromisoformat(start)).total_seconds()))
+
+
+@dataclass
+class Room:
+    appointment: str
+    establishment: str
+    clinician_id: str
+    prisoner_id: str
+    service: str
+    status: str
+    relay_only: bool
+    starts_at: str
+    ends_at: str
+    window_opens: str
+    window_closes: str
+    state: ConsultState
+    created_at: str
+    members: dict[str, Member] = field(default_factory=dict)
+    admitted_at: str | None = None
+    call_started_at: str | None = None
+    ended_at: str | None = None
+    ended_reason: str | None = None
+
+    # ------------------------------------------------------------ persistence
+
+    @classmethod
+    def open(cls, view: AppointmentView, now: datetime) -> Room:
+        return cls(
+            appointment=view.id,
+            establishment=view.establishment_id,
+            clinician_id=view.clinician_id,
+            prisoner_id=view.prisoner_id,
+            service=view.service,
+            status=view.status,
+            relay_only=view.relay_only,
+            starts_at=_iso(view.starts_at),
+            ends_at=_iso(view.ends_at),
+            window_opens=_iso(view.window_opens),
+            window_closes=_iso(view.window_closes),
+            state=ConsultState.WAITING,
+            created_at=_iso(now),
+        )
+
+    def view(self) -> AppointmentView:
+        return AppointmentView(
+            id=self.appointment,
+            establishment_id=self.establishment,
+            prisoner_id=self.prisoner_id,
+            clinician_id=self.clinician_id,
+            service=self.service,
+            starts_at=datetime.fromisoformat(self.starts_at),
+            ends_at=datetime.fromisoformat(self.ends_at),
+            window_opens=datetime.fromisoformat(self.window_opens),
+            window_closes=datetime.fromisoformat(self.window_closes),
+            status=self.status,
+            relay_only=self.relay_only,
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Room:
+        data = json.loads(raw)
+        members = {
+            k: Member(**{**m, "status": MemberStatus(m["status"])})
+            for k, m in data.pop("members").items()
+        }
+        return cls(**{**data, "state": ConsultState(data["state"]), "members": members})
+
+    # ------------------------------------------------------------ views
+
+    def others(self, participant: str, *, admitted_only: bool = True) -> tuple[str, ...]:
+        return tuple(
+            m.participant
+            for m in self.members.values()
+            if m.participant != participant
+            and m.status in ACTIVE
+            and (m.admitted or not admitted_only)
+        )
+
+    def clinicians(self) -> tuple[str, ...]:
+        return tuple(
+            m.participant
+            for m in self.members.values()
+            if m.role == "clinician" and m.status in ACTIVE
+        )
+
+    def active_member(self, participant: str) -> Member | None:
+        member = self.members.get(participant)
+        if member is None or member.status not in ACTIVE:
+            return None
+        return member
+
+    def snapshot(self, participant: str) -> dict[str, Any]:
+        me = self.members.get(participant)
+        return {
+            "appointment": self.appointment,
+            "state": self.state.value,
+            "you": me.view() if me else None,
+            "members": [m.view() for m in self.members.values() if m.status in ACTIVE],
+        }
+
+    @property
+    def ended(self) -> bool:
+        return self.state is ConsultState.ENDED
+
+    # ------------------------------------------------------------ the state machine
+
+    def transition(self, to: ConsultState) -> None:
+        if to not in TRANSITIONS[self.state]:
+            raise SignallingError(
+                ErrorCode.INVALID_TRANSITION,
+                debug_context={"from": self.state.value, "to": to.value},
+            )
+        self.state = to
+
+    def _refuse_if_ended(self) -> None:
+        if self.ended:
+            raise SignallingError(ErrorCode.ROOM_ENDED)
+
+    # ------------------------------------------------------------ operations
+
+    def join(
+        self,
+        participant: str,
+        role: str,
+        conn: str,
+        check: dict[str, str] | None,
+        now: datetime,
+    ) -> Outbox:
+        self._refuse_if_ended()
+        out = Outbox()
+        existing = self.members.get(participant)
+        if existing is not None and existing.conn and existing.conn != conn:
+            out.kicks.append(existing.conn)
+        out.first_join = existing is None
+        at = _iso(now)
+        if role == "clinician":
+            member = Member(participant, role, MemberStatus.PRESENT, True, conn, at, check)
+            self.members[participant] = member
+            if out.first_join:
+                out.audit(Action.JOINED, participant, now, role=role)
+            elif existing is not None and existing.status is MemberStatus.AWAY:
+                out.audit(Action.RECONNECTED, participant, now, role=role)
+            if existing is None or existing.status is MemberStatus.LEFT:
+                out.send(self.others(participant), {"type": "joined", **_who(member)})
+            return out
+        # A patient always (re)enters through the waiting room; the clinician admits.
+        was_active = existing is not None and existing.status in ACTIVE
+        if was_active and existing is not None and existing.admitted:
+            member = existing
+            member.conn = conn
+            if member.status is MemberStatus.AWAY:
+                member.status = MemberStatus.PRESENT
+                out.audit(Action.RECONNECTED, participant, now, role=role)
+            return out
+        member = Member(participant, role, MemberStatus.WAITING, False, conn, at, check, at)
+        if was_active and existing is not None:
+            member.waiting_since = existing.waiting_since or at
+        self.members[participant] = member
+        if out.first_join:
+            out.audit(Action.JOINED, participant, now, role=role)
+        if not was_active:
+            out.audit(Action.WAITING, participant, now)
+            out.call_events.append(("waiting", participant))
+            out.send(
+                self.clinicians(),
+                {"type": "arrived", **_who(member), "check": check, "at": at},
+            )
+        out.queue_changed = True
+        return out
+
+    def admit(self, by: str, participant: str, now: datetime) -> Outbox:
+        self._refuse_if_ended()
+        clinician = self.active_member(by)
+        if clinician is None or clinician.role != "clinician":
+            raise SignallingError(ErrorCode.NOT_IN_ROOM)
+        member = self.members.get(participant)
+        if member is None:
+            raise SignallingError(ErrorCode.NOT_A_MEMBER)
+        if member.role != "patient" or member.admitted or member.status not in ACTIVE:
+            raise SignallingError(ErrorCode.NOT_WAITING)
+        if self.state is ConsultState.WAITING:
+            self.transition(ConsultState.ADMITTED)
+            self.admitted_at = _iso(now)
+        out = Outbox(queue_changed=True)
+        waited = _seconds_between(member.waiting_since, now)
+        member.admitted = True
+        if member.status is MemberStatus.WAITING:
+            member.status = MemberStatus.PRESENT
+        member.since = _iso(now)
+        out.audit(Action.ADMITTED, by, now, participant=participant, waited_s=waited)
+        out.call_events.append(("admitted", by))
+        out.send(
+            (participant,),
+            {
+                "type": "admitted",
+                "appointment": self.appointment,
+                "participants": [m.view() for m in self.members.values() if m.status in ACTIVE],
+            },
+        )
+        out.send(self.others(participant), {"type": "joined", **_who(member)})
+        return out
+
+    def leave(self, participant: str, reason: str, now: datetime) -> Outbox:
+        member = self.active_member(participant)
+        if member is None:
+            raise SignallingError(ErrorCode.NOT_IN_ROOM)
+        out = Outbox(queue_changed=member.role == "patient" and not member.admitted)
+        member.status = MemberStatus.LEFT
+        member.conn = None
+        member.since = _iso(now)
+        out.audit(Action.LEFT, participant, now, reason=reason)
+        out.send(
+            self.others(participant, admitted_only=False) if member.admitted else self.clinicians(),
+            {"type": "left", "participant": participant, "reason": reason},
+        )
+        return out
+
+    def end(self, by: str | None, reason: str, now: datetime) -> Outbox:
+        self._refuse_if_ended()
+        if by is not None:
+            clinician = self.active_member(by)
+            if clinician is None or clinician.role != "clinician":
+                raise SignallingError(ErrorCode.NOT_IN_ROOM)
+        recipients = tuple(m.participant for m in self.members.values() if m.status in ACTIVE)
+        out = Outbox(queue_changed=True)
+        self.transition(ConsultState.ENDED)
+        self.ended_at = _iso(now)
+        self.ended_reason = reason
+        call_s = _seconds_between(self.admitted_at, now)
+        for member in self.members.values():
+            if member.status in ACTIVE:
+                member.status = MemberStatus.LEFT
+                member.conn = None
+        out.audit(Action.CALL_ENDED, by or "system", now, reason=reason, call_s=call_s, by=by)
+        out.call_events.append(("ended", by or "system"))
+        out.send(recipients, {"type": "ended", "reason": reason, "by": by})
+        return out
+
+    def away(self, participant: str, conn: str, now: datetime) -> Outbox:
+        """A connection dropped; nothing happens if a newer one already took over."""
+        out = Outbox()
+        member = self.active_member(participant)
+        if self.ended or member is None or member.conn != conn:
+            return out
+        member.status = MemberStatus.AWAY
+        member.conn = None
+        member.since = _iso(now)
+        out.send(
+            self.others(participant) if member.admitted else self.clinicians(),
+            {"type": "away", "participant": participant},
+        )
+        return out
+
+    def resume(self, participant: str, conn: str, now: datetime) -> Outbox:
+        self._refuse_if_ended()
+        member = self.active_member(participant)
+        if member is None:
+            raise SignallingError(ErrorCode.RESUME_FAILED)
+        out = Outbox()
+        if member.conn and member.conn != conn:
+            out.kicks.append(member.conn)
+        member.conn = conn
+        member.status = MemberStatus.PRESENT if member.admitted else MemberStatus.WAITING
+        member.since = _iso(now)
+        out.audit(Action.RECONNECTED, participant, now, role=member.role)
+        others = self.others(participant) if member.admitted else self.clinicians()
+        out.send(others, {"type": "reconnected", "participant": participant})
+        if member.admitted and self.state in (ConsultState.ADMITTED, ConsultState.IN_CALL):
+            if member.role == "clinician":
+                for other in self.others(participant):
+                    out.send((participant,), {"type": "ice_restart", "from": other})
+            else:
+                out.send(self.clinicians(), {"type": "ice_restart", "from": participant})
+        return out
+
+    def expire_away(self, now: datetime, reclaim_s: float) -> Outbox:
+        """Members away for longer than the reclaim window have left."""
+        out = Outbox()
+        for member in list(self.members.values()):
+            if member.status is not MemberStatus.AWAY:
+                continue
+            gone = (now - datetime.fromisoformat(member.since)).total_seconds()
+            if gone >= reclaim_s:
+                step = self.leave(member.participant, "timeout", now)
+                _merge(out, step)
+        return out
+
+    def orphaned(self, dead_nodes: set[str], now: datetime) -> Outbox:
+        """Members whose node died without a word are away, as if their link dropped."""
+        out = Outbox()
+        for member in self.members.values():
+            if (
+                member.node in dead_nodes
+                and member.conn
+                and member.status in (MemberStatus.WAITING, MemberStatus.PRESENT)
+            ):
+                _merge(out, self.away(member.participant, member.conn, now))
+        return out
+
+    def nodes(self) -> set[str]:
+        return {
+            m.node
+            for m in self.members.values()
+            if m.node and m.conn and m.status in (MemberStatus.WAITING, MemberStatus.PRESENT)
+        }
+
+    def check_relay(self, sender: str, conn: str, to: str) -> Member:
+        self._refuse_if_ended()
+        me = self.active_member(sender)
+        if me is None or me.conn != conn:
+            raise SignallingError(ErrorCode.NOT_IN_ROOM)
+        if not me.admitted:
+            raise SignallingError(ErrorCode.NOT_ADMITTED)
+        target = self.active_member(to)
+        if target is None or not target.admitted or to == sender:
+            raise SignallingError(ErrorCode.NOT_A_MEMBER)
+        return target
+
+    def start_call(self, now: datetime) -> bool:
+        if self.state is not ConsultState.ADMITTED:
+            return False
+        self.transition(ConsultState.IN_CALL)
+        self.call_started_at = _iso(now)
+        return True
+
+    def notice(self, by: str, text: str, now: datetime) -> Outbox:
+        self._refuse_if_ended()
+        clinician = self.active_member(by)
+        if clinician is None or clinician.role != "clinician":
+            raise SignallingError(ErrorCode.NOT_IN_ROOM)
+        patients = tuple(
+            m.participant
+            for m in self.members.values()
+            if m.role == "patient" and m.status in ACTIVE
+        )
+        if not patients:
+            raise SignallingError(ErrorCode.NOT_A_MEMBER)
+        out = Outbox()
+        out.send(patients, {"type": "notice", "from": by, "text": text, "at": _iso(now)})
+        out.audit(Action.MESSAGE_SENT, by, now, length=len(text), to=list(patients))
+        return out
+
+
+def _who(member: Member) -> dict[str, Any]:
+    return {"participant": member.participant, "role": member.role}
+
+
+def _merge(into: Outbox, step: Outbox) -> None:
+    into.deliveries.extend(step.deliveries)
+    into.audits.extend(step.audits)
+    into.call_events.extend(step.call_events)
+    into.kicks.extend(step.kicks)
+    into.queue_changed = into.queue_changed or step.queue_changed

@@ -1,0 +1,120 @@
+"""The port for room state, and the one wire format of a logged message.
+
+A logged message is one line of header, a newline, then the JSON the client
+receives: `<recipients>|<sent at>\n{"seq":N,...}`. The same bytes go into the
+replay log and onto the bus, so a message is encoded exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from signalling.rooms import Room
+
+T = TypeVar("T")
+
+KICK = "!kick"
+Step = Callable[[Room | None], tuple[Room | None, T]]
+
+
+@dataclass(frozen=True)
+class ResumeRecord:
+    room: str
+    participant: str
+
+    def to_json(self) -> str:
+        return json.dumps({"room": self.room, "participant": self.participant})
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> ResumeRecord:
+        data = json.loads(raw)
+        return cls(room=str(data["room"]), participant=str(data["participant"]))
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    recipients: tuple[str, ...]
+    sent_at: float
+    seq: int
+    wire: str
+
+
+def body_tail(body: dict[str, Any]) -> str:
+    """The message JSON without its opening brace, ready to follow `{"seq":N,`."""
+    return json.dumps(body, separators=(",", ":"))[1:]
+
+
+def format_entry(recipients: tuple[str, ...], sent_at: float, seq: int, tail: str) -> str:
+    return f'{",".join(recipients)}|{sent_at:.6f}\n{{"seq":{seq},{tail}'
+
+
+def parse_entry(raw: str) -> LogEntry | None:
+    header, sep, wire = raw.partition("\n")
+    if not sep:
+        return None
+    recipients, _, sent_at = header.partition("|")
+    comma = wire.find(",", 7)
+    try:
+        seq = int(wire[7:comma])
+        when = float(sent_at)
+    except ValueError:
+        return None
+    return LogEntry(tuple(recipients.split(",")), when, seq, wire)
+
+
+def room_channel(room_id: str) -> str:
+    return f"room:{room_id}"
+
+
+class RoomStore(Protocol):
+    async def get(self, room_id: str) -> Room | None:
+        """The room as stored; callers must not change it (use `update`)."""
+        ...
+
+    async def update(self, room_id: str, step: Step[T]) -> T:
+        """Read, apply `step`, and write what it returns, atomically.
+
+        If `step` raises, nothing is written; if it returns no room, nothing is.
+        """
+        ...
+
+    async def append(
+        self, room_id: str, recipients: tuple[str, ...], body: dict[str, Any], sent_at: float
+    ) -> int:
+        """Give the message the room's next seq, log it and publish it; return the seq."""
+        ...
+
+    async def seq(self, room_id: str) -> int: ...
+
+    async def replay(self, room_id: str, after: int) -> tuple[list[LogEntry], bool]:
+        """Logged messages with seq > after, and whether the log still held them all."""
+        ...
+
+    async def kick(self, room_id: str, conn_id: str) -> None:
+        """Tell whichever node holds connection `conn_id` to close it (unlogged)."""
+        ...
+
+    async def put_resume(self, token_hash: str, record: ResumeRecord, ttl_s: int) -> None: ...
+
+    async def get_resume(self, token_hash: str) -> ResumeRecord | None: ...
+
+    async def drop_resume(self, token_hash: str) -> None: ...
+
+    async def queue_put(self, clinician: str, appointment: str, score: float) -> None: ...
+
+    async def queue_drop(self, clinician: str, appointment: str) -> None: ...
+
+    async def queue(self, clinician: str) -> list[str]: ...
+
+    async def mark_alive(self, node: str, ttl_s: float) -> None:
+        """This node is alive for `ttl_s` more seconds."""
+        ...
+
+    async def dead(self, nodes: set[str]) -> set[str]:
+        """Which of `nodes` have stopped marking themselves alive."""
+        ...
+
+    async def close(self) -> None: ...

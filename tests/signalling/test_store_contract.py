@@ -1,0 +1,112 @@
+"""One contract for room state, run against memory and the real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from scheduling.types import AppointmentView
+from signalling.bus import Bus, create_bus
+from signalling.errors import ErrorCode, SignallingError
+from signalling.rooms import Room
+from signalling.store import ResumeRecord, RoomStore, create_store, parse_entry
+from signalling.store.base import room_channel
+
+NOW = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[tuple[RoomStore, Bus]]:
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    prefix = f"tc-test-{uuid.uuid4().hex[:8]}:"
+    bus = create_bus(url, prefix=prefix)
+    await bus.start()
+    made = create_store(url, bus, prefix=prefix, log_size=4)
+    yield made, bus
+    await made.close()
+    await bus.close()
+
+
+def _view(appointment: str = "appt") -> AppointmentView:
+    return AppointmentView(
+        id=appointment,
+        establishment_id="est",
+        prisoner_id="pat",
+        clinician_id="doc",
+        service="gp",
+        starts_at=NOW,
+        ends_at=NOW + timedelta(minutes=20),
+        window_opens=NOW - timedelta(minutes=10),
+        window_closes=NOW + timedelta(minutes=35),
+        status="booked",
+        relay_only=True,
+    )
+
+
+def _open(room: Room | None) -> tuple[Room, None]:
+    room = room or Room.open(_view(), NOW)
+    room.join("pat", "patient", "c1", None, NOW)
+    return room, None
+
+
+async def test_update_writes_and_a_refused_step_writes_nothing(
+    store: tuple[RoomStore, Bus],
+) -> None:
+    rooms, _ = store
+    assert await rooms.get("appt") is None
+    await rooms.update("appt", _open)
+    room = await rooms.get("appt")
+    assert room is not None and room.members["pat"].status.value == "waiting"
+
+    def refuse(current: Room | None) -> tuple[Room | None, None]:
+        assert current is not None
+        current.leave("pat", "left", NOW)
+        raise SignallingError(ErrorCode.NOT_ALLOWED)
+
+    with pytest.raises(SignallingError):
+        await rooms.update("appt", refuse)
+    again = await rooms.get("appt")
+    assert again is not None and again.members["pat"].status.value == "waiting"
+
+
+async def test_append_numbers_logs_publishes_and_replays(store: tuple[RoomStore, Bus]) -> None:
+    rooms, bus = store
+    got: list[str] = []
+    sub = await bus.subscribe(room_channel("appt"), lambda _c, p: _collect(got, p))
+    for i in range(6):
+        seq = await rooms.append("appt", ("pat",), {"type": "notice", "v": 1, "n": i}, 0.0)
+        assert seq == i + 1
+    for _ in range(50):
+        if len(got) == 6:
+            break
+        await asyncio.sleep(0.02)
+    entries = [parse_entry(raw) for raw in got]
+    assert [e.seq for e in entries if e] == [1, 2, 3, 4, 5, 6]
+    assert entries[0] is not None and entries[0].wire.startswith('{"seq":1,"type":"notice"')
+    assert await rooms.seq("appt") == 6
+    replayed, complete = await rooms.replay("appt", 4)
+    assert [e.seq for e in replayed] == [5, 6] and complete
+    replayed, complete = await rooms.replay("appt", 0)
+    assert [e.seq for e in replayed] == [3, 4, 5, 6] and not complete
+    await sub.close()
+
+
+async def _collect(into: list[str], payload: bytes) -> None:
+    into.append(payload.decode())
+
+
+async def test_resume_records_and_queues(store: tuple[RoomStore, Bus]) -> None:
+    rooms, _ = store
+    await rooms.put_resume("h1", ResumeRecord("appt", "pat"), 60)
+    assert await rooms.get_resume("h1") == ResumeRecord("appt", "pat")
+    await rooms.drop_resume("h1")
+    assert await rooms.get_resume("h1") is None
+    await rooms.queue_put("doc", "b", 2.0)
+    await rooms.queue_put("doc", "a", 1.0)
+    assert await rooms.queue("doc") == ["a", "b"]
+    await rooms.queue_drop("doc", "a")
+    assert await rooms.queue("doc") == ["b"]

@@ -1,0 +1,179 @@
+"""`/ws`: the thin WebSocket edge of the signalling hub (docs/signalling.md).
+
+It checks the Origin of browser connections, caps frame size, and hands every
+text frame to the hub; the protocol and its rules live in `signalling/`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from core.errors import Code, ServiceError
+from core.events import AuditRecord, AuditSink
+from media.turn import IceServers
+from signalling.connection import Limits
+from signalling.errors import Close, SignallingError
+from signalling.hub import Hub, HubConfig
+from signalling.policy import IceServerIssuer, JoinPolicy
+from signalling.store import create_store
+from web.metrics import Metrics
+from web.middleware import SESSION_COOKIE
+from web.state import AUDIT, BUS, CLOCK, IDENTITY, METRICS, SCHEDULING, SETTINGS, SIGNALLING
+
+MAX_FRAME = 64 * 1024
+
+JOIN_POLICY: web.AppKey[JoinPolicy] = web.AppKey("join_policy")
+"""Optional: set before start-up to replace the scheduling join policy (tests)."""
+ICE_SERVERS: web.AppKey[IceServerIssuer] = web.AppKey("ice_servers")
+"""Optional: replaces the TURN credential issuer built from settings (`media/turn.py`)."""
+HUB_CONFIG: web.AppKey[HubConfig] = web.AppKey("hub_config")
+"""Optional: hub timings for tests; otherwise read from settings."""
+AUDIT_TAP: web.AppKey[AuditSink] = web.AppKey("signalling_audit_tap")
+"""Optional: a second sink that gets a copy of every signalling audit record (tests)."""
+
+
+class _Tee:
+    def __init__(self, first: AuditSink, second: AuditSink) -> None:
+        self._first, self._second = first, second
+
+    async def append(self, record: AuditRecord) -> int:
+        sequence = await self._first.append(record)
+        await self._second.append(record)
+        return sequence
+
+
+routes = web.RouteTableDef()
+
+
+class _Socket:
+    def __init__(self, ws: web.WebSocketResponse) -> None:
+        self._ws = ws
+        self.closing: asyncio.Event | None = None
+
+    async def send(self, text: str) -> None:
+        await self._ws.send_str(text)
+
+    async def close(self, code: int, reason: str) -> None:
+        """Closed by the hub (from another task than the reader's): the handler
+        waits for this to finish, or it would drop the TCP connection before the
+        close frame is out and the client would see 1006 instead of our code."""
+        self.closing = asyncio.Event()
+        try:
+            await self._ws.close(code=code, message=reason.encode())
+        finally:
+            self.closing.set()
+
+
+class _Meters:
+    def __init__(self, metrics: Metrics) -> None:
+        self._m = metrics
+
+    def connection_opened(self) -> None:
+        self._m.ws_connections.inc()
+
+    def connection_closed(self) -> None:
+        self._m.ws_connections.dec()
+
+    def rooms(self, count: int) -> None:
+        self._m.rooms.set(count)
+
+    def relayed(self, seconds: float) -> None:
+        self._m.messages_relayed.inc()
+        self._m.relay_seconds.observe(seconds)
+
+
+@routes.get("/ws")
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    origin = request.headers.get("Origin")
+    if origin is not None and origin.rstrip("/") not in request.app[SETTINGS].public_origins:
+        raise ServiceError(Code.FORBIDDEN, "This origin may not open a signalling connection.")
+    hub = request.app[SIGNALLING]
+    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, heartbeat=hub.config.heartbeat_s)
+    await ws.prepare(request)
+    socket = _Socket(ws)
+    try:
+        conn = hub.connect(socket, cookie_token=request.cookies.get(SESSION_COOKIE))
+    except SignallingError:
+        await ws.close(code=Close.RESTART.value, message=b"reconnect elsewhere")
+        return ws
+    try:
+        async for message in ws:
+            if message.type is WSMsgType.TEXT:
+                await hub.receive(conn, message.data)
+            elif message.type is WSMsgType.BINARY:
+                await hub.refuse_binary(conn)
+        if socket.closing is not None:
+            await socket.closing.wait()
+    finally:
+        await hub.disconnected(conn)
+    return ws
+
+
+def hub_config(app: web.Application) -> HubConfig:
+    settings = app[SETTINGS]
+    return HubConfig(
+        heartbeat_s=float(settings.ws_heartbeat_seconds),
+        reclaim_s=float(settings.ws_reclaim_seconds),
+        reauth_lead_s=float(settings.ws_reauth_lead_seconds),
+        limits=Limits(
+            rate=float(settings.ws_rate),
+            burst=float(settings.ws_burst),
+            flood_strikes=settings.ws_flood_strikes,
+        ),
+    )
+
+
+async def signalling_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The hub and its room store; after the bus, audit and identity, before the routes."""
+    settings = app[SETTINGS]
+    store = create_store(
+        settings.redis_url.reveal() if settings.redis_url else None,
+        app[BUS],
+        prefix=settings.bus_prefix,
+        log_size=settings.ws_replay_messages,
+    )
+    policy = app.get(JOIN_POLICY) or app[SCHEDULING]
+    hub = Hub(
+        identity=app[IDENTITY],
+        policy=policy,
+        store=store,
+        bus=app[BUS],
+        audit=_Tee(app[AUDIT], tap) if (tap := app.get(AUDIT_TAP)) else app[AUDIT],
+        clock=app[CLOCK],
+        config=app.get(HUB_CONFIG) or hub_config(app),
+        ice_servers=app.get(ICE_SERVERS) or IceServers.from_settings(settings),
+        meters=_Meters(app[METRICS]),
+        node_name=settings.node_name,
+    )
+    await hub.start()
+    app[SIGNALLING] = hub
+    try:
+        yield
+    finally:
+        await hub.close()
+        await store.close()
+
+
+async def close_sockets(app: web.Application) -> None:
+    """on_shutdown: every client is told to reconnect elsewhere (1012) first."""
+    hub = app.get(SIGNALLING)
+    if hub is not None:
+        await hub.shutdown()
+
+
+OPENAPI: dict[str, Any] = {
+    "/ws": {
+        "get": {
+            "summary": "Signalling WebSocket (protocol in docs/signalling.md)",
+            "tags": ["signalling"],
+            "responses": {
+                "101": {"description": "Switching protocols"},
+                "403": {"description": "Origin not allowed"},
+            },
+        }
+    }
+}
