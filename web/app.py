@@ -32,6 +32,7 @@ from web import (
     fhir,
     health,
     openapi,
+    pages,
     scheduling_api,
     signin,
     ws,
@@ -44,6 +45,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     health,
     signin,
     openapi,
+    pages,
     ws,
     scheduling_api,
     fhir,
@@ -77,6 +79,7 @@ def create_app(
     app.cleanup_ctx.append(ws.signalling_ctx)
     app.on_shutdown.append(ws.close_sockets)
     fragments = []
+    app.cleanup_ctx.append(pages.load_pages)
     for module in ROUTE_MODULES:
         app.add_routes(module.routes)
         fragments.append(getattr(module, "OPENAPI", {}))

@@ -1,0 +1,258 @@
+"""The real app on a loopback port, and Debian's Chromium driven by Playwright.
+
+Chromium comes from `scripts/debian-packages.txt`, axe-core from the npm
+registry (`package-lock.json`, fetched by `scripts/install --test`); neither is
+downloaded here. Screenshots go to `test-artifacts/`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from core.clock import FakeClock
+from core.config import Secret, Settings
+from core.identity.passwords import SecretHasher
+from tests.world import PASSWORD
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--disable-background-networking",
+    "--disable-gpu",
+]
+
+
+@dataclass(frozen=True)
+class Turn:
+    url: str
+    secret: Secret
+    log: Path
+
+
+def start_turnserver(workdir: Path) -> tuple[subprocess.Popen[bytes], Turn]:
+    """coturn on loopback, verbose enough to log each allocation's username."""
+    binary = shutil.which("turnserver")
+    if binary is None:
+        pytest.fail("coturn is missing: run scripts/install --test", pytrace=False)
+    secret = secrets.token_urlsafe(24)
+    port = free_port()
+    log = workdir / "turnserver.log"
+    proc = subprocess.Popen(
+        [
+            binary,
+            "-n",
+            "-v",
+            "--listening-ip=127.0.0.1",
+            "--relay-ip=127.0.0.1",
+            f"--listening-port={port}",
+            "--realm=throughcare",
+            "--use-auth-secret",
+            f"--static-auth-secret={secret}",
+            "--allow-loopback-peers",
+            "--no-cli",
+            "--no-tls",
+            "--no-dtls",
+            f"--log-file={log}",
+            "--simple-log",
+            f"--pidfile={workdir / 'turnserver.pid'}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"turnserver did not start; see {log}", pytrace=False)
+            time.sleep(0.05)
+    return proc, Turn(f"turn:127.0.0.1:{port}", Secret(secret), log)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Live:
+    """The app serving on a loopback port, as the browser reaches it."""
+
+    server: TestServer
+    origin: str
+    settings: Settings
+
+    @property
+    def app(self) -> Any:
+        return self.server.app
+
+    def url(self, path: str) -> str:
+        return self.origin + path
+
+
+LiveFactory = Callable[..., Awaitable[Live]]
+
+
+@pytest.fixture
+async def make_live(
+    settings: Settings, clock: FakeClock, hasher: SecretHasher
+) -> AsyncIterator[LiveFactory]:
+    """Start the app; `configure` may set optional app keys (ICE servers) before start-up."""
+    from web.app import create_app
+
+    servers: list[TestServer] = []
+
+    async def start(configure: Callable[[Any], None] | None = None) -> Live:
+        port = free_port()
+        origin = f"http://127.0.0.1:{port}"
+        live_settings = replace(settings, public_origins=(origin,), port=port)
+        app = create_app(live_settings, clock=clock, hasher=hasher)
+        if configure is not None:
+            configure(app)
+        server = TestServer(app, port=port)
+        await server.start_server()
+        servers.append(server)
+        return Live(server=server, origin=origin, settings=live_settings)
+
+    yield start
+    for server in servers:
+        await server.close()
+
+
+@pytest.fixture
+async def live(make_live: LiveFactory) -> Live:
+    return await make_live()
+
+
+@pytest.fixture
+async def live_world(live: Live) -> Any:
+    from tests.world import build_world
+
+    return await build_world(live.app)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    if not await asyncio.to_thread(CHROMIUM.exists):
+        pytest.fail(
+            "Chromium is missing: run scripts/install --test (it installs Debian's chromium)",
+            pytrace=False,
+        )
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest.fixture
+async def axe_source() -> str:
+    if not await asyncio.to_thread(AXE.exists):
+        pytest.fail(
+            "axe-core is missing: run scripts/install --test (npm ci from package-lock.json)",
+            pytrace=False,
+        )
+    return await asyncio.to_thread(AXE.read_text, "utf-8")
+
+
+class PageWatch:
+    """Console errors and CSP refusals seen by a page: a test fails on any."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def attach(self, page: Any) -> Any:
+        def on_console(message: Any) -> None:
+            if message.type != "error":
+                return
+            url = (message.location or {}).get("url", "")
+            # A refusal from the API (a wrong PIN, signed out) is part of the test; a
+            # missing script or stylesheet, or any other error, is not.
+            if "status of 4" in message.text and "/api/" in url:
+                return
+            self.problems.append(f"{message.text} ({url})")
+
+        page.on("console", on_console)
+        page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        return page
+
+
+async def new_page(browser: Any, watch: PageWatch, **context_args: Any) -> Any:
+    context = await browser.new_context(
+        permissions=["camera", "microphone"], locale="en-GB", **context_args
+    )
+    return watch.attach(await context.new_page())
+
+
+async def check_accessibility(page: Any, axe_source: str, name: str) -> None:
+    """axe-core over the page as it is now: no serious or critical violations."""
+    if not await page.evaluate("() => typeof window.axe !== 'undefined'"):
+        await page.evaluate(axe_source)
+    result = await page.evaluate(
+        """async () => {
+            const r = await axe.run(document, {resultTypes: ['violations']});
+            return r.violations
+              .filter(v => v.impact === 'serious' || v.impact === 'critical')
+              .map(v => ({id: v.id, impact: v.impact,
+                          nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}));
+        }"""
+    )
+    assert result == [], f"{name}: {result}"
+
+
+async def screenshot(page: Any, name: str) -> None:
+    await asyncio.to_thread(ARTIFACTS.mkdir, exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def visit(page: Any, url: str) -> None:
+    await page.goto(url)
+    await page.wait_for_selector("body[data-ready='true']")
+
+
+async def sign_in_clinician(page: Any, live: Live, world: Any) -> None:
+    await visit(page, live.url("/clinician"))
+    await page.get_by_label("Username").fill(world.clinician.username)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_label("6-digit code").fill(world.clinician.code(live.app))
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_selector("#screen-list:not([hidden])")
+
+
+async def sign_in_device(page: Any, live: Live, world: Any) -> None:
+    await page.goto(live.url("/healthz"))
+    await page.evaluate(
+        "c => localStorage.setItem('tc_device_credential', c)", world.prisoner.device_credential
+    )
+    await visit(page, live.url("/device"))
+    await page.get_by_label("Your prison number").fill(world.prisoner.prison_number)
+    await page.get_by_label("Your PIN").fill(world.prisoner.pin)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_selector("#screen-home:not([hidden])")

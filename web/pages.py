@@ -1,0 +1,273 @@
+"""The three faces as server-rendered pages: the device, the clinician, the manager, officers.
+
+Each page is a jinja2 shell (autoescaped) that carries its strings in one
+language and loads a plain JavaScript module from `/static/`; the module talks
+to the JSON API. Templates and strings are read once, off the event loop, by
+`load_pages` at start-up, so a request never touches the disk for them.
+
+The language of a page is the signed-in account's saved choice, else the
+`tc_lang` cookie a signed-out visitor chose, else English.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+from core.errors import Code, ServiceError
+from core.identity import Role
+from web.auth import authenticate, require
+from web.middleware import SESSION_COOKIE
+from web.openapi import STR, obj, op
+from web.request import json_response, read_json
+from web.state import CLOCK, IDENTITY, SCHEDULING, SETTINGS
+
+HERE = Path(__file__).parent
+TEMPLATE_DIR = HERE / "templates"
+STATIC_DIR = HERE / "static"
+I18N_DIR = HERE / "i18n"
+LOCALES = ("en", "cy")
+LANG_COOKIE = "tc_lang"
+
+
+STATIC_TYPES = {
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".wav": "audio/wav",
+}
+
+
+@dataclass(frozen=True)
+class StaticFile:
+    body: bytes
+    content_type: str
+    etag: str
+
+
+@dataclass(frozen=True)
+class Pages:
+    """Everything a page needs, loaded once."""
+
+    env: jinja2.Environment
+    strings: dict[str, dict[str, str]]
+    static: dict[str, StaticFile]
+
+    def render(self, name: str, locale: str, **context: Any) -> str:
+        strings = self.strings[locale]
+        template = self.env.get_template(name)
+        return template.render(
+            t=strings,
+            locale=locale,
+            other_locale="cy" if locale == "en" else "en",
+            strings_json=strings,
+            **context,
+        )
+
+
+PAGES = web.AppKey("pages", Pages)
+
+
+def _read_assets() -> Pages:
+    sources = {
+        str(path.relative_to(TEMPLATE_DIR)): path.read_text("utf-8")
+        for path in TEMPLATE_DIR.rglob("*.html")
+    }
+    strings = {
+        locale: json.loads((I18N_DIR / f"{locale}.json").read_text("utf-8")) for locale in LOCALES
+    }
+    missing = set(strings["en"]) ^ set(strings["cy"])
+    if missing:
+        raise RuntimeError(f"en.json and cy.json differ in keys: {sorted(missing)[:5]}")
+    static = {
+        str(path.relative_to(STATIC_DIR)): StaticFile(
+            body=(body := path.read_bytes()),
+            content_type=STATIC_TYPES[path.suffix],
+            etag='"' + hashlib.sha256(body).hexdigest()[:32] + '"',
+        )
+        for path in sorted(STATIC_DIR.rglob("*"))
+        if path.is_file() and path.suffix in STATIC_TYPES
+    }
+    env = jinja2.Environment(
+        loader=jinja2.DictLoader(sources),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    for name in sources:
+        env.get_template(name)
+    return Pages(env=env, strings=strings, static=static)
+
+
+async def load_pages(app: web.Application) -> AsyncIterator[None]:
+    app[PAGES] = await asyncio.to_thread(_read_assets)
+    yield
+
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/static/{path:.+}")
+async def static(request: web.Request) -> web.Response:
+    """Our scripts and stylesheet, from memory: only files that were there at start-up."""
+    found = request.app[PAGES].static.get(request.match_info["path"])
+    if found is None:
+        raise ServiceError(Code.NOT_FOUND)
+    headers = {"ETag": found.etag, "Cache-Control": "no-cache"}
+    if request.headers.get("If-None-Match") == found.etag:
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=found.body, content_type=found.content_type, headers=headers)
+
+
+async def _locale(request: web.Request) -> str:
+    """The signed-in account's language, else the visitor's cookie, else English."""
+    if SESSION_COOKIE in request.cookies:
+        try:
+            principal = await authenticate(request)
+            account = await request.app[IDENTITY].account(principal.account_id)
+        except ServiceError:
+            account = None
+        if account is not None and account.locale in LOCALES:
+            return account.locale
+    chosen = request.cookies.get(LANG_COOKIE, "en")
+    return chosen if chosen in LOCALES else "en"
+
+
+async def _page(request: web.Request, template: str, face: str) -> web.Response:
+    locale = await _locale(request)
+    html = request.app[PAGES].render(
+        template,
+        locale,
+        face=face,
+        now=request.app[CLOCK].now().isoformat(),
+        timezone=request.app[SETTINGS].default_timezone,
+    )
+    response = web.Response(text=html, content_type="text/html", charset="utf-8")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@routes.get("/favicon.ico")
+async def favicon(request: web.Request) -> web.Response:
+    """Browsers ask for it on every origin; the same icon the pages link to."""
+    icon = request.app[PAGES].static["img/icon.svg"]
+    return web.Response(body=icon.body, content_type=icon.content_type, headers={"ETag": icon.etag})
+
+
+@routes.get("/")
+async def index(request: web.Request) -> web.Response:
+    return await _page(request, "index.html", "index")
+
+
+@routes.get("/device")
+async def device(request: web.Request) -> web.Response:
+    return await _page(request, "device.html", "device")
+
+
+@routes.get("/clinician")
+async def clinician(request: web.Request) -> web.Response:
+    return await _page(request, "clinician.html", "clinician")
+
+
+@routes.get("/manager")
+async def manager(request: web.Request) -> web.Response:
+    return await _page(request, "manager.html", "manager")
+
+
+@routes.get("/staff")
+async def staff(request: web.Request) -> web.Response:
+    return await _page(request, "staff.html", "staff")
+
+
+@routes.post("/api/me/locale")
+async def set_locale(request: web.Request) -> web.Response:
+    principal = await require(
+        request, Role.PRISONER, Role.CLINICIAN, Role.MANAGER, Role.OFFICER, Role.ADMIN
+    )
+    body = await read_json(request)
+    locale = body.get("locale")
+    if locale not in LOCALES:
+        raise ServiceError(Code.INVALID_REQUEST, "The language is en or cy.")
+    await request.app[IDENTITY].set_locale(principal, str(locale))
+    return json_response({"locale": locale})
+
+
+@routes.post("/api/auth/socket-token")
+async def socket_token(request: web.Request) -> web.Response:
+    """The page's access token, for the signalling `hello`.
+
+    Browser pages hold their session in an HttpOnly cookie, but the WebSocket
+    protocol authenticates with a token in its first message (never in a URL).
+    This hands the cookie's own short-lived token to our page's script; the
+    CSRF check on this POST keeps other sites from asking for it.
+    """
+    principal = await authenticate(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise ServiceError(Code.UNAUTHENTICATED)
+    return json_response({"token": token, "account_id": principal.account_id})
+
+
+@routes.get("/api/appointments/{appointment_id}/patient")
+async def appointment_patient(request: web.Request) -> web.Response:
+    """Who the clinician is about to see: name and prison number, to confirm identity.
+
+    Only the appointment's own clinician, or a manager or admin of its
+    establishment (the scheduling service checks the establishment).
+    """
+    principal = await require(request, Role.CLINICIAN, Role.MANAGER, Role.ADMIN)
+    appointment = await request.app[SCHEDULING].appointment(
+        principal, request.match_info["appointment_id"]
+    )
+    if principal.role == Role.CLINICIAN and appointment.clinician_id != principal.account_id:
+        raise ServiceError(Code.FORBIDDEN)
+    account = await request.app[IDENTITY].account(appointment.prisoner_id)
+    if account is None:
+        raise ServiceError(Code.NOT_FOUND)
+    return json_response(
+        {
+            "prisoner_id": account.id,
+            "display_name": account.display_name,
+            "prison_number": account.prison_number,
+        }
+    )
+
+
+OPENAPI = {
+    "/api/appointments/{appointment_id}/patient": {
+        "get": op(
+            "The patient of an appointment, for its clinician to confirm identity",
+            tag="scheduling",
+            parameters=[{"name": "appointment_id", "in": "path", "required": True, "schema": STR}],
+            result=obj(prisoner_id=STR, display_name=STR, prison_number=STR),
+            errors=(401, 403, 404),
+        )
+    },
+    "/api/auth/socket-token": {
+        "post": op(
+            "A cookie session's access token, for the WebSocket hello (same-origin pages only)",
+            tag="auth",
+            result=obj(token=STR, account_id=STR),
+            errors=(401, 403),
+        )
+    },
+    "/api/me/locale": {
+        "post": op(
+            "Remember the signed-in account's language (en or cy)",
+            tag="auth",
+            body=obj(["locale"], locale={"type": "string", "enum": list(LOCALES)}),
+            result=obj(locale=STR),
+            errors=(400, 401),
+        )
+    },
+}

@@ -1,0 +1,30 @@
+// The clinician: today's list, the waiting room, admit, the call and its outcome.
+
+import {
+  errorText,
+  flash,
+  setupLanguageSwitch,
+  setupSignOut,
+  setupStaffSignIn,
+  show,
+  staffGate,
+} from "./common.js";
+import { desk } from "./clinician_desk.js";
+
+async function main() {
+  let account = null;
+  setupLanguageSwitch(() => account !== null);
+  setupSignOut(() => show("screen-signin"));
+  setupStaffSignIn();
+  account = await staffGate(["clinician"]);
+  if (account) {
+    show("screen-list");
+    await desk.start(account);
+  }
+  document.body.dataset.ready = "true";
+}
+
+main().catch((failure) => {
+  flash(errorText(failure));
+  document.body.dataset.ready = "true";
+});

@@ -1,0 +1,190 @@
+// The in-cell device: enrolment, sign-in, the home tiles, Health, and joining a consult.
+
+import {
+  ApiError,
+  api,
+  clearError,
+  currentAccount,
+  el,
+  errorText,
+  flash,
+  formatTime,
+  setupLanguageSwitch,
+  setupSignOut,
+  show,
+  showError,
+  signedInAs,
+  t,
+} from "./common.js";
+import { health } from "./device_health.js";
+
+const CREDENTIAL_KEY = "tc_device_credential";
+const state = { account: null };
+
+function credential() {
+  return window.localStorage.getItem(CREDENTIAL_KEY);
+}
+
+function forgetDevice() {
+  window.localStorage.removeItem(CREDENTIAL_KEY);
+}
+
+function setStatus(text) {
+  document.getElementById("status").textContent = text || "";
+}
+
+// ------------------------------------------------------------ enrolment
+
+function setupEnrolment() {
+  const form = document.getElementById("enrol-form");
+  const error = document.getElementById("enrol-error");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearError(error);
+    const code = form.code.value.trim();
+    if (!code) {
+      showError(error, t("error.enrolment_code_invalid"));
+      return;
+    }
+    try {
+      const result = await api("POST", "/api/devices/enrol", { code });
+      window.localStorage.setItem(CREDENTIAL_KEY, result.device_credential);
+    } catch (failure) {
+      showError(error, failure);
+      return;
+    }
+    form.reset();
+    setStatus(t("enrol.done"));
+    show("screen-signin");
+  });
+}
+
+// -------------------------------------------------------------- sign-in
+
+function signInRefusal(failure) {
+  if (!(failure instanceof ApiError)) return errorText(failure);
+  const body = failure.body || {};
+  if (failure.code === "invalid_credentials") {
+    const left = body.attempts_left;
+    if (left === 1) return `${t("signin.wrong")} ${t("signin.attempts_left_one")}`;
+    if (typeof left === "number") return `${t("signin.wrong")} ${t("signin.attempts_left", { n: left })}`;
+    return t("signin.wrong");
+  }
+  if (failure.code === "locked_out") {
+    return body.locked_until
+      ? t("signin.locked", { time: formatTime(body.locked_until) })
+      : t("signin.locked_soon");
+  }
+  if (failure.code === "invalid_request") return t("signin.wrong");
+  return errorText(failure);
+}
+
+function setupSignIn() {
+  const form = document.getElementById("signin-form");
+  const error = document.getElementById("signin-error");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearError(error);
+    const number = form.prison_number.value.trim().toUpperCase().replace(/\s+/g, "");
+    const pin = form.pin.value.trim();
+    if (!/^[A-Z][0-9]{4}[A-Z]{2}$/.test(number)) {
+      showError(error, t("signin.need_number"));
+      form.prison_number.focus();
+      return;
+    }
+    if (!/^[0-9]{4,8}$/.test(pin)) {
+      showError(error, t("signin.need_pin"));
+      form.pin.focus();
+      return;
+    }
+    try {
+      await api(
+        "POST",
+        "/api/auth/prisoner",
+        { prison_number: number, pin, session: "cookie" },
+        { headers: { Authorization: `Device ${credential()}` } },
+      );
+    } catch (failure) {
+      form.pin.value = "";
+      if (failure instanceof ApiError && failure.code === "device_not_enrolled") {
+        forgetDevice();
+        show("screen-enrol");
+        showError(document.getElementById("enrol-error"), failure);
+        return;
+      }
+      showError(error, signInRefusal(failure));
+      form.pin.focus();
+      return;
+    }
+    // Reload so the page comes back in this prisoner's own language.
+    window.location.hash = "#home";
+    window.location.reload();
+  });
+}
+
+// ------------------------------------------------------------- routing
+
+async function route() {
+  flash("");
+  if (!credential()) {
+    show("screen-enrol");
+    return;
+  }
+  if (!state.account) {
+    show("screen-signin");
+    return;
+  }
+  const hash = window.location.hash.replace(/^#/, "");
+  const [name, arg] = hash.split("/");
+  if (name === "health") {
+    show("screen-health");
+    await health.load(state.account);
+  } else if (name === "soon") {
+    show("screen-soon");
+  } else if (name === "consult" && arg) {
+    show("screen-consult");
+    const { consult } = await import("./device_consult.js");
+    consult.start(arg, state.account).catch((failure) => flash(errorText(failure)));
+  } else {
+    show("screen-home");
+  }
+}
+
+/** Called whenever an API call finds the session gone (expired, revoked). */
+export function sessionLost(failure) {
+  state.account = null;
+  document.getElementById("sign-out").hidden = true;
+  document.getElementById("who").textContent = "";
+  show("screen-signin");
+  showError(document.getElementById("signin-error"), failure ? errorText(failure) : t("signin.expired"));
+}
+
+async function main() {
+  setupEnrolment();
+  setupSignIn();
+  setupLanguageSwitch(() => state.account !== null);
+  setupSignOut(() => {
+    state.account = null;
+    window.location.hash = "";
+    show("screen-signin");
+  });
+  health.setup(sessionLost);
+  if (credential()) {
+    try {
+      const account = await currentAccount();
+      if (account && account.role === "prisoner") {
+        state.account = account;
+        signedInAs(account);
+      }
+    } catch (failure) {
+      flash(errorText(failure));
+    }
+  }
+  window.addEventListener("hashchange", () => {
+    route().catch((failure) => flash(errorText(failure)));
+  });
+  await route();
+  document.body.dataset.ready = "true";
+}
+
+main().catch((failure) => flash(errorText(failure)));

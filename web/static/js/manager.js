@@ -1,0 +1,30 @@
+// The healthcare manager: dashboard charts, audit review, integrity and export.
+
+import {
+  errorText,
+  flash,
+  setupLanguageSwitch,
+  setupSignOut,
+  setupStaffSignIn,
+  show,
+  staffGate,
+} from "./common.js";
+import { dashboard } from "./manager_dashboard.js";
+
+async function main() {
+  let account = null;
+  setupLanguageSwitch(() => account !== null);
+  setupSignOut(() => show("screen-signin"));
+  setupStaffSignIn();
+  account = await staffGate(["manager", "admin"]);
+  if (account) {
+    show("screen-dashboard");
+    await dashboard.start(account);
+  }
+  document.body.dataset.ready = "true";
+}
+
+main().catch((failure) => {
+  flash(errorText(failure));
+  document.body.dataset.ready = "true";
+});

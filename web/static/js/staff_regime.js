@@ -1,0 +1,154 @@
+// Regime windows, lockdown and today's appointment times for officers.
+// Officers see THAT a prisoner has an appointment and when, never what it is for: the
+// appointments API gives an officer only ids and times.
+
+import { api, clearError, el, formatTime, serverNow, showError, t } from "./common.js";
+
+// The API has no "current lockdown" read yet; this browser remembers the one it declared.
+const LOCKDOWN_KEY = "tc_lockdown";
+let establishment = null;
+
+function remembered() {
+  try {
+    return JSON.parse(window.localStorage.getItem(LOCKDOWN_KEY) || "null");
+  } catch {
+    return null;
+  }
+}
+
+function showLockdown() {
+  const current = remembered();
+  const active = current && current.establishment === establishment && Date.parse(current.ends_at) > serverNow();
+  document.getElementById("lockdown-state").textContent = active
+    ? `${t("officer.lockdown_on")} (${formatTime(current.ends_at)})`
+    : t("officer.lockdown_off");
+  document.getElementById("lockdown-declare").hidden = Boolean(active);
+  document.getElementById("lockdown-lift").hidden = !active;
+}
+
+async function loadRegime() {
+  const list = document.getElementById("regime-list");
+  const windows = await api("GET", "/api/regime-windows");
+  windows.sort((a, b) => a.weekday - b.weekday || a.start.localeCompare(b.start));
+  list.replaceChildren(
+    ...(windows.length
+      ? windows.map((w) =>
+          el(
+            "li",
+            { "data-window": w.id },
+            el("span", { text: `${t(`day.${w.weekday}`)} ${w.start}–${w.end}: ${w.label} ` }),
+            el("button", {
+              type: "button",
+              class: "button secondary",
+              "data-remove": w.id,
+              "aria-label": `${t("officer.regime_remove")}: ${t(`day.${w.weekday}`)} ${w.start} ${w.label}`,
+              text: t("officer.regime_remove"),
+            }),
+          ),
+        )
+      : [el("li", { text: t("officer.regime_none") })]),
+  );
+}
+
+async function loadAppointments() {
+  const body = document.getElementById("officer-appointments");
+  const now = new Date(serverNow());
+  const from = new Date(now.getFullYear(), now.getMonth(), now.getDate());
+  const to = new Date(from.getTime() + 24 * 3600 * 1000);
+  const items = await api("GET", `/api/appointments?${new URLSearchParams({ from: from.toISOString(), to: to.toISOString() })}`);
+  items.sort((a, b) => a.starts_at.localeCompare(b.starts_at));
+  body.replaceChildren(
+    ...(items.length
+      ? items.map((a) =>
+          el(
+            "tr",
+            { "data-appointment": a.id },
+            el("td", { text: `${formatTime(a.starts_at)}–${formatTime(a.ends_at)}` }),
+            el("td", { text: a.prisoner_id.slice(0, 8) }),
+            el("td", { text: a.id.slice(0, 8) }),
+          ),
+        )
+      : [el("tr", {}, el("td", { colspan: "3", text: t("officer.appointments_none") }))]),
+  );
+}
+
+function setup() {
+  const lockForm = document.getElementById("lockdown-form");
+  const lockError = document.getElementById("lockdown-error");
+  const until = new Date(serverNow() + 24 * 3600 * 1000);
+  const pad = (n) => String(n).padStart(2, "0");
+  lockForm.until.value = `${until.getFullYear()}-${pad(until.getMonth() + 1)}-${pad(until.getDate())}T${pad(until.getHours())}:${pad(until.getMinutes())}`;
+  lockForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearError(lockError);
+    if (!lockForm.until.value) {
+      showError(lockError, t("error.invalid_request"));
+      return;
+    }
+    try {
+      const lockdown = await api("POST", "/api/lockdowns", {
+        starts_at: new Date(serverNow()).toISOString(),
+        ends_at: new Date(lockForm.until.value).toISOString(),
+      });
+      window.localStorage.setItem(LOCKDOWN_KEY, JSON.stringify({ ...lockdown, establishment }));
+      showLockdown();
+      document.getElementById("lockdown-state").textContent = t("officer.lockdown_declared", {
+        time: formatTime(lockdown.ends_at),
+        n: (lockdown.affected || []).length,
+      });
+    } catch (failure) {
+      showError(lockError, failure);
+    }
+  });
+  document.getElementById("lockdown-lift").addEventListener("click", async () => {
+    clearError(lockError);
+    const current = remembered();
+    if (!current) return;
+    try {
+      await api("POST", `/api/lockdowns/${encodeURIComponent(current.id)}/lift`);
+      window.localStorage.removeItem(LOCKDOWN_KEY);
+      showLockdown();
+    } catch (failure) {
+      showError(lockError, failure);
+    }
+  });
+
+  const regimeForm = document.getElementById("regime-form");
+  const regimeError = document.getElementById("regime-error");
+  regimeForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearError(regimeError);
+    try {
+      await api("POST", "/api/regime-windows", {
+        label: regimeForm.label.value.trim(),
+        weekday: Number(regimeForm.weekday.value),
+        start: regimeForm.start.value,
+        end: regimeForm.end.value,
+      });
+      regimeForm.reset();
+      await loadRegime();
+    } catch (failure) {
+      showError(regimeError, failure);
+    }
+  });
+  document.getElementById("regime-list").addEventListener("click", async (event) => {
+    const button = event.target.closest("button[data-remove]");
+    if (!button) return;
+    clearError(regimeError);
+    try {
+      await api("DELETE", `/api/regime-windows/${encodeURIComponent(button.dataset.remove)}`);
+      await loadRegime();
+    } catch (failure) {
+      showError(regimeError, failure);
+    }
+  });
+}
+
+async function load(account) {
+  establishment = account.establishment_id;
+  setup();
+  showLockdown();
+  await Promise.all([loadRegime(), loadAppointments()]);
+}
+
+export const officer = { load };
