@@ -58,9 +58,12 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> None:
 
 
 def quiet_drivers() -> None:
-    """Driver chatter at DEBUG includes bound query parameters; never let it through."""
-    for noisy in ("aiosqlite", "asyncpg", "sqlalchemy.engine"):
-        logging.getLogger(noisy).setLevel(logging.INFO)
+    """Driver chatter includes SQL and bound query parameters; never let it through.
+
+    (SQLAlchemy's engine logger echoes statements and parameters at INFO.)
+    """
+    for noisy in ("aiosqlite", "asyncpg", "sqlalchemy.engine", "sqlalchemy.pool"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 class AccessLogger(AbstractAccessLogger):

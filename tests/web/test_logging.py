@@ -77,6 +77,7 @@ async def test_sign_in_flow_logs_no_secrets(
     text = captured.getvalue()
     lines = [line for line in text.splitlines() if line.strip()]
     assert any('"route": "/api/auth/prisoner"' in line for line in lines), "access log missing"
+    assert not any('"logger": "sqlalchemy' in line for line in lines), "SQL echoed into the log"
     for line in lines:
         entry = json.loads(line)
         assert "request_id" in entry
