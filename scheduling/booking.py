@@ -14,6 +14,7 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
+from core.db.schema import accounts, devices, sessions
 from core.errors import Code, ServiceError
 from core.events import Action
 from core.identity import Principal, Role
@@ -24,9 +25,11 @@ from scheduling.search import ACTIVE, SlotSearch
 from scheduling.states import advance
 from scheduling.tables import appointments, health_requests, services
 from scheduling.times import instant
-from scheduling.types import Appointment, OfficerAppointment, Service, Status
+from scheduling.types import Appointment, OfficerAppointment, Service, Status, WaitingPatient
 
 MAX_RANGE = timedelta(days=366)
+# A patient still checked in this long after the consult's end is no longer shown waiting.
+WAITING_GRACE = timedelta(hours=1)
 BOOKERS = (Role.PRISONER, Role.CLINICIAN, Role.MANAGER, Role.ADMIN)
 
 
@@ -432,8 +435,81 @@ class Booking(SlotSearch):
         if prisoner_id is not None:
             query = query.where(a.prisoner_id == prisoner_id)
         async with self._db.connect() as conn:
-            rows = await conn.execute(query.order_by(a.starts_at, a.id))
-            return [OfficerAppointment(r.id, r.prisoner_id, r.starts_at, r.ends_at) for r in rows]
+            rows = list(await conn.execute(query.order_by(a.starts_at, a.id)))
+            people = await self._prisoners(conn, {r.prisoner_id for r in rows})
+            cells = await self._cells(conn, {r.prisoner_id for r in rows})
+        return [
+            OfficerAppointment(
+                r.id,
+                r.prisoner_id,
+                r.starts_at,
+                r.ends_at,
+                prisoner_name=people.get(r.prisoner_id, (None, None))[0],
+                prison_number=people.get(r.prisoner_id, (None, None))[1],
+                cell=cells.get(r.prisoner_id),
+            )
+            for r in rows
+        ]
+
+    async def _prisoners(
+        self, conn: AsyncConnection, ids: set[str]
+    ) -> dict[str, tuple[str, str | None]]:
+        """Prisoner id -> (name, prison number), decrypted."""
+        if not ids:
+            return {}
+        c = accounts.c
+        found: dict[str, tuple[str, str | None]] = {}
+        for r in await conn.execute(
+            select(c.id, c.display_name_enc, c.prison_number_enc).where(c.id.in_(sorted(ids)))
+        ):
+            name = self._cipher.decrypt(r.display_name_enc, row=r.id, column="display_name")
+            number = self._open(r.prison_number_enc, r.id, "prison_number")
+            found[r.id] = (name, number)
+        return found
+
+    async def _cells(self, conn: AsyncConnection, ids: set[str]) -> dict[str, str]:
+        """Prisoner id -> the cell of the (still enrolled) device they last signed in on."""
+        if not ids:
+            return {}
+        s, d = sessions.c, devices.c
+        rows = await conn.execute(
+            select(s.account_id, d.cell)
+            .join(devices, d.id == s.device_id)
+            .where(and_(s.account_id.in_(sorted(ids)), d.revoked_at.is_(None)))
+            .order_by(s.created_at, s.id)
+        )
+        # Later sessions overwrite earlier ones: the last device wins.
+        return {r.account_id: r.cell for r in rows}
+
+    async def waiting_room(self, actor: Principal) -> list[WaitingPatient]:
+        """The clinician's own patients checked in and waiting now, across appointments."""
+        if actor.role != Role.CLINICIAN:
+            raise ServiceError(Code.FORBIDDEN)
+        now = self._clock.now()
+        a = appointments.c
+        query = select(a.id, a.prisoner_id, a.starts_at, a.ends_at, a.updated_at).where(
+            and_(
+                a.clinician_id == actor.account_id,
+                a.status == Status.CHECKED_IN.value,
+                a.starts_at <= now + self._join_early,
+                a.ends_at >= now - WAITING_GRACE,
+            )
+        )
+        async with self._db.connect() as conn:
+            rows = list(await conn.execute(query.order_by(a.updated_at, a.id)))
+            people = await self._prisoners(conn, {r.prisoner_id for r in rows})
+        return [
+            WaitingPatient(
+                appointment_id=r.id,
+                prisoner_id=r.prisoner_id,
+                prisoner_name=people.get(r.prisoner_id, ("", None))[0],
+                prison_number=people.get(r.prisoner_id, ("", None))[1],
+                starts_at=r.starts_at,
+                ends_at=r.ends_at,
+                waiting_since=r.updated_at,
+            )
+            for r in rows
+        ]
 
     async def _active_of(
         self,

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import and_, delete, insert, select
 
+from core.db.schema import establishments
 from core.errors import Code, ServiceError
 from core.events import Action
 from core.identity import Principal, Role
@@ -21,7 +22,7 @@ from scheduling.base import (
 )
 from scheduling.tables import availability, availability_exceptions, regime_windows, services
 from scheduling.times import clock_minute, hhmm, instant, weekday
-from scheduling.types import Service
+from scheduling.types import EstablishmentView, Service
 
 SERVICE_CODE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 EXCEPTION_KINDS = ("leave", "extra")
@@ -66,6 +67,17 @@ def _bounded_int(value: object, name: str, low: int, high: int) -> int:
 
 
 class Catalogue(ServiceBase):
+    async def establishments_for(self, actor: Principal) -> list[EstablishmentView]:
+        """The establishments a manager (their own) or an admin (all) may report on."""
+        require_role(actor, Role.MANAGER, Role.ADMIN)
+        e = establishments.c
+        query = select(e.id, e.code, e.name, e.timezone).order_by(e.name, e.id)
+        if actor.role != Role.ADMIN:
+            query = query.where(e.id == actor.establishment_id)
+        async with self._db.connect() as conn:
+            rows = await conn.execute(query)
+            return [EstablishmentView(r.id, r.code, r.name, r.timezone) for r in rows]
+
     # ------------------------------------------------------------ services
 
     async def create_service(

@@ -134,6 +134,25 @@ class Lockdowns(Booking):
         )
         return Rebooking(cancelled.id, offers)
 
+    async def current_lockdowns(self, actor: Principal, establishment_id: str) -> list[Lockdown]:
+        """Lockdowns in force or yet to come at an establishment (not lifted, not over)."""
+        require_role(actor, Role.OFFICER, Role.MANAGER, Role.ADMIN)
+        require_establishment(actor, establishment_id)
+        c = lockdowns.c
+        async with self._db.connect() as conn:
+            rows = await conn.execute(
+                select(c.id, c.establishment_id, c.starts_at, c.ends_at)
+                .where(
+                    and_(
+                        c.establishment_id == establishment_id,
+                        c.lifted_at.is_(None),
+                        c.ends_at > self._clock.now(),
+                    )
+                )
+                .order_by(c.starts_at, c.id)
+            )
+            return [Lockdown(r.id, r.establishment_id, r.starts_at, r.ends_at) for r in rows]
+
     async def lift_lockdown(self, actor: Principal, lockdown_id: str) -> None:
         require_role(actor, Role.OFFICER, Role.MANAGER, Role.ADMIN)
         async with self._db.begin() as conn:

@@ -125,6 +125,32 @@ class OfficerAppointment:
     prisoner_id: str
     starts_at: datetime
     ends_at: datetime
+    # Whom to bring where: the prisoner's name and number, and the cell of the
+    # device they last signed in on (None if they never have).
+    prisoner_name: str | None = None
+    prison_number: str | None = None
+    cell: str | None = None
+
+
+@dataclass(frozen=True)
+class WaitingPatient:
+    """One of a clinician's patients checked in and waiting now, whichever appointment."""
+
+    appointment_id: str
+    prisoner_id: str
+    prisoner_name: str
+    prison_number: str | None
+    starts_at: datetime
+    ends_at: datetime
+    waiting_since: datetime
+
+
+@dataclass(frozen=True)
+class EstablishmentView:
+    id: str
+    code: str
+    name: str
+    timezone: str
 
 
 @dataclass(frozen=True)

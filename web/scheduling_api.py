@@ -16,9 +16,16 @@ from core.identity import Principal, Role
 from scheduling import REASONS, Appointment, Consent, SchedulingService
 from scheduling.catalogue import AvailabilityRule, RegimeWindow
 from scheduling.consent_forms import current_forms
+from scheduling.lockdown import Lockdown
 from scheduling.search import slot_dict
 from scheduling.times import instant
-from scheduling.types import HealthRequest, OfficerAppointment, Service
+from scheduling.types import (
+    EstablishmentView,
+    HealthRequest,
+    OfficerAppointment,
+    Service,
+    WaitingPatient,
+)
 from web.auth import require
 from web.openapi import DATETIME, STR, obj, op
 from web.request import json_response, read_json
@@ -89,12 +96,41 @@ def _patient_json(a: Appointment) -> dict[str, Any]:
 
 
 def _officer_json(a: OfficerAppointment) -> dict[str, Any]:
+    """Whom to bring where and when: never the service, reason, notes or clinician."""
     return {
         "id": a.id,
         "prisoner_id": a.prisoner_id,
+        "prisoner_name": a.prisoner_name,
+        "prison_number": a.prison_number,
+        "cell": a.cell,
         "starts_at": _iso(a.starts_at),
         "ends_at": _iso(a.ends_at),
     }
+
+
+def _waiting_json(w: WaitingPatient) -> dict[str, Any]:
+    return {
+        "appointment_id": w.appointment_id,
+        "prisoner_id": w.prisoner_id,
+        "prisoner_name": w.prisoner_name,
+        "prison_number": w.prison_number,
+        "starts_at": _iso(w.starts_at),
+        "ends_at": _iso(w.ends_at),
+        "waiting_since": _iso(w.waiting_since),
+    }
+
+
+def _lockdown_json(lockdown: Lockdown) -> dict[str, Any]:
+    return {
+        "id": lockdown.id,
+        "establishment_id": lockdown.establishment_id,
+        "starts_at": _iso(lockdown.starts_at),
+        "ends_at": _iso(lockdown.ends_at),
+    }
+
+
+def _establishment_json(e: EstablishmentView) -> dict[str, Any]:
+    return {"id": e.id, "code": e.code, "name": e.name, "timezone": e.timezone}
 
 
 def _service_json(s: Service) -> dict[str, Any]:
@@ -289,6 +325,28 @@ async def declare_lockdown(request: web.Request) -> web.Response:
         },
         status=201,
     )
+
+
+@routes.get("/api/lockdowns")
+async def list_lockdowns(request: web.Request) -> web.Response:
+    principal = await require(request, O, M, A)
+    est = _est(principal, request.query.get("establishment_id"))
+    found = await _svc(request).current_lockdowns(principal, est)
+    return json_response([_lockdown_json(x) for x in found])
+
+
+@routes.get("/api/establishments")
+async def list_establishments(request: web.Request) -> web.Response:
+    principal = await require(request, M, A)
+    found = await _svc(request).establishments_for(principal)
+    return json_response([_establishment_json(e) for e in found])
+
+
+@routes.get("/api/waiting-room")
+async def waiting_room(request: web.Request) -> web.Response:
+    principal = await require(request, C)
+    found = await _svc(request).waiting_room(principal)
+    return json_response([_waiting_json(w) for w in found])
 
 
 @routes.post("/api/lockdowns/{lockdown_id}/lift")
@@ -710,6 +768,12 @@ OPENAPI: dict[str, Any] = {
         )
     },
     "/api/lockdowns": {
+        "get": _op(
+            "Lockdowns in force or to come at the establishment (not lifted, not over)",
+            (O, M, A),
+            result=ARRAY,
+            parameters=_query("establishment_id"),
+        ),
         "post": _op(
             "Declare a lockdown: affected consults cancelled (prison-caused) and re-offered",
             (O, M, A),
@@ -717,6 +781,23 @@ OPENAPI: dict[str, Any] = {
                 ["starts_at", "ends_at"], starts_at=DATETIME, ends_at=DATETIME, establishment_id=ID
             ),
             ok=201,
+        ),
+    },
+    "/api/establishments": {
+        "get": _op(
+            "Establishments to report on: a manager their own, an admin all",
+            (M, A),
+            result={
+                "type": "array",
+                "items": obj(["id", "code", "name"], id=ID, code=STR, name=STR, timezone=STR),
+            },
+        )
+    },
+    "/api/waiting-room": {
+        "get": _op(
+            "The clinician's own patients checked in and waiting now, across appointments",
+            (C,),
+            result=ARRAY,
         )
     },
     "/api/lockdowns/{lockdown_id}/lift": {
@@ -734,7 +815,7 @@ OPENAPI: dict[str, Any] = {
     },
     "/api/appointments": {
         "get": _op(
-            "Appointments (officers see only who and when)",
+            "Appointments (officers see only who, where and when: name, number, cell, time)",
             ANYONE,
             result=ARRAY,
             parameters=[*RANGE, *_query("prisoner_id", "clinician_id", "establishment_id")],

@@ -42,6 +42,9 @@ async def test_officer_sees_when_but_never_what(client: Any, sched: Sched) -> No
         {
             "id": booked["id"],
             "prisoner_id": sched.patient.account_id,
+            "prisoner_name": "Prisoner A1234BC",
+            "prison_number": "A1234BC",
+            "cell": None,
             "starts_at": "2026-03-04T10:00:00+00:00",
             "ends_at": "2026-03-04T10:20:00+00:00",
         }

@@ -8,6 +8,7 @@ import { Signal } from "./signal.js";
 const POOR_LOSS_PCT = 10;
 const QUALITY_EVERY_MS = 2000;
 const LIST_REFRESH_MS = 30000;
+const WAITING_POLL_MS = 4000;
 const ACTIVE = new Set(["booked", "checked_in", "in_progress"]);
 
 const state = {
@@ -21,6 +22,9 @@ const state = {
   meter: null,
   qualityTimer: null,
   waiting: new Map(),
+  // Appointment id -> waiting patient, across all of this clinician's appointments.
+  waitingAll: new Map(),
+  waitingAllLoaded: false,
   patientAway: false,
   reasons: [],
 };
@@ -135,6 +139,7 @@ function renderWaiting() {
 }
 
 function beep() {
+  window.tcBeeps = (window.tcBeeps || 0) + 1;
   try {
     const context = new AudioContext();
     const tone = context.createOscillator();
@@ -156,6 +161,57 @@ function arrivalAlert(member) {
   banner.textContent = t("clinician.arrived", { name: appointment ? patientLabel(appointment) : member.participant });
   banner.hidden = false;
   beep();
+}
+
+// ------------------------------------- waiting now, across every appointment
+
+function renderWaitingAll() {
+  const list = document.getElementById("waiting-all");
+  const waiting = [...state.waitingAll.values()];
+  if (!waiting.length) {
+    list.replaceChildren(el("li", { text: t("clinician.waiting_all_none") }));
+    return;
+  }
+  list.replaceChildren(
+    ...waiting.map((w) => {
+      const name = w.prison_number ? `${w.prisoner_name} (${w.prison_number})` : w.prisoner_name;
+      return el(
+        "li",
+        { class: "arrived", "data-waiting": w.appointment_id },
+        el("p", { class: "card-title", text: name }),
+        el("p", {
+          text: t("clinician.waiting_since", { time: formatTime(w.starts_at), since: formatTime(w.waiting_since) }),
+        }),
+        w.appointment_id === state.current && state.signal
+          ? null
+          : el("button", {
+              type: "button",
+              class: "button primary",
+              "data-open": w.appointment_id,
+              "aria-label": `${t("clinician.open")}: ${formatTime(w.starts_at)} ${name}`,
+              text: t("clinician.open"),
+            }),
+      );
+    }),
+  );
+}
+
+async function pollWaiting() {
+  const found = await api("GET", "/api/waiting-room");
+  const arrived = found.filter((w) => !state.waitingAll.has(w.appointment_id));
+  state.waitingAll = new Map(found.map((w) => [w.appointment_id, w]));
+  renderWaitingAll();
+  if (arrived.length) {
+    const w = arrived[arrived.length - 1];
+    const banner = document.getElementById("arrival-alert");
+    banner.textContent = t("clinician.arrived", {
+      name: w.prison_number ? `${w.prisoner_name} (${w.prison_number})` : w.prisoner_name,
+    });
+    banner.hidden = false;
+    beep();
+    if (state.waitingAllLoaded) loadList().catch(() => {});
+  }
+  state.waitingAllLoaded = true;
 }
 
 // ---------------------------------------------------------------- call
@@ -374,10 +430,15 @@ function setupOutcome() {
 }
 
 function setup() {
-  document.getElementById("today").addEventListener("click", (event) => {
-    const button = event.target.closest("button[data-open]");
-    if (button) open(button.dataset.open).catch(() => showError(document.getElementById("outcome-error"), t("error.network")));
-  });
+  for (const id of ["today", "waiting-all"]) {
+    document.getElementById(id).addEventListener("click", (event) => {
+      const button = event.target.closest("button[data-open]");
+      if (!button) return;
+      open(button.dataset.open)
+        .then(renderWaitingAll)
+        .catch(() => showError(document.getElementById("outcome-error"), t("error.network")));
+    });
+  }
   const waiting = document.getElementById("waiting");
   waiting.addEventListener("click", (event) => {
     const button = event.target.closest("button[data-admit]");
@@ -410,7 +471,11 @@ async function start(account) {
     () => state.link,
     t,
   );
-  await Promise.all([loadList(), loadReasons()]);
+  await Promise.all([loadList(), loadReasons(), pollWaiting().catch(() => {})]);
+  // Every patient of this clinician waiting now, whichever appointment, without opening it.
+  setInterval(() => {
+    if (!document.getElementById("screen-list").hidden) pollWaiting().catch(() => {});
+  }, WAITING_POLL_MS);
   // Check-ins and outcomes recorded elsewhere show up without a reload.
   setInterval(() => {
     if (!document.getElementById("screen-list").hidden) loadList().catch(() => {});

@@ -22,7 +22,12 @@ function range() {
   const from = new Date(`${form.from.value}T00:00:00`);
   const to = new Date(`${form.to.value}T00:00:00`);
   to.setDate(to.getDate() + 1);
-  return { from: from.toISOString(), to: to.toISOString(), rate: Number(form.rate.value) || 0 };
+  return {
+    from: from.toISOString(),
+    to: to.toISOString(),
+    rate: Number(form.rate.value) || 0,
+    establishment: form.establishment.value,
+  };
 }
 
 function isoDay(date) {
@@ -37,8 +42,9 @@ function median(values) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-async function events(action, from, to) {
+async function events(action, from, to, establishment) {
   const query = new URLSearchParams({ action, from, to, limit: String(MAX_EVENTS) });
+  if (establishment) query.set("establishment", establishment);
   const data = await api("GET", `/api/audit/events?${query}`);
   return data.events || [];
 }
@@ -46,9 +52,10 @@ async function events(action, from, to) {
 async function loadDashboard() {
   const error = document.getElementById("dash-error");
   clearError(error);
-  const { from, to, rate } = range();
+  const { from, to, rate, establishment } = range();
   try {
-    const query = new URLSearchParams({ from, to, establishment_id: state.account.establishment_id || "" });
+    const query = new URLSearchParams({ from, to });
+    if (establishment) query.set("establishment_id", establishment);
     const appointments = await api("GET", `/api/appointments?${query}`);
     const count = (test) => appointments.filter(test).length;
     const completed = count((a) => a.status === "completed");
@@ -64,7 +71,7 @@ async function loadDashboard() {
       n: (completed * rate).toLocaleString("en-GB"),
     })}`;
 
-    const [admitted, quality] = await Promise.all([events("admitted", from, to), events("quality_report", from, to)]);
+    const [admitted, quality] = await Promise.all([events("admitted", from, to, establishment), events("quality_report", from, to, establishment)]);
     const waits = admitted.map((e) => e.details && e.details.waited_s).filter((v) => typeof v === "number");
     const middle = median(waits);
     document.getElementById("median-wait").textContent =
@@ -97,8 +104,9 @@ async function searchAudit() {
   const error = document.getElementById("audit-error");
   const body = document.getElementById("audit-rows");
   clearError(error);
-  const { from, to } = range();
+  const { from, to, establishment } = range();
   const query = new URLSearchParams({ from, to, limit: String(MAX_EVENTS) });
+  if (establishment) query.set("establishment", establishment);
   if (form.action.value) query.set("action", form.action.value);
   try {
     const data = await api("GET", `/api/audit/events?${query}`);
@@ -139,9 +147,10 @@ function csvCell(value) {
 async function exportCsv() {
   const error = document.getElementById("export-error");
   clearError(error);
-  const { from, to } = range();
+  const { from, to, establishment } = range();
   try {
     const query = new URLSearchParams({ from, to, limit: String(MAX_EVENTS) });
+    if (establishment) query.set("establishment", establishment);
     const data = await api("GET", `/api/audit/events?${query}`);
     const columns = ["seq", "at", "establishment_id", "actor", "action", "subject", "appointment_id", "details_status", "details"];
     const lines = [columns.join(",")].concat((data.events || []).map((e) => columns.map((c) => csvCell(e[c])).join(",")));
@@ -158,9 +167,11 @@ async function exportCsv() {
 async function exportBundle() {
   const error = document.getElementById("export-error");
   clearError(error);
-  const { from, to } = range();
+  const { from, to, establishment } = range();
+  const query = new URLSearchParams({ from, to });
+  if (establishment) query.set("establishment", establishment);
   try {
-    await download(`/api/audit/export?${new URLSearchParams({ from, to })}`, "audit-bundle.json");
+    await download(`/api/audit/export?${query}`, "audit-bundle.json");
   } catch (failure) {
     showError(error, failure);
   }
@@ -179,8 +190,23 @@ async function verifyNow() {
   }
 }
 
+// The establishments this person may report on: a manager their own, an admin every one.
+async function loadEstablishments() {
+  const select = document.getElementById("range-establishment");
+  let found = [];
+  try {
+    found = await api("GET", "/api/establishments");
+  } catch (failure) {
+    showError(document.getElementById("dash-error"), failure);
+  }
+  select.replaceChildren(...found.map((e) => el("option", { value: e.id, text: e.name })));
+  const own = found.find((e) => e.id === state.account.establishment_id);
+  if (own) select.value = own.id;
+}
+
 async function start(account) {
   state.account = account;
+  await loadEstablishments();
   const form = document.getElementById("range-form");
   const today = new Date(serverNow());
   const monthAgo = new Date(today.getTime() - 30 * 24 * 3600 * 1000);

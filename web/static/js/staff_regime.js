@@ -1,29 +1,32 @@
-// Regime windows, lockdown and today's appointment times for officers.
-// Officers see THAT a prisoner has an appointment and when, never what it is for: the
-// appointments API gives an officer only ids and times.
+// Regime windows, lockdown and today's appointments for officers.
+// Officers see whom to bring where and when (name, prison number, cell, time), never what
+// the appointment is for: the appointments API gives an officer nothing clinical.
 
-import { api, clearError, el, formatTime, serverNow, showError, t } from "./common.js";
+import { api, clearError, el, formatDateTime, formatTime, serverNow, showError, t } from "./common.js";
 
-// The API has no "current lockdown" read yet; this browser remembers the one it declared.
-const LOCKDOWN_KEY = "tc_lockdown";
-let establishment = null;
+// Lockdowns in force or to come at the officer's establishment, as the server has them.
+let lockdowns = [];
 
-function remembered() {
-  try {
-    return JSON.parse(window.localStorage.getItem(LOCKDOWN_KEY) || "null");
-  } catch {
-    return null;
-  }
+async function loadLockdowns() {
+  lockdowns = await api("GET", "/api/lockdowns");
+  showLockdown();
 }
 
 function showLockdown() {
-  const current = remembered();
-  const active = current && current.establishment === establishment && Date.parse(current.ends_at) > serverNow();
-  document.getElementById("lockdown-state").textContent = active
-    ? `${t("officer.lockdown_on")} (${formatTime(current.ends_at)})`
-    : t("officer.lockdown_off");
-  document.getElementById("lockdown-declare").hidden = Boolean(active);
-  document.getElementById("lockdown-lift").hidden = !active;
+  const current = lockdowns[0] || null;
+  const state = document.getElementById("lockdown-state");
+  if (!current) state.textContent = t("officer.lockdown_off");
+  else if (Date.parse(current.starts_at) <= serverNow()) {
+    state.textContent = `${t("officer.lockdown_on")} ${t("officer.lockdown_until_time", { time: formatDateTime(current.ends_at) })}`;
+  } else {
+    state.textContent = t("officer.lockdown_upcoming", {
+      from: formatDateTime(current.starts_at),
+      to: formatDateTime(current.ends_at),
+    });
+  }
+  state.dataset.lockdown = current ? current.id : "";
+  document.getElementById("lockdown-declare").hidden = Boolean(current);
+  document.getElementById("lockdown-lift").hidden = !current;
 }
 
 async function loadRegime() {
@@ -64,11 +67,12 @@ async function loadAppointments() {
             "tr",
             { "data-appointment": a.id },
             el("td", { text: `${formatTime(a.starts_at)}–${formatTime(a.ends_at)}` }),
-            el("td", { text: a.prisoner_id.slice(0, 8) }),
-            el("td", { text: a.id.slice(0, 8) }),
+            el("td", { text: a.prisoner_name || t("officer.unknown") }),
+            el("td", { text: a.prison_number || t("officer.unknown") }),
+            el("td", { text: a.cell || t("officer.cell_unknown") }),
           ),
         )
-      : [el("tr", {}, el("td", { colspan: "3", text: t("officer.appointments_none") }))]),
+      : [el("tr", {}, el("td", { colspan: "4", text: t("officer.appointments_none") }))]),
   );
 }
 
@@ -90,8 +94,7 @@ function setup() {
         starts_at: new Date(serverNow()).toISOString(),
         ends_at: new Date(lockForm.until.value).toISOString(),
       });
-      window.localStorage.setItem(LOCKDOWN_KEY, JSON.stringify({ ...lockdown, establishment }));
-      showLockdown();
+      await loadLockdowns();
       document.getElementById("lockdown-state").textContent = t("officer.lockdown_declared", {
         time: formatTime(lockdown.ends_at),
         n: (lockdown.affected || []).length,
@@ -102,12 +105,11 @@ function setup() {
   });
   document.getElementById("lockdown-lift").addEventListener("click", async () => {
     clearError(lockError);
-    const current = remembered();
+    const current = lockdowns[0];
     if (!current) return;
     try {
       await api("POST", `/api/lockdowns/${encodeURIComponent(current.id)}/lift`);
-      window.localStorage.removeItem(LOCKDOWN_KEY);
-      showLockdown();
+      await loadLockdowns();
     } catch (failure) {
       showError(lockError, failure);
     }
@@ -144,11 +146,9 @@ function setup() {
   });
 }
 
-async function load(account) {
-  establishment = account.establishment_id;
+async function load() {
   setup();
-  showLockdown();
-  await Promise.all([loadRegime(), loadAppointments()]);
+  await Promise.all([loadLockdowns(), loadRegime(), loadAppointments()]);
 }
 
 export const officer = { load };
