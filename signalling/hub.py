@@ -136,6 +136,7 @@ class Hub:
         self._subs: dict[str, Subscription] = {}
         self._watched: set[str] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        self._heart: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
 
@@ -143,6 +144,7 @@ class Hub:
 
     async def start(self) -> None:
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="signalling-sweeper")
+        self._heart = asyncio.create_task(self._heartbeat_forever(), name="signalling-heartbeat")
 
     async def shutdown(self) -> None:
         """Tell every client to reconnect elsewhere (1012), then stop."""
@@ -151,10 +153,11 @@ class Hub:
 
     async def close(self) -> None:
         self._closing = True
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+        for task in (self._sweeper, self._heart):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await asyncio.gather(*(self._close(c, Close.RESTART) for c in list(self._conns.values())))
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -343,6 +346,7 @@ class Hub:
         assert conn.principal is not None
         return {
             **room.snapshot(conn.principal.account_id),
+            "relay_only": room.relay_only,
             "seq": conn.last_seq,
             "resume_token": resume_token,
             "ice_servers": self._ice(conn, room),
@@ -682,6 +686,22 @@ class Hub:
             except (ConnectionError, OSError) as exc:
                 log.warning("signalling sweep failed (%s)", type(exc).__name__)
 
+    async def _heartbeat_forever(self) -> None:
+        """This node's liveness, on a cadence of its own.
+
+        Other nodes mark our members `away` when this key lapses, so it must not
+        wait behind the sweep: a sweep over many rooms under load once took longer
+        than the TTL, live nodes were declared dead and their members' relays
+        were refused (pairs stalled on the two-node bench).
+        """
+        interval = max(0.02, self.config.node_ttl_s / 5)
+        while not self._closing:
+            try:
+                await self._store.mark_alive(self.node, self.config.node_ttl_s)
+            except Exception as exc:  # a store fault must not end the heartbeat
+                log.warning("signalling heartbeat failed (%s)", type(exc).__name__)
+            await asyncio.sleep(interval)
+
     async def sweep(self) -> None:
         """Hello timeouts, token expiry, reclaim windows and closing windows."""
         now = self._clock.now()
@@ -702,19 +722,29 @@ class Hub:
                 await self._send(
                     conn, {"type": "reauth", "v": 1, "expires_at": conn.token_expires.isoformat()}
                 )
-        for room_id in list(self._watched):
-            await self._sweep_room(room_id, now)
+        # One round trip for every watched room and one for the liveness of
+        # every node they span, however many rooms this node holds.
+        watched = list(self._watched)
+        rooms = await self._store.get_many(watched)
+        spanned: set[str] = set()
+        for room in rooms.values():
+            if not room.ended:
+                spanned |= room.nodes()
+        dead = await self._store.dead(spanned - {self.node})
+        for room_id in watched:
+            await self._sweep_room(room_id, rooms.get(room_id), dead, now)
         for room_id in [r for r in self._subs if r not in self._local]:
             await self._subs.pop(room_id).close()
 
-    async def _sweep_room(self, room_id: str, now: datetime) -> None:
-        room = await self._store.get(room_id)
+    async def _sweep_room(
+        self, room_id: str, room: Room | None, dead_nodes: set[str], now: datetime
+    ) -> None:
         if room is None or room.ended:
             self._watched.discard(room_id)
             return
         window_closed = now >= datetime.fromisoformat(room.window_closes)
         away = any(m.status.value == "away" for m in room.members.values())
-        dead = await self._store.dead(room.nodes() - {self.node})
+        dead = dead_nodes & room.nodes()
         if not window_closed and not away and not dead:
             if room_id not in self._local:
                 self._watched.discard(room_id)

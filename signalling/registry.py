@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 from core.identity import Role
 from signalling.errors import ErrorCode, SignallingError
 from signalling.messages import (
@@ -91,25 +93,29 @@ ALLOWED_BY_ROLE: dict[Role, frozenset[str]] = {
 
 
 def _depth_ok(value: Any, limit: int) -> bool:
-    if isinstance(value, dict):
-        if limit <= 0:
+    """Whether `value` nests at most `limit` containers deep (scalars cost nothing)."""
+    if not isinstance(value, dict | list):
+        return True
+    if limit <= 0:
+        return False
+    for child in value.values() if isinstance(value, dict) else value:
+        if isinstance(child, dict | list) and not _depth_ok(child, limit - 1):
             return False
-        return all(_depth_ok(v, limit - 1) for v in value.values())
-    if isinstance(value, list):
-        if limit <= 0:
-            return False
-        return all(_depth_ok(v, limit - 1) for v in value)
     return True
 
 
 def parse_frame(frame: str) -> tuple[dict[str, Any], str | None]:
     """JSON text -> (object, the client's `ref`), checking shape, depth and version."""
     try:
-        obj = json.loads(frame)
-    except RecursionError:
-        raise SignallingError(ErrorCode.TOO_DEEP) from None
-    except ValueError:
-        raise SignallingError(ErrorCode.MALFORMED_JSON) from None
+        obj = orjson.loads(frame)
+    except orjson.JSONDecodeError:
+        # Rare: the standard parser says why (too deep, malformed) exactly as before.
+        try:
+            obj = json.loads(frame)
+        except RecursionError:
+            raise SignallingError(ErrorCode.TOO_DEEP) from None
+        except ValueError:
+            raise SignallingError(ErrorCode.MALFORMED_JSON) from None
     if not isinstance(obj, dict):
         raise SignallingError(ErrorCode.NOT_AN_OBJECT)
     if not _depth_ok(obj, MAX_DEPTH):
@@ -139,4 +145,4 @@ def encode(body: dict[str, Any], seq: int) -> str:
     """A server message with its `seq`; the type must be on the server allow-list."""
     if body.get("type") not in SERVER_TYPES:
         raise ValueError("not a server message type")
-    return json.dumps({"seq": seq, **body}, separators=(",", ":"))
+    return orjson.dumps({"seq": seq, **body}).decode()

@@ -13,6 +13,8 @@ from signalling.bus.base import Handler
 
 log = logging.getLogger(__name__)
 
+CONFIRM_TIMEOUT_S = 2.0
+
 
 class _RedisSubscription:
     def __init__(self, bus: RedisBus, channel: str, handler: Handler) -> None:
@@ -29,11 +31,13 @@ class RedisBus:
 
     def __init__(self, url: str, *, prefix: str = "tc:") -> None:
         self._client = redis_async.Redis.from_url(url)
-        self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        # Subscribe confirmations are read (not ignored): `subscribe` waits for its own.
+        self._pubsub = self._client.pubsub()
         self._prefix = prefix
         self._handlers: dict[str, set[_RedisSubscription]] = defaultdict(set)
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._confirm: dict[bytes, asyncio.Future[None]] = {}
 
     @property
     def client(self) -> redis_async.Redis:
@@ -53,7 +57,15 @@ class RedisBus:
                 log.warning("redis bus connection lost; retrying")
                 await asyncio.sleep(0.5)
                 continue
-            if message is None or message.get("type") != "message":
+            if message is None:
+                continue
+            kind = message.get("type")
+            if kind == "subscribe":
+                waiter = self._confirm.pop(message["channel"], None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
+                continue
+            if kind != "message":
                 continue
             channel = message["channel"].decode()[len(self._prefix) :]
             for sub in list(self._handlers.get(channel, ())):
@@ -66,12 +78,29 @@ class RedisBus:
         await self._client.publish(self._prefix + channel, payload)
 
     async def subscribe(self, channel: str, handler: Handler) -> _RedisSubscription:
+        """Returns once Redis has confirmed the subscription (when the reader runs).
+
+        Until then a message published on the channel would not reach this node,
+        and a caller that reads the room's seq next could miss what comes between.
+        """
         sub = _RedisSubscription(self, channel, handler)
         async with self._lock:
             first = not self._handlers.get(channel)
             self._handlers[channel].add(sub)
             if first:
-                await self._pubsub.subscribe(self._prefix + channel)
+                full = (self._prefix + channel).encode()
+                reading = self._reader is not None and not self._reader.done()
+                waiter = asyncio.get_running_loop().create_future()
+                if reading:
+                    self._confirm[full] = waiter
+                await self._pubsub.subscribe(full)
+                if reading:
+                    try:
+                        await asyncio.wait_for(waiter, CONFIRM_TIMEOUT_S)
+                    except TimeoutError:
+                        log.warning("redis bus subscription not confirmed in time")
+                    finally:
+                        self._confirm.pop(full, None)
         return sub
 
     async def _remove(self, sub: _RedisSubscription) -> None:

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+import orjson
+
 from signalling.rooms import Room
 
 T = TypeVar("T")
@@ -44,7 +46,7 @@ class LogEntry:
 
 def body_tail(body: dict[str, Any]) -> str:
     """The message JSON without its opening brace, ready to follow `{"seq":N,`."""
-    return json.dumps(body, separators=(",", ":"))[1:]
+    return orjson.dumps(body).decode()[1:]
 
 
 def format_entry(recipients: tuple[str, ...], sent_at: float, seq: int, tail: str) -> str:
@@ -72,6 +74,10 @@ def room_channel(room_id: str) -> str:
 class RoomStore(Protocol):
     async def get(self, room_id: str) -> Room | None:
         """The room as stored; callers must not change it (use `update`)."""
+        ...
+
+    async def get_many(self, room_ids: list[str]) -> dict[str, Room]:
+        """The stored rooms among `room_ids` (absent ones left out), in one round trip."""
         ...
 
     async def update(self, room_id: str, step: Step[T]) -> T:

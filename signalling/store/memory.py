@@ -45,6 +45,14 @@ class MemoryRoomStore:
         self._parsed[room_id] = (raw, room)
         return room
 
+    async def get_many(self, room_ids: list[str]) -> dict[str, Room]:
+        rooms = {}
+        for room_id in room_ids:
+            room = await self.get(room_id)
+            if room is not None:
+                rooms[room_id] = room
+        return rooms
+
     async def update(self, room_id: str, step: Step[T]) -> T:
         async with self._locks[room_id]:
             raw = self._raw.get(room_id)

@@ -60,7 +60,11 @@ class RedisRoomStore:
 
     async def get(self, room_id: str) -> Room | None:
         raw = await self._client.hget(self._room(room_id), "state")
+        return self._parse(room_id, raw)
+
+    def _parse(self, room_id: str, raw: bytes | str | None) -> Room | None:
         if raw is None:
+            self._parsed.pop(room_id, None)
             return None
         cached = self._parsed.get(room_id)
         if cached is not None and cached[0] == raw:
@@ -68,6 +72,20 @@ class RedisRoomStore:
         room = Room.from_json(raw)
         self._parsed[room_id] = (raw, room)
         return room
+
+    async def get_many(self, room_ids: list[str]) -> dict[str, Room]:
+        if not room_ids:
+            return {}
+        async with self._client.pipeline(transaction=False) as pipe:
+            for room_id in room_ids:
+                pipe.hget(self._room(room_id), "state")
+            raws = await pipe.execute()
+        rooms = {}
+        for room_id, raw in zip(room_ids, raws, strict=True):
+            room = self._parse(room_id, raw)
+            if room is not None:
+                rooms[room_id] = room
+        return rooms
 
     async def update(self, room_id: str, step: Step[T]) -> T:
         key = self._room(room_id)

@@ -94,3 +94,16 @@ async def test_a_failing_handler_does_not_stop_the_bus(make_bus: Any) -> None:
 
 async def test_ping(make_bus: Any) -> None:
     await (await make_bus()).ping()
+
+
+async def test_a_message_published_as_soon_as_subscribe_returns_arrives(make_bus: Any) -> None:
+    # A node reads a room's seq right after subscribing: anything published from
+    # then on, by any node, must reach it (the subscription is live on return).
+    a, b = await make_bus(), await make_bus()
+    queues = []
+    for n in range(50):
+        queue, _ = await _collect(a, f"room:fresh-{n}")
+        await b.publish(f"room:fresh-{n}", f"{n}".encode())
+        queues.append(queue)
+    got = [await asyncio.wait_for(q.get(), 5) for q in queues]
+    assert got == [f"{n}".encode() for n in range(50)]
