@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from core.clock import FakeClock
+from core.events import Action, AuditRecord
 from media.participant import Participant
 from media.turn import IceServers
 from tests.browser.conftest import (
@@ -30,6 +31,7 @@ from tests.browser.conftest import (
 )
 from tests.browser.seed import ConsultWorld, consult_world, seed_history
 from tests.world import PASSWORD
+from web.state import AUDIT
 from web.ws import ICE_SERVERS
 
 pytestmark = pytest.mark.slow
@@ -208,11 +210,25 @@ async def manager_reviews_the_consult(
 
     await manager.get_by_role("button", name="Verify now").click()
     await manager.get_by_text("The log is intact").wait_for()
+    # A busy period holds more events than one page of the review API (500): the CSV
+    # must still carry every one of them, oldest included.
+    log = live.app[AUDIT]
+    for n in range(600):
+        await log.append(
+            AuditRecord(
+                action=Action.MESSAGE_SENT,
+                actor=world.clinician.account_id,
+                establishment=world.est,
+                details={"marker": f"bulk-{n:03d}"},
+            )
+        )
     async with manager.expect_download() as csv_download:
         await manager.get_by_role("button", name="Download CSV").click()
     csv_path = await (await csv_download.value).path()
     csv_text = await asyncio.to_thread(Path(csv_path).read_text, "utf-8")
     assert csv_text.startswith("seq,at,") and world.appointment_id in csv_text
+    markers = {f"bulk-{n:03d}" for n in range(600)}
+    assert {m for m in markers if m in csv_text} == markers
     async with manager.expect_download() as bundle_download:
         await manager.get_by_role("button", name="Download verifiable bundle").click()
     assert (await bundle_download.value).suggested_filename == "audit-bundle.json"

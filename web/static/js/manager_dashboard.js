@@ -14,6 +14,7 @@ const ACTIONS = [
   "device_enrolled", "lockdown_declared", "lockdown_lifted", "log_viewed", "log_exported",
 ];
 const MAX_EVENTS = 500;
+const MAX_PAGES = 400;
 
 const state = { account: null, events: [] };
 
@@ -42,11 +43,26 @@ function median(values) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
+// Every event of the period, page by page: the API gives at most MAX_EVENTS at a time,
+// newest first, and `before` continues below the last sequence number seen.
+async function allEvents(params) {
+  const all = [];
+  let before = null;
+  for (let page = 0; page < MAX_PAGES; page += 1) {
+    const query = new URLSearchParams({ limit: String(MAX_EVENTS) });
+    for (const [key, value] of Object.entries(params)) if (value) query.set(key, value);
+    if (before !== null) query.set("before", String(before));
+    const data = await api("GET", `/api/audit/events?${query}`);
+    const batch = data.events || [];
+    all.push(...batch);
+    if (batch.length < MAX_EVENTS) break;
+    before = batch[batch.length - 1].seq;
+  }
+  return all;
+}
+
 async function events(action, from, to, establishment) {
-  const query = new URLSearchParams({ action, from, to, limit: String(MAX_EVENTS) });
-  if (establishment) query.set("establishment", establishment);
-  const data = await api("GET", `/api/audit/events?${query}`);
-  return data.events || [];
+  return allEvents({ action, from, to, establishment });
 }
 
 async function loadDashboard() {
@@ -149,11 +165,9 @@ async function exportCsv() {
   clearError(error);
   const { from, to, establishment } = range();
   try {
-    const query = new URLSearchParams({ from, to, limit: String(MAX_EVENTS) });
-    if (establishment) query.set("establishment", establishment);
-    const data = await api("GET", `/api/audit/events?${query}`);
+    const rows = await allEvents({ from, to, establishment });
     const columns = ["seq", "at", "establishment_id", "actor", "action", "subject", "appointment_id", "details_status", "details"];
-    const lines = [columns.join(",")].concat((data.events || []).map((e) => columns.map((c) => csvCell(e[c])).join(",")));
+    const lines = [columns.join(",")].concat(rows.map((e) => columns.map((c) => csvCell(e[c])).join(",")));
     const blob = new Blob([lines.join("\r\n") + "\r\n"], { type: "text/csv" });
     const link = el("a", { href: URL.createObjectURL(blob), download: `audit-${isoDay(new Date(from))}.csv` });
     document.body.append(link);
