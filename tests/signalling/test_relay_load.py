@@ -110,7 +110,7 @@ async def hubs(redis_url: str, clock: FakeClock) -> Any:
         hub = Hub(
             identity=tokens,
             policy=policy,
-            store=SlowStore(store),  # type: ignore[arg-type]
+            store=SlowStore(store),
             bus=bus,
             audit=MemorySink(),
             clock=clock,

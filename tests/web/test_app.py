@@ -103,7 +103,7 @@ async def test_readyz_fails_when_the_store_is_gone(client: Any) -> None:
 
     await client.server.app[DATABASE].engine.dispose()
     # Break the engine's connection target so new connections fail.
-    client.server.app[DATABASE].engine.sync_engine.pool._creator = _refuse  # type: ignore[attr-defined]
+    client.server.app[DATABASE].engine.sync_engine.pool._creator = _refuse
     resp = await client.get("/readyz")
     body = await _problem(resp, 503, "unavailable")
     assert body["checks"]["store"] == "failed"
