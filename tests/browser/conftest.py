@@ -8,11 +8,7 @@ downloaded here. Screenshots go to `test-artifacts/`.
 from __future__ import annotations
 
 import asyncio
-import secrets
-import shutil
-import socket
 import subprocess
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,8 +18,10 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from core.clock import FakeClock
-from core.config import Secret, Settings
+from core.config import Settings
 from core.identity.passwords import SecretHasher
+from tests.turn import Turn, free_port
+from tests.turn import start_turnserver as _start_turnserver
 from tests.world import PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,61 +37,9 @@ CHROMIUM_ARGS = [
 ]
 
 
-@dataclass(frozen=True)
-class Turn:
-    url: str
-    secret: Secret
-    log: Path
-
-
 def start_turnserver(workdir: Path) -> tuple[subprocess.Popen[bytes], Turn]:
     """coturn on loopback, verbose enough to log each allocation's username."""
-    binary = shutil.which("turnserver")
-    if binary is None:
-        pytest.fail("coturn is missing: run scripts/install --test", pytrace=False)
-    secret = secrets.token_urlsafe(24)
-    port = free_port()
-    log = workdir / "turnserver.log"
-    proc = subprocess.Popen(
-        [
-            binary,
-            "-n",
-            "-v",
-            "--listening-ip=127.0.0.1",
-            "--relay-ip=127.0.0.1",
-            f"--listening-port={port}",
-            "--realm=throughcare",
-            "--use-auth-secret",
-            f"--static-auth-secret={secret}",
-            "--allow-loopback-peers",
-            "--no-cli",
-            "--no-tls",
-            "--no-dtls",
-            f"--log-file={log}",
-            "--simple-log",
-            f"--pidfile={workdir / 'turnserver.pid'}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"turnserver did not start; see {log}", pytrace=False)
-            time.sleep(0.05)
-    return proc, Turn(f"turn:127.0.0.1:{port}", Secret(secret), log)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return _start_turnserver(workdir, verbose=True)
 
 
 @dataclass

@@ -20,7 +20,6 @@ from tests.browser.conftest import (
     Live,
     LiveFactory,
     PageWatch,
-    Turn,
     check_accessibility,
     new_page,
     screenshot,
@@ -30,6 +29,7 @@ from tests.browser.conftest import (
     visit,
 )
 from tests.browser.seed import ConsultWorld, consult_world, seed_history
+from tests.turn import Turn
 from tests.world import PASSWORD
 from web.state import AUDIT
 from web.ws import ICE_SERVERS

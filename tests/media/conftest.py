@@ -9,79 +9,22 @@ the ICE library, nothing of ours.
 
 from __future__ import annotations
 
-import secrets
-import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aioice.ice
 import pytest
 
-from core.config import Secret
 from tests.media.nodes import loopback_host_addresses
+from tests.turn import Turn, start_turnserver
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-        udp.bind(("127.0.0.1", 0))
-        port: int = udp.getsockname()[1]
-    return port
-
-
-@dataclass(frozen=True)
-class Coturn:
-    url: str
-    secret: Secret
-    port: int
-    log: Path
+Coturn = Turn
 
 
 def start_coturn(workdir: Path) -> tuple[subprocess.Popen[bytes], Coturn]:
-    binary = shutil.which("turnserver")
-    if binary is None:
-        pytest.fail(
-            "coturn's turnserver is not installed; run scripts/install --test", pytrace=False
-        )
-    secret = secrets.token_urlsafe(24)
-    port = free_port()
-    log = workdir / "turnserver.log"
-    proc = subprocess.Popen(
-        [
-            binary,
-            "-n",
-            "--listening-ip=127.0.0.1",
-            "--relay-ip=127.0.0.1",
-            f"--listening-port={port}",
-            "--realm=throughcare",
-            "--use-auth-secret",
-            f"--static-auth-secret={secret}",
-            "--allow-loopback-peers",
-            "--no-cli",
-            "--no-tls",
-            "--no-dtls",
-            f"--log-file={log}",
-            "--simple-log",
-            f"--pidfile={workdir / 'turnserver.pid'}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"turnserver did not start; see {log}", pytrace=False)
-            time.sleep(0.05)
-    return proc, Coturn(f"turn:127.0.0.1:{port}", Secret(secret), port, log)
+    return start_turnserver(workdir)
 
 
 @pytest.fixture(scope="session")
