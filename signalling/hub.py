@@ -17,7 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import jwt
 
@@ -44,6 +44,7 @@ from signalling.messages import (
     Reauth,
 )
 from signalling.messages.session import ResumeRequest
+from signalling.meters import Meters, NullMeters
 from signalling.policy import Authenticator, IceServerIssuer, JoinPolicy, no_ice_servers
 from signalling.registry import allowed, decode, encode, parse_frame
 from signalling.rooms import Outbox, Room
@@ -55,30 +56,6 @@ from signalling.waiting_room import position, queue_score, waiting_message, wait
 log = logging.getLogger(__name__)
 
 MEMBER_ROLES = {Role.PRISONER: "patient", Role.CLINICIAN: "clinician"}
-
-
-class Meters(Protocol):
-    def connection_opened(self) -> None: ...
-
-    def connection_closed(self) -> None: ...
-
-    def rooms(self, count: int) -> None: ...
-
-    def relayed(self, seconds: float) -> None: ...
-
-
-class NullMeters:
-    def connection_opened(self) -> None:
-        return None
-
-    def connection_closed(self) -> None:
-        return None
-
-    def rooms(self, count: int) -> None:
-        return None
-
-    def relayed(self, seconds: float) -> None:
-        return None
 
 
 @dataclass(frozen=True)

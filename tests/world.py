@@ -82,10 +82,10 @@ async def build_world(app: web.Application) -> World:
         account_id = await identity.create_prisoner(
             establishment_id=where, prison_number=number, display_name=f"Prisoner {number}", pin=pin
         )
-        enrolment = await identity.start_enrolment(
+        enrolment = await identity.devices.start_enrolment(
             system, where, f"W{len(world.prisoners)}-0{pin[0]}"
         )
-        device, credential = await identity.complete_enrolment(enrolment.code)
+        device, credential = await identity.devices.complete_enrolment(enrolment.code)
         prisoner = Prisoner(account_id, number, pin, where, device.id, credential)
         if where == est:
             world.prisoners.append(prisoner)

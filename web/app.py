@@ -29,6 +29,7 @@ from signalling.bus import create_bus
 from web import (
     audit_review,
     calendar_feed,
+    care_api,
     fhir,
     health,
     openapi,
@@ -48,6 +49,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     pages,
     ws,
     scheduling_api,
+    care_api,
     fhir,
     calendar_feed,
     audit_review,

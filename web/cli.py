@@ -295,14 +295,14 @@ async def _enrol(core: Core, args: argparse.Namespace) -> int:
     system = Principal(
         account_id=SYSTEM_ACTOR, role=Role.ADMIN, establishment_id=None, session_id=""
     )
-    enrolment = await core.identity.start_enrolment(system, est_id, args.cell)
+    enrolment = await core.identity.devices.start_enrolment(system, est_id, args.cell)
     result: dict[str, str] = {
         "device_id": enrolment.device_id,
         "enrolment_code": enrolment.code,
         "expires_at": enrolment.expires_at.isoformat(),
     }
     if args.complete:
-        _, credential = await core.identity.complete_enrolment(enrolment.code)
+        _, credential = await core.identity.devices.complete_enrolment(enrolment.code)
         result["device_credential"] = credential
     if args.json:
         print(json.dumps(result))

@@ -136,8 +136,8 @@ async def seed(
             pin=person["pin"],
             sex=person["sex"],
         )
-        enrolment = await identity.start_enrolment(system, est_id, person["cell"])
-        device, credential = await identity.complete_enrolment(enrolment.code)
+        enrolment = await identity.devices.start_enrolment(system, est_id, person["cell"])
+        device, credential = await identity.devices.complete_enrolment(enrolment.code)
         prisoners.append(
             {
                 "account_id": account_id,

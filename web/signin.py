@@ -111,7 +111,7 @@ async def start_enrolment(request: web.Request) -> web.Response:
     establishment_id = body.get("establishment_id", principal.establishment_id)
     if not isinstance(establishment_id, str):
         raise ServiceError(Code.INVALID_REQUEST, "establishment_id is required.")
-    enrolment = await request.app[IDENTITY].start_enrolment(
+    enrolment = await request.app[IDENTITY].devices.start_enrolment(
         principal,
         establishment_id,
         body.get("cell"),  # type: ignore[arg-type]
@@ -129,7 +129,7 @@ async def start_enrolment(request: web.Request) -> web.Response:
 @routes.post("/api/devices/enrol")
 async def complete_enrolment(request: web.Request) -> web.Response:
     body = await read_json(request)
-    device, credential = await request.app[IDENTITY].complete_enrolment(body.get("code"))
+    device, credential = await request.app[IDENTITY].devices.complete_enrolment(body.get("code"))
     return json_response(
         {
             "device_id": device.id,
@@ -143,7 +143,7 @@ async def complete_enrolment(request: web.Request) -> web.Response:
 
 @routes.get("/api/devices/me")
 async def device_me(request: web.Request) -> web.Response:
-    device = await request.app[IDENTITY].authenticate_device(device_credential(request))
+    device = await request.app[IDENTITY].devices.authenticate_device(device_credential(request))
     establishment = await request.app[IDENTITY].establishment(device.establishment_id)
     return json_response(
         {
@@ -158,7 +158,7 @@ async def device_me(request: web.Request) -> web.Response:
 @routes.delete("/api/devices/{device_id}")
 async def revoke_device(request: web.Request) -> web.Response:
     principal = await require(request, Role.OFFICER, Role.ADMIN)
-    await request.app[IDENTITY].revoke_device(principal, request.match_info["device_id"])
+    await request.app[IDENTITY].devices.revoke_device(principal, request.match_info["device_id"])
     return web.Response(status=204)
 
 

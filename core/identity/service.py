@@ -7,7 +7,6 @@ password, and the revocation of a session whose refresh token was replayed.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -16,7 +15,6 @@ from typing import Any
 
 import pyotp
 from sqlalchemy import and_, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.clock import Clock
 from core.db.engine import Database
@@ -25,14 +23,13 @@ from core.errors import Code, ServiceError
 from core.events import Action, AuditRecord, AuditSink
 from core.fields import FieldCipher
 from core.identity import validation
+from core.identity.devices import DeviceRegistry, require_establishment
 from core.identity.passwords import SecretHasher
 from core.identity.tokens import AccessToken, TokenSigner, hash_token, new_refresh_token
-from core.identity.types import STAFF_ROLES, Principal, Role
+from core.identity.types import STAFF_ROLES, SYSTEM_ACTOR, Principal, Role
 
 MAX_ATTEMPTS = 5
 LOCKOUT = timedelta(minutes=15)
-ENROLMENT_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
-SYSTEM_ACTOR = "system"
 
 
 @dataclass(frozen=True)
@@ -41,20 +38,6 @@ class SignInResult:
     access: AccessToken
     refresh_token: str
     refresh_expires_at: datetime
-
-
-@dataclass(frozen=True)
-class Device:
-    id: str
-    establishment_id: str
-    cell: str
-
-
-@dataclass(frozen=True)
-class Enrolment:
-    device_id: str
-    code: str
-    expires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -78,12 +61,6 @@ class Establishment:
     relay_only: bool
 
 
-def _normalise_enrolment_code(code: object) -> str:
-    if not isinstance(code, str) or len(code) > 64:
-        raise ServiceError(Code.ENROLMENT_CODE_INVALID)
-    return "".join(ch for ch in code.upper() if ch.isalnum())
-
-
 class IdentityService:
     def __init__(
         self,
@@ -104,7 +81,9 @@ class IdentityService:
         self._clock = clock
         self._audit = audit
         self._refresh_lifetime = timedelta(seconds=refresh_lifetime_s)
-        self._enrolment_lifetime = timedelta(seconds=enrolment_lifetime_s)
+        self.devices = DeviceRegistry(
+            db, clock=clock, audit=audit, enrolment_lifetime_s=enrolment_lifetime_s
+        )
 
     @property
     def signer(self) -> TokenSigner:
@@ -181,7 +160,7 @@ class IdentityService:
         account_id = str(uuid.uuid4())
         password_hash = await self._hasher.hash(password)
         async with self._db.begin() as conn:
-            await self._require_establishment(conn, establishment_id)
+            await require_establishment(conn, establishment_id)
             taken = await conn.scalar(select(accounts.c.id).where(accounts.c.username == username))
             if taken is not None:
                 raise ServiceError(Code.CONFLICT, "This username is taken.")
@@ -234,7 +213,7 @@ class IdentityService:
         index = self._cipher.blind_index(number, purpose="prison_number")
         pin_hash = await self._hasher.hash(pin)
         async with self._db.begin() as conn:
-            await self._require_establishment(conn, establishment_id)
+            await require_establishment(conn, establishment_id)
             taken = await conn.scalar(
                 select(accounts.c.id).where(accounts.c.prison_number_index == index)
             )
@@ -312,144 +291,6 @@ class IdentityService:
                 update(accounts).where(accounts.c.id == principal.account_id).values(locale=locale)
             )
 
-    # -------------------------------------------------------------- devices
-
-    async def start_enrolment(
-        self, actor: Principal, establishment_id: str, cell: str
-    ) -> Enrolment:
-        """An officer registers a device for a cell and gets a one-time code."""
-        if actor.role not in (Role.OFFICER, Role.ADMIN):
-            raise ServiceError(Code.FORBIDDEN)
-        if actor.role != Role.ADMIN and actor.establishment_id != establishment_id:
-            raise ServiceError(Code.FORBIDDEN)
-        cell = validation.cell(cell)
-        code = "".join(secrets.choice(ENROLMENT_ALPHABET) for _ in range(12))
-        device_id = str(uuid.uuid4())
-        now = self._clock.now()
-        expires = now + self._enrolment_lifetime
-        async with self._db.begin() as conn:
-            await self._require_establishment(conn, establishment_id)
-            await conn.execute(
-                insert(devices).values(
-                    id=device_id,
-                    establishment_id=establishment_id,
-                    cell=cell,
-                    enrolment_code_hash=hash_token(code),
-                    enrolment_expires_at=expires,
-                    enrolled_by=None if actor.account_id == SYSTEM_ACTOR else actor.account_id,
-                    created_at=now,
-                )
-            )
-        await self._audit.append(
-            AuditRecord(
-                action=Action.DEVICE_ENROLMENT_STARTED,
-                actor=actor.account_id,
-                establishment=establishment_id,
-                subject=device_id,
-                details={"cell": cell},
-            )
-        )
-        display = "-".join(code[i : i + 4] for i in range(0, 12, 4))
-        return Enrolment(device_id=device_id, code=display, expires_at=expires)
-
-    async def complete_enrolment(self, code: object) -> tuple[Device, str]:
-        """The device swaps its one-time code for its own long-lived credential."""
-        normalised = _normalise_enrolment_code(code)
-        if len(normalised) != 12:
-            raise ServiceError(Code.ENROLMENT_CODE_INVALID)
-        code_hash = hash_token(normalised)
-        credential = "tcd_" + secrets.token_urlsafe(32)
-        now = self._clock.now()
-        async with self._db.begin() as conn:
-            row = (
-                await conn.execute(
-                    select(devices).where(devices.c.enrolment_code_hash == code_hash)
-                )
-            ).first()
-            if row is None:
-                raise ServiceError(Code.ENROLMENT_CODE_INVALID)
-            m = row._mapping
-            if m["enrolment_expires_at"] is None or m["enrolment_expires_at"] <= now:
-                raise ServiceError(Code.ENROLMENT_CODE_INVALID)
-            result = await conn.execute(
-                update(devices)
-                .where(
-                    and_(
-                        devices.c.id == m["id"],
-                        devices.c.enrolment_code_hash == code_hash,
-                        devices.c.credential_hash.is_(None),
-                    )
-                )
-                .values(
-                    credential_hash=hash_token(credential),
-                    enrolment_code_hash=None,
-                    enrolment_expires_at=None,
-                    enrolled_at=now,
-                )
-            )
-            if result.rowcount != 1:
-                raise ServiceError(Code.ENROLMENT_CODE_INVALID)
-        device = Device(id=m["id"], establishment_id=m["establishment_id"], cell=m["cell"])
-        await self._audit.append(
-            AuditRecord(
-                action=Action.DEVICE_ENROLLED,
-                actor=device.id,
-                establishment=device.establishment_id,
-                subject=device.id,
-                details={"cell": device.cell},
-            )
-        )
-        return device, credential
-
-    async def authenticate_device(self, credential: object) -> Device:
-        if (
-            not isinstance(credential, str)
-            or not credential.startswith("tcd_")
-            or len(credential) > 100
-        ):
-            raise ServiceError(Code.DEVICE_NOT_ENROLLED)
-        async with self._db.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(devices).where(devices.c.credential_hash == hash_token(credential))
-                )
-            ).first()
-        if row is None or row._mapping["revoked_at"] is not None:
-            raise ServiceError(Code.DEVICE_NOT_ENROLLED)
-        m = row._mapping
-        return Device(id=m["id"], establishment_id=m["establishment_id"], cell=m["cell"])
-
-    async def revoke_device(self, actor: Principal, device_id: str) -> None:
-        if actor.role not in (Role.OFFICER, Role.ADMIN):
-            raise ServiceError(Code.FORBIDDEN)
-        async with self._db.begin() as conn:
-            est = await conn.scalar(
-                select(devices.c.establishment_id).where(devices.c.id == device_id)
-            )
-            if est is None:
-                raise ServiceError(Code.NOT_FOUND)
-            if actor.role != Role.ADMIN and est != actor.establishment_id:
-                raise ServiceError(Code.FORBIDDEN)
-            await conn.execute(
-                update(devices)
-                .where(devices.c.id == device_id)
-                .values(revoked_at=self._clock.now())
-            )
-            # A revoked device's open sessions end with it.
-            await conn.execute(
-                update(sessions)
-                .where(and_(sessions.c.device_id == device_id, sessions.c.revoked_at.is_(None)))
-                .values(revoked_at=self._clock.now(), revoked_reason="device_revoked")
-            )
-        await self._audit.append(
-            AuditRecord(
-                action=Action.DEVICE_REVOKED,
-                actor=actor.account_id,
-                establishment=est,
-                subject=device_id,
-            )
-        )
-
     # -------------------------------------------------------------- sign-in
 
     async def sign_in_staff(self, username: object, password: object, totp: object) -> SignInResult:
@@ -498,7 +339,7 @@ class IdentityService:
     async def sign_in_prisoner(
         self, device_credential: object, prison_number: object, pin: object
     ) -> SignInResult:
-        device = await self.authenticate_device(device_credential)
+        device = await self.devices.authenticate_device(device_credential)
         number = validation.prison_number(prison_number)
         if not isinstance(pin, str) or len(pin) > 16:
             raise ServiceError(Code.INVALID_REQUEST, "A PIN is 4 to 8 digits.")
@@ -798,13 +639,6 @@ class IdentityService:
             raise ServiceError(Code.SESSION_REVOKED)
         return principal
 
-    async def _require_establishment(self, conn: AsyncConnection, est_id: str | None) -> None:
-        if est_id is None:
-            return
-        found = await conn.scalar(select(establishments.c.id).where(establishments.c.id == est_id))
-        if found is None:
-            raise ServiceError(Code.NOT_FOUND, "No such establishment.")
-
 
 def _establishment(m: Any) -> Establishment:
     return Establishment(
@@ -816,6 +650,4 @@ def _establishment(m: Any) -> Establishment:
     )
 
 
-def fingerprint(value: str) -> str:
-    """A short, non-reversible tag for logs (never the value itself)."""
-    return hashlib.sha256(value.encode()).hexdigest()[:8]
+__all__ = ["SYSTEM_ACTOR", "IdentityService", "SignInResult"]

@@ -12,6 +12,9 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
+SYSTEM_ACTOR = "system"
+"""The actor of changes made by the service itself or the CLI, not a person."""
+
 STAFF_ROLES = frozenset({Role.CLINICIAN, Role.MANAGER, Role.OFFICER, Role.ADMIN})
 
 

@@ -53,8 +53,8 @@ async def consult_world(
     system = Principal(
         account_id=SYSTEM_ACTOR, role=Role.ADMIN, establishment_id=None, session_id=""
     )
-    enrolment = await identity.start_enrolment(system, est, f"cell-{tag}")
-    device, credential = await identity.complete_enrolment(enrolment.code)
+    enrolment = await identity.devices.start_enrolment(system, est, f"cell-{tag}")
+    device, credential = await identity.devices.complete_enrolment(enrolment.code)
     manager = Principal(
         account_id=staff[Role.MANAGER].account_id,
         role=Role.MANAGER,

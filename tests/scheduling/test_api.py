@@ -151,10 +151,10 @@ async def test_prisoner_asks_consents_and_books_own_slot(client: Any, sched: Sch
 
 
 async def test_every_scheduling_operation_lists_its_roles(client: Any, sched: Sched) -> None:
-    from web import calendar_feed, fhir, scheduling_api
+    from web import calendar_feed, care_api, fhir, scheduling_api
 
     doc = await (await client.get("/api/openapi.json")).json()
-    mine = [*scheduling_api.OPENAPI, *fhir.OPENAPI, *calendar_feed.OPENAPI]
+    mine = [*scheduling_api.OPENAPI, *care_api.OPENAPI, *fhir.OPENAPI, *calendar_feed.OPENAPI]
     assert len(mine) >= 30
     for path in mine:
         for method, operation in doc["paths"][path].items():
