@@ -40,7 +40,17 @@ from web import (
 )
 from web.metrics import Metrics
 from web.middleware import csrf_protection, request_context, security_headers
-from web.state import AUDIT, BUS, CLOCK, DATABASE, IDENTITY, METRICS, SCHEDULING, SETTINGS
+from web.state import (
+    AUDIT,
+    BUS,
+    CLOCK,
+    DATABASE,
+    IDENTITY,
+    KEYS,
+    METRICS,
+    SCHEDULING,
+    SETTINGS,
+)
 
 ROUTE_MODULES: tuple[ModuleType, ...] = (
     health,
@@ -74,14 +84,20 @@ def create_app(
     app[CLOCK] = clock or SystemClock()
     app[METRICS] = Metrics()
     app.on_response_prepare.append(security_headers)
-    for ctx in (_store, _bus, _audit, _identity(hasher)):
-        app.cleanup_ctx.append(ctx)
-    app.cleanup_ctx.append(_scheduling)
     app[ws.ICE_SERVERS] = IceServers.from_settings(settings)
-    app.cleanup_ctx.append(ws.signalling_ctx)
+    for ctx in (
+        _store,
+        _bus,
+        _audit,
+        _keys,
+        _identity(hasher),
+        _scheduling,
+        ws.signalling_ctx,
+        pages.load_pages,
+    ):
+        app.cleanup_ctx.append(ctx)
     app.on_shutdown.append(ws.close_sockets)
     fragments = []
-    app.cleanup_ctx.append(pages.load_pages)
     for module in ROUTE_MODULES:
         app.add_routes(module.routes)
         fragments.append(getattr(module, "OPENAPI", {}))
@@ -133,6 +149,12 @@ async def _audit(app: web.Application) -> AsyncIterator[None]:
     await log.close()
 
 
+async def _keys(app: web.Application) -> AsyncIterator[None]:
+    """Read (or create) the key files once; identity and scheduling share them."""
+    app[KEYS] = await asyncio.to_thread(load_service_keys, app[SETTINGS].keys_dir)
+    yield
+
+
 def build_identity(
     settings: Settings,
     db: Database,
@@ -165,10 +187,8 @@ def _identity(
     hasher: SecretHasher | None,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        settings = app[SETTINGS]
-        keys = await asyncio.to_thread(load_service_keys, settings.keys_dir)
         app[IDENTITY] = build_identity(
-            settings, app[DATABASE], app[AUDIT], app[CLOCK], keys, hasher
+            app[SETTINGS], app[DATABASE], app[AUDIT], app[CLOCK], app[KEYS], hasher
         )
         yield
 
@@ -182,6 +202,5 @@ def build_scheduling(
 
 
 async def _scheduling(app: web.Application) -> AsyncIterator[None]:
-    keys = await asyncio.to_thread(load_service_keys, app[SETTINGS].keys_dir)
-    app[SCHEDULING] = build_scheduling(app[DATABASE], app[AUDIT], app[CLOCK], keys)
+    app[SCHEDULING] = build_scheduling(app[DATABASE], app[AUDIT], app[CLOCK], app[KEYS])
     yield

@@ -19,7 +19,7 @@ from core.db import Database, create_database, upgrade
 from core.errors import ServiceError
 from core.identity import IdentityService, Principal, Role
 from core.identity.service import SYSTEM_ACTOR
-from core.keys import KeyFileError, load_service_keys
+from core.keys import KeyFileError, ServiceKeys, load_service_keys
 from web.audit_cli import add_audit_commands, run_audit
 from web.logs import configure_logging
 
@@ -44,6 +44,7 @@ class Core:
     db: Database
     audit: AuditLog
     identity: IdentityService
+    keys: ServiceKeys
 
 
 @asynccontextmanager
@@ -56,7 +57,8 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
         audit = await open_audit_log(db, keys_dir=settings.keys_dir, clock=clock)
         try:
             keys = await asyncio.to_thread(load_service_keys, settings.keys_dir)
-            yield Core(settings, db, audit, build_identity(settings, db, audit, clock, keys))
+            identity = build_identity(settings, db, audit, clock, keys)
+            yield Core(settings, db, audit, identity, keys)
         finally:
             await audit.close()
     finally:
@@ -221,8 +223,7 @@ async def _demo(core: Core, args: argparse.Namespace) -> int:
     from web.app import build_scheduling
     from web.demo import describe, seed
 
-    keys = await asyncio.to_thread(load_service_keys, core.settings.keys_dir)
-    scheduling = build_scheduling(core.db, core.audit, SystemClock(), keys)
+    scheduling = build_scheduling(core.db, core.audit, SystemClock(), core.keys)
     data = await seed(core.identity, core.settings.data_dir / "demo.json", scheduling)
     url = f"http://{core.settings.host}:{core.settings.port}"
     if args.json:

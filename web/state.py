@@ -9,6 +9,7 @@ from core.clock import Clock
 from core.config import Settings
 from core.db import Database
 from core.identity import IdentityService
+from core.keys import ServiceKeys
 from scheduling import SchedulingService
 from signalling.bus import Bus
 from signalling.hub import Hub
@@ -20,6 +21,7 @@ METRICS = web.AppKey("metrics", Metrics)
 DATABASE = web.AppKey("database", Database)
 BUS = web.AppKey("bus", Bus)
 AUDIT = web.AppKey("audit", AuditLog)
+KEYS = web.AppKey("keys", ServiceKeys)
 IDENTITY = web.AppKey("identity", IdentityService)
 SCHEDULING = web.AppKey("scheduling", SchedulingService)
 SIGNALLING = web.AppKey("signalling", Hub)
