@@ -462,7 +462,17 @@ def serve_app() -> None:
     settings = Settings.from_env()
     app = create_app(settings)
     app[JOIN_POLICY] = BenchPolicy()
-    web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None)
+    import uvloop
+
+    # As `throughcare serve` runs it: on uvloop, like the bare relay.
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        access_log=None,
+        print=None,
+        loop=uvloop.new_event_loop(),
+    )
 
 
 def serve_bare() -> None:
@@ -498,9 +508,10 @@ def serve_bare() -> None:
     app = web.Application()
     app.router.add_get("/readyz", ready)
     app.router.add_get("/ws", handler)
-    uvloop.install()
     port = int(os.environ["THROUGHCARE_PORT"])
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+    web.run_app(
+        app, host="127.0.0.1", port=port, access_log=None, print=None, loop=uvloop.new_event_loop()
+    )
 
 
 # ---------------------------------------------------------------- one measurement

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -16,7 +17,7 @@ from core.identity import Principal
 
 
 class Transport(Protocol):
-    async def send(self, text: str) -> None: ...
+    def send(self, text: str, /) -> Awaitable[None]: ...
 
     async def close(self, code: int, reason: str) -> None: ...
 
@@ -36,6 +37,12 @@ class Connection:
     opened_at: float = field(default_factory=time.monotonic)
     cookie_token: str | None = None
     principal: Principal | None = None
+    sender: str = ""
+    """`"from":"<participant>",` as JSON, put in front of every frame this connection relays."""
+    device: bool = False
+    may_send: frozenset[str] = frozenset()
+    relay_ok: dict[str, object] = field(default_factory=dict)
+    """Recipient -> the room state in which relaying to them was last allowed."""
     token_expires: datetime | None = None
     reauth_sent: bool = False
     room: str | None = None
@@ -48,6 +55,10 @@ class Connection:
     _tokens: float = -1.0
     _refilled: float = 0.0
     strikes: int = 0
+    send: Callable[[str], Awaitable[None]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.send = self.transport.send
 
     @property
     def participant(self) -> str | None:

@@ -47,6 +47,7 @@ class ErrorCode(Enum):
     UNKNOWN_TYPE = ("unknown_type", "The message type is not known.")
     UNSUPPORTED_VERSION = ("unsupported_version", "This protocol version is not supported.")
     INVALID_FIELD = ("invalid_field", "A field is missing or has the wrong type.")
+    UNKNOWN_FIELD = ("unknown_field", "This message has a field the protocol does not define.")
     NOT_AUTHENTICATED = ("not_authenticated", "Send hello first.")
     INVALID_TOKEN = ("invalid_token", "The access token is not valid, has expired or was revoked.")
     ALREADY_AUTHENTICATED = ("already_authenticated", "This connection is already authenticated.")

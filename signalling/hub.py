@@ -2,8 +2,13 @@
 
 The hub owns this node's connections and its subscriptions to room channels.
 Room state and the replay log live in the `RoomStore` (memory, or Redis when
-several nodes share rooms); every logged message reaches its recipients through
-the bus, on whichever node they are connected.
+several nodes share rooms). With Redis every logged message reaches its
+recipients through the bus, on whichever node they are connected; in memory
+there is one node and the hub delivers what it logs itself.
+
+A relayed offer, answer or candidate is the sender's frame text: it is parsed
+and checked, then forwarded with `seq` and `from` put in front, never
+re-encoded, so relaying costs the same whatever the size of the SDP.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import jwt
+import orjson
 
 from core.clock import Clock
 from core.errors import ServiceError
@@ -30,27 +36,33 @@ from signalling.connection import Connection, Limits, Transport
 from signalling.errors import CLOSE_REASONS, Close, ErrorCode, SignallingError
 from signalling.messages import (
     Admit,
-    Answer,
-    Candidate,
     ClientMessage,
     End,
     Hello,
-    IceRestart,
     Join,
     Leave,
     Notice,
-    Offer,
     Quality,
     Reauth,
 )
+from signalling.messages.negotiation import NEGOTIATION
 from signalling.messages.session import ResumeRequest
-from signalling.meters import Meters, NullMeters
+from signalling.meters import Meters
 from signalling.policy import Authenticator, IceServerIssuer, JoinPolicy, no_ice_servers
-from signalling.registry import allowed, decode, encode, parse_frame
-from signalling.rooms import Outbox, Room
+from signalling.registry import (
+    ALLOWED_BY_ROLE,
+    allowed,
+    check_depth,
+    decode,
+    encode,
+    load,
+    read_negotiation,
+    ref_of,
+)
+from signalling.rooms import ConsultState, Outbox, Room
 from signalling.sdp import check_candidate, check_sdp
-from signalling.store import ResumeRecord, RoomStore
-from signalling.store.base import KICK, parse_entry, room_channel
+from signalling.store import LogEntry, ResumeRecord, RoomStore
+from signalling.store.base import KICK, LocalRoomStore, body_tail, parse_entry, room_channel
 from signalling.waiting_room import position, queue_score, waiting_message, waiting_patient
 
 log = logging.getLogger(__name__)
@@ -95,7 +107,6 @@ class Hub:
         clock: Clock,
         config: HubConfig | None = None,
         ice_servers: IceServerIssuer = no_ice_servers,
-        meters: Meters | None = None,
         node_name: str = "node",
     ) -> None:
         self.node = f"{node_name}:{uuid.uuid4().hex[:8]}"
@@ -107,9 +118,11 @@ class Hub:
         self._clock = clock
         self.config = config or HubConfig()
         self._ice_servers = ice_servers
-        self._meters = meters or NullMeters()
+        self.meters = Meters()
         self._conns: dict[str, Connection] = {}
         self._local: dict[str, dict[str, Connection]] = {}
+        self._fanning: dict[str, list[LogEntry]] = {}
+        self._local_store = store if isinstance(store, LocalRoomStore) else None
         self._subs: dict[str, Subscription] = {}
         self._watched: set[str] = set()
         self._sweeper: asyncio.Task[None] | None = None
@@ -154,7 +167,7 @@ class Hub:
             raise SignallingError(ErrorCode.UNAVAILABLE, close=Close.RESTART)
         conn = Connection(transport, self.config.limits, cookie_token=cookie_token)
         self._conns[conn.id] = conn
-        self._meters.connection_opened()
+        self.meters.connections = len(self._conns)
         return conn
 
     async def disconnected(self, conn: Connection) -> None:
@@ -172,7 +185,7 @@ class Hub:
         if self._conns.pop(conn.id, None) is None:
             return
         conn.closed = True
-        self._meters.connection_closed()
+        self.meters.connections = len(self._conns)
         room_id, participant = conn.room, conn.participant
         self._detach(conn)
         if room_id is None or participant is None:
@@ -203,22 +216,27 @@ class Hub:
             else:
                 await self._send(conn, SignallingError(ErrorCode.RATE_LIMITED).to_wire())
             return
-        ref: str | None = None
+        obj: dict[str, Any] | None = None
         try:
-            obj, ref = parse_frame(frame)
-            message = decode(obj)
-            await self._dispatch(conn, message, started)
+            obj = load(frame)
+            kind = obj.get("type")
+            if conn.principal is not None and isinstance(kind, str) and kind in NEGOTIATION:
+                # Closed, flat schemas: their depth needs no walk.
+                await self._relay(conn, obj, frame, started)
+            else:
+                check_depth(obj)
+                await self._dispatch(conn, decode(obj))
         except SignallingError as exc:
             if exc.debug_context:
                 log.info("refused %s", exc.code.slug, extra=exc.debug_context)
             close = exc.close
             if close is None and conn.principal is None:
                 close = Close.AUTH_FAILED
-            await self._send(conn, exc.to_wire(ref))
+            await self._send(conn, exc.to_wire(ref_of(obj)))
             if close is not None:
                 await self._close(conn, close)
         except ServiceError as exc:
-            await self._send(conn, _from_service(exc).to_wire(ref))
+            await self._send(conn, _from_service(exc).to_wire(ref_of(obj)))
             if conn.principal is None:
                 await self._close(conn, Close.AUTH_FAILED)
         except Exception:
@@ -232,7 +250,7 @@ class Hub:
 
     # ------------------------------------------------------------ dispatch
 
-    async def _dispatch(self, conn: Connection, message: ClientMessage, started: float) -> None:
+    async def _dispatch(self, conn: Connection, message: ClientMessage) -> None:
         kind = message.TYPE
         if conn.principal is None:
             if not isinstance(message, Hello):
@@ -245,8 +263,6 @@ class Hub:
             raise SignallingError(ErrorCode.NOT_ALLOWED)
         if kind == "ping":
             await self._send(conn, {"type": "pong", "v": 1})
-        elif isinstance(message, Offer | Answer | Candidate | IceRestart):
-            await self._relay(conn, message, started)
         elif isinstance(message, Join):
             await self._join(conn, message)
         elif isinstance(message, Admit):
@@ -282,6 +298,9 @@ class Hub:
             raise SignallingError(ErrorCode.INVALID_TOKEN, close=Close.AUTH_FAILED)
         principal, expires = await self._authenticate(token)
         conn.principal, conn.token_expires = principal, expires
+        conn.sender = f'"from":{orjson.dumps(principal.account_id).decode()},'
+        conn.device = principal.role is Role.PRISONER
+        conn.may_send = ALLOWED_BY_ROLE.get(principal.role, frozenset())
         if hello.resume is not None and await self._resume(conn, hello.resume):
             return
         await self._send(conn, self._welcome(conn, None, None, resumed=False))
@@ -476,38 +495,49 @@ class Hub:
         await self._apply(room, out)
 
     async def _relay(
-        self, conn: Connection, message: Offer | Answer | Candidate | IceRestart, started: float
+        self, conn: Connection, obj: dict[str, Any], frame: str, started: float
     ) -> None:
-        room_id, principal = conn.room, conn.principal
-        if room_id is None or principal is None:
+        """Check a negotiation frame, then forward its text with `seq` and `from` in front.
+
+        Every relayed message comes through here, so it is written for speed:
+        on one node nothing is awaited but the write to the recipient.
+        """
+        kind = obj["type"]
+        to, checked = read_negotiation(obj, kind)
+        if kind not in conn.may_send:
+            raise SignallingError(ErrorCode.NOT_ALLOWED)
+        room_id = conn.room
+        if room_id is None:
             raise SignallingError(ErrorCode.NOT_IN_ROOM)
-        room = await self._store.get(room_id)
+        local = self._local_store
+        room = local.peek(room_id) if local is not None else await self._store.get(room_id)
         if room is None:
             raise SignallingError(ErrorCode.NOT_IN_ROOM)
-        sender = principal.account_id
-        room.check_relay(sender, conn.id, message.to)
-        device = principal.role is Role.PRISONER
-        body: dict[str, Any]
-        if isinstance(message, Offer):
-            check_sdp(message.sdp, device=device, relay_only=room.relay_only)
-            body = {"type": "offer", "v": 1, "from": sender, "sdp": message.sdp}
-            if message.ice_restart:
-                body["ice_restart"] = True
-        elif isinstance(message, Answer):
-            check_sdp(message.sdp, device=device, relay_only=room.relay_only)
-            body = {"type": "answer", "v": 1, "from": sender, "sdp": message.sdp}
-        elif isinstance(message, Candidate):
-            check_candidate(message.candidate.candidate, device=device, relay_only=room.relay_only)
-            body = {
-                "type": "candidate",
-                "v": 1,
-                "from": sender,
-                "candidate": message.candidate.to_wire(),
-            }
+        # A stored room is never changed in place (every step stores a new one),
+        # so a check made against this very object still holds.
+        if conn.relay_ok.get(to) is not room:
+            assert conn.principal is not None
+            room.check_relay(conn.principal.account_id, conn.id, to)
+            conn.relay_ok[to] = room
+        if kind == "candidate":
+            check_candidate(checked, device=conn.device, relay_only=room.relay_only)
+        elif kind != "ice_restart":
+            check_sdp(checked, device=conn.device, relay_only=room.relay_only)
+        # `load` parsed it as an object, so past any leading whitespace it opens with "{".
+        tail = conn.sender + (frame if frame[0] == "{" else frame.lstrip())[1:]
+        if local is None:
+            await self._store.append(room_id, (to,), tail, started)  # every node's bus delivers
         else:
-            body = {"type": "ice_restart", "v": 1, "from": sender}
-        await self._store.append(room_id, (message.to,), body, started)
-        if isinstance(message, Answer) and room.state.value == "admitted":
+            seq, text = local.append_now(room_id, (to,), tail, started)
+            fanning = self._fanning.get(room_id)
+            if fanning is not None:
+                fanning.append(LogEntry((to,), started, seq, text))
+            elif (peer := self._local[room_id].get(to)) is not None:
+                if peer.replaying:
+                    peer.pending.append((seq, text, started))
+                else:
+                    await self._deliver(peer, seq, text, started)
+        if kind == "answer" and room.state is ConsultState.ADMITTED:
             now = self._clock.now()
 
             def step(current: Room | None) -> tuple[Room | None, bool]:
@@ -522,7 +552,10 @@ class Hub:
     async def _apply(self, room: Room, out: Outbox) -> None:
         room_id = room.appointment
         for conn_id in out.kicks:
-            await self._store.kick(room_id, conn_id)
+            if self._store.broadcasts:
+                await self._store.kick(room_id, conn_id)
+            else:
+                self._kick(conn_id)
         for effect in out.audits:
             await self._audit.append(
                 AuditRecord(
@@ -536,7 +569,7 @@ class Hub:
             )
         now_wall = time.time()
         for delivery in out.deliveries:
-            await self._store.append(room_id, delivery.recipients, delivery.body, now_wall)
+            await self._log(room_id, delivery.recipients, delivery.body, now_wall)
         for event, actor in out.call_events:
             try:
                 await self._policy.record_call_event(room_id, event, actor)  # type: ignore[arg-type]
@@ -560,9 +593,17 @@ class Hub:
                 await self._store.queue_drop(clinician, appointment)
                 continue
             place = position(queue, appointment)
-            await self._store.append(
+            await self._log(
                 appointment, (patient,), waiting_message(other, place, now), time.time()
             )
+
+    async def _log(
+        self, room_id: str, recipients: tuple[str, ...], body: dict[str, Any], sent_at: float
+    ) -> None:
+        """A message of the server's own: numbered, logged and delivered."""
+        entry = await self._store.append(room_id, recipients, body_tail(body), sent_at)
+        if not self._store.broadcasts:
+            await self._fanout(room_id, entry)
 
     async def _forget_resume(self, conn: Connection) -> None:
         if conn.resume_hash is not None:
@@ -578,13 +619,14 @@ class Hub:
         local = self._local.setdefault(room_id, {})
         local[participant] = conn
         self._watched.add(room_id)
-        if room_id not in self._subs:
+        if self._store.broadcasts and room_id not in self._subs:
             self._subs[room_id] = await self._bus.subscribe(room_channel(room_id), self._on_room)
-        self._meters.rooms(len(self._local))
+        self.meters.rooms = len(self._local)
 
     def _detach(self, conn: Connection) -> None:
         room_id, participant = conn.room, conn.participant
         conn.room = conn.member_role = None
+        conn.relay_ok.clear()
         if room_id is None or participant is None:
             return
         local = self._local.get(room_id)
@@ -592,19 +634,58 @@ class Hub:
             del local[participant]
             if not local:
                 del self._local[room_id]
-        self._meters.rooms(len(self._local))
+        self.meters.rooms = len(self._local)
 
     async def _on_room(self, channel: str, payload: bytes) -> None:
+        """A message logged by any node (Redis): deliver it to this node's recipients."""
         text = payload.decode()
         room_id = channel[len("room:") :]
         if text.startswith(KICK):
-            conn = self._conns.get(text.partition("|")[2])
-            if conn is not None:
-                await self._close(conn, Close.REPLACED)
+            self._kick(text.partition("|")[2])
             return
         entry = parse_entry(text)
+        if entry is not None:
+            await self._fanout(room_id, entry)
+
+    def _kick(self, conn_id: str) -> None:
+        """Close a connection that a newer one replaced, if it is on this node.
+
+        The close handshake waits for the old client, which may be gone: it runs
+        in a task of its own, and the connection takes no more messages meanwhile.
+        """
+        conn = self._conns.get(conn_id)
+        if conn is not None and not conn.closed:
+            conn.closed = True
+            self._spawn(self._close_transport(conn, Close.REPLACED), "signalling-kick")
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _fanout(self, room_id: str, entry: LogEntry) -> None:
+        """Deliver a logged message to its recipients on this node, in the room's order.
+
+        A delivery can wait (a client that reads slowly); one arriving for the
+        same room meanwhile queues behind it instead of overtaking it, so no
+        recipient ever sees a later seq before an earlier one.
+        """
+        queue = self._fanning.get(room_id)
+        if queue is not None:
+            queue.append(entry)
+            return
+        queue = self._fanning[room_id] = [entry]
+        try:
+            i = 0
+            while i < len(queue):
+                await self._deliver_entry(room_id, queue[i])
+                i += 1
+        finally:
+            del self._fanning[room_id]
+
+    async def _deliver_entry(self, room_id: str, entry: LogEntry) -> None:
         local = self._local.get(room_id)
-        if entry is None or not local:
+        if not local:
             return
         ended = '"type":"ended"' in entry.wire[:40]
         for participant in entry.recipients:
@@ -624,10 +705,10 @@ class Hub:
             return
         conn.last_seq = seq
         try:
-            await conn.transport.send(wire)
+            await conn.send(wire)
         except (ConnectionError, RuntimeError):
             return
-        self._meters.relayed(max(0.0, time.time() - sent_at))
+        self.meters.delivered(max(0.0, time.time() - sent_at))
 
     async def _flush_pending(self, conn: Connection) -> None:
         while conn.pending:
@@ -648,6 +729,10 @@ class Hub:
         if conn.closed:
             return
         conn.closed = True
+        await self._close_transport(conn, code)
+
+    @staticmethod
+    async def _close_transport(conn: Connection, code: Close) -> None:
         with contextlib.suppress(ConnectionError, RuntimeError):
             await conn.transport.close(code.value, CLOSE_REASONS[code])
 

@@ -29,6 +29,7 @@ from signalling.messages import (
     Reauth,
 )
 from signalling.messages.base import ClientMessage
+from signalling.messages.negotiation import NEGOTIATION
 
 VERSION = 1
 MAX_DEPTH = 8
@@ -104,8 +105,8 @@ def _depth_ok(value: Any, limit: int) -> bool:
     return True
 
 
-def parse_frame(frame: str) -> tuple[dict[str, Any], str | None]:
-    """JSON text -> (object, the client's `ref`), checking shape, depth and version."""
+def load(frame: str) -> dict[str, Any]:
+    """JSON text -> object. Its depth is checked by `check_depth`, or bounded by a closed schema."""
     try:
         obj = orjson.loads(frame)
     except orjson.JSONDecodeError:
@@ -118,21 +119,46 @@ def parse_frame(frame: str) -> tuple[dict[str, Any], str | None]:
             raise SignallingError(ErrorCode.MALFORMED_JSON) from None
     if not isinstance(obj, dict):
         raise SignallingError(ErrorCode.NOT_AN_OBJECT)
+    return obj
+
+
+def check_depth(obj: dict[str, Any]) -> None:
     if not _depth_ok(obj, MAX_DEPTH):
         raise SignallingError(ErrorCode.TOO_DEEP)
-    raw_ref = obj.get("ref")
-    ref = raw_ref if isinstance(raw_ref, str) and len(raw_ref) <= MAX_REF else None
-    return obj, ref
+
+
+def ref_of(obj: dict[str, Any] | None) -> str | None:
+    """The client's `ref`, echoed in an error it causes (if it is a short string)."""
+    raw_ref = obj.get("ref") if obj is not None else None
+    return raw_ref if isinstance(raw_ref, str) and len(raw_ref) <= MAX_REF else None
+
+
+def parse_frame(frame: str) -> tuple[dict[str, Any], str | None]:
+    """JSON text -> (object, the client's `ref`), checking shape, depth and version."""
+    obj = load(frame)
+    check_depth(obj)
+    return obj, ref_of(obj)
+
+
+def _check_version(obj: dict[str, Any]) -> None:
+    version = obj.get("v")
+    if isinstance(version, bool) or version != VERSION:
+        raise SignallingError(ErrorCode.UNSUPPORTED_VERSION)
 
 
 def decode(obj: dict[str, Any]) -> ClientMessage:
     kind = obj.get("type")
     if not isinstance(kind, str) or kind not in CLIENT_MESSAGES:
         raise SignallingError(ErrorCode.UNKNOWN_TYPE)
-    version = obj.get("v")
-    if isinstance(version, bool) or version != VERSION:
-        raise SignallingError(ErrorCode.UNSUPPORTED_VERSION)
+    _check_version(obj)
     return CLIENT_MESSAGES[kind].parse(obj)
+
+
+def read_negotiation(obj: dict[str, Any], kind: str) -> tuple[str, str]:
+    """For the relay: check a frame whose `type` is in `NEGOTIATION` as `decode` would,
+    and return its recipient and its SDP or candidate line (no value is built)."""
+    _check_version(obj)
+    return NEGOTIATION[kind].read(obj)
 
 
 def allowed(role: Role | None, kind: str) -> bool:

@@ -10,11 +10,15 @@ from signalling.errors import ErrorCode, SignallingError
 
 
 def candidate_type(line: str) -> str | None:
-    parts = line.split()
-    for i in range(len(parts) - 1):
-        if parts[i] == "typ":
-            return parts[i + 1]
-    return None
+    """The candidate type, read where RFC 8839 puts it (the word after `typ`, the 7th).
+
+    Read by position, as a browser reads it: a `typ` anywhere else, or a line
+    split by anything but single spaces, has no type and is refused from a device.
+    """
+    parts = line.split(" ", 8)
+    if len(parts) < 8 or parts[6] != "typ":
+        return None
+    return parts[7]
 
 
 def check_candidate(line: str, *, device: bool, relay_only: bool) -> None:

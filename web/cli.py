@@ -165,6 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvloop
     from aiohttp import web
 
     from web.app import StartupError, create_app
@@ -178,6 +179,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     try:
         web.run_app(
             app,
+            # uvloop: the event loop of libuv, a third cheaper per message than asyncio's.
+            loop=uvloop.new_event_loop(),
             host=settings.host,
             port=settings.port,
             access_log_class=AccessLogger,

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from signalling.meters import Meters
 
 
 class Metrics:
@@ -20,23 +31,35 @@ class Metrics:
             ["route"],
             registry=self.registry,
         )
-        self.ws_connections = Gauge(
-            "throughcare_ws_connections", "Open signalling connections.", registry=self.registry
-        )
-        self.rooms = Gauge(
-            "throughcare_rooms", "Open consult rooms on this node.", registry=self.registry
-        )
-        self.messages_relayed = Counter(
-            "throughcare_messages_relayed",
-            "Signalling messages relayed to a peer.",
-            registry=self.registry,
-        )
-        self.relay_seconds = Histogram(
-            "throughcare_relay_seconds",
-            "Time from receiving a signalling message to sending it on.",
-            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5),
-            registry=self.registry,
-        )
+
+    def watch_signalling(self, meters: Meters) -> None:
+        """Report the hub's counters (connections, rooms, relays) at each scrape."""
+        self.registry.register(_SignallingCollector(meters))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _SignallingCollector(Collector):
+    def __init__(self, meters: Meters) -> None:
+        self._m = meters
+
+    def collect(self) -> Iterator[Metric]:
+        m = self._m
+        yield GaugeMetricFamily(
+            "throughcare_ws_connections", "Open signalling connections.", value=m.connections
+        )
+        yield GaugeMetricFamily(
+            "throughcare_rooms", "Open consult rooms on this node.", value=m.rooms
+        )
+        yield CounterMetricFamily(
+            "throughcare_messages_relayed",
+            "Signalling messages delivered to a participant.",
+            value=m.relayed,
+        )
+        yield HistogramMetricFamily(
+            "throughcare_relay_seconds",
+            "Time from receiving a signalling message to sending it on.",
+            buckets=m.cumulative(),
+            sum_value=m.latency_sum,
+        )

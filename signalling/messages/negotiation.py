@@ -1,48 +1,101 @@
-"""Negotiation family: offer, answer, candidate, ice_restart, relayed between members."""
+"""Negotiation family: offer, answer, candidate, ice_restart, relayed between members.
+
+These are the only client messages the server forwards as the client wrote
+them (the relay adds `seq` and `from` in front and re-encodes nothing), so
+their fields are a closed set: a field the protocol does not define is refused,
+never passed on, and no client can name its own `from` or `seq`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from signalling.messages.base import _bad, flag, ident, text
+from signalling.errors import ErrorCode, SignallingError
+from signalling.messages.base import MAX_ID, _bad
 
 MAX_SDP = 64 * 1024
 MAX_CANDIDATE = 1024
 
+_ENVELOPE = frozenset({"type", "v", "ref", "to"})
+OFFER_FIELDS = _ENVELOPE | {"sdp", "ice_restart"}
+ANSWER_FIELDS = _ENVELOPE | {"sdp"}
+CANDIDATE_FIELDS = _ENVELOPE | {"candidate"}
+ICE_RESTART_FIELDS = _ENVELOPE
+CANDIDATE_INIT_FIELDS = frozenset({"candidate", "sdpMid", "sdpMLineIndex", "usernameFragment"})
 
-@dataclass(frozen=True)
+
+def closed(obj: dict[str, Any], fields: frozenset[str], prefix: str = "") -> None:
+    """Refuse a field outside `fields`, naming the first one found."""
+    if obj.keys() <= fields:
+        return
+    extra = sorted(set(obj) - fields)[0]
+    raise SignallingError(ErrorCode.UNKNOWN_FIELD, field=prefix + extra[:64])
+
+
+# The readers below are on every relayed message's path: each field is checked
+# once, inline, and `read` returns only what the relay goes on to check.
+
+
+def _to(obj: dict[str, Any]) -> str:
+    to = obj.get("to")
+    if to.__class__ is not str or not 0 < len(to) <= MAX_ID or not to.isprintable():
+        raise _bad("to")
+    return to
+
+
+def _sdp(obj: dict[str, Any]) -> str:
+    sdp = obj.get("sdp")
+    if sdp.__class__ is not str or not 0 < len(sdp) <= MAX_SDP:
+        raise _bad("sdp")
+    return sdp
+
+
+@dataclass(frozen=True, slots=True)
 class Offer:
     TYPE: ClassVar[str] = "offer"
     to: str
     sdp: str
     ice_restart: bool = False
 
+    @staticmethod
+    def read(obj: dict[str, Any]) -> tuple[str, str]:
+        """Check every field; return the recipient and the SDP."""
+        closed(obj, OFFER_FIELDS)
+        if obj.get("ice_restart", False).__class__ is not bool:
+            raise _bad("ice_restart")
+        return _to(obj), _sdp(obj)
+
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> Offer:
-        return cls(
-            to=ident(obj, "to"),
-            sdp=text(obj, "sdp", max_len=MAX_SDP),
-            ice_restart=flag(obj, "ice_restart"),
-        )
+        to, sdp = cls.read(obj)
+        return cls(to=to, sdp=sdp, ice_restart=obj.get("ice_restart", False))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Answer:
     TYPE: ClassVar[str] = "answer"
     to: str
     sdp: str
 
+    @staticmethod
+    def read(obj: dict[str, Any]) -> tuple[str, str]:
+        """Check every field; return the recipient and the SDP."""
+        closed(obj, ANSWER_FIELDS)
+        return _to(obj), _sdp(obj)
+
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> Answer:
-        return cls(to=ident(obj, "to"), sdp=text(obj, "sdp", max_len=MAX_SDP))
+        to, sdp = cls.read(obj)
+        return cls(to=to, sdp=sdp)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IceCandidate:
     candidate: str
     sdp_mid: str | None
     sdp_mline_index: int | None
+    username_fragment: str | None = None
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -52,35 +105,63 @@ class IceCandidate:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Candidate:
     TYPE: ClassVar[str] = "candidate"
     to: str
     candidate: IceCandidate
 
-    @classmethod
-    def parse(cls, obj: dict[str, Any]) -> Candidate:
-        to = ident(obj, "to")
+    @staticmethod
+    def read(obj: dict[str, Any]) -> tuple[str, str]:
+        """Check every field; return the recipient and the candidate line ("" at the end)."""
+        closed(obj, CANDIDATE_FIELDS)
+        to = _to(obj)
         raw = obj.get("candidate")
-        if not isinstance(raw, dict):
+        if raw.__class__ is not dict:
             raise _bad("candidate")
-        line = text(raw, "candidate", max_len=MAX_CANDIDATE, min_len=0)
+        closed(raw, CANDIDATE_INIT_FIELDS, "candidate.")
+        line = raw.get("candidate")
+        if line.__class__ is not str or len(line) > MAX_CANDIDATE:
+            raise _bad("candidate")
         mid = raw.get("sdpMid")
-        if mid is not None and (not isinstance(mid, str) or len(mid) > 64):
+        if mid is not None and (mid.__class__ is not str or len(mid) > 64):
             raise _bad("candidate.sdpMid")
         index = raw.get("sdpMLineIndex")
-        if index is not None and (
-            isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < 64
-        ):
+        if index is not None and (index.__class__ is not int or not 0 <= index < 64):
             raise _bad("candidate.sdpMLineIndex")
-        return cls(to=to, candidate=IceCandidate(line, mid, index))
+        ufrag = raw.get("usernameFragment")
+        if ufrag is not None and (ufrag.__class__ is not str or len(ufrag) > 256):
+            raise _bad("candidate.usernameFragment")
+        return to, line
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> Candidate:
+        to, line = cls.read(obj)
+        raw = obj["candidate"]
+        return cls(
+            to=to,
+            candidate=IceCandidate(
+                line, raw.get("sdpMid"), raw.get("sdpMLineIndex"), raw.get("usernameFragment")
+            ),
+        )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IceRestart:
     TYPE: ClassVar[str] = "ice_restart"
     to: str
 
+    @staticmethod
+    def read(obj: dict[str, Any]) -> tuple[str, str]:
+        closed(obj, ICE_RESTART_FIELDS)
+        return _to(obj), ""
+
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> IceRestart:
-        return cls(to=ident(obj, "to"))
+        return cls(to=cls.read(obj)[0])
+
+
+Negotiation = Offer | Answer | Candidate | IceRestart
+NEGOTIATION: dict[str, type[Negotiation]] = {
+    cls.TYPE: cls for cls in (Offer, Answer, Candidate, IceRestart)
+}

@@ -21,4 +21,4 @@ def create_store(redis_url: str | None, bus: Bus, *, prefix: str, log_size: int)
         return RedisRoomStore(redis_url, prefix=prefix, log_size=log_size)
     from signalling.store.memory import MemoryRoomStore
 
-    return MemoryRoomStore(bus, log_size=log_size)
+    return MemoryRoomStore(log_size=log_size)

@@ -1,8 +1,11 @@
 """The port for room state, and the one wire format of a logged message.
 
-A logged message is one line of header, a newline, then the JSON the client
-receives: `<recipients>|<sent at>\n{"seq":N,...}`. The same bytes go into the
-replay log and onto the bus, so a message is encoded exactly once.
+A message is handed to the store as its JSON *tail*: everything after
+`{"seq":N,`, already encoded once (a relayed frame is the client's own text).
+The store numbers it and the client receives `{"seq":N,` + tail. In Redis a
+logged message is one line of header, a newline, then that JSON:
+`<recipients>|<sent at>\n{"seq":N,...}`; the same bytes go into the replay log
+and onto the bus. In memory the entry is kept as it is, never formatted.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 import orjson
 
@@ -36,8 +39,7 @@ class ResumeRecord:
         return cls(room=str(data["room"]), participant=str(data["participant"]))
 
 
-@dataclass(frozen=True)
-class LogEntry:
+class LogEntry(NamedTuple):
     recipients: tuple[str, ...]
     sent_at: float
     seq: int
@@ -49,8 +51,16 @@ def body_tail(body: dict[str, Any]) -> str:
     return orjson.dumps(body).decode()[1:]
 
 
+def wire(seq: int, tail: str) -> str:
+    return f'{{"seq":{seq},{tail}'
+
+
+def entry_header(recipients: tuple[str, ...], sent_at: float) -> str:
+    return f"{','.join(recipients)}|{sent_at:.6f}"
+
+
 def format_entry(recipients: tuple[str, ...], sent_at: float, seq: int, tail: str) -> str:
-    return f'{",".join(recipients)}|{sent_at:.6f}\n{{"seq":{seq},{tail}'
+    return f"{entry_header(recipients, sent_at)}\n{wire(seq, tail)}"
 
 
 def parse_entry(raw: str) -> LogEntry | None:
@@ -72,6 +82,10 @@ def room_channel(room_id: str) -> str:
 
 
 class RoomStore(Protocol):
+    broadcasts: bool
+    """True: `append` publishes to every node's room subscription (Redis). False: the
+    store serves one node, and the hub delivers what it appends itself (memory)."""
+
     async def get(self, room_id: str) -> Room | None:
         """The room as stored; callers must not change it (use `update`)."""
         ...
@@ -88,9 +102,9 @@ class RoomStore(Protocol):
         ...
 
     async def append(
-        self, room_id: str, recipients: tuple[str, ...], body: dict[str, Any], sent_at: float
-    ) -> int:
-        """Give the message the room's next seq, log it and publish it; return the seq."""
+        self, room_id: str, recipients: tuple[str, ...], tail: str, sent_at: float
+    ) -> LogEntry:
+        """Give the message the room's next seq and log it (and publish it if `broadcasts`)."""
         ...
 
     async def seq(self, room_id: str) -> int: ...
@@ -124,3 +138,18 @@ class RoomStore(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class LocalRoomStore(RoomStore, Protocol):
+    """A store in this node's memory answers at once: the relay path calls it without awaiting."""
+
+    def peek(self, room_id: str) -> Room | None:
+        """`get`, synchronously."""
+        ...
+
+    def append_now(
+        self, room_id: str, recipients: tuple[str, ...], tail: str, sent_at: float
+    ) -> tuple[int, str]:
+        """`append`, synchronously; returns the seq and the wire text."""
+        ...

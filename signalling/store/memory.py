@@ -1,40 +1,52 @@
-"""Room state in this node's memory, for the single-node configuration."""
+"""Room state in this node's memory, for the single-node configuration.
+
+Nothing here is shared with another node, so nothing is published: the hub
+delivers what it appends itself (`broadcasts` is False). A room is forgotten,
+with its log and its numbering, once it has not changed for `ttl_s` (two days,
+as in Redis), so a long-running node does not keep every consult it has seen.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections import defaultdict, deque
-from typing import Any
+from collections.abc import Callable
 
-from signalling.bus.base import Bus
 from signalling.rooms import Room
-from signalling.store.base import (
-    KICK,
-    LogEntry,
-    ResumeRecord,
-    Step,
-    T,
-    body_tail,
-    format_entry,
-    parse_entry,
-    room_channel,
-)
+from signalling.store.base import LogEntry, ResumeRecord, Step, T
+
+ROOM_TTL_S = 2 * 86400
+PURGE_EVERY_S = 60.0
 
 
 class MemoryRoomStore:
-    def __init__(self, bus: Bus, *, log_size: int = 256) -> None:
-        self._bus = bus
+    broadcasts = False
+
+    def __init__(
+        self,
+        *,
+        log_size: int = 256,
+        ttl_s: float = ROOM_TTL_S,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._log_size = log_size
+        self._ttl_s = ttl_s
+        self._now = monotonic
         self._raw: dict[str, str] = {}
         self._parsed: dict[str, tuple[str, Room]] = {}
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._seq: dict[str, int] = {}
-        self._logs: dict[str, deque[str]] = {}
+        self._logs: dict[str, deque[tuple[tuple[str, ...], float, int, str]]] = {}
+        self._touched: dict[str, float] = {}
+        self._purged_at = monotonic()
         self._resume: dict[str, tuple[ResumeRecord, float]] = {}
         self._queues: defaultdict[str, dict[str, float]] = defaultdict(dict)
 
     async def get(self, room_id: str) -> Room | None:
+        return self.peek(room_id)
+
+    def peek(self, room_id: str) -> Room | None:
         raw = self._raw.get(room_id)
         if raw is None:
             return None
@@ -54,46 +66,54 @@ class MemoryRoomStore:
         return rooms
 
     async def update(self, room_id: str, step: Step[T]) -> T:
+        self._purge()
         async with self._locks[room_id]:
             raw = self._raw.get(room_id)
             room = Room.from_json(raw) if raw is not None else None
             new, result = step(room)
             if new is not None:
                 self._raw[room_id] = new.to_json()
+                self._touched[room_id] = self._now()
             return result
 
     async def append(
-        self, room_id: str, recipients: tuple[str, ...], body: dict[str, Any], sent_at: float
-    ) -> int:
+        self, room_id: str, recipients: tuple[str, ...], tail: str, sent_at: float
+    ) -> LogEntry:
+        seq, text = self.append_now(room_id, recipients, tail, sent_at)
+        return LogEntry(recipients, sent_at, seq, text)
+
+    def append_now(
+        self, room_id: str, recipients: tuple[str, ...], tail: str, sent_at: float
+    ) -> tuple[int, str]:
         seq = self._seq.get(room_id, 0) + 1
         self._seq[room_id] = seq
-        entry = format_entry(recipients, sent_at, seq, body_tail(body))
+        text = f'{{"seq":{seq},{tail}'
         log = self._logs.get(room_id)
         if log is None:
             log = self._logs[room_id] = deque(maxlen=self._log_size)
-        log.append(entry)
-        await self._bus.publish(room_channel(room_id), entry.encode())
-        return seq
+        log.append((recipients, sent_at, seq, text))
+        return seq, text
 
     async def seq(self, room_id: str) -> int:
         return self._seq.get(room_id, 0)
 
     async def replay(self, room_id: str, after: int) -> tuple[list[LogEntry], bool]:
-        entries = [e for e in map(parse_entry, self._logs.get(room_id, ())) if e is not None]
+        entries = [LogEntry._make(e) for e in self._logs.get(room_id, ())]
         current = self._seq.get(room_id, 0)
         oldest = entries[0].seq if entries else current + 1
         complete = after >= current or oldest <= after + 1
         return [e for e in entries if e.seq > after], complete
 
     async def kick(self, room_id: str, conn_id: str) -> None:
-        await self._bus.publish(room_channel(room_id), f"{KICK}|{conn_id}".encode())
+        """Nothing to publish: on one node the hub closes the connection itself."""
+        return None
 
     async def put_resume(self, token_hash: str, record: ResumeRecord, ttl_s: int) -> None:
-        self._resume[token_hash] = (record, time.monotonic() + ttl_s)
+        self._resume[token_hash] = (record, self._now() + ttl_s)
 
     async def get_resume(self, token_hash: str) -> ResumeRecord | None:
         found = self._resume.get(token_hash)
-        if found is None or found[1] < time.monotonic():
+        if found is None or found[1] < self._now():
             return None
         return found[0]
 
@@ -104,7 +124,11 @@ class MemoryRoomStore:
         self._queues[clinician][appointment] = score
 
     async def queue_drop(self, clinician: str, appointment: str) -> None:
-        self._queues[clinician].pop(appointment, None)
+        queue = self._queues.get(clinician)
+        if queue is not None:
+            queue.pop(appointment, None)
+            if not queue:
+                del self._queues[clinician]
 
     async def queue(self, clinician: str) -> list[str]:
         entries = self._queues.get(clinician, {})
@@ -116,6 +140,30 @@ class MemoryRoomStore:
     async def dead(self, nodes: set[str]) -> set[str]:
         """One process: a node that could ask is alive, and so is every other."""
         return set()
+
+    @property
+    def room_count(self) -> int:
+        return len(self._raw)
+
+    def _purge(self) -> None:
+        """Forget rooms unchanged for `ttl_s`, and lapsed resume tokens (at most once a minute)."""
+        now = self._now()
+        if now - self._purged_at < PURGE_EVERY_S:
+            return
+        self._purged_at = now
+        cutoff = now - self._ttl_s
+        for room_id in [r for r, at in self._touched.items() if at < cutoff]:
+            if (lock := self._locks.get(room_id)) is not None and lock.locked():
+                continue
+            for table in (self._raw, self._parsed, self._seq, self._logs, self._touched):
+                table.pop(room_id, None)
+            self._locks.pop(room_id, None)
+            for queue in self._queues.values():
+                queue.pop(room_id, None)
+        for token in [t for t, (_, until) in self._resume.items() if until < now]:
+            del self._resume[token]
+        for clinician in [c for c, q in self._queues.items() if not q]:
+            del self._queues[clinician]
 
     async def close(self) -> None:
         return None

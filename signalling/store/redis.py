@@ -9,8 +9,6 @@ the same order. The redis driver is imported here only.
 
 from __future__ import annotations
 
-from typing import Any
-
 import redis.asyncio as redis_async
 from redis.exceptions import WatchError
 
@@ -21,10 +19,10 @@ from signalling.store.base import (
     ResumeRecord,
     Step,
     T,
-    body_tail,
-    format_entry,
+    entry_header,
     parse_entry,
     room_channel,
+    wire,
 )
 
 ROOM_TTL_S = 2 * 86400
@@ -41,6 +39,8 @@ return seq
 
 
 class RedisRoomStore:
+    broadcasts = True
+
     def __init__(self, url: str, *, prefix: str, log_size: int = 256) -> None:
         # Many connections relay at once: wait for a pooled connection rather
         # than fail with "Too many connections" (which closed sockets with 1011).
@@ -108,20 +108,21 @@ class RedisRoomStore:
                     continue
 
     async def append(
-        self, room_id: str, recipients: tuple[str, ...], body: dict[str, Any], sent_at: float
-    ) -> int:
-        header = format_entry(recipients, sent_at, 0, "").partition("\n")[0]
-        seq = await self._append(
-            keys=[self._room(room_id), self._log(room_id)],
-            args=[
-                header,
-                body_tail(body),
-                self._log_size,
-                self._prefix + room_channel(room_id),
-                ROOM_TTL_S,
-            ],
+        self, room_id: str, recipients: tuple[str, ...], tail: str, sent_at: float
+    ) -> LogEntry:
+        seq = int(
+            await self._append(
+                keys=[self._room(room_id), self._log(room_id)],
+                args=[
+                    entry_header(recipients, sent_at),
+                    tail,
+                    self._log_size,
+                    self._prefix + room_channel(room_id),
+                    ROOM_TTL_S,
+                ],
+            )
         )
-        return int(seq)
+        return LogEntry(recipients, sent_at, seq, wire(seq, tail))
 
     async def seq(self, room_id: str) -> int:
         raw = await self._client.hget(self._room(room_id), "seq")

@@ -67,8 +67,14 @@ async def test_patient_waits_clinician_admits_and_offer_answer_flow(
     await clinician.send({"type": "offer", "to": consult.patient_id, "sdp": SDP})
     offer = await patient.expect("offer")
     assert offer["from"] == consult.clinician_id
-    assert offer["sdp"] == SDP
-    assert "to" not in offer
+    # The sender's own fields, as sent, behind the server's `seq` and `from`.
+    assert list(offer)[:2] == ["seq", "from"]
+    assert {k: v for k, v in offer.items() if k not in ("seq", "from")} == {
+        "v": 1,
+        "type": "offer",
+        "to": consult.patient_id,
+        "sdp": SDP,
+    }
     await patient.send({"type": "answer", "to": consult.clinician_id, "sdp": SDP})
     answer = await clinician.expect("answer")
     assert answer["sdp"] == SDP

@@ -36,6 +36,8 @@ NODE_TTL_S = 0.3
 class SlowStore:
     """The Redis store, each call a little late (a loaded Redis, a busy node)."""
 
+    broadcasts = True
+
     def __init__(self, inner: RedisRoomStore) -> None:
         self._inner = inner
 

@@ -14,7 +14,7 @@ from signalling.bus import Bus, create_bus
 from signalling.errors import ErrorCode, SignallingError
 from signalling.rooms import Room
 from signalling.store import ResumeRecord, RoomStore, create_store, parse_entry
-from signalling.store.base import room_channel
+from signalling.store.base import body_tail, room_channel
 
 NOW = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
 
@@ -77,19 +77,29 @@ async def test_append_numbers_logs_publishes_and_replays(store: tuple[RoomStore,
     rooms, bus = store
     got: list[str] = []
     sub = await bus.subscribe(room_channel("appt"), lambda _c, p: _collect(got, p))
+    entries = []
     for i in range(6):
-        seq = await rooms.append("appt", ("pat",), {"type": "notice", "v": 1, "n": i}, 0.0)
-        assert seq == i + 1
-    for _ in range(50):
-        if len(got) == 6:
-            break
-        await asyncio.sleep(0.02)
-    entries = [parse_entry(raw) for raw in got]
-    assert [e.seq for e in entries if e] == [1, 2, 3, 4, 5, 6]
-    assert entries[0] is not None and entries[0].wire.startswith('{"seq":1,"type":"notice"')
+        tail = body_tail({"type": "notice", "v": 1, "n": i})
+        entries.append(await rooms.append("appt", ("pat",), tail, 0.0))
+    assert [e.seq for e in entries] == [1, 2, 3, 4, 5, 6]
+    assert entries[0].wire == '{"seq":1,"type":"notice","v":1,"n":0}'
+    assert entries[0].recipients == ("pat",)
+    if rooms.broadcasts:
+        # Shared by nodes: every append reaches every node's subscription, in order.
+        for _ in range(50):
+            if len(got) == 6:
+                break
+            await asyncio.sleep(0.02)
+        published = [parse_entry(raw) for raw in got]
+        assert published == entries
+    else:
+        # One node: the hub delivers what it appends; nothing goes on the bus.
+        await asyncio.sleep(0.05)
+        assert got == []
     assert await rooms.seq("appt") == 6
     replayed, complete = await rooms.replay("appt", 4)
     assert [e.seq for e in replayed] == [5, 6] and complete
+    assert replayed[-1].wire == entries[-1].wire
     replayed, complete = await rooms.replay("appt", 0)
     assert [e.seq for e in replayed] == [3, 4, 5, 6] and not complete
     await sub.close()
