@@ -67,15 +67,17 @@ class Connection:
     def take(self) -> bool:
         """One message from the token bucket; False when over the rate."""
         now = time.monotonic()
+        limits = self.limits
         if self._tokens < 0:
-            self._tokens, self._refilled = self.limits.burst, now
-        self._tokens = min(
-            self.limits.burst, self._tokens + (now - self._refilled) * self.limits.rate
-        )
+            self._tokens, self._refilled = limits.burst, now
+        tokens = self._tokens + (now - self._refilled) * limits.rate
+        if tokens > limits.burst:
+            tokens = limits.burst
         self._refilled = now
-        if self._tokens >= 1:
-            self._tokens -= 1
+        if tokens >= 1:
+            self._tokens = tokens - 1
             return True
+        self._tokens = tokens
         self.strikes += 1
         return False
 

@@ -62,7 +62,13 @@ from signalling.registry import (
 from signalling.rooms import ConsultState, Outbox, Room
 from signalling.sdp import check_candidate, check_sdp
 from signalling.store import LogEntry, ResumeRecord, RoomStore
-from signalling.store.base import KICK, LocalRoomStore, body_tail, parse_entry, room_channel
+from signalling.store.base import (
+    KICK,
+    LocalRoomStore,
+    body_tail,
+    parse_entry,
+    room_channel,
+)
 from signalling.waiting_room import position, queue_score, waiting_message, waiting_patient
 
 log = logging.getLogger(__name__)
@@ -208,7 +214,12 @@ class Hub:
             await self._apply(room, out)
 
     async def receive(self, conn: Connection, frame: str) -> None:
-        """Handle one text frame; every refusal is answered here, in one place."""
+        """Handle one text frame; every refusal is answered here, in one place.
+
+        A negotiation frame (offer, answer, candidate, ice_restart) is relayed
+        right here: every relayed message comes this way, so on one node its
+        path is one coroutine whose only wait is the write to the recipient.
+        """
         started = time.time()
         if not conn.take():
             if conn.flooding:
@@ -220,12 +231,42 @@ class Hub:
         try:
             obj = load(frame)
             kind = obj.get("type")
-            if conn.principal is not None and isinstance(kind, str) and kind in NEGOTIATION:
-                # Closed, flat schemas: their depth needs no walk.
-                await self._relay(conn, obj, frame, started)
-            else:
+            if conn.principal is None or kind.__class__ is not str or kind not in NEGOTIATION:
                 check_depth(obj)
                 await self._dispatch(conn, decode(obj))
+                return
+            # Closed, flat schemas: their depth needs no walk.
+            room_id = conn.room
+            local = self._local_store
+            if local is None:
+                room = await self._store.get(room_id) if room_id is not None else None
+                to = self._check_relay(conn, obj, kind, room)
+                assert room_id is not None
+                await self._store.append(room_id, (to,), _relayed(conn, frame), started)
+            else:
+                room = local.peek(room_id) if room_id is not None else None
+                to = self._check_relay(conn, obj, kind, room)
+                assert room_id is not None
+                seq, text = local.append_now(room_id, (to,), _relayed(conn, frame), started)
+                fanning = self._fanning.get(room_id)
+                members = self._local.get(room_id)
+                peer = members.get(to) if members is not None else None
+                if fanning is not None:
+                    fanning.append(LogEntry((to,), started, seq, text))
+                elif peer is None or peer.closed or seq <= peer.last_seq:
+                    pass
+                elif peer.replaying:
+                    peer.pending.append((seq, text, started))
+                else:
+                    peer.last_seq = seq
+                    try:
+                        await peer.send(text)
+                    except (ConnectionError, RuntimeError):
+                        pass
+                    else:
+                        self.meters.delivered(time.time() - started)
+            if kind == "answer" and room is not None and room.state is ConsultState.ADMITTED:
+                await self._start_call(room_id)
         except SignallingError as exc:
             if exc.debug_context:
                 log.info("refused %s", exc.code.slug, extra=exc.debug_context)
@@ -494,23 +535,13 @@ class Hub:
         out.audit(Action.QUALITY_REPORT, participant, self._clock.now(), **message.details())
         await self._apply(room, out)
 
-    async def _relay(
-        self, conn: Connection, obj: dict[str, Any], frame: str, started: float
-    ) -> None:
-        """Check a negotiation frame, then forward its text with `seq` and `from` in front.
-
-        Every relayed message comes through here, so it is written for speed:
-        on one node nothing is awaited but the write to the recipient.
-        """
-        kind = obj["type"]
+    def _check_relay(
+        self, conn: Connection, obj: dict[str, Any], kind: str, room: Room | None
+    ) -> str:
+        """Every check on a negotiation frame from `conn` in `room`; returns the recipient."""
         to, checked = read_negotiation(obj, kind)
         if kind not in conn.may_send:
             raise SignallingError(ErrorCode.NOT_ALLOWED)
-        room_id = conn.room
-        if room_id is None:
-            raise SignallingError(ErrorCode.NOT_IN_ROOM)
-        local = self._local_store
-        room = local.peek(room_id) if local is not None else await self._store.get(room_id)
         if room is None:
             raise SignallingError(ErrorCode.NOT_IN_ROOM)
         # A stored room is never changed in place (every step stores a new one),
@@ -523,29 +554,18 @@ class Hub:
             check_candidate(checked, device=conn.device, relay_only=room.relay_only)
         elif kind != "ice_restart":
             check_sdp(checked, device=conn.device, relay_only=room.relay_only)
-        # `load` parsed it as an object, so past any leading whitespace it opens with "{".
-        tail = conn.sender + (frame if frame[0] == "{" else frame.lstrip())[1:]
-        if local is None:
-            await self._store.append(room_id, (to,), tail, started)  # every node's bus delivers
-        else:
-            seq, text = local.append_now(room_id, (to,), tail, started)
-            fanning = self._fanning.get(room_id)
-            if fanning is not None:
-                fanning.append(LogEntry((to,), started, seq, text))
-            elif (peer := self._local[room_id].get(to)) is not None:
-                if peer.replaying:
-                    peer.pending.append((seq, text, started))
-                else:
-                    await self._deliver(peer, seq, text, started)
-        if kind == "answer" and room.state is ConsultState.ADMITTED:
-            now = self._clock.now()
+        return to
 
-            def step(current: Room | None) -> tuple[Room | None, bool]:
-                if current is None or not current.start_call(now):
-                    return None, False
-                return current, True
+    async def _start_call(self, room_id: str) -> None:
+        """The first answer relayed after the admit: the call is on."""
+        now = self._clock.now()
 
-            await self._store.update(room_id, step)
+        def step(current: Room | None) -> tuple[Room | None, bool]:
+            if current is None or not current.start_call(now):
+                return None, False
+            return current, True
+
+        await self._store.update(room_id, step)
 
     # ------------------------------------------------------------ effects
 
@@ -858,6 +878,14 @@ class Hub:
             self._detach(conn)
             await self._forget_resume(conn)
         await self._close(conn, Close.TOKEN_EXPIRED)
+
+
+def _relayed(conn: Connection, frame: str) -> str:
+    """The tail of a relayed message: `"from":...,` then the sender's text after its `{`.
+
+    `load` parsed the frame as an object, so past any leading whitespace it opens with "{".
+    """
+    return conn.sender + (frame if frame[0] == "{" else frame.lstrip())[1:]
 
 
 def _from_service(exc: ServiceError) -> SignallingError:

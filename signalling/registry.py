@@ -142,7 +142,7 @@ def parse_frame(frame: str) -> tuple[dict[str, Any], str | None]:
 
 def _check_version(obj: dict[str, Any]) -> None:
     version = obj.get("v")
-    if isinstance(version, bool) or version != VERSION:
+    if version != VERSION or version.__class__ is not int:  # not True, not 1.0
         raise SignallingError(ErrorCode.UNSUPPORTED_VERSION)
 
 
@@ -157,7 +157,13 @@ def decode(obj: dict[str, Any]) -> ClientMessage:
 def read_negotiation(obj: dict[str, Any], kind: str) -> tuple[str, str]:
     """For the relay: check a frame whose `type` is in `NEGOTIATION` as `decode` would,
     and return its recipient and its SDP or candidate line (no value is built)."""
-    _check_version(obj)
+    version = obj.get("v")
+    if version != VERSION or version.__class__ is not int:
+        raise SignallingError(ErrorCode.UNSUPPORTED_VERSION)
+    if "ref" in obj:  # forwarded with the rest, so it must be what it claims to be
+        ref = obj["ref"]
+        if ref.__class__ is not str or len(ref) > MAX_REF:
+            raise SignallingError(ErrorCode.INVALID_FIELD, field="ref")
     return NEGOTIATION[kind].read(obj)
 
 

@@ -15,16 +15,18 @@ def candidate_type(line: str) -> str | None:
     Read by position, as a browser reads it: a `typ` anywhere else, or a line
     split by anything but single spaces, has no type and is refused from a device.
     """
-    parts = line.split(" ", 8)
-    if len(parts) < 8 or parts[6] != "typ":
+    at = line.find(" typ ")
+    if at < 0 or line.count(" ", 0, at) != 5:  # `typ` must be the seventh field
         return None
-    return parts[7]
+    start = at + 5
+    end = line.find(" ", start)
+    return line[start:end] if end >= 0 else line[start:]
 
 
 def check_candidate(line: str, *, device: bool, relay_only: bool) -> None:
     if line == "":
         return
-    if not (line.startswith("candidate:") or line.startswith("a=candidate:")):
+    if not line.startswith(("candidate:", "a=candidate:")):
         raise SignallingError(ErrorCode.CANDIDATE_REFUSED if device else ErrorCode.SDP_INVALID)
     if device and relay_only and candidate_type(line) != "relay":
         raise SignallingError(ErrorCode.CANDIDATE_REFUSED)

@@ -26,7 +26,7 @@ CANDIDATE_INIT_FIELDS = frozenset({"candidate", "sdpMid", "sdpMLineIndex", "user
 
 
 def closed(obj: dict[str, Any], fields: frozenset[str], prefix: str = "") -> None:
-    """Refuse a field outside `fields`, naming the first one found."""
+    """Refuse a field outside `fields`, naming the first one found (callers test first)."""
     if obj.keys() <= fields:
         return
     extra = sorted(set(obj) - fields)[0]
@@ -34,7 +34,10 @@ def closed(obj: dict[str, Any], fields: frozenset[str], prefix: str = "") -> Non
 
 
 # The readers below are on every relayed message's path: each field is checked
-# once, inline, and `read` returns only what the relay goes on to check.
+# once, inline, and `read` returns only what the relay goes on to check. A
+# closed set costs a length where it can: with `type`, `v` and every required
+# field present (each is read, so each is checked), a frame has no other field
+# exactly when its length is theirs plus the optional ones present.
 
 
 def _to(obj: dict[str, Any]) -> str:
@@ -61,7 +64,8 @@ class Offer:
     @staticmethod
     def read(obj: dict[str, Any]) -> tuple[str, str]:
         """Check every field; return the recipient and the SDP."""
-        closed(obj, OFFER_FIELDS)
+        if len(obj) != 4 + ("ref" in obj) + ("ice_restart" in obj):  # type, v, to, sdp
+            closed(obj, OFFER_FIELDS)
         if obj.get("ice_restart", False).__class__ is not bool:
             raise _bad("ice_restart")
         return _to(obj), _sdp(obj)
@@ -81,7 +85,8 @@ class Answer:
     @staticmethod
     def read(obj: dict[str, Any]) -> tuple[str, str]:
         """Check every field; return the recipient and the SDP."""
-        closed(obj, ANSWER_FIELDS)
+        if len(obj) != 4 + ("ref" in obj):  # type, v, to, sdp
+            closed(obj, ANSWER_FIELDS)
         return _to(obj), _sdp(obj)
 
     @classmethod
@@ -114,12 +119,12 @@ class Candidate:
     @staticmethod
     def read(obj: dict[str, Any]) -> tuple[str, str]:
         """Check every field; return the recipient and the candidate line ("" at the end)."""
-        closed(obj, CANDIDATE_FIELDS)
+        if len(obj) != 4 + ("ref" in obj):  # type, v, to, candidate
+            closed(obj, CANDIDATE_FIELDS)
         to = _to(obj)
         raw = obj.get("candidate")
         if raw.__class__ is not dict:
             raise _bad("candidate")
-        closed(raw, CANDIDATE_INIT_FIELDS, "candidate.")
         line = raw.get("candidate")
         if line.__class__ is not str or len(line) > MAX_CANDIDATE:
             raise _bad("candidate")
@@ -132,6 +137,10 @@ class Candidate:
         ufrag = raw.get("usernameFragment")
         if ufrag is not None and (ufrag.__class__ is not str or len(ufrag) > 256):
             raise _bad("candidate.usernameFragment")
+        if len(raw) != 1 + ("sdpMid" in raw) + ("sdpMLineIndex" in raw) + (
+            "usernameFragment" in raw
+        ):
+            closed(raw, CANDIDATE_INIT_FIELDS, "candidate.")
         return to, line
 
     @classmethod
@@ -153,7 +162,8 @@ class IceRestart:
 
     @staticmethod
     def read(obj: dict[str, Any]) -> tuple[str, str]:
-        closed(obj, ICE_RESTART_FIELDS)
+        if len(obj) != 3 + ("ref" in obj):  # type, v, to
+            closed(obj, ICE_RESTART_FIELDS)
         return _to(obj), ""
 
     @classmethod

@@ -14,7 +14,8 @@ from signalling.bus import Bus, create_bus
 from signalling.errors import ErrorCode, SignallingError
 from signalling.rooms import Room
 from signalling.store import ResumeRecord, RoomStore, create_store, parse_entry
-from signalling.store.base import body_tail, room_channel
+from signalling.store.base import Step, body_tail, room_channel
+from signalling.store.memory import PURGE_EVERY_S, MemoryRoomStore
 
 NOW = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
 
@@ -120,3 +121,40 @@ async def test_resume_records_and_queues(store: tuple[RoomStore, Bus]) -> None:
     assert await rooms.queue("doc") == ["a", "b"]
     await rooms.queue_drop("doc", "a")
     assert await rooms.queue("doc") == ["b"]
+
+
+async def test_memory_store_forgets_idle_rooms_and_lapsed_tokens_once_a_minute() -> None:
+    """A long-running single node must not keep every consult it has ever seen."""
+    now = [0.0]
+    rooms = MemoryRoomStore(ttl_s=30, monotonic=lambda: now[0])
+
+    def open_room(appointment: str) -> Step[None]:
+        def step(room: Room | None) -> tuple[Room, None]:
+            return room or Room.open(_view(appointment), NOW), None
+
+        return step
+
+    for appointment in ("old", "recent"):
+        await rooms.update(appointment, open_room(appointment))
+        await rooms.append(appointment, ("pat",), body_tail({"type": "notice", "v": 1}), 0.0)
+        await rooms.queue_put("doc", appointment, 1.0)
+    await rooms.put_resume("lapsed", ResumeRecord("old", "pat"), 10)
+    await rooms.put_resume("live", ResumeRecord("recent", "pat"), 1000)
+
+    now[0] = PURGE_EVERY_S - 1
+    await rooms.update("recent", open_room("recent"))
+    assert await rooms.get("old") is not None  # idle past its TTL, but no purge yet
+    assert "lapsed" in rooms._resume
+
+    now[0] = PURGE_EVERY_S
+    await rooms.update("recent", open_room("recent"))
+    assert await rooms.get("old") is None
+    assert await rooms.seq("old") == 0
+    assert (await rooms.replay("old", 0))[0] == []
+    assert await rooms.queue("doc") == ["recent"]
+    assert await rooms.get("recent") is not None
+    assert await rooms.seq("recent") == 1
+    assert [e.seq for e in (await rooms.replay("recent", 0))[0]] == [1]
+    assert "lapsed" not in rooms._resume
+    assert await rooms.get_resume("live") == ResumeRecord("recent", "pat")
+    assert rooms.room_count == 1
