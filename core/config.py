@@ -72,6 +72,7 @@ class Settings:
     ws_rate: int = 50
     ws_burst: int = 200
     ws_flood_strikes: int = 20
+    ws_max_connections: int = 5000
     ws_replay_messages: int = 256
 
     @property
@@ -129,6 +130,9 @@ class Settings:
             ws_rate=reader.integer("WS_RATE", 50, minimum=1, maximum=10_000),
             ws_burst=reader.integer("WS_BURST", 200, minimum=1, maximum=100_000),
             ws_flood_strikes=reader.integer("WS_FLOOD_STRIKES", 20, minimum=1, maximum=10_000),
+            ws_max_connections=reader.integer(
+                "WS_MAX_CONNECTIONS", 5000, minimum=1, maximum=1_000_000
+            ),
             ws_replay_messages=reader.integer(
                 "WS_REPLAY_MESSAGES", 256, minimum=16, maximum=100_000
             ),

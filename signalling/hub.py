@@ -65,6 +65,7 @@ from signalling.store import LogEntry, ResumeRecord, RoomStore
 from signalling.store.base import (
     KICK,
     LocalRoomStore,
+    StoreUnavailable,
     body_tail,
     parse_entry,
     room_channel,
@@ -85,6 +86,7 @@ class HubConfig:
     tick_s: float = 1.0
     resume_ttl_s: int = 12 * 3600
     node_ttl_s: float = 5.0
+    max_connections: int = 5000
     limits: Limits = Limits()
 
 
@@ -171,6 +173,9 @@ class Hub:
         """A new connection; `cookie_token` is the session cookie of a browser's upgrade."""
         if self._closing:
             raise SignallingError(ErrorCode.UNAVAILABLE, close=Close.RESTART)
+        if len(self._conns) >= self.config.max_connections:
+            # Full: another node (or this one, shortly) can take it.
+            raise SignallingError(ErrorCode.UNAVAILABLE, close=Close.TRY_LATER)
         conn = Connection(transport, self.config.limits, cookie_token=cookie_token)
         self._conns[conn.id] = conn
         self.meters.connections = len(self._conns)
@@ -206,7 +211,7 @@ class Hub:
 
         try:
             room, out = await self._store.update(room_id, step)
-        except (ConnectionError, OSError):
+        except StoreUnavailable:
             log.warning("room store unreachable while a connection dropped")
             return
         if room is not None:
@@ -280,6 +285,12 @@ class Hub:
             await self._send(conn, _from_service(exc).to_wire(ref_of(obj)))
             if conn.principal is None:
                 await self._close(conn, Close.AUTH_FAILED)
+        except StoreUnavailable:
+            # Redis cannot be reached from here: nothing was changed, and the
+            # client comes back after a short wait, to this node or another.
+            log.warning("room store unreachable; client told to try again later")
+            await self._send(conn, SignallingError(ErrorCode.UNAVAILABLE).to_wire(ref_of(obj)))
+            await self._close(conn, Close.TRY_LATER)
         except Exception:
             # A fault of ours or of the store (Redis gone mid-call): the client is
             # told nothing more than 1011 and resumes; the operator gets the trace.

@@ -16,7 +16,7 @@ from core.errors import Code, ServiceError
 from core.events import AuditRecord, AuditSink
 from media.turn import IceServers
 from signalling.connection import Connection, Limits
-from signalling.errors import Close, SignallingError
+from signalling.errors import CLOSE_REASONS, Close, SignallingError
 from signalling.hub import Hub, HubConfig
 from signalling.policy import IceServerIssuer, JoinPolicy
 from signalling.store import create_store
@@ -81,8 +81,9 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     socket = _Socket(ws)
     try:
         conn = hub.connect(socket, cookie_token=request.cookies.get(SESSION_COOKIE))
-    except SignallingError:
-        await ws.close(code=Close.RESTART.value, message=b"reconnect elsewhere")
+    except SignallingError as exc:
+        code = exc.close or Close.RESTART
+        await ws.close(code=code.value, message=CLOSE_REASONS[code].encode())
         return ws
     # The frames are read in a task of their own: a task resumes its coroutine
     # through every frame it awaits in, and this handler sits under the whole
@@ -113,6 +114,7 @@ def hub_config(app: web.Application) -> HubConfig:
         heartbeat_s=float(settings.ws_heartbeat_seconds),
         reclaim_s=float(settings.ws_reclaim_seconds),
         reauth_lead_s=float(settings.ws_reauth_lead_seconds),
+        max_connections=settings.ws_max_connections,
         limits=Limits(
             rate=float(settings.ws_rate),
             burst=float(settings.ws_burst),

@@ -39,6 +39,10 @@ class ResumeRecord:
         return cls(room=str(data["room"]), participant=str(data["participant"]))
 
 
+class StoreUnavailable(ConnectionError):
+    """The store's backend cannot be reached (Redis down or unreachable); nothing was changed."""
+
+
 class LogEntry(NamedTuple):
     recipients: tuple[str, ...]
     sent_at: float

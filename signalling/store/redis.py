@@ -9,7 +9,13 @@ the same order. The redis driver is imported here only.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Coroutine
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
 import redis.asyncio as redis_async
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.exceptions import WatchError
 
 from signalling.rooms import Room
@@ -18,6 +24,7 @@ from signalling.store.base import (
     LogEntry,
     ResumeRecord,
     Step,
+    StoreUnavailable,
     T,
     entry_header,
     parse_entry,
@@ -26,6 +33,25 @@ from signalling.store.base import (
 )
 
 ROOM_TTL_S = 2 * 86400
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _reachable(
+    method: Callable[Concatenate[RedisRoomStore, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[RedisRoomStore, P], Coroutine[Any, Any, R]]:
+    """Redis down or unreachable becomes `StoreUnavailable`, the one error the hub knows."""
+
+    @functools.wraps(method)
+    async def guarded(self: RedisRoomStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(self, *args, **kwargs)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+
+    return guarded
+
 
 _APPEND = """
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
@@ -58,6 +84,7 @@ class RedisRoomStore:
     def _log(self, room_id: str) -> str:
         return f"{self._prefix}log:{room_id}"
 
+    @_reachable
     async def get(self, room_id: str) -> Room | None:
         raw = await self._client.hget(self._room(room_id), "state")
         return self._parse(room_id, raw)
@@ -73,6 +100,7 @@ class RedisRoomStore:
         self._parsed[room_id] = (raw, room)
         return room
 
+    @_reachable
     async def get_many(self, room_ids: list[str]) -> dict[str, Room]:
         if not room_ids:
             return {}
@@ -87,6 +115,7 @@ class RedisRoomStore:
                 rooms[room_id] = room
         return rooms
 
+    @_reachable
     async def update(self, room_id: str, step: Step[T]) -> T:
         key = self._room(room_id)
         async with self._client.pipeline(transaction=True) as pipe:
@@ -107,6 +136,7 @@ class RedisRoomStore:
                 except WatchError:
                     continue
 
+    @_reachable
     async def append(
         self, room_id: str, recipients: tuple[str, ...], tail: str, sent_at: float
     ) -> LogEntry:
@@ -124,10 +154,12 @@ class RedisRoomStore:
         )
         return LogEntry(recipients, sent_at, seq, wire(seq, tail))
 
+    @_reachable
     async def seq(self, room_id: str) -> int:
         raw = await self._client.hget(self._room(room_id), "seq")
         return int(raw) if raw is not None else 0
 
+    @_reachable
     async def replay(self, room_id: str, after: int) -> tuple[list[LogEntry], bool]:
         async with self._client.pipeline(transaction=True) as pipe:
             pipe.lrange(self._log(room_id), 0, -1)
@@ -139,36 +171,45 @@ class RedisRoomStore:
         complete = after >= current or oldest <= after + 1
         return [e for e in entries if e.seq > after], complete
 
+    @_reachable
     async def kick(self, room_id: str, conn_id: str) -> None:
         await self._client.publish(
             self._prefix + room_channel(room_id), f"{KICK}|{conn_id}".encode()
         )
 
+    @_reachable
     async def put_resume(self, token_hash: str, record: ResumeRecord, ttl_s: int) -> None:
         await self._client.set(f"{self._prefix}resume:{token_hash}", record.to_json(), ex=ttl_s)
 
+    @_reachable
     async def get_resume(self, token_hash: str) -> ResumeRecord | None:
         raw = await self._client.get(f"{self._prefix}resume:{token_hash}")
         return ResumeRecord.from_json(raw) if raw is not None else None
 
+    @_reachable
     async def drop_resume(self, token_hash: str) -> None:
         await self._client.delete(f"{self._prefix}resume:{token_hash}")
 
+    @_reachable
     async def queue_put(self, clinician: str, appointment: str, score: float) -> None:
         key = f"{self._prefix}queue:{clinician}"
         await self._client.zadd(key, {appointment: score})
         await self._client.expire(key, ROOM_TTL_S)
 
+    @_reachable
     async def queue_drop(self, clinician: str, appointment: str) -> None:
         await self._client.zrem(f"{self._prefix}queue:{clinician}", appointment)
 
+    @_reachable
     async def queue(self, clinician: str) -> list[str]:
         raw = await self._client.zrange(f"{self._prefix}queue:{clinician}", 0, -1)
         return [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
 
+    @_reachable
     async def mark_alive(self, node: str, ttl_s: float) -> None:
         await self._client.set(f"{self._prefix}node:{node}", b"1", px=max(1, int(ttl_s * 1000)))
 
+    @_reachable
     async def dead(self, nodes: set[str]) -> set[str]:
         if not nodes:
             return set()
