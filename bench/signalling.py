@@ -1,7 +1,7 @@
 """Signalling relay under load, against a bare aiohttp relay in the same run.
 
-    .venv/bin/python bench/signalling.py            # P = 10, 100, 1000; 10 s phases
-    .venv/bin/python bench/signalling.py --quick    # P = 10, 100; 2 s phases (under a minute)
+    .venv/bin/python bench/signalling.py            # P = 10, 100, 1000; 12 s per target
+    .venv/bin/python bench/signalling.py --quick    # P = 10, 100; 3 s per target (about a minute)
 
 In --quick the headline figures are for the largest P run (100), not 1000:
 setting up 2,000 clients in their rooms alone takes longer than a minute here.
@@ -13,12 +13,18 @@ process, uvloop) is pinned to CPU 0 and the server to CPU 1 with `taskset`.
 
 For each P: relayed messages per second in a closed loop (each pair starts
 its next round once it has received the last), and the server's CPU time per
-relayed message from /proc/<pid>/stat. At P = 1000: relay latency p50/p95/p99
-at a fixed offered load of 11,000 messages/s (each pair one round every two
-seconds, spread evenly; a message carries its send time, in the SDP `s=`
-line or the candidate foundation, which the server passes through untouched),
-and the server's memory per connected client (VmRSS with every client in its
-room, minus VmRSS before any connected, over 2P). Peak memory is VmHWM.
+relayed message from /proc/<pid>/stat. This machine is shared and its speed
+drifts, so the closed loop runs in slices (5 in --quick, 6 otherwise), the
+application and the bare relay taking turns with every client of both
+connected, and the figures are medians: `cpu_ratio` is the median of the
+slice-by-slice ratios, each slice's pair measured seconds apart.
+
+At the largest P: relay latency p50/p95/p99 at a fixed offered load of
+11,000 messages/s (each pair one round every P*22/11000 s, spread evenly; a
+message carries its send time, in the SDP `s=` line or the candidate
+foundation, which the server passes through untouched), and the server's
+memory per connected client (VmRSS with every client in its room, minus VmRSS
+before any connected, over 2P). Peak memory is VmHWM.
 
 The server is the real application (`web.app.create_app`: token
 authentication, room checks, sequence numbers, the SDP and candidate checks,
@@ -43,6 +49,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -527,72 +534,113 @@ class Target:
 
 
 async def measure(
-    target: Target,
+    targets: Sequence[Target],
     counts: Sequence[int],
     seconds: float,
     *,
+    windows: int,
     ids: tuple[str, str],
     tokens: tuple[str, str],
     fixed_at: int | None,
-) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+) -> dict[str, dict[str, Any]]:
+    """Figures per target and P. The closed loop runs in `windows` slices per target,
+    the targets taking turns, and CPU per message is the median slice: a slow spell of
+    this shared machine then lands on both targets instead of on whichever ran in it."""
+    out: dict[str, dict[str, Any]] = {t.label: {} for t in targets}
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
         for count in counts:
-            stats = Stats()
-            rss_before = sum(memory_kb(pid, "VmRSS") for pid in target.pids)
-            began = time.monotonic()
-            pairs = await open_pairs(
-                session,
-                count,
-                target.patient_url,
-                target.clinician_url,
-                bare=target.bare,
-                ids=ids,
-                tokens=tokens,
-                stats=stats,
-            )
-            setup_s = time.monotonic() - began
-            log(f"{target.label} P={count}: {2 * count} clients in their rooms in {setup_s:.1f} s")
-            rss_in_rooms = sum(memory_kb(pid, "VmRSS") for pid in target.pids)
-            stalls: list[str] = []
-            await closed_loop(pairs, min(seconds, 1.0), stalls)  # warm-up
-            cpu0 = sum(cpu_seconds(pid) for pid in target.pids)
-            gen0 = time.process_time()
-            t0 = time.monotonic()
-            relayed = await closed_loop(pairs, seconds, stalls)
-            elapsed = time.monotonic() - t0
-            cpu = sum(cpu_seconds(pid) for pid in target.pids) - cpu0
-            generator_cpu = time.process_time() - gen0
-            figures: dict[str, Any] = {
-                "pairs": count,
-                "setup_s": round(setup_s, 2),
-                "msgs_per_s": round(relayed / elapsed),
-                "cpu_us_per_msg": round(cpu * 1e6 / relayed, 1) if relayed else None,
-                "server_cpu_pct": round(100 * cpu / elapsed),
-                "generator_cpu_pct": round(100 * generator_cpu / elapsed),
-                "kb_per_client": round((rss_in_rooms - rss_before) / (2 * count), 1),
-                "peak_rss_mb": round(sum(memory_kb(p, "VmHWM") for p in target.pids) / 1024, 1),
-                "stalled_pairs": len(stalls),
-            }
-            if stalls:
-                log(f"{target.label} P={count}: {len(stalls)} pairs stalled, e.g. {stalls[0]}")
-            if fixed_at == count:
-                offered = await fixed_load(pairs, seconds, stats)
-                figures.update(
-                    offered_msgs_per_s=round(offered),
-                    latency_samples=len(stats.latencies),
-                    p50_ms=round(pct(stats.latencies, 0.50), 2),
-                    p95_ms=round(pct(stats.latencies, 0.95), 2),
-                    p99_ms=round(pct(stats.latencies, 0.99), 2),
+            opened: dict[str, list[Pair]] = {}
+            figures: dict[str, dict[str, Any]] = {}
+            stats = {t.label: Stats() for t in targets}
+            for target in targets:
+                rss_before = sum(memory_kb(pid, "VmRSS") for pid in target.pids)
+                began = time.monotonic()
+                opened[target.label] = await open_pairs(
+                    session,
+                    count,
+                    target.patient_url,
+                    target.clinician_url,
+                    bare=target.bare,
+                    ids=ids,
+                    tokens=tokens,
+                    stats=stats[target.label],
                 )
-            print(f"{target.label} P={count}: {json.dumps(figures)}", flush=True)
-            out[str(count)] = figures
+                setup_s = time.monotonic() - began
+                log(f"{target.label} P={count}: {2 * count} clients in rooms in {setup_s:.1f} s")
+                rss_in_rooms = sum(memory_kb(pid, "VmRSS") for pid in target.pids)
+                figures[target.label] = {
+                    "pairs": count,
+                    "setup_s": round(setup_s, 2),
+                    "kb_per_client": round((rss_in_rooms - rss_before) / (2 * count), 1),
+                }
+            stalls: dict[str, list[str]] = {t.label: [] for t in targets}
+            for target in targets:  # warm-up
+                await closed_loop(opened[target.label], min(seconds, 1.0), stalls[target.label])
+            slices: dict[str, list[tuple[float, int, float, float]]] = {
+                t.label: [] for t in targets
+            }
+            for _ in range(windows):
+                for target in targets:
+                    cpu0 = sum(cpu_seconds(pid) for pid in target.pids)
+                    gen0 = time.process_time()
+                    t0 = time.monotonic()
+                    relayed = await closed_loop(
+                        opened[target.label], seconds / windows, stalls[target.label]
+                    )
+                    elapsed = time.monotonic() - t0
+                    cpu = sum(cpu_seconds(pid) for pid in target.pids) - cpu0
+                    generator = time.process_time() - gen0
+                    slices[target.label].append((cpu, relayed, elapsed, generator))
+            for target in targets:
+                mine = slices[target.label]
+                per_msg = [cpu * 1e6 / n for cpu, n, _, _ in mine if n]
+                relayed = sum(n for _, n, _, _ in mine)
+                elapsed = sum(e for _, _, e, _ in mine)
+                figures[target.label].update(
+                    msgs_per_s=round(relayed / elapsed),
+                    cpu_us_per_msg=round(statistics.median(per_msg), 1) if per_msg else None,
+                    cpu_us_per_msg_slices=[round(x, 1) for x in per_msg],
+                    server_cpu_pct=round(100 * sum(c for c, _, _, _ in mine) / elapsed),
+                    generator_cpu_pct=round(100 * sum(g for _, _, _, g in mine) / elapsed),
+                    peak_rss_mb=round(sum(memory_kb(p, "VmHWM") for p in target.pids) / 1024, 1),
+                    stalled_pairs=len(stalls[target.label]),
+                )
+                if stalls[target.label]:
+                    log(f"{target.label} P={count}: stalled, e.g. {stalls[target.label][0]}")
+            if len(targets) == 2:
+                first, second = (slices[t.label] for t in targets)
+                paired = [
+                    (a[0] / a[1]) / (b[0] / b[1])
+                    for a, b in zip(first, second, strict=True)
+                    if a[1] and b[1] and b[0]
+                ]
+                figures[targets[0].label]["cpu_ratio_slices"] = [round(r, 2) for r in paired]
+                if paired:
+                    figures[targets[0].label]["cpu_ratio"] = round(statistics.median(paired), 2)
+            for target in targets:
+                if fixed_at == count:
+                    mine_stats = stats[target.label]
+                    offered = await fixed_load(opened[target.label], seconds, mine_stats)
+                    figures[target.label].update(
+                        offered_msgs_per_s=round(offered),
+                        latency_samples=len(mine_stats.latencies),
+                        p50_ms=round(pct(mine_stats.latencies, 0.50), 2),
+                        p95_ms=round(pct(mine_stats.latencies, 0.95), 2),
+                        p99_ms=round(pct(mine_stats.latencies, 0.99), 2),
+                    )
+                print(f"{target.label} P={count}: {json.dumps(figures[target.label])}", flush=True)
+                out[target.label][str(count)] = figures[target.label]
             closing = time.monotonic()
             await asyncio.gather(
-                *(c.close() for pair in pairs for c in (pair.clinician, pair.patient))
+                *(
+                    c.close()
+                    for pairs in opened.values()
+                    for pair in pairs
+                    for c in (pair.clinician, pair.patient)
+                )
             )
-            log(f"{target.label} P={count}: closed in {time.monotonic() - closing:.1f} s")
+            log(f"P={count}: closed in {time.monotonic() - closing:.1f} s")
             await asyncio.sleep(0.5)
     return out
 
@@ -604,7 +652,8 @@ async def main(
     from tests.media.nodes import create_cluster, sign_in_prisoner, sign_in_staff
 
     os.sched_setaffinity(0, {GENERATOR_CPU})
-    seconds = 2.0 if quick else 10.0
+    seconds = 3.0 if quick else 12.0
+    windows = 5 if quick else 6
     limits = {
         "THROUGHCARE_WS_RATE": "10000",
         "THROUGHCARE_WS_BURST": "100000",
@@ -630,19 +679,24 @@ async def main(
                 await sign_in_staff(node.url, clinician),
             )
             one = Target("one node", [node.process.pid], node.ws_url, node.ws_url, bare=False)
-            if "one" in phases:
-                results["one_node"] = await measure(
-                    one, counts, seconds, ids=ids, tokens=tokens, fixed_at=max(counts)
-                )
-
             bare = await cluster.start_node(
                 "bare", cpus=SERVER_CPUS, command=[sys.executable, str(HERE), "--bare"]
             )
             base = Target("bare relay", [bare.process.pid], bare.ws_url, bare.ws_url, bare=True)
+            chosen = [t for t, phase in ((one, "one"), (base, "bare")) if phase in phases]
+            measured = await measure(
+                chosen,
+                counts,
+                seconds,
+                windows=windows,
+                ids=ids,
+                tokens=tokens,
+                fixed_at=max(counts),
+            )
+            if "one" in phases:
+                results["one_node"] = measured[one.label]
             if "bare" in phases:
-                results["bare_relay"] = await measure(
-                    base, counts, seconds, ids=ids, tokens=tokens, fixed_at=max(counts)
-                )
+                results["bare_relay"] = measured[base.label]
         finally:
             await cluster.stop()
 
@@ -670,9 +724,17 @@ async def main(
             two = Target(
                 "two nodes", [a.process.pid, b.process.pid], a.ws_url, b.ws_url, bare=False
             )
-            results["two_nodes"] = await measure(
-                two, (max(counts),), seconds, ids=ids, tokens=tokens, fixed_at=None
-            )
+            results["two_nodes"] = (
+                await measure(
+                    [two],
+                    (max(counts),),
+                    seconds,
+                    windows=1,
+                    ids=ids,
+                    tokens=tokens,
+                    fixed_at=None,
+                )
+            )[two.label]
         finally:
             await cluster.stop()
 
@@ -685,11 +747,8 @@ async def main(
     summary = {
         "cpu_us_per_msg": one_k["cpu_us_per_msg"],
         "baseline_cpu_us_per_msg": bare_k["cpu_us_per_msg"],
-        "cpu_ratio": (
-            round(one_k["cpu_us_per_msg"] / bare_k["cpu_us_per_msg"], 2)
-            if one_k["cpu_us_per_msg"] and bare_k["cpu_us_per_msg"]
-            else None
-        ),
+        "cpu_ratio": one_k.get("cpu_ratio"),
+        "cpu_ratio_slices": one_k.get("cpu_ratio_slices"),
         "p99_ms_fixed_load": one_k.get("p99_ms"),
         "p50_ms_fixed_load": one_k.get("p50_ms"),
         "p95_ms_fixed_load": one_k.get("p95_ms"),
