@@ -241,17 +241,21 @@ class Hub:
                 await self._dispatch(conn, decode(obj))
                 return
             # Closed, flat schemas: their depth needs no walk.
+            to, checked = read_negotiation(obj, kind)
+            if kind not in conn.may_send:
+                raise SignallingError(ErrorCode.NOT_ALLOWED)
             room_id = conn.room
+            if room_id is None:
+                raise SignallingError(ErrorCode.NOT_IN_ROOM)
             local = self._local_store
+            room: Room | None
             if local is None:
-                room = await self._store.get(room_id) if room_id is not None else None
-                to = self._check_relay(conn, obj, kind, room)
-                assert room_id is not None
-                await self._store.append(room_id, (to,), _relayed(conn, frame), started)
+                room = await self._relay_shared(
+                    conn, room_id, kind, to, checked, _relayed(conn, frame), started
+                )
             else:
-                room = local.peek(room_id) if room_id is not None else None
-                to = self._check_relay(conn, obj, kind, room)
-                assert room_id is not None
+                room = local.peek(room_id)
+                self._check_room(conn, kind, to, checked, room)
                 seq, text = local.append_now(room_id, (to,), _relayed(conn, frame), started)
                 fanning = self._fanning.get(room_id)
                 members = self._local.get(room_id)
@@ -546,13 +550,10 @@ class Hub:
         out.audit(Action.QUALITY_REPORT, participant, self._clock.now(), **message.details())
         await self._apply(room, out)
 
-    def _check_relay(
-        self, conn: Connection, obj: dict[str, Any], kind: str, room: Room | None
-    ) -> str:
-        """Every check on a negotiation frame from `conn` in `room`; returns the recipient."""
-        to, checked = read_negotiation(obj, kind)
-        if kind not in conn.may_send:
-            raise SignallingError(ErrorCode.NOT_ALLOWED)
+    def _check_room(
+        self, conn: Connection, kind: str, to: str, checked: str, room: Room | None
+    ) -> None:
+        """The room's checks on a negotiation frame from `conn` to `to`, carrying `checked`."""
         if room is None:
             raise SignallingError(ErrorCode.NOT_IN_ROOM)
         # A stored room is never changed in place (every step stores a new one),
@@ -565,7 +566,39 @@ class Hub:
             check_candidate(checked, device=conn.device, relay_only=room.relay_only)
         elif kind != "ice_restart":
             check_sdp(checked, device=conn.device, relay_only=room.relay_only)
-        return to
+
+    async def _relay_shared(
+        self,
+        conn: Connection,
+        room_id: str,
+        kind: str,
+        to: str,
+        checked: str,
+        tail: str,
+        started: float,
+    ) -> Room:
+        """Relay with Redis: one round trip when this node's view of the room is current.
+
+        The frame is checked against the room as this node last saw it, and the
+        append logs it only if the room is still in that state. If the view was
+        old (or refused the frame), the room is read and the frame checked again.
+        """
+        room, fresh = self._store.cached(room_id), False
+        for _ in range(4):
+            if room is None:
+                room, fresh = await self._store.get(room_id), True
+            try:
+                self._check_room(conn, kind, to, checked, room)
+            except SignallingError:
+                if fresh:
+                    raise
+                room = None
+                continue
+            assert room is not None
+            if await self._store.append(room_id, (to,), tail, started, checked=room):
+                return room
+            room, fresh = None, False
+        raise SignallingError(ErrorCode.UNAVAILABLE)  # the room changed four times meanwhile
 
     async def _start_call(self, room_id: str) -> None:
         """The first answer relayed after the admit: the call is on."""
@@ -633,7 +666,7 @@ class Hub:
     ) -> None:
         """A message of the server's own: numbered, logged and delivered."""
         entry = await self._store.append(room_id, recipients, body_tail(body), sent_at)
-        if not self._store.broadcasts:
+        if entry is not None and not self._store.broadcasts:
             await self._fanout(room_id, entry)
 
     async def _forget_resume(self, conn: Connection) -> None:

@@ -52,7 +52,9 @@ class RedisBus:
     async def _read(self) -> None:
         while True:
             try:
-                message = await self._pubsub.get_message(timeout=1.0)
+                # Blocking, with no timeout per read: a timeout costs a timer for
+                # every message, and the node always listens on its own channel.
+                message = await self._pubsub.get_message(timeout=None)
             except (ConnectionError, redis_async.ConnectionError):
                 log.warning("redis bus connection lost; retrying")
                 await asyncio.sleep(0.5)

@@ -94,6 +94,14 @@ class RoomStore(Protocol):
         """The room as stored; callers must not change it (use `update`)."""
         ...
 
+    def cached(self, room_id: str) -> Room | None:
+        """The room as this node last saw it, without asking; it may be out of date.
+
+        Check against it, then pass it to `append` as `checked`, which logs the
+        message only if the room has not changed since.
+        """
+        ...
+
     async def get_many(self, room_ids: list[str]) -> dict[str, Room]:
         """The stored rooms among `room_ids` (absent ones left out), in one round trip."""
         ...
@@ -106,9 +114,19 @@ class RoomStore(Protocol):
         ...
 
     async def append(
-        self, room_id: str, recipients: tuple[str, ...], tail: str, sent_at: float
-    ) -> LogEntry:
-        """Give the message the room's next seq and log it (and publish it if `broadcasts`)."""
+        self,
+        room_id: str,
+        recipients: tuple[str, ...],
+        tail: str,
+        sent_at: float,
+        *,
+        checked: Room | None = None,
+    ) -> LogEntry | None:
+        """Give the message the room's next seq and log it (and publish it if `broadcasts`).
+
+        With `checked` (a room from `cached` or `get`), only if the room is still in
+        that state; otherwise nothing is logged and the answer is None.
+        """
         ...
 
     async def seq(self, room_id: str) -> int: ...

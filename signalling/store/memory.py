@@ -46,6 +46,9 @@ class MemoryRoomStore:
     async def get(self, room_id: str) -> Room | None:
         return self.peek(room_id)
 
+    def cached(self, room_id: str) -> Room | None:
+        return self.peek(room_id)
+
     def peek(self, room_id: str) -> Room | None:
         raw = self._raw.get(room_id)
         if raw is None:
@@ -77,8 +80,16 @@ class MemoryRoomStore:
             return result
 
     async def append(
-        self, room_id: str, recipients: tuple[str, ...], tail: str, sent_at: float
-    ) -> LogEntry:
+        self,
+        room_id: str,
+        recipients: tuple[str, ...],
+        tail: str,
+        sent_at: float,
+        *,
+        checked: Room | None = None,
+    ) -> LogEntry | None:
+        if checked is not None and checked is not self.peek(room_id):
+            return None
         seq, text = self.append_now(room_id, recipients, tail, sent_at)
         return LogEntry(recipients, sent_at, seq, text)
 

@@ -1,6 +1,7 @@
 """Room state in Redis, so that a room outlives any one node.
 
-Keys, all under the configured prefix: `room:<id>` (hash: `state`, `seq`),
+Keys, all under the configured prefix: `room:<id>` (hash: `state`, `seq`, and
+`ver`, which every change of `state` increments),
 `log:<id>` (capped list of logged messages), `resume:<token hash>` (with a
 TTL) and `queue:<clinician>` (sorted set of waiting appointments). A logged
 message is numbered, appended and published by one script, so every node sees
@@ -54,6 +55,9 @@ def _reachable(
 
 
 _APPEND = """
+if ARGV[6] ~= '' and redis.call('HGET', KEYS[1], 'ver') ~= ARGV[6] then
+  return -1
+end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local entry = ARGV[1] .. '\\n{"seq":' .. seq .. ',' .. ARGV[2]
 redis.call('RPUSH', KEYS[2], entry)
@@ -76,7 +80,8 @@ class RedisRoomStore:
         self._prefix = prefix
         self._log_size = log_size
         self._append = self._client.register_script(_APPEND)
-        self._parsed: dict[str, tuple[object, Room]] = {}
+        # The last state of each room seen by this node, with its `ver`.
+        self._parsed: dict[str, tuple[bytes, Room, bytes]] = {}
 
     def _room(self, room_id: str) -> str:
         return f"{self._prefix}room:{room_id}"
@@ -86,18 +91,25 @@ class RedisRoomStore:
 
     @_reachable
     async def get(self, room_id: str) -> Room | None:
-        raw = await self._client.hget(self._room(room_id), "state")
-        return self._parse(room_id, raw)
+        raw, ver = await self._client.hmget(self._room(room_id), ["state", "ver"])
+        return self._parse(room_id, raw, ver)
 
-    def _parse(self, room_id: str, raw: bytes | str | None) -> Room | None:
+    def cached(self, room_id: str) -> Room | None:
+        """The room as this node last saw it (by `get` or `update`); it may be out of date."""
+        cached = self._parsed.get(room_id)
+        return cached[1] if cached is not None else None
+
+    def _parse(
+        self, room_id: str, raw: bytes | str | None, ver: bytes | str | None
+    ) -> Room | None:
         if raw is None:
             self._parsed.pop(room_id, None)
             return None
+        raw = raw.encode() if isinstance(raw, str) else raw
+        ver = ver.encode() if isinstance(ver, str) else ver
         cached = self._parsed.get(room_id)
-        if cached is not None and cached[0] == raw:
-            return cached[1]
-        room = Room.from_json(raw)
-        self._parsed[room_id] = (raw, room)
+        room = cached[1] if cached is not None and cached[0] == raw else Room.from_json(raw)
+        self._parsed[room_id] = (raw, room, ver or b"")
         return room
 
     @_reachable
@@ -106,11 +118,11 @@ class RedisRoomStore:
             return {}
         async with self._client.pipeline(transaction=False) as pipe:
             for room_id in room_ids:
-                pipe.hget(self._room(room_id), "state")
-            raws = await pipe.execute()
+                pipe.hmget(self._room(room_id), ["state", "ver"])
+            found = await pipe.execute()
         rooms = {}
-        for room_id, raw in zip(room_ids, raws, strict=True):
-            room = self._parse(room_id, raw)
+        for room_id, (raw, ver) in zip(room_ids, found, strict=True):
+            room = self._parse(room_id, raw, ver)
             if room is not None:
                 rooms[room_id] = room
         return rooms
@@ -129,17 +141,32 @@ class RedisRoomStore:
                         await pipe.unwatch()  # type: ignore[no-untyped-call]
                         return result
                     pipe.multi()  # type: ignore[no-untyped-call]
-                    pipe.hset(key, "state", new.to_json())
+                    raw_new = new.to_json().encode()
+                    pipe.hset(key, "state", raw_new)
+                    pipe.hincrby(key, "ver", 1)
                     pipe.expire(key, ROOM_TTL_S)
-                    await pipe.execute()
+                    _, ver, _ = await pipe.execute()
+                    self._parsed[room_id] = (raw_new, Room.from_json(raw_new), str(ver).encode())
                     return result
                 except WatchError:
                     continue
 
     @_reachable
     async def append(
-        self, room_id: str, recipients: tuple[str, ...], tail: str, sent_at: float
-    ) -> LogEntry:
+        self,
+        room_id: str,
+        recipients: tuple[str, ...],
+        tail: str,
+        sent_at: float,
+        *,
+        checked: Room | None = None,
+    ) -> LogEntry | None:
+        ver = ""
+        if checked is not None:
+            cached = self._parsed.get(room_id)
+            if cached is None or cached[1] is not checked:
+                return None  # a view this store did not hand out: check against a fresh one
+            ver = cached[2].decode()
         seq = int(
             await self._append(
                 keys=[self._room(room_id), self._log(room_id)],
@@ -149,9 +176,12 @@ class RedisRoomStore:
                     self._log_size,
                     self._prefix + room_channel(room_id),
                     ROOM_TTL_S,
+                    ver,
                 ],
             )
         )
+        if seq < 0:
+            return None  # the room changed after `checked` was read: nothing was logged
         return LogEntry(recipients, sent_at, seq, wire(seq, tail))
 
     @_reachable

@@ -41,6 +41,9 @@ class SlowStore:
     def __init__(self, inner: RedisRoomStore) -> None:
         self._inner = inner
 
+    def cached(self, room_id: str) -> Any:
+        return self._inner.cached(room_id)
+
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._inner, name)
 

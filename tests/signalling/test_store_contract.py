@@ -16,6 +16,7 @@ from signalling.rooms import Room
 from signalling.store import ResumeRecord, RoomStore, create_store, parse_entry
 from signalling.store.base import Step, body_tail, room_channel
 from signalling.store.memory import PURGE_EVERY_S, MemoryRoomStore
+from signalling.store.redis import RedisRoomStore
 
 NOW = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
 
@@ -81,7 +82,9 @@ async def test_append_numbers_logs_publishes_and_replays(store: tuple[RoomStore,
     entries = []
     for i in range(6):
         tail = body_tail({"type": "notice", "v": 1, "n": i})
-        entries.append(await rooms.append("appt", ("pat",), tail, 0.0))
+        entry = await rooms.append("appt", ("pat",), tail, 0.0)
+        assert entry is not None
+        entries.append(entry)
     assert [e.seq for e in entries] == [1, 2, 3, 4, 5, 6]
     assert entries[0].wire == '{"seq":1,"type":"notice","v":1,"n":0}'
     assert entries[0].recipients == ("pat",)
@@ -158,3 +161,35 @@ async def test_memory_store_forgets_idle_rooms_and_lapsed_tokens_once_a_minute()
     assert "lapsed" not in rooms._resume
     assert await rooms.get_resume("live") == ResumeRecord("recent", "pat")
     assert rooms.room_count == 1
+
+
+async def test_append_checked_against_an_old_view_of_the_room_logs_nothing(
+    store: tuple[RoomStore, Bus], request: pytest.FixtureRequest
+) -> None:
+    """A relay is checked against the room as this node saw it; the append logs it
+    only if the room has not changed since (in Redis, changed by any node)."""
+    rooms, _ = store
+    await rooms.update("appt", _open)
+    seen = await rooms.get("appt")
+    assert seen is not None and rooms.cached("appt") is seen
+    tail = body_tail({"type": "notice", "v": 1})
+    assert await rooms.append("appt", ("pat",), tail, 0.0, checked=seen) is not None
+
+    other = rooms
+    if isinstance(rooms, RedisRoomStore):  # another node, sharing the same Redis keys
+        other = RedisRoomStore(request.getfixturevalue("redis_url"), prefix=rooms._prefix)
+
+    def leave(current: Room | None) -> tuple[Room | None, None]:
+        assert current is not None
+        current.leave("pat", "left", NOW)
+        return current, None
+
+    await other.update("appt", leave)
+    if other is not rooms:
+        await other.close()
+    assert await rooms.append("appt", ("pat",), tail, 0.0, checked=seen) is None
+    assert await rooms.seq("appt") == 1
+    fresh = await rooms.get("appt")
+    assert fresh is not None and fresh.members["pat"].status.value == "left"
+    entry = await rooms.append("appt", ("pat",), tail, 0.0, checked=fresh)
+    assert entry is not None and entry.seq == 2
