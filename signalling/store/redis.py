@@ -99,9 +99,7 @@ class RedisRoomStore:
         cached = self._parsed.get(room_id)
         return cached[1] if cached is not None else None
 
-    def _parse(
-        self, room_id: str, raw: bytes | str | None, ver: bytes | str | None
-    ) -> Room | None:
+    def _parse(self, room_id: str, raw: bytes | str | None, ver: bytes | str | None) -> Room | None:
         if raw is None:
             self._parsed.pop(room_id, None)
             return None
