@@ -75,6 +75,10 @@ from signalling.waiting_room import position, queue_score, waiting_message, wait
 log = logging.getLogger(__name__)
 
 MEMBER_ROLES = {Role.PRISONER: "patient", Role.CLINICIAN: "clinician"}
+SWEEP_SLICE = 100
+"""The sweep lets messages through after this many connections or rooms: over a
+thousand rooms it otherwise held the loop for ~10 ms each second (the p99 relay
+latency of bench/signalling.py at P=1000 was 12.9 ms against 1 ms at P=100)."""
 
 
 @dataclass(frozen=True)
@@ -833,7 +837,9 @@ class Hub:
         now = self._clock.now()
         monotonic = time.monotonic()
         await self._store.mark_alive(self.node, self.config.node_ttl_s)
-        for conn in list(self._conns.values()):
+        for i, conn in enumerate(list(self._conns.values())):
+            if i % SWEEP_SLICE == SWEEP_SLICE - 1:
+                await asyncio.sleep(0)
             if conn.principal is None:
                 if monotonic - conn.opened_at > self.config.hello_timeout_s:
                     await self._close(conn, Close.HELLO_TIMEOUT)
@@ -853,11 +859,13 @@ class Hub:
         watched = list(self._watched)
         rooms = await self._store.get_many(watched)
         spanned: set[str] = set()
-        for room in rooms.values():
+        for room in rooms.values() if self._store.broadcasts else ():  # one node: none dead
             if not room.ended:
                 spanned |= room.nodes()
         dead = await self._store.dead(spanned - {self.node})
-        for room_id in watched:
+        for i, room_id in enumerate(watched):
+            if i % SWEEP_SLICE == SWEEP_SLICE - 1:
+                await asyncio.sleep(0)
             await self._sweep_room(room_id, rooms.get(room_id), dead, now)
         for room_id in [r for r in self._subs if r not in self._local]:
             await self._subs.pop(room_id).close()
