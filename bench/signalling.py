@@ -434,6 +434,7 @@ def serve_app() -> None:
     from core.identity import Principal, Role
     from scheduling.types import AppointmentView, JoinDecision
     from web.app import create_app
+    from web.cli import tune_gc
     from web.ws import JOIN_POLICY
 
     patient_id = os.environ["BENCH_PATIENT"]
@@ -470,6 +471,7 @@ def serve_app() -> None:
     settings = Settings.from_env()
     app = create_app(settings)
     app[JOIN_POLICY] = BenchPolicy()
+    tune_gc(app)  # as `throughcare serve` does
     import uvloop
 
     # As `throughcare serve` runs it: on uvloop, like the bare relay.
