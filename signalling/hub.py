@@ -261,17 +261,8 @@ class Hub:
                 room = local.peek(room_id)
                 self._check_room(conn, kind, to, checked, room)
                 seq, text = local.append_now(room_id, (to,), _relayed(conn, frame), started)
-                fanning = self._fanning.get(room_id)
-                members = self._local.get(room_id)
-                peer = members.get(to) if members is not None else None
-                if fanning is not None:
-                    fanning.append(LogEntry((to,), started, seq, text))
-                elif peer is None or peer.closed or seq <= peer.last_seq:
-                    pass
-                elif peer.replaying:
-                    peer.pending.append((seq, text, started))
-                else:
-                    peer.last_seq = seq
+                peer = self._claim(room_id, to, seq, text, started)
+                if peer is not None:
                     try:
                         await peer.send(text)
                     except (ConnectionError, RuntimeError):
@@ -553,6 +544,28 @@ class Hub:
         out = Outbox()
         out.audit(Action.QUALITY_REPORT, participant, self._clock.now(), **message.details())
         await self._apply(room, out)
+
+    def _claim(
+        self, room_id: str, to: str, seq: int, text: str, sent_at: float
+    ) -> Connection | None:
+        """The local connection to write message `seq` to now, if any (one node).
+
+        Behind a delivery in progress for the room it queues (the sequencer of
+        `_fanout`); to a connection that is replaying it waits in `pending`.
+        """
+        fanning = self._fanning.get(room_id)
+        if fanning is not None:
+            fanning.append(LogEntry((to,), sent_at, seq, text))
+            return None
+        members = self._local.get(room_id)
+        peer = members.get(to) if members is not None else None
+        if peer is None or peer.closed or seq <= peer.last_seq:
+            return None
+        if peer.replaying:
+            peer.pending.append((seq, text, sent_at))
+            return None
+        peer.last_seq = seq
+        return peer
 
     def _check_room(
         self, conn: Connection, kind: str, to: str, checked: str, room: Room | None
