@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -91,6 +92,21 @@ class FakePolicy:
 
     async def record_call_event(self, appointment_id: str, event: Any, actor: str) -> None:
         self.events.append((appointment_id, event, actor))
+
+
+class Tokens:
+    """An authenticator for a hub driven directly: tokens that name a principal."""
+
+    def __init__(self) -> None:
+        self.principals: dict[str, Principal] = {}
+
+    def issue(self, principal: Principal) -> str:
+        token = uuid.uuid4().hex
+        self.principals[token] = principal
+        return token
+
+    async def authenticate(self, token: object) -> Principal:
+        return self.principals[str(token)]
 
 
 def ice_servers(principal: Principal, appointment: AppointmentView) -> list[dict[str, Any]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from typing import Any
 
 from core.clock import FakeClock
@@ -20,7 +19,7 @@ from scheduling.types import JoinDecision
 from signalling.bus.memory import MemoryBus
 from signalling.hub import Hub
 from signalling.store.memory import MemoryRoomStore
-from tests.signalling.conftest import FakePolicy
+from tests.signalling.conftest import FakePolicy, Tokens
 
 SDP = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
 
@@ -39,19 +38,6 @@ class TwoClinicians(FakePolicy):
         if principal.account_id == self.supervisor:
             return JoinDecision(True, None, "clinician", view)
         return await super().join_decision(principal, appointment_id)
-
-
-class Tokens:
-    def __init__(self) -> None:
-        self.principals: dict[str, Principal] = {}
-
-    def issue(self, principal: Principal) -> str:
-        token = uuid.uuid4().hex
-        self.principals[token] = principal
-        return token
-
-    async def authenticate(self, token: object) -> Principal:
-        return self.principals[str(token)]
 
 
 class Client:

@@ -25,7 +25,7 @@ from signalling.bus.redis import RedisBus
 from signalling.connection import Limits
 from signalling.hub import Hub, HubConfig
 from signalling.store.redis import RedisRoomStore
-from tests.signalling.conftest import FakePolicy
+from tests.signalling.conftest import FakePolicy, Tokens
 
 PAIRS = 20
 MESSAGES = 30
@@ -52,19 +52,6 @@ class SlowStore:
             return await method(*args, **kwargs)
 
         return slow
-
-
-class Tokens:
-    def __init__(self) -> None:
-        self.principals: dict[str, Principal] = {}
-
-    def issue(self, principal: Principal) -> str:
-        token = uuid.uuid4().hex
-        self.principals[token] = principal
-        return token
-
-    async def authenticate(self, token: object) -> Principal:
-        return self.principals[str(token)]
 
 
 class Peer:

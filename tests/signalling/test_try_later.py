@@ -20,8 +20,8 @@ from core.identity.passwords import SecretHasher
 from signalling.bus.memory import MemoryBus
 from signalling.hub import Hub, HubConfig
 from signalling.store.redis import RedisRoomStore
-from tests.signalling.conftest import FakePolicy, book_consult, build_app, open_peer
-from tests.signalling.test_relay_load import Peer, Tokens
+from tests.signalling.conftest import FakePolicy, Tokens, book_consult, build_app, open_peer
+from tests.signalling.test_relay_load import Peer
 from tests.world import build_world
 
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1
