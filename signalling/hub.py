@@ -6,6 +6,9 @@ several nodes share rooms). With Redis every logged message reaches its
 recipients through the bus, on whichever node they are connected; in memory
 there is one node and the hub delivers what it logs itself.
 
+Its session steps (hello, resume, reauth) are in `signalling/session.py` and its
+timers (liveness, the sweep) in `signalling/timers.py`, mixed in.
+
 A relayed offer, answer or candidate is the sender's frame text: it is parsed
 and checked, then forwarded with `seq` and `from` put in front, never
 re-encoded, so relaying costs the same whatever the size of the SDP.
@@ -15,22 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
-import secrets
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
-
-import jwt
-import orjson
 
 from core.clock import Clock
 from core.errors import ServiceError
 from core.events import Action, AuditRecord, AuditSink
-from core.identity import Principal, Role
+from core.identity import Role
 from signalling.bus.base import Bus, Subscription
 from signalling.connection import Connection, Limits, Transport
 from signalling.errors import CLOSE_REASONS, Close, ErrorCode, SignallingError
@@ -46,11 +43,9 @@ from signalling.messages import (
     Reauth,
 )
 from signalling.messages.negotiation import NEGOTIATION
-from signalling.messages.session import ResumeRequest
 from signalling.meters import Meters
 from signalling.policy import Authenticator, IceServerIssuer, JoinPolicy, no_ice_servers
 from signalling.registry import (
-    ALLOWED_BY_ROLE,
     allowed,
     check_depth,
     decode,
@@ -61,7 +56,8 @@ from signalling.registry import (
 )
 from signalling.rooms import ConsultState, Outbox, Room
 from signalling.sdp import check_candidate, check_sdp
-from signalling.store import LogEntry, ResumeRecord, RoomStore
+from signalling.session import Session
+from signalling.store import LogEntry, RoomStore
 from signalling.store.base import (
     KICK,
     LocalRoomStore,
@@ -70,15 +66,12 @@ from signalling.store.base import (
     parse_entry,
     room_channel,
 )
+from signalling.timers import Timers
 from signalling.waiting_room import position, queue_score, waiting_message, waiting_patient
 
 log = logging.getLogger(__name__)
 
 MEMBER_ROLES = {Role.PRISONER: "patient", Role.CLINICIAN: "clinician"}
-SWEEP_SLICE = 100
-"""The sweep lets messages through after this many connections or rooms: over a
-thousand rooms it otherwise held the loop for ~10 ms each second (the p99 relay
-latency of bench/signalling.py at P=1000 was 12.9 ms against 1 ms at P=100)."""
 
 
 @dataclass(frozen=True)
@@ -94,20 +87,7 @@ class HubConfig:
     limits: Limits = Limits()
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _token_expiry(token: str) -> datetime | None:
-    """The `exp` of a token the identity service has already verified."""
-    try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-        return datetime.fromtimestamp(float(claims["exp"]), UTC)
-    except (jwt.PyJWTError, KeyError, TypeError, ValueError):
-        return None
-
-
-class Hub:
+class Hub(Session, Timers):
     def __init__(
         self,
         *,
@@ -328,137 +308,6 @@ class Hub:
             await self._quality(conn, message)
         elif isinstance(message, Reauth):
             await self._reauth(conn, message)
-
-    # ------------------------------------------------------------ session
-
-    async def _authenticate(self, token: str) -> tuple[Principal, datetime | None]:
-        try:
-            principal = await self._identity.authenticate(token)
-        except ServiceError as exc:
-            raise SignallingError(
-                ErrorCode.INVALID_TOKEN,
-                close=Close.AUTH_FAILED,
-                debug_context={"reason": exc.code.slug},
-            ) from None
-        return principal, _token_expiry(token)
-
-    async def _hello(self, conn: Connection, hello: Hello) -> None:
-        token = hello.token if hello.token is not None else conn.cookie_token
-        conn.cookie_token = None
-        if token is None:
-            raise SignallingError(ErrorCode.INVALID_TOKEN, close=Close.AUTH_FAILED)
-        principal, expires = await self._authenticate(token)
-        conn.principal, conn.token_expires = principal, expires
-        conn.sender = f'"from":{orjson.dumps(principal.account_id).decode()},'
-        conn.device = principal.role is Role.PRISONER
-        conn.may_send = ALLOWED_BY_ROLE.get(principal.role, frozenset())
-        if hello.resume is not None and await self._resume(conn, hello.resume):
-            return
-        await self._send(conn, self._welcome(conn, None, None, resumed=False))
-        if hello.resume is not None:
-            await self._send(conn, SignallingError(ErrorCode.RESUME_FAILED).to_wire())
-
-    def _welcome(
-        self,
-        conn: Connection,
-        room: Room | None,
-        resume_token: str | None,
-        *,
-        resumed: bool,
-        replay: str | None = None,
-    ) -> dict[str, Any]:
-        assert conn.principal is not None
-        body: dict[str, Any] = {
-            "type": "welcome",
-            "v": 1,
-            "session": conn.id,
-            "participant": conn.principal.account_id,
-            "role": conn.principal.role.value,
-            "resume_token": resume_token,
-            "resumed": resumed,
-            "ice_servers": self._ice(conn, room) if room is not None else [],
-            "heartbeat_s": self.config.heartbeat_s,
-            "reauth_before": conn.token_expires.isoformat() if conn.token_expires else None,
-            "room": self._snapshot(conn, room, resume_token) if room is not None else None,
-        }
-        if replay is not None:
-            body["replay"] = replay
-        return body
-
-    def _ice(self, conn: Connection, room: Room) -> list[dict[str, Any]]:
-        assert conn.principal is not None
-        return self._ice_servers(conn.principal, room.view())
-
-    def _snapshot(self, conn: Connection, room: Room, resume_token: str | None) -> dict[str, Any]:
-        assert conn.principal is not None
-        return {
-            **room.snapshot(conn.principal.account_id),
-            "relay_only": room.relay_only,
-            "seq": conn.last_seq,
-            "resume_token": resume_token,
-            "ice_servers": self._ice(conn, room),
-        }
-
-    async def _reauth(self, conn: Connection, message: Reauth) -> None:
-        assert conn.principal is not None
-        try:
-            principal, expires = await self._authenticate(message.token)
-        except SignallingError:
-            raise SignallingError(ErrorCode.REAUTH_REFUSED, close=Close.AUTH_FAILED) from None
-        if principal.account_id != conn.principal.account_id:
-            raise SignallingError(ErrorCode.REAUTH_REFUSED, close=Close.AUTH_FAILED)
-        conn.principal, conn.token_expires, conn.reauth_sent = principal, expires, False
-
-    async def _issue_resume(self, conn: Connection, room_id: str) -> str:
-        assert conn.principal is not None
-        if conn.resume_hash is not None:
-            await self._store.drop_resume(conn.resume_hash)
-        token = secrets.token_urlsafe(32)
-        conn.resume_hash = _hash(token)
-        record = ResumeRecord(room=room_id, participant=conn.principal.account_id)
-        await self._store.put_resume(conn.resume_hash, record, self.config.resume_ttl_s)
-        return token
-
-    async def _resume(self, conn: Connection, request: ResumeRequest) -> bool:
-        assert conn.principal is not None
-        participant = conn.principal.account_id
-        old_hash = _hash(request.token)
-        record = await self._store.get_resume(old_hash)
-        if record is None or record.participant != participant:
-            return False
-        now = self._clock.now()
-
-        def step(room: Room | None) -> tuple[Room | None, tuple[Room, Outbox]]:
-            if room is None:
-                raise SignallingError(ErrorCode.RESUME_FAILED)
-            out = room.resume(participant, conn.id, now)
-            room.members[participant].node = self.node
-            return room, (room, out)
-
-        try:
-            room, out = await self._store.update(record.room, step)
-        except SignallingError:
-            return False
-        await self._store.drop_resume(old_hash)
-        member = room.members[participant]
-        conn.last_seq = request.last_seq
-        conn.replaying = True
-        await self._attach(conn, room.appointment, member.role)
-        entries, complete = await self._store.replay(room.appointment, request.last_seq)
-        token = await self._issue_resume(conn, room.appointment)
-        await self._send(
-            conn,
-            self._welcome(
-                conn, room, token, resumed=True, replay="complete" if complete else "partial"
-            ),
-        )
-        for entry in entries:
-            if participant in entry.recipients and entry.seq > conn.last_seq:
-                conn.last_seq = entry.seq
-                await conn.transport.send(entry.wire)
-        await self._flush_pending(conn)
-        await self._apply(room, out)
-        return True
 
     # ------------------------------------------------------------ rooms
 
@@ -816,133 +665,6 @@ class Hub:
     async def _close_transport(conn: Connection, code: Close) -> None:
         with contextlib.suppress(ConnectionError, RuntimeError):
             await conn.transport.close(code.value, CLOSE_REASONS[code])
-
-    # ------------------------------------------------------------ timers
-
-    async def _sweep_forever(self) -> None:
-        # The flag, not only the cancellation, ends the loop: a driver that
-        # swallows a CancelledError mid-sweep must not leave the hub unclosable.
-        while not self._closing:
-            await asyncio.sleep(self.config.tick_s)
-            try:
-                await self.sweep()
-            except (ConnectionError, OSError) as exc:
-                log.warning("signalling sweep failed (%s)", type(exc).__name__)
-
-    async def _heartbeat_forever(self) -> None:
-        """This node's liveness, on a cadence of its own.
-
-        Other nodes mark our members `away` when this key lapses, so it must not
-        wait behind the sweep: a sweep over many rooms under load once took longer
-        than the TTL, live nodes were declared dead and their members' relays
-        were refused (pairs stalled on the two-node bench).
-        """
-        interval = max(0.02, self.config.node_ttl_s / 5)
-        while not self._closing:
-            try:
-                await self._store.mark_alive(self.node, self.config.node_ttl_s)
-            except Exception as exc:  # a store fault must not end the heartbeat
-                log.warning("signalling heartbeat failed (%s)", type(exc).__name__)
-            await asyncio.sleep(interval)
-
-    async def sweep(self) -> None:
-        """Hello timeouts, token expiry, reclaim windows and closing windows."""
-        now = self._clock.now()
-        monotonic = time.monotonic()
-        await self._store.mark_alive(self.node, self.config.node_ttl_s)
-        for i, conn in enumerate(list(self._conns.values())):
-            if i % SWEEP_SLICE == SWEEP_SLICE - 1:
-                await asyncio.sleep(0)
-            if conn.principal is None:
-                if monotonic - conn.opened_at > self.config.hello_timeout_s:
-                    await self._close(conn, Close.HELLO_TIMEOUT)
-                continue
-            if conn.token_expires is None:
-                continue
-            remaining = (conn.token_expires - now).total_seconds()
-            if remaining <= 0:
-                await self._token_expired(conn)
-            elif remaining <= self.config.reauth_lead_s and not conn.reauth_sent:
-                conn.reauth_sent = True
-                await self._send(
-                    conn, {"type": "reauth", "v": 1, "expires_at": conn.token_expires.isoformat()}
-                )
-        # One round trip for every watched room and one for the liveness of
-        # every node they span, however many rooms this node holds.
-        watched = list(self._watched)
-        rooms = await self._store.get_many(watched)
-        spanned: set[str] = set()
-        for room in rooms.values() if self._store.broadcasts else ():  # one node: none dead
-            if not room.ended:
-                spanned |= room.nodes()
-        dead = await self._store.dead(spanned - {self.node})
-        for i, room_id in enumerate(watched):
-            if i % SWEEP_SLICE == SWEEP_SLICE - 1:
-                await asyncio.sleep(0)
-            await self._sweep_room(room_id, rooms.get(room_id), dead, now)
-        for room_id in [r for r in self._subs if r not in self._local]:
-            await self._subs.pop(room_id).close()
-
-    async def _sweep_room(
-        self, room_id: str, room: Room | None, dead_nodes: set[str], now: datetime
-    ) -> None:
-        if room is None or room.ended:
-            self._watched.discard(room_id)
-            return
-        window_closed = now >= datetime.fromisoformat(room.window_closes)
-        away = any(m.status.value == "away" for m in room.members.values())
-        dead = dead_nodes & room.nodes()
-        if not window_closed and not away and not dead:
-            if room_id not in self._local:
-                self._watched.discard(room_id)
-            return
-        reclaim = self.config.reclaim_s
-
-        def step(current: Room | None) -> tuple[Room | None, tuple[Room | None, Outbox]]:
-            if current is None or current.ended:
-                return None, (None, Outbox())
-            if now >= datetime.fromisoformat(current.window_closes):
-                out = current.end(None, "window_closed", now)
-            else:
-                out = current.orphaned(dead, now)
-                expired = current.expire_away(now, reclaim)
-                out.deliveries.extend(expired.deliveries)
-                out.audits.extend(expired.audits)
-                out.queue_changed = out.queue_changed or expired.queue_changed
-            if not (out.deliveries or out.audits):
-                return None, (None, out)
-            return current, (current, out)
-
-        updated, out = await self._store.update(room_id, step)
-        if updated is not None:
-            await self._apply(updated, out)
-
-    async def _token_expired(self, conn: Connection) -> None:
-        room_id, participant = conn.room, conn.participant
-        if room_id is not None and participant is not None:
-            now = self._clock.now()
-
-            def step(room: Room | None) -> tuple[Room | None, tuple[Room | None, Outbox]]:
-                if room is None or room.ended:
-                    return None, (None, Outbox())
-                member = room.active_member(participant)
-                if member is None or member.conn != conn.id:
-                    return None, (None, Outbox())
-                in_call = member.admitted and room.state.value in ("admitted", "in_call")
-                out = room.leave(participant, "token_expired", now)
-                if in_call:
-                    ended = room.end(None, "token_expired", now)
-                    out.deliveries.extend(ended.deliveries)
-                    out.audits.extend(ended.audits)
-                    out.call_events.extend(ended.call_events)
-                return room, (room, out)
-
-            room, out = await self._store.update(room_id, step)
-            if room is not None:
-                await self._apply(room, out)
-            self._detach(conn)
-            await self._forget_resume(conn)
-        await self._close(conn, Close.TOKEN_EXPIRED)
 
 
 def _relayed(conn: Connection, frame: str) -> str:

@@ -1,0 +1,189 @@
+"""The hub's session steps: hello, welcome, re-authentication and resuming a room.
+
+Mixed into `Hub` (signalling/hub.py), whose state these methods use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import jwt
+import orjson
+
+from core.errors import ServiceError
+from core.identity import Principal, Role
+from signalling.connection import Connection
+from signalling.errors import Close, ErrorCode, SignallingError
+from signalling.messages import Hello, Reauth
+from signalling.messages.session import ResumeRequest
+from signalling.registry import ALLOWED_BY_ROLE
+from signalling.rooms import Outbox, Room
+from signalling.store import ResumeRecord
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from core.clock import Clock
+    from signalling.hub import HubConfig
+    from signalling.policy import Authenticator, IceServerIssuer
+    from signalling.store import RoomStore
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _token_expiry(token: str) -> datetime | None:
+    """The `exp` of a token the identity service has already verified."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+        return datetime.fromtimestamp(float(claims["exp"]), UTC)
+    except (jwt.PyJWTError, KeyError, TypeError, ValueError):
+        return None
+
+
+class Session:
+    """Mixed into `Hub`, which provides these:"""
+
+    config: HubConfig
+    node: str
+    _clock: Clock
+    _store: RoomStore
+    _identity: Authenticator
+    _ice_servers: IceServerIssuer
+    _apply: Callable[[Room, Outbox], Awaitable[None]]
+    _attach: Callable[[Connection, str, str], Awaitable[None]]
+    _flush_pending: Callable[[Connection], Awaitable[None]]
+    _send: Callable[[Connection, dict[str, Any]], Awaitable[None]]
+
+    async def _authenticate(self, token: str) -> tuple[Principal, datetime | None]:
+        try:
+            principal = await self._identity.authenticate(token)
+        except ServiceError as exc:
+            raise SignallingError(
+                ErrorCode.INVALID_TOKEN,
+                close=Close.AUTH_FAILED,
+                debug_context={"reason": exc.code.slug},
+            ) from None
+        return principal, _token_expiry(token)
+
+    async def _hello(self, conn: Connection, hello: Hello) -> None:
+        token = hello.token if hello.token is not None else conn.cookie_token
+        conn.cookie_token = None
+        if token is None:
+            raise SignallingError(ErrorCode.INVALID_TOKEN, close=Close.AUTH_FAILED)
+        principal, expires = await self._authenticate(token)
+        conn.principal, conn.token_expires = principal, expires
+        conn.sender = f'"from":{orjson.dumps(principal.account_id).decode()},'
+        conn.device = principal.role is Role.PRISONER
+        conn.may_send = ALLOWED_BY_ROLE.get(principal.role, frozenset())
+        if hello.resume is not None and await self._resume(conn, hello.resume):
+            return
+        await self._send(conn, self._welcome(conn, None, None, resumed=False))
+        if hello.resume is not None:
+            await self._send(conn, SignallingError(ErrorCode.RESUME_FAILED).to_wire())
+
+    def _welcome(
+        self,
+        conn: Connection,
+        room: Room | None,
+        resume_token: str | None,
+        *,
+        resumed: bool,
+        replay: str | None = None,
+    ) -> dict[str, Any]:
+        assert conn.principal is not None
+        body: dict[str, Any] = {
+            "type": "welcome",
+            "v": 1,
+            "session": conn.id,
+            "participant": conn.principal.account_id,
+            "role": conn.principal.role.value,
+            "resume_token": resume_token,
+            "resumed": resumed,
+            "ice_servers": self._ice(conn, room) if room is not None else [],
+            "heartbeat_s": self.config.heartbeat_s,
+            "reauth_before": conn.token_expires.isoformat() if conn.token_expires else None,
+            "room": self._snapshot(conn, room, resume_token) if room is not None else None,
+        }
+        if replay is not None:
+            body["replay"] = replay
+        return body
+
+    def _ice(self, conn: Connection, room: Room) -> list[dict[str, Any]]:
+        assert conn.principal is not None
+        return self._ice_servers(conn.principal, room.view())
+
+    def _snapshot(self, conn: Connection, room: Room, resume_token: str | None) -> dict[str, Any]:
+        assert conn.principal is not None
+        return {
+            **room.snapshot(conn.principal.account_id),
+            "relay_only": room.relay_only,
+            "seq": conn.last_seq,
+            "resume_token": resume_token,
+            "ice_servers": self._ice(conn, room),
+        }
+
+    async def _reauth(self, conn: Connection, message: Reauth) -> None:
+        assert conn.principal is not None
+        try:
+            principal, expires = await self._authenticate(message.token)
+        except SignallingError:
+            raise SignallingError(ErrorCode.REAUTH_REFUSED, close=Close.AUTH_FAILED) from None
+        if principal.account_id != conn.principal.account_id:
+            raise SignallingError(ErrorCode.REAUTH_REFUSED, close=Close.AUTH_FAILED)
+        conn.principal, conn.token_expires, conn.reauth_sent = principal, expires, False
+
+    async def _issue_resume(self, conn: Connection, room_id: str) -> str:
+        assert conn.principal is not None
+        if conn.resume_hash is not None:
+            await self._store.drop_resume(conn.resume_hash)
+        token = secrets.token_urlsafe(32)
+        conn.resume_hash = _hash(token)
+        record = ResumeRecord(room=room_id, participant=conn.principal.account_id)
+        await self._store.put_resume(conn.resume_hash, record, self.config.resume_ttl_s)
+        return token
+
+    async def _resume(self, conn: Connection, request: ResumeRequest) -> bool:
+        assert conn.principal is not None
+        participant = conn.principal.account_id
+        old_hash = _hash(request.token)
+        record = await self._store.get_resume(old_hash)
+        if record is None or record.participant != participant:
+            return False
+        now = self._clock.now()
+
+        def step(room: Room | None) -> tuple[Room | None, tuple[Room, Outbox]]:
+            if room is None:
+                raise SignallingError(ErrorCode.RESUME_FAILED)
+            out = room.resume(participant, conn.id, now)
+            room.members[participant].node = self.node
+            return room, (room, out)
+
+        try:
+            room, out = await self._store.update(record.room, step)
+        except SignallingError:
+            return False
+        await self._store.drop_resume(old_hash)
+        member = room.members[participant]
+        conn.last_seq = request.last_seq
+        conn.replaying = True
+        await self._attach(conn, room.appointment, member.role)
+        entries, complete = await self._store.replay(room.appointment, request.last_seq)
+        token = await self._issue_resume(conn, room.appointment)
+        await self._send(
+            conn,
+            self._welcome(
+                conn, room, token, resumed=True, replay="complete" if complete else "partial"
+            ),
+        )
+        for entry in entries:
+            if participant in entry.recipients and entry.seq > conn.last_seq:
+                conn.last_seq = entry.seq
+                await conn.transport.send(entry.wire)
+        await self._flush_pending(conn)
+        await self._apply(room, out)
+        return True
