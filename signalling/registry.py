@@ -157,9 +157,7 @@ def decode(obj: dict[str, Any]) -> ClientMessage:
 def read_negotiation(obj: dict[str, Any], kind: str) -> tuple[str, str]:
     """For the relay: check a frame whose `type` is in `NEGOTIATION` as `decode` would,
     and return its recipient and its SDP or candidate line (no value is built)."""
-    version = obj.get("v")
-    if version != VERSION or version.__class__ is not int:
-        raise SignallingError(ErrorCode.UNSUPPORTED_VERSION)
+    _check_version(obj)
     if "ref" in obj:  # forwarded with the rest, so it must be what it claims to be
         ref = obj["ref"]
         if ref.__class__ is not str or len(ref) > MAX_REF:
