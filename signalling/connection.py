@@ -36,6 +36,8 @@ class Connection:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     opened_at: float = field(default_factory=time.monotonic)
     cookie_token: str | None = None
+    greeted: bool = False
+    """A hello has arrived (it may still be being checked): the hello timeout is met."""
     principal: Principal | None = None
     sender: str = ""
     """`"from":"<participant>",` as JSON, put in front of every frame this connection relays."""

@@ -71,6 +71,7 @@ class Session:
         return principal, _token_expiry(token)
 
     async def _hello(self, conn: Connection, hello: Hello) -> None:
+        conn.greeted = True
         token = hello.token if hello.token is not None else conn.cookie_token
         conn.cookie_token = None
         if token is None:

@@ -85,7 +85,9 @@ class Timers:
             if i % SWEEP_SLICE == SWEEP_SLICE - 1:
                 await asyncio.sleep(0)
             if conn.principal is None:
-                if monotonic - conn.opened_at > self.config.hello_timeout_s:
+                # Only a connection that never said hello: one whose token is still
+                # being checked (slow under load) is not timed out mid-check.
+                if not conn.greeted and monotonic - conn.opened_at > self.config.hello_timeout_s:
                     await self._close(conn, Close.HELLO_TIMEOUT)
                 continue
             if conn.token_expires is None:
