@@ -19,6 +19,14 @@ from core.identity import Principal
 class Transport(Protocol):
     def send(self, text: str, /) -> Awaitable[None]: ...
 
+    def writable(self) -> bool:
+        """Whether `write` can go now: open, and not backed up."""
+        ...
+
+    def write(self, text: str, /) -> None:
+        """Write now, without waiting (only when `writable`)."""
+        ...
+
     async def close(self, code: int, reason: str) -> None: ...
 
 
@@ -57,10 +65,16 @@ class Connection:
     _tokens: float = -1.0
     _refilled: float = 0.0
     strikes: int = 0
+    busy: bool = False
+    """The reader has handed `Hub.receive` a message that it still holds (`Hub.relay_now`)."""
     send: Callable[[str], Awaitable[None]] = field(init=False, repr=False)
+    writable: Callable[[], bool] = field(init=False, repr=False)
+    write: Callable[[str], None] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.send = self.transport.send
+        self.writable = self.transport.writable
+        self.write = self.transport.write
 
     @property
     def participant(self) -> str | None:

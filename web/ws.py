@@ -1,16 +1,21 @@
 """`/ws`: the thin WebSocket edge of the signalling hub (docs/signalling.md).
 
 It checks the Origin of browser connections, caps frame size, and hands every
-text frame to the hub; the protocol and its rules live in `signalling/`.
+text frame to the hub; the protocol and its rules live in `signalling/`. A frame
+the hub can relay at once (`Hub.relay_now`) is relayed from the socket's read
+callback; the rest go through the connection's reader task.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from aiohttp._websocket.reader import WebSocketDataQueue, WebSocketReader
+from aiohttp.web_request import BaseRequest
 
 from core.errors import Code, ServiceError
 from core.events import AuditRecord, AuditSink
@@ -47,13 +52,67 @@ class _Tee:
 
 routes = web.RouteTableDef()
 
+_TEXT = WSMsgType.TEXT
+
+
+class _Frames(WebSocketDataQueue):
+    """aiohttp's queue of parsed frames, with the relay taken off it first.
+
+    The parser feeds each frame here from the socket's read callback. A text
+    frame is offered to `Hub.relay_now` only when nothing is queued ahead of
+    it, so a client's frames are still handled in the order it sent them; one
+    that is relayed goes no further, and every other frame is queued for the
+    reader task as usual.
+    """
+
+    relay: Callable[[str], bool] | None = None
+
+    def feed_data(self, data: Any, size: int) -> None:
+        relay = self.relay
+        if relay is not None and data[0] is _TEXT and not self._buffer and relay(data[1]):
+            return
+        super().feed_data(data, size)
+
+
+class _Response(web.WebSocketResponse):
+    """aiohttp's WebSocket response whose parser feeds `_Frames` (aiohttp 3.14's start-up).
+
+    It replaces aiohttp's own `_post_start`, an internal: the dependency is pinned
+    to 3.14 and tests/signalling/test_relay_now.py checks it with the real parser.
+    """
+
+    frames: _Frames
+
+    def _post_start(self, request: BaseRequest, protocol: str | None, writer: Any) -> None:
+        self._ws_protocol = protocol
+        self._writer = writer
+        self._reset_heartbeat()
+        loop = self._loop
+        assert loop is not None
+        self.frames = self._reader = _Frames(request._protocol, 2**16, loop=loop)
+        self._parser = WebSocketReader(
+            self._reader, self._max_msg_size, compress=False, decode_text=True
+        )
+        callback = None if self._heartbeat is None else self._on_data_received
+        request.protocol.set_parser(self._parser, data_received_cb=callback)
+        request.protocol.keep_alive(False)
+
 
 class _Socket:
-    def __init__(self, ws: web.WebSocketResponse) -> None:
+    def __init__(self, ws: _Response) -> None:
         self._ws = ws
         self.closing: asyncio.Event | None = None
         # The WebSocket's own method, not a wrapper: one coroutine less per message.
         self.send: Callable[[str], Awaitable[None]] = ws.send_str
+        writer = ws._writer
+        assert writer is not None  # prepared
+        self._writer, self._protocol, self._transport = writer, writer.protocol, writer.transport
+
+    def writable(self) -> bool:
+        return not (self._writer._closing or self._protocol._paused or self._transport.is_closing())
+
+    def write(self, text: str) -> None:
+        self._writer._write_websocket_frame(text.encode(), 0x1, 0)  # a text frame, unmasked
 
     async def close(self, code: int, reason: str) -> None:
         """Closed by the hub (from another task than the reader's): the handler
@@ -74,9 +133,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     hub = request.app[SIGNALLING]
     # No permessage-deflate: compressing secrets (tokens, TURN credentials) beside
     # attacker-chosen text leaks them (CRIME/BREACH), and frames are small.
-    ws = web.WebSocketResponse(
-        max_msg_size=MAX_FRAME, heartbeat=hub.config.heartbeat_s, compress=False
-    )
+    ws = _Response(max_msg_size=MAX_FRAME, heartbeat=hub.config.heartbeat_s, compress=False)
     await ws.prepare(request)
     socket = _Socket(ws)
     try:
@@ -88,6 +145,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     # The frames are read in a task of their own: a task resumes its coroutine
     # through every frame it awaits in, and this handler sits under the whole
     # middleware stack, which each message would otherwise climb back through.
+    ws.frames.relay = partial(hub.relay_now, conn)
     reader = asyncio.create_task(_read(ws, hub, conn), name="ws-reader")
     try:
         await reader
@@ -103,7 +161,11 @@ async def _read(ws: web.WebSocketResponse, hub: Hub, conn: Connection) -> None:
     receive = hub.receive
     async for message in ws:
         if message.type is WSMsgType.TEXT:
-            await receive(conn, message.data)
+            conn.busy = True
+            try:
+                await receive(conn, message.data)
+            finally:
+                conn.busy = False
         elif message.type is WSMsgType.BINARY:
             await hub.refuse_binary(conn)
 

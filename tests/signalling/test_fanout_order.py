@@ -59,6 +59,12 @@ class Client:
     async def close(self, code: int, reason: str) -> None:
         return None
 
+    def writable(self) -> bool:
+        return False  # every delivery goes by `send` (`Hub.relay_now` never writes here)
+
+    def write(self, text: str) -> None:
+        raise AssertionError("not writable")
+
     async def say(self, body: dict[str, Any]) -> None:
         await self.hub.receive(self.conn, json.dumps({"v": 1, **body}))
 

@@ -1,0 +1,297 @@
+"""The relay taken straight from the socket's parser (`Hub.relay_now`, `web/ws.py`).
+
+On one node a negotiation frame is relayed from the read callback, before it
+is queued for the reader task. These tests hold that path to what `receive`
+did: the frames arrive, a client's frames are judged in the order it sent
+them, and a frame the fast path declines leaves nothing changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from typing import Any
+
+import pytest
+from aiohttp import WSMsgType
+
+from core.clock import FakeClock
+from core.events import MemorySink
+from core.identity import Principal, Role
+from signalling.bus.memory import MemoryBus
+from signalling.hub import Hub
+from signalling.store.memory import MemoryRoomStore
+from tests.signalling.conftest import (
+    FakePolicy,
+    Tokens,
+    book_consult,
+    build_app,
+    in_call,
+)
+
+SDP = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
+
+
+def candidate(n: int) -> dict[str, Any]:
+    line = f"candidate:{n} 1 udp 1 127.0.0.1 3478 typ relay"
+    return {"candidate": line, "sdpMid": "0", "sdpMLineIndex": 0}
+
+
+def masked(body: dict[str, Any]) -> bytes:
+    """One client text frame, masked as RFC 6455 requires of a client."""
+    data = json.dumps({"v": 1, **body}).encode()
+    mask = os.urandom(4)
+    size = len(data)
+    head = bytes([0x81, 0x80 | size]) if size < 126 else bytes([0x81, 0xFE]) + size.to_bytes(2)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+
+
+# ---------------------------------------------------------------- the edge, with aiohttp's parser
+
+
+class _Protocol:
+    _reading_paused = False
+
+    def pause_reading(self) -> None:
+        self._reading_paused = True
+
+
+async def test_the_parser_offers_a_text_frame_only_with_nothing_queued_ahead() -> None:
+    from aiohttp._websocket.reader import WebSocketReader
+
+    from web.ws import _Frames
+
+    frames = _Frames(_Protocol(), 2**16, loop=asyncio.get_running_loop())  # type: ignore[arg-type]
+    offered: list[str] = []
+
+    def relay(text: str) -> bool:
+        offered.append(text)
+        return bool(json.loads(text)["n"] != 2)  # takes every frame but the second
+
+    frames.relay = relay
+    parser = WebSocketReader(frames, 2**16, compress=False, decode_text=True)
+    ping = bytes([0x89, 0x80]) + os.urandom(4)
+    chunk = masked({"n": 1}) + masked({"n": 2}) + masked({"n": 3}) + ping
+    parser.feed_data(chunk)
+    assert [json.loads(t)["n"] for t in offered] == [1, 2]
+    queued = [await frames.read() for _ in range(3)]
+    assert [m.type for m in queued] == [WSMsgType.TEXT, WSMsgType.TEXT, WSMsgType.PING]
+    assert [json.loads(m.data)["n"] for m in queued[:2]] == [2, 3]
+
+    parser.feed_data(masked({"n": 4}))  # the queue is empty again
+    assert [json.loads(t)["n"] for t in offered] == [1, 2, 4]
+
+
+# ---------------------------------------------------------------- the real server
+
+
+async def test_negotiation_between_members_is_relayed_from_the_read_callback(
+    aiohttp_client: Any, settings: Any, clock: Any, hasher: Any, policy: FakePolicy
+) -> None:
+    from tests.world import build_world
+    from web.state import SIGNALLING
+
+    app = build_app(settings, clock, hasher, policy)
+    client = await aiohttp_client(app)
+    hub = app[SIGNALLING]
+    taken: list[bool] = []
+    relay_now = hub.relay_now
+
+    def spy(conn: Any, frame: str) -> bool:
+        taken.append(relay_now(conn, frame))
+        return taken[-1]
+
+    hub.relay_now = spy
+    consult = await book_consult(client, await build_world(app), policy)
+    patient, clinician = await in_call(client, consult)
+    await clinician.send({"type": "offer", "to": consult.patient_id, "sdp": SDP})
+    assert (await patient.expect("offer"))["sdp"] == SDP
+    await patient.send({"type": "answer", "to": consult.clinician_id, "sdp": SDP})
+    await clinician.expect("answer")
+    for n in range(5):
+        await patient.send(
+            {"type": "candidate", "to": consult.clinician_id, "candidate": candidate(n)}
+        )
+    got = [(await clinician.expect("candidate"))["candidate"] for _ in range(5)]
+    assert got == [candidate(n) for n in range(5)]
+    seqs = [body["seq"] for body in clinician.seen]
+    assert seqs == sorted(set(seqs))
+    # The answer that starts the call goes by `receive`; the offer and the candidates do not.
+    assert taken.count(True) == 6
+    for peer in (patient, clinician):
+        await peer.ws.close()
+
+
+async def test_a_frame_sent_after_leave_is_judged_after_the_leave(
+    client: Any, world: Any, policy: FakePolicy
+) -> None:
+    consult = await book_consult(client, world, policy)
+    patient, clinician = await in_call(client, consult)
+    # Both frames in one TCP write: the parser sees them in one read.
+    leave = masked({"type": "leave"})
+    offer = masked({"type": "offer", "to": consult.clinician_id, "sdp": SDP})
+    patient.ws._writer.transport.write(leave + offer)
+    assert (await patient.expect("error"))["code"] == "not_in_room"
+    assert (await clinician.expect("left"))["participant"] == consult.patient_id
+    await clinician.quiet()
+    assert "offer" not in [body["type"] for body in clinician.seen]
+    for peer in (patient, clinician):
+        await peer.ws.close()
+
+
+async def test_a_fault_in_the_fast_path_drops_the_connection_and_is_logged(
+    aiohttp_client: Any,
+    settings: Any,
+    clock: Any,
+    hasher: Any,
+    policy: FakePolicy,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from tests.world import build_world
+    from web.state import SIGNALLING
+
+    app = build_app(settings, clock, hasher, policy)
+    client = await aiohttp_client(app)
+    consult = await book_consult(client, await build_world(app), policy)
+    patient, clinician = await in_call(client, consult)
+
+    def broken(seconds: float) -> None:
+        raise RuntimeError("a bug")
+
+    app[SIGNALLING].meters.delivered = broken
+    await patient.send({"type": "candidate", "to": consult.clinician_id, "candidate": candidate(1)})
+    assert await patient.closed() == 1011  # internal error: resume
+    assert "signalling relay failed" in caplog.text
+    assert "a bug" in caplog.text
+    for peer in (patient, clinician):
+        await peer.ws.close()
+
+
+# ---------------------------------------------------------------- the hub's contract
+
+
+class Socket:
+    """A transport that can be made unwritable, as a backed-up socket is."""
+
+    def __init__(self, hub: Hub, tokens: Tokens, principal: Principal) -> None:
+        self.hub, self.token = hub, tokens.issue(principal)
+        self.got: list[dict[str, Any]] = []
+        self.open = True
+        self.conn = hub.connect(self)
+
+    async def send(self, text: str) -> None:
+        self.got.append(json.loads(text))
+
+    def writable(self) -> bool:
+        return self.open
+
+    def write(self, text: str) -> None:
+        assert self.open
+        self.got.append(json.loads(text))
+
+    async def close(self, code: int, reason: str) -> None:
+        return None
+
+    async def say(self, body: dict[str, Any]) -> None:
+        await self.hub.receive(self.conn, json.dumps({"v": 1, **body}))
+
+    def frame(self, body: dict[str, Any]) -> str:
+        return json.dumps({"v": 1, **body})
+
+
+async def test_a_declined_frame_changes_nothing_and_receive_then_relays_it(
+    clock: FakeClock,
+) -> None:
+    policy = FakePolicy(clock)
+    policy.book("appt", prisoner="pat", clinician="doc", establishment="est")
+    tokens = Tokens()
+    hub = Hub(
+        identity=tokens,
+        policy=policy,
+        store=MemoryRoomStore(),
+        bus=MemoryBus(),
+        audit=MemorySink(),
+        clock=clock,
+    )
+    pat = Socket(hub, tokens, Principal("pat", Role.PRISONER, "est", "s1", device_id="d"))
+    doc = Socket(hub, tokens, Principal("doc", Role.CLINICIAN, "est", "s2"))
+    for sock in (pat, doc):
+        await sock.say({"type": "hello", "token": sock.token})
+        await sock.say({"type": "join", "appointment": "appt"})
+    await doc.say({"type": "admit", "participant": "pat"})
+    await doc.say({"type": "offer", "to": "pat", "sdp": SDP})
+    await pat.say({"type": "answer", "to": "doc", "sdp": SDP})  # the call starts
+    last = doc.got[-1]["seq"]
+
+    def cand(n: int) -> str:
+        return pat.frame({"type": "candidate", "to": "doc", "candidate": candidate(n)})
+
+    assert hub.relay_now(pat.conn, cand(0))
+    assert doc.got[-1]["seq"] == last + 1
+
+    declined = [
+        # a refusal: the candidate goes to no member
+        pat.frame({"type": "candidate", "to": "nobody", "candidate": candidate(1)}),
+        # a refusal: a host candidate from a device
+        pat.frame(
+            {
+                "type": "candidate",
+                "to": "doc",
+                "candidate": {"candidate": "candidate:1 1 udp 1 10.0.0.1 9 typ host"},
+            }
+        ),
+        pat.frame({"type": "ping"}),  # not negotiation
+        "{not json",
+    ]
+    answered = len(pat.got)
+    for frame in declined:
+        assert not hub.relay_now(pat.conn, frame)
+    pat.conn.busy = True  # the reader holds an earlier frame of this client
+    assert not hub.relay_now(pat.conn, cand(1))
+    pat.conn.busy = False
+    doc.open = False  # the clinician's socket is backed up
+    assert not hub.relay_now(pat.conn, cand(1))
+    doc.open = True
+    doc.conn.replaying = True  # the clinician is catching up after a resume
+    assert not hub.relay_now(pat.conn, cand(1))
+    doc.conn.replaying = False
+    assert len(pat.got) == answered  # the fast path answers nothing: `receive` does
+    assert doc.got[-1]["seq"] == last + 1  # nothing numbered, nothing delivered
+
+    await pat.say(json.loads(cand(1)))  # where the edge sends a declined frame
+    assert doc.got[-1]["seq"] == last + 2
+    assert doc.got[-1]["candidate"] == candidate(1)
+    await hub.close()
+
+
+async def test_the_rate_limit_counts_a_strike_once_on_either_path(clock: FakeClock) -> None:
+    from signalling.connection import Limits
+    from signalling.hub import HubConfig
+
+    policy = FakePolicy(clock)
+    policy.book("appt", prisoner="pat", clinician="doc", establishment="est")
+    tokens = Tokens()
+    hub = Hub(
+        identity=tokens,
+        policy=policy,
+        store=MemoryRoomStore(),
+        bus=MemoryBus(),
+        audit=MemorySink(),
+        clock=clock,
+        config=HubConfig(limits=Limits(rate=0.001, burst=8, flood_strikes=3)),
+    )
+    pat = Socket(hub, tokens, Principal("pat", Role.PRISONER, "est", "s1", device_id="d"))
+    doc = Socket(hub, tokens, Principal("doc", Role.CLINICIAN, "est", "s2"))
+    for sock in (pat, doc):
+        await sock.say({"type": "hello", "token": sock.token})
+        await sock.say({"type": "join", "appointment": "appt"})
+    await doc.say({"type": "admit", "participant": "pat"})
+    frame = pat.frame({"type": "candidate", "to": "doc", "candidate": candidate(0)})
+    while hub.relay_now(pat.conn, frame):
+        pass
+    # Out of tokens: declined, and `receive` (where the edge sends it) refuses it once.
+    await hub.receive(pat.conn, frame)
+    assert pat.got[-1]["code"] == "rate_limited"
+    assert pat.conn.strikes == 1
+    await hub.close()
