@@ -75,13 +75,20 @@ class _Frames(WebSocketDataQueue):
 
 
 class _Response(web.WebSocketResponse):
-    """aiohttp's WebSocket response whose parser feeds `_Frames` (aiohttp 3.14's start-up).
+    """aiohttp's WebSocket response with two changes on the per-frame path.
 
-    It replaces aiohttp's own `_post_start`, an internal: the dependency is pinned
-    to 3.14 and tests/signalling/test_relay_now.py checks it with the real parser.
+    Its parser feeds `_Frames`, which relays before queueing. And its heartbeat
+    notes the time of each read instead of re-arming a timer on the next loop
+    turn after every read: the timer, when it fires, sees whether the client
+    was heard from within the interval and pings only if not. Both replace
+    aiohttp 3.14 internals (`_post_start`, the heartbeat callbacks); the
+    dependency is pinned to 3.14 and tests/signalling/test_relay_now.py checks each.
     """
 
     frames: _Frames
+    _heard_at = 0.0
+    _pinged_at = 0.0
+    _clock: Callable[[], float]
 
     def _post_start(self, request: BaseRequest, protocol: str | None, writer: Any) -> None:
         self._ws_protocol = protocol
@@ -93,9 +100,32 @@ class _Response(web.WebSocketResponse):
         self._parser = WebSocketReader(
             self._reader, self._max_msg_size, compress=False, decode_text=True
         )
-        callback = None if self._heartbeat is None else self._on_data_received
-        request.protocol.set_parser(self._parser, data_received_cb=callback)
+        self._clock = loop.time
+        self._heard_at = loop.time()
+        heard = None if self._heartbeat is None else self._heard
+        request.protocol.set_parser(self._parser, data_received_cb=heard)
         request.protocol.keep_alive(False)
+
+    def _heard(self) -> None:
+        self._heard_at = self._clock()
+
+    def _send_heartbeat(self) -> None:
+        loop, interval = self._loop, self._heartbeat
+        assert loop is not None and interval is not None
+        due = self._heard_at + interval
+        if due > loop.time():  # heard from within the interval: look again then
+            self._heartbeat_when = due
+            self._heartbeat_cb = loop.call_at(due, self._send_heartbeat)
+            return
+        self._pinged_at = loop.time()
+        super()._send_heartbeat()
+
+    def _pong_not_received(self) -> None:
+        if self._heard_at >= self._pinged_at:  # the pong (or any frame) came back
+            self._pong_response_cb = None
+            self._reset_heartbeat()
+            return
+        super()._pong_not_received()
 
 
 class _Socket:

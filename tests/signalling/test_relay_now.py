@@ -3,7 +3,8 @@
 On one node a negotiation frame is relayed from the read callback, before it
 is queued for the reader task. These tests hold that path to what `receive`
 did: the frames arrive, a client's frames are judged in the order it sent
-them, and a frame the fast path declines leaves nothing changed.
+them, a frame the fast path declines leaves nothing changed, and the cheaper
+heartbeat still tells a live client from a dead one.
 """
 
 from __future__ import annotations
@@ -295,3 +296,53 @@ async def test_the_rate_limit_counts_a_strike_once_on_either_path(clock: FakeClo
     assert pat.got[-1]["code"] == "rate_limited"
     assert pat.conn.strikes == 1
     await hub.close()
+
+
+# ---------------------------------------------------------------- the heartbeat
+
+
+async def test_a_quiet_client_that_answers_pings_stays_connected(
+    aiohttp_client: Any, settings: Any, clock: Any, hasher: Any, policy: FakePolicy
+) -> None:
+    from tests.world import build_world
+
+    app = build_app(settings, clock, hasher, policy, heartbeat_s=0.2)
+    client = await aiohttp_client(app)
+    consult = await book_consult(client, await build_world(app), policy)
+    patient, clinician = await in_call(client, consult)
+    # Seven heartbeat intervals with nothing to say; each side's client answers the pings.
+    await asyncio.gather(patient.quiet(1.5), clinician.quiet(1.5))
+    await clinician.send({"type": "offer", "to": consult.patient_id, "sdp": SDP})
+    assert (await patient.expect("offer"))["sdp"] == SDP
+    for peer in (patient, clinician):
+        await peer.ws.close()
+
+
+async def test_a_client_that_keeps_sending_is_not_pinged_out(
+    aiohttp_client: Any, settings: Any, clock: Any, hasher: Any, policy: FakePolicy
+) -> None:
+    """Heard from within the interval is alive, as with aiohttp's own heartbeat: no ping."""
+    from tests.world import build_world
+
+    app = build_app(settings, clock, hasher, policy, heartbeat_s=0.2)
+    client = await aiohttp_client(app)
+    consult = await book_consult(client, await build_world(app), policy)
+    patient, clinician = await in_call(client, consult)
+
+    async def keep_sending() -> None:
+        for n in range(30):
+            body = {"type": "candidate", "to": consult.clinician_id, "candidate": candidate(n)}
+            await patient.send(body)
+            await asyncio.sleep(0.05)
+
+    async def collect() -> list[dict[str, Any]]:
+        return [(await clinician.expect("candidate"))["candidate"] for _ in range(30)]
+
+    # The patient's client never reads (so never answers a ping) but sends every 50 ms.
+    _, got = await asyncio.gather(keep_sending(), collect())
+    assert got == [candidate(n) for n in range(30)]
+    assert "away" not in [body["type"] for body in clinician.seen]
+    # Once it stops sending too, it is pinged, does not answer, and is dropped.
+    assert (await clinician.expect("away", wait=5))["participant"] == consult.patient_id
+    for peer in (patient, clinician):
+        await peer.ws.close()
