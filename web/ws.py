@@ -74,10 +74,68 @@ class _Frames(WebSocketDataQueue):
         super().feed_data(data, size)
 
 
+class _Cork:
+    """The writes made while one read is parsed, sent per socket once it is.
+
+    A read often holds several frames for one peer (a browser's candidates come
+    in bursts): corked, they leave in one write, one system call, instead of
+    one each. Only the parse of a read opens the cork, and it is flushed before
+    that parse returns, so nothing else ever writes to a socket between a
+    corked frame and its flush. One per process: reads are parsed one at a
+    time, on the event loop's thread.
+    """
+
+    def __init__(self) -> None:
+        self.open = False
+        self.sockets: list[_Socket] = []
+
+    def flush(self) -> None:
+        sockets, self.sockets = self.sockets, []
+        for socket in sockets:
+            socket.flush()
+
+
+_cork = _Cork()
+
+
+class _CorkedParser:
+    """aiohttp's WebSocket parser, with the cork open while it parses a read."""
+
+    __slots__ = ("_parser",)
+
+    def __init__(self, parser: WebSocketReader) -> None:
+        self._parser = parser
+
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        cork = _cork
+        cork.open = True
+        try:
+            return self._parser.feed_data(data)
+        finally:
+            cork.open = False
+            if cork.sockets:
+                cork.flush()
+
+    def feed_eof(self) -> None:
+        self._parser.feed_eof()
+
+
+def _text_frame(text: str) -> bytes:
+    """A server's text frame (RFC 6455 5.2): FIN, opcode 1, unmasked, then the length."""
+    data = text.encode()
+    size = len(data)
+    if size < 126:
+        return bytes((0x81, size)) + data
+    if size < 65536:
+        return b"\x81\x7e" + size.to_bytes(2, "big") + data
+    return b"\x81\x7f" + size.to_bytes(8, "big") + data
+
+
 class _Response(web.WebSocketResponse):
     """aiohttp's WebSocket response with two changes on the per-frame path.
 
-    Its parser feeds `_Frames`, which relays before queueing. And its heartbeat
+    Its parser feeds `_Frames`, which relays before queueing, and parses each read
+    with the `_Cork` open. And its heartbeat
     notes the time of each read instead of re-arming a timer on the next loop
     turn after every read: the timer, when it fires, sees whether the client
     was heard from within the interval and pings only if not. Both replace
@@ -103,7 +161,8 @@ class _Response(web.WebSocketResponse):
         self._clock = loop.time
         self._heard_at = loop.time()
         heard = None if self._heartbeat is None else self._heard
-        request.protocol.set_parser(self._parser, data_received_cb=heard)
+        corked = _CorkedParser(self._parser)  # feed_data and feed_eof are all it needs
+        request.protocol.set_parser(corked, data_received_cb=heard)  # type: ignore[arg-type]
         request.protocol.keep_alive(False)
 
     def _heard(self) -> None:
@@ -137,12 +196,25 @@ class _Socket:
         writer = ws._writer
         assert writer is not None  # prepared
         self._writer, self._protocol, self._transport = writer, writer.protocol, writer.transport
+        self._corked: list[str] = []
 
     def writable(self) -> bool:
         return not (self._writer._closing or self._protocol._paused or self._transport.is_closing())
 
     def write(self, text: str) -> None:
-        self._writer._write_websocket_frame(text.encode(), 0x1, 0)  # a text frame, unmasked
+        if _cork.open:
+            if not self._corked:
+                _cork.sockets.append(self)
+            self._corked.append(text)
+        else:  # a read parsed by the reader task, once its queue drained
+            self._transport.write(_text_frame(text))
+
+    def flush(self) -> None:
+        corked, self._corked = self._corked, []
+        if len(corked) == 1:
+            self._transport.write(_text_frame(corked[0]))
+        else:
+            self._transport.write(b"".join([_text_frame(text) for text in corked]))
 
     async def close(self, code: int, reason: str) -> None:
         """Closed by the hub (from another task than the reader's): the handler

@@ -44,7 +44,12 @@ def masked(body: dict[str, Any]) -> bytes:
     data = json.dumps({"v": 1, **body}).encode()
     mask = os.urandom(4)
     size = len(data)
-    head = bytes([0x81, 0x80 | size]) if size < 126 else bytes([0x81, 0xFE]) + size.to_bytes(2)
+    if size < 126:
+        head = bytes([0x81, 0x80 | size])
+    elif size < 65536:
+        head = bytes([0x81, 0xFE]) + size.to_bytes(2)
+    else:
+        head = bytes([0x81, 0xFF]) + size.to_bytes(8)
     return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
 
 
@@ -84,6 +89,25 @@ async def test_the_parser_offers_a_text_frame_only_with_nothing_queued_ahead() -
     assert [json.loads(t)["n"] for t in offered] == [1, 2, 4]
 
 
+async def test_the_frames_we_write_read_back_whole_at_every_length_size() -> None:
+    """7-bit, 16-bit and 64-bit lengths (RFC 6455 5.2), alone and run together in one write."""
+    from aiohttp._websocket.reader import WebSocketDataQueue, WebSocketReader
+
+    from web.ws import _text_frame
+
+    texts = ["", "é" * 62, "x" * 125, "x" * 126, "y" * 65535, "z" * 65536, "w" * 70000]
+    queue = WebSocketDataQueue(_Protocol(), 2**20, loop=asyncio.get_running_loop())  # type: ignore[arg-type]
+    client = WebSocketReader(queue, 2**20, compress=False, decode_text=True)
+    client.feed_data(b"".join(_text_frame(text) for text in texts))
+    got = [await queue.read() for _ in texts]
+    assert [(m.type, m.data) for m in got] == [(WSMsgType.TEXT, text) for text in texts]
+    # Each length in the fewest bytes, as the RFC requires (browsers refuse others).
+    assert _text_frame("x" * 125)[:2] == b"\x81\x7d"
+    assert _text_frame("x" * 126)[:4] == b"\x81\x7e\x00\x7e"
+    assert _text_frame("x" * 65535)[:4] == b"\x81\x7e\xff\xff"
+    assert _text_frame("x" * 65536)[:10] == b"\x81\x7f" + (65536).to_bytes(8, "big")
+
+
 # ---------------------------------------------------------------- the real server
 
 
@@ -120,6 +144,30 @@ async def test_negotiation_between_members_is_relayed_from_the_read_callback(
     assert seqs == sorted(set(seqs))
     # The answer that starts the call goes by `receive`; the offer and the candidates do not.
     assert taken.count(True) == 6
+    for peer in (patient, clinician):
+        await peer.ws.close()
+
+
+async def test_many_frames_in_one_read_reach_the_peer_whole_and_in_order(
+    client: Any, world: Any, policy: FakePolicy
+) -> None:
+    consult = await book_consult(client, world, policy)
+    patient, clinician = await in_call(client, consult)
+    to = consult.patient_id
+    # The largest offer a frame can carry: relayed, with `seq` and `from`, it needs
+    # a 64-bit length; a 3 KB offer a 16-bit one; a candidate a 7-bit one.
+    pad = 64 * 1024 - 200
+    big = SDP + "a=x-pad:" + "p" * pad + "\r\n"
+    small = SDP + "a=x-pad:" + "q" * 3000 + "\r\n"
+    bodies: list[dict[str, Any]] = [
+        {"type": "candidate", "to": to, "candidate": candidate(n)} for n in range(10)
+    ]
+    bodies += [{"type": "offer", "to": to, "sdp": big}, {"type": "offer", "to": to, "sdp": small}]
+    clinician.ws._writer.transport.write(b"".join(masked(body) for body in bodies))
+    got = [await patient.recv() for _ in bodies]
+    assert [{k: v for k, v in b.items() if k not in ("seq", "from", "v")} for b in got] == bodies
+    seqs = [b["seq"] for b in got]
+    assert seqs == list(range(seqs[0], seqs[0] + len(bodies)))
     for peer in (patient, clinician):
         await peer.ws.close()
 
