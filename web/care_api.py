@@ -1,5 +1,6 @@
 """REST endpoints for a prisoner's care around the consult: consent, health requests,
-transfer and release. Thin, like `web/scheduling_api.py`, whose helpers it shares."""
+transfer and release. Thin, like `web/scheduling_api.py`; their shared helpers are in
+`web/scheduling_shared.py`."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from scheduling.types import HealthRequest
 from web.auth import require
 from web.openapi import STR, obj
 from web.request import json_response, read_json
-from web.scheduling_api import (
+from web.scheduling_shared import (
     ARRAY,
     CLINICAL,
     ID,
@@ -23,12 +24,12 @@ from web.scheduling_api import (
     M,
     O,
     P,
-    _est,
-    _iso,
-    _op,
-    _path,
-    _query,
-    _svc,
+    api_op,
+    establishment_asked,
+    iso_or_none,
+    path_params,
+    query_params,
+    scheduling_of,
 )
 
 routes = web.RouteTableDef()
@@ -41,10 +42,10 @@ def consent_json(c: Consent) -> dict[str, Any]:
         "scope": c.scope.value,
         "form_version": c.form_version,
         "decision": c.decision.value,
-        "decided_at": _iso(c.decided_at),
+        "decided_at": iso_or_none(c.decided_at),
         "device_id": c.device_id,
         "witness_id": c.witness_id,
-        "withdrawn_at": _iso(c.withdrawn_at),
+        "withdrawn_at": iso_or_none(c.withdrawn_at),
         "in_force": c.in_force,
     }
 
@@ -57,8 +58,8 @@ def _request_json(r: HealthRequest) -> dict[str, Any]:
         "status": r.status,
         "urgency": r.urgency,
         "service_id": r.service_id,
-        "created_at": _iso(r.created_at),
-        "triaged_at": _iso(r.triaged_at),
+        "created_at": iso_or_none(r.created_at),
+        "triaged_at": iso_or_none(r.triaged_at),
         "appointment_id": r.appointment_id,
         "waited_days": r.waited_days,
         "target_days": r.target_days,
@@ -74,7 +75,7 @@ def _request_json(r: HealthRequest) -> dict[str, Any]:
 async def record_consent(request: web.Request) -> web.Response:
     principal = await require(request, P, C, M, A)
     body = await read_json(request)
-    consent = await _svc(request).record_consent(
+    consent = await scheduling_of(request).record_consent(
         principal,
         prisoner_id=body.get("prisoner_id", principal.account_id if principal.role == P else None),
         scope_value=body.get("scope"),
@@ -90,14 +91,16 @@ async def record_consent(request: web.Request) -> web.Response:
 async def list_consents(request: web.Request) -> web.Response:
     principal = await require(request, P, C, M, A)
     prisoner_id = request.query.get("prisoner_id", principal.account_id)
-    found = await _svc(request).consents_of(principal, prisoner_id)
+    found = await scheduling_of(request).consents_of(principal, prisoner_id)
     return json_response([consent_json(c) for c in found])
 
 
 @routes.post("/api/consents/{consent_id}/withdraw")
 async def withdraw_consent(request: web.Request) -> web.Response:
     principal = await require(request, P, C, M, A)
-    done = await _svc(request).withdraw_consent(principal, request.match_info["consent_id"])
+    done = await scheduling_of(request).withdraw_consent(
+        principal, request.match_info["consent_id"]
+    )
     return json_response(consent_json(done))
 
 
@@ -108,7 +111,7 @@ async def withdraw_consent(request: web.Request) -> web.Response:
 async def make_request(request: web.Request) -> web.Response:
     principal = await require(request, P)
     body = await read_json(request)
-    receipt = await _svc(request).make_request(
+    receipt = await scheduling_of(request).make_request(
         principal, category=body.get("category"), text_value=body.get("text")
     )
     return json_response(_request_json(receipt), status=201)
@@ -118,11 +121,11 @@ async def make_request(request: web.Request) -> web.Response:
 async def list_requests(request: web.Request) -> web.Response:
     principal = await require(request, P, C, M, A)
     if principal.role == P:
-        found = await _svc(request).my_requests(principal)
+        found = await scheduling_of(request).my_requests(principal)
     else:
-        found = await _svc(request).triage_queue(
+        found = await scheduling_of(request).triage_queue(
             principal,
-            _est(principal, request.query.get("establishment_id")),
+            establishment_asked(principal, request.query.get("establishment_id")),
             status=request.query.get("status"),
         )
     return json_response([_request_json(r) for r in found])
@@ -132,7 +135,7 @@ async def list_requests(request: web.Request) -> web.Response:
 async def triage(request: web.Request) -> web.Response:
     principal = await require(request, *CLINICAL)
     body = await read_json(request)
-    done = await _svc(request).triage(
+    done = await scheduling_of(request).triage(
         principal,
         request.match_info["request_id"],
         urgency=body.get("urgency"),
@@ -151,28 +154,28 @@ async def transfer(request: web.Request) -> web.Response:
     to = body.get("to_establishment_id")
     if not isinstance(to, str):
         raise ServiceError(Code.INVALID_REQUEST, "to_establishment_id is required.")
-    moved = await _svc(request).transfer(principal, request.match_info["prisoner_id"], to)
+    moved = await scheduling_of(request).transfer(principal, request.match_info["prisoner_id"], to)
     return json_response({"reoffered": moved})
 
 
 @routes.post("/api/prisoners/{prisoner_id}/release")
 async def release(request: web.Request) -> web.Response:
     principal = await require(request, O, M, A)
-    closed = await _svc(request).release(principal, request.match_info["prisoner_id"])
+    closed = await scheduling_of(request).release(principal, request.match_info["prisoner_id"])
     return json_response({"closed": closed})
 
 
 @routes.get("/api/handover")
 async def handover(request: web.Request) -> web.Response:
     principal = await require(request, *CLINICAL)
-    found = await _svc(request).handover_list(
-        principal, _est(principal, request.query.get("establishment_id"))
+    found = await scheduling_of(request).handover_list(
+        principal, establishment_asked(principal, request.query.get("establishment_id"))
     )
     return json_response(
         [
             {
                 "prisoner_id": h.prisoner_id,
-                "released_at": _iso(h.released_at),
+                "released_at": iso_or_none(h.released_at),
                 "community_sharing": h.community_sharing,
             }
             for h in found
@@ -182,13 +185,13 @@ async def handover(request: web.Request) -> web.Response:
 
 OPENAPI: dict[str, Any] = {
     "/api/consents": {
-        "get": _op(
+        "get": api_op(
             "Every consent a prisoner holds",
             (P, C, M, A),
             result=ARRAY,
-            parameters=_query("prisoner_id"),
+            parameters=query_params("prisoner_id"),
         ),
-        "post": _op(
+        "post": api_op(
             "Give or decline consent (on the device, or witnessed by staff)",
             (P, C, M, A),
             body=obj(
@@ -204,21 +207,21 @@ OPENAPI: dict[str, Any] = {
         ),
     },
     "/api/consents/{consent_id}/withdraw": {
-        "post": _op(
+        "post": api_op(
             "Withdraw a consent",
             (P, C, M, A),
-            parameters=_path("consent_id"),
+            parameters=path_params("consent_id"),
             errors=(401, 403, 404, 409),
         )
     },
     "/api/health-requests": {
-        "get": _op(
+        "get": api_op(
             "Own requests (prisoner) or the triage queue (staff)",
             (P, C, M, A),
             result=ARRAY,
-            parameters=_query("establishment_id", "status"),
+            parameters=query_params("establishment_id", "status"),
         ),
-        "post": _op(
+        "post": api_op(
             "Ask for a health appointment; returns the receipt",
             (P,),
             body=obj(["category", "text"], category=STR, text=STR),
@@ -226,7 +229,7 @@ OPENAPI: dict[str, Any] = {
         ),
     },
     "/api/health-requests/{request_id}/triage": {
-        "post": _op(
+        "post": api_op(
             "Triage a request",
             CLINICAL,
             body=obj(
@@ -234,33 +237,33 @@ OPENAPI: dict[str, Any] = {
                 urgency={"enum": ["routine", "soon", "urgent"]},
                 service_id=ID,
             ),
-            parameters=_path("request_id"),
+            parameters=path_params("request_id"),
             errors=(400, 401, 403, 404, 409),
         )
     },
     "/api/prisoners/{prisoner_id}/transfer": {
-        "post": _op(
+        "post": api_op(
             "Transfer a prisoner; pending care moves with them",
             (O, M, A),
             body=obj(["to_establishment_id"], to_establishment_id=ID),
-            parameters=_path("prisoner_id"),
+            parameters=path_params("prisoner_id"),
             errors=(400, 401, 403, 404),
         )
     },
     "/api/prisoners/{prisoner_id}/release": {
-        "post": _op(
+        "post": api_op(
             "Release a prisoner; pending care closed and listed for hand-over",
             (O, M, A),
-            parameters=_path("prisoner_id"),
+            parameters=path_params("prisoner_id"),
             errors=(401, 403, 404),
         )
     },
     "/api/handover": {
-        "get": _op(
+        "get": api_op(
             "Released prisoners for hand-over to community services",
             CLINICAL,
             result=ARRAY,
-            parameters=_query("establishment_id"),
+            parameters=query_params("establishment_id"),
         )
     },
 }

@@ -12,8 +12,8 @@ from typing import Any
 from aiohttp import web
 
 from core.errors import Code, ServiceError
-from core.identity import Principal, Role
-from scheduling import REASONS, Appointment, SchedulingService
+from core.identity import Principal
+from scheduling import REASONS, Appointment
 from scheduling.catalogue import AvailabilityRule, RegimeWindow
 from scheduling.consent_forms import current_forms
 from scheduling.lockdown import Lockdown
@@ -26,29 +26,29 @@ from scheduling.types import (
     WaitingPatient,
 )
 from web.auth import require
-from web.openapi import DATETIME, STR, obj, op
+from web.openapi import DATETIME, STR, obj
 from web.request import json_response, read_json
-from web.state import CLOCK, SCHEDULING
+from web.scheduling_shared import (
+    ANYONE,
+    ARRAY,
+    CLINICAL,
+    ID,
+    INT,
+    A,
+    C,
+    M,
+    O,
+    P,
+    api_op,
+    establishment_asked,
+    iso_or_none,
+    path_params,
+    query_params,
+    scheduling_of,
+)
+from web.state import CLOCK
 
 routes = web.RouteTableDef()
-
-P, C, M, O, A = Role.PRISONER, Role.CLINICIAN, Role.MANAGER, Role.OFFICER, Role.ADMIN  # noqa: E741
-ANYONE = (P, C, M, O, A)
-CLINICAL = (C, M, A)
-
-
-def _svc(request: web.Request) -> SchedulingService:
-    return request.app[SCHEDULING]
-
-
-def _est(principal: Principal, value: object) -> str:
-    """The establishment asked about: anyone but an admin may ask only about their own."""
-    est = value if value is not None else principal.establishment_id
-    if not isinstance(est, str):
-        raise ServiceError(Code.INVALID_REQUEST, "establishment_id is required.")
-    if principal.role != A and est != principal.establishment_id:
-        raise ServiceError(Code.FORBIDDEN)
-    return est
 
 
 def _range(request: web.Request, default_days: int = 14) -> tuple[Any, Any]:
@@ -59,10 +59,6 @@ def _range(request: web.Request, default_days: int = 14) -> tuple[Any, Any]:
     return start, end
 
 
-def _iso(value: Any) -> str | None:
-    return None if value is None else str(value.isoformat())
-
-
 def appointment_json(a: Appointment) -> dict[str, Any]:
     return {
         "id": a.id,
@@ -71,8 +67,8 @@ def appointment_json(a: Appointment) -> dict[str, Any]:
         "clinician_id": a.clinician_id,
         "service_id": a.service_id,
         "service": a.service_code,
-        "starts_at": _iso(a.starts_at),
-        "ends_at": _iso(a.ends_at),
+        "starts_at": iso_or_none(a.starts_at),
+        "ends_at": iso_or_none(a.ends_at),
         "status": a.status.value,
         "reason": a.reason,
         "notes": a.notes,
@@ -102,8 +98,8 @@ def _officer_json(a: OfficerAppointment) -> dict[str, Any]:
         "prisoner_name": a.prisoner_name,
         "prison_number": a.prison_number,
         "cell": a.cell,
-        "starts_at": _iso(a.starts_at),
-        "ends_at": _iso(a.ends_at),
+        "starts_at": iso_or_none(a.starts_at),
+        "ends_at": iso_or_none(a.ends_at),
     }
 
 
@@ -113,9 +109,9 @@ def _waiting_json(w: WaitingPatient) -> dict[str, Any]:
         "prisoner_id": w.prisoner_id,
         "prisoner_name": w.prisoner_name,
         "prison_number": w.prison_number,
-        "starts_at": _iso(w.starts_at),
-        "ends_at": _iso(w.ends_at),
-        "waiting_since": _iso(w.waiting_since),
+        "starts_at": iso_or_none(w.starts_at),
+        "ends_at": iso_or_none(w.ends_at),
+        "waiting_since": iso_or_none(w.waiting_since),
     }
 
 
@@ -123,8 +119,8 @@ def _lockdown_json(lockdown: Lockdown) -> dict[str, Any]:
     return {
         "id": lockdown.id,
         "establishment_id": lockdown.establishment_id,
-        "starts_at": _iso(lockdown.starts_at),
-        "ends_at": _iso(lockdown.ends_at),
+        "starts_at": iso_or_none(lockdown.starts_at),
+        "ends_at": iso_or_none(lockdown.ends_at),
     }
 
 
@@ -164,17 +160,19 @@ async def consent_forms(request: web.Request) -> web.Response:
 @routes.get("/api/services")
 async def list_services(request: web.Request) -> web.Response:
     principal = await require(request, *ANYONE)
-    est = _est(principal, request.query.get("establishment_id"))
-    return json_response([_service_json(s) for s in await _svc(request).list_services(est)])
+    est = establishment_asked(principal, request.query.get("establishment_id"))
+    return json_response(
+        [_service_json(s) for s in await scheduling_of(request).list_services(est)]
+    )
 
 
 @routes.post("/api/services")
 async def create_service(request: web.Request) -> web.Response:
     principal = await require(request, M, A)
     body = await read_json(request)
-    service = await _svc(request).create_service(
+    service = await scheduling_of(request).create_service(
         principal,
-        _est(principal, body.get("establishment_id")),
+        establishment_asked(principal, body.get("establishment_id")),
         code=body.get("code"),
         name=body.get("name"),
         minutes=body.get("minutes", 20),
@@ -192,7 +190,7 @@ async def create_service(request: web.Request) -> web.Response:
 async def add_availability(request: web.Request) -> web.Response:
     principal = await require(request, *CLINICAL)
     body = await read_json(request)
-    rule = await _svc(request).add_availability(
+    rule = await scheduling_of(request).add_availability(
         principal,
         clinician_id=body.get("clinician_id", principal.account_id),
         service_id=body.get("service_id"),
@@ -206,14 +204,14 @@ async def add_availability(request: web.Request) -> web.Response:
 @routes.delete("/api/availability/{rule_id}")
 async def remove_availability(request: web.Request) -> web.Response:
     principal = await require(request, *CLINICAL)
-    await _svc(request).remove_availability(principal, request.match_info["rule_id"])
+    await scheduling_of(request).remove_availability(principal, request.match_info["rule_id"])
     return web.Response(status=204)
 
 
 @routes.get("/api/clinicians/{clinician_id}/availability")
 async def clinician_availability(request: web.Request) -> web.Response:
     await require(request, *CLINICAL)
-    rules = await _svc(request).availability_of(request.match_info["clinician_id"])
+    rules = await scheduling_of(request).availability_of(request.match_info["clinician_id"])
     return json_response([_rule_json(r) for r in rules])
 
 
@@ -221,10 +219,10 @@ async def clinician_availability(request: web.Request) -> web.Response:
 async def add_exception(request: web.Request) -> web.Response:
     principal = await require(request, *CLINICAL)
     body = await read_json(request)
-    exc = await _svc(request).add_exception(
+    exc = await scheduling_of(request).add_exception(
         principal,
         clinician_id=body.get("clinician_id", principal.account_id),
-        establishment_id=_est(principal, body.get("establishment_id")),
+        establishment_id=establishment_asked(principal, body.get("establishment_id")),
         kind=body.get("kind"),
         starts_at=body.get("starts_at"),
         ends_at=body.get("ends_at"),
@@ -239,17 +237,19 @@ async def add_exception(request: web.Request) -> web.Response:
 @routes.get("/api/regime-windows")
 async def list_regime(request: web.Request) -> web.Response:
     principal = await require(request, C, M, O, A)
-    est = _est(principal, request.query.get("establishment_id"))
-    return json_response([_rule_json(w) for w in await _svc(request).regime_windows_of(est)])
+    est = establishment_asked(principal, request.query.get("establishment_id"))
+    return json_response(
+        [_rule_json(w) for w in await scheduling_of(request).regime_windows_of(est)]
+    )
 
 
 @routes.post("/api/regime-windows")
 async def add_regime(request: web.Request) -> web.Response:
     principal = await require(request, O, M, A)
     body = await read_json(request)
-    window = await _svc(request).add_regime_window(
+    window = await scheduling_of(request).add_regime_window(
         principal,
-        _est(principal, body.get("establishment_id")),
+        establishment_asked(principal, body.get("establishment_id")),
         label=body.get("label"),
         weekday_value=body.get("weekday"),
         start=body.get("start"),
@@ -261,7 +261,7 @@ async def add_regime(request: web.Request) -> web.Response:
 @routes.delete("/api/regime-windows/{window_id}")
 async def remove_regime(request: web.Request) -> web.Response:
     principal = await require(request, O, M, A)
-    await _svc(request).remove_regime_window(principal, request.match_info["window_id"])
+    await scheduling_of(request).remove_regime_window(principal, request.match_info["window_id"])
     return web.Response(status=204)
 
 
@@ -269,9 +269,9 @@ async def remove_regime(request: web.Request) -> web.Response:
 async def declare_lockdown(request: web.Request) -> web.Response:
     principal = await require(request, O, M, A)
     body = await read_json(request)
-    lockdown = await _svc(request).declare_lockdown(
+    lockdown = await scheduling_of(request).declare_lockdown(
         principal,
-        _est(principal, body.get("establishment_id")),
+        establishment_asked(principal, body.get("establishment_id")),
         starts_at=body.get("starts_at"),
         ends_at=body.get("ends_at"),
     )
@@ -279,12 +279,12 @@ async def declare_lockdown(request: web.Request) -> web.Response:
     return json_response(
         {
             "id": lockdown.id,
-            "starts_at": _iso(lockdown.starts_at),
-            "ends_at": _iso(lockdown.ends_at),
+            "starts_at": iso_or_none(lockdown.starts_at),
+            "ends_at": iso_or_none(lockdown.ends_at),
             "affected": [
                 {
                     "appointment_id": r.appointment_id,
-                    "offers": [_iso(s.starts_at) for s in r.offers],
+                    "offers": [iso_or_none(s.starts_at) for s in r.offers],
                 }
                 for r in lockdown.affected
             ],
@@ -296,29 +296,29 @@ async def declare_lockdown(request: web.Request) -> web.Response:
 @routes.get("/api/lockdowns")
 async def list_lockdowns(request: web.Request) -> web.Response:
     principal = await require(request, O, M, A)
-    est = _est(principal, request.query.get("establishment_id"))
-    found = await _svc(request).current_lockdowns(principal, est)
+    est = establishment_asked(principal, request.query.get("establishment_id"))
+    found = await scheduling_of(request).current_lockdowns(principal, est)
     return json_response([_lockdown_json(x) for x in found])
 
 
 @routes.get("/api/establishments")
 async def list_establishments(request: web.Request) -> web.Response:
     principal = await require(request, M, A)
-    found = await _svc(request).establishments_for(principal)
+    found = await scheduling_of(request).establishments_for(principal)
     return json_response([_establishment_json(e) for e in found])
 
 
 @routes.get("/api/waiting-room")
 async def waiting_room(request: web.Request) -> web.Response:
     principal = await require(request, C)
-    found = await _svc(request).waiting_room(principal)
+    found = await scheduling_of(request).waiting_room(principal)
     return json_response([_waiting_json(w) for w in found])
 
 
 @routes.post("/api/lockdowns/{lockdown_id}/lift")
 async def lift_lockdown(request: web.Request) -> web.Response:
     principal = await require(request, O, M, A)
-    await _svc(request).lift_lockdown(principal, request.match_info["lockdown_id"])
+    await scheduling_of(request).lift_lockdown(principal, request.match_info["lockdown_id"])
     return web.Response(status=204)
 
 
@@ -341,7 +341,7 @@ async def search_slots(request: web.Request) -> web.Response:
     service_id = q.get("service_id")
     if service_id is None:
         raise ServiceError(Code.INVALID_REQUEST, "service_id is required.")
-    slots = await _svc(request).search_slots(
+    slots = await scheduling_of(request).search_slots(
         service_id=service_id,
         start=start,
         end=end,
@@ -360,7 +360,7 @@ async def search_slots(request: web.Request) -> web.Response:
 async def book(request: web.Request) -> web.Response:
     principal = await require(request, P, C, M, A)
     body = await read_json(request)
-    appointment = await _svc(request).book(
+    appointment = await scheduling_of(request).book(
         principal,
         prisoner_id=body.get("prisoner_id", principal.account_id if principal.role == P else None),
         service_id=body.get("service_id"),
@@ -381,11 +381,11 @@ async def list_appointments(request: web.Request) -> web.Response:
     start, end = _range(request)
     prisoner_id = request.query.get("prisoner_id")
     if principal.role == O:
-        seen = await _svc(request).officer_view(
+        seen = await scheduling_of(request).officer_view(
             principal, start=start, end=end, prisoner_id=prisoner_id
         )
         return json_response([_officer_json(a) for a in seen])
-    found = await _svc(request).appointments(
+    found = await scheduling_of(request).appointments(
         principal,
         start=start,
         end=end,
@@ -399,7 +399,9 @@ async def list_appointments(request: web.Request) -> web.Response:
 @routes.get("/api/appointments/{appointment_id}")
 async def get_appointment(request: web.Request) -> web.Response:
     principal = await require(request, P, C, M, A)
-    found = await _svc(request).appointment(principal, request.match_info["appointment_id"])
+    found = await scheduling_of(request).appointment(
+        principal, request.match_info["appointment_id"]
+    )
     return json_response(_shown(principal, found))
 
 
@@ -407,7 +409,7 @@ async def get_appointment(request: web.Request) -> web.Response:
 async def reschedule(request: web.Request) -> web.Response:
     principal = await require(request, C, M, A)
     body = await read_json(request)
-    moved = await _svc(request).reschedule(
+    moved = await scheduling_of(request).reschedule(
         principal, request.match_info["appointment_id"], body.get("starts_at")
     )
     return json_response(appointment_json(moved))
@@ -417,7 +419,7 @@ async def reschedule(request: web.Request) -> web.Response:
 async def rebook(request: web.Request) -> web.Response:
     principal = await require(request, P, C, M, A)
     body = await read_json(request)
-    booked = await _svc(request).rebook(
+    booked = await scheduling_of(request).rebook(
         principal, request.match_info["appointment_id"], body.get("starts_at")
     )
     return json_response(_shown(principal, booked), status=201)
@@ -427,7 +429,7 @@ async def rebook(request: web.Request) -> web.Response:
 async def cancel(request: web.Request) -> web.Response:
     principal = await require(request, *ANYONE)
     body = await read_json(request)
-    done = await _svc(request).cancel(
+    done = await scheduling_of(request).cancel(
         principal, request.match_info["appointment_id"], body.get("reason"), body.get("note")
     )
     if principal.role == O:
@@ -438,7 +440,7 @@ async def cancel(request: web.Request) -> web.Response:
 @routes.post("/api/appointments/{appointment_id}/check-in")
 async def check_in(request: web.Request) -> web.Response:
     principal = await require(request, *ANYONE)
-    done = await _svc(request).check_in(principal, request.match_info["appointment_id"])
+    done = await scheduling_of(request).check_in(principal, request.match_info["appointment_id"])
     if principal.role == O:
         return json_response({"id": done.id, "status": done.status.value})
     return json_response(_shown(principal, done))
@@ -448,7 +450,7 @@ async def check_in(request: web.Request) -> web.Response:
 async def attended(request: web.Request) -> web.Response:
     principal = await require(request, *CLINICAL)
     body = await read_json(request) if request.can_read_body else {}
-    done = await _svc(request).mark_attended(
+    done = await scheduling_of(request).mark_attended(
         principal, request.match_info["appointment_id"], body.get("note")
     )
     return json_response(appointment_json(done))
@@ -458,7 +460,7 @@ async def attended(request: web.Request) -> web.Response:
 async def did_not_attend(request: web.Request) -> web.Response:
     principal = await require(request, *CLINICAL)
     body = await read_json(request)
-    done = await _svc(request).mark_did_not_attend(
+    done = await scheduling_of(request).mark_did_not_attend(
         principal, request.match_info["appointment_id"], body.get("reason"), body.get("note")
     )
     return json_response(appointment_json(done))
@@ -467,24 +469,8 @@ async def did_not_attend(request: web.Request) -> web.Response:
 # ------------------------------------------------------------------ OpenAPI
 
 
-def _op(summary: str, roles: tuple[Role, ...], **kwargs: Any) -> dict[str, Any]:
-    operation = op(summary, tag="scheduling", **kwargs)
-    operation["x-roles"] = [r.value for r in roles]
-    return operation
-
-
-def _path(*names: str) -> list[dict[str, Any]]:
-    return [{"name": n, "in": "path", "required": True, "schema": STR} for n in names]
-
-
-def _query(*names: str) -> list[dict[str, Any]]:
-    return [{"name": n, "in": "query", "required": False, "schema": STR} for n in names]
-
-
-ID = {"type": "string", "format": "uuid"}
 HHMM = {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"}
 WEEKDAY = {"type": "integer", "minimum": 0, "maximum": 6}
-INT = {"type": "integer"}
 BOOL = {"type": "boolean"}
 APPOINTMENT = obj(
     id=ID,
@@ -511,23 +497,22 @@ APPOINTMENT = obj(
     outcome_reason=STR,
     outcome_cause={"type": "string", "enum": ["prison", "patient", "clinician"]},
 )
-ARRAY = {"type": "array"}
-RANGE = _query("from", "to")
+RANGE = query_params("from", "to")
 REASON_BODY = obj(["reason"], reason=STR, note=STR)
 
 OPENAPI: dict[str, Any] = {
-    "/api/reasons": {"get": _op("Reason codes, split by cause", ANYONE, result=ARRAY)},
+    "/api/reasons": {"get": api_op("Reason codes, split by cause", ANYONE, result=ARRAY)},
     "/api/consent-forms": {
-        "get": _op("Current consent forms in English and Welsh", ANYONE, result=ARRAY)
+        "get": api_op("Current consent forms in English and Welsh", ANYONE, result=ARRAY)
     },
     "/api/services": {
-        "get": _op(
+        "get": api_op(
             "Services at an establishment",
             ANYONE,
             result=ARRAY,
-            parameters=_query("establishment_id"),
+            parameters=query_params("establishment_id"),
         ),
-        "post": _op(
+        "post": api_op(
             "Create a service (length, buffer, target wait)",
             (M, A),
             body=obj(
@@ -544,7 +529,7 @@ OPENAPI: dict[str, Any] = {
         ),
     },
     "/api/availability": {
-        "post": _op(
+        "post": api_op(
             "Add weekly availability in the establishment's local time",
             CLINICAL,
             body=obj(
@@ -559,16 +544,16 @@ OPENAPI: dict[str, Any] = {
         )
     },
     "/api/availability/{rule_id}": {
-        "delete": _op(
+        "delete": api_op(
             "Remove weekly availability",
             CLINICAL,
             ok=204,
-            parameters=_path("rule_id"),
+            parameters=path_params("rule_id"),
             errors=(401, 403, 404),
         )
     },
     "/api/availability/exceptions": {
-        "post": _op(
+        "post": api_op(
             "Add leave or a one-off extra session",
             CLINICAL,
             body=obj(
@@ -583,21 +568,21 @@ OPENAPI: dict[str, Any] = {
         )
     },
     "/api/clinicians/{clinician_id}/availability": {
-        "get": _op(
+        "get": api_op(
             "A clinician's weekly availability",
             CLINICAL,
             result=ARRAY,
-            parameters=_path("clinician_id"),
+            parameters=path_params("clinician_id"),
         )
     },
     "/api/regime-windows": {
-        "get": _op(
+        "get": api_op(
             "Regime windows (no consults)",
             (C, M, O, A),
             result=ARRAY,
-            parameters=_query("establishment_id"),
+            parameters=query_params("establishment_id"),
         ),
-        "post": _op(
+        "post": api_op(
             "Add a weekly regime window (roll check, meals, movement)",
             (O, M, A),
             body=obj(
@@ -612,22 +597,22 @@ OPENAPI: dict[str, Any] = {
         ),
     },
     "/api/regime-windows/{window_id}": {
-        "delete": _op(
+        "delete": api_op(
             "Remove a regime window",
             (O, M, A),
             ok=204,
-            parameters=_path("window_id"),
+            parameters=path_params("window_id"),
             errors=(401, 403, 404),
         )
     },
     "/api/lockdowns": {
-        "get": _op(
+        "get": api_op(
             "Lockdowns in force or to come at the establishment (not lifted, not over)",
             (O, M, A),
             result=ARRAY,
-            parameters=_query("establishment_id"),
+            parameters=query_params("establishment_id"),
         ),
-        "post": _op(
+        "post": api_op(
             "Declare a lockdown: affected consults cancelled (prison-caused) and re-offered",
             (O, M, A),
             body=obj(
@@ -637,7 +622,7 @@ OPENAPI: dict[str, Any] = {
         ),
     },
     "/api/establishments": {
-        "get": _op(
+        "get": api_op(
             "Establishments to report on: a manager their own, an admin all",
             (M, A),
             result={
@@ -647,33 +632,33 @@ OPENAPI: dict[str, Any] = {
         )
     },
     "/api/waiting-room": {
-        "get": _op(
+        "get": api_op(
             "The clinician's own patients checked in and waiting now, across appointments",
             (C,),
             result=ARRAY,
         )
     },
     "/api/lockdowns/{lockdown_id}/lift": {
-        "post": _op("Lift a lockdown", (O, M, A), ok=204, parameters=_path("lockdown_id"))
+        "post": api_op("Lift a lockdown", (O, M, A), ok=204, parameters=path_params("lockdown_id"))
     },
     "/api/slots": {
-        "get": _op(
+        "get": api_op(
             "Free slots for a service",
             (P, C, M, A),
             result=ARRAY,
-            parameters=_query(
+            parameters=query_params(
                 "service_id", "from", "to", "clinician_id", "prisoner_id", "same_sex", "limit"
             ),
         )
     },
     "/api/appointments": {
-        "get": _op(
+        "get": api_op(
             "Appointments (officers see only who, where and when: name, number, cell, time)",
             ANYONE,
             result=ARRAY,
-            parameters=[*RANGE, *_query("prisoner_id", "clinician_id", "establishment_id")],
+            parameters=[*RANGE, *query_params("prisoner_id", "clinician_id", "establishment_id")],
         ),
-        "post": _op(
+        "post": api_op(
             "Book a consult",
             (P, C, M, A),
             body=obj(
@@ -694,70 +679,70 @@ OPENAPI: dict[str, Any] = {
         ),
     },
     "/api/appointments/{appointment_id}": {
-        "get": _op(
+        "get": api_op(
             "One appointment",
             (P, C, M, A),
             result=APPOINTMENT,
-            parameters=_path("appointment_id"),
+            parameters=path_params("appointment_id"),
             errors=(401, 403, 404),
         )
     },
     "/api/appointments/{appointment_id}/reschedule": {
-        "post": _op(
+        "post": api_op(
             "Move a booked consult",
             CLINICAL,
             body=obj(["starts_at"], starts_at=DATETIME),
             result=APPOINTMENT,
-            parameters=_path("appointment_id"),
+            parameters=path_params("appointment_id"),
             errors=(400, 401, 403, 404, 409),
         )
     },
     "/api/appointments/{appointment_id}/rebook": {
-        "post": _op(
+        "post": api_op(
             "Take up a rebooking offer",
             (P, C, M, A),
             body=obj(["starts_at"], starts_at=DATETIME),
             ok=201,
             result=APPOINTMENT,
-            parameters=_path("appointment_id"),
+            parameters=path_params("appointment_id"),
             errors=(400, 401, 403, 404, 409),
         )
     },
     "/api/appointments/{appointment_id}/cancel": {
-        "post": _op(
+        "post": api_op(
             "Cancel with a reason code",
             ANYONE,
             body=REASON_BODY,
             result=APPOINTMENT,
-            parameters=_path("appointment_id"),
+            parameters=path_params("appointment_id"),
             errors=(400, 401, 403, 404, 409),
         )
     },
     "/api/appointments/{appointment_id}/check-in": {
-        "post": _op(
+        "post": api_op(
             "Check in",
             ANYONE,
             result=APPOINTMENT,
-            parameters=_path("appointment_id"),
+            parameters=path_params("appointment_id"),
             errors=(401, 403, 404, 409),
         )
     },
     "/api/appointments/{appointment_id}/attended": {
-        "post": _op(
+        "post": api_op(
             "Mark attended",
             CLINICAL,
             result=APPOINTMENT,
-            parameters=_path("appointment_id"),
+            parameters=path_params("appointment_id"),
             errors=(401, 403, 404, 409),
         )
     },
     "/api/appointments/{appointment_id}/did-not-attend": {
-        "post": _op(
+        "post": api_op(
             "Mark did not attend, with a reason code",
             CLINICAL,
             body=REASON_BODY,
             result=APPOINTMENT,
-            parameters=_path("appointment_id"),
+            parameters=path_params("appointment_id"),
             errors=(400, 401, 403, 404, 409),
         )
     },
