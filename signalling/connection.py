@@ -80,8 +80,12 @@ class Connection:
     def participant(self) -> str | None:
         return self.principal.account_id if self.principal is not None else None
 
-    def take(self) -> bool:
-        """One message from the token bucket; False when over the rate."""
+    def take(self, *, strike: bool = True) -> bool:
+        """One message from the token bucket; False when over the rate.
+
+        A refusal counts a strike towards `flooding`, unless `strike` is False
+        (the caller hands the message on to a path that takes again).
+        """
         now = time.monotonic()
         limits = self.limits
         if self._tokens < 0:
@@ -94,7 +98,8 @@ class Connection:
             self._tokens = tokens - 1
             return True
         self._tokens = tokens
-        self.strikes += 1
+        if strike:
+            self.strikes += 1
         return False
 
     @property

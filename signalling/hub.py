@@ -112,9 +112,9 @@ class Hub(Session, Timers):
         self._clock = clock
         self.config = config or HubConfig()
         self._ice_servers = ice_servers
-        self.meters = Meters()
         self._conns: dict[str, Connection] = {}
         self._local: dict[str, dict[str, Connection]] = {}
+        self.meters = Meters(connections=self._conns, rooms=self._local)
         self._fanning: dict[str, list[LogEntry]] = {}
         self._local_store = store if isinstance(store, LocalRoomStore) else None
         self._subs: dict[str, Subscription] = {}
@@ -149,10 +149,6 @@ class Hub(Session, Timers):
             await sub.close()
         self._subs.clear()
 
-    @property
-    def connection_count(self) -> int:
-        return len(self._conns)
-
     # ------------------------------------------------------------ connections
 
     def connect(self, transport: Transport, *, cookie_token: str | None = None) -> Connection:
@@ -164,7 +160,6 @@ class Hub(Session, Timers):
             raise SignallingError(ErrorCode.UNAVAILABLE, close=Close.TRY_LATER)
         conn = Connection(transport, self.config.limits, cookie_token=cookie_token)
         self._conns[conn.id] = conn
-        self.meters.connections = len(self._conns)
         return conn
 
     async def disconnected(self, conn: Connection) -> None:
@@ -182,7 +177,6 @@ class Hub(Session, Timers):
         if self._conns.pop(conn.id, None) is None:
             return
         conn.closed = True
-        self.meters.connections = len(self._conns)
         room_id, participant = conn.room, conn.participant
         self._detach(conn)
         if room_id is None or participant is None:
@@ -227,12 +221,7 @@ class Hub(Session, Timers):
                 await self._dispatch(conn, decode(obj))
                 return
             # Closed, flat schemas: their depth needs no walk.
-            to, checked = read_negotiation(obj, kind)
-            if kind not in conn.may_send:
-                raise SignallingError(ErrorCode.NOT_ALLOWED)
-            room_id = conn.room
-            if room_id is None:
-                raise SignallingError(ErrorCode.NOT_IN_ROOM)
+            room_id, to, checked = self._read_relay(conn, obj, kind)
             local = self._local_store
             room: Room | None
             if local is None:
@@ -242,11 +231,11 @@ class Hub(Session, Timers):
             else:
                 room = local.peek(room_id)
                 self._check_room(conn, kind, to, checked, room)
-                seq, text = local.append_now(room_id, (to,), _relayed(conn, frame), started)
-                peer = self._claim(room_id, to, seq, text, started)
+                entry = local.append_now(room_id, (to,), _relayed(conn, frame), started)
+                peer = self._claim(room_id, entry)
                 if peer is not None:
                     try:
-                        await peer.send(text)
+                        await peer.send(entry.wire)
                     except (ConnectionError, RuntimeError):
                         pass
                     else:
@@ -283,7 +272,7 @@ class Hub(Session, Timers):
 
         The web edge offers every text frame here as the parser produces it,
         before it is queued for `receive`: a relay then costs no task switch and
-        no coroutine. It runs the same checks as `receive`, in the same order.
+        no coroutine. It runs the same checks as `receive` (`_read_relay`, `_check_room`).
         False means "not here", and nothing has changed: any other message, any
         refusal, an answer that starts the call, a recipient that cannot take
         the write at once (backed up, replaying, or behind a delivery in
@@ -301,12 +290,9 @@ class Hub(Session, Timers):
             if obj.__class__ is not dict:
                 return False
             kind = obj.get("type")
-            if kind.__class__ is not str or kind not in NEGOTIATION or kind not in conn.may_send:
+            if kind.__class__ is not str or kind not in NEGOTIATION:
                 return False
-            room_id = conn.room
-            if room_id is None:
-                return False
-            to, checked = read_negotiation(obj, kind)
+            room_id, to, checked = self._read_relay(conn, obj, kind)
             room = local.peek(room_id)
             self._check_room(conn, kind, to, checked, room)
             assert room is not None
@@ -318,13 +304,12 @@ class Hub(Session, Timers):
                 peer is not None and (peer.replaying or not peer.closed and not peer.writable())
             ):
                 return False
-            if not conn.take():
-                conn.strikes -= 1  # `receive` takes again, and counts the strike
+            if not conn.take(strike=False):  # `receive` takes again, and counts the strike
                 return False
-            seq, text = local.append_now(room_id, (to,), _relayed(conn, frame), started)
-            if peer is not None and not peer.closed and seq > peer.last_seq:
-                peer.last_seq = seq
-                peer.write(text)
+            entry = local.append_now(room_id, (to,), _relayed(conn, frame), started)
+            peer = self._claim(room_id, entry)  # as checked above
+            if peer is not None:
+                peer.write(entry.wire)
                 self.meters.delivered(time.time() - started)
             return True
         except (orjson.JSONDecodeError, SignallingError):
@@ -335,6 +320,21 @@ class Hub(Session, Timers):
             conn.closed = True
             self._spawn(self._close_transport(conn, Close.INTERNAL), "signalling-close")
             return True
+
+    @staticmethod
+    def _read_relay(conn: Connection, obj: dict[str, Any], kind: str) -> tuple[str, str, str]:
+        """A negotiation frame's own checks: its fields, the sender's role, a room.
+
+        Returns the room, the recipient, and the SDP or candidate line that the
+        room's checks (`_check_room`) go on to look at.
+        """
+        to, checked = read_negotiation(obj, kind)
+        if kind not in conn.may_send:
+            raise SignallingError(ErrorCode.NOT_ALLOWED)
+        room_id = conn.room
+        if room_id is None:
+            raise SignallingError(ErrorCode.NOT_IN_ROOM)
+        return room_id, to, checked
 
     async def refuse_binary(self, conn: Connection) -> None:
         await self._send(conn, SignallingError(ErrorCode.BINARY_NOT_SUPPORTED).to_wire())
@@ -400,7 +400,8 @@ class Hub(Session, Timers):
         await self._attach(conn, room.appointment, role)
         conn.last_seq = await self._store.seq(room.appointment)
         token = await self._issue_resume(conn, room.appointment)
-        await self._send(conn, {"type": "room", "v": 1, **self._snapshot(conn, room, token)})
+        snapshot = self._snapshot(conn, room, token, self._ice(conn, room))
+        await self._send(conn, {"type": "room", "v": 1, **snapshot})
         await self._flush_pending(conn)
         await self._apply(room, out)
 
@@ -454,26 +455,24 @@ class Hub(Session, Timers):
         out.audit(Action.QUALITY_REPORT, participant, self._clock.now(), **message.details())
         await self._apply(room, out)
 
-    def _claim(
-        self, room_id: str, to: str, seq: int, text: str, sent_at: float
-    ) -> Connection | None:
-        """The local connection to write message `seq` to now, if any (one node).
+    def _claim(self, room_id: str, entry: LogEntry) -> Connection | None:
+        """The local connection to write a relayed `entry` to now, if any (one node).
 
         Behind a delivery in progress for the room it queues (the sequencer of
         `_fanout`); to a connection that is replaying it waits in `pending`.
         """
         fanning = self._fanning.get(room_id)
         if fanning is not None:
-            fanning.append(LogEntry((to,), sent_at, seq, text))
+            fanning.append(entry)
             return None
         members = self._local.get(room_id)
-        peer = members.get(to) if members is not None else None
-        if peer is None or peer.closed or seq <= peer.last_seq:
+        peer = members.get(entry.recipients[0]) if members is not None else None
+        if peer is None or peer.closed or entry.seq <= peer.last_seq:
             return None
         if peer.replaying:
-            peer.pending.append((seq, text, sent_at))
+            peer.pending.append((entry.seq, entry.wire, entry.sent_at))
             return None
-        peer.last_seq = seq
+        peer.last_seq = entry.seq
         return peer
 
     def _check_room(
@@ -611,7 +610,6 @@ class Hub(Session, Timers):
         self._watched.add(room_id)
         if self._store.broadcasts and room_id not in self._subs:
             self._subs[room_id] = await self._bus.subscribe(room_channel(room_id), self._on_room)
-        self.meters.rooms = len(self._local)
 
     def _detach(self, conn: Connection) -> None:
         room_id, participant = conn.room, conn.participant
@@ -624,7 +622,6 @@ class Hub(Session, Timers):
             del local[participant]
             if not local:
                 del self._local[room_id]
-        self.meters.rooms = len(self._local)
 
     async def _on_room(self, channel: str, payload: bytes) -> None:
         """A message logged by any node (Redis): deliver it to this node's recipients."""

@@ -158,10 +158,8 @@ def read_negotiation(obj: dict[str, Any], kind: str) -> tuple[str, str]:
     """For the relay: check a frame whose `type` is in `NEGOTIATION` as `decode` would,
     and return its recipient and its SDP or candidate line (no value is built)."""
     _check_version(obj)
-    if "ref" in obj:  # forwarded with the rest, so it must be what it claims to be
-        ref = obj["ref"]
-        if ref.__class__ is not str or len(ref) > MAX_REF:
-            raise SignallingError(ErrorCode.INVALID_FIELD, field="ref")
+    if "ref" in obj and ref_of(obj) is None:  # forwarded with the rest, so it must be valid
+        raise SignallingError(ErrorCode.INVALID_FIELD, field="ref")
     return NEGOTIATION[kind].read(obj)
 
 

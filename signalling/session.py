@@ -5,7 +5,6 @@ Mixed into `Hub` (signalling/hub.py), whose state these methods use.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -15,6 +14,7 @@ import orjson
 
 from core.errors import ServiceError
 from core.identity import Principal, Role
+from core.identity.tokens import hash_token
 from signalling.connection import Connection
 from signalling.errors import Close, ErrorCode, SignallingError
 from signalling.messages import Hello, Reauth
@@ -30,10 +30,6 @@ if TYPE_CHECKING:
     from signalling.hub import HubConfig
     from signalling.policy import Authenticator, IceServerIssuer
     from signalling.store import RoomStore
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _token_expiry(token: str) -> datetime | None:
@@ -97,6 +93,7 @@ class Session:
         replay: str | None = None,
     ) -> dict[str, Any]:
         assert conn.principal is not None
+        ice_servers = self._ice(conn, room) if room is not None else []
         body: dict[str, Any] = {
             "type": "welcome",
             "v": 1,
@@ -105,10 +102,12 @@ class Session:
             "role": conn.principal.role.value,
             "resume_token": resume_token,
             "resumed": resumed,
-            "ice_servers": self._ice(conn, room) if room is not None else [],
+            "ice_servers": ice_servers,
             "heartbeat_s": self.config.heartbeat_s,
             "reauth_before": conn.token_expires.isoformat() if conn.token_expires else None,
-            "room": self._snapshot(conn, room, resume_token) if room is not None else None,
+            "room": (
+                self._snapshot(conn, room, resume_token, ice_servers) if room is not None else None
+            ),
         }
         if replay is not None:
             body["replay"] = replay
@@ -118,14 +117,20 @@ class Session:
         assert conn.principal is not None
         return self._ice_servers(conn.principal, room.view())
 
-    def _snapshot(self, conn: Connection, room: Room, resume_token: str | None) -> dict[str, Any]:
+    def _snapshot(
+        self,
+        conn: Connection,
+        room: Room,
+        resume_token: str | None,
+        ice_servers: list[dict[str, Any]],
+    ) -> dict[str, Any]:
         assert conn.principal is not None
         return {
             **room.snapshot(conn.principal.account_id),
             "relay_only": room.relay_only,
             "seq": conn.last_seq,
             "resume_token": resume_token,
-            "ice_servers": self._ice(conn, room),
+            "ice_servers": ice_servers,
         }
 
     async def _reauth(self, conn: Connection, message: Reauth) -> None:
@@ -143,7 +148,7 @@ class Session:
         if conn.resume_hash is not None:
             await self._store.drop_resume(conn.resume_hash)
         token = secrets.token_urlsafe(32)
-        conn.resume_hash = _hash(token)
+        conn.resume_hash = hash_token(token)
         record = ResumeRecord(room=room_id, participant=conn.principal.account_id)
         await self._store.put_resume(conn.resume_hash, record, self.config.resume_ttl_s)
         return token
@@ -151,7 +156,7 @@ class Session:
     async def _resume(self, conn: Connection, request: ResumeRequest) -> bool:
         assert conn.principal is not None
         participant = conn.principal.account_id
-        old_hash = _hash(request.token)
+        old_hash = hash_token(request.token)
         record = await self._store.get_resume(old_hash)
         if record is None or record.participant != participant:
             return False

@@ -80,7 +80,6 @@ class Timers:
         """Hello timeouts, token expiry, reclaim windows and closing windows."""
         now = self._clock.now()
         monotonic = time.monotonic()
-        await self._store.mark_alive(self.node, self.config.node_ttl_s)
         for i, conn in enumerate(list(self._conns.values())):
             if i % SWEEP_SLICE == SWEEP_SLICE - 1:
                 await asyncio.sleep(0)
@@ -105,7 +104,7 @@ class Timers:
         watched = list(self._watched)
         rooms = await self._store.get_many(watched)
         spanned: set[str] = set()
-        for room in rooms.values() if self._store.broadcasts else ():  # one node: none dead
+        for room in rooms.values():
             if not room.ended:
                 spanned |= room.nodes()
         dead = await self._store.dead(spanned - {self.node})

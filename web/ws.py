@@ -132,15 +132,15 @@ def _text_frame(text: str) -> bytes:
 
 
 class _Response(web.WebSocketResponse):
-    """aiohttp's WebSocket response with two changes on the per-frame path.
+    """aiohttp's WebSocket response, changed on the per-frame path.
 
-    Its parser feeds `_Frames`, which relays before queueing, and parses each read
-    with the `_Cork` open. And its heartbeat
-    notes the time of each read instead of re-arming a timer on the next loop
-    turn after every read: the timer, when it fires, sees whether the client
-    was heard from within the interval and pings only if not. Both replace
-    aiohttp 3.14 internals (`_post_start`, the heartbeat callbacks); the
-    dependency is pinned to 3.14 and tests/signalling/test_relay_now.py checks each.
+    Its parser feeds `_Frames`, which relays before queueing, and parses each
+    read with the `_Cork` open. Its heartbeat notes the time of each read
+    instead of re-arming a timer on the next loop turn after every read: the
+    timer, when it fires, sees whether the client was heard from within the
+    interval and pings only if not. These replace aiohttp 3.14 internals
+    (`_post_start`, the heartbeat callbacks); the dependency is pinned to 3.14
+    and tests/signalling/test_relay_now.py checks each.
     """
 
     frames: _Frames
@@ -211,10 +211,7 @@ class _Socket:
 
     def flush(self) -> None:
         corked, self._corked = self._corked, []
-        if len(corked) == 1:
-            self._transport.write(_text_frame(corked[0]))
-        else:
-            self._transport.write(b"".join([_text_frame(text) for text in corked]))
+        self._transport.write(b"".join([_text_frame(text) for text in corked]))
 
     async def close(self, code: int, reason: str) -> None:
         """Closed by the hub (from another task than the reader's): the handler
@@ -244,10 +241,10 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         code = exc.close or Close.RESTART
         await ws.close(code=code.value, message=CLOSE_REASONS[code].encode())
         return ws
+    ws.frames.relay = partial(hub.relay_now, conn)
     # The frames are read in a task of their own: a task resumes its coroutine
     # through every frame it awaits in, and this handler sits under the whole
     # middleware stack, which each message would otherwise climb back through.
-    ws.frames.relay = partial(hub.relay_now, conn)
     reader = asyncio.create_task(_read(ws, hub, conn), name="ws-reader")
     try:
         await reader
@@ -292,7 +289,6 @@ async def signalling_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     store = create_store(
         settings.redis_url.reveal() if settings.redis_url else None,
-        app[BUS],
         prefix=settings.bus_prefix,
         log_size=settings.ws_replay_messages,
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from signalling.errors import ErrorCode, SignallingError
-from signalling.messages.base import MAX_ID, _bad
+from signalling.messages.base import _bad, flag, ident, text
 
 MAX_SDP = 64 * 1024
 MAX_CANDIDATE = 1024
@@ -34,24 +34,10 @@ def closed(obj: dict[str, Any], fields: frozenset[str], prefix: str = "") -> Non
 
 
 # The readers below are on every relayed message's path: each field is checked
-# once, inline, and `read` returns only what the relay goes on to check. A
+# once, and `read` returns only what the relay goes on to check. A
 # closed set costs a length where it can: with `type`, `v` and every required
 # field present (each is read, so each is checked), a frame has no other field
 # exactly when its length is theirs plus the optional ones present.
-
-
-def _to(obj: dict[str, Any]) -> str:
-    to = obj.get("to")
-    if to.__class__ is not str or not 0 < len(to) <= MAX_ID or not to.isprintable():
-        raise _bad("to")
-    return to
-
-
-def _sdp(obj: dict[str, Any]) -> str:
-    sdp = obj.get("sdp")
-    if sdp.__class__ is not str or not 0 < len(sdp) <= MAX_SDP:
-        raise _bad("sdp")
-    return sdp
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +52,8 @@ class Offer:
         """Check every field; return the recipient and the SDP."""
         if len(obj) != 4 + ("ref" in obj) + ("ice_restart" in obj):  # type, v, to, sdp
             closed(obj, OFFER_FIELDS)
-        if obj.get("ice_restart", False).__class__ is not bool:
-            raise _bad("ice_restart")
-        return _to(obj), _sdp(obj)
+        flag(obj, "ice_restart")
+        return ident(obj, "to"), text(obj, "sdp", max_len=MAX_SDP)
 
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> Offer:
@@ -87,7 +72,7 @@ class Answer:
         """Check every field; return the recipient and the SDP."""
         if len(obj) != 4 + ("ref" in obj):  # type, v, to, sdp
             closed(obj, ANSWER_FIELDS)
-        return _to(obj), _sdp(obj)
+        return ident(obj, "to"), text(obj, "sdp", max_len=MAX_SDP)
 
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> Answer:
@@ -121,13 +106,11 @@ class Candidate:
         """Check every field; return the recipient and the candidate line ("" at the end)."""
         if len(obj) != 4 + ("ref" in obj):  # type, v, to, candidate
             closed(obj, CANDIDATE_FIELDS)
-        to = _to(obj)
+        to = ident(obj, "to")
         raw = obj.get("candidate")
         if raw.__class__ is not dict:
             raise _bad("candidate")
-        line = raw.get("candidate")
-        if line.__class__ is not str or len(line) > MAX_CANDIDATE:
-            raise _bad("candidate")
+        line = text(raw, "candidate", max_len=MAX_CANDIDATE, min_len=0)
         mid = raw.get("sdpMid")
         if mid is not None and (mid.__class__ is not str or len(mid) > 64):
             raise _bad("candidate.sdpMid")
@@ -164,7 +147,7 @@ class IceRestart:
     def read(obj: dict[str, Any]) -> tuple[str, str]:
         if len(obj) != 3 + ("ref" in obj):  # type, v, to
             closed(obj, ICE_RESTART_FIELDS)
-        return _to(obj), ""
+        return ident(obj, "to"), ""
 
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> IceRestart:

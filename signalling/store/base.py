@@ -63,10 +63,6 @@ def entry_header(recipients: tuple[str, ...], sent_at: float) -> str:
     return f"{','.join(recipients)}|{sent_at:.6f}"
 
 
-def format_entry(recipients: tuple[str, ...], sent_at: float, seq: int, tail: str) -> str:
-    return f"{entry_header(recipients, sent_at)}\n{wire(seq, tail)}"
-
-
 def parse_entry(raw: str) -> LogEntry | None:
     header, sep, wire = raw.partition("\n")
     if not sep:
@@ -172,6 +168,6 @@ class LocalRoomStore(RoomStore, Protocol):
 
     def append_now(
         self, room_id: str, recipients: tuple[str, ...], tail: str, sent_at: float
-    ) -> tuple[int, str]:
-        """`append`, synchronously; returns the seq and the wire text."""
+    ) -> LogEntry:
+        """`append`, synchronously."""
         ...

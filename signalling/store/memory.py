@@ -14,7 +14,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 
 from signalling.rooms import Room
-from signalling.store.base import LogEntry, ResumeRecord, Step, T
+from signalling.store.base import LogEntry, ResumeRecord, Step, T, wire
 
 ROOM_TTL_S = 2 * 86400
 PURGE_EVERY_S = 60.0
@@ -37,7 +37,7 @@ class MemoryRoomStore:
         self._parsed: dict[str, tuple[str, Room]] = {}
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._seq: dict[str, int] = {}
-        self._logs: dict[str, deque[tuple[tuple[str, ...], float, int, str]]] = {}
+        self._logs: dict[str, deque[LogEntry]] = {}
         self._touched: dict[str, float] = {}
         self._purged_at = monotonic()
         self._resume: dict[str, tuple[ResumeRecord, float]] = {}
@@ -90,26 +90,25 @@ class MemoryRoomStore:
     ) -> LogEntry | None:
         if checked is not None and checked is not self.peek(room_id):
             return None
-        seq, text = self.append_now(room_id, recipients, tail, sent_at)
-        return LogEntry(recipients, sent_at, seq, text)
+        return self.append_now(room_id, recipients, tail, sent_at)
 
     def append_now(
         self, room_id: str, recipients: tuple[str, ...], tail: str, sent_at: float
-    ) -> tuple[int, str]:
+    ) -> LogEntry:
         seq = self._seq.get(room_id, 0) + 1
         self._seq[room_id] = seq
-        text = f'{{"seq":{seq},{tail}'
+        entry = LogEntry(recipients, sent_at, seq, wire(seq, tail))
         log = self._logs.get(room_id)
         if log is None:
             log = self._logs[room_id] = deque(maxlen=self._log_size)
-        log.append((recipients, sent_at, seq, text))
-        return seq, text
+        log.append(entry)
+        return entry
 
     async def seq(self, room_id: str) -> int:
         return self._seq.get(room_id, 0)
 
     async def replay(self, room_id: str, after: int) -> tuple[list[LogEntry], bool]:
-        entries = [LogEntry._make(e) for e in self._logs.get(room_id, ())]
+        entries = list(self._logs.get(room_id, ()))
         current = self._seq.get(room_id, 0)
         oldest = entries[0].seq if entries else current + 1
         complete = after >= current or oldest <= after + 1

@@ -27,7 +27,7 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[tuple[RoomStore
     prefix = f"tc-test-{uuid.uuid4().hex[:8]}:"
     bus = create_bus(url, prefix=prefix)
     await bus.start()
-    made = create_store(url, bus, prefix=prefix, log_size=4)
+    made = create_store(url, prefix=prefix, log_size=4)
     yield made, bus
     await made.close()
     await bus.close()
