@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,11 +21,14 @@ from aiohttp.test_utils import TestClient
 
 from core.clock import FakeClock
 from core.config import Secret, Settings
-from core.events import MemorySink
+from core.events import AuditSink, MemorySink
 from core.identity import Principal, Role
 from core.identity.passwords import SecretHasher
 from scheduling.types import AppointmentView, JoinDecision
-from signalling.hub import HubConfig
+from signalling.bus.memory import MemoryBus
+from signalling.hub import Hub, HubConfig
+from signalling.policy import Authenticator, JoinPolicy
+from signalling.store.memory import MemoryRoomStore
 from tests.world import World, sign_in_prisoner, sign_in_staff
 
 TICK_S = 0.05
@@ -289,3 +292,107 @@ def audit_records(client: Any) -> list[Any]:
 
     sink: MemorySink = client.server.app[AUDIT_TAP]
     return sink.records
+
+
+# ---------------------------------------------------------------- straight into a hub
+
+
+SDP = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
+
+
+def candidate(n: int) -> dict[str, Any]:
+    """A relay candidate (as a device may send), numbered by its foundation."""
+    line = f"candidate:{n} 1 udp 1 127.0.0.1 3478 typ relay"
+    return {"candidate": line, "sdpMid": "0", "sdpMLineIndex": 0}
+
+
+class HubClient:
+    """A connection driven straight into a hub, with no socket: what the hub
+    sends it is kept in `got` and queued for `expect`.
+
+    `writable` is what `Hub.relay_now` sees (a socket that can take a write at
+    once); `held` makes `send` wait, as a client that stops reading would.
+    """
+
+    def __init__(
+        self,
+        hub: Hub,
+        tokens: Tokens | None = None,
+        principal: Principal | None = None,
+        *,
+        writable: bool = False,
+    ) -> None:
+        self.hub = hub
+        self.token = tokens.issue(principal) if tokens and principal else None
+        self.got: list[dict[str, Any]] = []
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.closed: int | None = None
+        self.open = writable
+        self.held: asyncio.Event | None = None
+        self.stuck = asyncio.Event()
+        self.conn = hub.connect(self)
+
+    def _arrived(self, text: str) -> None:
+        body = json.loads(text)
+        self.got.append(body)
+        self.inbox.put_nowait(body)
+
+    async def send(self, text: str) -> None:
+        if self.held is not None:
+            self.stuck.set()
+            await self.held.wait()
+        self._arrived(text)
+
+    def writable(self) -> bool:
+        return self.open
+
+    def write(self, text: str) -> None:
+        assert self.open, "written to while not writable"
+        self._arrived(text)
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed = code
+
+    def frame(self, body: dict[str, Any]) -> str:
+        return json.dumps({"v": 1, **body})
+
+    async def say(self, body: dict[str, Any]) -> None:
+        await self.hub.receive(self.conn, self.frame(body))
+
+    async def expect(self, kind: str) -> dict[str, Any]:
+        while True:
+            body = await asyncio.wait_for(self.inbox.get(), 5)
+            assert body["type"] != "error", body
+            if body["type"] == kind:
+                return body
+
+    def kinds(self) -> list[str]:
+        return [body["type"] for body in self.got]
+
+
+@pytest.fixture
+async def make_hub(clock: FakeClock) -> AsyncIterator[Callable[..., Hub]]:
+    """`make_hub(tokens, policy, **config)`: a hub on the in-memory store and bus,
+    closed (with its bus) when the test ends, however it ends."""
+    made: list[tuple[Hub, MemoryBus]] = []
+
+    def make(
+        tokens: Authenticator, policy: JoinPolicy, audit: AuditSink | None = None, **config: Any
+    ) -> Hub:
+        bus = MemoryBus()
+        hub = Hub(
+            identity=tokens,
+            policy=policy,
+            store=MemoryRoomStore(),
+            bus=bus,
+            audit=audit or MemorySink(),
+            clock=clock,
+            config=HubConfig(**config),
+        )
+        made.append((hub, bus))
+        return hub
+
+    yield make
+    for hub, bus in made:
+        await hub.close()
+        await bus.close()

@@ -9,19 +9,13 @@ recipient first, that recipient's earlier message is then dropped: lost.
 from __future__ import annotations
 
 import asyncio
-import json
-from typing import Any
+from collections.abc import Callable
 
 from core.clock import FakeClock
-from core.events import MemorySink
 from core.identity import Principal, Role
 from scheduling.types import JoinDecision
-from signalling.bus.memory import MemoryBus
 from signalling.hub import Hub
-from signalling.store.memory import MemoryRoomStore
-from tests.signalling.conftest import FakePolicy, Tokens
-
-SDP = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
+from tests.signalling.conftest import SDP, FakePolicy, HubClient, Tokens
 
 
 class TwoClinicians(FakePolicy):
@@ -40,53 +34,19 @@ class TwoClinicians(FakePolicy):
         return await super().join_decision(principal, appointment_id)
 
 
-class Client:
-    """A transport whose `send` can be held, as a client that stops reading would."""
-
-    def __init__(self, hub: Hub, tokens: Tokens, principal: Principal) -> None:
-        self.hub, self.token = hub, tokens.issue(principal)
-        self.got: list[dict[str, Any]] = []
-        self.held: asyncio.Event | None = None
-        self.stuck = asyncio.Event()
-        self.conn = hub.connect(self)
-
-    async def send(self, text: str) -> None:
-        if self.held is not None:
-            self.stuck.set()
-            await self.held.wait()
-        self.got.append(json.loads(text))
-
-    async def close(self, code: int, reason: str) -> None:
-        return None
-
-    def writable(self) -> bool:
-        return False  # every delivery goes by `send` (`Hub.relay_now` never writes here)
-
-    def write(self, text: str) -> None:
-        raise AssertionError("not writable")
-
-    async def say(self, body: dict[str, Any]) -> None:
-        await self.hub.receive(self.conn, json.dumps({"v": 1, **body}))
-
-    def kinds(self) -> list[str]:
-        return [body["type"] for body in self.got]
-
-
-async def test_a_slow_reader_does_not_let_a_later_message_overtake(clock: FakeClock) -> None:
+async def test_a_slow_reader_does_not_let_a_later_message_overtake(
+    clock: FakeClock, make_hub: Callable[..., Hub]
+) -> None:
     policy = TwoClinicians(clock)
     policy.book("appt", prisoner="pat", clinician="doc", establishment="est")
     tokens = Tokens()
-    hub = Hub(
-        identity=tokens,
-        policy=policy,
-        store=MemoryRoomStore(),
-        bus=MemoryBus(),
-        audit=MemorySink(),
-        clock=clock,
+    hub = make_hub(tokens, policy)
+    doc = HubClient(hub, tokens, Principal("doc", Role.CLINICIAN, "est", "s1"))
+    # The supervisor's socket could take a write at once: the fast path must still wait.
+    sup = HubClient(
+        hub, tokens, Principal("supervisor", Role.CLINICIAN, "est", "s2"), writable=True
     )
-    doc = Client(hub, tokens, Principal("doc", Role.CLINICIAN, "est", "s1"))
-    sup = Client(hub, tokens, Principal("supervisor", Role.CLINICIAN, "est", "s2"))
-    pat = Client(hub, tokens, Principal("pat", Role.PRISONER, "est", "s3", device_id="d"))
+    pat = HubClient(hub, tokens, Principal("pat", Role.PRISONER, "est", "s3", device_id="d"))
     for client in (doc, sup, pat):
         await client.say({"type": "hello", "token": client.token})
         await client.say({"type": "join", "appointment": "appt"})
@@ -97,7 +57,9 @@ async def test_a_slow_reader_does_not_let_a_later_message_overtake(clock: FakeCl
     doc.held = asyncio.Event()
     admit = asyncio.create_task(doc.say({"type": "admit", "participant": "pat"}))
     await asyncio.wait_for(doc.stuck.wait(), 3)
-    await pat.say({"type": "offer", "to": "supervisor", "sdp": SDP})
+    offer = {"type": "offer", "to": "supervisor", "sdp": SDP}
+    assert not hub.relay_now(pat.conn, pat.frame(offer))  # a delivery for the room is under way
+    await pat.say(offer)
     doc.held.set()
     await asyncio.wait_for(admit, 3)
 
@@ -109,4 +71,3 @@ async def test_a_slow_reader_does_not_let_a_later_message_overtake(clock: FakeCl
     for client, bodies in new.items():
         seqs = [client.got[before[client] - 1]["seq"]] + [b["seq"] for b in bodies]
         assert seqs == sorted(set(seqs)), seqs
-    await hub.close()

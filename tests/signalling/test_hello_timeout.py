@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 
 from core.clock import FakeClock
-from core.events import MemorySink
 from core.identity import Principal, Role
-from signalling.bus.memory import MemoryBus
-from signalling.hub import Hub, HubConfig
-from signalling.store.memory import MemoryRoomStore
-from tests.signalling.conftest import FakePolicy, Tokens
-from tests.signalling.test_relay_load import Peer
+from signalling.hub import Hub
+from tests.signalling.conftest import FakePolicy, HubClient, Tokens
 
 HELLO_TIMEOUT_S = 0.2
 
@@ -27,26 +24,15 @@ class SlowTokens(Tokens):
         return await super().authenticate(token)
 
 
-async def test_silence_is_closed_but_a_slow_hello_is_not(clock: FakeClock) -> None:
+async def test_silence_is_closed_but_a_slow_hello_is_not(
+    clock: FakeClock, make_hub: Callable[..., Hub]
+) -> None:
     tokens = SlowTokens()
-    bus = MemoryBus()
-    hub = Hub(
-        identity=tokens,
-        policy=FakePolicy(clock),
-        store=MemoryRoomStore(),
-        bus=bus,
-        audit=MemorySink(),
-        clock=clock,
-        config=HubConfig(tick_s=0.02, hello_timeout_s=HELLO_TIMEOUT_S),
-    )
+    hub = make_hub(tokens, FakePolicy(clock), tick_s=0.02, hello_timeout_s=HELLO_TIMEOUT_S)
     await hub.start()
-    try:
-        silent, slow = Peer(hub), Peer(hub)
-        token = tokens.issue(Principal(uuid.uuid4().hex, Role.CLINICIAN, "est", "s1"))
-        await slow.say({"type": "hello", "token": token})  # returns after the slow check
-        assert slow.closed is None
-        assert (await slow.expect("welcome"))["type"] == "welcome"
-        assert silent.closed == 4002
-    finally:
-        await hub.close()
-        await bus.close()
+    silent, slow = HubClient(hub), HubClient(hub)
+    token = tokens.issue(Principal(uuid.uuid4().hex, Role.CLINICIAN, "est", "s1"))
+    await slow.say({"type": "hello", "token": token})  # returns after the slow check
+    assert slow.closed is None
+    assert (await slow.expect("welcome"))["type"] == "welcome"
+    assert silent.closed == 4002

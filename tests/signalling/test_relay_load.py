@@ -12,7 +12,6 @@ heartbeat runs on its own and the sweep batches its reads.
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from typing import Any
 
@@ -25,7 +24,7 @@ from signalling.bus.redis import RedisBus
 from signalling.connection import Limits
 from signalling.hub import Hub, HubConfig
 from signalling.store.redis import RedisRoomStore
-from tests.signalling.conftest import FakePolicy, Tokens
+from tests.signalling.conftest import FakePolicy, HubClient, Tokens, candidate
 
 PAIRS = 20
 MESSAGES = 30
@@ -52,41 +51,6 @@ class SlowStore:
             return await method(*args, **kwargs)
 
         return slow
-
-
-class Peer:
-    def __init__(self, hub: Hub) -> None:
-        self.hub = hub
-        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.closed: int | None = None
-        self.conn = hub.connect(self)
-
-    async def send(self, text: str) -> None:
-        await self.inbox.put(json.loads(text))
-
-    async def close(self, code: int, reason: str) -> None:
-        self.closed = code
-
-    def writable(self) -> bool:
-        return False  # every delivery goes by `send` (`Hub.relay_now` never writes here)
-
-    def write(self, text: str) -> None:
-        raise AssertionError("not writable")
-
-    async def say(self, body: dict[str, Any]) -> None:
-        await self.hub.receive(self.conn, json.dumps({"v": 1, **body}))
-
-    async def expect(self, kind: str) -> dict[str, Any]:
-        while True:
-            body = await asyncio.wait_for(self.inbox.get(), 5)
-            assert body["type"] != "error", body
-            if body["type"] == kind:
-                return body
-
-
-def candidate(n: int) -> dict[str, Any]:
-    line = f"candidate:{n} 1 udp 1 127.0.0.1 3478 typ relay"
-    return {"candidate": line, "sdpMid": "0", "sdpMLineIndex": 0}
 
 
 @pytest.fixture
@@ -124,11 +88,13 @@ async def hubs(redis_url: str, clock: FakeClock) -> Any:
         await bus.close()
 
 
-async def open_pair(a: Hub, b: Hub, tokens: Tokens, policy: FakePolicy) -> tuple[Peer, Peer]:
+async def open_pair(
+    a: Hub, b: Hub, tokens: Tokens, policy: FakePolicy
+) -> tuple[HubClient, HubClient]:
     prisoner, clinician = uuid.uuid4().hex, uuid.uuid4().hex
     room = uuid.uuid4().hex
     policy.book(room, prisoner=prisoner, clinician=clinician, establishment="est")
-    patient, doctor = Peer(a), Peer(b)
+    patient, doctor = HubClient(a), HubClient(b)
     await patient.say(
         {
             "type": "hello",
@@ -147,7 +113,7 @@ async def open_pair(a: Hub, b: Hub, tokens: Tokens, policy: FakePolicy) -> tuple
     return patient, doctor
 
 
-async def exchange(sender: Peer, receiver: Peer) -> list[int]:
+async def exchange(sender: HubClient, receiver: HubClient) -> list[int]:
     to = receiver.conn.participant
     assert to is not None
 

@@ -12,31 +12,26 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from aiohttp import WSMsgType
 
 from core.clock import FakeClock
-from core.events import MemorySink
 from core.identity import Principal, Role
-from signalling.bus.memory import MemoryBus
+from signalling.connection import Limits
 from signalling.hub import Hub
-from signalling.store.memory import MemoryRoomStore
 from tests.signalling.conftest import (
+    SDP,
     FakePolicy,
+    HubClient,
     Tokens,
     book_consult,
     build_app,
+    candidate,
     in_call,
 )
-
-SDP = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
-
-
-def candidate(n: int) -> dict[str, Any]:
-    line = f"candidate:{n} 1 udp 1 127.0.0.1 3478 typ relay"
-    return {"candidate": line, "sdpMid": "0", "sdpMLineIndex": 0}
 
 
 def masked(body: dict[str, Any]) -> bytes:
@@ -120,12 +115,14 @@ async def test_negotiation_between_members_is_relayed_from_the_read_callback(
     app = build_app(settings, clock, hasher, policy)
     client = await aiohttp_client(app)
     hub = app[SIGNALLING]
-    taken: list[bool] = []
+    taken: list[asyncio.Task[Any] | None] = []  # the task each relayed frame was taken in
     relay_now = hub.relay_now
 
     def spy(conn: Any, frame: str) -> bool:
-        taken.append(relay_now(conn, frame))
-        return taken[-1]
+        relayed: bool = relay_now(conn, frame)
+        if relayed:
+            taken.append(asyncio.current_task())
+        return relayed
 
     hub.relay_now = spy
     consult = await book_consult(client, await build_world(app), policy)
@@ -142,8 +139,10 @@ async def test_negotiation_between_members_is_relayed_from_the_read_callback(
     assert got == [candidate(n) for n in range(5)]
     seqs = [body["seq"] for body in clinician.seen]
     assert seqs == sorted(set(seqs))
-    # The answer that starts the call goes by `receive`; the offer and the candidates do not.
-    assert taken.count(True) == 6
+    # The answer that starts the call goes by `receive`; the offer and the candidates are
+    # relayed from the read callback itself, in no task, and each arrives once.
+    assert taken == [None] * 6
+    await asyncio.gather(patient.quiet(), clinician.quiet())
     for peer in (patient, clinician):
         await peer.ws.close()
 
@@ -163,6 +162,8 @@ async def test_many_frames_in_one_read_reach_the_peer_whole_and_in_order(
         {"type": "candidate", "to": to, "candidate": candidate(n)} for n in range(10)
     ]
     bodies += [{"type": "offer", "to": to, "sdp": big}, {"type": "offer", "to": to, "sdp": small}]
+    relayed_big = len(json.dumps({"v": 1, **bodies[10]})) + len(f'"seq":1,"from":"{to}",')
+    assert relayed_big > 65535  # the 64-bit length is really used
     clinician.ws._writer.transport.write(b"".join(masked(body) for body in bodies))
     got = [await patient.recv() for _ in bodies]
     assert [{k: v for k, v in b.items() if k not in ("seq", "from", "v")} for b in got] == bodies
@@ -220,57 +221,30 @@ async def test_a_fault_in_the_fast_path_drops_the_connection_and_is_logged(
 # ---------------------------------------------------------------- the hub's contract
 
 
-class Socket:
-    """A transport that can be made unwritable, as a backed-up socket is."""
-
-    def __init__(self, hub: Hub, tokens: Tokens, principal: Principal) -> None:
-        self.hub, self.token = hub, tokens.issue(principal)
-        self.got: list[dict[str, Any]] = []
-        self.open = True
-        self.conn = hub.connect(self)
-
-    async def send(self, text: str) -> None:
-        self.got.append(json.loads(text))
-
-    def writable(self) -> bool:
-        return self.open
-
-    def write(self, text: str) -> None:
-        assert self.open
-        self.got.append(json.loads(text))
-
-    async def close(self, code: int, reason: str) -> None:
-        return None
-
-    async def say(self, body: dict[str, Any]) -> None:
-        await self.hub.receive(self.conn, json.dumps({"v": 1, **body}))
-
-    def frame(self, body: dict[str, Any]) -> str:
-        return json.dumps({"v": 1, **body})
+async def seated(
+    hub: Hub, tokens: Tokens, policy: FakePolicy, *, call: bool
+) -> tuple[HubClient, HubClient]:
+    """A device patient and a clinician in room `appt`, admitted (and in the call)."""
+    policy.book("appt", prisoner="pat", clinician="doc", establishment="est")
+    pat = HubClient(hub, tokens, Principal("pat", Role.PRISONER, "est", "s1", device_id="d"))
+    doc = HubClient(hub, tokens, Principal("doc", Role.CLINICIAN, "est", "s2"), writable=True)
+    for client in (pat, doc):
+        await client.say({"type": "hello", "token": client.token})
+        await client.say({"type": "join", "appointment": "appt"})
+    await doc.say({"type": "admit", "participant": "pat"})
+    if call:
+        await doc.say({"type": "offer", "to": "pat", "sdp": SDP})
+        await pat.say({"type": "answer", "to": "doc", "sdp": SDP})  # the call starts
+    assert "error" not in pat.kinds() + doc.kinds()
+    return pat, doc
 
 
 async def test_a_declined_frame_changes_nothing_and_receive_then_relays_it(
-    clock: FakeClock,
+    clock: FakeClock, make_hub: Callable[..., Hub]
 ) -> None:
-    policy = FakePolicy(clock)
-    policy.book("appt", prisoner="pat", clinician="doc", establishment="est")
-    tokens = Tokens()
-    hub = Hub(
-        identity=tokens,
-        policy=policy,
-        store=MemoryRoomStore(),
-        bus=MemoryBus(),
-        audit=MemorySink(),
-        clock=clock,
-    )
-    pat = Socket(hub, tokens, Principal("pat", Role.PRISONER, "est", "s1", device_id="d"))
-    doc = Socket(hub, tokens, Principal("doc", Role.CLINICIAN, "est", "s2"))
-    for sock in (pat, doc):
-        await sock.say({"type": "hello", "token": sock.token})
-        await sock.say({"type": "join", "appointment": "appt"})
-    await doc.say({"type": "admit", "participant": "pat"})
-    await doc.say({"type": "offer", "to": "pat", "sdp": SDP})
-    await pat.say({"type": "answer", "to": "doc", "sdp": SDP})  # the call starts
+    tokens, policy = Tokens(), FakePolicy(clock)
+    hub = make_hub(tokens, policy)
+    pat, doc = await seated(hub, tokens, policy, call=True)
     last = doc.got[-1]["seq"]
 
     def cand(n: int) -> str:
@@ -293,7 +267,7 @@ async def test_a_declined_frame_changes_nothing_and_receive_then_relays_it(
         pat.frame({"type": "ping"}),  # not negotiation
         "{not json",
     ]
-    answered = len(pat.got)
+    answered, tokens_left = len(pat.got), pat.conn._tokens
     for frame in declined:
         assert not hub.relay_now(pat.conn, frame)
     pat.conn.busy = True  # the reader holds an earlier frame of this client
@@ -307,43 +281,28 @@ async def test_a_declined_frame_changes_nothing_and_receive_then_relays_it(
     doc.conn.replaying = False
     assert len(pat.got) == answered  # the fast path answers nothing: `receive` does
     assert doc.got[-1]["seq"] == last + 1  # nothing numbered, nothing delivered
+    assert (pat.conn._tokens, pat.conn.strikes) == (tokens_left, 0)  # nor rate-limited
 
     await pat.say(json.loads(cand(1)))  # where the edge sends a declined frame
     assert doc.got[-1]["seq"] == last + 2
     assert doc.got[-1]["candidate"] == candidate(1)
-    await hub.close()
 
 
-async def test_the_rate_limit_counts_a_strike_once_on_either_path(clock: FakeClock) -> None:
-    from signalling.connection import Limits
-    from signalling.hub import HubConfig
-
-    policy = FakePolicy(clock)
-    policy.book("appt", prisoner="pat", clinician="doc", establishment="est")
-    tokens = Tokens()
-    hub = Hub(
-        identity=tokens,
-        policy=policy,
-        store=MemoryRoomStore(),
-        bus=MemoryBus(),
-        audit=MemorySink(),
-        clock=clock,
-        config=HubConfig(limits=Limits(rate=0.001, burst=8, flood_strikes=3)),
-    )
-    pat = Socket(hub, tokens, Principal("pat", Role.PRISONER, "est", "s1", device_id="d"))
-    doc = Socket(hub, tokens, Principal("doc", Role.CLINICIAN, "est", "s2"))
-    for sock in (pat, doc):
-        await sock.say({"type": "hello", "token": sock.token})
-        await sock.say({"type": "join", "appointment": "appt"})
-    await doc.say({"type": "admit", "participant": "pat"})
+async def test_the_rate_limit_counts_a_strike_once_on_either_path(
+    clock: FakeClock, make_hub: Callable[..., Hub]
+) -> None:
+    tokens, policy = Tokens(), FakePolicy(clock)
+    hub = make_hub(tokens, policy, limits=Limits(rate=0.001, burst=8, flood_strikes=3))
+    pat, doc = await seated(hub, tokens, policy, call=False)  # `hello` and `join` cost 2 of 8
     frame = pat.frame({"type": "candidate", "to": "doc", "candidate": candidate(0)})
-    while hub.relay_now(pat.conn, frame):
-        pass
+    relayed = 0
+    while relayed < 100 and hub.relay_now(pat.conn, frame):
+        relayed += 1
+    assert relayed == 6
     # Out of tokens: declined, and `receive` (where the edge sends it) refuses it once.
     await hub.receive(pat.conn, frame)
     assert pat.got[-1]["code"] == "rate_limited"
     assert pat.conn.strikes == 1
-    await hub.close()
 
 
 # ---------------------------------------------------------------- the heartbeat
@@ -367,15 +326,36 @@ async def test_a_quiet_client_that_answers_pings_stays_connected(
 
 
 async def test_a_client_that_keeps_sending_is_not_pinged_out(
-    aiohttp_client: Any, settings: Any, clock: Any, hasher: Any, policy: FakePolicy
+    aiohttp_client: Any,
+    settings: Any,
+    clock: Any,
+    hasher: Any,
+    policy: FakePolicy,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Heard from within the interval is alive, as with aiohttp's own heartbeat: no ping."""
-    from tests.world import build_world
+    from aiohttp import web
 
+    from tests.world import build_world
+    from web.state import SIGNALLING
+
+    pinged: list[web.WebSocketResponse] = []
+    send_ping = web.WebSocketResponse._send_heartbeat
+
+    def count_ping(self: web.WebSocketResponse) -> None:
+        pinged.append(self)
+        send_ping(self)
+
+    monkeypatch.setattr(web.WebSocketResponse, "_send_heartbeat", count_ping)
     app = build_app(settings, clock, hasher, policy, heartbeat_s=0.2)
     client = await aiohttp_client(app)
     consult = await book_consult(client, await build_world(app), policy)
     patient, clinician = await in_call(client, consult)
+    [patient_ws] = [
+        conn.transport._ws
+        for conn in app[SIGNALLING]._conns.values()
+        if conn.participant == consult.patient_id
+    ]
 
     async def keep_sending() -> None:
         for n in range(30):
@@ -390,6 +370,7 @@ async def test_a_client_that_keeps_sending_is_not_pinged_out(
     _, got = await asyncio.gather(keep_sending(), collect())
     assert got == [candidate(n) for n in range(30)]
     assert "away" not in [body["type"] for body in clinician.seen]
+    assert patient_ws not in pinged  # while it sent, it was never pinged
     # Once it stops sending too, it is pinged, does not answer, and is dropped.
     assert (await clinician.expect("away", wait=5))["participant"] == consult.patient_id
     for peer in (patient, clinician):

@@ -20,8 +20,14 @@ from core.identity.passwords import SecretHasher
 from signalling.bus.memory import MemoryBus
 from signalling.hub import Hub, HubConfig
 from signalling.store.redis import RedisRoomStore
-from tests.signalling.conftest import FakePolicy, Tokens, book_consult, build_app, open_peer
-from tests.signalling.test_relay_load import Peer
+from tests.signalling.conftest import (
+    FakePolicy,
+    HubClient,
+    Tokens,
+    book_consult,
+    build_app,
+    open_peer,
+)
 from tests.world import build_world
 
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1
@@ -91,7 +97,7 @@ async def test_an_unreachable_room_store_says_try_again_later_and_changes_nothin
     )
     prisoner = uuid.uuid4().hex
     policy.book("appt", prisoner=prisoner, clinician=uuid.uuid4().hex, establishment="est")
-    patient = Peer(hub)
+    patient = HubClient(hub)
     try:
         token = tokens.issue(Principal(prisoner, Role.PRISONER, "est", "s1", device_id="d"))
         await patient.say({"type": "hello", "token": token})
