@@ -453,7 +453,9 @@ async def main(
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="2 s phases: under a minute")
+    parser.add_argument(
+        "--quick", action="store_true", help="P = 10 and 100, five 3 s slices each: about a minute"
+    )
     parser.add_argument(
         "--pairs", default=None, help="comma-separated P values (10,100,1000; quick: 10,100)"
     )
