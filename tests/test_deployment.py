@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import yaml
 from core.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
+TURN_CONFIG = ROOT / "deploy" / "turnserver.conf"
 
 
 @pytest.fixture(scope="module")
@@ -58,12 +60,46 @@ def test_replica_environment_is_accepted_by_the_settings(compose: dict[str, Any]
 
 
 @pytest.mark.allow_blocking
-def test_production_turn_denies_loopback_and_private_peers(compose: dict[str, Any]) -> None:
-    command = " ".join(compose["services"]["coturn"]["command"])
-    assert "--allow-loopback-peers" not in command
-    for denied in ("10.0.0.0", "127.0.0.0", "172.16.0.0", "192.168.0.0"):
-        assert f"--denied-peer-ip={denied}" in command
-    assert "--use-auth-secret" in command
+def test_coturn_runs_the_shipped_configuration_file(compose: dict[str, Any]) -> None:
+    """The policy lives in deploy/turnserver.conf; `-n` would make coturn ignore it."""
+    coturn = compose["services"]["coturn"]
+    assert "./deploy/turnserver.conf:/etc/coturn/turnserver.conf:ro" in coturn["volumes"]
+    command = coturn["command"]
+    assert command[:2] == ["-c", "/etc/coturn/turnserver.conf"]
+    assert "-n" not in command
+
+
+@pytest.mark.allow_blocking
+def test_coturn_image_is_pinned_to_one_release(compose: dict[str, Any]) -> None:
+    assert re.fullmatch(r"coturn/coturn:\d+\.\d+\.\d+-r\d+", compose["services"]["coturn"]["image"])
+
+
+@pytest.mark.allow_blocking
+def test_production_turn_allows_only_its_own_relay_addresses(compose: dict[str, Any]) -> None:
+    """Every allowed peer is one that any credential holder can send to."""
+    command = compose["services"]["coturn"]["command"]
+    allowed = [c.split("=", 1)[1] for c in command if c.startswith("--allowed-peer-ip=")]
+    assert allowed == [
+        "${TURN_RELAY_IP:?set TURN_RELAY_IP}",
+        "${TURN_EXTERNAL_IP:?set TURN_EXTERNAL_IP}",
+    ]
+    assert "--relay-ip=${TURN_RELAY_IP:?set TURN_RELAY_IP}" in command
+    policy = [c for c in command if c.startswith(("--allow-loopback", "--denied-peer", "--no-"))]
+    assert policy == []
+    lines = TURN_CONFIG.read_text().splitlines()
+    assert not [line for line in lines if line.startswith(("allow", "denied-peer-ip=0.0.0.0"))]
+    assert not [line for line in lines if line.startswith("denied-peer-ip=::-")]
+    for needed in ("no-tcp-relay", "fingerprint", "use-auth-secret"):
+        assert needed in lines
+    for setting in ("user-quota", "total-quota", "stale-nonce"):
+        assert any(re.fullmatch(rf"{setting}=[1-9]\d*", line) for line in lines), setting
+
+
+@pytest.mark.allow_blocking
+def test_media_doc_quotes_the_shipped_turn_configuration() -> None:
+    """docs/media.md's sample is the file itself, so the two cannot drift apart."""
+    doc = (ROOT / "docs/media.md").read_text()
+    assert f"```\n{TURN_CONFIG.read_text()}```\n" in doc
 
 
 @pytest.mark.allow_blocking

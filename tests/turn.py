@@ -1,18 +1,32 @@
-"""coturn on loopback for the tests that relay media through it."""
+"""coturn for the tests that relay media through it.
+
+Two ways to start it. `start_turnserver` is the test relay of ENVIRONMENT.md:
+loopback relay, loopback peers allowed, so call media never leaves 127.0.0.1.
+`start_shipped_turnserver` runs the production configuration,
+`deploy/turnserver.conf`, with only what this machine needs added on the
+command line, as docker-compose.yml adds a deployment's: listening on loopback,
+relaying from this machine's own addresses, and those allowed as peers.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import ifaddr
 import pytest
 
 from core.config import Secret
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED_CONFIG = ROOT / "deploy" / "turnserver.conf"
 
 
 @dataclass(frozen=True)
@@ -30,13 +44,32 @@ def free_port() -> int:
     return port
 
 
-def start_turnserver(
-    workdir: Path, *, verbose: bool = False
-) -> tuple[subprocess.Popen[bytes], Turn]:
-    """A test-only relay: loopback peers allowed, shared-secret (TURN REST) auth.
+def machine_relay_addresses() -> tuple[str, str]:
+    """This machine's own IPv4 and IPv6 addresses, other than loopback and link-local.
 
-    `verbose` logs each allocation's username, for tests that read the log.
+    Read with ifaddr, the interface lookup aioice uses (the tests swap aioice's
+    own for a loopback-only one). coturn refuses loopback peers before it reads
+    its allow list, so a relay that must reach itself cannot sit on 127.0.0.1
+    or ::1 under the shipped configuration.
     """
+    found = [
+        ipaddress.ip_address(ip.ip if isinstance(ip.ip, str) else ip.ip[0])
+        for adapter in ifaddr.get_adapters()
+        for ip in adapter.ips
+    ]
+    usable = [a for a in found if not (a.is_loopback or a.is_link_local)]
+    v4 = [a for a in usable if a.version == 4]
+    v6 = [a for a in usable if a.version == 6]
+    if not v4 or not v6:
+        pytest.fail(
+            "the shipped-TURN tests need a non-loopback IPv4 and IPv6 address on this machine; "
+            f"found {[str(a) for a in usable]}",
+            pytrace=False,
+        )
+    return str(v4[0]), str(v6[0])
+
+
+def _launch(workdir: Path, args: Sequence[str]) -> tuple[subprocess.Popen[bytes], Turn]:
     binary = shutil.which("turnserver")
     if binary is None:
         pytest.fail("coturn's turnserver is missing: run scripts/install --test", pytrace=False)
@@ -46,18 +79,10 @@ def start_turnserver(
     proc = subprocess.Popen(
         [
             binary,
-            "-n",
-            *(["-v"] if verbose else []),
+            *args,
             "--listening-ip=127.0.0.1",
-            "--relay-ip=127.0.0.1",
             f"--listening-port={port}",
-            "--realm=throughcare",
-            "--use-auth-secret",
             f"--static-auth-secret={secret}",
-            "--allow-loopback-peers",
-            "--no-cli",
-            "--no-tls",
-            "--no-dtls",
             f"--log-file={log}",
             "--simple-log",
             f"--pidfile={workdir / 'turnserver.pid'}",
@@ -76,3 +101,55 @@ def start_turnserver(
                 pytest.fail(f"turnserver did not start; see {log}", pytrace=False)
             time.sleep(0.05)
     return proc, Turn(f"turn:127.0.0.1:{port}", Secret(secret), port, log)
+
+
+def start_turnserver(
+    workdir: Path, *, verbose: bool = False
+) -> tuple[subprocess.Popen[bytes], Turn]:
+    """A test-only relay: loopback peers allowed, shared-secret (TURN REST) auth.
+
+    `verbose` logs each allocation's username, for tests that read the log.
+    """
+    return _launch(
+        workdir,
+        [
+            "-n",
+            *(["-v"] if verbose else []),
+            "--relay-ip=127.0.0.1",
+            "--realm=throughcare",
+            "--use-auth-secret",
+            "--allow-loopback-peers",
+            "--no-cli",
+            "--no-tls",
+            "--no-dtls",
+        ],
+    )
+
+
+def start_shipped_turnserver(
+    workdir: Path, relay_ips: Sequence[str]
+) -> tuple[subprocess.Popen[bytes], Turn]:
+    """coturn as deployed: `deploy/turnserver.conf`, relaying from `relay_ips`.
+
+    Each relay address is also an allowed peer, as `TURN_RELAY_IP` is in
+    docker-compose.yml: every address of this machine is in a denied range, and
+    two peers relaying through one coturn send to each other's relay address.
+    """
+    return _launch(
+        workdir,
+        [
+            "-c",
+            str(SHIPPED_CONFIG),
+            *(f"--relay-ip={ip}" for ip in relay_ips),
+            *(f"--allowed-peer-ip={ip}" for ip in relay_ips),
+        ],
+    )
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
