@@ -11,7 +11,11 @@ COPY scheduling scheduling
 COPY signalling signalling
 COPY media media
 COPY web web
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir . \
+    && mkdir -p /keys /srv/throughcare/var \
+    && chown throughcare /keys /srv/throughcare/var \
+    && chmod 700 /keys
+# A new named volume mounted on /keys starts as this directory: the service's, owner-only.
 USER throughcare
 EXPOSE 8080
 CMD ["throughcare", "serve", "--host", "0.0.0.0"]

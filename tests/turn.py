@@ -69,11 +69,20 @@ def machine_relay_addresses() -> tuple[str, str]:
     return str(v4[0]), str(v6[0])
 
 
-def _launch(workdir: Path, args: Sequence[str]) -> tuple[subprocess.Popen[bytes], Turn]:
+def launch_turnserver(
+    workdir: Path, args: Sequence[str], *, secret: str | None = None
+) -> tuple[subprocess.Popen[bytes], Turn]:
+    """`turnserver ARGS`, listening on a free loopback port, logging to `workdir`.
+
+    A fresh TURN REST secret is added unless `secret` says the one `args` carry.
+    """
     binary = shutil.which("turnserver")
     if binary is None:
         pytest.fail("coturn's turnserver is missing: run scripts/install --test", pytrace=False)
-    secret = secrets.token_urlsafe(24)
+    extra = []
+    if secret is None:
+        secret = secrets.token_urlsafe(24)
+        extra.append(f"--static-auth-secret={secret}")
     port = free_port()
     log = workdir / "turnserver.log"
     proc = subprocess.Popen(
@@ -82,7 +91,7 @@ def _launch(workdir: Path, args: Sequence[str]) -> tuple[subprocess.Popen[bytes]
             *args,
             "--listening-ip=127.0.0.1",
             f"--listening-port={port}",
-            f"--static-auth-secret={secret}",
+            *extra,
             f"--log-file={log}",
             "--simple-log",
             f"--pidfile={workdir / 'turnserver.pid'}",
@@ -110,7 +119,7 @@ def start_turnserver(
 
     `verbose` logs each allocation's username, for tests that read the log.
     """
-    return _launch(
+    return launch_turnserver(
         workdir,
         [
             "-n",
@@ -135,7 +144,7 @@ def start_shipped_turnserver(
     docker-compose.yml: every address of this machine is in a denied range, and
     two peers relaying through one coturn send to each other's relay address.
     """
-    return _launch(
+    return launch_turnserver(
         workdir,
         [
             "-c",
