@@ -80,6 +80,10 @@ def _rows(bind: Any, table: Any, stored: str, prefix: bytes) -> list[Any]:
 
 
 def upgrade() -> None:
+    bind = op.get_bind()
+    # Refuse before changing anything if rows must move and the keys were not given.
+    work = [(spec, _rows(bind, spec[0], spec[1], ROOT_SEALED)) for spec in FIELDS]
+    fields = _mover(sum(len(rows) for _, rows in work))
     op.create_table(
         "service_readers",
         sa.Column("service_id", sa.String(36), nullable=False),
@@ -92,9 +96,6 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("service_id", "account_id", name=op.f("pk_service_readers")),
     )
-    bind = op.get_bind()
-    work = [(spec, _rows(bind, spec[0], spec[1], ROOT_SEALED)) for spec in FIELDS]
-    fields = _mover(sum(len(rows) for _, rows in work))
     for (table, stored, old_name, new_name), rows in work:
         for row_id, prisoner_id, blob in rows:
             plain = fields.open_root(bytes(blob), row=row_id, column=old_name)
