@@ -280,6 +280,39 @@ class DataKeys:
         )
         return len(values)
 
+    async def retire_lost(self, conn: AsyncConnection, now: datetime) -> int:
+        """Mark destroyed every live key that no KEK in the folder unwraps. Under the head lock.
+
+        That is every key of a database restored from before a shred (its KEKs
+        were destroyed): until they are retired, the appender cannot use them
+        and so refuses every event about their subjects.
+        """
+        await asyncio.to_thread(self.ring.reload)
+        rows = (
+            await conn.execute(select(*_KEY_COLUMNS).where(audit_data_keys.c.wrapped.is_not(None)))
+        ).all()
+
+        def lost() -> list[str]:
+            out = []
+            for key_id, scope, kek_id, wrapped in rows:
+                try:
+                    self.ring.unwrap(kek_id, wrapped, key_id, scope)
+                except KeyUnavailable:
+                    out.append(key_id)
+            return out
+
+        ids = await asyncio.to_thread(lost)
+        if ids:
+            await conn.execute(
+                update(audit_data_keys)
+                .where(audit_data_keys.c.id.in_(ids))
+                .values(wrapped=None, shredded_at=now)
+            )
+        for key_id in ids:
+            self._aeads.pop(key_id, None)
+        self._active.clear()
+        return len(ids)
+
     async def live_kek_ids(self, conn: AsyncConnection) -> set[str]:
         """The KEKs that some live data key is still wrapped under."""
         return set(

@@ -118,6 +118,32 @@ async def shred(audit: AuditLog, subjects: Sequence[str], actor: str) -> dict[st
     return done.destroyed
 
 
+async def retire_lost_keys(audit: AuditLog, actor: str) -> int:
+    """After restoring a backup older than the last shred: let the store be written again.
+
+    Every data key in such a backup is wrapped under a destroyed KEK, so
+    nothing in it can be decrypted and no event about its subjects can be
+    appended (the appender refuses to wrap with a key it cannot unwrap). This
+    marks those keys destroyed, as a shred would; new events and fields get
+    new keys. An operator runs it on purpose (`throughcare audit
+    retire-lost-keys --yes`), never the service by itself: a node pointed at
+    the wrong keys folder must fail loudly, not destroy every key.
+    """
+    async with audit.db.begin() as conn:
+        head = await store.read_head(conn, lock=True)
+        count = await audit.keys.retire_lost(conn, audit.clock.now())
+        head.keys_version += 1
+        await store.write_head(conn, head)
+    await audit.append(
+        AuditRecord(
+            action=Action.KEY_ROTATED,
+            actor=actor,
+            details={"kek": audit.keys.ring.current, "lost_data_keys_retired": count},
+        )
+    )
+    return count
+
+
 async def rotate_kek(audit: AuditLog, actor: str) -> tuple[str, int]:
     """Re-wrap every data key under a new KEK and destroy the old ones; events are untouched."""
     done = await rekey(audit)

@@ -1,4 +1,4 @@
-"""`throughcare audit verify | export | rotate-kek | shred`.
+"""`throughcare audit verify | export | rotate-kek | shred | retire-lost-keys`.
 
 `add_audit_commands` adds the subparsers; `run_audit` runs one against the
 `Core` that `web.cli` opens. Verification prints a progress bar when standard
@@ -65,6 +65,16 @@ def add_audit_commands(sub: Any) -> None:
     )
     shred.add_argument("subjects", nargs="+", metavar="SUBJECT", help="a prisoner's account id")
     shred.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
+    lost = audit_sub.add_parser(
+        "retire-lost-keys",
+        help="after restoring a backup older than the last shred: retire its unreadable keys",
+        description="Such a backup's data keys are wrapped under destroyed KEKs: nothing in it "
+        "can be decrypted, and no event about its subjects can be recorded until they are "
+        "retired. This marks every data key that no KEK in the keys folder unwraps as "
+        "destroyed (new events and fields get new keys). Check THROUGHCARE_KEYS_DIR first: "
+        "pointed at the wrong folder, this destroys every key.",
+    )
+    lost.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
 
 
 def _when(raw: str | None, name: str) -> datetime | None:
@@ -139,6 +149,12 @@ async def run_audit(core: Core, args: argparse.Namespace) -> int:
     if command == "rotate-kek":
         kek, count = await log.rotate_kek(CLI_ACTOR)
         print(f"KEK {kek} is current; {count} data keys re-wrapped; older KEKs destroyed")
+        return 0
+    if command == "retire-lost-keys":
+        if not args.yes:
+            raise ConfigError("retiring keys cannot be undone; add --yes to confirm")
+        count = await shredding.retire_lost_keys(log, CLI_ACTOR)
+        print(f"{count} data key(s) no KEK unwraps were retired; new events get new keys")
         return 0
     if command == "shred":
         if not args.yes:

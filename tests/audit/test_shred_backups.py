@@ -31,10 +31,13 @@ from sqlalchemy import select
 from audit import AuditLog, SubjectKeys, open_audit_log
 from audit.envelope import KeyRing, KeyUnavailable
 from audit.review import decrypt_details
+from audit.shredding import retire_lost_keys
 from audit.store import EVENT_COLUMNS, to_event
 from audit.tables import audit_data_keys, audit_events
 from core.clock import FakeClock
 from core.db import Database, create_database
+from core.errors import Code, ServiceError
+from core.events import Action, AuditRecord
 from core.identity import Principal, Role
 from core.keys import load_service_keys
 from scheduling import SchedulingService
@@ -360,3 +363,29 @@ async def test_after_a_shred_none_of_the_subjects_health_text_is_readable_anywhe
                 raw += b"".join(bytes(v) for v in row if isinstance(v, bytes | memoryview))
     for secret in [*SECRETS["p1"], *SECRETS["p2"]]:
         assert secret.encode() not in raw
+
+
+async def test_a_restored_old_backup_takes_new_events_once_its_lost_keys_are_retired(
+    health: Health, database_url: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    """Restoring a backup from before a shred is disaster recovery with every secret lost."""
+    app = health.app
+    restore = await _backup(database_url, app[DATABASE], tmp_path / "backup")
+    await health.log.shred(health.p1, "admin-1")
+    url = await restore()
+    async with _opened(url, app[SETTINGS].keys_dir, clock) as (restored_db, log, svc):
+        about_p2 = AuditRecord(
+            Action.CONSENT_GIVEN, actor="clinician-1", subject=health.p2, details={"n": 1}
+        )
+        # Its keys are wrapped under destroyed KEKs: the appender refuses rather than guess.
+        with pytest.raises(ServiceError) as refused:
+            await log.append(about_p2)
+        assert refused.value.code == Code.UNAVAILABLE
+        retired = await retire_lost_keys(log, "admin-1")
+        assert retired >= 2
+        seq = await log.append(about_p2)
+        events = await _events_about(restored_db, health.p2)
+        shown = await decrypt_details(log, events)
+        assert shown[-1] == ({"n": 1}, "shown") and events[-1].seq == seq
+        assert {s for _, s in shown[:-1]} == {"shredded"}
+        assert await _read(svc, health, "p2") == _unreadable()
