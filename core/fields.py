@@ -102,3 +102,11 @@ class SubjectCipher(Protocol):
     async def open_many(
         self, conn: AsyncConnection, fields: Sequence[SealedField]
     ) -> list[str | Unreadable]: ...
+
+    async def seal_bytes(
+        self, conn: AsyncConnection, subject: str, *, column: str, row: str, data: bytes
+    ) -> bytes: ...
+
+    async def open_bytes_many(
+        self, conn: AsyncConnection, fields: Sequence[SealedField]
+    ) -> list[bytes | Unreadable]: ...
