@@ -58,10 +58,14 @@ async def rekey(audit: AuditLog, subjects: Sequence[str] = ()) -> Rekeyed:
     destroyed: dict[str, int] = {}
     async with audit.db.begin() as conn:
         head = await store.read_head(conn, lock=True)
+        # Another node may have rotated since our KEK was written: re-read the folder, so
+        # the re-wrap goes under the newest KEK and can unwrap what that rotation wrapped.
+        await keys.sync(head.keys_version)
         now = audit.clock.now()
         for subject in subjects:
             destroyed[subject] = await keys.shred(conn, [key_scope(subject, None)], now)
         rewrapped = await keys.rewrap_all(conn)
+        new_kek = keys.ring.current
         head.keys_version += 1
         await store.write_head(conn, head)
     async with audit.db.connect() as conn:
