@@ -5,8 +5,10 @@ folder, owner-only; the highest N is current. Data keys (DEKs) are random, one
 per subject (or per establishment, or one for the system, for events with no
 subject), and are stored only wrapped: AES-256-GCM under the KEK with the
 key's id and scope as associated data, so a wrapped key cannot be moved to
-another scope. Rotating the KEK re-wraps DEKs and touches no event; shredding
-a subject deletes its wrapped DEK and so makes its details unreadable forever.
+another scope. Rotating the KEK re-wraps DEKs and touches no event or field;
+shredding a subject deletes its wrapped DEK, then rotates the KEK and destroys
+every older KEK file, so that no copy of the database, live or backed up, can
+unwrap the subject's key again (audit/shredding.py).
 """
 
 from __future__ import annotations
@@ -72,10 +74,34 @@ class KeyRing:
 
     def create_next(self) -> str:
         """Write a new KEK one version above the highest; it becomes current."""
+        self.reload()
         version = max((int(k[1:]) for k in self.keks), default=0) + 1
         write_secret_file(kek_path(self.keys_dir, version), os.urandom(KEK_LENGTH))
+        fsync_dir(self.keys_dir)
         self.reload()
         return self.current
+
+    def destroy_older(self, keep: set[str]) -> list[str]:
+        """Destroy every KEK file older than the current one, except those in `keep`.
+
+        Each file is overwritten with random bytes and synced before it is
+        unlinked, and the folder is synced after. (On a copy-on-write or
+        wear-levelled disk the old blocks may survive the overwrite; the keys
+        folder belongs on storage that is never snapshotted: docs/audit.md.)
+        """
+        current = self.current
+        destroyed = []
+        for kek_id in sorted(self.keks, key=lambda k: int(k[1:])):
+            if kek_id == current or kek_id in keep:
+                continue
+            path = kek_path(self.keys_dir, int(kek_id[1:]))
+            if path.exists():
+                destroy_file(path)
+            destroyed.append(kek_id)
+        if destroyed:
+            fsync_dir(self.keys_dir)
+        self.reload()
+        return destroyed
 
     def wrap(self, dek: bytes, key_id: str, scope: str) -> tuple[str, bytes]:
         nonce = os.urandom(_NONCE)
@@ -90,6 +116,26 @@ class KeyRing:
             return AESGCM(kek).decrypt(wrapped[:_NONCE], wrapped[_NONCE:], _wrap_aad(key_id, scope))
         except InvalidTag:
             raise KeyUnavailable(f"data key {key_id} does not unwrap under {kek_id}") from None
+
+
+def destroy_file(path: Path) -> None:
+    """Overwrite a key file with random bytes, sync it, then unlink it."""
+    size = path.stat().st_size
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, os.urandom(max(size, KEK_LENGTH)))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    path.unlink()
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def new_data_key() -> bytes:

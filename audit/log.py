@@ -22,7 +22,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from audit import store
+from audit import shredding, store
 from audit.checkpoints import Checkpoint, CheckpointSigner, load_signer
 from audit.datakeys import DataKeys
 from audit.envelope import KeyRing, seal
@@ -344,37 +344,12 @@ class AuditLog:
     # ------------------------------------------------------------ keys
 
     async def rotate_kek(self, actor: str) -> tuple[str, int]:
-        """Re-wrap every data key under a new KEK; events are not touched."""
-        new_kek = await asyncio.to_thread(self.keys.ring.create_next)
-        async with self.db.begin() as conn:
-            await store.read_head(conn, lock=True)
-            count = await self.keys.rewrap_all(conn)
-        await self.append(
-            AuditRecord(
-                action=Action.KEY_ROTATED,
-                actor=actor,
-                details={"kek": new_kek, "data_keys_rewrapped": count},
-            )
-        )
-        return new_kek, count
+        """Re-wrap every data key under a new KEK and destroy the old (audit/shredding.py)."""
+        return await shredding.rotate_kek(self, actor)
 
     async def shred(self, subject: str, actor: str) -> int:
-        """Destroy a subject's data key(s): their details become unreadable for good."""
-        if not subject or len(subject) > _ID_LIMIT:
-            raise _refuse("An audit event id is not valid.")
-        async with self.db.begin() as conn:
-            head = await store.read_head(conn, lock=True)
-            count = await self.keys.shred(conn, key_scope(subject, None), self.clock.now())
-            head.keys_version += 1
-            await store.write_head(conn, head)
-        await self.append(
-            AuditRecord(
-                action=Action.SUBJECT_SHREDDED,
-                actor=actor,
-                details={"subject": subject, "data_keys_destroyed": count},
-            )
-        )
-        return count
+        """Destroy a subject's data key(s) and rotate the KEK (audit/shredding.py)."""
+        return (await shredding.shred(self, [subject], actor))[subject]
 
     # ------------------------------------------------------------ lifecycle
 

@@ -30,6 +30,7 @@ from audit.envelope import open_sealed
 from audit.log import AuditLog
 from audit.record import StoredEvent, details_aad, key_scope
 from audit.tables import audit_events
+from core.clinical import ClinicalRecord, Reading, reading
 from core.errors import Code, ServiceError
 from core.events import Action, AuditRecord
 from core.identity.types import Principal, Role
@@ -51,7 +52,12 @@ class ReviewQuery:
 
 
 def scope_for(reader: Principal, requested: str | None) -> tuple[str | None, bool]:
-    """The establishment the reader may search, and whether details are shown."""
+    """The establishment the reader may search, and whether details are shown.
+
+    Details are shown as `core.clinical` allows clinical text to this reader
+    (the same rule as the scheduling API: a manager of the establishment, the
+    reading logged as `log_viewed`; an admin never).
+    """
     if reader.role == Role.MANAGER:
         if reader.establishment_id is None:
             raise ServiceError(Code.FORBIDDEN, "Only managers and admins can read the audit log.")
@@ -59,9 +65,11 @@ def scope_for(reader: Principal, requested: str | None) -> tuple[str | None, boo
             raise ServiceError(
                 Code.FORBIDDEN, "Managers can only read their own establishment's log."
             )
-        return reader.establishment_id, True
+        record = ClinicalRecord(establishment_id=reader.establishment_id)
+        return reader.establishment_id, reading(reader, record) != Reading.WITHHOLD
     if reader.role == Role.ADMIN:
-        return requested, False
+        record = ClinicalRecord(establishment_id=requested or "")
+        return requested, reading(reader, record) != Reading.WITHHOLD
     raise ServiceError(Code.FORBIDDEN, "Only managers and admins can read the audit log.")
 
 

@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import and_, insert, select  # noqa: E402
 
+from audit import open_subject_keys  # noqa: E402
 from core.clock import FakeClock  # noqa: E402
 from core.db import Database, create_database, upgrade  # noqa: E402
 from core.db.schema import accounts, establishments  # noqa: E402
@@ -272,7 +273,14 @@ async def main() -> None:
             f"in {time.perf_counter() - t0:.1f} s"
         )
         clock = FakeClock(START)
-        svc = SchedulingService(db, cipher=FieldCipher(bytes(32)), clock=clock, audit=MemorySink())
+        subject_keys = await open_subject_keys(db, keys_dir=Path(tmp) / "keys", clock=clock)
+        svc = SchedulingService(
+            db,
+            cipher=FieldCipher(bytes(32)),
+            subject_keys=subject_keys,
+            clock=clock,
+            audit=MemorySink(),
+        )
         starts = [
             START + timedelta(minutes=rng.randrange(0, 60 * 24 * (DAYS - 31)))
             for _ in range(searches)

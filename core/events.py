@@ -56,6 +56,8 @@ class Action(StrEnum):
     MESSAGE_SENT = "message_sent"
     RECORDING_STARTED = "recording_started"
     RECORDING_STOPPED = "recording_stopped"
+    # reading health records: a healthcare manager's reading of clinical text
+    CLINICAL_VIEWED = "clinical_viewed"
     # the log itself and its keys
     LOG_VIEWED = "log_viewed"
     LOG_EXPORTED = "log_exported"

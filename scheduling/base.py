@@ -1,4 +1,14 @@
-"""What every part of the scheduling service shares: store, cipher, clock, audit, look-ups."""
+"""What every part of the scheduling service shares: store, ciphers, clock, audit, look-ups,
+and what each reader sees of a record's clinical text.
+
+Clinical free text (an appointment's reason, notes and outcome note, a health
+request's text) and the outcome code are sealed under the prisoner's own data
+key (`SubjectCipher`), each bound to its row and to the column name below; a
+shred of the prisoner erases them. Who may read them is `core.clinical`'s one
+rule: `_appointments_in` applies it to every appointment any method returns,
+decrypts only what the reader may see, and `_log_readings` appends a
+healthcare manager's reading to the audit log before the answer leaves.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +16,8 @@ import asyncio
 import copy
 import json
 import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Self
 from zoneinfo import ZoneInfo
@@ -15,17 +27,33 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.clinical import ClinicalRecord, Reading, reading
 from core.clock import Clock
 from core.db.engine import Database
 from core.db.schema import accounts, establishments
 from core.errors import Code, ServiceError
 from core.events import Action, AuditRecord, AuditSink
-from core.fields import FieldCipher
+from core.fields import FieldCipher, SealedField, SubjectCipher, Unreadable
 from core.identity import Principal, Role
-from scheduling.tables import appointments, notifications, services
-from scheduling.types import Appointment, Service, Status
+from scheduling.tables import appointments, notifications, service_readers, services
+from scheduling.types import Appointment, Service, Status, TextStatus
 
 MAX_TEXT = 2000
+
+# The column names each sealed field is bound to (its associated data).
+REASON = "appointments.reason"
+NOTES = "appointments.notes"
+OUTCOME_CODE = "appointments.outcome_code"
+OUTCOME_NOTE = "appointments.outcome_note"
+REQUEST_TEXT = "health_requests.text"
+# Appointment fields that are clinical free text: (attribute, sealed as, stored in).
+APPOINTMENT_TEXT = (
+    ("reason", REASON, "reason_enc"),
+    ("notes", NOTES, "notes_enc"),
+    ("outcome_note", OUTCOME_NOTE, "outcome_note_enc"),
+)
+# What a prisoner may read of their own appointment's text.
+PATIENT_TEXT = ("reason",)
 
 
 def new_id() -> str:
@@ -40,19 +68,42 @@ def text(value: object, name: str, *, required: bool = False) -> str | None:
     return value.strip()
 
 
+@dataclass
+class Readings:
+    """Clinical text a healthcare manager was shown, per subject, to be logged."""
+
+    shown: dict[tuple[str, str], dict[str, list[str]]] = field(default_factory=dict)
+
+    def add(self, kind: str, establishment: str, subject: str, record_id: str) -> None:
+        entry = self.shown.setdefault((establishment, subject), {})
+        entry.setdefault(kind, []).append(record_id)
+
+
+def text_status(opened: Sequence[object]) -> TextStatus:
+    if Unreadable.SHREDDED in opened:
+        return TextStatus.SHREDDED
+    if Unreadable.DAMAGED in opened:
+        return TextStatus.DAMAGED
+    return TextStatus.SHOWN
+
+
 class ServiceBase:
     def __init__(
         self,
         db: Database,
         *,
         cipher: FieldCipher,
+        subject_keys: SubjectCipher,
         clock: Clock,
         audit: AuditSink,
         join_early_minutes: int = 10,
         join_late_minutes: int = 15,
     ) -> None:
         self._db = db
+        # Identity fields (names, prison numbers) stay under the root field key.
         self._cipher = cipher
+        # Health text is under the prisoner's own key.
+        self._subject_keys = subject_keys
         self._clock = clock
         self._audit = audit
         self._join_early = timedelta(minutes=join_early_minutes)
@@ -95,11 +146,137 @@ class ServiceBase:
 
     # ------------------------------------------------------------ crypto
 
-    def _seal(self, value: str | None, row: str, column: str) -> bytes | None:
-        return None if value is None else self._cipher.encrypt(value, row=row, column=column)
+    async def _seal(
+        self, conn: AsyncConnection, subject: str, value: str | None, row: str, column: str
+    ) -> bytes | None:
+        if value is None:
+            return None
+        return await self._subject_keys.seal(conn, subject, column=column, row=row, text=value)
 
     def _open(self, blob: bytes | None, row: str, column: str) -> str | None:
+        """An identity field (name, prison number) under the root field key."""
         return None if blob is None else self._cipher.decrypt(blob, row=row, column=column)
+
+    async def _access(
+        self, conn: AsyncConnection, service_ids: set[str]
+    ) -> dict[str, tuple[bool, frozenset[str]]]:
+        """Service id -> (sensitive, the staff it names)."""
+        if not service_ids:
+            return {}
+        wanted = sorted(service_ids)
+        found = {
+            r.id: (bool(r.sensitive), frozenset[str]())
+            for r in await conn.execute(
+                select(services.c.id, services.c.sensitive).where(services.c.id.in_(wanted))
+            )
+        }
+        named: dict[str, set[str]] = {}
+        for r in await conn.execute(
+            select(service_readers.c.service_id, service_readers.c.account_id).where(
+                service_readers.c.service_id.in_(wanted)
+            )
+        ):
+            named.setdefault(r.service_id, set()).add(r.account_id)
+        return {k: (sensitive, frozenset(named.get(k, ()))) for k, (sensitive, _) in found.items()}
+
+    async def _appointments_in(
+        self,
+        conn: AsyncConnection,
+        reader: Principal | None,
+        rows: Sequence[Mapping[Any, Any]],
+        readings: Readings,
+    ) -> list[Appointment]:
+        """Each appointment as this reader may see it (None: no clinical text wanted).
+
+        Only what the reader may read is decrypted; what a healthcare manager
+        was shown is added to `readings`, for `_log_readings` to append before
+        the answer is sent.
+        """
+        access = await self._access(conn, {m["service_id"] for m in rows})
+        plans: list[tuple[Reading, list[tuple[str, str, str]]]] = []
+        fields: list[SealedField] = []
+        for m in rows:
+            sensitive, named = access.get(m["service_id"], (False, frozenset[str]()))
+            record = ClinicalRecord(
+                m["establishment_id"], m["prisoner_id"], m["clinician_id"], sensitive, named
+            )
+            how = Reading.WITHHOLD if reader is None else reading(reader, record)
+            # The outcome code is not free text: whoever sees the appointment sees it.
+            wanted = [("outcome_code", OUTCOME_CODE, "outcome_code_enc")]
+            if how != Reading.WITHHOLD:
+                own = reader is not None and reader.role == Role.PRISONER
+                wanted += [f for f in APPOINTMENT_TEXT if not own or f[0] in PATIENT_TEXT]
+            wanted = [f for f in wanted if m[f[2]] is not None]
+            plans.append((how, wanted))
+            fields += [
+                SealedField(m[stored], m["prisoner_id"], col, m["id"]) for _, col, stored in wanted
+            ]
+        opened = iter(await self._subject_keys.open_many(conn, fields))
+        found = []
+        for m, (how, wanted) in zip(rows, plans, strict=True):
+            values: dict[str, Any] = {attribute: next(opened) for attribute, _, _ in wanted}
+            code = values.pop("outcome_code", None)
+            if how == Reading.WITHHOLD:
+                status = TextStatus.WITHHELD
+            else:
+                status = text_status(list(values.values()))
+            shown = status == TextStatus.SHOWN
+            if shown and how == Reading.SHOW_AND_LOG and values:
+                readings.add("appointments", m["establishment_id"], m["prisoner_id"], m["id"])
+            found.append(
+                Appointment(
+                    id=m["id"],
+                    establishment_id=m["establishment_id"],
+                    prisoner_id=m["prisoner_id"],
+                    clinician_id=m["clinician_id"],
+                    service_id=m["service_id"],
+                    service_code=m["service_code"],
+                    starts_at=m["starts_at"],
+                    ends_at=m["ends_at"],
+                    status=Status(m["status"]),
+                    reason=values.get("reason") if shown else None,
+                    notes=values.get("notes") if shown else None,
+                    outcome_code=code if isinstance(code, str) else None,
+                    outcome_category=m["outcome_category"],
+                    outcome_note=values.get("outcome_note") if shown else None,
+                    same_sex=m["same_sex"],
+                    chaperone=m["chaperone"],
+                    request_id=m["request_id"],
+                    rebook_of=m["rebook_of"],
+                    created_at=m["created_at"],
+                    clinical_text=status,
+                )
+            )
+        return found
+
+    async def _present(
+        self, reader: Principal | None, rows: Sequence[Mapping[Any, Any]]
+    ) -> list[Appointment]:
+        """`_appointments_in` on a connection of its own, then the readings logged.
+
+        Call it outside any transaction (the log is appended to after the
+        connection closes: on SQLite an open connection holds the write lock).
+        """
+        readings = Readings()
+        async with self._db.connect() as conn:
+            found = await self._appointments_in(conn, reader, rows, readings)
+        await self._log_readings(reader, readings)
+        return found
+
+    async def _log_readings(self, reader: Principal | None, readings: Readings) -> None:
+        """One `clinical_viewed` event per subject whose text a manager was shown."""
+        if reader is None:
+            return
+        for (establishment, subject), seen in sorted(readings.shown.items()):
+            ids = seen.get("appointments", [])
+            await self._record(
+                Action.CLINICAL_VIEWED,
+                reader,
+                establishment=establishment,
+                subject=subject,
+                appointment=ids[0] if len(ids) == 1 else None,
+                **{kind: sorted(set(v)) for kind, v in seen.items()},
+            )
 
     # ----------------------------------------------------------- look-ups
 
@@ -136,6 +313,15 @@ class ServiceBase:
             raise ServiceError(Code.NOT_FOUND, f"No such {role.value}.")
         return row
 
+    async def _clinician_at(
+        self, conn: AsyncConnection, clinician_id: object, establishment_id: str
+    ) -> Any:
+        """A clinician of this establishment; one of another answers as a missing one."""
+        clinician = await self._person(conn, clinician_id, Role.CLINICIAN)
+        if clinician.establishment_id != establishment_id:
+            raise ServiceError(Code.NOT_FOUND, "No such clinician.")
+        return clinician
+
     async def _service(self, conn: AsyncConnection, service_id: object) -> Service:
         if not isinstance(service_id, str) or len(service_id) > 36:
             raise ServiceError(Code.NOT_FOUND, "No such service.")
@@ -160,30 +346,6 @@ class ServiceBase:
         if row is None:
             raise ServiceError(Code.NOT_FOUND, "No such appointment.")
         return row._mapping
-
-    def _appointment(self, m: Any) -> Appointment:
-        aid = m["id"]
-        return Appointment(
-            id=aid,
-            establishment_id=m["establishment_id"],
-            prisoner_id=m["prisoner_id"],
-            clinician_id=m["clinician_id"],
-            service_id=m["service_id"],
-            service_code=m["service_code"],
-            starts_at=m["starts_at"],
-            ends_at=m["ends_at"],
-            status=Status(m["status"]),
-            reason=self._open(m["reason_enc"], aid, "reason"),
-            notes=self._open(m["notes_enc"], aid, "notes"),
-            outcome_code=self._open(m["outcome_code_enc"], aid, "outcome_code"),
-            outcome_category=m["outcome_category"],
-            outcome_note=self._open(m["outcome_note_enc"], aid, "outcome_note"),
-            same_sex=m["same_sex"],
-            chaperone=m["chaperone"],
-            request_id=m["request_id"],
-            rebook_of=m["rebook_of"],
-            created_at=m["created_at"],
-        )
 
     # -------------------------------------------------------------- outbox
 
@@ -244,6 +406,15 @@ def service_from(m: Any) -> Service:
 def require_role(principal: Principal, *roles: Role) -> None:
     if principal.role not in roles:
         raise ServiceError(Code.FORBIDDEN)
+
+
+def require_visible(principal: Principal, establishment_id: str, missing: str) -> None:
+    """Another establishment's record does not exist for this reader: 404, as if missing.
+
+    Answering 403 would tell them that the id is real (an existence oracle).
+    """
+    if principal.role != Role.ADMIN and principal.establishment_id != establishment_id:
+        raise ServiceError(Code.NOT_FOUND, missing)
 
 
 def require_establishment(principal: Principal, establishment_id: str) -> None:

@@ -1,7 +1,14 @@
 """Booking, rescheduling and every later change of an appointment's state.
 
 Each change runs in one transaction: take the people's booking locks, check,
-write, queue the notifications; the audit record follows the commit.
+write, queue the notifications; the audit record follows the commit. What a
+method returns is the appointment as its caller may see it (`_present`).
+
+An appointment the caller cannot see (another prisoner's, another
+establishment's) answers exactly as a missing one does: 404 "No such
+appointment.", checked before any rule about its state, so no answer tells
+whether the id is real. Staff who can see an appointment but may not act on
+it (a clinician and a colleague's consult) get 403.
 """
 
 from __future__ import annotations
@@ -18,7 +25,16 @@ from core.db.schema import accounts, devices, sessions
 from core.errors import Code, ServiceError
 from core.events import Action
 from core.identity import Principal, Role
-from scheduling.base import new_id, require_establishment, text
+from scheduling.base import (
+    NOTES,
+    OUTCOME_CODE,
+    OUTCOME_NOTE,
+    REASON,
+    Readings,
+    new_id,
+    require_visible,
+    text,
+)
 from scheduling.locks import lock_people
 from scheduling.reasons import Cause, reason
 from scheduling.search import ACTIVE, SlotSearch
@@ -66,11 +82,10 @@ class Booking(SlotSearch):
         now = self._clock.now()
         async with self._db.begin() as conn:
             service = await self._service(conn, service_id)
-            if actor.role != Role.PRISONER:
-                require_establishment(actor, service.establishment_id)
+            require_visible(actor, service.establishment_id, "No such service.")
             end = start + timedelta(minutes=service.minutes)
             prisoner, clinician = await self._parties(
-                conn, service, prisoner_id, clinician_id, bool(same_sex)
+                conn, actor, service, prisoner_id, clinician_id, bool(same_sex)
             )
             await self._check_bookable(conn, service, clinician.id, start, end)
             await lock_people(conn, clinician_id=clinician.id, prisoner_id=prisoner.id)
@@ -88,8 +103,12 @@ class Booking(SlotSearch):
                     ends_at=end,
                     buffer_minutes=service.buffer_minutes,
                     status=Status.BOOKED.value,
-                    reason_enc=self._seal(visit_reason, appointment_id, "reason"),
-                    notes_enc=self._seal(visit_notes, appointment_id, "notes"),
+                    reason_enc=await self._seal(
+                        conn, prisoner.id, visit_reason, appointment_id, REASON
+                    ),
+                    notes_enc=await self._seal(
+                        conn, prisoner.id, visit_notes, appointment_id, NOTES
+                    ),
                     same_sex=bool(same_sex),
                     chaperone=bool(chaperone),
                     request_id=request_id,
@@ -116,22 +135,24 @@ class Booking(SlotSearch):
             same_sex=bool(same_sex),
             chaperone=bool(chaperone),
         )
-        return self._appointment(row)
+        return (await self._present(actor, [row]))[0]
 
     async def _parties(
         self,
         conn: AsyncConnection,
+        actor: Principal,
         service: Service,
         prisoner_id: object,
         clinician_id: object,
         same_sex: bool,
     ) -> tuple[Any, Any]:
         prisoner = await self._person(conn, prisoner_id, Role.PRISONER)
+        require_visible(actor, prisoner.establishment_id, "No such prisoner.")
         if prisoner.establishment_id != service.establishment_id or not prisoner.active:
             raise ServiceError(
                 Code.INVALID_REQUEST, "The prisoner is not at this service's establishment."
             )
-        clinician = await self._person(conn, clinician_id, Role.CLINICIAN)
+        clinician = await self._clinician_at(conn, clinician_id, service.establishment_id)
         if same_sex and (prisoner.sex is None or clinician.sex != prisoner.sex):
             raise ServiceError(
                 Code.CONFLICT, "The clinician is not of the same sex as the patient."
@@ -215,18 +236,31 @@ class Booking(SlotSearch):
             previous=m["starts_at"].isoformat(),
             starts_at=start.isoformat(),
         )
-        return self._appointment(row)
+        return (await self._present(actor, [row]))[0]
 
     # ------------------------------------------------------------ changes
 
     def _may_manage(self, actor: Principal, m: Any) -> None:
         """The appointment's clinician, or a manager of its establishment, or an admin."""
+        self._may_see(actor, m)
         if actor.role == Role.CLINICIAN and actor.account_id == m["clinician_id"]:
             return
         if actor.role in (Role.MANAGER, Role.ADMIN):
-            require_establishment(actor, m["establishment_id"])
             return
         raise ServiceError(Code.FORBIDDEN)
+
+    @staticmethod
+    def _may_see(actor: Principal, m: Any) -> None:
+        """Whether the appointment exists for this actor; 404 exactly as a missing one if not.
+
+        Its prisoner sees their own; staff those of their establishment
+        (officers only that and when); admins all.
+        """
+        if actor.role == Role.PRISONER:
+            if m["prisoner_id"] != actor.account_id:
+                raise ServiceError(Code.NOT_FOUND, "No such appointment.")
+            return
+        require_visible(actor, m["establishment_id"], "No such appointment.")
 
     async def cancel(
         self, actor: Principal, appointment_id: str, reason_code: object, note: object = None
@@ -235,10 +269,11 @@ class Booking(SlotSearch):
 
         def allowed(m: Any) -> None:
             if actor.role == Role.PRISONER:
-                if m["prisoner_id"] != actor.account_id or why.cause != Cause.PATIENT:
+                self._may_see(actor, m)
+                if why.cause != Cause.PATIENT:
                     raise ServiceError(Code.FORBIDDEN)
             elif actor.role == Role.OFFICER:
-                require_establishment(actor, m["establishment_id"])
+                self._may_see(actor, m)
                 if why.cause != Cause.PRISON:
                     raise ServiceError(Code.FORBIDDEN)
             else:
@@ -250,11 +285,8 @@ class Booking(SlotSearch):
 
     async def check_in(self, actor: Principal, appointment_id: str) -> Appointment:
         def allowed(m: Any) -> None:
-            if actor.role == Role.PRISONER:
-                if m["prisoner_id"] != actor.account_id:
-                    raise ServiceError(Code.FORBIDDEN)
-            elif actor.role == Role.OFFICER:
-                require_establishment(actor, m["establishment_id"])
+            if actor.role in (Role.PRISONER, Role.OFFICER):
+                self._may_see(actor, m)
             else:
                 self._may_manage(actor, m)
 
@@ -300,7 +332,13 @@ class Booking(SlotSearch):
         note: object = None,
         *,
         conn: AsyncConnection | None = None,
+        show: bool = True,
     ) -> Appointment:
+        """Move the appointment to `target`; returns it as `actor` may see it.
+
+        With `show=False`, or a system actor (a string), or inside the
+        caller's transaction (`conn`), no clinical text is decrypted.
+        """
         outcome_note = text(note, "note")
         if conn is None:
             async with self._db.begin() as own:
@@ -322,7 +360,10 @@ class Booking(SlotSearch):
             status=target.value,
             cause=cause,
         )
-        return self._appointment(row)
+        if conn is not None:
+            return (await self._appointments_in(conn, None, [row], Readings()))[0]
+        reader = actor if show and isinstance(actor, Principal) else None
+        return (await self._present(reader, [row]))[0]
 
     async def _apply(
         self,
@@ -338,11 +379,16 @@ class Booking(SlotSearch):
             allowed(m)
         advance(Status(m["status"]), target)
         values: dict[str, Any] = {"status": target.value, "updated_at": self._clock.now()}
+        subject = m["prisoner_id"]
         if reason_code is not None:
             values["outcome_category"] = reason(reason_code).cause.value
-            values["outcome_code_enc"] = self._seal(reason_code, m["id"], "outcome_code")
+            values["outcome_code_enc"] = await self._seal(
+                conn, subject, reason_code, m["id"], OUTCOME_CODE
+            )
         if outcome_note is not None:
-            values["outcome_note_enc"] = self._seal(outcome_note, m["id"], "outcome_note")
+            values["outcome_note_enc"] = await self._seal(
+                conn, subject, outcome_note, m["id"], OUTCOME_NOTE
+            )
         await conn.execute(
             update(appointments)
             .where(and_(appointments.c.id == m["id"], appointments.c.status == m["status"]))
@@ -362,17 +408,16 @@ class Booking(SlotSearch):
 
     # ------------------------------------------------------------ reading
 
-    async def appointment(self, actor: Principal, appointment_id: str) -> Appointment:
+    async def appointment(
+        self, actor: Principal, appointment_id: str, *, clinical: bool = True
+    ) -> Appointment:
+        """One appointment; `clinical=False` when the caller needs no clinical text."""
+        if actor.role not in (Role.PRISONER, Role.CLINICIAN, Role.MANAGER, Role.ADMIN):
+            raise ServiceError(Code.FORBIDDEN)
         async with self._db.connect() as conn:
             m = await self._appointment_row(conn, appointment_id)
-        if actor.role == Role.PRISONER:
-            if m["prisoner_id"] != actor.account_id:
-                raise ServiceError(Code.NOT_FOUND, "No such appointment.")
-        elif actor.role == Role.CLINICIAN or actor.role in (Role.MANAGER, Role.ADMIN):
-            require_establishment(actor, m["establishment_id"])
-        else:
-            raise ServiceError(Code.FORBIDDEN)
-        return self._appointment(m)
+        self._may_see(actor, m)
+        return (await self._present(actor if clinical else None, [m]))[0]
 
     async def appointments(
         self,
@@ -383,8 +428,13 @@ class Booking(SlotSearch):
         prisoner_id: str | None = None,
         clinician_id: str | None = None,
         establishment_id: str | None = None,
+        clinical: bool = True,
     ) -> list[Appointment]:
-        """What this person may see in full. Officers use `officer_view`."""
+        """What this person may see. Officers use `officer_view`.
+
+        Clinical text as `core.clinical` allows it to this reader; `clinical=False`
+        when the caller needs none (FHIR, which carries no free text).
+        """
         if end <= start or end - start > MAX_RANGE:
             raise ServiceError(
                 Code.INVALID_REQUEST, "The range is up to 366 days, end after start."
@@ -408,8 +458,8 @@ class Booking(SlotSearch):
         if clinician_id is not None:
             query = query.where(a.clinician_id == clinician_id)
         async with self._db.connect() as conn:
-            rows = await conn.execute(query.order_by(a.starts_at, a.id))
-            return [self._appointment(r._mapping) for r in rows]
+            rows = [r._mapping for r in await conn.execute(query.order_by(a.starts_at, a.id))]
+        return await self._present(actor if clinical else None, rows)
 
     async def officer_view(
         self,

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import and_, delete, insert, select
 
-from core.db.schema import establishments
+from core.db.schema import accounts, establishments
 from core.errors import Code, ServiceError
 from core.events import Action
 from core.identity import Principal, Role
@@ -17,15 +17,24 @@ from scheduling.base import (
     new_id,
     require_establishment,
     require_role,
+    require_visible,
     service_from,
     text,
 )
-from scheduling.tables import availability, availability_exceptions, regime_windows, services
+from scheduling.tables import (
+    availability,
+    availability_exceptions,
+    regime_windows,
+    service_readers,
+    services,
+)
 from scheduling.times import clock_minute, hhmm, instant, weekday
 from scheduling.types import EstablishmentView, Service
 
 SERVICE_CODE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 EXCEPTION_KINDS = ("leave", "extra")
+MAX_READERS = 50
+READER_ROLES = (Role.CLINICIAN.value, Role.MANAGER.value)
 
 
 @dataclass(frozen=True)
@@ -141,6 +150,77 @@ class Catalogue(ServiceBase):
         async with self._db.connect() as conn:
             return await self._service(conn, service_id)
 
+    async def service_readers(self, actor: Principal, service_id: str) -> list[str]:
+        """The staff a service names as readers of its clinical text (core.clinical)."""
+        require_role(actor, Role.MANAGER, Role.ADMIN)
+        async with self._db.connect() as conn:
+            service = await self._service(conn, service_id)
+            require_visible(actor, service.establishment_id, "No such service.")
+            rows = await conn.execute(
+                select(service_readers.c.account_id)
+                .where(service_readers.c.service_id == service.id)
+                .order_by(service_readers.c.account_id)
+            )
+            return list(rows.scalars())
+
+    async def set_service_readers(
+        self, actor: Principal, service_id: str, account_ids: object
+    ) -> list[str]:
+        """Name who, besides each appointment's own clinician, reads a sensitive service's text.
+
+        Each must be a clinician or healthcare manager of the service's
+        establishment; the list replaces the last one.
+        """
+        require_role(actor, Role.MANAGER, Role.ADMIN)
+        if (
+            not isinstance(account_ids, list)
+            or len(account_ids) > MAX_READERS
+            or not all(isinstance(a, str) and 0 < len(a) <= 36 for a in account_ids)
+        ):
+            raise ServiceError(
+                Code.INVALID_REQUEST, f"The readers are a list of up to {MAX_READERS} account ids."
+            )
+        wanted = sorted(set(account_ids))
+        async with self._db.begin() as conn:
+            service = await self._service(conn, service_id)
+            require_visible(actor, service.establishment_id, "No such service.")
+            a = accounts.c
+            found = {
+                r.id
+                for r in await conn.execute(
+                    select(a.id).where(
+                        and_(
+                            a.id.in_(wanted),
+                            a.role.in_(READER_ROLES),
+                            a.establishment_id == service.establishment_id,
+                            a.active.is_(True),
+                        )
+                    )
+                )
+            }
+            if found != set(wanted):
+                raise ServiceError(
+                    Code.INVALID_REQUEST,
+                    "A reader must be a clinician or healthcare manager of this establishment.",
+                )
+            await conn.execute(
+                delete(service_readers).where(service_readers.c.service_id == service.id)
+            )
+            if wanted:
+                await conn.execute(
+                    insert(service_readers),
+                    [{"service_id": service.id, "account_id": w} for w in wanted],
+                )
+        await self._record(
+            Action.AVAILABILITY_CHANGED,
+            actor,
+            establishment=service.establishment_id,
+            subject=service.id,
+            change="service_readers",
+            readers=wanted,
+        )
+        return wanted
+
     # -------------------------------------------------------- availability
 
     async def add_availability(
@@ -165,8 +245,8 @@ class Catalogue(ServiceBase):
         rule_id = new_id()
         async with self._db.begin() as conn:
             service = await self._service(conn, service_id)
-            require_establishment(actor, service.establishment_id)
-            clinician = await self._person(conn, clinician_id, Role.CLINICIAN)
+            require_visible(actor, service.establishment_id, "No such service.")
+            clinician = await self._clinician_at(conn, clinician_id, service.establishment_id)
             await conn.execute(
                 insert(availability).values(
                     id=rule_id,
@@ -205,9 +285,9 @@ class Catalogue(ServiceBase):
             ).first()
             if row is None:
                 raise ServiceError(Code.NOT_FOUND, "No such availability.")
+            require_visible(actor, row.establishment_id, "No such availability.")
             if actor.role == Role.CLINICIAN and row.clinician_id != actor.account_id:
                 raise ServiceError(Code.FORBIDDEN)
-            require_establishment(actor, row.establishment_id)
             await conn.execute(delete(availability).where(availability.c.id == rule_id))
         await self._record(
             Action.AVAILABILITY_CHANGED,
@@ -218,12 +298,16 @@ class Catalogue(ServiceBase):
             rule=rule_id,
         )
 
-    async def availability_of(self, clinician_id: str) -> list[AvailabilityRule]:
+    async def availability_of(
+        self, clinician_id: str, *, establishment_id: str | None = None
+    ) -> list[AvailabilityRule]:
+        """A clinician's weekly rules; only those at `establishment_id` when it is given."""
+        query = select(availability).where(availability.c.clinician_id == clinician_id)
+        if establishment_id is not None:
+            query = query.where(availability.c.establishment_id == establishment_id)
         async with self._db.connect() as conn:
             rows = await conn.execute(
-                select(availability)
-                .where(availability.c.clinician_id == clinician_id)
-                .order_by(availability.c.weekday, availability.c.start_minute)
+                query.order_by(availability.c.weekday, availability.c.start_minute)
             )
             return [
                 AvailabilityRule(
@@ -262,12 +346,12 @@ class Catalogue(ServiceBase):
             raise ServiceError(Code.INVALID_REQUEST, "The end must be after the start.")
         exc_id = new_id()
         async with self._db.begin() as conn:
-            clinician = await self._person(conn, clinician_id, Role.CLINICIAN)
+            clinician = await self._clinician_at(conn, clinician_id, establishment_id)
             service: Service | None = None
             if kind == "extra":
                 service = await self._service(conn, service_id)
                 if service.establishment_id != establishment_id:
-                    raise ServiceError(Code.INVALID_REQUEST, "The service is not offered here.")
+                    raise ServiceError(Code.NOT_FOUND, "No such service.")
             await conn.execute(
                 insert(availability_exceptions).values(
                     id=exc_id,
@@ -355,7 +439,7 @@ class Catalogue(ServiceBase):
             ).first()
             if row is None:
                 raise ServiceError(Code.NOT_FOUND, "No such regime window.")
-            require_establishment(actor, row.establishment_id)
+            require_visible(actor, row.establishment_id, "No such regime window.")
             await conn.execute(delete(regime_windows).where(regime_windows.c.id == window_id))
         await self._record(
             Action.REGIME_CHANGED,

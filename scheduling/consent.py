@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.errors import Code, ServiceError
 from core.events import Action
 from core.identity import Principal, Role
-from scheduling.base import ServiceBase, new_id, require_establishment
+from scheduling.base import ServiceBase, new_id, require_visible
 from scheduling.consent_forms import LANGUAGES, form, scope
 from scheduling.tables import consents
 from scheduling.types import Consent, Decision, Scope
@@ -76,7 +76,7 @@ class Consents(ServiceBase):
         async with self._db.begin() as conn:
             prisoner = await self._person(conn, prisoner_id, Role.PRISONER)
             if actor.role != Role.PRISONER:
-                require_establishment(actor, prisoner.establishment_id)
+                require_visible(actor, prisoner.establishment_id, "No such prisoner.")
             await conn.execute(
                 insert(consents).values(
                     id=consent_id,
@@ -113,7 +113,7 @@ class Consents(ServiceBase):
                 if row.prisoner_id != actor.account_id:
                     raise ServiceError(Code.NOT_FOUND, "No such consent.")
             elif actor.role in (Role.CLINICIAN, Role.MANAGER, Role.ADMIN):
-                require_establishment(actor, row.establishment_id)
+                require_visible(actor, row.establishment_id, "No such consent.")
             else:
                 raise ServiceError(Code.FORBIDDEN)
             if row.withdrawn_at is not None or row.decision != Decision.GIVEN.value:
@@ -144,7 +144,7 @@ class Consents(ServiceBase):
         async with self._db.connect() as conn:
             if actor.role != Role.PRISONER:
                 prisoner = await self._person(conn, prisoner_id, Role.PRISONER)
-                require_establishment(actor, prisoner.establishment_id)
+                require_visible(actor, prisoner.establishment_id, "No such prisoner.")
             rows = await conn.execute(
                 select(consents)
                 .where(consents.c.prisoner_id == prisoner_id)

@@ -11,7 +11,7 @@ from sqlalchemy import and_, insert, select, update
 from core.errors import Code, ServiceError
 from core.events import Action
 from core.identity import Principal, Role
-from scheduling.base import new_id, require_establishment, require_role
+from scheduling.base import new_id, require_establishment, require_role, require_visible
 from scheduling.booking import Booking
 from scheduling.search import ACTIVE
 from scheduling.tables import appointments, lockdowns
@@ -97,6 +97,7 @@ class Lockdowns(Booking):
                 Action.CANCELLED,
                 None,
                 "lockdown",
+                show=False,
             )
             affected.append(await self._offer_rebooking(actor, cancelled, after=end))
         return Lockdown(lockdown_id, establishment_id, start, end, affected)
@@ -161,7 +162,7 @@ class Lockdowns(Booking):
             ).first()
             if row is None:
                 raise ServiceError(Code.NOT_FOUND, "No such lockdown.")
-            require_establishment(actor, row.establishment_id)
+            require_visible(actor, row.establishment_id, "No such lockdown.")
             if row.lifted_at is not None:
                 raise ServiceError(Code.CONFLICT, "This lockdown was already lifted.")
             await conn.execute(
@@ -174,13 +175,16 @@ class Lockdowns(Booking):
         )
 
     async def rebook(self, actor: Principal, appointment_id: str, starts_at: object) -> Appointment:
-        """Take up an offer: a new booking with the same people and service."""
+        """Take up an offer: a new booking with the same people and service.
+
+        Someone else's appointment answers as a missing one, before its state
+        is looked at (it used to say 409 for another prisoner's, 404 for none).
+        """
         async with self._db.connect() as conn:
             m = await self._appointment_row(conn, appointment_id)
+        self._may_see(actor, m)
         if m["status"] not in (Status.CANCELLED.value, Status.DID_NOT_ATTEND.value):
             raise ServiceError(Code.CONFLICT, "Only a cancelled or missed consult is rebooked.")
-        if actor.role == Role.PRISONER and m["prisoner_id"] != actor.account_id:
-            raise ServiceError(Code.NOT_FOUND, "No such appointment.")
         return await self.book(
             actor,
             prisoner_id=m["prisoner_id"],

@@ -18,7 +18,13 @@ from core.db.schema import accounts
 from core.errors import Code, ServiceError
 from core.events import Action
 from core.identity import Principal, Role
-from scheduling.base import new_id, require_establishment, require_role
+from scheduling.base import (
+    REQUEST_TEXT,
+    new_id,
+    require_establishment,
+    require_role,
+    require_visible,
+)
 from scheduling.consent import Consents
 from scheduling.lockdown import Lockdowns
 from scheduling.tables import consents, health_requests, movements, services
@@ -43,7 +49,7 @@ class Movements(Lockdowns, Consents):
         async with self._db.begin() as conn:
             prisoner = await self._person(conn, prisoner_id, Role.PRISONER)
             source = prisoner.establishment_id
-            require_establishment(actor, source)
+            require_visible(actor, source, "No such prisoner.")
             await self._zone_name(conn, to_establishment)
             if to_establishment == source:
                 raise ServiceError(Code.INVALID_REQUEST, "The prisoner is already there.")
@@ -60,10 +66,12 @@ class Movements(Lockdowns, Consents):
                         prisoner_id=prisoner.id,
                         establishment_id=to_establishment,
                         category="other",
-                        text_enc=self._seal(
+                        text_enc=await self._seal(
+                            conn,
+                            prisoner.id,
                             f"Transferred with a booked {code} consult; please re-offer.",
                             request_id,
-                            "text",
+                            REQUEST_TEXT,
                         ),
                         status="received",
                         created_at=now,
@@ -126,7 +134,7 @@ class Movements(Lockdowns, Consents):
         async with self._db.begin() as conn:
             prisoner = await self._person(conn, prisoner_id, Role.PRISONER)
             source = prisoner.establishment_id
-            require_establishment(actor, source)
+            require_visible(actor, source, "No such prisoner.")
             pending = await self._active_of(conn, prisoner_id=prisoner.id)
             for m in pending:
                 await self._apply(conn, m["id"], Status.CANCELLED, None, "release", None)

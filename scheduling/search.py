@@ -21,8 +21,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from core.db.schema import accounts
 from core.errors import Code, ServiceError
-from core.identity import Role
-from scheduling.base import ServiceBase
+from core.identity import Principal, Role
+from scheduling.base import ServiceBase, require_visible
 from scheduling.slots import (
     BusyIndex,
     Interval,
@@ -233,7 +233,12 @@ class SlotSearch(ServiceBase):
         prisoner_id: str | None = None,
         same_sex: bool = False,
         limit: int = 20,
+        actor: Principal | None = None,
     ) -> list[Slot]:
+        """Free slots; for an `actor`, only at their own establishment (admins: any).
+
+        Another establishment's service or prisoner answers as a missing one.
+        """
         if end <= start:
             raise ServiceError(Code.INVALID_REQUEST, "The end must be after the start.")
         if end - start > timedelta(days=MAX_SEARCH_DAYS):
@@ -245,8 +250,12 @@ class SlotSearch(ServiceBase):
         start = max(start, self._clock.now())
         async with self._db.connect() as conn:
             service = await self._service(conn, service_id)
+            if actor is not None:
+                require_visible(actor, service.establishment_id, "No such service.")
             if prisoner_id is not None:
                 prisoner = await self._person(conn, prisoner_id, Role.PRISONER)
+                if actor is not None:
+                    require_visible(actor, prisoner.establishment_id, "No such prisoner.")
                 if prisoner.establishment_id != service.establishment_id:
                     raise ServiceError(
                         Code.INVALID_REQUEST, "The prisoner is not at this service's establishment."

@@ -4,7 +4,9 @@ Instants are UTC (`UTCDateTime`); weekly rules are minutes after local
 midnight in the establishment's zone, so a booking made before a clock change
 keeps its instant while the weekly pattern follows the wall clock. Free text
 that can reveal health (reasons, notes, requests, outcome reasons) is stored
-only encrypted (`*_enc`, `core.fields.FieldCipher`).
+only encrypted under the prisoner's own data key (`*_enc`,
+`core.fields.SubjectCipher`, sealed as the columns named in `scheduling.base`),
+so shredding the prisoner erases it.
 """
 
 from __future__ import annotations
@@ -37,6 +39,15 @@ services = Table(
     Column("target_days", Integer, nullable=False),
     Column("sensitive", Boolean, nullable=False),
     UniqueConstraint("establishment_id", "code", name="uq_services_establishment_code"),
+)
+
+service_readers = Table(
+    "service_readers",
+    metadata,
+    # Staff a sensitive service names: besides each appointment's own clinician,
+    # the only people who may read its clinical text (core.clinical).
+    Column("service_id", String(36), ForeignKey("services.id"), primary_key=True),
+    Column("account_id", String(36), ForeignKey("accounts.id"), primary_key=True),
 )
 
 availability = Table(

@@ -1,19 +1,37 @@
 """Health appointment requests: a receipt at once, a triage queue, and the wait
-measured against the service's target."""
+measured against the service's target.
+
+The request's text is clinical free text under the prisoner's own key; who
+reads it is `core.clinical`'s rule, with the request's service (once triaged)
+and the clinician of the consult it was booked into (once booked) as context.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import and_, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.clinical import ClinicalRecord, Reading, reading
 from core.errors import Code, ServiceError
 from core.events import Action
+from core.fields import SealedField
 from core.identity import Principal, Role
-from scheduling.base import ServiceBase, new_id, require_establishment, require_role, text
+from scheduling.base import (
+    REQUEST_TEXT,
+    Readings,
+    ServiceBase,
+    new_id,
+    require_establishment,
+    require_role,
+    require_visible,
+    text,
+    text_status,
+)
 from scheduling.tables import appointments, health_requests, services
-from scheduling.types import HealthRequest
+from scheduling.types import HealthRequest, TextStatus
 
 CATEGORIES = ("general", "dental", "mental_health", "substance_misuse", "medication", "other")
 URGENCIES = ("routine", "soon", "urgent")
@@ -22,25 +40,68 @@ TRIAGERS = (Role.CLINICIAN, Role.MANAGER, Role.ADMIN)
 
 
 class Triage(ServiceBase):
-    def _request(self, m: Any, now: datetime) -> HealthRequest:
-        # The wait runs from asking until a consult is booked (or the request closes).
-        end = m["booked_at"] or now
-        return HealthRequest(
-            id=m["id"],
-            prisoner_id=m["prisoner_id"],
-            establishment_id=m["establishment_id"],
-            category=m["category"],
-            text=self._open(m["text_enc"], m["id"], "text") or "",
-            status=m["status"],
-            urgency=m["urgency"],
-            service_id=m["service_id"],
-            created_at=m["created_at"],
-            triaged_at=m["triaged_at"],
-            triaged_by=m["triaged_by"],
-            appointment_id=m["appointment_id"],
-            waited_days=round((end - m["created_at"]).total_seconds() / 86400, 2),
-            target_days=m["target_days"],
-        )
+    async def _requests_in(
+        self,
+        conn: AsyncConnection,
+        reader: Principal,
+        rows: Sequence[Mapping[Any, Any]],
+        readings: Readings,
+    ) -> list[HealthRequest]:
+        """Each request as this reader may see it; a manager's readings go into `readings`."""
+        access = await self._access(conn, {m["service_id"] for m in rows if m["service_id"]})
+        hows = []
+        for m in rows:
+            sensitive, named = access.get(m["service_id"], (False, frozenset[str]()))
+            record = ClinicalRecord(
+                m["establishment_id"], m["prisoner_id"], m["booked_by_clinician"], sensitive, named
+            )
+            hows.append(reading(reader, record))
+        fields = [
+            SealedField(m["text_enc"], m["prisoner_id"], REQUEST_TEXT, m["id"])
+            for m, how in zip(rows, hows, strict=True)
+            if how != Reading.WITHHOLD
+        ]
+        opened = iter(await self._subject_keys.open_many(conn, fields))
+        now = self._clock.now()
+        found = []
+        for m, how in zip(rows, hows, strict=True):
+            status, body = TextStatus.WITHHELD, None
+            if how != Reading.WITHHOLD:
+                value = next(opened)
+                status = text_status([value])
+                body = value if isinstance(value, str) else None
+                if body is not None and how == Reading.SHOW_AND_LOG:
+                    readings.add("requests", m["establishment_id"], m["prisoner_id"], m["id"])
+            # The wait runs from asking until a consult is booked (or the request closes).
+            end = m["booked_at"] or now
+            found.append(
+                HealthRequest(
+                    id=m["id"],
+                    prisoner_id=m["prisoner_id"],
+                    establishment_id=m["establishment_id"],
+                    category=m["category"],
+                    text=body,
+                    status=m["status"],
+                    urgency=m["urgency"],
+                    service_id=m["service_id"],
+                    created_at=m["created_at"],
+                    triaged_at=m["triaged_at"],
+                    triaged_by=m["triaged_by"],
+                    appointment_id=m["appointment_id"],
+                    waited_days=round((end - m["created_at"]).total_seconds() / 86400, 2),
+                    target_days=m["target_days"],
+                    text_status=status,
+                )
+            )
+        return found
+
+    async def _present_requests(self, reader: Principal, query: Any) -> list[HealthRequest]:
+        readings = Readings()
+        async with self._db.connect() as conn:
+            rows = [r._mapping for r in await conn.execute(query)]
+            found = await self._requests_in(conn, reader, rows, readings)
+        await self._log_readings(reader, readings)
+        return found
 
     def _query(self) -> Any:
         return (
@@ -48,6 +109,7 @@ class Triage(ServiceBase):
                 health_requests,
                 services.c.target_days,
                 appointments.c.created_at.label("booked_at"),
+                appointments.c.clinician_id.label("booked_by_clinician"),
             )
             .outerjoin(services, services.c.id == health_requests.c.service_id)
             .outerjoin(appointments, appointments.c.id == health_requests.c.appointment_id)
@@ -72,14 +134,11 @@ class Triage(ServiceBase):
                     prisoner_id=prisoner.id,
                     establishment_id=prisoner.establishment_id,
                     category=category,
-                    text_enc=self._seal(body, request_id, "text"),
+                    text_enc=await self._seal(conn, prisoner.id, body, request_id, REQUEST_TEXT),
                     status="received",
                     created_at=self._clock.now(),
                 )
             )
-            row = (
-                await conn.execute(self._query().where(health_requests.c.id == request_id))
-            ).one()
         await self._record(
             Action.REQUEST_MADE,
             actor,
@@ -88,18 +147,19 @@ class Triage(ServiceBase):
             request=request_id,
             category=category,
         )
-        return self._request(row._mapping, self._clock.now())
+        [receipt] = await self._present_requests(
+            actor, self._query().where(health_requests.c.id == request_id)
+        )
+        return receipt
 
     async def my_requests(self, actor: Principal) -> list[HealthRequest]:
         require_role(actor, Role.PRISONER)
-        async with self._db.connect() as conn:
-            rows = await conn.execute(
-                self._query()
-                .where(health_requests.c.prisoner_id == actor.account_id)
-                .order_by(health_requests.c.created_at.desc())
-            )
-            now = self._clock.now()
-            return [self._request(r._mapping, now) for r in rows]
+        return await self._present_requests(
+            actor,
+            self._query()
+            .where(health_requests.c.prisoner_id == actor.account_id)
+            .order_by(health_requests.c.created_at.desc()),
+        )
 
     async def triage_queue(
         self, actor: Principal, establishment_id: str, *, status: str | None = None
@@ -108,19 +168,17 @@ class Triage(ServiceBase):
         require_role(actor, *TRIAGERS)
         require_establishment(actor, establishment_id)
         wanted = OPEN if status is None else (status,)
-        async with self._db.connect() as conn:
-            rows = await conn.execute(
-                self._query()
-                .where(
-                    and_(
-                        health_requests.c.establishment_id == establishment_id,
-                        health_requests.c.status.in_(wanted),
-                    )
+        found = await self._present_requests(
+            actor,
+            self._query()
+            .where(
+                and_(
+                    health_requests.c.establishment_id == establishment_id,
+                    health_requests.c.status.in_(wanted),
                 )
-                .order_by(health_requests.c.created_at)
             )
-            now = self._clock.now()
-            found = [self._request(r._mapping, now) for r in rows]
+            .order_by(health_requests.c.created_at),
+        )
         return sorted(found, key=lambda r: (r.urgency != "urgent", r.created_at))
 
     async def triage(
@@ -138,10 +196,10 @@ class Triage(ServiceBase):
             ).first()
             if row is None:
                 raise ServiceError(Code.NOT_FOUND, "No such request.")
-            require_establishment(actor, row.establishment_id)
+            require_visible(actor, row.establishment_id, "No such request.")
             service = await self._service(conn, service_id)
             if service.establishment_id != row.establishment_id:
-                raise ServiceError(Code.INVALID_REQUEST, "The service is not offered here.")
+                raise ServiceError(Code.NOT_FOUND, "No such service.")
             changed = await conn.execute(
                 update(health_requests)
                 .where(and_(health_requests.c.id == request_id, health_requests.c.status.in_(OPEN)))
@@ -156,9 +214,6 @@ class Triage(ServiceBase):
             if changed.rowcount != 1:
                 raise ServiceError(Code.CONFLICT, "This request is no longer open.")
             await self._notify(conn, row.prisoner_id, "request_triaged", request=request_id)
-            fresh = (
-                await conn.execute(self._query().where(health_requests.c.id == request_id))
-            ).one()
         await self._record(
             Action.REQUEST_TRIAGED,
             actor,
@@ -168,4 +223,7 @@ class Triage(ServiceBase):
             urgency=urgency,
             service=service.code,
         )
-        return self._request(fresh._mapping, now)
+        [done] = await self._present_requests(
+            actor, self._query().where(health_requests.c.id == request_id)
+        )
+        return done

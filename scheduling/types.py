@@ -47,6 +47,18 @@ Refusal = Literal[
 ]
 
 
+class TextStatus(StrEnum):
+    """What became of a record's clinical free text for this reader (core.clinical)."""
+
+    SHOWN = "shown"
+    # This reader may not read it (an admin, an officer, a sensitive service's outsider).
+    WITHHELD = "withheld"
+    # The subject was shredded: the key is gone, here and in every backup.
+    SHREDDED = "shredded"
+    # The key is there but a blob does not open in its row (moved or edited).
+    DAMAGED = "damaged"
+
+
 @dataclass(frozen=True)
 class AppointmentView:
     """What signalling needs about a consult."""
@@ -94,7 +106,12 @@ class Slot:
 
 @dataclass(frozen=True)
 class Appointment:
-    """A consult as its clinician, a manager or its prisoner sees it."""
+    """A consult as its clinician, a manager or its prisoner sees it.
+
+    `reason`, `notes` and `outcome_note` are clinical free text: None unless
+    `clinical_text` is SHOWN for this reader (a prisoner never gets `notes`
+    or `outcome_note`). `outcome_code` is a code from the published list.
+    """
 
     id: str
     establishment_id: str
@@ -115,6 +132,7 @@ class Appointment:
     request_id: str | None
     rebook_of: str | None
     created_at: datetime
+    clinical_text: TextStatus = TextStatus.WITHHELD
 
 
 @dataclass(frozen=True)
@@ -178,7 +196,8 @@ class HealthRequest:
     prisoner_id: str
     establishment_id: str
     category: str
-    text: str
+    # Clinical free text: None unless `text_status` is SHOWN for this reader.
+    text: str | None
     status: str
     urgency: str | None
     service_id: str | None
@@ -188,3 +207,4 @@ class HealthRequest:
     appointment_id: str | None
     waited_days: float
     target_days: int | None
+    text_status: TextStatus = TextStatus.WITHHELD

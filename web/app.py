@@ -12,13 +12,13 @@ from types import ModuleType
 
 from aiohttp import web
 
-from audit import open_audit_log
+from audit import SubjectKeys, open_audit_log
 from core.clock import Clock, SystemClock
 from core.config import Settings
 from core.db import Database, create_database
 from core.db.migrate import current_revision, head_revision
 from core.events import AuditSink
-from core.fields import FieldCipher
+from core.fields import FieldCipher, SubjectCipher
 from core.identity import IdentityService
 from core.identity.passwords import SecretHasher
 from core.identity.tokens import TokenSigner
@@ -50,6 +50,7 @@ from web.state import (
     METRICS,
     SCHEDULING,
     SETTINGS,
+    SUBJECT_KEYS,
 )
 
 ROUTE_MODULES: tuple[ModuleType, ...] = (
@@ -145,6 +146,7 @@ async def _bus(app: web.Application) -> AsyncIterator[None]:
 async def _audit(app: web.Application) -> AsyncIterator[None]:
     log = await open_audit_log(app[DATABASE], keys_dir=app[SETTINGS].keys_dir, clock=app[CLOCK])
     app[AUDIT] = log
+    app[SUBJECT_KEYS] = SubjectKeys(log.keys, app[CLOCK])
     yield
     await log.close()
 
@@ -196,11 +198,23 @@ def _identity(
 
 
 def build_scheduling(
-    db: Database, audit: AuditSink, clock: Clock, keys: ServiceKeys
+    db: Database,
+    audit: AuditSink,
+    clock: Clock,
+    keys: ServiceKeys,
+    subject_keys: SubjectCipher,
 ) -> SchedulingService:
-    return SchedulingService(db, cipher=FieldCipher(keys.field_key), clock=clock, audit=audit)
+    return SchedulingService(
+        db,
+        cipher=FieldCipher(keys.field_key),
+        subject_keys=subject_keys,
+        clock=clock,
+        audit=audit,
+    )
 
 
 async def _scheduling(app: web.Application) -> AsyncIterator[None]:
-    app[SCHEDULING] = build_scheduling(app[DATABASE], app[AUDIT], app[CLOCK], app[KEYS])
+    app[SCHEDULING] = build_scheduling(
+        app[DATABASE], app[AUDIT], app[CLOCK], app[KEYS], app[SUBJECT_KEYS]
+    )
     yield

@@ -1,4 +1,4 @@
-"""`throughcare audit verify | export | rotate-kek | shred`.
+"""`throughcare audit verify | export | rotate-kek | shred | retire-lost-keys`.
 
 `add_audit_commands` adds the subparsers; `run_audit` runs one against the
 `Core` that `web.cli` opens. Verification prints a progress bar when standard
@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from audit import shredding
 from audit.export import export_bundle
 from audit.integrity import verify_database
 from core.config import ConfigError
@@ -46,18 +47,34 @@ def add_audit_commands(sub: Any) -> None:
     export.add_argument("--out", required=True, help="file to write (must not exist)")
     audit_sub.add_parser(
         "rotate-kek",
-        help="create a new key-encryption key and re-wrap every data key under it",
-        description="Events are not touched. Restart the other nodes, run this again (it only "
-        "re-wraps what is not yet under the newest KEK), then the old KEK file may be removed.",
+        help="create a new key-encryption key, re-wrap every data key, destroy the old KEKs",
+        description="Events and fields are not touched. The other nodes pick up the new KEK "
+        "by themselves (the head row's keys_version). Every older audit-kek file is destroyed, "
+        "so database backups taken before the rotation can no longer be decrypted: take a "
+        "fresh backup after it.",
     )
     shred = audit_sub.add_parser(
         "shred",
-        help="destroy a subject's data key: their details become unreadable for good",
-        description="For the end of retention or a lawful erasure. The events, their "
-        "metadata and the log's verification are unaffected. This cannot be undone.",
+        help="destroy subjects' data keys: their details and health text become unreadable",
+        description="For the end of retention or a lawful erasure; give every subject of the "
+        "batch at once. Their audit details and health text become unreadable for good, in "
+        "this database and in every backup taken before (the KEK is rotated and the old ones "
+        "destroyed, so those backups can no longer be decrypted for ANY subject: take a fresh "
+        "backup after each batch). The events, their metadata and the log's verification are "
+        "unaffected. This cannot be undone.",
     )
-    shred.add_argument("subject", help="the subject's id (a prisoner's account id)")
+    shred.add_argument("subjects", nargs="+", metavar="SUBJECT", help="a prisoner's account id")
     shred.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
+    lost = audit_sub.add_parser(
+        "retire-lost-keys",
+        help="after restoring a backup older than the last shred: retire its unreadable keys",
+        description="Such a backup's data keys are wrapped under destroyed KEKs: nothing in it "
+        "can be decrypted, and no event about its subjects can be recorded until they are "
+        "retired. This marks every data key that no KEK in the keys folder unwraps as "
+        "destroyed (new events and fields get new keys). Check THROUGHCARE_KEYS_DIR first: "
+        "pointed at the wrong folder, this destroys every key.",
+    )
+    lost.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
 
 
 def _when(raw: str | None, name: str) -> datetime | None:
@@ -131,12 +148,22 @@ async def run_audit(core: Core, args: argparse.Namespace) -> int:
         return 0
     if command == "rotate-kek":
         kek, count = await log.rotate_kek(CLI_ACTOR)
-        print(f"KEK {kek} is current; {count} data keys re-wrapped")
+        print(f"KEK {kek} is current; {count} data keys re-wrapped; older KEKs destroyed")
+        return 0
+    if command == "retire-lost-keys":
+        if not args.yes:
+            raise ConfigError("retiring keys cannot be undone; add --yes to confirm")
+        count = await shredding.retire_lost_keys(log, CLI_ACTOR)
+        print(f"{count} data key(s) no KEK unwraps were retired; new events get new keys")
         return 0
     if command == "shred":
         if not args.yes:
             raise ConfigError("shredding cannot be undone; add --yes to confirm")
-        count = await log.shred(args.subject, CLI_ACTOR)
-        print(f"{count} data key(s) destroyed; the subject's details can no longer be read")
+        destroyed = await shredding.shred(log, args.subjects, CLI_ACTOR)
+        print(
+            f"{sum(destroyed.values())} data key(s) destroyed for {len(destroyed)} subject(s); "
+            "their details and health text can no longer be read; the KEK was rotated and "
+            "older backups can no longer be decrypted: take a fresh backup now"
+        )
         return 0
     return 2

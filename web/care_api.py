@@ -55,6 +55,7 @@ def _request_json(r: HealthRequest) -> dict[str, Any]:
         "id": r.id,
         "category": r.category,
         "text": r.text,
+        "text_status": r.text_status.value,
         "status": r.status,
         "urgency": r.urgency,
         "service_id": r.service_id,

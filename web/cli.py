@@ -226,9 +226,13 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "db":
+        from audit.field_migration import load_field_mover
+
+        # Data migrations move sealed fields between keys (0005): they get the keys folder.
+        fields = await asyncio.to_thread(load_field_mover, settings.keys_dir)
         db = await asyncio.to_thread(create_database, settings.database_url.reveal())
         try:
-            await upgrade(db)
+            await upgrade(db, fields=fields)
         finally:
             await db.dispose()
         print("database is up to date")
@@ -252,10 +256,13 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _demo(core: Core, args: argparse.Namespace) -> int:
+    from audit import SubjectKeys
     from web.app import build_scheduling
     from web.demo import describe, seed
 
-    scheduling = build_scheduling(core.db, core.audit, SystemClock(), core.keys)
+    clock = SystemClock()
+    subject_keys = SubjectKeys(core.audit.keys, clock)
+    scheduling = build_scheduling(core.db, core.audit, clock, core.keys, subject_keys)
     data = await seed(core.identity, core.settings.data_dir / "demo.json", scheduling)
     url = f"http://{core.settings.host}:{core.settings.port}"
     if args.json:

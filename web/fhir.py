@@ -61,12 +61,14 @@ async def _run(request: web.Request, resource: str) -> web.Response:
 async def _appointments(
     svc: SchedulingService, principal: Principal, search: Search
 ) -> list[dict[str, Any]]:
+    # FHIR resources here carry no clinical free text, so none is decrypted.
     found = await svc.appointments(
         principal,
         start=search.start,
         end=search.end,
         prisoner_id=search.params.get("patient"),
         clinician_id=search.params.get("practitioner"),
+        clinical=False,
     )
     return [resources.appointment(a) for a in found]
 
@@ -80,6 +82,7 @@ async def _encounters(
         end=search.end,
         prisoner_id=search.params.get("patient"),
         clinician_id=search.params.get("practitioner"),
+        clinical=False,
     )
     return [e for e in (resources.encounter(a) for a in found) if e is not None]
 
@@ -99,9 +102,10 @@ async def _schedules(
     clinician = search.params.get("actor") or search.params.get("practitioner")
     if clinician is None:
         raise FhirSearchError("Schedule search needs actor or practitioner.")
-    rules = await svc.availability_of(clinician)
-    if principal.role != Role.ADMIN:
-        rules = [r for r in rules if r.establishment_id == principal.establishment_id]
+    rules = await svc.availability_of(
+        clinician,
+        establishment_id=None if principal.role == Role.ADMIN else principal.establishment_id,
+    )
     if not rules:
         return []
     services = {s.id: s for s in await svc.list_services(rules[0].establishment_id)}
@@ -121,16 +125,16 @@ async def _slots(
     if service_id is None:
         raise FhirSearchError("Slot search needs service-type (a service id).")
     service = await svc.service(service_id)
-    if principal.role != Role.ADMIN and service.establishment_id != principal.establishment_id:
-        return []
     clinician = search.params.get("practitioner") or search.params.get("schedule")
     end = min(search.end, search.start + timedelta(days=60))
+    # Another establishment's service answers as a missing one (404), not as an empty result.
     slots = await svc.search_slots(
         service_id=service_id,
         start=search.start,
         end=end,
         clinician_id=clinician,
         limit=min(search.count, 200),
+        actor=principal,
     )
     return [resources.slot(s, service) for s in slots]
 

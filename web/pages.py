@@ -227,7 +227,7 @@ async def appointment_patient(request: web.Request) -> web.Response:
     """
     principal = await require(request, Role.CLINICIAN, Role.MANAGER, Role.ADMIN)
     appointment = await request.app[SCHEDULING].appointment(
-        principal, request.match_info["appointment_id"]
+        principal, request.match_info["appointment_id"], clinical=False
     )
     if principal.role == Role.CLINICIAN and appointment.clinician_id != principal.account_id:
         raise ServiceError(Code.FORBIDDEN)

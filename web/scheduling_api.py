@@ -1,7 +1,10 @@
 """REST endpoints for scheduling and consent. Thin: parse, authorise, call one service method.
 
 Each operation's roles are checked here with `require` and again by the
-service, and are listed in the OpenAPI document as `x-roles`.
+service, and are listed in the OpenAPI document as `x-roles`. Which clinical
+text a response carries is decided by the service (`core.clinical`'s rule):
+`clinical_text` says whether it is `shown`, `withheld` from this reader, or
+`shredded`. A record the caller cannot see answers as a missing one (404).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from scheduling.types import (
     EstablishmentView,
     OfficerAppointment,
     Service,
+    TextStatus,
     WaitingPatient,
 )
 from web.auth import require
@@ -75,6 +79,7 @@ def appointment_json(a: Appointment) -> dict[str, Any]:
         "outcome_reason": a.outcome_code,
         "outcome_cause": a.outcome_category,
         "outcome_note": a.outcome_note,
+        "clinical_text": a.clinical_text.value,
         "same_sex": a.same_sex,
         "chaperone": a.chaperone,
         "request_id": a.request_id,
@@ -183,6 +188,25 @@ async def create_service(request: web.Request) -> web.Response:
     return json_response(_service_json(service), status=201)
 
 
+@routes.get("/api/services/{service_id}/readers")
+async def service_readers(request: web.Request) -> web.Response:
+    principal = await require(request, M, A)
+    found = await scheduling_of(request).service_readers(
+        principal, request.match_info["service_id"]
+    )
+    return json_response({"readers": found})
+
+
+@routes.put("/api/services/{service_id}/readers")
+async def set_service_readers(request: web.Request) -> web.Response:
+    principal = await require(request, M, A)
+    body = await read_json(request)
+    found = await scheduling_of(request).set_service_readers(
+        principal, request.match_info["service_id"], body.get("readers")
+    )
+    return json_response({"readers": found})
+
+
 # ------------------------------------------------------------- availability
 
 
@@ -210,8 +234,11 @@ async def remove_availability(request: web.Request) -> web.Response:
 
 @routes.get("/api/clinicians/{clinician_id}/availability")
 async def clinician_availability(request: web.Request) -> web.Response:
-    await require(request, *CLINICAL)
-    rules = await scheduling_of(request).availability_of(request.match_info["clinician_id"])
+    principal = await require(request, *CLINICAL)
+    rules = await scheduling_of(request).availability_of(
+        request.match_info["clinician_id"],
+        establishment_id=None if principal.role == A else principal.establishment_id,
+    )
     return json_response([_rule_json(r) for r in rules])
 
 
@@ -349,6 +376,7 @@ async def search_slots(request: web.Request) -> web.Response:
         prisoner_id=prisoner_id,
         same_sex=q.get("same_sex") == "true",
         limit=int(limit),
+        actor=principal,
     )
     return json_response([slot_dict(s) for s in slots])
 
@@ -496,7 +524,12 @@ APPOINTMENT = obj(
     },
     outcome_reason=STR,
     outcome_cause={"type": "string", "enum": ["prison", "patient", "clinician"]},
+    reason={"type": ["string", "null"]},
+    notes={"type": ["string", "null"]},
+    outcome_note={"type": ["string", "null"]},
+    clinical_text={"type": "string", "enum": [s.value for s in TextStatus]},
 )
+READERS = obj(["readers"], readers={"type": "array", "items": ID})
 RANGE = query_params("from", "to")
 REASON_BODY = obj(["reason"], reason=STR, note=STR)
 
@@ -526,6 +559,24 @@ OPENAPI: dict[str, Any] = {
                 establishment_id=ID,
             ),
             ok=201,
+        ),
+    },
+    "/api/services/{service_id}/readers": {
+        "get": api_op(
+            "Staff a sensitive service names as readers of its clinical text",
+            (M, A),
+            result=READERS,
+            parameters=path_params("service_id"),
+            errors=(401, 403, 404),
+        ),
+        "put": api_op(
+            "Name the staff (clinicians, managers of its establishment) who, besides each "
+            "appointment's own clinician, read a sensitive service's clinical text",
+            (M, A),
+            body=READERS,
+            result=READERS,
+            parameters=path_params("service_id"),
+            errors=(400, 401, 403, 404),
         ),
     },
     "/api/availability": {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from audit import AuditLog
+from audit import AuditLog, SubjectKeys
 from core.clock import Clock
 from core.config import Settings
 from core.db import Database
@@ -21,6 +21,8 @@ METRICS = web.AppKey("metrics", Metrics)
 DATABASE = web.AppKey("database", Database)
 BUS = web.AppKey("bus", Bus)
 AUDIT = web.AppKey("audit", AuditLog)
+# Health text under each subject's own key: every module that stores any seals it here.
+SUBJECT_KEYS = web.AppKey("subject_keys", SubjectKeys)
 KEYS = web.AppKey("keys", ServiceKeys)
 IDENTITY = web.AppKey("identity", IdentityService)
 SCHEDULING = web.AppKey("scheduling", SchedulingService)

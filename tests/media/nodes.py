@@ -130,13 +130,15 @@ class Cluster:
         settings = await asyncio.to_thread(Settings.from_env, self.env)
         self.db = create_database(settings.database_url.reveal())
         keys = await asyncio.to_thread(load_service_keys, settings.keys_dir)
+        from audit import open_subject_keys
         from web.app import build_identity, build_scheduling
         from web.state import CLOCK, IDENTITY
 
         sink = MemorySink()
         clock = SystemClock()
         identity = build_identity(settings, self.db, sink, clock, keys, hasher)
-        self.scheduling = build_scheduling(self.db, sink, clock, keys)
+        subject_keys = await open_subject_keys(self.db, keys_dir=settings.keys_dir, clock=clock)
+        self.scheduling = build_scheduling(self.db, sink, clock, keys, subject_keys)
         app = web.Application()
         app[IDENTITY] = identity
         app[CLOCK] = clock

@@ -16,7 +16,7 @@ from core.identity import Principal, Role
 from core.keys import load_service_keys
 from scheduling import SchedulingService, Service
 from tests.world import World, build_world
-from web.state import DATABASE, SETTINGS
+from web.state import DATABASE, SETTINGS, SUBJECT_KEYS
 
 # FakeClock starts Tuesday 2026-03-03 09:00 UTC; London is on GMT until 29 March.
 WEDNESDAY_10 = datetime(2026, 3, 4, 10, 0, tzinfo=UTC)
@@ -82,7 +82,11 @@ async def make_sched(client: Any, clock: FakeClock, world: World | None = None) 
     keys = await asyncio.to_thread(load_service_keys, app[SETTINGS].keys_dir)
     sink = MemorySink()
     svc = SchedulingService(
-        app[DATABASE], cipher=FieldCipher(keys.field_key), clock=clock, audit=sink
+        app[DATABASE],
+        cipher=FieldCipher(keys.field_key),
+        subject_keys=app[SUBJECT_KEYS],
+        clock=clock,
+        audit=sink,
     )
     manager = staff(world, "manager")
     clinician = staff(world, "clinician")

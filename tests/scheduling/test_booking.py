@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import ServiceError
+from core.errors import Code, ServiceError
 from core.identity import Role
 from scheduling import Status
 from tests.scheduling.conftest import WEDNESDAY_10, Sched, at
@@ -104,11 +104,12 @@ async def test_prisoner_cannot_book_for_someone_else(sched: Sched) -> None:
 
 
 async def test_another_establishments_prisoner_is_refused(sched: Sched) -> None:
+    """To a clinician, another establishment's prisoner is a missing one (issue 12, item 5)."""
     other = sched.world.other_prisoner
     assert other is not None
     with pytest.raises(ServiceError) as caught:
         await sched.book(prisoner_id=other.account_id)
-    assert caught.value.detail == "The prisoner is not at this service's establishment."
+    assert (caught.value.code, caught.value.detail) == (Code.NOT_FOUND, "No such prisoner.")
 
 
 async def test_state_machine_refusal_names_both_states(sched: Sched) -> None:

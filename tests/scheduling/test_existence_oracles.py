@@ -1,0 +1,338 @@
+"""Acting on another person's record answers exactly as a missing one does (issue 12, item 5).
+
+The attack: probe ids. If `rebook` says 409 for another prisoner's
+appointment and 404 for a made-up id, or `transfer` says 403 for another
+establishment's prisoner, the answers tell a prisoner or a member of staff
+which ids are real, and so that a person has an appointment, a request, a
+consent. Here every route that takes an id in its path (the walk fails when a
+new one is added without a case) and the ids that routes take in the query or
+body are asked about someone else's record and about a missing one, by the
+same caller; the two answers must be the same status and the same body.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from core.identity import Principal, Role
+from tests.scheduling.conftest import Sched, at
+from tests.world import PASSWORD, Staff, bearer, sign_in_prisoner, sign_in_staff
+from web.state import IDENTITY
+
+FUTURE = "2026-03-11T10:00:00+00:00"
+
+
+@dataclass
+class Records:
+    """Someone else's record of each kind, and the signed-in callers who probe them."""
+
+    ids: dict[str, str]
+    callers: dict[str, dict[str, str]]
+
+
+def _principal(staff: Staff) -> Principal:
+    return Principal(staff.account_id, staff.role, staff.establishment_id, "test")
+
+
+async def _records(client: Any, sched: Sched) -> Records:
+    svc, world = sched.svc, sched.world
+    identity = sched.app[IDENTITY]
+    other = world.other_prisoner
+    assert other is not None
+    staff = {}
+    for role, name in ((Role.CLINICIAN, "clinician.two"), (Role.MANAGER, "manager.two")):
+        account_id, secret = await identity.create_staff(
+            role=role,
+            establishment_id=world.other_est,
+            username=name,
+            display_name=name,
+            password=PASSWORD,
+        )
+        staff[role] = _principal(Staff(account_id, name, secret, role, world.other_est))
+    their_clinician, their_manager = staff[Role.CLINICIAN], staff[Role.MANAGER]
+    their_gp = await svc.create_service(their_manager, world.other_est, code="gp", name="GP")
+    rule = await svc.add_availability(
+        their_manager,
+        clinician_id=their_clinician.account_id,
+        service_id=their_gp.id,
+        weekday_value=2,
+        start="09:00",
+        end="17:00",
+    )
+
+    async def book_theirs(hour: int) -> str:
+        booked = await svc.book(
+            their_clinician,
+            prisoner_id=other.account_id,
+            service_id=their_gp.id,
+            clinician_id=their_clinician.account_id,
+            starts_at=at(4, hour),
+            reason_text="Their reason",
+        )
+        return booked.id
+
+    their_appointment = await book_theirs(10)
+    their_cancelled = await book_theirs(11)
+    await svc.cancel(their_clinician, their_cancelled, "clinician_unavailable")
+    their_consent = await svc.record_consent(
+        their_clinician,
+        prisoner_id=other.account_id,
+        scope_value="telehealth",
+        version=1,
+        decision="given",
+    )
+    them = Principal(other.account_id, Role.PRISONER, world.other_est, "test", other.device_id)
+    their_request = await svc.make_request(them, category="general", text_value="Their request")
+    officer2 = _principal(world.staff["officer2"])
+    window = await svc.add_regime_window(
+        officer2, world.other_est, label="Roll check", weekday_value=3, start="12:00", end="13:00"
+    )
+    lockdown = await svc.declare_lockdown(
+        officer2,
+        world.other_est,
+        starts_at="2026-06-01T00:00:00Z",
+        ends_at="2026-06-02T00:00:00Z",
+    )
+    token = await svc.issue_calendar_token(their_clinician)
+    revoked = await svc.issue_calendar_token(their_clinician)
+    await svc.revoke_calendar_token(their_clinician, revoked.id)
+
+    # The other prisoner of our own establishment: what prisoner 2 may not touch.
+    mine = await sched.book(at(4, 10), reason_text="My reason")
+    my_consent = await sched.consent()
+    my_request = await svc.make_request(sched.patient, category="general", text_value="Mine")
+
+    callers = {
+        "prisoner2": bearer(await sign_in_prisoner(client, world.prisoners[1])),
+        "anyone": {},
+    }
+    for key in ("clinician", "manager", "officer"):
+        callers[key] = bearer(await sign_in_staff(client, world.staff[key]))
+    ids = {
+        "their_appointment": their_appointment,
+        "their_cancelled": their_cancelled,
+        "their_consent": their_consent.id,
+        "their_request": their_request.id,
+        "their_prisoner": other.account_id,
+        "their_clinician": their_clinician.account_id,
+        "their_service": their_gp.id,
+        "their_rule": rule.id,
+        "their_window": window.id,
+        "their_lockdown": lockdown.id,
+        "their_device": other.device_id,
+        "their_token": token.id,
+        "their_revoked_calendar": revoked.token,
+        "my_appointment": mine.id,
+        "my_consent": my_consent.id,
+        "my_request": my_request.id,
+        "gp": sched.gp.id,
+        "est": world.est,
+    }
+    return Records(ids, callers)
+
+
+# (method, route) -> [(caller, the path parameter's record, body)]
+PATH_CASES: dict[tuple[str, str], list[tuple[str, str, dict[str, Any] | None]]] = {
+    ("GET", "/api/appointments/{appointment_id}"): [
+        ("prisoner2", "my_appointment", None),
+        ("clinician", "their_appointment", None),
+    ],
+    ("GET", "/api/appointments/{appointment_id}/patient"): [
+        ("clinician", "their_appointment", None),
+    ],
+    ("POST", "/api/appointments/{appointment_id}/reschedule"): [
+        ("clinician", "their_appointment", {"starts_at": FUTURE}),
+    ],
+    ("POST", "/api/appointments/{appointment_id}/rebook"): [
+        ("prisoner2", "my_appointment", {"starts_at": FUTURE}),
+        ("clinician", "their_cancelled", {"starts_at": FUTURE}),
+    ],
+    ("POST", "/api/appointments/{appointment_id}/cancel"): [
+        ("prisoner2", "my_appointment", {"reason": "patient_request"}),
+        ("officer", "their_appointment", {"reason": "no_escort"}),
+        ("clinician", "their_appointment", {"reason": "clinician_unavailable"}),
+    ],
+    ("POST", "/api/appointments/{appointment_id}/check-in"): [
+        ("prisoner2", "my_appointment", None),
+        ("officer", "their_appointment", None),
+    ],
+    ("POST", "/api/appointments/{appointment_id}/attended"): [
+        ("clinician", "their_appointment", {}),
+    ],
+    ("POST", "/api/appointments/{appointment_id}/did-not-attend"): [
+        ("clinician", "their_appointment", {"reason": "unwell"}),
+    ],
+    ("POST", "/api/consents/{consent_id}/withdraw"): [
+        ("prisoner2", "my_consent", None),
+        ("clinician", "their_consent", None),
+    ],
+    ("POST", "/api/health-requests/{request_id}/triage"): [
+        ("clinician", "their_request", {"urgency": "soon", "service_id": "gp"}),
+    ],
+    ("POST", "/api/prisoners/{prisoner_id}/transfer"): [
+        ("officer", "their_prisoner", {"to_establishment_id": "est"}),
+    ],
+    ("POST", "/api/prisoners/{prisoner_id}/release"): [("officer", "their_prisoner", None)],
+    ("DELETE", "/api/availability/{rule_id}"): [("clinician", "their_rule", None)],
+    ("GET", "/api/clinicians/{clinician_id}/availability"): [
+        ("clinician", "their_clinician", None),
+    ],
+    ("DELETE", "/api/regime-windows/{window_id}"): [("officer", "their_window", None)],
+    ("POST", "/api/lockdowns/{lockdown_id}/lift"): [("officer", "their_lockdown", None)],
+    ("DELETE", "/api/devices/{device_id}"): [("officer", "their_device", None)],
+    ("DELETE", "/api/calendar-tokens/{token_id}"): [("clinician", "their_token", None)],
+    ("GET", "/calendar/{token}"): [("anyone", "their_revoked_calendar", None)],
+    ("GET", "/api/services/{service_id}/readers"): [("manager", "their_service", None)],
+    ("PUT", "/api/services/{service_id}/readers"): [
+        ("manager", "their_service", {"readers": []}),
+    ],
+}
+# Routes whose path parameter is not an id of anyone's record.
+NOT_RECORDS = {("GET", "/static/{path}")}
+
+# Ids in the query or the body: (caller, method, path, what is probed, the rest of the request)
+QUERY_CASES: list[tuple[str, str, str, tuple[str, str], dict[str, Any]]] = [
+    ("clinician", "GET", "/api/slots", ("service_id", "their_service"), {}),
+    ("clinician", "GET", "/api/slots", ("prisoner_id", "their_prisoner"), {"service_id": "gp"}),
+    ("clinician", "GET", "/api/consents", ("prisoner_id", "their_prisoner"), {}),
+    ("clinician", "GET", "/fhir/Slot", ("service-type", "their_service"), {}),
+    ("clinician", "GET", "/fhir/Consent", ("patient", "their_prisoner"), {}),
+    ("clinician", "GET", "/fhir/Schedule", ("actor", "their_clinician"), {}),
+    ("clinician", "GET", "/fhir/Appointment", ("patient", "their_prisoner"), {}),
+]
+BOOKING = {"starts_at": FUTURE}
+BODY_CASES: list[tuple[str, str, str, tuple[str, str], dict[str, Any]]] = [
+    (
+        "clinician",
+        "POST",
+        "/api/appointments",
+        ("prisoner_id", "their_prisoner"),
+        {**BOOKING, "service_id": "gp", "clinician_id": "clinician"},
+    ),
+    (
+        "clinician",
+        "POST",
+        "/api/appointments",
+        ("service_id", "their_service"),
+        {**BOOKING, "prisoner_id": "patient", "clinician_id": "clinician"},
+    ),
+    (
+        "clinician",
+        "POST",
+        "/api/appointments",
+        ("clinician_id", "their_clinician"),
+        {**BOOKING, "prisoner_id": "patient", "service_id": "gp"},
+    ),
+    (
+        "clinician",
+        "POST",
+        "/api/consents",
+        ("prisoner_id", "their_prisoner"),
+        {"scope": "telehealth", "form_version": 1, "decision": "given"},
+    ),
+    (
+        "manager",
+        "POST",
+        "/api/availability",
+        ("clinician_id", "their_clinician"),
+        {"service_id": "gp", "weekday": 3, "start": "09:00", "end": "10:00"},
+    ),
+    (
+        "manager",
+        "POST",
+        "/api/availability",
+        ("service_id", "their_service"),
+        {"clinician_id": "clinician", "weekday": 3, "start": "09:00", "end": "10:00"},
+    ),
+    (
+        "manager",
+        "POST",
+        "/api/availability/exceptions",
+        ("clinician_id", "their_clinician"),
+        {"kind": "leave", "starts_at": FUTURE, "ends_at": "2026-03-11T12:00:00+00:00"},
+    ),
+    (
+        "clinician",
+        "POST",
+        "/api/health-requests/{my_request}/triage",
+        ("service_id", "their_service"),
+        {"urgency": "soon"},
+    ),
+]
+
+
+def _resolve(records: Records, sched: Sched, value: Any) -> Any:
+    named = {"patient": sched.patient.account_id, "clinician": sched.clinician.account_id}
+    if isinstance(value, str):
+        return records.ids.get(value, named.get(value, value))
+    return value
+
+
+async def _answer(
+    client: Any, method: str, path: str, headers: dict[str, str], **kwargs: Any
+) -> tuple[int, Any]:
+    resp = await client.request(method, path, headers=headers, **kwargs)
+    text = await resp.text()
+    try:
+        body: Any = await resp.json(content_type=None)
+    except ValueError:
+        return resp.status, text
+    if isinstance(body, dict):
+        body.pop("request_id", None)
+    return resp.status, body
+
+
+@pytest.fixture
+async def records(client: Any, sched: Sched) -> Records:
+    return await _records(client, sched)
+
+
+async def test_every_route_that_takes_an_id_answers_for_anothers_record_as_for_a_missing_one(
+    client: Any, sched: Sched, records: Records
+) -> None:
+    app = client.server.app
+    taking_ids = {
+        (r.method, (r.resource.canonical if r.resource else ""))
+        for r in app.router.routes()
+        if r.method != "HEAD" and r.resource is not None and "{" in r.resource.canonical
+    }
+    assert taking_ids - NOT_RECORDS == set(PATH_CASES), "add a case for each route with an id"
+    leaks = []
+    for (method, route), cases in PATH_CASES.items():
+        for caller, record, body in cases:
+            name = route[route.index("{") : route.index("}") + 1]
+            json_body = None
+            if body is not None:
+                json_body = {k: _resolve(records, sched, v) for k, v in body.items()}
+            headers = records.callers[caller]
+            missing = await _answer(
+                client, method, route.replace(name, str(uuid.uuid4())), headers, json=json_body
+            )
+            theirs = await _answer(
+                client, method, route.replace(name, records.ids[record]), headers, json=json_body
+            )
+            if missing != theirs or not 400 <= theirs[0] < 500 and theirs[1] not in ([], {}):
+                leaks.append((method, route, caller, missing, theirs))
+    assert leaks == []
+
+
+async def test_ids_in_the_query_or_body_answer_for_anothers_record_as_for_a_missing_one(
+    client: Any, sched: Sched, records: Records
+) -> None:
+    leaks = []
+    for caller, method, path, (field, record), rest in [*QUERY_CASES, *BODY_CASES]:
+        path = path.replace("{my_request}", records.ids["my_request"])
+        fixed = {k: _resolve(records, sched, v) for k, v in rest.items()}
+        answers = []
+        for value in (str(uuid.uuid4()), records.ids[record]):
+            probe = {**fixed, field: value}
+            kwargs = {"params": probe} if method == "GET" else {"json": probe}
+            answers.append(await _answer(client, method, path, records.callers[caller], **kwargs))
+        missing, theirs = answers
+        if missing != theirs:
+            leaks.append((method, path, field, missing, theirs))
+    assert leaks == []
