@@ -33,9 +33,24 @@ class Head:
     checkpoint_size: int
     checkpoint_at: datetime
     keys_version: int
+    last_at: datetime | None = None
+
+    def date(self, now: datetime) -> datetime:
+        """The time to give what is written next: never before what is already there."""
+        if self.last_at is not None and now < self.last_at:
+            return self.last_at
+        return now
 
 
 async def ensure_head(conn: AsyncConnection, now: datetime) -> None:
+    """Create the head row if it is missing (migration 0004 creates it).
+
+    It is read first, so that the application's PostgreSQL role, which may not
+    insert into `audit_head`, starts on a migrated database.
+    """
+    found = await conn.execute(select(audit_head.c.id).where(audit_head.c.id == HEAD_ID))
+    if found.first() is not None:
+        return
     values = {
         "id": HEAD_ID,
         "size": 0,
@@ -61,6 +76,7 @@ async def read_head(conn: AsyncConnection, *, lock: bool = False) -> Head:
         checkpoint_size=row.checkpoint_size,
         checkpoint_at=row.checkpoint_at,
         keys_version=row.keys_version,
+        last_at=row.last_at,
     )
 
 
@@ -74,6 +90,7 @@ async def write_head(conn: AsyncConnection, head: Head) -> None:
             checkpoint_size=head.checkpoint_size,
             checkpoint_at=head.checkpoint_at,
             keys_version=head.keys_version,
+            last_at=head.last_at,
         )
     )
 
@@ -121,15 +138,42 @@ async def checkpoints(conn: AsyncConnection, *, up_to: int | None = None) -> lis
     return [Checkpoint(r.size, r.root, r.at, r.key_id, r.signature) for r in rows]
 
 
-async def latest_checkpoint(conn: AsyncConnection) -> Checkpoint | None:
-    row = (
-        await conn.execute(
-            select(audit_checkpoints).order_by(audit_checkpoints.c.size.desc()).limit(1)
-        )
-    ).first()
+def _checkpoint(row: Any) -> Checkpoint | None:
     if row is None:
         return None
     return Checkpoint(row.size, row.root, row.at, row.key_id, row.signature)
+
+
+async def latest_checkpoint(conn: AsyncConnection) -> Checkpoint | None:
+    query = select(audit_checkpoints).order_by(audit_checkpoints.c.size.desc()).limit(1)
+    return _checkpoint((await conn.execute(query)).first())
+
+
+async def checkpoint_at_size(conn: AsyncConnection, size: int) -> Checkpoint | None:
+    query = select(audit_checkpoints).where(audit_checkpoints.c.size == size)
+    return _checkpoint((await conn.execute(query)).first())
+
+
+async def checkpoint_before(conn: AsyncConnection, at: datetime) -> Checkpoint | None:
+    """The last checkpoint dated strictly before `at`."""
+    query = (
+        select(audit_checkpoints)
+        .where(audit_checkpoints.c.at < at)
+        .order_by(audit_checkpoints.c.at.desc(), audit_checkpoints.c.size.desc())
+        .limit(1)
+    )
+    return _checkpoint((await conn.execute(query)).first())
+
+
+async def checkpoint_from(conn: AsyncConnection, at: datetime, up_to: int) -> Checkpoint | None:
+    """The first checkpoint dated at or after `at`, of size at most `up_to`."""
+    query = (
+        select(audit_checkpoints)
+        .where(audit_checkpoints.c.at >= at, audit_checkpoints.c.size <= up_to)
+        .order_by(audit_checkpoints.c.at, audit_checkpoints.c.size)
+        .limit(1)
+    )
+    return _checkpoint((await conn.execute(query)).first())
 
 
 async def event_count(conn: AsyncConnection) -> int:
