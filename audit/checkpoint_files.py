@@ -64,7 +64,6 @@ class CheckpointFile:
         if created:
             _fsync_directory(self.directory)
 
-
     def last(self) -> Checkpoint | None:
         """The newest checkpoint in this node's file, read from its end (None if none)."""
         try:

@@ -1,10 +1,12 @@
 """Verify the whole log in the database, streaming, with an optional progress callback.
 
-Reading the next chunk overlaps with hashing the current one (the driver's
-thread and the hashing thread), which is most of what makes verification fast.
-The whole read is one snapshot (SQLite's transactions are `BEGIN IMMEDIATE`;
-on PostgreSQL it runs at REPEATABLE READ), so appends that land meanwhile are
-simply not seen, rather than seen by one query and not another.
+On SQLite one thread reads and hashes (`store.SqliteSnapshot`): the work is
+per row and under the GIL, so two threads handing chunks to each other only
+fight over it. On PostgreSQL the rows arrive on the event loop and each chunk
+is hashed in a thread while the next is fetched. Either way the whole read is
+one snapshot (a read transaction in WAL mode; REPEATABLE READ), so appends that
+land meanwhile are simply not seen, rather than seen by one query and not
+another, and they are not held up.
 """
 
 from __future__ import annotations
@@ -39,6 +41,12 @@ async def verify_database(
     calling, so none is newer than the snapshot); `max_gap` is the longest
     stretch of events the log's policy allows without a checkpoint.
     """
+    if db.is_sqlite:
+        path = db.engine.url.database
+        if path and path != ":memory:":
+            return await asyncio.to_thread(
+                _verify_sqlite, Path(path), public_raw, kept, max_gap, progress, chunk
+            )
     async with db.connect() as raw_conn:
         conn = raw_conn
         if db.dialect == "postgresql":
@@ -60,6 +68,26 @@ async def verify_database(
                 break
             current = upcoming
         return await asyncio.to_thread(verifier.finish, head.size, head.checkpoint_size)
+
+
+def _verify_sqlite(
+    path: Path,
+    public_raw: bytes,
+    kept: Sequence[Checkpoint],
+    max_gap: int | None,
+    progress: Progress | None,
+    chunk: int,
+) -> Report:
+    with store.SqliteSnapshot(path) as snapshot:
+        size, checkpoint_size = snapshot.head()
+        verifier = LogVerifier(public_raw, snapshot.checkpoints(), kept=kept, max_gap=max_gap)
+        for rows in snapshot.rows(chunk):
+            ok = verifier.feed(rows)
+            if progress is not None:
+                progress(verifier.size, size)
+            if not ok:
+                break
+    return verifier.finish(size, checkpoint_size)
 
 
 def _read_kept(directory: Path | None, file: Path | None) -> Kept:
