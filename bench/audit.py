@@ -8,10 +8,12 @@ synchronous=FULL) with encryption and the tree on, signed checkpoints also
 written to a checkpoint file; each producer keeps `--window` appends in flight,
 as concurrent request handlers would. Then the whole log is verified with every
 check `throughcare audit verify` makes (the checkpoint file, the head, the
-checkpoint policy, time order). Baselines in the same run: plain inserts of the same rows
-(plain-text details, no encryption, no hashing) in durable transactions of the
-same size as the log's batches, which is the store's limit; and hashlib SHA-256
-over the same leaves, which is the hashing limit. The last line is one JSON object.
+checkpoint policy, time order). It runs on uvloop, the loop `throughcare serve`
+runs on (`--loop asyncio` for the standard one). Baselines in the same run:
+plain inserts of the same rows (plain-text details, no encryption, no hashing)
+in durable transactions of the same size as the log's batches, which is the
+store's limit; and hashlib SHA-256 over the same leaves, which is the hashing
+limit. The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -231,14 +233,7 @@ def bench_sha256(leaves: list[bytes]) -> float:
     return len(leaves) / (time.perf_counter() - t0)
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--quick", action="store_true", help="20,000 events")
-    parser.add_argument("--producers", type=int, default=4)
-    parser.add_argument("--window", type=int, default=128, help="appends in flight per producer")
-    parser.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH)
-    args = parser.parse_args()
+async def run(args: argparse.Namespace) -> None:
     if args.quick:
         args.events = 20_000
     records = make_records(args.events)
@@ -257,8 +252,9 @@ async def main() -> None:
         "verify_eps": round(result["verify_eps"]),
         "sha256_eps": round(sha_eps),
         "verify_ratio": round(result["verify_eps"] / sha_eps, 3),
+        "loop": args.loop,
     }
-    print(f"events:            {args.events} from {args.producers} producers")
+    print(f"events:            {args.events} from {args.producers} producers, {args.loop}")
     print(f"mean batch:        {result['mean_batch']:.1f} events per commit")
     print(f"append:            {summary['append_eps']} events/s, p99 {summary['append_p99_ms']} ms")
     print(f"on disk:           {summary['bytes_per_event']} bytes/event")
@@ -270,5 +266,27 @@ async def main() -> None:
     print(json.dumps(summary))
 
 
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--quick", action="store_true", help="20,000 events")
+    parser.add_argument(
+        "--loop",
+        choices=["uvloop", "asyncio"],
+        default="uvloop",
+        help="event loop (the service runs on uvloop)",
+    )
+    parser.add_argument("--producers", type=int, default=4)
+    parser.add_argument("--window", type=int, default=128, help="appends in flight per producer")
+    parser.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH)
+    args = parser.parse_args()
+    if args.loop == "asyncio":
+        asyncio.run(run(args))
+    else:
+        import uvloop
+
+        uvloop.run(run(args))
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()
