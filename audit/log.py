@@ -330,7 +330,7 @@ class AuditLog:
                     )
             return upcoming, None
         if signed is not None:
-            self._keep(signed)
+            self._committed(signed)
         self.batches += 1
         self.events += len(batch)
         first_seq = head.size - len(batch)
@@ -381,7 +381,6 @@ class AuditLog:
         head.checkpoint_size = head.size
         head.checkpoint_at = now
         head.last_at = now
-        self._floor = checkpoint
         return checkpoint
 
     async def _floor_holds(self, conn: Any, head: store.Head) -> bool:
@@ -420,11 +419,15 @@ class AuditLog:
             if checkpoint is None:
                 return None
             await store.write_head(conn, head)
-        self._keep(checkpoint)
+        self._committed(checkpoint)
         return checkpoint
 
-    def _keep(self, checkpoint: Checkpoint) -> None:
-        """Append a committed checkpoint to this node's file, in order, off the writer's path."""
+    def _committed(self, checkpoint: Checkpoint) -> None:
+        """A signed checkpoint is in the database: remember it, and keep a copy outside.
+
+        The copy is appended to this node's file in order, off the writer's path.
+        """
+        self._floor = checkpoint
         if self.checkpoint_file is None:
             return
         self._keeping = asyncio.create_task(

@@ -356,3 +356,30 @@ async def test_a_key_shredded_by_another_node_is_not_used_again(
         await one.close()
         await two.close()
         await other_db.dispose()
+
+
+async def test_a_checkpoint_whose_batch_was_rolled_back_does_not_stop_later_ones(
+    audit_log: AuditLog, db: Database, checkpoints_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node remembers the newest checkpoint it signed, to refuse signing over a rewrite;
+    one signed in a transaction that then failed was never there, and must not count."""
+    from audit import store
+
+    for i in range(3):
+        await audit_log.append(booked(i))
+    real_write_head = store.write_head
+
+    async def fail(conn: object, head: object) -> None:
+        raise OSError("disk went away")
+
+    monkeypatch.setattr(store, "write_head", fail)
+    with pytest.raises(ServiceError):
+        await audit_log.append(booked(3))
+    monkeypatch.setattr(store, "write_head", real_write_head)
+    for i in range(4, 9):
+        await audit_log.append(booked(i))
+    await audit_log.kept()
+    async with db.connect() as conn:
+        assert [c.size for c in await store_checkpoints(conn)] == [4, 8]
+    report = await verify_log(audit_log)
+    assert report.ok and report.kept == 2, report.summary()
