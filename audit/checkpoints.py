@@ -9,10 +9,13 @@ re-create it from a bundle with no library of ours.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -45,16 +48,68 @@ def public_key_id(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
-def verify_checkpoint(public_raw: bytes, checkpoint: Checkpoint) -> bool:
+def checkpoint_verifier(public_raw: bytes) -> Callable[[Checkpoint], bool]:
+    """A check of signature and key id for many checkpoints, the key parsed once."""
     try:
-        key = Ed25519PublicKey.from_public_bytes(public_raw)
-        key.verify(
-            checkpoint.signature,
-            checkpoint_message(checkpoint.size, checkpoint.root, checkpoint.at),
-        )
-    except (InvalidSignature, ValueError):
-        return False
-    return public_key_id(public_raw) == checkpoint.key_id
+        key: Ed25519PublicKey | None = Ed25519PublicKey.from_public_bytes(public_raw)
+    except ValueError:
+        key = None
+    expected_id = public_key_id(public_raw)
+
+    def verify(checkpoint: Checkpoint) -> bool:
+        if key is None or checkpoint.key_id != expected_id:
+            return False
+        try:
+            key.verify(
+                checkpoint.signature,
+                checkpoint_message(checkpoint.size, checkpoint.root, checkpoint.at),
+            )
+        except InvalidSignature:
+            return False
+        return True
+
+    return verify
+
+
+def verify_checkpoint(public_raw: bytes, checkpoint: Checkpoint) -> bool:
+    return checkpoint_verifier(public_raw)(checkpoint)
+
+
+# ---------------------------------------------------------------- as JSON
+
+
+class CheckpointFormatError(ValueError):
+    """A checkpoint written as JSON is not well formed; the message says which field."""
+
+
+def checkpoint_json(cp: Checkpoint) -> dict[str, Any]:
+    """The JSON form used in export bundles and checkpoint files."""
+    return {
+        "size": cp.size,
+        "root": cp.root.hex(),
+        "at": timestamp(cp.at),
+        "key_id": cp.key_id,
+        "signature": base64.b64encode(cp.signature).decode(),
+    }
+
+
+def parse_checkpoint(raw: Any) -> Checkpoint:
+    """The inverse of `checkpoint_json`; raises `CheckpointFormatError`."""
+    if not isinstance(raw, dict):
+        raise CheckpointFormatError("a checkpoint is not an object")
+    size = raw.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise CheckpointFormatError("a checkpoint's size is not a non-negative integer")
+    try:
+        root = bytes.fromhex(raw["root"])
+        signature = base64.b64decode(raw["signature"], validate=True)
+        at = datetime.fromisoformat(raw["at"])
+    except (KeyError, TypeError, ValueError, binascii.Error):
+        raise CheckpointFormatError(f"the checkpoint at size {size} is malformed") from None
+    key_id = raw.get("key_id")
+    if at.tzinfo is None or not isinstance(key_id, str) or len(root) != 32:
+        raise CheckpointFormatError(f"the checkpoint at size {size} is malformed")
+    return Checkpoint(size, root, at, key_id, signature)
 
 
 class CheckpointSigner:

@@ -7,6 +7,11 @@ frontier, inserts them, moves the head and, when due, signs a checkpoint; it
 commits (one fsync for the whole batch) and only then resolves every waiter.
 So an acknowledged event is on disk, and a burst of appends costs a handful
 of fsyncs, not one each.
+
+A batch is dated by the writing node's clock, but never earlier than what the
+log already holds (the head row's `last_at`), so times never decrease along
+the log whatever the nodes' clocks say; a signed checkpoint is also appended,
+after its commit, to this node's checkpoint file outside the database.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,10 +29,11 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from audit import shredding, store
+from audit.checkpoint_files import CheckpointFile
 from audit.checkpoints import Checkpoint, CheckpointSigner, load_signer
 from audit.datakeys import DataKeys
 from audit.envelope import KeyRing, seal
-from audit.merkle import frontier_append, frontier_root, leaf_hash
+from audit.merkle import frontier_extend, frontier_root, leaf_hash
 from audit.record import MAX_DETAILS_BYTES, LeafEncoder, details_aad, key_scope
 from core.clock import Clock
 from core.db.engine import Database
@@ -38,6 +45,8 @@ log = logging.getLogger("throughcare.audit")
 DEFAULT_CHECKPOINT_EVERY = 1000
 DEFAULT_CHECKPOINT_SECONDS = 60.0
 DEFAULT_MAX_BATCH = 256
+# How far behind the log's last time a node's clock may be before it says so.
+CLOCK_BEHIND_WARNING = timedelta(seconds=2)
 _ID_LIMIT = 36
 _ACTOR_LIMIT = 64
 
@@ -97,7 +106,7 @@ def _prepare(
 ) -> _Prepared:
     """Encrypt and hash a batch (CPU only; runs in a worker thread)."""
     rows = []
-    frontier = list(frontier)
+    digests = []
     for offset, item in enumerate(batch):
         seq = size + offset
         r = item.record
@@ -118,7 +127,7 @@ def _prepare(
                 ciphertext,
             )
         )
-        frontier_append(frontier, seq, digest)
+        digests.append(digest)
         rows.append(
             (
                 seq,
@@ -133,6 +142,8 @@ def _prepare(
                 digest,
             )
         )
+    frontier = list(frontier)
+    frontier_extend(frontier, size, digests)
     return _Prepared(rows, frontier, frontier_root(frontier))
 
 
@@ -168,6 +179,8 @@ class AuditLog:
         checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
         checkpoint_seconds: float = DEFAULT_CHECKPOINT_SECONDS,
         max_batch: int = DEFAULT_MAX_BATCH,
+        checkpoint_file: CheckpointFile | None = None,
+        newest_known: Checkpoint | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -176,13 +189,47 @@ class AuditLog:
         self.checkpoint_every = checkpoint_every
         self.checkpoint_seconds = checkpoint_seconds
         self.max_batch = max_batch
+        self.checkpoint_file = checkpoint_file
         self.batches = 0
         self.events = 0
-        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
+        # Appends wait here for the writer; a deque and a flag cost a fraction of an
+        # asyncio.Queue per event, which shows at thousands of appends a second.
+        self._queue: deque[_Pending] = deque()
+        self._queued = asyncio.Event()
         self._closed = False
         self._stopping = False
         self._writer: asyncio.Task[None] | None = None
         self._encoder = LeafEncoder()
+        self._keeping: asyncio.Task[None] | None = None
+        self._clock_behind = False
+        # The newest checkpoint this node knows was signed (see `_floor_holds`).
+        self._floor = newest_known
+        self._floor_held = True
+
+    @property
+    def max_gap(self) -> int:
+        """The most events a stretch without a checkpoint can hold, if nothing is deleted.
+
+        A batch that brings the unsigned events to `checkpoint_every` signs in
+        its own transaction, and a batch holds at most `max_batch` events.
+        """
+        return self.checkpoint_every + self.max_batch - 1
+
+    def _date(self, head: store.Head) -> datetime:
+        now = self.clock.now()
+        dated = head.date(now)
+        behind = dated - now > CLOCK_BEHIND_WARNING
+        if behind != self._clock_behind:
+            self._clock_behind = behind
+            if behind:
+                log.warning(
+                    "this node's clock is %.1f s behind the audit log; events are dated "
+                    "by the log's last time until it catches up",
+                    (dated - now).total_seconds(),
+                )
+            else:
+                log.info("this node's clock has caught up with the audit log")
+        return dated
 
     def start(self) -> None:
         self._writer = asyncio.create_task(self._run(), name="audit-writer")
@@ -195,35 +242,30 @@ class AuditLog:
         if self._closed:
             raise ServiceError(Code.UNAVAILABLE, "The audit log is closed.")
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(record, action, details, future))
+        self._queue.append(_Pending(record, action, details, future))
+        self._queued.set()
         return await future
 
     def _take_nowait(self, limit: int) -> list[_Pending]:
-        """Whatever is queued, up to `limit`; notes the close sentinel if it is met."""
-        batch: list[_Pending] = []
-        while len(batch) < limit and not self._queue.empty():
-            item = self._queue.get_nowait()
-            if item is None:
-                self._stopping = True
-                break
-            batch.append(item)
-        return batch
+        """Whatever is queued, up to `limit`, oldest first."""
+        queue = self._queue
+        return [queue.popleft() for _ in range(min(limit, len(queue)))]
 
     async def _run(self) -> None:
         batch: list[_Pending] = []
         ahead: asyncio.Future[_Speculation] | None = None
         while True:
             if not batch:
-                if self._stopping:
-                    return
-                try:
-                    first = await asyncio.wait_for(self._queue.get(), self.checkpoint_seconds)
-                except TimeoutError:
-                    await self._guarded(self.checkpoint(only_if_due=True))
+                if not self._queue:
+                    if self._stopping:
+                        return
+                    self._queued.clear()
+                    try:
+                        await asyncio.wait_for(self._queued.wait(), self.checkpoint_seconds)
+                    except TimeoutError:
+                        await self._guarded(self.checkpoint(only_if_due=True))
                     continue
-                if first is None:
-                    return
-                batch = [first, *self._take_nowait(self.max_batch - 1)]
+                batch = self._take_nowait(self.max_batch)
                 ahead = None
             batch, ahead = await self._write(batch, ahead)
 
@@ -246,6 +288,7 @@ class AuditLog:
         """
         upcoming: list[_Pending] = []
         speculation: asyncio.Future[_Speculation] | None = None
+        signed: Checkpoint | None = None
         try:
             async with self.db.begin() as conn:
                 head = await store.read_head(conn, lock=True)
@@ -254,20 +297,25 @@ class AuditLog:
                     guess is not None
                     and guess.size == head.size
                     and guess.keys_version == head.keys_version
+                    and head.date(guess.now) == guess.now
                 ):
                     now, prepared = guess.now, guess.prepared
                 else:
-                    now = self.clock.now()
+                    now = self._date(head)
                     scopes = {key_scope(p.record.subject, p.record.establishment) for p in batch}
                     keys = await self.keys.for_scopes(conn, scopes, now, head.keys_version)
                     prepared = await asyncio.to_thread(
                         _prepare, self._encoder, batch, head.size, head.frontier, now, keys
                     )
                 await store.insert_events(conn, prepared.rows)
+                if head.size == 0:
+                    # An empty log's checkpoint interval starts with its first event.
+                    head.checkpoint_at = now
                 head.size += len(batch)
                 head.frontier = prepared.frontier
+                head.last_at = now
                 if self._due(head, now):
-                    await self._sign(conn, head, prepared.root, now)
+                    signed = await self._sign(conn, head, prepared.root, now)
                 await store.write_head(conn, head)
                 upcoming = self._take_nowait(self.max_batch)
                 speculation = self._speculate(upcoming, head)
@@ -281,6 +329,8 @@ class AuditLog:
                         ServiceError(Code.UNAVAILABLE, "The audit log could not record this.")
                     )
             return upcoming, None
+        if signed is not None:
+            self._committed(signed)
         self.batches += 1
         self.events += len(batch)
         first_seq = head.size - len(batch)
@@ -321,25 +371,90 @@ class AuditLog:
             return True
         return now - head.checkpoint_at >= timedelta(seconds=self.checkpoint_seconds)
 
-    async def _sign(self, conn: Any, head: store.Head, root: bytes, now: datetime) -> Checkpoint:
+    async def _sign(
+        self, conn: Any, head: store.Head, root: bytes, now: datetime
+    ) -> Checkpoint | None:
+        if not await self._floor_holds(conn, head):
+            return None
         checkpoint = self.signer.sign(head.size, root, now)
         await store.insert_checkpoint(conn, checkpoint)
         head.checkpoint_size = head.size
         head.checkpoint_at = now
+        head.last_at = now
         return checkpoint
+
+    async def _floor_holds(self, conn: Any, head: store.Head) -> bool:
+        """Sign nothing over a log that no longer holds the newest checkpoint this node knows.
+
+        Someone who deleted checkpoints, rewrote events and moved the head back
+        would otherwise get the rewrite signed by the next checkpoint. Refusing
+        leaves the log appending but unsigned, which `audit verify` reports.
+        """
+        floor = self._floor
+        if floor is None:
+            return True
+        holds = head.checkpoint_size >= floor.size and (
+            await store.checkpoint_at_size(conn, floor.size) == floor
+        )
+        if holds != self._floor_held:
+            self._floor_held = holds
+            if not holds:
+                log.error(
+                    "the audit log no longer holds the checkpoint at size %d that this node "
+                    "signed or kept; refusing to sign checkpoints: run `throughcare audit verify`",
+                    floor.size,
+                )
+        return holds
 
     async def checkpoint(self, *, only_if_due: bool = False) -> Checkpoint | None:
         """Sign the current tree head, unless it is already signed (or not yet due)."""
         async with self.db.begin() as conn:
             head = await store.read_head(conn, lock=True)
-            now = self.clock.now()
             if head.size == head.checkpoint_size:
                 return None
+            now = self._date(head)
             if only_if_due and not self._due(head, now):
                 return None
             checkpoint = await self._sign(conn, head, frontier_root(head.frontier), now)
+            if checkpoint is None:
+                return None
             await store.write_head(conn, head)
-            return checkpoint
+        self._committed(checkpoint)
+        return checkpoint
+
+    def _committed(self, checkpoint: Checkpoint) -> None:
+        """A signed checkpoint is in the database: remember it, and keep a copy outside.
+
+        The copy is appended to this node's file in order, off the writer's path.
+        """
+        self._floor = checkpoint
+        if self.checkpoint_file is None:
+            return
+        self._keeping = asyncio.create_task(
+            self._write_kept(self._keeping, self.checkpoint_file, checkpoint),
+            name="audit-checkpoint-file",
+        )
+
+    @staticmethod
+    async def _write_kept(
+        previous: asyncio.Task[None] | None, file: CheckpointFile, checkpoint: Checkpoint
+    ) -> None:
+        if previous is not None:
+            await previous
+        try:
+            await asyncio.to_thread(file.append, checkpoint)
+        except OSError as exc:
+            log.error(
+                "audit checkpoint at size %d could not be written to %s: %s",
+                checkpoint.size,
+                file.path,
+                type(exc).__name__,
+            )
+
+    async def kept(self) -> None:
+        """Wait until every checkpoint signed so far is in the checkpoint file."""
+        if self._keeping is not None:
+            await self._keeping
 
     # ------------------------------------------------------------ keys
 
@@ -359,10 +474,12 @@ class AuditLog:
             return
         self._closed = True
         if self._writer is not None:
-            self._queue.put_nowait(None)
+            self._stopping = True
+            self._queued.set()
             await self._writer
             self._writer = None
         await self._guarded(self.checkpoint())
+        await self.kept()
 
 
 async def open_audit_log(
@@ -373,16 +490,24 @@ async def open_audit_log(
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
     checkpoint_seconds: float = DEFAULT_CHECKPOINT_SECONDS,
     max_batch: int = DEFAULT_MAX_BATCH,
+    checkpoint_dir: Path | None = None,
+    node: str = "node-1",
 ) -> AuditLog:
     """Load (or create) the audit keys and start the writer.
 
     A KEK or signing-key file that others can read, or of the wrong length,
-    raises `core.keys.KeyFileError` naming the file, and nothing starts.
+    raises `core.keys.KeyFileError` naming the file, and nothing starts. With
+    `checkpoint_dir`, every checkpoint this node signs is also appended to
+    `checkpoint_dir/<node>.jsonl` (see `audit.checkpoint_files`).
     """
     ring = await asyncio.to_thread(KeyRing.load, keys_dir)
     signer = await asyncio.to_thread(load_signer, keys_dir)
+    file = None if checkpoint_dir is None else CheckpointFile(checkpoint_dir, node)
+    kept = None if file is None else await asyncio.to_thread(file.last)
     async with db.begin() as conn:
         await store.ensure_head(conn, clock.now())
+        stored = await store.latest_checkpoint(conn)
+    known = [cp for cp in (stored, kept) if cp is not None]
     audit = AuditLog(
         db,
         clock=clock,
@@ -391,6 +516,8 @@ async def open_audit_log(
         checkpoint_every=checkpoint_every,
         checkpoint_seconds=checkpoint_seconds,
         max_batch=max_batch,
+        checkpoint_file=file,
+        newest_known=max(known, key=lambda cp: cp.size) if known else None,
     )
     audit.start()
     return audit

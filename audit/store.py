@@ -8,9 +8,11 @@ lock before the first read.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import sqlite3
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import String, func, insert, select, type_coerce, update
@@ -33,9 +35,24 @@ class Head:
     checkpoint_size: int
     checkpoint_at: datetime
     keys_version: int
+    last_at: datetime | None = None
+
+    def date(self, now: datetime) -> datetime:
+        """The time to give what is written next: never before what is already there."""
+        if self.last_at is not None and now < self.last_at:
+            return self.last_at
+        return now
 
 
 async def ensure_head(conn: AsyncConnection, now: datetime) -> None:
+    """Create the head row if it is missing (migration 0004 creates it).
+
+    It is read first, so that the application's PostgreSQL role, which may not
+    insert into `audit_head`, starts on a migrated database.
+    """
+    found = await conn.execute(select(audit_head.c.id).where(audit_head.c.id == HEAD_ID))
+    if found.first() is not None:
+        return
     values = {
         "id": HEAD_ID,
         "size": 0,
@@ -61,6 +78,7 @@ async def read_head(conn: AsyncConnection, *, lock: bool = False) -> Head:
         checkpoint_size=row.checkpoint_size,
         checkpoint_at=row.checkpoint_at,
         keys_version=row.keys_version,
+        last_at=row.last_at,
     )
 
 
@@ -74,6 +92,7 @@ async def write_head(conn: AsyncConnection, head: Head) -> None:
             checkpoint_size=head.checkpoint_size,
             checkpoint_at=head.checkpoint_at,
             keys_version=head.keys_version,
+            last_at=head.last_at,
         )
     )
 
@@ -121,15 +140,42 @@ async def checkpoints(conn: AsyncConnection, *, up_to: int | None = None) -> lis
     return [Checkpoint(r.size, r.root, r.at, r.key_id, r.signature) for r in rows]
 
 
-async def latest_checkpoint(conn: AsyncConnection) -> Checkpoint | None:
-    row = (
-        await conn.execute(
-            select(audit_checkpoints).order_by(audit_checkpoints.c.size.desc()).limit(1)
-        )
-    ).first()
+def _checkpoint(row: Any) -> Checkpoint | None:
     if row is None:
         return None
     return Checkpoint(row.size, row.root, row.at, row.key_id, row.signature)
+
+
+async def latest_checkpoint(conn: AsyncConnection) -> Checkpoint | None:
+    query = select(audit_checkpoints).order_by(audit_checkpoints.c.size.desc()).limit(1)
+    return _checkpoint((await conn.execute(query)).first())
+
+
+async def checkpoint_at_size(conn: AsyncConnection, size: int) -> Checkpoint | None:
+    query = select(audit_checkpoints).where(audit_checkpoints.c.size == size)
+    return _checkpoint((await conn.execute(query)).first())
+
+
+async def checkpoint_before(conn: AsyncConnection, at: datetime) -> Checkpoint | None:
+    """The last checkpoint dated strictly before `at`."""
+    query = (
+        select(audit_checkpoints)
+        .where(audit_checkpoints.c.at < at)
+        .order_by(audit_checkpoints.c.at.desc(), audit_checkpoints.c.size.desc())
+        .limit(1)
+    )
+    return _checkpoint((await conn.execute(query)).first())
+
+
+async def checkpoint_from(conn: AsyncConnection, at: datetime, up_to: int) -> Checkpoint | None:
+    """The first checkpoint dated at or after `at`, of size at most `up_to`."""
+    query = (
+        select(audit_checkpoints)
+        .where(audit_checkpoints.c.at >= at, audit_checkpoints.c.size <= up_to)
+        .order_by(audit_checkpoints.c.at, audit_checkpoints.c.size)
+        .limit(1)
+    )
+    return _checkpoint((await conn.execute(query)).first())
 
 
 async def event_count(conn: AsyncConnection) -> int:
@@ -194,3 +240,47 @@ async def stream_rows(
     result = await conn.stream(query.execution_options(yield_per=chunk))
     async for part in result.partitions(chunk):
         yield list(part)
+
+
+class SqliteSnapshot:
+    """One read transaction on the SQLite file, for a thread that reads the whole log.
+
+    Verification is bound by per-row work under the GIL; reading and hashing in
+    one thread, through the driver's own cursor, is about half as costly again
+    as handing chunks between the driver's thread and a hashing thread, which
+    then fight over the GIL. A deferred read transaction in WAL mode is a
+    snapshot that writers do not wait for. Blocking: use it from a thread.
+    """
+
+    def __init__(self, path: Path, *, timeout: float = 30.0) -> None:
+        # Not `mode=ro`: a read-only connection cannot open a WAL database whose
+        # -shm file is gone, which happens when the last other connection closes.
+        self._conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+        self._conn.execute("PRAGMA query_only = ON")
+        self._conn.execute("BEGIN")
+
+    def __enter__(self) -> SqliteSnapshot:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._conn.execute("ROLLBACK")
+        self._conn.close()
+
+    def head(self) -> tuple[int, int]:
+        """(size, checkpoint size) of the head row."""
+        query = "SELECT size, checkpoint_size FROM audit_head WHERE id = ?"
+        size, checkpoint_size = self._conn.execute(query, (HEAD_ID,)).fetchone()
+        return int(size), int(checkpoint_size)
+
+    def checkpoints(self) -> list[Checkpoint]:
+        query = "SELECT size, root, at, key_id, signature FROM audit_checkpoints ORDER BY size"
+        return [
+            Checkpoint(size, root, datetime.fromisoformat(at).replace(tzinfo=UTC), key, sig)
+            for size, root, at, key, sig in self._conn.execute(query)
+        ]
+
+    def rows(self, chunk: int) -> Iterator[list[Sequence[Any]]]:
+        """Every event in sequence order, `at` as stored (text), leaf hash last."""
+        cursor = self._conn.execute(_SQLITE_SELECT)
+        while rows := cursor.fetchmany(chunk):
+            yield rows

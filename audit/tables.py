@@ -6,12 +6,19 @@ so that an edited row is pinned to its own sequence number rather than only to
 the checkpoint interval that no longer matches. `audit_head` is a single row
 (id 1) holding the tree size and compact frontier; every writer locks it, which
 is what keeps sequence numbers contiguous across nodes.
+
+The application's PostgreSQL role gets only what the log needs (`core.db.grants`):
+the events and checkpoints can be inserted and read, never changed; the head row
+is updated; data keys are updated when they are re-wrapped or shredded. Migration
+0004 adds triggers that refuse UPDATE, DELETE and TRUNCATE of the log's tables on
+both engines, whoever asks.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, String, Table
 
+from core.db.grants import APPEND_ONLY, PRIVILEGES
 from core.db.schema import metadata
 from core.db.types import UTCDateTime
 
@@ -34,6 +41,7 @@ audit_events = Table(
     Index("ix_audit_events_establishment_at", "establishment_id", "at"),
     Index("ix_audit_events_subject", "subject"),
     Index("ix_audit_events_appointment", "appointment_id"),
+    info={PRIVILEGES: APPEND_ONLY},
 )
 
 audit_data_keys = Table(
@@ -47,6 +55,7 @@ audit_data_keys = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("shredded_at", UTCDateTime, nullable=True),
     Index("ix_audit_data_keys_scope", "scope"),
+    info={PRIVILEGES: ("SELECT", "INSERT", "UPDATE")},
 )
 
 audit_head = Table(
@@ -60,6 +69,12 @@ audit_head = Table(
     # Bumped whenever a data key is shredded, so writers on every node drop
     # their cached scope-to-key map without asking the database each batch.
     Column("keys_version", BigInteger, nullable=False),
+    # The time of the newest event or checkpoint. A batch is dated no earlier,
+    # whatever the writing node's clock says, so times never decrease along the
+    # log and a time range is a range of sequence numbers (docs/audit.md).
+    Column("last_at", UTCDateTime, nullable=True),
+    # Created by migration 0004, so the application's role never inserts it.
+    info={PRIVILEGES: ("SELECT", "UPDATE")},
 )
 
 audit_checkpoints = Table(
@@ -70,4 +85,6 @@ audit_checkpoints = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("key_id", String(16), nullable=False),
     Column("signature", LargeBinary, nullable=False),
+    Index("ix_audit_checkpoints_at", "at"),
+    info={PRIVILEGES: APPEND_ONLY},
 )

@@ -51,6 +51,7 @@ class Settings:
     database_url: Secret = field(default_factory=lambda: Secret(""))
     redis_url: Secret | None = None
     keys_dir: Path = Path("var/keys")
+    audit_checkpoints_dir: Path = Path("var/checkpoints")
     public_origins: tuple[str, ...] = ()
     jwt_issuer: str = "throughcare"
     jwt_audience: str = "throughcare"
@@ -89,6 +90,7 @@ class Settings:
         database_url = reader.database_url("DATABASE_URL", data_dir)
         redis_url = reader.redis_url("REDIS_URL")
         keys_dir = Path(reader.text("KEYS_DIR", str(data_dir / "keys")))
+        checkpoints_dir = Path(reader.text("AUDIT_CHECKPOINTS_DIR", str(data_dir / "checkpoints")))
         default_origins = (f"http://{host}:{port}", f"http://localhost:{port}")
         origins = reader.origins("PUBLIC_ORIGINS", default_origins)
         return cls(
@@ -98,6 +100,7 @@ class Settings:
             database_url=database_url,
             redis_url=redis_url,
             keys_dir=keys_dir,
+            audit_checkpoints_dir=checkpoints_dir,
             public_origins=origins,
             jwt_issuer=reader.text("JWT_ISSUER", "throughcare"),
             jwt_audience=reader.text("JWT_AUDIENCE", "throughcare"),

@@ -28,6 +28,7 @@ from core.clock import FakeClock
 from core.config import Secret, Settings
 from core.db import Database, create_database, upgrade
 from core.identity.passwords import SecretHasher
+from tests.audit.guards import triggers_dropped
 
 PG_ADMIN_URL = os.environ.get(
     "THROUGHCARE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -154,7 +155,10 @@ async def _truncate(url: str) -> None:
             )
             if names:
                 joined = ", ".join(f'"{n}"' for n in names)
-                await conn.execute(text(f"TRUNCATE {joined} RESTART IDENTITY CASCADE"))
+                # The audit tables refuse TRUNCATE (migration 0004): drop their
+                # triggers for this transaction, as only a table owner can.
+                async with triggers_dropped(conn):
+                    await conn.execute(text(f"TRUNCATE {joined} RESTART IDENTITY CASCADE"))
     finally:
         await db.dispose()
 
@@ -202,6 +206,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         base,
         data_dir=tmp_path,
         keys_dir=tmp_path / "keys",
+        audit_checkpoints_dir=tmp_path / "checkpoints",
         database_url=Secret(database_url),
         bus_prefix=f"tc-test-{uuid.uuid4().hex[:8]}:",
     )

@@ -144,7 +144,14 @@ async def _bus(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _audit(app: web.Application) -> AsyncIterator[None]:
-    log = await open_audit_log(app[DATABASE], keys_dir=app[SETTINGS].keys_dir, clock=app[CLOCK])
+    settings = app[SETTINGS]
+    log = await open_audit_log(
+        app[DATABASE],
+        keys_dir=settings.keys_dir,
+        clock=app[CLOCK],
+        checkpoint_dir=settings.audit_checkpoints_dir,
+        node=settings.node_name,
+    )
     app[AUDIT] = log
     app[SUBJECT_KEYS] = SubjectKeys(log.keys, app[CLOCK])
     yield

@@ -1,4 +1,4 @@
-"""`throughcare audit verify | export | rotate-kek | shred | retire-lost-keys`.
+"""`throughcare audit verify | checkpoint | export | rotate-kek | shred | retire-lost-keys`.
 
 `add_audit_commands` adds the subparsers; `run_audit` runs one against the
 `Core` that `web.cli` opens. Verification prints a progress bar when standard
@@ -15,9 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from audit import shredding
+from audit import shredding, store
+from audit.checkpoint_files import CheckpointFileError
+from audit.checkpoints import checkpoint_json
 from audit.export import export_bundle
-from audit.integrity import verify_database
+from audit.integrity import verify_log
 from core.config import ConfigError
 
 if TYPE_CHECKING:
@@ -34,9 +36,25 @@ def add_audit_commands(sub: Any) -> None:
         "verify",
         help="check the whole log against its signed checkpoints",
         description="Re-derives every leaf, rebuilds the tree and checks every checkpoint's "
-        "signature and root. Exits 1 and names the first bad sequence number on failure.",
+        "signature and root, including the copies kept outside the database "
+        "(THROUGHCARE_AUDIT_CHECKPOINTS_DIR). Exits 1 and names the first bad sequence "
+        "number on failure.",
     )
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="also check against a checkpoint you kept: the output of `audit checkpoint`, "
+        "a file of them (one a line), or an export bundle",
+    )
+    checkpoint = audit_sub.add_parser(
+        "checkpoint",
+        help="sign the log's current head and print the checkpoint, for you to keep",
+        description="Prints the latest signed checkpoint as JSON. Keep it somewhere the "
+        "database's administrators cannot write; `audit verify --checkpoint FILE` later "
+        "proves the log still holds what it held then.",
+    )
+    checkpoint.add_argument("--out", help="write it to this file (must not exist)")
     export = audit_sub.add_parser(
         "export",
         help="write an evidence bundle that `python -m audit.verify FILE` checks offline",
@@ -115,14 +133,37 @@ async def run_audit(core: Core, args: argparse.Namespace) -> int:
     log = core.audit
     if command == "verify":
         bar = ProgressBar(sys.stderr)
-        report = await verify_database(log.db, log.signer.public_raw, progress=bar)
-        bar.close()
+        kept_file = Path(args.checkpoint) if args.checkpoint else None
+        try:
+            report = await verify_log(log, kept_file=kept_file, progress=bar)
+        except CheckpointFileError as exc:
+            raise ConfigError(str(exc)) from None
+        finally:
+            bar.close()
         if args.json:
             print(json.dumps({**report.as_dict(), "key_id": log.signer.key_id}))
         else:
+            for note in report.notes:
+                print(note)
             print(report.summary())
             print(f"audit signing key id {log.signer.key_id}")
         return 0 if report.ok else 1
+    if command == "checkpoint":
+        await log.checkpoint()
+        async with log.db.connect() as conn:
+            latest = await store.latest_checkpoint(conn)
+        if latest is None:
+            raise ConfigError("the audit log is empty: there is no checkpoint yet")
+        text = json.dumps(checkpoint_json(latest))
+        if args.out:
+            out = Path(args.out)
+            if await asyncio.to_thread(out.exists):
+                raise ConfigError(f"{out} already exists; choose another file")
+            await asyncio.to_thread(out.write_text, text + "\n")
+            print(f"wrote the checkpoint at size {latest.size} to {out}")
+        else:
+            print(text)
+        return 0
     if command == "export":
         out = Path(args.out)
         if await asyncio.to_thread(out.exists):
@@ -141,8 +182,10 @@ async def run_audit(core: Core, args: argparse.Namespace) -> int:
             establishment=establishment,
         )
         await asyncio.to_thread(out.write_text, json.dumps(bundle, indent=1))
+        segment = bundle["segment"]
         print(
-            f"wrote {len(bundle['events'])} events (tree size {bundle['tree_size']}) to {out}; "
+            f"wrote sequences {segment['start']} to {segment['end'] - 1} "
+            f"(tree size {bundle['tree_size']}) to {out}; "
             f"check it with: python -m audit.verify {out}"
         )
         return 0

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from audit.export import export_bundle
-from audit.integrity import verify_database
+from audit.integrity import verify_log
 from audit.review import ReviewQuery, scope_for, search
 from core.errors import Code, ServiceError
 from core.events import Action, AuditRecord
@@ -110,7 +110,7 @@ async def audit_integrity(request: web.Request) -> web.Response:
     reader = await require(request, Role.MANAGER, Role.ADMIN)
     establishment, _ = scope_for(reader, None)
     log = request.app[AUDIT]
-    report = await verify_database(log.db, log.signer.public_raw)
+    report = await verify_log(log)
     await log.append(
         AuditRecord(
             Action.LOG_VIEWED,
@@ -180,6 +180,8 @@ OPENAPI = {
                 problem={"type": ["string", "null"]},
                 root=STR,
                 unsigned_tail={"type": "integer"},
+                kept={"type": "integer"},
+                kept_size={"type": ["integer", "null"]},
                 key_id=STR,
             ),
         )

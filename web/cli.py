@@ -59,7 +59,13 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
     clock = SystemClock()
     db = await asyncio.to_thread(create_database, settings.database_url.reveal())
     try:
-        audit = await open_audit_log(db, keys_dir=settings.keys_dir, clock=clock)
+        audit = await open_audit_log(
+            db,
+            keys_dir=settings.keys_dir,
+            clock=clock,
+            checkpoint_dir=settings.audit_checkpoints_dir,
+            node=settings.node_name,
+        )
         try:
             keys = await asyncio.to_thread(load_service_keys, settings.keys_dir)
             identity = build_identity(settings, db, audit, clock, keys)
@@ -91,6 +97,15 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_sub.add_parser("upgrade", help="apply all migrations (safe to run again)")
+    grants = db_sub.add_parser(
+        "grants",
+        help="print the SQL that gives the service's PostgreSQL role only what it needs",
+        description="Every table gets SELECT, INSERT, UPDATE and DELETE, except the audit "
+        "log's: events and checkpoints are insert and select only, the head row select and "
+        "update, the data keys select, insert and update. Run the output as the tables' owner "
+        "(e.g. `throughcare db grants --role throughcare_app | psql ...`), after each upgrade.",
+    )
+    grants.add_argument("--role", required=True, help="the role the service connects as")
 
     demo = sub.add_parser(
         "demo",
@@ -225,6 +240,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
+    if args.command == "db" and args.db_command == "grants":
+        return _print_grants(args.role)
     if args.command == "db":
         from audit.field_migration import load_field_mover
 
@@ -253,6 +270,22 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
         if args.command == "audit":
             return await run_audit(core, args)
     return 2
+
+
+def _print_grants(role: str) -> int:
+    import web.app  # noqa: F401  (declares every table on the metadata)
+    from core.db.grants import grant_statements
+    from core.db.schema import metadata
+
+    try:
+        statements = grant_statements(metadata, role)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    print("BEGIN;")
+    for statement in statements:
+        print(f"{statement};")
+    print("COMMIT;")
+    return 0
 
 
 async def _demo(core: Core, args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
-"""Fixtures for the audit tests: a real log on each store, with its own keys folder."""
+"""Fixtures for the audit tests: a real log on each store, with its own keys and checkpoint
+folders."""
 
 from __future__ import annotations
 
@@ -18,7 +19,16 @@ def keys_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def audit_log(db: Database, keys_dir: Path, clock: FakeClock) -> AsyncIterator[AuditLog]:
-    log = await open_audit_log(db, keys_dir=keys_dir, clock=clock, checkpoint_every=4)
+def checkpoints_dir(tmp_path: Path) -> Path:
+    return tmp_path / "checkpoints"
+
+
+@pytest.fixture
+async def audit_log(
+    db: Database, keys_dir: Path, checkpoints_dir: Path, clock: FakeClock
+) -> AsyncIterator[AuditLog]:
+    log = await open_audit_log(
+        db, keys_dir=keys_dir, clock=clock, checkpoint_every=4, checkpoint_dir=checkpoints_dir
+    )
     yield log
     await log.close()

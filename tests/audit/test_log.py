@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -11,17 +12,20 @@ from cryptography.exceptions import InvalidTag
 from sqlalchemy import func, select, update
 
 from audit import AuditLog, open_audit_log
+from audit.checkpoint_files import read_directory
 from audit.envelope import open_sealed
-from audit.integrity import verify_database
+from audit.integrity import verify_database, verify_log
 from audit.record import details_aad, key_scope
 from audit.review import decrypt_details
 from audit.store import EVENT_COLUMNS, to_event
+from audit.store import checkpoints as store_checkpoints
 from audit.tables import audit_checkpoints, audit_data_keys, audit_events
 from core.clock import FakeClock
 from core.db import Database
 from core.errors import ServiceError
 from core.events import Action, AuditRecord
 from core.keys import KeyFileError
+from tests.audit.guards import triggers_dropped
 
 
 def booked(n: int, subject: str = "p-1") -> AuditRecord:
@@ -86,7 +90,7 @@ async def test_a_ciphertext_moved_to_another_row_fails_to_decrypt(
     with pytest.raises(InvalidTag):
         open_sealed(aead, first.ciphertext, details_aad(0, key_scope("p-2", "est-1"), "booked"))  # type: ignore[attr-defined]
     # And through the store: swap the two ciphertexts and neither reads any more.
-    async with db.begin() as conn:
+    async with db.begin() as conn, triggers_dropped(conn):
         await conn.execute(
             update(audit_events).where(audit_events.c.seq == 0).values(details=second.ciphertext)  # type: ignore[attr-defined]
         )
@@ -209,6 +213,79 @@ async def test_two_logs_on_one_store_keep_one_contiguous_tree(
     assert len(scopes) == len(set(scopes)) == 6
 
 
+async def test_a_node_whose_clock_is_behind_never_dates_an_event_before_the_log(
+    db: Database, database_url: str, keys_dir: Path, clock: FakeClock
+) -> None:
+    """Nodes' clocks differ; the log's times must not go backwards, or a time range would
+    not be a range of sequence numbers and an export could not prove it holds all of one."""
+    from core.db import create_database
+
+    behind = FakeClock(clock.now() - timedelta(minutes=10))
+    other_db = await asyncio.to_thread(create_database, database_url)
+    ahead = await open_audit_log(db, keys_dir=keys_dir, clock=clock, checkpoint_every=3)
+    late = await open_audit_log(other_db, keys_dir=keys_dir, clock=behind, checkpoint_every=3)
+    try:
+        for i in range(4):
+            await ahead.append(booked(i))
+            clock.advance(1)
+            await late.append(booked(10 + i))
+            behind.advance(1)
+    finally:
+        await ahead.close()
+        await late.close()
+        await other_db.dispose()
+    times = [e.at for e in await rows(db)]  # type: ignore[attr-defined]
+    assert times == sorted(times)
+    assert times[1] == times[0] and times[-1] == clock.now() - timedelta(seconds=1)
+    report = await verify_database(db, ahead.signer.public_raw, max_gap=ahead.max_gap)
+    assert report.ok, report.summary()
+    async with db.connect() as conn:
+        signed = list((await conn.execute(select(audit_checkpoints.c.at))).scalars())
+    assert signed == sorted(signed) and signed[0] >= times[2]
+
+
+async def test_every_checkpoint_is_kept_in_the_nodes_file_outside_the_database(
+    audit_log: AuditLog, checkpoints_dir: Path
+) -> None:
+    for i in range(10):
+        await audit_log.append(booked(i))
+    await audit_log.close()
+    async with audit_log.db.connect() as conn:
+        stored = await store_checkpoints(conn)
+    kept = await asyncio.to_thread(read_directory, checkpoints_dir)
+    assert [c.size for c in stored] == [4, 8, 10]
+    assert kept.checkpoints == stored and kept.files == 1 and kept.damaged == []
+    path = checkpoints_dir / "node-1.jsonl"
+    modes = await asyncio.to_thread(
+        lambda: (path.stat().st_mode & 0o777, checkpoints_dir.stat().st_mode & 0o777)
+    )
+    assert modes == (0o600, 0o700)
+
+
+async def test_a_line_torn_by_a_crash_is_ended_and_the_next_checkpoint_still_kept(
+    audit_log: AuditLog, checkpoints_dir: Path
+) -> None:
+    for i in range(4):
+        await audit_log.append(booked(i))
+    await audit_log.kept()
+    path = checkpoints_dir / "node-1.jsonl"
+
+    def tear() -> None:
+        with path.open("a") as handle:
+            handle.write('{"size": 8, "ro')
+
+    await asyncio.to_thread(tear)
+    for i in range(4):
+        await audit_log.append(booked(4 + i))
+    await audit_log.kept()
+    kept = await asyncio.to_thread(read_directory, checkpoints_dir)
+    assert [c.size for c in kept.checkpoints] == [4, 8]
+    assert kept.damaged == ["node-1.jsonl line 2"]
+    report = await verify_log(audit_log)
+    assert report.ok and report.kept == 2, report.summary()
+    assert report.notes == ["ignored a damaged checkpoint line: node-1.jsonl line 2"]
+
+
 @pytest.mark.allow_blocking
 async def test_a_kek_file_others_can_read_stops_start_up(
     db: Database, keys_dir: Path, clock: FakeClock
@@ -279,3 +356,30 @@ async def test_a_key_shredded_by_another_node_is_not_used_again(
         await one.close()
         await two.close()
         await other_db.dispose()
+
+
+async def test_a_checkpoint_whose_batch_was_rolled_back_does_not_stop_later_ones(
+    audit_log: AuditLog, db: Database, checkpoints_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node remembers the newest checkpoint it signed, to refuse signing over a rewrite;
+    one signed in a transaction that then failed was never there, and must not count."""
+    from audit import store
+
+    for i in range(3):
+        await audit_log.append(booked(i))
+    real_write_head = store.write_head
+
+    async def fail(conn: object, head: object) -> None:
+        raise OSError("disk went away")
+
+    monkeypatch.setattr(store, "write_head", fail)
+    with pytest.raises(ServiceError):
+        await audit_log.append(booked(3))
+    monkeypatch.setattr(store, "write_head", real_write_head)
+    for i in range(4, 9):
+        await audit_log.append(booked(i))
+    await audit_log.kept()
+    async with db.connect() as conn:
+        assert [c.size for c in await store_checkpoints(conn)] == [4, 8]
+    report = await verify_log(audit_log)
+    assert report.ok and report.kept == 2, report.summary()

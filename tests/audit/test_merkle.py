@@ -13,6 +13,7 @@ from audit.merkle import (
     EMPTY_ROOT,
     MerkleTree,
     frontier_append,
+    frontier_extend,
     frontier_root,
     leaf_hash,
     node_hash,
@@ -84,3 +85,32 @@ def test_every_proof_verifies_and_a_changed_one_does_not(n: int, data: st.DataOb
     assert verify_consistency(first, n, tree.root(first), root, cproof)
     if cproof:
         assert not verify_consistency(first, n, tree.root(first), root, cproof[:-1])
+
+
+@given(st.integers(0, 300), st.lists(st.integers(0, 40), max_size=8))
+def test_extending_the_frontier_in_blocks_is_appending_leaf_by_leaf(
+    start: int, blocks: list[int]
+) -> None:
+    """The verifier's fast path: any cut of the leaves gives the same frontier and tree."""
+    total = start + sum(blocks)
+    hashes = [leaf_hash(i.to_bytes(4, "big")) for i in range(total)]
+    one_by_one: list[bytes] = []
+    for size, h in enumerate(hashes):
+        frontier_append(one_by_one, size, h)
+    blockwise: list[bytes] = []
+    frontier_extend(blockwise, 0, hashes[:start])
+    size = start
+    for block in blocks:
+        frontier_extend(blockwise, size, hashes[size : size + block])
+        size += block
+    assert blockwise == one_by_one
+    tree = MerkleTree(hashes)
+    assert frontier_root(blockwise) == tree.root()
+    assert tree.frontier(start) == one_by_one_at(hashes, start)
+
+
+def one_by_one_at(hashes: list[bytes], size: int) -> list[bytes]:
+    frontier: list[bytes] = []
+    for index, h in enumerate(hashes[:size]):
+        frontier_append(frontier, index, h)
+    return frontier

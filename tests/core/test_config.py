@@ -12,6 +12,7 @@ def test_embedded_defaults() -> None:
     assert s.database_url.reveal() == "sqlite+aiosqlite:///var/throughcare.db"
     assert s.redis_url is None
     assert s.keys_dir == Path("var/keys")
+    assert s.audit_checkpoints_dir == Path("var/checkpoints")
     assert s.port == 8080
     assert not s.is_postgres
 
