@@ -252,11 +252,14 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _demo(core: Core, args: argparse.Namespace) -> int:
+    from core.places.service import Places
     from web.app import build_scheduling
     from web.demo import describe, seed
 
-    scheduling = build_scheduling(core.db, core.audit, SystemClock(), core.keys)
-    data = await seed(core.identity, core.settings.data_dir / "demo.json", scheduling)
+    clock = SystemClock()
+    scheduling = build_scheduling(core.db, core.audit, clock, core.keys)
+    places = Places(core.db, clock=clock, audit=core.audit)
+    data = await seed(core.identity, core.settings.data_dir / "demo.json", scheduling, places)
     url = f"http://{core.settings.host}:{core.settings.port}"
     if args.json:
         print(json.dumps({"url": url, **data}, indent=2))
