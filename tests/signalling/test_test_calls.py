@@ -239,6 +239,18 @@ async def test_answers_candidates_and_reports_are_checked_and_refusals_change_no
     await settled(client, 1)
 
 
+async def test_a_device_in_its_consult_cannot_start_a_test_on_that_socket(
+    client: Any, world: World, clock: FakeClock, sockets: list[PrecallDevice]
+) -> None:
+    booked = await book_in(client, world, clock, hours=1)
+    clock.set(booked.starts_at - timedelta(minutes=5))
+    socket = await device_socket(client, world, sockets)
+    await socket.send({"type": "join", "appointment": booked.appointment})
+    assert (await socket.expect("room"))["state"] == "waiting"
+    assert (await refused(socket))["reason"] == "in_consult"
+    assert await rows(client) == []
+
+
 async def test_a_device_that_goes_mid_test_aborts_it_and_alerts_nobody(
     client: Any, world: World, clock: FakeClock, sockets: list[PrecallDevice]
 ) -> None:
