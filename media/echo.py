@@ -30,6 +30,7 @@ from typing import Any
 import av
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer
+from aiortc.exceptions import InvalidAccessError, InvalidStateError
 
 from core.identity import Principal, Role
 from media.meter import LinkMeter
@@ -50,6 +51,22 @@ CLIP_AUDIO_BPS = 32_000
 PEER_ID = "test-peer"
 """The peer's participant id in its TURN username (`expiry:appointment:test-peer`)."""
 CREDENTIAL_S = 300
+UNUSABLE = (
+    AssertionError,
+    AttributeError,
+    IndexError,
+    KeyError,
+    TypeError,
+    ValueError,
+    InvalidAccessError,
+    InvalidStateError,
+)
+"""What aiortc raises on an answer or candidate it cannot use (the device wrote them).
+
+Its SDP parser checks lines with `assert` (or, under `python -O`, fails on
+the `None` that the check would have caught), so those count too: a device's
+malformed answer is refused with `sdp_invalid`, not a 1011 for its socket.
+"""
 
 
 def make_clip(path: Path, seconds: int = CLIP_SECONDS) -> None:
@@ -183,20 +200,24 @@ class EchoPeer:
         return str(self.pc.localDescription.sdp)
 
     async def answer(self, sdp: str) -> None:
+        """Take the device's answer; ValueError if aiortc cannot use it."""
         if self.pc.signalingState != "have-local-offer":
             return
-        await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
+        except UNUSABLE as exc:
+            raise ValueError("the answer cannot be used") from exc
 
     async def add_candidate(
         self, candidate: str, sdp_mid: str | None, sdp_mline_index: int | None
     ) -> None:
+        """Take a trickled candidate; ValueError if aiortc cannot read or use it."""
         if self.pc.remoteDescription is None:
             return
         try:
-            parsed = parse_candidate(candidate, sdp_mid, sdp_mline_index)
-        except (ValueError, IndexError):
-            return  # a line aioice cannot read is not a path it could use
-        await self.pc.addIceCandidate(parsed)
+            await self.pc.addIceCandidate(parse_candidate(candidate, sdp_mid, sdp_mline_index))
+        except UNUSABLE as exc:
+            raise ValueError("the candidate cannot be used") from exc
 
     async def measure(self, duration_s: float, connect_within_s: float) -> LinkMeasures:
         return await self.meter.measure(duration_s, connect_within_s)

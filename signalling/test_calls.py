@@ -90,11 +90,15 @@ class EchoPeer(Protocol):
         """The peer's offer SDP (its candidates are in it: the peer does not trickle)."""
         ...
 
-    async def answer(self, sdp: str) -> None: ...
+    async def answer(self, sdp: str) -> None:
+        """Raises ValueError when the answer cannot be used."""
+        ...
 
     async def add_candidate(
         self, candidate: str, sdp_mid: str | None, sdp_mline_index: int | None
-    ) -> None: ...
+    ) -> None:
+        """Raises ValueError when the candidate cannot be read or used."""
+        ...
 
     async def measure(self, duration_s: float, connect_within_s: float) -> LinkMeasures:
         """Wait for the media to connect, then measure what arrives for `duration_s`."""
@@ -144,12 +148,19 @@ def judge(
 ) -> PrecallResult:
     """Both directions and the device's own check, in the words the store keeps.
 
-    The connection failed if nothing arrived at either end; it is poor if
-    either direction crosses a threshold. The camera (microphone) failed if
-    the device could not open it, or if the link worked and no video frame
-    (audio packet) of the device's arrived.
+    The connection failed if the peer's end never connected, or nothing
+    arrived at an end that should have had something (a device that opened
+    neither camera nor microphone sends nothing, which says nothing about the
+    path); it is poor if either direction crosses a threshold. The camera
+    (microphone) failed if the device could not open it, or if the link worked
+    and no video frame (audio packet) of the device's arrived.
     """
-    if not _received(to_service) or (to_device is not None and not _received(to_device)):
+    sends = check is None or "ok" in (check.camera, check.microphone)
+    if (
+        not to_service.connected
+        or (sends and not _received(to_service))
+        or (to_device is not None and not _received(to_device))
+    ):
         connection = "failed"
     elif _poor(to_service) or (to_device is not None and _poor(to_device)):
         connection = "poor"
@@ -218,13 +229,19 @@ class PrecallTests:
         relay_only = test.ticket.appointment.relay_only
         if isinstance(message, PrecallAnswer):
             check_sdp(message.sdp, device=True, relay_only=relay_only)
-            await test.peer.answer(message.sdp)
+            try:
+                await test.peer.answer(message.sdp)
+            except ValueError:
+                raise SignallingError(ErrorCode.SDP_INVALID) from None
         elif isinstance(message, PrecallCandidate):
             check_candidate(message.candidate, device=True, relay_only=relay_only)
             if message.candidate:
-                await test.peer.add_candidate(
-                    message.candidate, message.sdp_mid, message.sdp_mline_index
-                )
+                try:
+                    await test.peer.add_candidate(
+                        message.candidate, message.sdp_mid, message.sdp_mline_index
+                    )
+                except ValueError:
+                    raise SignallingError(ErrorCode.CANDIDATE_REFUSED) from None
         elif isinstance(message, PrecallReport):
             if not test.report.done():
                 test.report.set_result(message)

@@ -170,7 +170,12 @@ async def audio_only() -> LocalMedia:
 
 
 async def test_a_missing_camera_fails_the_test_and_alerts_the_wing_until_a_test_passes(
-    client: Any, world: World, booked: Booked, devices: list[PrecallDevice], staff: Staff
+    client: Any,
+    world: World,
+    booked: Booked,
+    devices: list[PrecallDevice],
+    staff: Staff,
+    clock: FakeClock,
 ) -> None:
     broken = await a_device(
         client, booked, devices, source=audio_only, check={"camera": "fail", "microphone": "ok"}
@@ -194,6 +199,7 @@ async def test_a_missing_camera_fails_the_test_and_alerts_the_wing_until_a_test_
     assert status == 403
     assert (await staff.listed())["test_call"]["camera"] == "failed"
 
+    clock.advance(minutes=10)  # an officer fixes the camera; the prisoner tests again
     fixed = await a_device(client, booked, devices)
     assert (await fixed.run())["outcome"] == "good"
     assert await staff.alerts() == []

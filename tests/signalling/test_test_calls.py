@@ -227,6 +227,12 @@ async def test_answers_candidates_and_reports_are_checked_and_refusals_change_no
             "check.camera",
         ),
         ({"type": "test_stop", "test": 7}, "invalid_field", "test"),
+        # SDP that passes the checks but that the peer cannot use: refused, socket kept.
+        (
+            {"type": "test_answer", "test": test, "sdp": "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF\r\n"},
+            "sdp_invalid",
+            None,
+        ),
     ]
     for body, code, field in cases:
         await socket.send(body)
@@ -324,6 +330,10 @@ def test_nothing_arriving_either_way_fails_the_connection() -> None:
         result = judge(up, down, OK)
         assert (result.outcome, result.connection) == ("failed", "failed")
         assert "connection" in result.problems
+    # A device that opened neither camera nor microphone sends nothing: the path is judged
+    # by what came back, and the camera and microphone are what failed.
+    silent = judge(nothing, GOOD, DeviceCheck("fail", "fail"))
+    assert (silent.connection, silent.problems) == ("good", ("camera", "microphone"))
     # With the link down, the camera and microphone are not known, unless the device knew.
     unknown = judge(LinkMeasures(connected=False), None, DeviceCheck("ok", "fail"))
     assert (unknown.camera, unknown.microphone) == ("unknown", "failed")
