@@ -23,6 +23,8 @@ class Action(StrEnum):
     DEVICE_ENROLMENT_STARTED = "device_enrolment_started"
     DEVICE_ENROLLED = "device_enrolled"
     DEVICE_REVOKED = "device_revoked"
+    # places
+    CELL_ADDED = "cell_added"
     # scheduling
     AVAILABILITY_CHANGED = "availability_changed"
     REGIME_CHANGED = "regime_changed"
@@ -58,6 +60,9 @@ class Action(StrEnum):
     RECORDING_STOPPED = "recording_stopped"
     # reading health records: a healthcare manager's reading of clinical text
     CLINICAL_VIEWED = "clinical_viewed"
+    # A device's pre-call test on the call's own path: its result, with the
+    # cell and wing, never anything clinical.
+    TEST_CALL_COMPLETED = "test_call_completed"
     # the log itself and its keys
     LOG_VIEWED = "log_viewed"
     LOG_EXPORTED = "log_exported"

@@ -21,7 +21,7 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from core.db.schema import accounts, devices, sessions
+from core.db.schema import accounts, cells, devices, sessions
 from core.errors import Code, ServiceError
 from core.events import Action
 from core.identity import Principal, Role
@@ -523,8 +523,9 @@ class Booking(SlotSearch):
             return {}
         s, d = sessions.c, devices.c
         rows = await conn.execute(
-            select(s.account_id, d.cell)
+            select(s.account_id, cells.c.name.label("cell"))
             .join(devices, d.id == s.device_id)
+            .join(cells, cells.c.id == d.cell_id)
             .where(and_(s.account_id.in_(sorted(ids)), d.revoked_at.is_(None)))
             .order_by(s.created_at, s.id)
         )

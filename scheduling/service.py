@@ -1,8 +1,8 @@
 """`SchedulingService`: the one object the application builds for this package.
 
 Each concept lives in its own module as a part of the service (catalogue,
-search, booking, lockdown, movements, consent, join, triage, reminders,
-calendar); this class only puts them together over one store, cipher, clock
+search, booking, lockdown, movements, consent, join, readiness, triage,
+reminders, calendar); this class only puts them together over one store, cipher, clock
 and audit sink.
 """
 
@@ -12,9 +12,13 @@ from scheduling.calendar import CalendarFeed
 from scheduling.catalogue import Catalogue
 from scheduling.join import JoinPolicy
 from scheduling.movements import Movements
+from scheduling.readiness import Readiness
 from scheduling.reminders import Reminders
 from scheduling.triage import Triage
 
 
-class SchedulingService(Movements, JoinPolicy, Catalogue, Triage, Reminders, CalendarFeed):
-    """Services, availability, slots, appointments, consent, requests, reminders, feeds."""
+class SchedulingService(
+    Movements, Readiness, JoinPolicy, Catalogue, Triage, Reminders, CalendarFeed
+):
+    """Services, availability, slots, appointments, consent, requests, reminders, feeds,
+    and pre-call tests."""

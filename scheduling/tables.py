@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from core.db.schema import metadata
@@ -223,4 +224,39 @@ calendar_tokens = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime, nullable=True),
     UniqueConstraint("token_hash", name="uq_calendar_tokens_token_hash"),
+)
+
+test_calls = Table(
+    "test_calls",
+    metadata,
+    # A device's pre-call test on the call's own path (scheduling/readiness.py):
+    # when, where (the device's cell and wing at the time) and how it went.
+    # Nothing clinical: no reason, no service, no media.
+    Column("id", String(36), primary_key=True),
+    Column("establishment_id", String(36), ForeignKey("establishments.id"), nullable=False),
+    Column("device_id", String(36), ForeignKey("devices.id"), nullable=False),
+    Column("prisoner_id", String(36), ForeignKey("accounts.id"), nullable=False),
+    Column("appointment_id", String(36), ForeignKey("appointments.id"), nullable=False),
+    Column("wing_id", String(36), ForeignKey("wings.id"), nullable=False),
+    Column("cell_id", String(36), ForeignKey("cells.id"), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    # good, poor, failed; aborted when the device went before the end; null while running.
+    Column("outcome", String(16), nullable=True),
+    Column("camera", String(16), nullable=True),
+    Column("microphone", String(16), nullable=True),
+    Column("connection", String(16), nullable=True),
+    # JSON: the numbers each side measured (round trip, loss, jitter, bitrate, frame rate).
+    Column("measures", Text, nullable=True),
+    Index("ix_test_calls_device", "device_id", "started_at"),
+    Index("ix_test_calls_establishment", "establishment_id", "finished_at"),
+    Index("ix_test_calls_appointment", "appointment_id", "finished_at"),
+    # One test at a time per device, whichever node runs it.
+    Index(
+        "uq_test_calls_running",
+        "device_id",
+        unique=True,
+        sqlite_where=text("finished_at IS NULL"),
+        postgresql_where=text("finished_at IS NULL"),
+    ),
 )

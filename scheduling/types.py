@@ -208,3 +208,80 @@ class HealthRequest:
     waited_days: float
     target_days: int | None
     text_status: TextStatus = TextStatus.WITHHELD
+
+
+PrecallRefusal = Literal["not_a_device", "no_consult", "too_many", "already_testing"]
+"""Why a device may not start a pre-call test now (scheduling/readiness.py)."""
+
+
+@dataclass(frozen=True)
+class PrecallTicket:
+    """A pre-call test that has started: for which consult, from which device and where."""
+
+    id: str
+    appointment: AppointmentView
+    prisoner_id: str
+    device_id: str
+    cell_id: str
+    cell: str
+    wing_id: str
+    wing: str
+    started_at: datetime
+
+
+@dataclass(frozen=True)
+class PrecallDecision:
+    ticket: PrecallTicket | None
+    refusal: PrecallRefusal | None
+
+
+@dataclass(frozen=True)
+class PrecallResult:
+    """How a test went. `outcome` is good, poor, failed, or aborted (the device went).
+
+    `camera` and `microphone` are ok, failed or unknown; `connection` good, poor
+    or failed; `measures` holds each direction's numbers (`to_service`: what the
+    test peer received from the device, `to_device`: what the device received).
+    """
+
+    outcome: str
+    camera: str | None = None
+    microphone: str | None = None
+    connection: str | None = None
+    measures: dict[str, dict[str, float]] | None = None
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """What wing staff are asked to fix: camera, microphone, connection."""
+        found = []
+        if self.camera == "failed":
+            found.append("camera")
+        if self.microphone == "failed":
+            found.append("microphone")
+        if self.connection == "failed":
+            found.append("connection")
+        return tuple(found)
+
+
+@dataclass(frozen=True)
+class PrecallSummary:
+    """The latest test before a consult, as its clinician sees it in the list."""
+
+    appointment_id: str
+    at: datetime
+    outcome: str
+    camera: str | None
+    microphone: str | None
+    connection: str | None
+
+
+@dataclass(frozen=True)
+class PrecallAlert:
+    """A device whose latest test failed: a place, a time and what to fix, nothing else."""
+
+    test_id: str
+    at: datetime
+    wing: str
+    cell: str
+    problems: tuple[str, ...]
+    consult_at: datetime

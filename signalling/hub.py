@@ -7,7 +7,8 @@ recipients through the bus, on whichever node they are connected; in memory
 there is one node and the hub delivers what it logs itself.
 
 Its session steps (hello, resume, reauth) are in `signalling/session.py` and its
-timers (liveness, the sweep) in `signalling/timers.py`, mixed in.
+timers (liveness, the sweep) in `signalling/timers.py`, mixed in. A device's
+pre-call test (the `test_*` messages) is handed to `signalling/test_calls.py`.
 
 A relayed offer, answer or candidate is the sender's frame text: it is parsed
 and checked, then forwarded with `seq` and `from` put in front, never
@@ -45,6 +46,7 @@ from signalling.messages import (
     Reauth,
 )
 from signalling.messages.negotiation import NEGOTIATION
+from signalling.messages.test_call import PRECALL_MESSAGES
 from signalling.meters import Meters
 from signalling.policy import Authenticator, IceServerIssuer, JoinPolicy, no_ice_servers
 from signalling.registry import (
@@ -68,6 +70,7 @@ from signalling.store.base import (
     parse_entry,
     room_channel,
 )
+from signalling.test_calls import PrecallTests
 from signalling.timers import Timers
 from signalling.waiting_room import position, queue_score, waiting_message, waiting_patient
 
@@ -102,6 +105,7 @@ class Hub(Session, Timers):
         config: HubConfig | None = None,
         ice_servers: IceServerIssuer = no_ice_servers,
         node_name: str = "node",
+        test_calls: PrecallTests | None = None,
     ) -> None:
         self.node = f"{node_name}:{uuid.uuid4().hex[:8]}"
         self._identity = identity
@@ -112,6 +116,9 @@ class Hub(Session, Timers):
         self._clock = clock
         self.config = config or HubConfig()
         self._ice_servers = ice_servers
+        self._test_calls = test_calls or PrecallTests(
+            policy=None, peers=None, ice_servers=ice_servers, clock=clock
+        )
         self._conns: dict[str, Connection] = {}
         self._local: dict[str, dict[str, Connection]] = {}
         self.meters = Meters(connections=self._conns, rooms=self._local)
@@ -142,6 +149,7 @@ class Hub(Session, Timers):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        await self._test_calls.close()
         await asyncio.gather(*(self._close(c, Close.RESTART) for c in list(self._conns.values())))
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -177,6 +185,7 @@ class Hub(Session, Timers):
         if self._conns.pop(conn.id, None) is None:
             return
         conn.closed = True
+        await self._test_calls.dropped(conn)
         room_id, participant = conn.room, conn.participant
         self._detach(conn)
         if room_id is None or participant is None:
@@ -368,6 +377,8 @@ class Hub(Session, Timers):
             await self._quality(conn, message)
         elif isinstance(message, Reauth):
             await self._reauth(conn, message)
+        elif isinstance(message, PRECALL_MESSAGES):
+            await self._test_calls.handle(conn, message)
 
     # ------------------------------------------------------------ rooms
 

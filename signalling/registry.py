@@ -30,6 +30,7 @@ from signalling.messages import (
 )
 from signalling.messages.base import ClientMessage
 from signalling.messages.negotiation import NEGOTIATION
+from signalling.messages.test_call import PRECALL_MESSAGES, PRECALL_SERVER_TYPES
 
 VERSION = 1
 MAX_DEPTH = 8
@@ -51,6 +52,7 @@ CLIENT_MESSAGES: dict[str, type[ClientMessage]] = {
         IceRestart,
         Quality,
         Notice,
+        *PRECALL_MESSAGES,
     )
 }
 
@@ -75,15 +77,19 @@ SERVER_TYPES = frozenset(
         "left",
         "ended",
     }
+    | PRECALL_SERVER_TYPES
 )
 """What the server may send: the other direction's allow-list."""
 
 BEFORE_HELLO = frozenset({"hello"})
-_SESSION = frozenset({"ping", "reauth", "join"})
+# `test_call` is let through for every role, like `join`, so that staff get
+# the explicit refusal (`test_call_refused`, `not_a_device`).
+_SESSION = frozenset({"ping", "reauth", "join", "test_call"})
 _MEMBER = frozenset({"leave", "offer", "answer", "candidate", "ice_restart", "quality"})
+_TESTING = frozenset({"test_answer", "test_candidate", "test_report", "test_stop"})
 
 ALLOWED_BY_ROLE: dict[Role, frozenset[str]] = {
-    Role.PRISONER: _SESSION | _MEMBER,
+    Role.PRISONER: _SESSION | _MEMBER | _TESTING,
     Role.CLINICIAN: _SESSION | _MEMBER | {"admit", "notice", "end"},
     # Staff who never join a consult may still authenticate; `join` is let
     # through so that they get the explicit refusal rather than `not_allowed`.

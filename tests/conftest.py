@@ -255,3 +255,13 @@ async def world(client: Any) -> Any:
     from tests.world import build_world
 
     return await build_world(client.server.app)
+
+
+@pytest.fixture(scope="session")
+def precall_clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The pre-call test peer's clip, encoded once for the whole run (media/echo.py)."""
+    from media.echo import CLIP_NAME, make_clip
+
+    directory = tmp_path_factory.mktemp("precall-clip")
+    make_clip(directory / CLIP_NAME)
+    return directory

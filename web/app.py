@@ -36,6 +36,7 @@ from web import (
     pages,
     scheduling_api,
     signin,
+    test_calls,
     ws,
 )
 from web.metrics import Metrics
@@ -64,6 +65,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     fhir,
     calendar_feed,
     audit_review,
+    test_calls,
 )
 
 

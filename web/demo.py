@@ -20,6 +20,7 @@ from core.clock import FakeClock
 from core.identity import IdentityService, Principal, Role
 from core.identity.service import SYSTEM_ACTOR
 from core.keys import write_secret_file
+from core.places.service import Places
 from scheduling import SchedulingService, Service
 from scheduling.times import local_instant
 
@@ -73,6 +74,11 @@ STAFF = [
         "password": "demo-admin-password",
     },
 ]
+# Wings and their cells; the prisoners' devices are in two cells of wing A.
+DEMO_PLACES = {
+    "A": [f"A1-{n:02d}" for n in range(1, 7)],
+    "B": [f"B1-{n:02d}" for n in range(1, 7)],
+}
 PRISONERS = [
     {
         "prison_number": "A1234BC",
@@ -89,6 +95,7 @@ async def seed(
     identity: IdentityService,
     demo_file: Path,
     scheduling: SchedulingService | None = None,
+    places: Places | None = None,
 ) -> dict[str, Any]:
     existing = await identity.establishment_by_code(ESTABLISHMENT["code"])
     if existing is not None:
@@ -127,6 +134,10 @@ async def seed(
     system = Principal(
         account_id=SYSTEM_ACTOR, role=Role.ADMIN, establishment_id=None, session_id=""
     )
+    if places is not None:
+        for wing, names in DEMO_PLACES.items():
+            for name in names:
+                await places.add_cell(system, est_id, wing, name)
     prisoners = []
     for person in PRISONERS:
         account_id = await identity.create_prisoner(
@@ -153,6 +164,9 @@ async def seed(
         "establishment": {"id": est_id, **ESTABLISHMENT},
         "staff": staff,
         "prisoners": prisoners,
+        "places": {wing: list(names) for wing, names in DEMO_PLACES.items()}
+        if places is not None
+        else {},
     }
     if scheduling is not None:
         data["scheduling"] = await seed_scheduling(scheduling, est_id, staff, prisoners)
@@ -307,6 +321,9 @@ def describe(data: dict[str, Any], url: str) -> str:
             f"  {person['role']:<10} {person['username']:<14} {person['password']:<22}"
             f" TOTP secret {person['totp_secret']} (now {code})"
         )
+    if data.get("places"):
+        wings = ", ".join(f"{w} ({len(c)} cells)" for w, c in data["places"].items())
+        lines.append(f"Wings: {wings}")
     lines.append("Prisoners (sign in on their enrolled device):")
     for person in data["prisoners"]:
         lines.append(

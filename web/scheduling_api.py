@@ -51,6 +51,7 @@ from web.scheduling_shared import (
     scheduling_of,
 )
 from web.state import CLOCK
+from web.test_calls import add_test_calls
 
 routes = web.RouteTableDef()
 
@@ -421,7 +422,10 @@ async def list_appointments(request: web.Request) -> web.Response:
         clinician_id=request.query.get("clinician_id"),
         establishment_id=request.query.get("establishment_id"),
     )
-    return json_response([_shown(principal, a) for a in found])
+    shown = [_shown(principal, a) for a in found]
+    if principal.role in CLINICAL:
+        await add_test_calls(scheduling_of(request), shown)
+    return json_response(shown)
 
 
 @routes.get("/api/appointments/{appointment_id}")
@@ -704,7 +708,8 @@ OPENAPI: dict[str, Any] = {
     },
     "/api/appointments": {
         "get": api_op(
-            "Appointments (officers see only who, where and when: name, number, cell, time)",
+            "Appointments (officers see only who, where and when: name, number, cell, time;"
+            " clinical staff also see the latest pre-call test as `test_call`)",
             ANYONE,
             result=ARRAY,
             parameters=[*RANGE, *query_params("prisoner_id", "clinician_id", "establishment_id")],

@@ -114,7 +114,7 @@ async def start_enrolment(request: web.Request) -> web.Response:
     enrolment = await request.app[IDENTITY].devices.start_enrolment(
         principal,
         establishment_id,
-        body.get("cell"),  # type: ignore[arg-type]
+        body.get("cell"),
     )
     return json_response(
         {

@@ -27,6 +27,7 @@ from signalling.policy import IceServerIssuer, JoinPolicy
 from signalling.store import create_store
 from web.middleware import SESSION_COOKIE
 from web.state import AUDIT, BUS, CLOCK, IDENTITY, METRICS, SCHEDULING, SETTINGS, SIGNALLING
+from web.test_calls import build_test_calls
 
 MAX_FRAME = 64 * 1024
 
@@ -293,6 +294,7 @@ async def signalling_ctx(app: web.Application) -> AsyncIterator[None]:
         log_size=settings.ws_replay_messages,
     )
     policy = app.get(JOIN_POLICY) or app[SCHEDULING]
+    ice_servers = app.get(ICE_SERVERS) or IceServers.from_settings(settings)
     hub = Hub(
         identity=app[IDENTITY],
         policy=policy,
@@ -301,8 +303,9 @@ async def signalling_ctx(app: web.Application) -> AsyncIterator[None]:
         audit=_Tee(app[AUDIT], tap) if (tap := app.get(AUDIT_TAP)) else app[AUDIT],
         clock=app[CLOCK],
         config=app.get(HUB_CONFIG) or hub_config(app),
-        ice_servers=app.get(ICE_SERVERS) or IceServers.from_settings(settings),
+        ice_servers=ice_servers,
         node_name=settings.node_name,
+        test_calls=build_test_calls(app, ice_servers),
     )
     app[METRICS].watch_signalling(hub.meters)
     await hub.start()

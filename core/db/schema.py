@@ -1,4 +1,4 @@
-"""Tables owned by the core layer: establishments, accounts, devices, sessions.
+"""Tables owned by the core layer: establishments, places, accounts, devices, sessions.
 
 Other packages declare their own tables on the same `metadata` in their own
 `tables.py`; the Alembic migrations in `core/migrations/` are the source of truth
@@ -11,12 +11,14 @@ from sqlalchemy import (
     Boolean,
     Column,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
     MetaData,
     String,
     Table,
+    UniqueConstraint,
 )
 
 from core.db.types import UTCDateTime
@@ -67,12 +69,49 @@ accounts = Table(
     Column("created_at", UTCDateTime, nullable=False),
 )
 
+# Places (core/places.py): establishment -> wing -> cell. A wing's name is
+# unique in its establishment; a cell's name is unique in its establishment
+# (officers name a cell by its name alone, "Cell A1-02"), so on its wing too.
+# The composite keys make "a cell belongs to exactly one wing of its own
+# establishment" and "a device's cell is in the device's establishment" facts
+# the store enforces, not rules the code has to remember.
+wings = Table(
+    "wings",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("establishment_id", String(36), ForeignKey("establishments.id"), nullable=False),
+    Column("name", String(32), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("establishment_id", "name", name="uq_wings_establishment_name"),
+    UniqueConstraint("establishment_id", "id", name="uq_wings_establishment_id"),
+)
+
+cells = Table(
+    "cells",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("establishment_id", String(36), nullable=False),
+    Column("wing_id", String(36), nullable=False),
+    Column("name", String(32), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    ForeignKeyConstraint(
+        ["establishment_id", "wing_id"],
+        ["wings.establishment_id", "wings.id"],
+        name="fk_cells_wing_wings",
+    ),
+    UniqueConstraint("establishment_id", "name", name="uq_cells_establishment_name"),
+    UniqueConstraint("establishment_id", "id", name="uq_cells_establishment_id"),
+    Index("ix_cells_wing", "wing_id"),
+)
+
 devices = Table(
     "devices",
     metadata,
     Column("id", String(36), primary_key=True),
     Column("establishment_id", String(36), ForeignKey("establishments.id"), nullable=False),
-    Column("cell", String(32), nullable=False),
+    # The cell gives the wing (cells.wing_id); migration 0007 moved the old
+    # free-text cell here.
+    Column("cell_id", String(36), nullable=False),
     Column("enrolment_code_hash", String(64), nullable=True, unique=True),
     Column("enrolment_expires_at", UTCDateTime, nullable=True),
     Column("credential_hash", String(64), nullable=True, unique=True),
@@ -80,6 +119,11 @@ devices = Table(
     Column("enrolled_at", UTCDateTime, nullable=True),
     Column("revoked_at", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
+    ForeignKeyConstraint(
+        ["establishment_id", "cell_id"],
+        ["cells.establishment_id", "cells.id"],
+        name="fk_devices_cell_cells",
+    ),
 )
 
 sessions = Table(

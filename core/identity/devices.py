@@ -1,5 +1,7 @@
 """Devices: an officer enrols one to a cell, the device redeems its one-time code
-once for its own credential, and a revoked device's sessions end with it."""
+once for its own credential, and a revoked device's sessions end with it.
+
+A device's cell is a place (`core.places`): it gives the device's wing."""
 
 from __future__ import annotations
 
@@ -7,18 +9,19 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import Select, and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.clock import Clock
 from core.db.engine import Database
-from core.db.schema import devices, establishments, sessions
+from core.db.schema import cells, devices, establishments, sessions, wings
 from core.errors import Code, ServiceError
 from core.events import Action, AuditRecord, AuditSink
-from core.identity import validation
 from core.identity.tokens import hash_token
 from core.identity.types import SYSTEM_ACTOR, Principal, Role
+from core.places.cells import place_cell
 
 ENROLMENT_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
 
@@ -28,6 +31,35 @@ class Device:
     id: str
     establishment_id: str
     cell: str
+    """The cell's name ("A1-02")."""
+    cell_id: str
+    wing_id: str
+    wing: str
+    """The wing's name ("A")."""
+
+
+def _device_query() -> Select[Any]:
+    return select(
+        devices,
+        cells.c.name.label("cell"),
+        cells.c.wing_id,
+        wings.c.name.label("wing"),
+    ).select_from(
+        devices.join(cells, cells.c.id == devices.c.cell_id).join(
+            wings, wings.c.id == cells.c.wing_id
+        )
+    )
+
+
+def _device(m: Any) -> Device:
+    return Device(
+        id=m["id"],
+        establishment_id=m["establishment_id"],
+        cell=m["cell"],
+        cell_id=m["cell_id"],
+        wing_id=m["wing_id"],
+        wing=m["wing"],
+    )
 
 
 @dataclass(frozen=True)
@@ -53,29 +85,43 @@ class DeviceRegistry:
         self._enrolment_lifetime = timedelta(seconds=enrolment_lifetime_s)
 
     async def start_enrolment(
-        self, actor: Principal, establishment_id: str, cell: str
+        self, actor: Principal, establishment_id: str, cell: object, wing: object = None
     ) -> Enrolment:
-        """An officer registers a device for a cell and gets a one-time code."""
+        """An officer registers a device for a cell and gets a one-time code.
+
+        A cell the establishment does not list yet is added, on `wing` or else
+        on the wing its name begins with (see `core.places`).
+        """
         if actor.role not in (Role.OFFICER, Role.ADMIN):
             raise ServiceError(Code.FORBIDDEN)
         if actor.role != Role.ADMIN and actor.establishment_id != establishment_id:
             raise ServiceError(Code.FORBIDDEN)
-        cell = validation.cell(cell)
         code = "".join(secrets.choice(ENROLMENT_ALPHABET) for _ in range(12))
         device_id = str(uuid.uuid4())
         now = self._clock.now()
         expires = now + self._enrolment_lifetime
         async with self._db.begin() as conn:
             await require_establishment(conn, establishment_id)
+            place, added = await place_cell(conn, establishment_id, cell, now, wing)
             await conn.execute(
                 insert(devices).values(
                     id=device_id,
                     establishment_id=establishment_id,
-                    cell=cell,
+                    cell_id=place.id,
                     enrolment_code_hash=hash_token(code),
                     enrolment_expires_at=expires,
                     enrolled_by=None if actor.account_id == SYSTEM_ACTOR else actor.account_id,
                     created_at=now,
+                )
+            )
+        if added:
+            await self._audit.append(
+                AuditRecord(
+                    action=Action.CELL_ADDED,
+                    actor=actor.account_id,
+                    establishment=establishment_id,
+                    subject=place.id,
+                    details={"wing": place.wing, "cell": place.name},
                 )
             )
         await self._audit.append(
@@ -84,7 +130,7 @@ class DeviceRegistry:
                 actor=actor.account_id,
                 establishment=establishment_id,
                 subject=device_id,
-                details={"cell": cell},
+                details={"cell": place.name, "wing": place.wing},
             )
         )
         display = "-".join(code[i : i + 4] for i in range(0, 12, 4))
@@ -101,7 +147,7 @@ class DeviceRegistry:
         async with self._db.begin() as conn:
             row = (
                 await conn.execute(
-                    select(devices).where(devices.c.enrolment_code_hash == code_hash)
+                    _device_query().where(devices.c.enrolment_code_hash == code_hash)
                 )
             ).first()
             if row is None:
@@ -127,14 +173,14 @@ class DeviceRegistry:
             )
             if result.rowcount != 1:
                 raise ServiceError(Code.ENROLMENT_CODE_INVALID)
-        device = Device(id=m["id"], establishment_id=m["establishment_id"], cell=m["cell"])
+        device = _device(m)
         await self._audit.append(
             AuditRecord(
                 action=Action.DEVICE_ENROLLED,
                 actor=device.id,
                 establishment=device.establishment_id,
                 subject=device.id,
-                details={"cell": device.cell},
+                details={"cell": device.cell, "wing": device.wing},
             )
         )
         return device, credential
@@ -149,13 +195,28 @@ class DeviceRegistry:
         async with self._db.connect() as conn:
             row = (
                 await conn.execute(
-                    select(devices).where(devices.c.credential_hash == hash_token(credential))
+                    _device_query().where(devices.c.credential_hash == hash_token(credential))
                 )
             ).first()
         if row is None or row._mapping["revoked_at"] is not None:
             raise ServiceError(Code.DEVICE_NOT_ENROLLED)
-        m = row._mapping
-        return Device(id=m["id"], establishment_id=m["establishment_id"], cell=m["cell"])
+        return _device(row._mapping)
+
+    async def device(self, device_id: str) -> Device | None:
+        """An enrolled, unrevoked device, with its cell and wing."""
+        async with self._db.connect() as conn:
+            row = (
+                await conn.execute(
+                    _device_query().where(
+                        and_(
+                            devices.c.id == device_id,
+                            devices.c.revoked_at.is_(None),
+                            devices.c.credential_hash.is_not(None),
+                        )
+                    )
+                )
+            ).first()
+        return _device(row._mapping) if row is not None else None
 
     async def revoke_device(self, actor: Principal, device_id: str) -> None:
         if actor.role not in (Role.OFFICER, Role.ADMIN):

@@ -9,7 +9,6 @@ from core.errors import Code, ServiceError
 PRISON_NUMBER = re.compile(r"^[A-Z][0-9]{4}[A-Z]{2}$")
 PIN = re.compile(r"^[0-9]{4,8}$")
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
-CELL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ./-]{0,31}$")
 TOTP = re.compile(r"^[0-9]{6}$")
 ESTABLISHMENT_CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,31}$")
 MIN_PASSWORD = 12
@@ -49,14 +48,6 @@ def password(value: object) -> str:
 def totp_code(value: object) -> str:
     if not isinstance(value, str) or not TOTP.match(value.strip()):
         raise ServiceError(Code.INVALID_REQUEST, "The sign-in code is 6 digits.")
-    return value.strip()
-
-
-def cell(value: object) -> str:
-    if not isinstance(value, str) or not CELL.match(value.strip()):
-        raise ServiceError(
-            Code.INVALID_REQUEST, "A cell is up to 32 letters, digits, dots or dashes."
-        )
     return value.strip()
 
 

@@ -26,7 +26,11 @@ class ConsultWorld:
 
 
 async def consult_world(
-    app: Any, *, relay_only: bool, starts_in: timedelta = timedelta(minutes=5)
+    app: Any,
+    *,
+    relay_only: bool,
+    starts_in: timedelta = timedelta(minutes=5),
+    cell: str | None = None,
 ) -> ConsultWorld:
     identity = app[IDENTITY]
     scheduling = app[SCHEDULING]
@@ -53,7 +57,7 @@ async def consult_world(
     system = Principal(
         account_id=SYSTEM_ACTOR, role=Role.ADMIN, establishment_id=None, session_id=""
     )
-    enrolment = await identity.devices.start_enrolment(system, est, f"cell-{tag}")
+    enrolment = await identity.devices.start_enrolment(system, est, cell or f"cell-{tag}")
     device, credential = await identity.devices.complete_enrolment(enrolment.code)
     manager = Principal(
         account_id=staff[Role.MANAGER].account_id,

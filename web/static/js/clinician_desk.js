@@ -4,6 +4,7 @@
 import { api, clearError, el, formatTime, serverNow, show, showError, t } from "./common.js";
 import { PeerLink, QualityMeter, rtcConfiguration, setupControls } from "./call.js";
 import { Signal } from "./signal.js";
+import { testCallLine } from "./clinician_testcall.js";
 
 const POOR_LOSS_PCT = 10;
 const QUALITY_EVERY_MS = 2000;
@@ -76,7 +77,7 @@ async function loadList() {
         "tr",
         { "data-appointment": a.id },
         el("td", { text: `${formatTime(a.starts_at)}–${formatTime(a.ends_at)}` }),
-        el("td", { text: patientLabel(a) }),
+        el("td", {}, patientLabel(a), testCallLine(a)),
         el("td", { text: t(`health.status_${a.status}`) }),
         el(
           "td",

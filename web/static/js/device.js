@@ -141,12 +141,17 @@ async function route() {
     await health.load(state.account);
   } else if (name === "soon") {
     show("screen-soon");
+  } else if (name === "testcall") {
+    show("screen-testcall");
+    const { testcall } = await import("./device_testcall.js");
+    testcall.start(arg).catch((failure) => flash(errorText(failure)));
   } else if (name === "consult" && arg) {
     show("screen-consult");
     const { consult } = await import("./device_consult.js");
     consult.start(arg, state.account).catch((failure) => flash(errorText(failure)));
   } else {
     show("screen-home");
+    import("./device_testcall.js").then(({ testcall }) => testcall.offer()).catch(() => {});
   }
 }
 

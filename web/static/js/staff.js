@@ -16,6 +16,7 @@ import {
   t,
 } from "./common.js";
 import { officer } from "./staff_regime.js";
+import { testCallAlerts } from "./staff_alerts.js";
 
 function setupEnrol() {
   const form = document.getElementById("enrol-form");
@@ -53,7 +54,7 @@ async function main() {
   account = await staffGate(["officer", "admin"]);
   if (account) {
     show("screen-officer");
-    await officer.load(account);
+    await Promise.all([officer.load(account), testCallAlerts.load()]);
   }
   document.body.dataset.ready = "true";
 }
