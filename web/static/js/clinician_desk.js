@@ -3,7 +3,7 @@
 // From the list any consult in progress or stuck can be rejoined, admitted again, or given an
 // outcome (seen, or did not attend with its reason). The consult itself is clinician_call.js.
 
-import { api, clearError, el, formatTime, serverNow, show, showError, t } from "./common.js";
+import { api, clearError, el, formatDate, formatTime, serverNow, show, showError, t } from "./common.js";
 import { call } from "./clinician_call.js";
 
 const LIVE_EVERY_MS = 3000;
@@ -148,6 +148,7 @@ function renderList() {
 }
 
 async function loadList() {
+  document.getElementById("list-date").textContent = formatDate(new Date(serverNow()).toISOString());
   const { from, to } = dayRange();
   const query = new URLSearchParams({ from, to, clinician_id: state.account.account_id });
   const items = await api("GET", `/api/appointments?${query}`);
@@ -260,7 +261,7 @@ async function pollLive() {
   const arrived = [...waiting.keys()].filter((id) => !state.waitingAll.has(id));
   state.waitingAll = waiting;
   renderWaitingAll();
-  if (!document.getElementById("screen-list").hidden) renderList();
+  renderList();
   if (arrived.length && state.waitingAllLoaded) {
     loadList().catch(() => {});
     const w = waiting.get(arrived[arrived.length - 1]);
@@ -297,7 +298,7 @@ function outcome(appointmentId, { live = false } = {}) {
   show("screen-outcome");
 }
 
-const END_REASONS = { patient_unwell: "patient_unwell", technical: "technical" };
+const END_REASONS = { unwell: "patient_unwell", network_failure: "technical", device_unavailable: "technical" };
 
 function setupOutcome() {
   const form = document.getElementById("outcome-form");

@@ -209,6 +209,11 @@ export function formatWhen(iso, zone) {
   });
 }
 
+export function formatDate(iso) {
+  const p = dateParts(iso, timeZone());
+  return t("date.date", { weekday: t(`date.day_${p.weekday}`), day: p.day, month: t(`date.month_${p.month}`), year: p.year });
+}
+
 export function formatDateTime(iso) {
   const p = dateParts(iso, timeZone());
   return t("date.date_time", { day: p.day, month: t(`date.month_short_${p.month}`), year: p.year, time: p.time });

@@ -242,7 +242,14 @@ function onRoom(room) {
   const status = you ? you.status : null;
   // The server's `waiting` (the place in the queue) follows a join at once; wait for it.
   if (status === "waiting") return live.where === "waiting" ? undefined : expectAnswer();
-  if ((status === "present" || status === "away") && you.admitted) return startCall();
+  if ((status === "present" || status === "away") && you.admitted) {
+    startCall();
+    // Where the health worker is, for a page that has just come (back) into the call.
+    const clinician = (room.members || []).find((m) => m.role === "clinician");
+    if (!clinician) peer("left");
+    else if (clinician.status === "away") peer("lost");
+    return undefined;
+  }
   if (status === "left") return showLeft();
   return halt(t("consult.unknown_state"), { retry: () => s.restart() });
 }
