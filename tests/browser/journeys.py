@@ -140,7 +140,7 @@ async def journey(
     live = await make_live(configure, extra_origins=origins, **overrides)
     for link in links:
         if not link.udp:
-            link.upstream = ("127.0.0.1", live.server.port)
+            link.upstream = ("127.0.0.1", live.settings.port)
     world = await consult_world(live.app, relay_only=True)
     for pair, who in ((device_links, world.prisoner.account_id), (clinician_links, None)):
         if pair is None:

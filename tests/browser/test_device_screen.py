@@ -71,7 +71,8 @@ async def test_the_device_call_screen_fits_1024_by_768_in_both_languages(
     await device.locator("#lang-switch").click()
     await device.wait_for_selector("html[lang='cy']")
     await device.wait_for_selector("#step-call:not([hidden])", timeout=15000)
-    await device.locator("#call-peer").get_by_text("wedi gadael yr apwyntiad").wait_for(timeout=10000)
+    peer = device.locator("#call-peer")
+    await peer.get_by_text("wedi gadael yr apwyntiad").wait_for(timeout=10000)
     await all_on_screen(device, (*CALL_PARTS, "peer-wait", "peer-leave"))
     await both_screens(j, "device-screen-1024-cy")
     assert j.watch.problems == []
