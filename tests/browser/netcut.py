@@ -19,7 +19,7 @@ import contextlib
 import socket
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 CHUNK = 65536
 
@@ -43,8 +43,7 @@ class _Udp(asyncio.DatagramProtocol):
         self.opening: dict[tuple[str, int], list[bytes]] = {}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         if not self.cut.is_open:
@@ -145,8 +144,7 @@ class NetCut:
                 self._server.close()
                 await self._server.wait_closed()
                 continue
-            assert isinstance(protocol, _Udp)
-            self._udp = protocol
+            self._udp = cast(_Udp, protocol)
             return self.port
         raise RuntimeError("no loopback port free for both TCP and UDP")
 

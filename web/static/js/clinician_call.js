@@ -166,7 +166,9 @@ async function sample() {
   state.stalls = q.stalled && state.flowing ? state.stalls + 1 : 0;
   if (state.stalls >= STALLED_SAMPLES && state.signal && state.signal.online) peer("lost", { local: true });
   else if (!q.stalled && state.peer === "lost" && state.peerLocal) peer(null);
-  if (state.peer !== "lost" && state.peer !== "left") {
+  const online = Boolean(state.signal && state.signal.online);
+  if (!online || state.stalls > 0) quality(t("clinician.quality_lost"), true);
+  else if (state.peer !== "lost" && state.peer !== "left") {
     if (q.loss_pct > POOR_LOSS_PCT) quality(t("clinician.quality_poor", { loss: q.loss_pct }), true);
     else quality(t("clinician.quality_good"), false);
   }
@@ -199,7 +201,8 @@ function arrived(member) {
   }
 }
 
-async function onRoom(room) {
+/** A room snapshot: after a join (`fresh`, a new page or a new link), or in a resume's welcome. */
+async function onRoom(room, { fresh = true } = {}) {
   clearTimeout(state.answerTimer);
   if (room.ice_servers) state.iceServers = room.ice_servers;
   if (room.state === "ended") {
@@ -215,6 +218,8 @@ async function onRoom(room) {
     return;
   }
   if (patient && patient.admitted && patient.status === "present") {
+    // Resumed on the same page, the link stays: an ICE restart follows (`ice_restart`).
+    if (!fresh && state.link && state.link.remote === patient.participant) return;
     // Back on a fresh page, or the patient came back: start the media from scratch.
     await callWith(patient.participant);
   } else if (patient && patient.admitted && patient.status === "away") {
@@ -318,10 +323,11 @@ function watch(signal) {
   signal.addEventListener("down", () => {
     status.textContent = t("consult.reconnecting");
     if (state.peerLocal) peer(null);
+    if (state.link) quality(t("clinician.quality_lost"), true);
   });
   signal.addEventListener("up", (event) => {
     status.textContent = t("consult.reconnected");
-    if (event.detail.resumed && event.detail.room) onRoom(event.detail.room).catch(() => {});
+    if (event.detail.resumed && event.detail.room) onRoom(event.detail.room, { fresh: false }).catch(() => {});
   });
   signal.addEventListener("closed", (event) => {
     state.desk.problem(closeWords(event.detail.code, t));
