@@ -208,13 +208,14 @@ async function sample() {
 
 function askLeave(from) {
   const box = node("leave-confirm");
-  box.hidden = false;
   box.dataset.from = from;
+  if (!box.open) box.showModal();
   node("leave-no").focus();
 }
 
 function hideLeaveConfirm() {
-  node("leave-confirm").hidden = true;
+  const box = node("leave-confirm");
+  if (box.open) box.close();
 }
 
 function leave() {
