@@ -126,8 +126,10 @@ async def test_a_second_screen_for_the_same_consult_takes_over_and_the_first_say
     # The first takes it back: now the second says why it stopped.
     await first.get_by_role("button", name="Use this screen instead").click()
     await first.wait_for_selector("#step-waiting:not([hidden])", timeout=15000)
-    await second.locator("#ended-text").get_by_text("opened on another screen").wait_for(
-        timeout=10000
+    await (
+        second.locator("#ended-text")
+        .get_by_text("opened on another screen")
+        .wait_for(timeout=10000)
     )
     await screenshot(second, "second-screen-taken-back-device")
     await j.clinician.page.locator(

@@ -43,7 +43,12 @@ async def test_ten_seconds_without_a_network_and_the_call_resumes_by_itself(
     axe_source: str,
 ) -> None:
     j = await journey(
-        make_live, kiosks, coturn, clock, cut_device=side == "device", cut_clinician=side != "device"
+        make_live,
+        kiosks,
+        coturn,
+        clock,
+        cut_device=side == "device",
+        cut_clinician=side != "device",
     )
     await in_a_call(j)
     device, clinician = j.device.page, j.clinician.page
