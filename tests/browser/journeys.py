@@ -44,10 +44,34 @@ RELAY_ONLY = """(() => {
   window.RTCPeerConnection = RelayOnly;
 })();"""
 
-MEDIA_FLOWING = """() => {
-  const q = window.tcLastQuality;
-  return q && q.frames_decoded > 0 && q.audio_packets > 0 && q.bytes_received > 0;
+PEERS_WATCHED = """(() => {
+  const Native = window.RTCPeerConnection;
+  const made = [];
+  window.tcPeers = made;
+  class Watched extends Native {
+    constructor(...args) {
+      super(...args);
+      made.push(this);
+    }
+  }
+  window.RTCPeerConnection = Watched;
+})();"""
+"""Keeps every peer connection a page makes, so the test reads their `getStats` itself."""
+
+INBOUND = """async () => {
+  const open = (window.tcPeers || []).filter((pc) => pc.connectionState !== "closed");
+  const total = { bytes: 0, frames: 0, audio: 0, peers: open.length };
+  for (const pc of open) {
+    (await pc.getStats()).forEach((s) => {
+      if (s.type !== "inbound-rtp") return;
+      total.bytes += s.bytesReceived || 0;
+      if (s.kind === "video") total.frames += s.framesDecoded || 0;
+      else total.audio += s.packetsReceived || 0;
+    });
+  }
+  return total;
 }"""
+"""What a page has received over its open peer connections, from `getStats`."""
 
 
 class RoutedTurn:
@@ -152,12 +176,22 @@ async def journey(
         routed.via[who or world.clinician.account_id] = urls
     watch = PageWatch()
     device = Side(
-        kiosks("device", watch, viewport=DEVICE_SCREEN, locale=device_locale),
+        kiosks(
+            "device",
+            watch,
+            init_script=PEERS_WATCHED,
+            viewport=DEVICE_SCREEN,
+            locale=device_locale,
+        ),
         device_links[0].origin if device_links else live.origin,
         *(device_links or (None, None)),
     )
     clinician = Side(
-        kiosks("clinician", watch, init_script=RELAY_ONLY if cut_clinician else None),
+        kiosks(
+            "clinician",
+            watch,
+            init_script=PEERS_WATCHED + (RELAY_ONLY if cut_clinician else ""),
+        ),
         clinician_links[0].origin if clinician_links else live.origin,
         *(clinician_links or (None, None)),
     )
@@ -237,31 +271,39 @@ async def in_a_call(j: Journey) -> None:
 # ------------------------------------------------------------------- media
 
 
+async def inbound(page: Any) -> dict[str, int]:
+    found: dict[str, int] = await page.evaluate(INBOUND)
+    return found
+
+
 async def bytes_in(page: Any) -> int:
-    value = await page.evaluate("() => (window.tcLastQuality || {}).bytes_received || 0")
-    return int(value)
+    return (await inbound(page))["bytes"]
 
 
 async def media_flows(j: Journey, *pages: Any, within: float = 30) -> float:
-    """Waits until media comes in, and keeps coming, on each page; returns the seconds it took."""
+    """Waits until video frames, audio and bytes come in, and keep coming, on each page,
+    by the page's own `getStats`; returns the seconds it took."""
     started = time.monotonic()
     for page in pages or (j.device.page, j.clinician.page):
-        try:
-            await page.wait_for_function(MEDIA_FLOWING, timeout=within * 1000)
-            before = await bytes_in(page)
-            await page.wait_for_function(
-                "b => window.tcLastQuality && window.tcLastQuality.bytes_received > b + 20000",
-                arg=before,
-                timeout=within * 1000,
-            )
-        except Exception:
-            seen = await page.evaluate("() => window.tcLastQuality")
-            raise AssertionError(f"no media on {page.url}: {seen}; {j.watch.problems}") from None
+        deadline = time.monotonic() + within
+        while True:
+            before = await inbound(page)
+            await asyncio.sleep(1)
+            after = await inbound(page)
+            if (
+                after["peers"] == before["peers"]
+                and after["frames"] > before["frames"]
+                and after["audio"] > before["audio"]
+                and after["bytes"] > before["bytes"] + 5000
+            ):
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no media on {page.url}: {after}; {j.watch.problems}")
     return time.monotonic() - started
 
 
 async def media_stopped(page: Any, seconds: float = 2.5) -> None:
-    """No byte comes in over `seconds` (the page samples its getStats every second)."""
+    """No byte comes in over `seconds`."""
     before = await bytes_in(page)
     await asyncio.sleep(seconds)
     after = await bytes_in(page)

@@ -83,8 +83,6 @@ async def test_ten_seconds_without_a_network_and_the_call_resumes_by_itself(
     await own.get_by_text("Connected again.").wait_for(timeout=30000)
     await media_flows(j, within=30)
     print(f"media again {time.monotonic() - restored:.1f} s after the link came back")
-    for page, count in stopped.items():
-        assert await bytes_in(page) > count
     await far.wait_for(state="hidden", timeout=10000)
     await both_screens(j, f"network-loss-{side}-back")
     assert j.watch.problems == []

@@ -69,8 +69,10 @@ async def access_cookie_left(kiosk: Kiosk) -> float:
 async def restart_past_the_access_cookie(kiosk: Kiosk, base: str, path: str) -> Any:
     """Close the browser just before its page would renew the token; open it again once its
     access cookie has run out (the refresh cookie, and the CSRF cookie, remain)."""
-    while (left := await access_cookie_left(kiosk)) > RENEW_LEAD_S + 1:
-        await asyncio.sleep(0.5)
+    left = await access_cookie_left(kiosk)
+    if left > RENEW_LEAD_S + 1:
+        await asyncio.sleep(left - RENEW_LEAD_S - 1)
+        left = await access_cookie_left(kiosk)
     await kiosk.close()
     await asyncio.sleep(left + 2)
     page = await kiosk.open()

@@ -193,7 +193,10 @@ export class Signal extends EventTarget {
 
   dropped(code) {
     if (this.closedForGood) return;
-    if (FINAL.has(code)) {
+    // A 4xxx code this page does not know is the server's word that this connection is
+    // over (a newer server may close for reasons of its own): reconnecting by itself
+    // could fight another tab for the place, so the page says so and offers to try again.
+    if (FINAL.has(code) || (code > 4004 && code < 5000)) {
       this.closedForGood = true;
       this.dispatchEvent(new CustomEvent("closed", { detail: { code } }));
       return;
