@@ -144,7 +144,7 @@ class NetCut:
                 self._server.close()
                 await self._server.wait_closed()
                 continue
-            self._udp = cast(_Udp, protocol)
+            self._udp = protocol
             return self.port
         raise RuntimeError("no loopback port free for both TCP and UDP")
 
