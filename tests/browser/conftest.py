@@ -231,19 +231,36 @@ async def playwright() -> AsyncIterator[Any]:
         yield pw
 
 
-@pytest.fixture
-async def kiosks(playwright: Any, tmp_path: Path) -> AsyncIterator[Callable[..., Kiosk]]:
-    """Persistent browsers, each with a profile of its own, closed at the end."""
-    made: list[Kiosk] = []
+class Kiosks:
+    """Makes persistent browsers for one test; closes them, and whatever else the test
+    hands over (`on_close`), when it ends, passed or not."""
 
-    def make(name: str, watch: PageWatch, **args: Any) -> Kiosk:
-        kiosk = Kiosk(playwright, tmp_path / f"profile-{name}", watch, **args)
-        made.append(kiosk)
+    def __init__(self, playwright: Any, workdir: Path) -> None:
+        self.playwright, self.workdir = playwright, workdir
+        self.made: list[Kiosk] = []
+        self.closers: list[Callable[[], Awaitable[None]]] = []
+
+    def __call__(self, name: str, watch: PageWatch, **args: Any) -> Kiosk:
+        kiosk = Kiosk(self.playwright, self.workdir / f"profile-{name}", watch, **args)
+        self.made.append(kiosk)
         return kiosk
 
-    yield make
-    for kiosk in made:
-        await kiosk.close()
+    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
+        self.closers.append(closer)
+
+    async def close(self) -> None:
+        for kiosk in self.made:
+            await kiosk.close()
+        for closer in self.closers:
+            await closer()
+
+
+@pytest.fixture
+async def kiosks(playwright: Any, tmp_path: Path) -> AsyncIterator[Kiosks]:
+    """Persistent browsers, each with a profile of its own, closed at the end."""
+    made = Kiosks(playwright, tmp_path)
+    yield made
+    await made.close()
 
 
 async def new_page(browser: Any, watch: PageWatch, **context_args: Any) -> Any:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +20,7 @@ from core.identity import Principal
 from media.turn import AppointmentWindow, IceServers
 from tests.browser.conftest import (
     Kiosk,
+    Kiosks,
     Live,
     LiveFactory,
     PageWatch,
@@ -125,15 +125,12 @@ class Journey:
     device: Side
     clinician: Side
     links: list[NetCut] = field(default_factory=list)
-
-    async def close(self) -> None:
-        for link in self.links:
-            await link.close()
+    """Closed with the test's browsers (`Kiosks`), whether the test passed or not."""
 
 
 async def journey(
     make_live: LiveFactory,
-    kiosks: Callable[..., Kiosk],
+    kiosks: Kiosks,
     coturn: Turn,
     clock: FakeClock,
     *,
@@ -151,6 +148,8 @@ async def journey(
         await app_link.start()
         await turn_link.start()
         links.extend([app_link, turn_link])
+        kiosks.on_close(app_link.close)
+        kiosks.on_close(turn_link.close)
         return app_link, turn_link
 
     device_links = await relay_pair() if cut_device else None

@@ -8,7 +8,6 @@ whose fallback wrote "Monday, November 30 at 03:45 AM" on a Welsh page.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,7 +16,7 @@ import pytest
 
 from core.clock import FakeClock
 from core.identity import Principal, Role
-from tests.browser.conftest import Kiosk, LiveFactory
+from tests.browser.conftest import Kiosks, LiveFactory
 from tests.browser.journeys import (
     DEVICE_SCREEN,
     both_screens,
@@ -49,7 +48,7 @@ async def all_on_screen(page: Any, ids: tuple[str, ...] = CALL_PARTS) -> None:
 @pytest.mark.parametrize("store_kind", ["sqlite"])
 async def test_the_device_call_screen_fits_1024_by_768_in_both_languages(
     make_live: LiveFactory,
-    kiosks: Callable[..., Kiosk],
+    kiosks: Kiosks,
     coturn: Turn,
     clock: FakeClock,
 ) -> None:
@@ -76,13 +75,12 @@ async def test_the_device_call_screen_fits_1024_by_768_in_both_languages(
     await all_on_screen(device, (*CALL_PARTS, "peer-wait", "peer-leave"))
     await both_screens(j, "device-screen-1024-cy")
     assert j.watch.problems == []
-    await j.close()
 
 
 @pytest.mark.parametrize("store_kind", ["sqlite"])
 async def test_welsh_dates_and_times_come_from_the_apps_own_words(
     make_live: LiveFactory,
-    kiosks: Callable[..., Kiosk],
+    kiosks: Kiosks,
     coturn: Turn,
     clock: FakeClock,
 ) -> None:
@@ -146,4 +144,3 @@ async def test_welsh_dates_and_times_come_from_the_apps_own_words(
         for english in ("Monday", "Tuesday", "November", "December", "March"):
             assert english not in text, english
     assert j.watch.problems == []
-    await j.close()

@@ -9,12 +9,10 @@ the consult's window closed is told so in words.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
 from core.clock import FakeClock
-from tests.browser.conftest import Kiosk, LiveFactory, check_accessibility, screenshot
+from tests.browser.conftest import Kiosks, LiveFactory, check_accessibility, screenshot
 from tests.browser.journeys import (
     both_screens,
     clinician_signs_in,
@@ -32,7 +30,7 @@ pytestmark = pytest.mark.slow
 @pytest.mark.parametrize("store_kind", ["sqlite"])
 async def test_leave_asks_first_and_join_again_brings_the_patient_back_to_be_admitted(
     make_live: LiveFactory,
-    kiosks: Callable[..., Kiosk],
+    kiosks: Kiosks,
     coturn: Turn,
     clock: FakeClock,
     axe_source: str,
@@ -94,13 +92,12 @@ async def test_leave_asks_first_and_join_again_brings_the_patient_back_to_be_adm
     await media_flows(j)
     await both_screens(j, "left-call-admitted-again")
     assert j.watch.problems == []
-    await j.close()
 
 
 @pytest.mark.parametrize("store_kind", ["sqlite"])
 async def test_a_second_screen_for_the_same_consult_takes_over_and_the_first_says_why(
     make_live: LiveFactory,
-    kiosks: Callable[..., Kiosk],
+    kiosks: Kiosks,
     coturn: Turn,
     clock: FakeClock,
     axe_source: str,
@@ -136,13 +133,12 @@ async def test_a_second_screen_for_the_same_consult_takes_over_and_the_first_say
         f"#waiting-all li[data-waiting='{j.world.appointment_id}']"
     ).wait_for(timeout=15000)
     assert j.watch.problems == []
-    await j.close()
 
 
 @pytest.mark.parametrize("store_kind", ["sqlite"])
 async def test_a_device_back_after_the_window_closed_is_told_the_appointment_has_ended(
     make_live: LiveFactory,
-    kiosks: Callable[..., Kiosk],
+    kiosks: Kiosks,
     coturn: Turn,
     clock: FakeClock,
 ) -> None:
@@ -167,4 +163,3 @@ async def test_a_device_back_after_the_window_closed_is_told_the_appointment_has
     assert await device.locator("#step-ended").is_visible()
     await both_screens(j, "back-after-window")
     assert j.watch.problems == []
-    await j.close()

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 
 import pytest
 
 from core.clock import FakeClock
-from tests.browser.conftest import Kiosk, LiveFactory
+from tests.browser.conftest import Kiosks, LiveFactory
 from tests.browser.journeys import (
     both_screens,
     bytes_in,
@@ -36,7 +35,7 @@ CUT_S = 10.0
 @pytest.mark.parametrize("side", ["device", "clinician"])
 async def test_ten_seconds_without_a_network_and_the_call_resumes_by_itself(
     make_live: LiveFactory,
-    kiosks: Callable[..., Kiosk],
+    kiosks: Kiosks,
     coturn: Turn,
     clock: FakeClock,
     side: str,
@@ -86,4 +85,3 @@ async def test_ten_seconds_without_a_network_and_the_call_resumes_by_itself(
     await far.wait_for(state="hidden", timeout=10000)
     await both_screens(j, f"network-loss-{side}-back")
     assert j.watch.problems == []
-    await j.close()

@@ -9,7 +9,6 @@ admitted, rejoined, or ended with an outcome: seen, or did not attend with a rea
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from sqlalchemy import select
 from core.clock import FakeClock
 from core.identity import Principal, Role
 from scheduling.tables import appointments
-from tests.browser.conftest import Kiosk, LiveFactory
+from tests.browser.conftest import Kiosks, LiveFactory
 from tests.browser.journeys import (
     Journey,
     both_screens,
@@ -60,7 +59,7 @@ async def status_of(j: Journey) -> tuple[str, str | None]:
 @pytest.mark.parametrize("store_kind", ["sqlite"])
 async def test_a_clinician_who_closes_the_browser_mid_call_rejoins_from_the_list_in_welsh(
     make_live: LiveFactory,
-    kiosks: Callable[..., Kiosk],
+    kiosks: Kiosks,
     coturn: Turn,
     clock: FakeClock,
     axe_source: str,
@@ -117,13 +116,12 @@ async def test_a_clinician_who_closes_the_browser_mid_call_rejoins_from_the_list
     )
     await both_screens(j, "clinician-patient-lost-cy")
     assert j.watch.problems == []
-    await j.close()
 
 
 @pytest.mark.parametrize("store_kind", ["sqlite"])
 async def test_a_clinician_page_that_reloads_mid_call_rejoins_and_the_call_resumes(
     make_live: LiveFactory,
-    kiosks: Callable[..., Kiosk],
+    kiosks: Kiosks,
     coturn: Turn,
     clock: FakeClock,
 ) -> None:
@@ -139,13 +137,12 @@ async def test_a_clinician_page_that_reloads_mid_call_rejoins_and_the_call_resum
     await j.device.page.locator("#call-peer").wait_for(state="hidden")
     await both_screens(j, "clinician-reload-rejoined")
     assert j.watch.problems == []
-    await j.close()
 
 
 @pytest.mark.parametrize("store_kind", ["sqlite"])
 async def test_from_the_list_the_clinician_admits_and_records_a_stuck_consult(
     make_live: LiveFactory,
-    kiosks: Callable[..., Kiosk],
+    kiosks: Kiosks,
     coturn: Turn,
     clock: FakeClock,
     axe_source: str,
@@ -200,4 +197,3 @@ async def test_from_the_list_the_clinician_admits_and_records_a_stuck_consult(
     assert await status_of(j) == ("did_not_attend", "prison")
     await both_screens(j, "stuck-recorded", axe_source)
     assert j.watch.problems == []
-    await j.close()

@@ -9,13 +9,12 @@ the window that the patient has left.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from core.clock import FakeClock
-from tests.browser.conftest import Kiosk, LiveFactory
+from tests.browser.conftest import Kiosks, LiveFactory
 from tests.browser.journeys import (
     both_screens,
     clinician_signs_in,
@@ -42,7 +41,7 @@ async def not_checked_again(page: Any) -> None:
 @pytest.mark.parametrize("store_kind", ["sqlite"])
 async def test_a_patient_page_that_reloads_is_back_where_it_was_without_a_new_check(
     make_live: LiveFactory,
-    kiosks: Callable[..., Kiosk],
+    kiosks: Kiosks,
     coturn: Turn,
     clock: FakeClock,
     axe_source: str,
@@ -82,13 +81,12 @@ async def test_a_patient_page_that_reloads_is_back_where_it_was_without_a_new_ch
     assert await clinician.locator("#peer-status").is_hidden()
     await both_screens(j, "patient-reload-call", axe_source)
     assert j.watch.problems == []
-    await j.close()
 
 
 @pytest.mark.parametrize("store_kind", ["sqlite"])
 async def test_a_patient_device_restarted_past_the_reclaim_window_waits_to_be_admitted_again(
     make_live: LiveFactory,
-    kiosks: Callable[..., Kiosk],
+    kiosks: Kiosks,
     coturn: Turn,
     clock: FakeClock,
     axe_source: str,
@@ -126,13 +124,12 @@ async def test_a_patient_device_restarted_past_the_reclaim_window_waits_to_be_ad
     await media_flows(j)
     await both_screens(j, "patient-restart-call-again")
     assert j.watch.problems == []
-    await j.close()
 
 
 @pytest.mark.parametrize("store_kind", ["sqlite"])
 async def test_a_patient_device_restarted_within_the_window_is_back_in_the_call(
     make_live: LiveFactory,
-    kiosks: Callable[..., Kiosk],
+    kiosks: Kiosks,
     coturn: Turn,
     clock: FakeClock,
 ) -> None:
@@ -151,4 +148,3 @@ async def test_a_patient_device_restarted_within_the_window_is_back_in_the_call(
     await media_flows(j)
     await both_screens(j, "patient-restart-within-window")
     assert j.watch.problems == []
-    await j.close()

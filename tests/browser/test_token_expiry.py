@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,7 +21,7 @@ from sqlalchemy import select
 
 from core.clock import FakeClock
 from scheduling.tables import appointments
-from tests.browser.conftest import Kiosk, LiveFactory
+from tests.browser.conftest import Kiosk, Kiosks, LiveFactory
 from tests.browser.journeys import Journey, both_screens, in_a_call, journey, media_flows, visit
 from tests.turn import Turn
 from web.state import DATABASE
@@ -93,7 +92,7 @@ async def still_in_call(j: Journey) -> None:
 @pytest.mark.parametrize("store_kind", ["sqlite"])
 async def test_a_five_minute_call_on_one_minute_tokens_survives_a_restart_of_each_side(
     make_live: LiveFactory,
-    kiosks: Callable[..., Kiosk],
+    kiosks: Kiosks,
     coturn: Turn,
     clock: FakeClock,
 ) -> None:
@@ -146,4 +145,3 @@ async def test_a_five_minute_call_on_one_minute_tokens_survives_a_restart_of_eac
     await clinician.get_by_role("button", name="Record outcome").click()
     await clinician.locator("#outcome-done").wait_for()
     assert j.watch.problems == []
-    await j.close()

@@ -3,8 +3,9 @@
 // (clinician_desk.js) to start, rejoin or admit; a fresh page, a dropped link or a patient
 // who left and came back each lead back into the call, said in words on the way.
 
-import { el, show, t } from "./common.js";
+import { show, t } from "./common.js";
 import { PeerLink, QualityMeter, rtcConfiguration, setupControls } from "./call.js";
+import { WaitingRoom } from "./clinician_waiting.js";
 import { Signal, closeWords } from "./signal.js";
 
 const POOR_LOSS_PCT = 10;
@@ -23,7 +24,7 @@ const state = {
   sampleTimer: null,
   answerTimer: null,
   iceServers: [],
-  waiting: new Map(),
+  waiting: null,
   patient: null,
   peer: null,
   peerLocal: false,
@@ -42,45 +43,6 @@ function name() {
 }
 
 // ---------------------------------------------------- the waiting room
-
-function checkWords(check) {
-  if (!check) return "–";
-  if (check.network === "poor") return t("clinician.check_poor");
-  if (check.camera !== "ok") return t("clinician.check_audio");
-  return t("clinician.check_good");
-}
-
-function renderWaiting() {
-  const list = node("waiting");
-  const waiting = [...state.waiting.values()];
-  if (!waiting.length) {
-    list.replaceChildren(el("li", { text: t("clinician.waiting_none") }));
-    return;
-  }
-  list.replaceChildren(
-    ...waiting.map((member) => {
-      const inputId = `notice-${member.participant}`;
-      return el(
-        "li",
-        { class: "arrived", "data-participant": member.participant },
-        el("p", { class: "card-title", text: state.current ? name() : member.participant }),
-        el("p", { text: t("clinician.check_result", { result: checkWords(member.check) }) }),
-        el(
-          "form",
-          { class: "form inline", "data-notice": member.participant },
-          el(
-            "div",
-            { class: "field" },
-            el("label", { for: inputId, text: t("clinician.message") }),
-            el("input", { id: inputId, name: "text", maxlength: "280" }),
-          ),
-          el("button", { type: "submit", class: "button secondary", text: t("clinician.message_send") }),
-        ),
-        el("button", { type: "button", class: "button primary", "data-admit": member.participant, text: t("clinician.admit") }),
-      );
-    }),
-  );
-}
 
 function admit(participant) {
   if (!state.signal) return;
@@ -190,8 +152,7 @@ async function sample() {
 // -------------------------------------------------------------- messages
 
 function arrived(member) {
-  state.waiting.set(member.participant, member);
-  renderWaiting();
+  state.waiting.arrived(member);
   state.desk.arrival(state.current);
   if (state.admitOnArrival === member.participant) {
     state.admitOnArrival = null;
@@ -210,8 +171,7 @@ async function onRoom(room, { fresh = true } = {}) {
     return;
   }
   const patient = (room.members || []).find((m) => m.role === "patient");
-  state.waiting = new Map(patient && patient.status === "waiting" ? [[patient.participant, patient]] : []);
-  renderWaiting();
+  state.waiting.fromRoom(room);
   if (patient && patient.status === "waiting" && state.admitOnArrival === patient.participant) {
     state.admitOnArrival = null;
     admit(patient.participant);
@@ -238,8 +198,7 @@ async function onMessage(message) {
       return arrived(message);
     case "joined":
       if (message.role !== "patient") return undefined;
-      state.waiting.delete(message.participant);
-      renderWaiting();
+      state.waiting.remove(message.participant);
       peer(null);
       return callWith(message.participant);
     case "answer":
@@ -252,20 +211,16 @@ async function onMessage(message) {
       if (state.link && state.link.remote === message.from) return state.link.offer({ iceRestart: true });
       return callWith(message.from);
     case "away":
-      if (state.waiting.has(message.participant)) {
-        state.waiting.delete(message.participant);
-        renderWaiting();
-        return undefined;
-      }
+      if (state.waiting.mark(message.participant, true)) return undefined;
       peer("lost");
       return undefined;
     case "reconnected":
+      if (state.waiting.mark(message.participant, false)) return undefined;
       if (state.peer === "lost") peer(null);
       status.textContent = t("clinician.patient_reconnected", { name: name() });
       return undefined;
     case "left":
-      state.waiting.delete(message.participant);
-      renderWaiting();
+      state.waiting.remove(message.participant);
       if (message.participant === state.patient || !node("screen-call").hidden) {
         closeLink();
         peer("left");
@@ -341,8 +296,8 @@ function watch(signal) {
 
 // -------------------------------------------------------------- open, end
 
-/** Stops everything of the consult open now, and shows the list. */
-function close() {
+/** Stops everything of the consult open now; shows the list unless told not to. */
+function close({ toList = true } = {}) {
   clearInterval(state.sampleTimer);
   clearTimeout(state.answerTimer);
   closeLink();
@@ -351,10 +306,9 @@ function close() {
   if (state.signal) state.signal.close();
   state.signal = null;
   node("arrival-alert").hidden = true;
-  state.waiting = new Map();
-  renderWaiting();
+  state.waiting.clear();
   peer(null);
-  show("screen-list");
+  if (toList) show("screen-list");
 }
 
 function finish() {
@@ -366,7 +320,7 @@ function finish() {
 async function open(appointmentId, { admit: admitting = null } = {}) {
   if (state.signal) close();
   state.current = appointmentId;
-  state.waiting = new Map();
+  state.waiting.clear();
   state.admitOnArrival = admitting;
   peer(null);
   node("call-status").textContent = "";
@@ -377,14 +331,13 @@ async function open(appointmentId, { admit: admitting = null } = {}) {
   state.iceServers = welcome.ice_servers || [];
   join();
   node("call-heading").textContent = state.desk.heading(appointmentId);
-  renderWaiting();
 }
 
 /** Ends a consult that is still open (from the list, or with its outcome). */
 async function end(appointmentId, reason) {
   if (state.current === appointmentId && state.signal) {
     state.signal.send({ type: "end", reason });
-    close();
+    close({ toList: false });
     return;
   }
   const signal = new Signal();
@@ -411,6 +364,7 @@ async function end(appointmentId, reason) {
 function setup(desk) {
   state.desk = desk;
   const waiting = node("waiting");
+  state.waiting = new WaitingRoom(waiting, () => (state.current ? name() : t("clinician.col_patient")));
   waiting.addEventListener("click", (event) => {
     const button = event.target.closest("button[data-admit]");
     if (button) admit(button.dataset.admit);
@@ -426,7 +380,7 @@ function setup(desk) {
     }
   });
   node("peer-admit").addEventListener("click", () => {
-    const member = [...state.waiting.values()][0];
+    const member = state.waiting.first();
     if (member) admit(member.participant);
   });
   node("peer-keep-waiting").addEventListener("click", () => peer("waiting"));

@@ -98,6 +98,7 @@ export class Signal extends EventTarget {
         }
         if (message.type === "pong") {
           clearTimeout(this.pongTimer);
+          this.pongTimer = null;
           return;
         }
         if (message.type === "reauth") {
