@@ -290,6 +290,18 @@ class Participant:
             self._queue("resumed").put_nowait(welcome)
             return
 
+    async def resume(self, token: str | None = None) -> dict[str, Any]:
+        """Resume the room on any node, after signing in again (`token`) if need be.
+
+        A connection closed for an expired token (4004) is not resumed by
+        itself: the participant is `away`, and comes back this way while the
+        reclaim window is open. Returns the `welcome`.
+        """
+        if token is not None:
+            self.token = token
+        await self._resume_anywhere()
+        return await self.expect("resumed")
+
     async def drop(self) -> None:
         """Lose the connection without leaving (a network blip); it then resumes."""
         self._blip = True

@@ -109,10 +109,14 @@ class JoinPolicy(Booking, Consents):
         return JoinDecision(allowed=True, refusal=None, role=role, appointment=view)
 
     async def record_call_event(self, appointment_id: str, event: CallEvent, actor: str) -> None:
-        """waiting -> checked in; admitted -> in progress; ended -> completed.
+        """waiting -> checked in; admitted -> in progress; ended changes nothing.
 
-        Repeated or late events (a reconnect re-entering the waiting room, an
-        end after the clinician already recorded an outcome) change nothing.
+        An appointment is completed (or did not attend) only by the clinician's
+        outcome (`mark_attended`, `mark_did_not_attend`), never by the call
+        ending: a call is also ended by the window closing, and once was by a
+        token running out, which recorded a consult as seen that nobody had
+        finished. Repeated or late events (a patient coming back to the waiting
+        room, an admit after an outcome) change nothing.
         """
         path: dict[str, list[tuple[Status, Action]]] = {
             "waiting": [(Status.CHECKED_IN, Action.CHECKED_IN)],
@@ -120,7 +124,7 @@ class JoinPolicy(Booking, Consents):
                 (Status.CHECKED_IN, Action.CHECKED_IN),
                 (Status.IN_PROGRESS, Action.CONSULT_STARTED),
             ],
-            "ended": [(Status.COMPLETED, Action.ATTENDED)],
+            "ended": [],
         }
         if event not in path:
             raise ValueError(f"unknown call event {event!r}")
@@ -130,8 +134,6 @@ class JoinPolicy(Booking, Consents):
                 return
             current = Status(view.status)
             if current == target or target not in TRANSITIONS[current]:
-                continue
-            if event == "ended" and current != Status.IN_PROGRESS:
                 continue
             try:
                 await self._change(actor, appointment_id, target, action, None)

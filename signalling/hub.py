@@ -159,6 +159,10 @@ class Hub(Session, Timers):
 
     # ------------------------------------------------------------ connections
 
+    async def rooms(self, appointments: list[str]) -> dict[str, Room]:
+        """The live rooms among `appointments` (any node's), for a clinician's list."""
+        return await self._store.get_many(appointments)
+
     def connect(self, transport: Transport, *, cookie_token: str | None = None) -> Connection:
         """A new connection; `cookie_token` is the session cookie of a browser's upgrade."""
         if self._closing:

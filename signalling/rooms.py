@@ -5,6 +5,13 @@ anything, then mutates the room and returns an `Outbox` of effects (messages to
 log and deliver, audit records, calls to scheduling, connections to close) for
 the hub to carry out. A refused operation raises and leaves the room as it was,
 which the property-based tests check.
+
+There is a way back from every state but `ended`, for as long as the
+appointment's window is open: a member who dropped resumes (or joins again from
+a fresh page) and is back where it was; a patient who left, or whose reclaim
+window ran out, comes back through the waiting room and the room goes back to
+`waiting` until the clinician admits again; a clinician who left rejoins. Only
+the clinician's `end`, or the window closing, ends a consult.
 """
 
 from __future__ import annotations
@@ -31,8 +38,11 @@ class ConsultState(StrEnum):
 
 TRANSITIONS: dict[ConsultState, frozenset[ConsultState]] = {
     ConsultState.WAITING: frozenset({ConsultState.ADMITTED, ConsultState.ENDED}),
-    ConsultState.ADMITTED: frozenset({ConsultState.IN_CALL, ConsultState.ENDED}),
-    ConsultState.IN_CALL: frozenset({ConsultState.ENDED}),
+    # Back to waiting: the admitted patient left (or did not come back in time).
+    ConsultState.ADMITTED: frozenset(
+        {ConsultState.IN_CALL, ConsultState.WAITING, ConsultState.ENDED}
+    ),
+    ConsultState.IN_CALL: frozenset({ConsultState.WAITING, ConsultState.ENDED}),
     ConsultState.ENDED: frozenset(),
 }
 
@@ -64,6 +74,7 @@ class Member:
             "participant": self.participant,
             "role": self.role,
             "status": self.status.value,
+            "admitted": self.admitted,
             "check": self.check,
         }
 
@@ -209,6 +220,31 @@ class Room:
             "members": [m.view() for m in self.members.values() if m.status in ACTIVE],
         }
 
+    def summary(self) -> dict[str, Any]:
+        """Where the consult stands, for the clinician's list (no health detail)."""
+
+        def member(role: str) -> dict[str, Any] | None:
+            found = [m for m in self.members.values() if m.role == role]
+            if not found:
+                return None
+            m = found[0]
+            return {
+                "participant": m.participant,
+                "status": m.status.value,
+                "admitted": m.admitted,
+                "since": m.since,
+                "waiting_since": m.waiting_since if m.status in ACTIVE else None,
+                "check": m.check,
+            }
+
+        return {
+            "appointment": self.appointment,
+            "state": self.state.value,
+            "patient": member("patient"),
+            "clinician": member("clinician"),
+            "ended_reason": self.ended_reason,
+        }
+
     @property
     def ended(self) -> bool:
         return self.state is ConsultState.ENDED
@@ -237,47 +273,84 @@ class Room:
         check: dict[str, str] | None,
         now: datetime,
     ) -> Outbox:
+        """Enter the room, or come back to it from a fresh page.
+
+        A member still in the room (present, waiting, or away within its
+        reclaim window) is put back where it was, on this connection: the older
+        one is closed. An admitted member coming back this way has a new page
+        and so a new peer connection: the others get `joined`, which tells
+        them to start the media again (the clinician offers). Anyone who had
+        left comes back as new: a patient through the waiting room, a
+        clinician straight in.
+        """
         self._refuse_if_ended()
-        out = Outbox()
         existing = self.members.get(participant)
+        if existing is not None and existing.role != role:
+            raise SignallingError(ErrorCode.NOT_ALLOWED)
+        out = Outbox()
         if existing is not None and existing.conn and existing.conn != conn:
             out.kicks.append(existing.conn)
         out.first_join = existing is None
         at = _iso(now)
+        if existing is not None and existing.status in ACTIVE:
+            return self._rejoin(existing, conn, check, now, out)
+        if out.first_join:
+            out.audit(Action.JOINED, participant, now, role=role)
+        else:
+            out.audit(Action.RECONNECTED, participant, now, role=role)
         if role == "clinician":
             member = Member(participant, role, MemberStatus.PRESENT, True, conn, at, check)
             self.members[participant] = member
-            if out.first_join:
-                out.audit(Action.JOINED, participant, now, role=role)
-            elif existing is not None and existing.status is MemberStatus.AWAY:
-                out.audit(Action.RECONNECTED, participant, now, role=role)
-            if existing is None or existing.status is MemberStatus.LEFT:
-                out.send(self.others(participant), {"type": "joined", **_who(member)})
-            return out
-        # A patient always (re)enters through the waiting room; the clinician admits.
-        was_active = existing is not None and existing.status in ACTIVE
-        if was_active and existing is not None and existing.admitted:
-            member = existing
-            member.conn = conn
-            if member.status is MemberStatus.AWAY:
-                member.status = MemberStatus.PRESENT
-                out.audit(Action.RECONNECTED, participant, now, role=role)
+            out.send(self.others(participant), {"type": "joined", **_who(member)})
             return out
         member = Member(participant, role, MemberStatus.WAITING, False, conn, at, check, at)
-        if was_active and existing is not None:
-            member.waiting_since = existing.waiting_since or at
         self.members[participant] = member
-        if out.first_join:
-            out.audit(Action.JOINED, participant, now, role=role)
-        if not was_active:
-            out.audit(Action.WAITING, participant, now)
-            out.call_events.append(("waiting", participant))
+        self._enter_waiting(member, now, out)
+        return out
+
+    def _rejoin(
+        self,
+        member: Member,
+        conn: str,
+        check: dict[str, str] | None,
+        now: datetime,
+        out: Outbox,
+    ) -> Outbox:
+        participant = member.participant
+        member.conn = conn
+        member.since = _iso(now)
+        if check is not None:
+            member.check = check
+        out.audit(Action.RECONNECTED, participant, now, role=member.role)
+        if not member.admitted:
+            member.status = MemberStatus.WAITING
+            out.queue_changed = True
             out.send(
                 self.clinicians(),
-                {"type": "arrived", **_who(member), "check": check, "at": at},
+                {"type": "arrived", **_who(member), "check": member.check, "at": member.since},
             )
-        out.queue_changed = True
+            return out
+        member.status = MemberStatus.PRESENT
+        out.send(self.others(participant), {"type": "joined", **_who(member)})
+        if member.role == "patient":
+            out.send((participant,), self._admitted_message())
         return out
+
+    def _enter_waiting(self, member: Member, now: datetime, out: Outbox) -> None:
+        out.audit(Action.WAITING, member.participant, now)
+        out.call_events.append(("waiting", member.participant))
+        out.send(
+            self.clinicians(),
+            {"type": "arrived", **_who(member), "check": member.check, "at": member.since},
+        )
+        out.queue_changed = True
+
+    def _admitted_message(self) -> dict[str, Any]:
+        return {
+            "type": "admitted",
+            "appointment": self.appointment,
+            "participants": [m.view() for m in self.members.values() if m.status in ACTIVE],
+        }
 
     def admit(self, by: str, participant: str, now: datetime) -> Outbox:
         self._refuse_if_ended()
@@ -287,44 +360,51 @@ class Room:
         member = self.members.get(participant)
         if member is None:
             raise SignallingError(ErrorCode.NOT_A_MEMBER)
-        if member.role != "patient" or member.admitted or member.status not in ACTIVE:
+        # An away patient is not admitted in absentia: it comes back first.
+        if member.role != "patient" or member.admitted or member.status is not MemberStatus.WAITING:
             raise SignallingError(ErrorCode.NOT_WAITING)
         if self.state is ConsultState.WAITING:
             self.transition(ConsultState.ADMITTED)
-            self.admitted_at = _iso(now)
+            self.admitted_at = self.admitted_at or _iso(now)
         out = Outbox(queue_changed=True)
         waited = _seconds_between(member.waiting_since, now)
         member.admitted = True
-        if member.status is MemberStatus.WAITING:
-            member.status = MemberStatus.PRESENT
+        member.status = MemberStatus.PRESENT
         member.since = _iso(now)
         out.audit(Action.ADMITTED, by, now, participant=participant, waited_s=waited)
         out.call_events.append(("admitted", by))
-        out.send(
-            (participant,),
-            {
-                "type": "admitted",
-                "appointment": self.appointment,
-                "participants": [m.view() for m in self.members.values() if m.status in ACTIVE],
-            },
-        )
+        out.send((participant,), self._admitted_message())
         out.send(self.others(participant), {"type": "joined", **_who(member)})
         return out
 
     def leave(self, participant: str, reason: str, now: datetime) -> Outbox:
+        """The member is out until it joins again; a patient then waits to be admitted."""
         member = self.active_member(participant)
         if member is None:
             raise SignallingError(ErrorCode.NOT_IN_ROOM)
-        out = Outbox(queue_changed=member.role == "patient" and not member.admitted)
+        was_admitted = member.admitted
+        out = Outbox(queue_changed=member.role == "patient")
+        out.audit(Action.LEFT, participant, now, reason=reason)
+        out.send(
+            self.others(participant, admitted_only=False) if was_admitted else self.clinicians(),
+            {"type": "left", "participant": participant, "reason": reason},
+        )
         member.status = MemberStatus.LEFT
         member.conn = None
         member.since = _iso(now)
-        out.audit(Action.LEFT, participant, now, reason=reason)
-        out.send(
-            self.others(participant, admitted_only=False) if member.admitted else self.clinicians(),
-            {"type": "left", "participant": participant, "reason": reason},
-        )
+        if member.role == "patient":
+            member.admitted = False
+            member.waiting_since = None
+            self._back_to_waiting_if_nobody_admitted()
         return out
+
+    def _back_to_waiting_if_nobody_admitted(self) -> None:
+        if self.state not in (ConsultState.ADMITTED, ConsultState.IN_CALL):
+            return
+        if not any(
+            m.role == "patient" and m.admitted and m.status in ACTIVE for m in self.members.values()
+        ):
+            self.transition(ConsultState.WAITING)
 
     def end(self, by: str | None, reason: str, now: datetime) -> Outbox:
         self._refuse_if_ended()
@@ -363,10 +443,12 @@ class Room:
         return out
 
     def resume(self, participant: str, conn: str, now: datetime) -> Outbox:
-        self._refuse_if_ended()
+        """The same page is back on a new connection: it keeps its peer connection."""
+        if self.ended:
+            raise SignallingError(ErrorCode.RESUME_FAILED, reason="ended")
         member = self.active_member(participant)
         if member is None:
-            raise SignallingError(ErrorCode.RESUME_FAILED)
+            raise SignallingError(ErrorCode.RESUME_FAILED, reason="expired")
         out = Outbox()
         if member.conn and member.conn != conn:
             out.kicks.append(member.conn)

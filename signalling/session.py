@@ -77,11 +77,14 @@ class Session:
         conn.sender = f'"from":{orjson.dumps(principal.account_id).decode()},'
         conn.device = principal.role is Role.PRISONER
         conn.may_send = ALLOWED_BY_ROLE.get(principal.role, frozenset())
-        if hello.resume is not None and await self._resume(conn, hello.resume):
-            return
-        await self._send(conn, self._welcome(conn, None, None, resumed=False))
+        refusal: SignallingError | None = None
         if hello.resume is not None:
-            await self._send(conn, SignallingError(ErrorCode.RESUME_FAILED).to_wire())
+            refusal = await self._resume(conn, hello.resume)
+            if refusal is None:
+                return
+        await self._send(conn, self._welcome(conn, None, None, resumed=False))
+        if refusal is not None:
+            await self._send(conn, refusal.to_wire())
 
     def _welcome(
         self,
@@ -153,26 +156,32 @@ class Session:
         await self._store.put_resume(conn.resume_hash, record, self.config.resume_ttl_s)
         return token
 
-    async def _resume(self, conn: Connection, request: ResumeRequest) -> bool:
+    async def _resume(self, conn: Connection, request: ResumeRequest) -> SignallingError | None:
+        """Resume the room the token names; None when done, else the refusal to send.
+
+        The refusal's `reason` says `ended` (the consult is over) or `expired`
+        (an unknown or spent token, or the reclaim window ran out): the page
+        may then `join` again while the window is open.
+        """
         assert conn.principal is not None
         participant = conn.principal.account_id
         old_hash = hash_token(request.token)
         record = await self._store.get_resume(old_hash)
         if record is None or record.participant != participant:
-            return False
+            return SignallingError(ErrorCode.RESUME_FAILED, reason="expired")
         now = self._clock.now()
 
         def step(room: Room | None) -> tuple[Room | None, tuple[Room, Outbox]]:
             if room is None:
-                raise SignallingError(ErrorCode.RESUME_FAILED)
+                raise SignallingError(ErrorCode.RESUME_FAILED, reason="ended")
             out = room.resume(participant, conn.id, now)
             room.members[participant].node = self.node
             return room, (room, out)
 
         try:
             room, out = await self._store.update(record.room, step)
-        except SignallingError:
-            return False
+        except SignallingError as exc:
+            return exc
         await self._store.drop_resume(old_hash)
         member = room.members[participant]
         conn.last_seq = request.last_seq
@@ -192,4 +201,4 @@ class Session:
                 await conn.transport.send(entry.wire)
         await self._flush_pending(conn)
         await self._apply(room, out)
-        return True
+        return None

@@ -150,28 +150,11 @@ class Timers:
             await self._apply(updated, out)
 
     async def _token_expired(self, conn: Connection) -> None:
-        room_id, participant = conn.room, conn.participant
-        if room_id is not None and participant is not None:
-            now = self._clock.now()
+        """No fresh token came in time: close with 4004; the participant is `away`.
 
-            def step(room: Room | None) -> tuple[Room | None, tuple[Room | None, Outbox]]:
-                if room is None or room.ended:
-                    return None, (None, Outbox())
-                member = room.active_member(participant)
-                if member is None or member.conn != conn.id:
-                    return None, (None, Outbox())
-                in_call = member.admitted and room.state.value in ("admitted", "in_call")
-                out = room.leave(participant, "token_expired", now)
-                if in_call:
-                    ended = room.end(None, "token_expired", now)
-                    out.deliveries.extend(ended.deliveries)
-                    out.audits.extend(ended.audits)
-                    out.call_events.extend(ended.call_events)
-                return room, (room, out)
-
-            room, out = await self._store.update(room_id, step)
-            if room is not None:
-                await self._apply(room, out)
-            self._detach(conn)
-            await self._forget_resume(conn)
+        A token never ends a consult. Closing the connection makes its member
+        `away` (`Hub.disconnected`), as any dropped link does, and its resume
+        token stays good: signed in again within the reclaim window, the page
+        resumes where it was.
+        """
         await self._close(conn, Close.TOKEN_EXPIRED)

@@ -79,8 +79,36 @@ def set_session_cookies(request: web.Request, response: web.Response, result: Si
         path="/api/auth/",
         max_age=int(request.app[SETTINGS].refresh_token_seconds),
     )
-    response.set_cookie(CSRF_COOKIE, csrf, samesite="Strict", secure=secure, path="/")
+    _set_csrf(request, response, csrf)
     return csrf
+
+
+def _set_csrf(request: web.Request, response: web.StreamResponse, value: str) -> None:
+    """The CSRF cookie lives as long as the session it protects (the refresh cookie).
+
+    It was a session cookie while the access and refresh cookies persisted: a
+    kiosk or browser restart dropped it, and every POST, the token refresh
+    among them, was refused `csrf_failed` until the person signed in again.
+    """
+    settings = request.app[SETTINGS]
+    response.set_cookie(
+        CSRF_COOKIE,
+        value,
+        samesite="Strict",
+        secure=settings.cookie_secure,
+        path="/",
+        max_age=int(settings.refresh_token_seconds),
+    )
+
+
+def ensure_csrf_cookie(request: web.Request, response: web.StreamResponse) -> None:
+    """A page load re-issues the CSRF cookie if the browser has none.
+
+    Double submit needs only a value our own page can read and send back; one
+    set by our origin on a page it serves is as good as the one set at sign-in.
+    """
+    if not request.cookies.get(CSRF_COOKIE):
+        _set_csrf(request, response, secrets.token_urlsafe(24))
 
 
 def clear_session_cookies(response: web.Response) -> None:

@@ -24,7 +24,7 @@ from aiohttp import web
 
 from core.errors import Code, ServiceError
 from core.identity import Role
-from web.auth import authenticate, require
+from web.auth import authenticate, ensure_csrf_cookie, require
 from web.middleware import SESSION_COOKIE
 from web.openapi import STR, obj, op
 from web.request import json_response, read_json
@@ -154,6 +154,7 @@ async def _page(request: web.Request, template: str, face: str) -> web.Response:
     )
     response = web.Response(text=html, content_type="text/html", charset="utf-8")
     response.headers["Cache-Control"] = "no-store"
+    ensure_csrf_cookie(request, response)
     return response
 
 

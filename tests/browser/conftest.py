@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -70,10 +70,19 @@ async def make_live(
 
     servers: list[TestServer] = []
 
-    async def start(configure: Callable[[Any], None] | None = None) -> Live:
+    async def start(
+        configure: Callable[[Any], None] | None = None,
+        *,
+        extra_origins: tuple[str, ...] = (),
+        **overrides: Any,
+    ) -> Live:
+        """`extra_origins`: origins of relays in front of the app (tests/browser/netcut.py);
+        `overrides`: settings to change (token lifetimes, say)."""
         port = free_port()
         origin = f"http://127.0.0.1:{port}"
-        live_settings = replace(settings, public_origins=(origin,), port=port)
+        live_settings = replace(
+            settings, public_origins=(origin, *extra_origins), port=port, **overrides
+        )
         app = create_app(live_settings, clock=clock, hasher=hasher)
         if configure is not None:
             configure(app)
@@ -85,6 +94,19 @@ async def make_live(
     yield start
     for server in servers:
         await server.close()
+
+
+@pytest.fixture(scope="module")
+def coturn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Turn]:
+    """coturn on loopback for the tests of a module that relay media through it."""
+    proc, turn = start_turnserver(tmp_path_factory.mktemp("coturn"))
+    yield turn
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 @pytest.fixture
@@ -148,6 +170,97 @@ class PageWatch:
         page.on("console", on_console)
         page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
         return page
+
+
+CONTEXT_ARGS: dict[str, Any] = {"permissions": ["camera", "microphone"], "locale": "en-GB"}
+
+
+class Kiosk:
+    """A browser whose restart is real: a persistent profile, closed and opened again.
+
+    Closing it drops what a browser drops on a restart (session cookies, the page's
+    state, its sockets and peer connections); cookies with a lifetime and local
+    storage stay in `profile`, as on a kiosk. A context rebuilt from `storage_state`
+    would keep session cookies, and so hide what a restart breaks.
+    """
+
+    def __init__(
+        self,
+        playwright: Any,
+        profile: Path,
+        watch: PageWatch,
+        *,
+        init_script: str | None = None,
+        **args: Any,
+    ) -> None:
+        self.playwright, self.profile, self.watch, self.args = playwright, profile, watch, args
+        self.init_script = init_script
+        self.context: Any = None
+        self.page: Any = None
+
+    async def open(self) -> Any:
+        self.context = await self.playwright.chromium.launch_persistent_context(
+            str(self.profile),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            **{**CONTEXT_ARGS, **self.args},
+        )
+        if self.init_script:
+            await self.context.add_init_script(self.init_script)
+        pages = self.context.pages
+        self.page = self.watch.attach(pages[0] if pages else await self.context.new_page())
+        return self.page
+
+    async def close(self) -> None:
+        if self.context is not None:
+            await self.context.close()
+        self.context = self.page = None
+
+
+@pytest.fixture
+async def playwright() -> AsyncIterator[Any]:
+    if not await asyncio.to_thread(CHROMIUM.exists):
+        pytest.fail(
+            "Chromium is missing: run scripts/install --test (it installs Debian's chromium)",
+            pytrace=False,
+        )
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        yield pw
+
+
+class Kiosks:
+    """Makes persistent browsers for one test; closes them, and whatever else the test
+    hands over (`on_close`), when it ends, passed or not."""
+
+    def __init__(self, playwright: Any, workdir: Path) -> None:
+        self.playwright, self.workdir = playwright, workdir
+        self.made: list[Kiosk] = []
+        self.closers: list[Callable[[], Awaitable[None]]] = []
+
+    def __call__(self, name: str, watch: PageWatch, **args: Any) -> Kiosk:
+        kiosk = Kiosk(self.playwright, self.workdir / f"profile-{name}", watch, **args)
+        self.made.append(kiosk)
+        return kiosk
+
+    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
+        self.closers.append(closer)
+
+    async def close(self) -> None:
+        for kiosk in self.made:
+            await kiosk.close()
+        for closer in self.closers:
+            await closer()
+
+
+@pytest.fixture
+async def kiosks(playwright: Any, tmp_path: Path) -> AsyncIterator[Kiosks]:
+    """Persistent browsers, each with a profile of its own, closed at the end."""
+    made = Kiosks(playwright, tmp_path)
+    yield made
+    await made.close()
 
 
 async def new_page(browser: Any, watch: PageWatch, **context_args: Any) -> Any:

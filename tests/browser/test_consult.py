@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,6 @@ from tests.browser.conftest import (
     screenshot,
     sign_in_clinician,
     sign_in_device,
-    start_turnserver,
     visit,
 )
 from tests.browser.seed import ConsultWorld, consult_world, seed_history
@@ -235,18 +233,6 @@ async def manager_reviews_the_consult(
     await check_accessibility(manager, axe_source, "manager dashboard")
     await screenshot(manager, "manager-dashboard")
     assert watch.problems == []
-
-
-@pytest.fixture(scope="module")
-def coturn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Turn]:
-    proc, turn = start_turnserver(tmp_path_factory.mktemp("coturn"))
-    yield turn
-    proc.terminate()
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @pytest.mark.parametrize("store_kind", ["postgres"])

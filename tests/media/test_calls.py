@@ -217,9 +217,10 @@ async def test_a_token_renewed_when_asked_keeps_the_call_going(
         await clinician.close()
 
 
-async def test_an_expired_token_with_no_renewal_closes_4004_and_ends_the_consult(
+async def test_an_expired_token_closes_4004_and_the_participant_resumes_after_signing_in(
     client: Any, booked: Booked, clock: FakeClock, people: tuple[Participant, Participant]
 ) -> None:
+    """Regression: a token that was not renewed ended the consult (`token_expired`)."""
     patient, clinician = people
     await in_call(booked, patient, clinician)
     clock.advance(minutes=14, seconds=30)
@@ -228,6 +229,12 @@ async def test_an_expired_token_with_no_renewal_closes_4004_and_ends_the_consult
     await clinician.send({"type": "reauth", "token": clinician.token})
     clock.advance(minutes=1)
     assert await patient.wait_closed(within=5) == 4004
-    ended = await clinician.expect("ended", within=5)
-    assert ended["reason"] == "token_expired"
-    assert audit_actions(client).count(Action.CALL_ENDED) == 1
+    assert (await clinician.expect("away", within=5))["participant"] == patient.participant_id
+    assert Action.CALL_ENDED not in audit_actions(client)
+    fresh = (await sign_in_prisoner(client, booked.prisoner))["access_token"]
+    welcome = await patient.resume(fresh)
+    assert welcome["resumed"] is True
+    await clinician.expect("reconnected", within=5)
+    await patient.received["video"].wait_for_more(10, within=15)
+    await clinician.received["video"].wait_for_more(10, within=15)
+    assert Action.CALL_ENDED not in audit_actions(client)

@@ -59,12 +59,25 @@ async def test_call_events_move_the_appointment(sched: Sched) -> None:
     assert (await sched.svc.appointment(sched.clinician, booked.id)).status == Status.CHECKED_IN
     await sched.svc.record_call_event(booked.id, "admitted", sched.clinician.account_id)
     assert (await sched.svc.appointment(sched.clinician, booked.id)).status == Status.IN_PROGRESS
-    await sched.svc.record_call_event(booked.id, "ended", sched.clinician.account_id)
-    assert (await sched.svc.appointment(sched.clinician, booked.id)).status == Status.COMPLETED
-    # Late or repeated events change nothing.
+    # A patient coming back to the waiting room and admitted again changes nothing.
+    await sched.svc.record_call_event(booked.id, "waiting", sched.patient.account_id)
     await sched.svc.record_call_event(booked.id, "admitted", sched.clinician.account_id)
+    assert (await sched.svc.appointment(sched.clinician, booked.id)).status == Status.IN_PROGRESS
+    assert sched.audit_actions[-2:] == ["checked_in", "consult_started"]
+
+
+async def test_a_call_ending_never_completes_the_appointment(sched: Sched) -> None:
+    """Regression: ending the call (by the clinician, the window closing, or once a token
+    running out) marked the appointment completed although nobody recorded an outcome."""
+    booked = await sched.book()
+    sched.clock.set(WEDNESDAY_10)
+    await sched.svc.record_call_event(booked.id, "admitted", sched.clinician.account_id)
+    await sched.svc.record_call_event(booked.id, "ended", "system")
+    await sched.svc.record_call_event(booked.id, "ended", sched.clinician.account_id)
+    assert (await sched.svc.appointment(sched.clinician, booked.id)).status == Status.IN_PROGRESS
+    assert "attended" not in sched.audit_actions
+    await sched.svc.mark_attended(sched.clinician, booked.id)
     assert (await sched.svc.appointment(sched.clinician, booked.id)).status == Status.COMPLETED
-    assert sched.audit_actions[-3:] == ["checked_in", "consult_started", "attended"]
 
 
 async def test_outcome_recorded_by_clinician_is_not_overwritten_by_end(sched: Sched) -> None:

@@ -18,7 +18,7 @@ from tests.signalling.conftest import (
     in_call,
     open_peer,
 )
-from tests.world import sign_in_prisoner
+from tests.world import sign_in_prisoner, sign_in_staff
 from web.state import SIGNALLING
 
 pytestmark = pytest.mark.parametrize("bus_kind", BUSES, indirect=True)
@@ -109,11 +109,14 @@ async def test_past_the_reclaim_window_the_other_side_is_told(
     await clinician.ws.close()
 
 
-async def test_token_expiry_asks_for_reauth_then_closes_and_ends_the_call(
+async def test_token_expiry_never_ends_the_consult_the_member_is_away_and_resumes(
     client: Any, world: Any, policy: FakePolicy, clock: FakeClock
 ) -> None:
+    """Regression: a token running out closed the connection, the member left and the
+    consult was ended (`token_expired`), although it could have signed in again."""
     consult = await book_consult(client, world, policy)
     patient, clinician = await in_call(client, consult)
+    clinician_room = next(m for m in clinician.seen if m["type"] == "room")["resume_token"]
     clock.advance(seconds=900 - 50)
     reauth = await patient.expect("reauth")
     assert reauth["expires_at"]
@@ -123,17 +126,25 @@ async def test_token_expiry_asks_for_reauth_then_closes_and_ends_the_call(
     await patient.expect("pong")  # the reauth has been handled
     await clinician.expect("reauth")
     clock.advance(seconds=60)
-    # The patient's fresh token keeps it in; the clinician sent none.
+    # The patient's fresh token keeps it in; the clinician sent none: it is away, no more.
     assert await clinician.closed() == 4004
-    left = await patient.expect("left")
-    assert (left["participant"], left["reason"]) == (consult.clinician_id, "token_expired")
-    ended = await patient.expect("ended")
-    assert ended["reason"] == "token_expired"
-    [end] = [r for r in audit_records(client) if r.action is Action.CALL_ENDED]
-    assert end.details["reason"] == "token_expired"
-    await patient.send({"type": "ping"})
-    assert (await patient.expect("pong"))["type"] == "pong"
+    away = await patient.expect("away")
+    assert away["participant"] == consult.clinician_id
+    await patient.quiet(5 * TICK_S)
+    assert not [r for r in audit_records(client) if r.action is Action.CALL_ENDED]
+    assert [e[1] for e in policy.events if e[1] == "ended"] == []
+
+    # Signed in again within the reclaim window, the clinician resumes where it was.
+    again = await sign_in_staff(client, world.staff["clinician"])
+    back, welcome = await open_peer(
+        client, again["access_token"], resume={"token": clinician_room, "last_seq": 0}
+    )
+    assert welcome["resumed"] is True
+    assert welcome["room"]["state"] == "admitted"
+    assert (await patient.expect("reconnected"))["participant"] == consult.clinician_id
+    assert (await back.expect("ice_restart"))["from"] == consult.patient_id
     await patient.ws.close()
+    await back.ws.close()
 
 
 async def test_reauth_with_another_accounts_token_is_refused(

@@ -132,6 +132,9 @@ export class QualityMeter {
       loss_pct: total > 0 ? Math.round((1000 * dLost) / total) / 10 : 0,
       jitter_ms: Math.round(jitter),
       bitrate_kbps: previous ? Math.max(0, Math.round(((bytes - previous.bytes) * 8) / 1000 / seconds)) : 0,
+      bytes_received: bytes,
+      // Nothing came in since the last sample: the other side, or the link, has gone quiet.
+      stalled: Boolean(previous) && bytes === previous.bytes,
       width: Math.round(width),
       height: Math.round(height),
       fps: Math.round(fps),

@@ -1,33 +1,27 @@
-// The clinician's desk: today's list, the waiting room with its arrival alert, messages,
-// admit, the call with a live quality indicator, and the outcome with a follow-up.
+// The clinician's desk: today's list with where each consult stands now, the patients waiting
+// across all appointments (each with Admit beside the name), and the outcome with a follow-up.
+// From the list any consult in progress or stuck can be rejoined, admitted again, or given an
+// outcome (seen, or did not attend with its reason). The consult itself is clinician_call.js.
 
-import { api, clearError, el, formatTime, serverNow, show, showError, t } from "./common.js";
-import { PeerLink, QualityMeter, rtcConfiguration, setupControls } from "./call.js";
-import { Signal } from "./signal.js";
+import { api, clearError, el, formatDate, formatTime, serverNow, show, showError, t } from "./common.js";
+import { call } from "./clinician_call.js";
 import { testCallLine } from "./clinician_testcall.js";
 
-const POOR_LOSS_PCT = 10;
-const QUALITY_EVERY_MS = 2000;
+const LIVE_EVERY_MS = 3000;
 const LIST_REFRESH_MS = 30000;
-const WAITING_POLL_MS = 4000;
 const ACTIVE = new Set(["booked", "checked_in", "in_progress"]);
+const STARTED = new Set(["checked_in", "in_progress"]);
 
 const state = {
   account: null,
   appointments: new Map(),
   patients: new Map(),
-  current: null,
-  signal: null,
-  stream: null,
-  link: null,
-  meter: null,
-  qualityTimer: null,
-  waiting: new Map(),
-  // Appointment id -> waiting patient, across all of this clinician's appointments.
+  live: new Map(),
   waitingAll: new Map(),
   waitingAllLoaded: false,
-  patientAway: false,
   reasons: [],
+  outcomeFor: null,
+  outcomeLive: false,
 };
 
 function dayRange() {
@@ -41,6 +35,11 @@ function patientLabel(appointment) {
   const patient = state.patients.get(appointment.id);
   if (patient) return `${patient.display_name} (${patient.prison_number})`;
   return `${t("clinician.col_patient")} ${appointment.prisoner_id.slice(0, 6)}`;
+}
+
+function label(appointmentId) {
+  const appointment = state.appointments.get(appointmentId);
+  return appointment ? patientLabel(appointment) : t("clinician.col_patient");
 }
 
 async function loadPatients(items) {
@@ -57,86 +56,162 @@ async function loadPatients(items) {
   );
 }
 
+function problem(text) {
+  showError(document.getElementById("list-error"), text);
+}
+
 // ------------------------------------------------------------ the list
 
-async function loadList() {
+/** Where a consult stands now, in words, from its live room. */
+function liveWords(room) {
+  if (!room || room.state === "ended") return "";
+  const patient = room.patient;
+  if (patient && patient.status === "waiting") {
+    return t("clinician.live_waiting", { since: formatTime(patient.waiting_since || patient.since) });
+  }
+  if (patient && patient.admitted && patient.status === "present") {
+    const me = room.clinician;
+    return me && me.status === "present" ? t("clinician.live_in_call") : t("clinician.live_you_away");
+  }
+  if (patient && patient.status === "away") return t("clinician.live_patient_away");
+  if (patient && patient.status === "left") return t("clinician.live_patient_left");
+  return t("clinician.live_open");
+}
+
+function rowActions(a, room) {
+  if (!ACTIVE.has(a.status)) return [];
+  const when = formatTime(a.starts_at);
+  const who = patientLabel(a);
+  const buttons = [];
+  const patient = room && room.state !== "ended" ? room.patient : null;
+  if (patient && patient.status === "waiting") {
+    buttons.push(
+      el("button", {
+        type: "button",
+        class: "button primary",
+        "data-admit-appointment": a.id,
+        "data-participant": patient.participant,
+        "aria-label": `${t("clinician.admit")}: ${when} ${who}`,
+        text: t("clinician.admit"),
+      }),
+    );
+  }
+  const rejoin = (room && room.state !== "ended" && room.clinician) || a.status === "in_progress";
+  buttons.push(
+    el("button", {
+      type: "button",
+      class: patient && patient.status === "waiting" ? "button secondary" : "button primary",
+      "data-open": a.id,
+      "aria-label": `${t(rejoin ? "clinician.rejoin" : "clinician.open")}: ${when} ${who}`,
+      text: t(rejoin ? "clinician.rejoin" : "clinician.open"),
+    }),
+  );
+  if (STARTED.has(a.status) || (room && room.state !== "ended")) {
+    buttons.push(
+      el("button", {
+        type: "button",
+        class: "button secondary",
+        "data-outcome": a.id,
+        "aria-label": `${t("clinician.record_outcome")}: ${when} ${who}`,
+        text: t("clinician.record_outcome"),
+      }),
+    );
+  }
+  return buttons;
+}
+
+function renderList() {
   const body = document.getElementById("today");
+  const items = [...state.appointments.values()];
+  if (!items.length) {
+    body.replaceChildren(el("tr", {}, el("td", { colspan: "4", text: t("clinician.list_none") })));
+    return;
+  }
+  body.replaceChildren(
+    ...items.map((a) => {
+      const room = state.live.get(a.id);
+      const words = liveWords(room);
+      return el(
+        "tr",
+        { "data-appointment": a.id },
+        el("td", { text: `${formatTime(a.starts_at)}–${formatTime(a.ends_at)}` }),
+        el("td", {}, patientLabel(a), testCallLine(a)),
+        el(
+          "td",
+          {},
+          t(`health.status_${a.status}`),
+          words ? el("span", { class: "live-state", text: ` · ${words}` }) : null,
+        ),
+        el("td", {}, el("div", { class: "row-actions" }, ...rowActions(a, room))),
+      );
+    }),
+  );
+}
+
+async function loadList() {
+  document.getElementById("list-date").textContent = formatDate(new Date(serverNow()).toISOString());
   const { from, to } = dayRange();
   const query = new URLSearchParams({ from, to, clinician_id: state.account.account_id });
   const items = await api("GET", `/api/appointments?${query}`);
   items.sort((a, b) => a.starts_at.localeCompare(b.starts_at));
   state.appointments = new Map(items.map((a) => [a.id, a]));
   await loadPatients(items);
-  if (!items.length) {
-    body.replaceChildren(el("tr", {}, el("td", { colspan: "4", text: t("clinician.list_none") })));
-    return;
-  }
-  body.replaceChildren(
-    ...items.map((a) =>
-      el(
-        "tr",
-        { "data-appointment": a.id },
-        el("td", { text: `${formatTime(a.starts_at)}–${formatTime(a.ends_at)}` }),
-        el("td", {}, patientLabel(a), testCallLine(a)),
-        el("td", { text: t(`health.status_${a.status}`) }),
-        el(
-          "td",
-          {},
-          ACTIVE.has(a.status)
-            ? el("button", {
-                type: "button",
-                class: "button primary",
-                "data-open": a.id,
-                "aria-label": `${t("clinician.open")}: ${formatTime(a.starts_at)} ${patientLabel(a)}`,
-                text: t("clinician.open"),
-              })
-            : null,
-        ),
-      ),
-    ),
-  );
+  renderList();
 }
 
-// ---------------------------------------------------- the waiting room
+// ------------------------------------- live rooms and who is waiting now
 
-function checkWords(check) {
-  if (!check) return "–";
-  if (check.network === "poor") return t("clinician.check_poor");
-  if (check.camera !== "ok") return t("clinician.check_audio");
-  return t("clinician.check_good");
-}
-
-function renderWaiting() {
-  const list = document.getElementById("waiting");
-  const waiting = [...state.waiting.values()];
+function renderWaitingAll() {
+  const list = document.getElementById("waiting-all");
+  const waiting = [...state.waitingAll.values()];
   if (!waiting.length) {
-    list.replaceChildren(el("li", { text: t("clinician.waiting_none") }));
+    list.replaceChildren(el("li", { text: t("clinician.waiting_all_none") }));
     return;
   }
-  const appointment = state.appointments.get(state.current);
   list.replaceChildren(
-    ...waiting.map((member) => {
-      const inputId = `notice-${member.participant}`;
+    ...waiting.map((w) => {
+      const name = w.prison_number ? `${w.prisoner_name} (${w.prison_number})` : w.prisoner_name;
+      const open = call.current() === w.appointment_id;
       return el(
         "li",
-        { class: "arrived", "data-participant": member.participant },
-        el("p", { class: "card-title", text: appointment ? patientLabel(appointment) : member.participant }),
-        el("p", { text: t("clinician.check_result", { result: checkWords(member.check) }) }),
+        { class: "arrived", "data-waiting": w.appointment_id },
         el(
-          "form",
-          { class: "form inline", "data-notice": member.participant },
-          el(
-            "div",
-            { class: "field" },
-            el("label", { for: inputId, text: t("clinician.message") }),
-            el("input", { id: inputId, name: "text", maxlength: "280" }),
-          ),
-          el("button", { type: "submit", class: "button secondary", text: t("clinician.message_send") }),
+          "div",
+          { class: "waiting-row" },
+          el("p", { class: "card-title", text: name }),
+          open
+            ? null
+            : el("button", {
+                type: "button",
+                class: "button primary",
+                "data-admit-appointment": w.appointment_id,
+                "data-participant": w.prisoner_id,
+                "aria-label": `${t("clinician.admit")}: ${name}`,
+                text: t("clinician.admit"),
+              }),
+          open
+            ? null
+            : el("button", {
+                type: "button",
+                class: "button secondary",
+                "data-open": w.appointment_id,
+                "aria-label": `${t("clinician.open")}: ${formatTime(w.starts_at)} ${name}`,
+                text: t("clinician.open"),
+              }),
         ),
-        el("button", { type: "button", class: "button primary", "data-admit": member.participant, text: t("clinician.admit") }),
+        el("p", {
+          text: t("clinician.waiting_since", { time: formatTime(w.starts_at), since: formatTime(w.waiting_since) }),
+        }),
       );
     }),
   );
+}
+
+function alertArrival(text) {
+  const banner = document.getElementById("arrival-alert");
+  banner.textContent = text;
+  banner.hidden = false;
+  beep();
 }
 
 function beep() {
@@ -156,222 +231,44 @@ function beep() {
   }
 }
 
-function arrivalAlert(member) {
-  const appointment = state.appointments.get(state.current);
-  const banner = document.getElementById("arrival-alert");
-  banner.textContent = t("clinician.arrived", { name: appointment ? patientLabel(appointment) : member.participant });
-  banner.hidden = false;
-  beep();
-}
-
-// ------------------------------------- waiting now, across every appointment
-
-function renderWaitingAll() {
-  const list = document.getElementById("waiting-all");
-  const waiting = [...state.waitingAll.values()];
-  if (!waiting.length) {
-    list.replaceChildren(el("li", { text: t("clinician.waiting_all_none") }));
-    return;
-  }
-  list.replaceChildren(
-    ...waiting.map((w) => {
-      const name = w.prison_number ? `${w.prisoner_name} (${w.prison_number})` : w.prisoner_name;
-      return el(
-        "li",
-        { class: "arrived", "data-waiting": w.appointment_id },
-        el("p", { class: "card-title", text: name }),
-        el("p", {
-          text: t("clinician.waiting_since", { time: formatTime(w.starts_at), since: formatTime(w.waiting_since) }),
-        }),
-        w.appointment_id === state.current && state.signal
-          ? null
-          : el("button", {
-              type: "button",
-              class: "button primary",
-              "data-open": w.appointment_id,
-              "aria-label": `${t("clinician.open")}: ${formatTime(w.starts_at)} ${name}`,
-              text: t("clinician.open"),
-            }),
-      );
-    }),
-  );
-}
-
-async function pollWaiting() {
-  const found = await api("GET", "/api/waiting-room");
-  const arrived = found.filter((w) => !state.waitingAll.has(w.appointment_id));
-  state.waitingAll = new Map(found.map((w) => [w.appointment_id, w]));
-  renderWaitingAll();
-  if (arrived.length) {
-    const w = arrived[arrived.length - 1];
-    const banner = document.getElementById("arrival-alert");
-    banner.textContent = t("clinician.arrived", {
-      name: w.prison_number ? `${w.prisoner_name} (${w.prison_number})` : w.prisoner_name,
+/** The patients waiting now: scheduling's checked-in ones, and any back in a live room. */
+async function pollLive() {
+  const ids = [...state.appointments.keys()];
+  const [found, rooms] = await Promise.all([
+    api("GET", "/api/waiting-room"),
+    ids.length
+      ? api("GET", `/api/consults/live?${new URLSearchParams(ids.map((id) => ["appointment", id]))}`)
+      : [],
+  ]);
+  state.live = new Map(rooms.map((room) => [room.appointment, room]));
+  const waiting = new Map(found.map((w) => [w.appointment_id, w]));
+  for (const room of rooms) {
+    const patient = room.patient;
+    const a = state.appointments.get(room.appointment);
+    if (room.state === "ended" || !patient || patient.status !== "waiting" || !a) continue;
+    const person = state.patients.get(a.id) || {};
+    waiting.set(room.appointment, {
+      appointment_id: a.id,
+      prisoner_id: patient.participant,
+      prisoner_name: person.display_name || patientLabel(a),
+      prison_number: person.prison_number || null,
+      starts_at: a.starts_at,
+      waiting_since: patient.waiting_since || patient.since,
     });
-    banner.hidden = false;
-    beep();
-    if (state.waitingAllLoaded) loadList().catch(() => {});
+  }
+  for (const [id, room] of state.live) {
+    if (room.state === "ended" || !room.patient || room.patient.status !== "waiting") waiting.delete(id);
+  }
+  const arrived = [...waiting.keys()].filter((id) => !state.waitingAll.has(id));
+  state.waitingAll = waiting;
+  renderWaitingAll();
+  renderList();
+  if (arrived.length && state.waitingAllLoaded) {
+    loadList().catch(() => {});
+    const w = waiting.get(arrived[arrived.length - 1]);
+    alertArrival(t("clinician.arrived", { name: w.prison_number ? `${w.prisoner_name} (${w.prison_number})` : w.prisoner_name }));
   }
   state.waitingAllLoaded = true;
-}
-
-// ---------------------------------------------------------------- call
-
-function quality(text, bad) {
-  const node = document.getElementById("quality");
-  node.textContent = text;
-  node.classList.toggle("bad", bad);
-}
-
-async function sampleQuality() {
-  if (!state.meter) return;
-  if (state.patientAway) {
-    quality(t("clinician.quality_lost"), true);
-    return;
-  }
-  const q = await state.meter.sample();
-  window.tcLastQuality = q;
-  if (q.loss_pct > POOR_LOSS_PCT) quality(t("clinician.quality_poor", { loss: q.loss_pct }), true);
-  else quality(t("clinician.quality_good"), false);
-  // The indicator updates every sample; the audit log gets one report in five.
-  state.samples = (state.samples || 0) + 1;
-  if (state.samples % 5 !== 1) return;
-  state.signal.send({
-    type: "quality",
-    rtt_ms: q.rtt_ms,
-    loss_pct: Math.min(100, q.loss_pct),
-    jitter_ms: q.jitter_ms,
-    bitrate_kbps: q.bitrate_kbps,
-    width: q.width,
-    height: q.height,
-    fps: q.fps,
-  });
-}
-
-async function media() {
-  if (state.stream) return state.stream;
-  try {
-    state.stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 360 } });
-  } catch {
-    state.stream = await navigator.mediaDevices.getUserMedia({ audio: true }).catch(() => new MediaStream());
-  }
-  return state.stream;
-}
-
-async function callWith(participant) {
-  const stream = await media();
-  show("screen-call");
-  document.getElementById("self-video").srcObject = stream;
-  if (state.link) state.link.close();
-  state.link = new PeerLink(state.signal, participant, rtcConfiguration(state.iceServers, { device: false }), stream, {
-    onTrack: (remote) => {
-      document.getElementById("remote-video").srcObject = remote;
-    },
-    onState: (state) => {
-      if (state === "failed" || state === "disconnected") quality(t("clinician.quality_lost"), true);
-    },
-  });
-  state.meter = new QualityMeter(state.link.pc);
-  clearInterval(state.qualityTimer);
-  state.qualityTimer = setInterval(() => sampleQuality().catch(() => {}), QUALITY_EVERY_MS);
-  await state.link.offer();
-}
-
-async function onMessage(message) {
-  const status = document.getElementById("call-status");
-  switch (message.type) {
-    case "room":
-      if (message.ice_servers) state.iceServers = message.ice_servers;
-      state.waiting = new Map(
-        (message.members || []).filter((m) => m.role === "patient" && m.status === "waiting").map((m) => [m.participant, m]),
-      );
-      renderWaiting();
-      break;
-    case "arrived":
-      state.waiting.set(message.participant, message);
-      renderWaiting();
-      arrivalAlert(message);
-      loadList().catch(() => {});
-      break;
-    case "joined":
-      state.waiting.delete(message.participant);
-      renderWaiting();
-      state.patientAway = false;
-      await callWith(message.participant);
-      break;
-    case "answer":
-    case "candidate":
-    case "offer":
-      if (state.link && message.from === state.link.remote) await state.link.handle(message);
-      break;
-    case "ice_restart":
-      if (state.link) await state.link.offer({ iceRestart: true });
-      break;
-    case "away":
-      state.patientAway = true;
-      status.textContent = t("consult.reconnecting");
-      quality(t("clinician.quality_lost"), true);
-      break;
-    case "reconnected":
-      state.patientAway = false;
-      status.textContent = t("consult.reconnected");
-      break;
-    case "left":
-      state.patientAway = true;
-      state.waiting.delete(message.participant);
-      renderWaiting();
-      quality(t("clinician.quality_lost"), true);
-      break;
-    case "ended":
-      finishCall();
-      break;
-    case "error":
-      if (message.code === "join_refused" || message.code === "room_ended") {
-        showError(document.getElementById("outcome-error"), t("error.not_in_window"));
-        finishCall();
-      }
-      break;
-    default:
-      break;
-  }
-}
-
-function finishCall() {
-  clearInterval(state.qualityTimer);
-  if (state.link) state.link.close();
-  state.link = null;
-  state.meter = null;
-  if (state.stream) for (const track of state.stream.getTracks()) track.stop();
-  state.stream = null;
-  if (state.signal) state.signal.close();
-  state.signal = null;
-  document.getElementById("arrival-alert").hidden = true;
-  show("screen-outcome");
-}
-
-async function open(appointmentId) {
-  state.current = appointmentId;
-  state.waiting = new Map();
-  if (state.signal) state.signal.close();
-  const signal = new Signal();
-  const welcome = await signal.open();
-  state.signal = signal;
-  state.iceServers = welcome.ice_servers || [];
-  signal.addEventListener("message", (event) => {
-    onMessage(event.detail).catch(() => {});
-  });
-  signal.addEventListener("reconnecting", () => {
-    document.getElementById("call-status").textContent = t("consult.reconnecting");
-  });
-  signal.addEventListener("reconnected", () => {
-    document.getElementById("call-status").textContent = t("consult.reconnected");
-  });
-  signal.send({ type: "join", appointment: appointmentId });
-  const appointment = state.appointments.get(appointmentId);
-  document.getElementById("call-heading").textContent = appointment
-    ? `${formatTime(appointment.starts_at)} ${patientLabel(appointment)}`
-    : "";
-  renderWaiting();
 }
 
 // ------------------------------------------------------------- outcome
@@ -392,18 +289,34 @@ async function loadReasons() {
   }
 }
 
+/** The outcome form for `appointmentId`; `live`: its consult is still open and ends with it. */
+function outcome(appointmentId, { live = false } = {}) {
+  state.outcomeFor = appointmentId;
+  state.outcomeLive = live;
+  document.getElementById("outcome-for").textContent = label(appointmentId);
+  document.getElementById("outcome-live").hidden = !live;
+  clearError(document.getElementById("outcome-error"));
+  show("screen-outcome");
+}
+
+const END_REASONS = { unwell: "patient_unwell", network_failure: "technical", device_unavailable: "technical" };
+
 function setupOutcome() {
   const form = document.getElementById("outcome-form");
   const error = document.getElementById("outcome-error");
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearError(error);
-    const id = encodeURIComponent(state.current);
-    const appointment = state.appointments.get(state.current);
+    const id = encodeURIComponent(state.outcomeFor);
+    const appointment = state.appointments.get(state.outcomeFor);
+    const seen = form.outcome.value === "completed";
     try {
-      // Ending a call that happened already marks it completed; "seen" then just confirms it.
+      if (state.outcomeLive) {
+        await call.end(state.outcomeFor, seen ? "completed" : END_REASONS[form.reason.value] || "other");
+        state.outcomeLive = false;
+      }
       const now = await api("GET", `/api/appointments/${id}`);
-      if (form.outcome.value === "completed") {
+      if (seen) {
         if (now.status !== "completed") await api("POST", `/api/appointments/${id}/attended`, {});
       } else await api("POST", `/api/appointments/${id}/did-not-attend`, { reason: form.reason.value });
       if (form.follow_up.checked && appointment) {
@@ -423,60 +336,62 @@ function setupOutcome() {
     form.reset();
     document.getElementById("outcome-done").hidden = false;
     await loadList();
+    await pollLive().catch(() => {});
     setTimeout(() => {
       document.getElementById("outcome-done").hidden = true;
       show("screen-list");
     }, 1500);
   });
+  document.getElementById("outcome-back").addEventListener("click", () => show("screen-list"));
+}
+
+// ---------------------------------------------------------------- setup
+
+function openConsult(appointmentId, options) {
+  clearError(document.getElementById("list-error"));
+  call
+    .open(appointmentId, options)
+    .then(renderWaitingAll)
+    .catch(() => problem(t("error.network")));
 }
 
 function setup() {
   for (const id of ["today", "waiting-all"]) {
     document.getElementById(id).addEventListener("click", (event) => {
-      const button = event.target.closest("button[data-open]");
-      if (!button) return;
-      open(button.dataset.open)
-        .then(renderWaitingAll)
-        .catch(() => showError(document.getElementById("outcome-error"), t("error.network")));
+      const opening = event.target.closest("button[data-open]");
+      const admitting = event.target.closest("button[data-admit-appointment]");
+      const recording = event.target.closest("button[data-outcome]");
+      if (opening) openConsult(opening.dataset.open);
+      else if (admitting) {
+        openConsult(admitting.dataset.admitAppointment, { admit: admitting.dataset.participant });
+      } else if (recording) {
+        const room = state.live.get(recording.dataset.outcome);
+        outcome(recording.dataset.outcome, { live: Boolean(room && room.state !== "ended") });
+      }
     });
   }
-  const waiting = document.getElementById("waiting");
-  waiting.addEventListener("click", (event) => {
-    const button = event.target.closest("button[data-admit]");
-    if (button && state.signal) {
-      state.signal.send({ type: "admit", participant: button.dataset.admit });
-      document.getElementById("arrival-alert").hidden = true;
-    }
-  });
-  waiting.addEventListener("submit", (event) => {
-    const form = event.target.closest("form[data-notice]");
-    if (!form) return;
-    event.preventDefault();
-    const text = form.text.value.trim();
-    if (text && state.signal) {
-      state.signal.send({ type: "notice", text });
-      form.reset();
-    }
-  });
-  document.getElementById("end-call").addEventListener("click", () => {
-    if (state.signal) state.signal.send({ type: "end", reason: "completed" });
-  });
   setupOutcome();
+  call.setup({
+    label,
+    heading: (id) => {
+      const a = state.appointments.get(id);
+      return a ? `${formatTime(a.starts_at)} ${patientLabel(a)}` : "";
+    },
+    arrival: (id) => alertArrival(t("clinician.arrived", { name: label(id) })),
+    outcome,
+    problem,
+  });
 }
 
 async function start(account) {
   state.account = account;
   setup();
-  setupControls(
-    { getAudioTracks: () => (state.stream ? state.stream.getAudioTracks() : []), getVideoTracks: () => (state.stream ? state.stream.getVideoTracks() : []) },
-    () => state.link,
-    t,
-  );
-  await Promise.all([loadList(), loadReasons(), pollWaiting().catch(() => {})]);
-  // Every patient of this clinician waiting now, whichever appointment, without opening it.
+  await Promise.all([loadList(), loadReasons()]);
+  await pollLive().catch(() => {});
+  // Every patient of this clinician waiting now, and where each consult stands, live.
   setInterval(() => {
-    if (!document.getElementById("screen-list").hidden) pollWaiting().catch(() => {});
-  }, WAITING_POLL_MS);
+    if (!document.getElementById("screen-list").hidden) pollLive().catch(() => {});
+  }, LIVE_EVERY_MS);
   // Check-ins and outcomes recorded elsewhere show up without a reload.
   setInterval(() => {
     if (!document.getElementById("screen-list").hidden) loadList().catch(() => {});

@@ -75,15 +75,24 @@ async function refreshSession() {
   return refreshing;
 }
 
+// After a browser or kiosk restart the access cookie may be gone while the refresh cookie
+// (HttpOnly, never seen by scripts) still holds the session: a 401 asks for a refresh once.
+const REFRESHABLE = new Set(["token_expired", "unauthenticated"]);
+
 export async function api(method, path, body, { headers = {}, retry = true } = {}) {
   const response = await send(method, path, body, headers);
   if (response.status === 401 && retry && !path.startsWith("/api/auth/")) {
     const data = await response.clone().json().catch(() => ({}));
-    if (data.code === "token_expired" && (await refreshSession())) {
+    if (REFRESHABLE.has(data.code) && (await refreshSession())) {
       return api(method, path, body, { headers, retry: false });
     }
   }
   return decode(response);
+}
+
+/** Renews the session cookies now; false if the session is gone. */
+export function renewSession() {
+  return refreshSession();
 }
 
 export async function download(path, fallbackName) {
@@ -157,26 +166,57 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-export function formatTime(iso) {
-  return new Intl.DateTimeFormat(LOCALE === "cy" ? "cy-GB" : "en-GB", {
+// Dates and times from the app's own strings: Chromium has no Welsh data for Intl, which
+// fell back to US English ("Monday, November 30 at 03:45 AM"). Intl only finds the numbers
+// in the right time zone; the words come from en.json and cy.json.
+const WEEKDAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+
+function dateParts(iso, zone) {
+  const options = {
+    weekday: "short",
+    year: "numeric",
+    month: "numeric",
+    day: "numeric",
     hour: "2-digit",
     minute: "2-digit",
-    timeZone: timeZone(),
-  }).format(new Date(iso));
+    hourCycle: "h23",
+  };
+  if (zone) options.timeZone = zone;
+  const parts = {};
+  for (const part of new Intl.DateTimeFormat("en-GB", options).formatToParts(new Date(iso))) {
+    parts[part.type] = part.value;
+  }
+  return {
+    weekday: WEEKDAYS.indexOf(parts.weekday),
+    day: Number(parts.day),
+    month: Number(parts.month),
+    year: parts.year,
+    time: `${parts.hour}:${parts.minute}`,
+  };
 }
 
-export function formatWhen(iso, timeZone) {
-  const options = { weekday: "long", day: "numeric", month: "long", hour: "2-digit", minute: "2-digit" };
-  if (timeZone) options.timeZone = timeZone;
-  return new Intl.DateTimeFormat(LOCALE === "cy" ? "cy-GB" : "en-GB", options).format(new Date(iso));
+export function formatTime(iso) {
+  return dateParts(iso, timeZone()).time;
+}
+
+export function formatWhen(iso, zone) {
+  const p = dateParts(iso, zone);
+  return t("date.when", {
+    weekday: t(`date.day_${p.weekday}`),
+    day: p.day,
+    month: t(`date.month_${p.month}`),
+    time: p.time,
+  });
+}
+
+export function formatDate(iso) {
+  const p = dateParts(iso, timeZone());
+  return t("date.date", { weekday: t(`date.day_${p.weekday}`), day: p.day, month: t(`date.month_${p.month}`), year: p.year });
 }
 
 export function formatDateTime(iso) {
-  return new Intl.DateTimeFormat(LOCALE === "cy" ? "cy-GB" : "en-GB", {
-    dateStyle: "medium",
-    timeStyle: "short",
-    timeZone: timeZone(),
-  }).format(new Date(iso));
+  const p = dateParts(iso, timeZone());
+  return t("date.date_time", { day: p.day, month: t(`date.month_short_${p.month}`), year: p.year, time: p.time });
 }
 
 export async function currentAccount() {

@@ -16,6 +16,7 @@ import {
   signedInAs,
   t,
 } from "./common.js";
+import { recall } from "./consult_memory.js";
 import { health } from "./device_health.js";
 
 const CREDENTIAL_KEY = "tc_device_credential";
@@ -188,6 +189,13 @@ async function main() {
   window.addEventListener("hashchange", () => {
     route().catch((failure) => flash(errorText(failure)));
   });
+  window.addEventListener("tc:signedout", () => sessionLost(null));
+  // A kiosk that restarted (or a page reloaded) in the middle of a consult goes back to it.
+  const inConsult = state.account ? recall() : null;
+  const hash = window.location.hash.replace(/^#/, "");
+  if (inConsult && !inConsult.left && (hash === "" || hash === "home")) {
+    window.history.replaceState(null, "", `#consult/${inConsult.appointment}`);
+  }
   await route();
   document.body.dataset.ready = "true";
 }

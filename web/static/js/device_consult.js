@@ -1,33 +1,28 @@
-// Joining a consult from the device: consent, a camera/microphone/connection check, the
-// waiting room, the call, and reconnecting by itself, all said in plain words.
+// Joining a consult from the device: consent, a camera/microphone/connection check, then the
+// waiting room and the call (device_call.js). A device that reloads or restarts in a consult
+// it was in goes straight back to it, without a new check (consult_memory.js).
 
-import { api, el, formatWhen, serverNow, t, timeZone } from "./common.js";
-import { PeerLink, QualityMeter, rtcConfiguration, setupControls } from "./call.js";
+import { api, formatWhen, t, timeZone } from "./common.js";
+import { enter, leaveScreen } from "./device_call.js";
+import { forget, recall } from "./consult_memory.js";
 import { giveConsent, hasConsent } from "./device_health.js";
 import { Signal } from "./signal.js";
-
-const NO_SHOW_AFTER_MS = 10 * 60 * 1000;
-const QUALITY_EVERY_MS = 2000;
-const REPORT_EVERY = 5;
-const REFUSALS = {
-  no_consent: "error.consent_required",
-  too_early: "error.too_early",
-  too_late: "error.too_late",
-  not_booked: "error.too_late",
-  room_ended: "consult.ended",
-};
 
 const session = {
   appointment: null,
   signal: null,
   stream: null,
-  link: null,
+  self: null,
   iceServers: [],
   relayOnly: false,
   check: null,
-  noShowTimer: null,
-  qualityTimer: null,
+  mode: "video",
+  left: false,
   startsAt: null,
+  step,
+  say,
+  problem,
+  restart: () => start(session.appointment),
 };
 
 function step(id) {
@@ -57,12 +52,10 @@ function mark(id, ok, text) {
 }
 
 async function stopEverything() {
-  clearTimeout(session.noShowTimer);
-  clearInterval(session.qualityTimer);
-  if (session.link) session.link.close();
+  leaveScreen();
   if (session.signal) session.signal.close();
   if (session.stream) for (const track of session.stream.getTracks()) track.stop();
-  Object.assign(session, { signal: null, link: null, stream: null });
+  Object.assign(session, { signal: null, stream: null });
 }
 
 // ------------------------------------------------------------- consent
@@ -142,6 +135,7 @@ async function checkStep() {
     const started = performance.now();
     const welcome = await signal.open();
     session.signal = signal;
+    session.self = welcome.participant;
     session.iceServers = welcome.ice_servers || [];
     network = performance.now() - started < 1500 ? "ok" : "poor";
   } catch {
@@ -173,135 +167,41 @@ async function checkStep() {
   });
 }
 
-// ------------------------------------------------------------- waiting
+// ------------------------------------------------------ coming back
 
-function showWaiting(message) {
-  step("step-waiting");
-  if (message.position) document.getElementById("waiting-position").textContent = t("consult.position", { n: message.position });
-  if (typeof message.estimate_s === "number") {
-    document.getElementById("waiting-estimate").textContent = t("consult.estimate", {
-      n: Math.max(1, Math.round(message.estimate_s / 60)),
-    });
+/** Back after a reload or restart: the camera and the connection again, no questions. */
+async function rejoinStep(remembered) {
+  step("step-rejoining");
+  const { stream, video } = await getMedia();
+  session.stream = stream;
+  session.check = remembered.check || null;
+  session.mode = remembered.mode === "audio" || !video ? "audio" : "video";
+  session.left = Boolean(remembered.left);
+  if (!stream) {
+    ended(t("consult.no_media"));
+    return false;
   }
-  clearTimeout(session.noShowTimer);
-  const late = session.startsAt + NO_SHOW_AFTER_MS - serverNow();
-  session.noShowTimer = setTimeout(() => {
-    document.getElementById("waiting-no-show").hidden = false;
-  }, Math.max(0, late));
+  try {
+    const signal = new Signal();
+    const welcome = await signal.open();
+    session.signal = signal;
+    session.self = welcome.participant;
+    session.iceServers = welcome.ice_servers || [];
+  } catch {
+    ended(t("error.network"), true);
+    return false;
+  }
+  return true;
 }
 
-function showNotice(message) {
-  const box = document.getElementById("waiting-messages");
-  box.append(el("p", {}, el("strong", { text: t("consult.message_from") }), " ", message.text));
-  // In the call the waiting room is hidden: the status line carries the message too.
-  if (!document.getElementById("step-call").hidden) say(`${t("consult.message_from")} ${message.text}`);
-}
-
-// ---------------------------------------------------------------- call
-
-function startCall(message) {
-  clearTimeout(session.noShowTimer);
-  step("step-call");
-  document.getElementById("self-video").srcObject = session.stream;
-  const clinician = (message.participants || []).find((m) => m.role === "clinician");
-  if (clinician) ensureLink(clinician.participant);
-  clearInterval(session.qualityTimer);
-  session.qualityTimer = setInterval(reportQuality, QUALITY_EVERY_MS);
-}
-
-function ensureLink(remote) {
-  if (session.link && session.link.remote === remote) return session.link;
-  if (session.link) session.link.close();
-  session.link = new PeerLink(
-    session.signal,
-    remote,
-    rtcConfiguration(session.iceServers, { device: true, relayOnly: session.relayOnly }),
-    session.stream,
-    {
-      onTrack: (stream) => {
-        document.getElementById("remote-video").srcObject = stream;
-      },
-    },
-  );
-  session.meter = new QualityMeter(session.link.pc);
-  return session.link;
-}
-
-async function reportQuality() {
-  if (!session.link || !session.meter) return;
-  const q = await session.meter.sample();
-  // The browser tests read the last sample; support staff can too, from the console.
-  window.tcLastQuality = q;
-  session.samples = (session.samples || 0) + 1;
-  if (session.samples % REPORT_EVERY !== 1) return;
-  session.signal.send({
-    type: "quality",
-    rtt_ms: q.rtt_ms,
-    loss_pct: Math.min(100, q.loss_pct),
-    jitter_ms: q.jitter_ms,
-    bitrate_kbps: q.bitrate_kbps,
-    width: q.width,
-    height: q.height,
-    fps: q.fps,
-  });
-}
-
-function ended(text) {
+function ended(text, retry = false) {
   stopEverything();
   document.getElementById("ended-text").textContent = text;
+  const again = document.getElementById("ended-retry");
+  again.hidden = !retry;
+  again.textContent = t("consult.try_again");
+  again.onclick = () => start(session.appointment);
   step("step-ended");
-}
-
-// ------------------------------------------------------------- messages
-
-async function onMessage(message) {
-  switch (message.type) {
-    case "room":
-      // The TURN credentials for this appointment come with the room, not the welcome.
-      if (message.ice_servers) session.iceServers = message.ice_servers;
-      if (typeof message.relay_only === "boolean") session.relayOnly = message.relay_only;
-      break;
-    case "waiting":
-      showWaiting(message);
-      break;
-    case "notice":
-      showNotice(message);
-      break;
-    case "admitted":
-      startCall(message);
-      break;
-    case "offer":
-    case "answer":
-    case "candidate":
-      await ensureLink(message.from).handle(message);
-      break;
-    case "ended":
-      ended(t("consult.ended"));
-      break;
-    case "error":
-      if (message.code === "join_refused") {
-        ended(t(REFUSALS[message.reason] || "error.not_in_window"));
-      } else if (message.code === "room_ended") {
-        ended(t("consult.ended"));
-      } else if (message.code === "resume_failed") {
-        session.signal.send({ type: "join", appointment: session.appointment, check: session.check });
-      }
-      break;
-    default:
-      break;
-  }
-}
-
-function watchConnection(signal) {
-  signal.addEventListener("message", (event) => {
-    onMessage(event.detail).catch(() => problem(t("error.generic")));
-  });
-  signal.addEventListener("reconnecting", () => say(t("consult.reconnecting")));
-  signal.addEventListener("reconnected", () => say(t("consult.reconnected")));
-  signal.addEventListener("closed", (event) => {
-    ended(event.detail.code === 4004 || event.detail.code === 4001 ? t("signin.expired") : t("consult.left"));
-  });
-  signal.addEventListener("expired", () => ended(t("signin.expired")));
 }
 
 async function start(appointmentId) {
@@ -310,27 +210,30 @@ async function start(appointmentId) {
   say("");
   document.getElementById("waiting-messages").replaceChildren();
   document.getElementById("waiting-no-show").hidden = true;
+  document.getElementById("screen-consult").classList.remove("in-call");
   session.appointment = appointmentId;
+  session.left = false;
   let appointment;
   try {
     appointment = await api("GET", `/api/appointments/${encodeURIComponent(appointmentId)}`);
   } catch {
+    forget();
     ended(t("error.not_found"));
     return;
   }
   session.startsAt = Date.parse(appointment.starts_at);
   document.getElementById("consult-when").textContent = formatWhen(appointment.starts_at, timeZone());
-  if (!(await consentStep())) return;
-  const mode = await checkStep();
-  if (!mode) return;
-  if (mode === "audio") for (const track of session.stream.getVideoTracks()) track.stop();
-  watchConnection(session.signal);
-  setupControls(session.stream, () => session.link, t);
-  document.getElementById("leave-call").onclick = () => {
-    session.signal.send({ type: "leave" });
-    ended(t("consult.left"));
-  };
-  session.signal.send({ type: "join", appointment: appointmentId, check: session.check });
+  const remembered = recall(appointmentId);
+  if (remembered) {
+    if (!(await rejoinStep(remembered))) return;
+  } else {
+    if (!(await consentStep())) return;
+    const mode = await checkStep();
+    if (!mode) return;
+    session.mode = mode;
+  }
+  if (session.mode === "audio") for (const track of session.stream.getVideoTracks()) track.stop();
+  enter(session);
 }
 
 window.addEventListener("hashchange", () => {

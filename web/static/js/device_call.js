@@ -1,0 +1,388 @@
+// The device in a consult once its check is done: the waiting room, the call, the health
+// worker coming and going, leaving and joining again, and every answer the server can give,
+// each said in plain words with a way forward. Nothing here waits silently: a join that gets
+// no answer, a state it does not know, a refusal or a closed connection all say so.
+
+import { el, serverNow, t } from "./common.js";
+import { PeerLink, QualityMeter, rtcConfiguration, setupControls } from "./call.js";
+import { forget, remember } from "./consult_memory.js";
+import { closeWords } from "./signal.js";
+
+const NO_SHOW_AFTER_MS = 10 * 60 * 1000;
+const SAMPLE_EVERY_MS = 1000;
+const REPORT_EVERY = 10;
+const STALLED_SAMPLES = 2;
+const ANSWER_WITHIN_MS = 10000;
+const REFUSALS = {
+  no_consent: "error.consent_required",
+  too_early: "error.too_early",
+  too_late: "error.too_late",
+  not_booked: "consult.not_booked",
+  not_found: "error.not_found",
+  not_your_appointment: "error.not_found",
+  wrong_device: "error.device_not_allowed",
+  forbidden_role: "error.forbidden",
+  room_ended: "consult.ended",
+};
+
+let s = null;
+const live = {
+  where: null,
+  link: null,
+  meter: null,
+  peer: null,
+  peerLocal: false,
+  flowing: false,
+  stalls: 0,
+  samples: 0,
+  sampleTimer: null,
+  noShowTimer: null,
+  answerTimer: null,
+};
+
+function node(id) {
+  return document.getElementById(id);
+}
+
+// ------------------------------------------------------------------ steps
+
+function at(where, stepId) {
+  live.where = where;
+  node("screen-consult").classList.toggle("in-call", where === "call");
+  s.step(stepId);
+}
+
+function halt(text, { retry = null, retryLabel = null } = {}) {
+  stopMedia();
+  clearTimeout(live.answerTimer);
+  node("ended-text").textContent = text;
+  const button = node("ended-retry");
+  button.hidden = !retry;
+  button.textContent = retryLabel || t("consult.try_again");
+  button.onclick = retry;
+  at("ended", "step-ended");
+}
+
+function finish(text) {
+  forget();
+  halt(text);
+  s.signal.close();
+}
+
+function stopMedia() {
+  clearInterval(live.sampleTimer);
+  clearTimeout(live.noShowTimer);
+  closeLink();
+  hideLeaveConfirm();
+}
+
+function closeLink() {
+  if (live.link) live.link.close();
+  Object.assign(live, { link: null, meter: null, flowing: false, stalls: 0 });
+}
+
+// ------------------------------------------------------------ the answer
+
+function join() {
+  remember(s.appointment, { check: s.check, mode: s.mode, left: false });
+  s.signal.send({ type: "join", appointment: s.appointment, check: s.check });
+  expectAnswer();
+}
+
+function expectAnswer() {
+  clearTimeout(live.answerTimer);
+  live.answerTimer = setTimeout(() => {
+    halt(t("consult.no_answer"), { retry: () => s.restart() });
+  }, ANSWER_WITHIN_MS);
+}
+
+function answered() {
+  clearTimeout(live.answerTimer);
+}
+
+// ---------------------------------------------------------------- waiting
+
+function showWaiting(message) {
+  answered();
+  closeLink();
+  clearInterval(live.sampleTimer);
+  if (live.where !== "waiting") at("waiting", "step-waiting");
+  if (message && message.position) node("waiting-position").textContent = t("consult.position", { n: message.position });
+  if (message && typeof message.estimate_s === "number") {
+    node("waiting-estimate").textContent = t("consult.estimate", { n: Math.max(1, Math.round(message.estimate_s / 60)) });
+  }
+  clearTimeout(live.noShowTimer);
+  const late = s.startsAt + NO_SHOW_AFTER_MS - serverNow();
+  live.noShowTimer = setTimeout(() => {
+    node("waiting-no-show").hidden = false;
+  }, Math.max(0, late));
+}
+
+function showNotice(message) {
+  node("waiting-messages").append(el("p", {}, el("strong", { text: t("consult.message_from") }), " ", message.text));
+  // In the call the waiting room is hidden: the status line carries the message too.
+  if (live.where === "call") s.say(`${t("consult.message_from")} ${message.text}`);
+}
+
+// ------------------------------------------------------------------- call
+
+function startCall() {
+  clearTimeout(live.noShowTimer);
+  if (live.where === "call") return;
+  at("call", "step-call");
+  peer(null);
+  node("self-video").srcObject = s.stream;
+  clearInterval(live.sampleTimer);
+  live.sampleTimer = setInterval(() => sample().catch(() => {}), SAMPLE_EVERY_MS);
+}
+
+function ensureLink(remote) {
+  if (live.link && live.link.remote === remote) return live.link;
+  closeLink();
+  live.link = new PeerLink(
+    s.signal,
+    remote,
+    rtcConfiguration(s.iceServers, { device: true, relayOnly: s.relayOnly }),
+    s.stream,
+    {
+      onTrack: (stream) => {
+        node("remote-video").srcObject = stream;
+      },
+      onState: (state) => {
+        if (state === "failed" || state === "disconnected") peer("lost", { local: true });
+        else if (state === "connected" && live.peerLocal) peer(null);
+      },
+    },
+  );
+  live.meter = new QualityMeter(live.link.pc);
+  return live.link;
+}
+
+async function negotiate(message) {
+  if (message.type === "offer" && live.where !== "call") startCall();
+  try {
+    await ensureLink(message.from).handle(message);
+  } catch {
+    // An offer from a fresh page of the other side cannot go on the old link: start anew.
+    if (message.type !== "offer") return;
+    closeLink();
+    await ensureLink(message.from).handle(message);
+  }
+}
+
+/** What the other side is doing, in words: null, "lost" or "left". */
+function peer(what, { local = false } = {}) {
+  if (what === "lost" && live.peer === "left") return;
+  live.peer = what;
+  live.peerLocal = what === "lost" && local;
+  const box = node("call-peer");
+  box.hidden = !what;
+  box.textContent = what === "lost" ? t("consult.clinician_lost") : what === "left" ? t("consult.clinician_left") : "";
+  node("call-peer-actions").hidden = what !== "left";
+}
+
+async function sample() {
+  if (!live.meter) return;
+  const q = await live.meter.sample();
+  // The browser tests read the last sample; support staff can too, from the console.
+  window.tcLastQuality = q;
+  if (q.bytes_received > 0) live.flowing = true;
+  live.stalls = q.stalled && live.flowing ? live.stalls + 1 : 0;
+  if (live.stalls >= STALLED_SAMPLES && s.signal.online) peer("lost", { local: true });
+  else if (!q.stalled && live.peer === "lost" && live.peerLocal) peer(null);
+  live.samples += 1;
+  if (live.samples % REPORT_EVERY !== 1) return;
+  s.signal.send({
+    type: "quality",
+    rtt_ms: q.rtt_ms,
+    loss_pct: Math.min(100, q.loss_pct),
+    jitter_ms: q.jitter_ms,
+    bitrate_kbps: q.bitrate_kbps,
+    width: q.width,
+    height: q.height,
+    fps: q.fps,
+  });
+}
+
+// ----------------------------------------------------------- leave, again
+
+function askLeave(from) {
+  const box = node("leave-confirm");
+  box.dataset.from = from;
+  if (!box.open) box.showModal();
+  node("leave-no").focus();
+}
+
+function hideLeaveConfirm() {
+  const box = node("leave-confirm");
+  if (box.open) box.close();
+}
+
+function leave() {
+  hideLeaveConfirm();
+  s.signal.send({ type: "leave" });
+  s.signal.forgetRoom();
+  stopMedia();
+  remember(s.appointment, { left: true });
+  showLeft();
+}
+
+function showLeft() {
+  stopMedia();
+  at("left", "step-left");
+}
+
+// --------------------------------------------------------------- messages
+
+function onRoom(room) {
+  answered();
+  if (room.ice_servers) s.iceServers = room.ice_servers;
+  if (typeof room.relay_only === "boolean") s.relayOnly = room.relay_only;
+  if (room.state === "ended") return finish(t("consult.ended"));
+  const you = room.you;
+  const status = you ? you.status : null;
+  // The server's `waiting` (the place in the queue) follows a join at once; wait for it.
+  if (status === "waiting") return live.where === "waiting" ? undefined : expectAnswer();
+  if ((status === "present" || status === "away") && you.admitted) {
+    startCall();
+    // Where the health worker is, for a page that has just come (back) into the call.
+    const clinician = (room.members || []).find((m) => m.role === "clinician");
+    if (!clinician) peer("left");
+    else if (clinician.status === "away") peer("lost");
+    return undefined;
+  }
+  if (status === "left") return showLeft();
+  return halt(t("consult.unknown_state"), { retry: () => s.restart() });
+}
+
+function onError(message) {
+  answered();
+  switch (message.code) {
+    case "join_refused":
+      if (message.reason === "no_consent" || message.reason === "too_early") {
+        return halt(t(REFUSALS[message.reason]), { retry: () => s.restart() });
+      }
+      return finish(t(REFUSALS[message.reason] || "error.not_in_window"));
+    case "room_ended":
+      return finish(t("consult.ended"));
+    case "resume_failed":
+      if (message.reason === "ended") return finish(t("consult.ended"));
+      // Past the reclaim window: join again, into the waiting room.
+      if (live.where !== "left") join();
+      return undefined;
+    case "not_in_room":
+      if (live.where === "call" || live.where === "waiting") join();
+      return undefined;
+    case "already_in_room":
+    case "not_admitted":
+    case "not_a_member":
+      return undefined;
+    case "rate_limited":
+    case "unavailable":
+      s.problem(t("error.unavailable"));
+      return undefined;
+    default:
+      s.problem(t("consult.refused_other"));
+      return undefined;
+  }
+}
+
+async function onMessage(message) {
+  // Who came, went or came back: only ever the other side (the server tells the others).
+  const fromClinician = message.participant !== s.self;
+  switch (message.type) {
+    case "room":
+      return onRoom(message);
+    case "waiting":
+      answered();
+      return showWaiting(message);
+    case "admitted":
+      answered();
+      return startCall();
+    case "joined":
+      // The health worker is back on a fresh page: its old link is gone, a new offer follows.
+      if (fromClinician) {
+        closeLink();
+        peer(null);
+      }
+      return undefined;
+    case "away":
+      if (fromClinician && live.where === "call") peer("lost");
+      return undefined;
+    case "reconnected":
+      if (fromClinician && live.where === "call") peer(null);
+      return undefined;
+    case "left":
+      if (fromClinician && live.where === "call") peer("left");
+      return undefined;
+    case "notice":
+      return showNotice(message);
+    case "offer":
+    case "answer":
+    case "candidate":
+      return negotiate(message);
+    case "ended":
+      return finish(t(message.reason === "window_closed" ? "consult.ended_window" : "consult.ended"));
+    case "error":
+      return onError(message);
+    default:
+      // A newer server may send more: nothing to do for what this page does not know.
+      return undefined;
+  }
+}
+
+function watch(signal) {
+  signal.addEventListener("message", (event) => {
+    onMessage(event.detail).catch(() => s.problem(t("error.generic")));
+  });
+  signal.addEventListener("down", () => {
+    s.say(t("consult.reconnecting"));
+    if (live.peerLocal) peer(null);
+  });
+  signal.addEventListener("up", (event) => {
+    s.say(t("consult.reconnected"));
+    const welcome = event.detail;
+    if (welcome.resumed && welcome.room) onRoom(welcome.room);
+  });
+  signal.addEventListener("closed", (event) => {
+    const code = event.detail.code;
+    halt(closeWords(code, t), {
+      retry: () => s.restart(),
+      retryLabel: code === 4003 ? t("consult.use_here") : t("consult.try_again"),
+    });
+  });
+  signal.addEventListener("signedout", () => {
+    stopMedia();
+    window.dispatchEvent(new CustomEvent("tc:signedout"));
+  });
+}
+
+/** Hands the consult over from the check: `session` is device_consult.js's. */
+export function enter(session) {
+  s = session;
+  Object.assign(live, { where: null, peer: null, peerLocal: false, samples: 0 });
+  watch(s.signal);
+  setupControls(s.stream, () => live.link, t);
+  node("leave-call").onclick = () => askLeave("call");
+  node("waiting-leave").onclick = () => askLeave("waiting");
+  node("leave-yes").onclick = leave;
+  node("leave-no").onclick = () => {
+    const from = node("leave-confirm").dataset.from;
+    hideLeaveConfirm();
+    node(from === "waiting" ? "waiting-leave" : "leave-call").focus();
+  };
+  node("peer-wait").onclick = () => {
+    node("call-peer-actions").hidden = true;
+    node("call-peer").textContent = t("consult.waiting_for_clinician");
+  };
+  node("peer-leave").onclick = () => askLeave("call");
+  node("join-again").onclick = join;
+  if (s.left) showLeft();
+  else join();
+}
+
+/** Stops the call's timers and media (the page left the consult). */
+export function leaveScreen() {
+  if (s) stopMedia();
+  clearTimeout(live.answerTimer);
+}
