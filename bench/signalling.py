@@ -143,6 +143,11 @@ def serve_app() -> None:
         async def record_call_event(self, appointment_id: str, event: Any, actor: str) -> None:
             return None
 
+        async def request_call_back(
+            self, appointment_id: str, clinician_id: str, device_id: str | None
+        ) -> bool:
+            return False
+
     settings = Settings.from_env()
     app = create_app(settings)
     app[JOIN_POLICY] = BenchPolicy()

@@ -32,6 +32,7 @@ class Action(StrEnum):
     LOCKDOWN_LIFTED = "lockdown_lifted"
     BOOKED = "booked"
     RESCHEDULED = "rescheduled"
+    VIDEO_REQUIRED_CHANGED = "video_required_changed"
     CANCELLED = "cancelled"
     CHECKED_IN = "checked_in"
     # The appointment's status moving to in progress; the person-level
@@ -55,6 +56,10 @@ class Action(StrEnum):
     RECONNECTED = "reconnected"
     CALL_ENDED = "call_ended"
     QUALITY_REPORT = "quality_report"
+    # The fallback ladder (video -> audio only -> call back), each step with its cause.
+    CALL_MODE_CHANGED = "call_mode_changed"
+    CALL_BACK_REQUESTED = "call_back_requested"
+    CALL_BACK_DONE = "call_back_done"
     MESSAGE_SENT = "message_sent"
     RECORDING_STARTED = "recording_started"
     RECORDING_STOPPED = "recording_stopped"

@@ -245,6 +245,7 @@ class ServiceBase:
                     rebook_of=m["rebook_of"],
                     created_at=m["created_at"],
                     clinical_text=status,
+                    video_required=bool(m["video_required"]),
                 )
             )
         return found

@@ -64,6 +64,7 @@ class Booking(SlotSearch):
         notes: object = None,
         same_sex: object = False,
         chaperone: object = False,
+        video_required: object = False,
         request_id: object = None,
         rebook_of: str | None = None,
     ) -> Appointment:
@@ -78,6 +79,8 @@ class Booking(SlotSearch):
         visit_notes = text(notes, "notes")
         if request_id is not None and not isinstance(request_id, str):
             raise ServiceError(Code.INVALID_REQUEST, "The request id is not valid.")
+        if not isinstance(video_required, bool):
+            raise ServiceError(Code.INVALID_REQUEST, "video_required must be true or false.")
         appointment_id = new_id()
         now = self._clock.now()
         async with self._db.begin() as conn:
@@ -111,6 +114,7 @@ class Booking(SlotSearch):
                     ),
                     same_sex=bool(same_sex),
                     chaperone=bool(chaperone),
+                    video_required=video_required,
                     request_id=request_id,
                     rebook_of=rebook_of,
                     created_by=actor.account_id,
@@ -134,7 +138,42 @@ class Booking(SlotSearch):
             rebook_of=rebook_of,
             same_sex=bool(same_sex),
             chaperone=bool(chaperone),
+            video_required=video_required,
         )
+        return (await self._present(actor, [row]))[0]
+
+    async def set_video_required(
+        self, actor: Principal, appointment_id: str, required: object
+    ) -> Appointment:
+        """Mark a consult as needing video (or not): its clinician, a manager, an admin.
+
+        Read by signalling when the consult's room opens; a room already open
+        keeps what it was opened with until it is opened again.
+        """
+        if not isinstance(required, bool):
+            raise ServiceError(Code.INVALID_REQUEST, "video_required must be true or false.")
+        async with self._db.begin() as conn:
+            m = await self._appointment_row(conn, appointment_id, for_update=True)
+            self._may_manage(actor, m)
+            if m["status"] not in ACTIVE:
+                raise ServiceError(Code.CONFLICT, "This appointment is over.")
+            changed = bool(m["video_required"]) != required
+            if changed:
+                await conn.execute(
+                    update(appointments)
+                    .where(appointments.c.id == m["id"])
+                    .values(video_required=required, updated_at=self._clock.now())
+                )
+            row = await self._appointment_row(conn, appointment_id)
+        if changed:
+            await self._record(
+                Action.VIDEO_REQUIRED_CHANGED,
+                actor,
+                establishment=m["establishment_id"],
+                subject=m["prisoner_id"],
+                appointment=m["id"],
+                video_required=required,
+            )
         return (await self._present(actor, [row]))[0]
 
     async def _parties(

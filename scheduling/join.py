@@ -66,6 +66,7 @@ class JoinPolicy(Booking, Consents):
             window_closes=m["ends_at"] + self._join_late,
             status=m["status"],
             relay_only=bool(m["relay_only"]),
+            video_required=bool(m["video_required"]),
         )
 
     async def join_decision(self, principal: Principal, appointment_id: str) -> JoinDecision:

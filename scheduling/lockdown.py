@@ -193,5 +193,6 @@ class Lockdowns(Booking):
             starts_at=starts_at,
             same_sex=m["same_sex"],
             chaperone=m["chaperone"],
+            video_required=bool(m["video_required"]),
             rebook_of=m["id"],
         )

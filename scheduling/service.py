@@ -9,16 +9,16 @@ and audit sink.
 from __future__ import annotations
 
 from scheduling.calendar import CalendarFeed
+from scheduling.call_backs import CallBacks
 from scheduling.catalogue import Catalogue
 from scheduling.join import JoinPolicy
 from scheduling.movements import Movements
-from scheduling.readiness import Readiness
 from scheduling.reminders import Reminders
 from scheduling.triage import Triage
 
 
 class SchedulingService(
-    Movements, Readiness, JoinPolicy, Catalogue, Triage, Reminders, CalendarFeed
+    Movements, CallBacks, JoinPolicy, Catalogue, Triage, Reminders, CalendarFeed
 ):
     """Services, availability, slots, appointments, consent, requests, reminders, feeds,
     and pre-call tests."""

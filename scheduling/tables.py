@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 
@@ -148,6 +149,9 @@ appointments = Table(
     Column("outcome_note_enc", LargeBinary, nullable=True),
     Column("same_sex", Boolean, nullable=False),
     Column("chaperone", Boolean, nullable=False),
+    # A consult that cannot go audio only (a BSL user, a lip-reader, a visual
+    # examination): a failing video goes straight to the call-back choice.
+    Column("video_required", Boolean, nullable=False, server_default=false()),
     Column("request_id", String(36), nullable=True),
     Column("rebook_of", String(36), nullable=True),
     Column("created_by", String(36), nullable=False),
@@ -258,5 +262,35 @@ test_calls = Table(
         unique=True,
         sqlite_where=text("finished_at IS NULL"),
         postgresql_where=text("finished_at IS NULL"),
+    ),
+)
+
+call_backs = Table(
+    "call_backs",
+    metadata,
+    # The last step of a consult's fallback ladder: the clinician will phone, and
+    # the staff of the device's wing bring the prisoner to a phone or a room. It
+    # stays the same appointment (no new booking). Places and times only.
+    # Migration 0006 runs before wings and cells exist (0007), so the device's
+    # wing and cell are kept without a foreign key.
+    Column("id", String(36), primary_key=True),
+    Column("establishment_id", String(36), ForeignKey("establishments.id"), nullable=False),
+    Column("appointment_id", String(36), ForeignKey("appointments.id"), nullable=False),
+    Column("prisoner_id", String(36), ForeignKey("accounts.id"), nullable=False),
+    Column("clinician_id", String(36), ForeignKey("accounts.id"), nullable=False),
+    Column("device_id", String(36), nullable=True),
+    Column("wing_id", String(36), nullable=True),
+    Column("cell_id", String(36), nullable=True),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("done_at", UTCDateTime, nullable=True),
+    Column("done_by", String(36), nullable=True),
+    Index("ix_call_backs_establishment", "establishment_id", "done_at"),
+    # One open call-back per appointment, whichever node asked.
+    Index(
+        "uq_call_backs_open",
+        "appointment_id",
+        unique=True,
+        sqlite_where=text("done_at IS NULL"),
+        postgresql_where=text("done_at IS NULL"),
     ),
 )

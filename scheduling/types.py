@@ -74,6 +74,7 @@ class AppointmentView:
     window_closes: datetime
     status: str
     relay_only: bool
+    video_required: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,7 @@ class Appointment:
     rebook_of: str | None
     created_at: datetime
     clinical_text: TextStatus = TextStatus.WITHHELD
+    video_required: bool = False
 
 
 @dataclass(frozen=True)
@@ -285,3 +287,21 @@ class PrecallAlert:
     cell: str
     problems: tuple[str, ...]
     consult_at: datetime
+
+
+@dataclass(frozen=True)
+class CallBackTask:
+    """Bring a prisoner to a phone or a room: the clinician will call back.
+
+    For the staff of the device's wing: who, where and when, never why.
+    """
+
+    id: str
+    appointment_id: str
+    requested_at: datetime
+    consult_at: datetime
+    prisoner_name: str | None
+    prison_number: str | None
+    wing: str | None
+    cell: str | None
+    done_at: datetime | None

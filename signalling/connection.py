@@ -60,6 +60,8 @@ class Connection:
     resume_hash: str | None = None
     last_seq: int = 0
     replaying: bool = False
+    quality_audited_at: float | None = None
+    """When this connection's last quality report went to the audit log (monotonic)."""
     pending: list[tuple[int, str, float]] = field(default_factory=list)
     closed: bool = False
     _tokens: float = -1.0

@@ -73,6 +73,7 @@ class ErrorCode(Enum):
     RESUME_FAILED = ("resume_failed", "The consult could not be resumed. Join again.")
     REAUTH_REFUSED = ("reauth_refused", "The new token is not valid for this connection.")
     UNAVAILABLE = ("unavailable", "The service cannot do that now. Try again.")
+    VIDEO_REQUIRED = ("video_required", "This consult needs video: it cannot go audio only.")
     TEST_CALL_REFUSED = ("test_call_refused", "You cannot start a test call now.")
     NOT_TESTING = ("not_testing", "There is no test call in progress.")
 

@@ -36,11 +36,14 @@ from signalling.connection import Connection, Limits, Transport
 from signalling.errors import CLOSE_REASONS, Close, ErrorCode, SignallingError
 from signalling.messages import (
     Admit,
+    CallBack,
     ClientMessage,
     End,
     Hello,
     Join,
     Leave,
+    Mode,
+    ModeOffer,
     Notice,
     Quality,
     Reauth,
@@ -77,6 +80,8 @@ from signalling.waiting_room import position, queue_score, waiting_message, wait
 log = logging.getLogger(__name__)
 
 MEMBER_ROLES = {Role.PRISONER: "patient", Role.CLINICIAN: "clinician"}
+QUALITY_AUDIT_EVERY_S = 9.5
+"""Pages report quality every 2 s for the other side to see; the log needs far fewer."""
 
 
 @dataclass(frozen=True)
@@ -379,6 +384,14 @@ class Hub(Session, Timers):
             await self._notice(conn, message)
         elif isinstance(message, Quality):
             await self._quality(conn, message)
+        elif isinstance(message, ModeOffer):
+            await self._step(conn, lambda room, me, now: room.offer_mode(me, message.cause, now))
+        elif isinstance(message, Mode):
+            await self._step(
+                conn, lambda room, me, now: room.change_mode(me, message.mode, message.cause, now)
+            )
+        elif isinstance(message, CallBack):
+            await self._step(conn, lambda room, me, now: room.call_back(me, message.cause, now))
         elif isinstance(message, Reauth):
             await self._reauth(conn, message)
         elif isinstance(message, PRECALL_MESSAGES):
@@ -408,6 +421,8 @@ class Hub(Session, Timers):
             room = room or Room.open(view, now)
             out = room.join(participant, role, conn.id, check, now)
             room.members[participant].node = self.node
+            room.members[participant].device = principal.device_id
+            room.video_required = view.video_required
             return room, (room, out)
 
         room, out = await self._store.update(view.id, step)
@@ -467,7 +482,18 @@ class Hub(Session, Timers):
         if not member.admitted:
             raise SignallingError(ErrorCode.NOT_ADMITTED)
         out = Outbox()
-        out.audit(Action.QUALITY_REPORT, participant, self._clock.now(), **message.details())
+        # The other side sees each report live (the clinician, both directions of
+        # the link); the audit log keeps one in `QUALITY_AUDIT_EVERY_S` per connection.
+        out.send(
+            room.others(participant),
+            {"type": "quality", "participant": participant, **message.details()},
+        )
+        started = time.monotonic()
+        if conn.quality_audited_at is None or (
+            started - conn.quality_audited_at >= QUALITY_AUDIT_EVERY_S
+        ):
+            conn.quality_audited_at = started
+            out.audit(Action.QUALITY_REPORT, participant, self._clock.now(), **message.details())
         await self._apply(room, out)
 
     def _claim(self, room_id: str, entry: LogEntry) -> Connection | None:
@@ -574,6 +600,11 @@ class Hub(Session, Timers):
         now_wall = time.time()
         for delivery in out.deliveries:
             await self._log(room_id, delivery.recipients, delivery.body, now_wall)
+        for clinician, device in out.call_backs:
+            try:
+                await self._policy.request_call_back(room_id, clinician, device)
+            except (ServiceError, ConnectionError, OSError) as exc:
+                log.warning("could not open a call-back task (%s)", type(exc).__name__)
         for event, actor in out.call_events:
             try:
                 await self._policy.record_call_event(room_id, event, actor)  # type: ignore[arg-type]

@@ -22,6 +22,12 @@ class JoinPolicy(Protocol):
         self, appointment_id: str, event: CallEvent, actor: str
     ) -> None: ...
 
+    async def request_call_back(
+        self, appointment_id: str, clinician_id: str, device_id: str | None
+    ) -> bool:
+        """The last step of the fallback ladder: a task for the staff of the device's wing."""
+        ...
+
 
 class Authenticator(Protocol):
     async def authenticate(self, token: object) -> Principal: ...

@@ -16,12 +16,15 @@ from signalling.errors import ErrorCode, SignallingError
 from signalling.messages import (
     Admit,
     Answer,
+    CallBack,
     Candidate,
     End,
     Hello,
     IceRestart,
     Join,
     Leave,
+    Mode,
+    ModeOffer,
     Notice,
     Offer,
     Ping,
@@ -52,6 +55,9 @@ CLIENT_MESSAGES: dict[str, type[ClientMessage]] = {
         IceRestart,
         Quality,
         Notice,
+        ModeOffer,
+        Mode,
+        CallBack,
         *PRECALL_MESSAGES,
     )
 }
@@ -76,6 +82,9 @@ SERVER_TYPES = frozenset(
         "reconnected",
         "left",
         "ended",
+        "quality",
+        "mode_offered",
+        "mode",
     }
     | PRECALL_SERVER_TYPES
 )
@@ -85,12 +94,15 @@ BEFORE_HELLO = frozenset({"hello"})
 # `test_call` is let through for every role, like `join`, so that staff get
 # the explicit refusal (`test_call_refused`, `not_a_device`).
 _SESSION = frozenset({"ping", "reauth", "join", "test_call"})
-_MEMBER = frozenset({"leave", "offer", "answer", "candidate", "ice_restart", "quality"})
+_MEMBER = frozenset(
+    {"leave", "offer", "answer", "candidate", "ice_restart", "quality", "mode_offer", "mode"}
+)
 _TESTING = frozenset({"test_answer", "test_candidate", "test_report", "test_stop"})
 
 ALLOWED_BY_ROLE: dict[Role, frozenset[str]] = {
     Role.PRISONER: _SESSION | _MEMBER | _TESTING,
-    Role.CLINICIAN: _SESSION | _MEMBER | {"admit", "notice", "end"},
+    # Only the clinician chooses a call-back: from a patient it is `not_allowed`.
+    Role.CLINICIAN: _SESSION | _MEMBER | {"admit", "notice", "end", "call_back"},
     # Staff who never join a consult may still authenticate; `join` is let
     # through so that they get the explicit refusal rather than `not_allowed`.
     Role.OFFICER: _SESSION,

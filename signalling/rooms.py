@@ -47,6 +47,23 @@ TRANSITIONS: dict[ConsultState, frozenset[ConsultState]] = {
 }
 
 
+class CallMode(StrEnum):
+    """The fallback ladder: video, then audio only, then a call-back by phone.
+
+    A consult that requires video skips audio only. Video and audio only go
+    both ways (a person may try video again); a call-back is the last step.
+    """
+
+    VIDEO = "video"
+    AUDIO = "audio"
+    CALL_BACK = "call_back"
+
+
+IN_A_CALL = frozenset({ConsultState.ADMITTED, ConsultState.IN_CALL})
+OFFER_SWITCH_S = 10
+"""How long both pages show an offer of audio only before the clinician's page moves the call."""
+
+
 class MemberStatus(StrEnum):
     WAITING = "waiting"
     PRESENT = "present"
@@ -68,6 +85,7 @@ class Member:
     check: dict[str, str] | None = None
     waiting_since: str | None = None
     node: str | None = None
+    device: str | None = None
 
     def view(self) -> dict[str, Any]:
         return {
@@ -98,6 +116,8 @@ class Outbox:
     audits: list[AuditEffect] = field(default_factory=list)
     call_events: list[tuple[str, str]] = field(default_factory=list)
     kicks: list[str] = field(default_factory=list)
+    call_backs: list[tuple[str, str | None]] = field(default_factory=list)
+    """(clinician, the patient's device): a call-back task to open in scheduling."""
     queue_changed: bool = False
     first_join: bool = False
 
@@ -139,6 +159,8 @@ class Room:
     call_started_at: str | None = None
     ended_at: str | None = None
     ended_reason: str | None = None
+    video_required: bool = False
+    mode: CallMode = CallMode.VIDEO
 
     # ------------------------------------------------------------ persistence
 
@@ -158,6 +180,7 @@ class Room:
             window_closes=_iso(view.window_closes),
             state=ConsultState.WAITING,
             created_at=_iso(now),
+            video_required=view.video_required,
         )
 
     def view(self) -> AppointmentView:
@@ -173,6 +196,7 @@ class Room:
             window_closes=datetime.fromisoformat(self.window_closes),
             status=self.status,
             relay_only=self.relay_only,
+            video_required=self.video_required,
         )
 
     def to_json(self) -> str:
@@ -185,7 +209,10 @@ class Room:
             k: Member(**{**m, "status": MemberStatus(m["status"])})
             for k, m in data.pop("members").items()
         }
-        return cls(**{**data, "state": ConsultState(data["state"]), "members": members})
+        mode = CallMode(data.pop("mode", CallMode.VIDEO.value))
+        return cls(
+            **{**data, "state": ConsultState(data["state"]), "members": members, "mode": mode}
+        )
 
     # ------------------------------------------------------------ views
 
@@ -216,6 +243,8 @@ class Room:
         return {
             "appointment": self.appointment,
             "state": self.state.value,
+            "mode": self.mode.value,
+            "video_required": self.video_required,
             "you": me.view() if me else None,
             "members": [m.view() for m in self.members.values() if m.status in ACTIVE],
         }
@@ -243,6 +272,7 @@ class Room:
             "patient": member("patient"),
             "clinician": member("clinician"),
             "ended_reason": self.ended_reason,
+            "mode": self.mode.value,
         }
 
     @property
@@ -533,6 +563,122 @@ class Room:
         out.audit(Action.MESSAGE_SENT, by, now, length=len(text), to=list(patients))
         return out
 
+    # ------------------------------------------------------------ the ladder
+
+    def _in_call_member(self, by: str) -> Member:
+        """`by` as an admitted member of a consult that is in a call (or about to be)."""
+        self._refuse_if_ended()
+        member = self.active_member(by)
+        if member is None:
+            raise SignallingError(ErrorCode.NOT_IN_ROOM)
+        if not member.admitted:
+            raise SignallingError(ErrorCode.NOT_ADMITTED)
+        if self.state not in IN_A_CALL:
+            raise SignallingError(
+                ErrorCode.INVALID_TRANSITION,
+                debug_context={"from": self.state.value, "to": "mode"},
+            )
+        return member
+
+    def _admitted(self) -> tuple[str, ...]:
+        return tuple(
+            m.participant for m in self.members.values() if m.admitted and m.status in ACTIVE
+        )
+
+    def offer_mode(self, by: str, cause: str, now: datetime) -> Outbox:
+        """A page saw the video fail: both sides are offered audio only.
+
+        Nothing changes yet; the clinician's page moves the call after
+        `OFFER_SWITCH_S` unless someone does sooner. A consult that requires
+        video has no audio-only step (`video_required`).
+        """
+        self._in_call_member(by)
+        if self.video_required:
+            raise SignallingError(ErrorCode.VIDEO_REQUIRED)
+        if self.mode is not CallMode.VIDEO:
+            raise SignallingError(
+                ErrorCode.INVALID_TRANSITION,
+                debug_context={"from": self.mode.value, "to": "mode_offered"},
+            )
+        out = Outbox()
+        out.send(
+            self._admitted(),
+            {
+                "type": "mode_offered",
+                "mode": CallMode.AUDIO.value,
+                "cause": cause,
+                "by": by,
+                "switch_in_s": OFFER_SWITCH_S,
+            },
+        )
+        return out
+
+    def change_mode(self, by: str, mode: str, cause: str, now: datetime) -> Outbox:
+        """Video or audio only, for both sides; asking for the mode it is in changes nothing."""
+        self._in_call_member(by)
+        target = CallMode(mode)
+        if target is CallMode.AUDIO and self.video_required:
+            raise SignallingError(ErrorCode.VIDEO_REQUIRED)
+        if self.mode is CallMode.CALL_BACK:
+            raise SignallingError(
+                ErrorCode.INVALID_TRANSITION,
+                debug_context={"from": self.mode.value, "to": target.value},
+            )
+        out = Outbox()
+        if target is self.mode:
+            return out
+        return self._move(out, by, target, cause, now)
+
+    def call_back(self, by: str, cause: str, now: datetime) -> Outbox:
+        """The clinician will phone: the wing's staff bring the patient to a phone.
+
+        Allowed whatever the state of the call (a patient whose link died may
+        be back in the waiting room), once, and only to the consult's
+        clinician. It stays the same appointment.
+        """
+        self._refuse_if_ended()
+        clinician = self.active_member(by)
+        if clinician is None:
+            raise SignallingError(ErrorCode.NOT_IN_ROOM)
+        if clinician.role != "clinician":
+            raise SignallingError(ErrorCode.NOT_ALLOWED)
+        patient = next((m for m in self.members.values() if m.role == "patient"), None)
+        if patient is None:
+            raise SignallingError(ErrorCode.NOT_A_MEMBER)
+        if self.mode is CallMode.CALL_BACK:
+            raise SignallingError(
+                ErrorCode.INVALID_TRANSITION,
+                debug_context={"from": self.mode.value, "to": CallMode.CALL_BACK.value},
+            )
+        out = Outbox()
+        out.call_backs.append((by, patient.device))
+        return self._move(out, by, CallMode.CALL_BACK, cause, now)
+
+    def _move(self, out: Outbox, by: str, target: CallMode, cause: str, now: datetime) -> Outbox:
+        previous = self.mode
+        self.mode = target
+        out.audit(
+            Action.CALL_MODE_CHANGED,
+            by,
+            now,
+            mode=target.value,
+            previous=previous.value,
+            cause=cause,
+            video_required=self.video_required,
+        )
+        recipients = tuple(m.participant for m in self.members.values() if m.status in ACTIVE)
+        out.send(
+            recipients,
+            {
+                "type": "mode",
+                "mode": target.value,
+                "previous": previous.value,
+                "cause": cause,
+                "by": by,
+            },
+        )
+        return out
+
 
 def _who(member: Member) -> dict[str, Any]:
     return {"participant": member.participant, "role": member.role}
@@ -543,4 +689,5 @@ def _merge(into: Outbox, step: Outbox) -> None:
     into.audits.extend(step.audits)
     into.call_events.extend(step.call_events)
     into.kicks.extend(step.kicks)
+    into.call_backs.extend(step.call_backs)
     into.queue_changed = into.queue_changed or step.queue_changed

@@ -1,6 +1,7 @@
-"""The message families, one module each: session, room, negotiation, status, notices."""
+"""The message families, one module each: session, room, negotiation, status, notices, mode."""
 
 from signalling.messages.base import ClientMessage
+from signalling.messages.mode import CallBack, Mode, ModeOffer
 from signalling.messages.negotiation import Answer, Candidate, IceRestart, Offer
 from signalling.messages.notices import Notice
 from signalling.messages.room import Admit, End, Join, Leave
@@ -10,6 +11,7 @@ from signalling.messages.status import Quality
 __all__ = [
     "Admit",
     "Answer",
+    "CallBack",
     "Candidate",
     "ClientMessage",
     "End",
@@ -17,6 +19,8 @@ __all__ = [
     "IceRestart",
     "Join",
     "Leave",
+    "Mode",
+    "ModeOffer",
     "Notice",
     "Offer",
     "Ping",

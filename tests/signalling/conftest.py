@@ -40,6 +40,7 @@ class FakePolicy:
     views: dict[str, AppointmentView] = field(default_factory=dict)
     consent: set[str] = field(default_factory=set)
     events: list[tuple[str, str, str]] = field(default_factory=list)
+    call_backs: list[tuple[str, str, str | None]] = field(default_factory=list)
 
     def book(
         self,
@@ -51,6 +52,7 @@ class FakePolicy:
         relay_only: bool = True,
         starts_in_min: int = 5,
         consent: bool = True,
+        video_required: bool = False,
     ) -> AppointmentView:
         starts = self.clock.now() + timedelta(minutes=starts_in_min)
         view = AppointmentView(
@@ -65,6 +67,7 @@ class FakePolicy:
             window_closes=starts + timedelta(minutes=35),
             status="booked",
             relay_only=relay_only,
+            video_required=video_required,
         )
         self.views[appointment_id] = view
         if consent:
@@ -95,6 +98,12 @@ class FakePolicy:
 
     async def record_call_event(self, appointment_id: str, event: Any, actor: str) -> None:
         self.events.append((appointment_id, event, actor))
+
+    async def request_call_back(
+        self, appointment_id: str, clinician_id: str, device_id: str | None
+    ) -> bool:
+        self.call_backs.append((appointment_id, clinician_id, device_id))
+        return True
 
 
 class Tokens:

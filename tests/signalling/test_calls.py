@@ -150,28 +150,34 @@ async def test_clinician_sees_arrival_alert(client: Any, world: Any, policy: Fak
     await clinician.ws.close()
 
 
-async def test_quality_report_is_audited_not_relayed(
+async def test_quality_report_is_audited_and_shown_live_to_the_other_side(
     client: Any, world: Any, policy: FakePolicy
 ) -> None:
+    """The device's view of the link reaches the clinician as it is sent (issue 11
+    item 11); it used to be written to the log only."""
     consult = await book_consult(client, world, policy)
     patient, clinician = await in_call(client, consult)
-    await patient.send(
-        {
-            "type": "quality",
-            "rtt_ms": 42,
-            "loss_pct": 0.5,
-            "jitter_ms": 3,
-            "bitrate_kbps": 800,
-            "width": 640,
-            "height": 360,
-        }
-    )
+    report = {
+        "rtt_ms": 42,
+        "loss_pct": 12.5,
+        "jitter_ms": 3,
+        "bitrate_kbps": 800,
+        "width": 640,
+        "height": 360,
+    }
+    await patient.send({"type": "quality", **report})
+    shown = await clinician.expect("quality")
+    assert shown["participant"] == consult.patient_id
+    assert {k: shown[k] for k in report} == report
+    # A second report straight after is shown too, but the log keeps one in ten seconds.
+    await patient.send({"type": "quality", **report, "loss_pct": 1})
+    assert (await clinician.expect("quality"))["loss_pct"] == 1
     await patient.send({"type": "ping"})
     assert (await patient.recv())["type"] == "pong"
-    await clinician.quiet()
-    [report] = [r for r in audit_records(client) if r.action is Action.QUALITY_REPORT]
-    assert report.details["rtt_ms"] == 42
-    assert report.actor == consult.patient_id
+    [logged] = [r for r in audit_records(client) if r.action is Action.QUALITY_REPORT]
+    assert logged.details["rtt_ms"] == 42
+    assert logged.details["bitrate_kbps"] == 800
+    assert logged.actor == consult.patient_id
     await patient.ws.close()
     await clinician.ws.close()
 
