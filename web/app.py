@@ -29,6 +29,7 @@ from signalling.bus import create_bus
 from web import (
     audit_review,
     calendar_feed,
+    call_backs,
     care_api,
     consults_api,
     fhir,
@@ -68,6 +69,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     calendar_feed,
     audit_review,
     test_calls,
+    call_backs,
 )
 
 

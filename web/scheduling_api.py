@@ -83,6 +83,7 @@ def appointment_json(a: Appointment) -> dict[str, Any]:
         "clinical_text": a.clinical_text.value,
         "same_sex": a.same_sex,
         "chaperone": a.chaperone,
+        "video_required": a.video_required,
         "request_id": a.request_id,
         "rebook_of": a.rebook_of,
     }
@@ -399,6 +400,7 @@ async def book(request: web.Request) -> web.Response:
         notes=body.get("notes"),
         same_sex=body.get("same_sex", False),
         chaperone=body.get("chaperone", False),
+        video_required=body.get("video_required", False),
         request_id=body.get("request_id"),
     )
     return json_response(_shown(principal, appointment), status=201)
@@ -488,6 +490,16 @@ async def attended(request: web.Request) -> web.Response:
     return json_response(appointment_json(done))
 
 
+@routes.post("/api/appointments/{appointment_id}/video-required")
+async def video_required(request: web.Request) -> web.Response:
+    principal = await require(request, *CLINICAL)
+    body = await read_json(request)
+    done = await scheduling_of(request).set_video_required(
+        principal, request.match_info["appointment_id"], body.get("video_required")
+    )
+    return json_response(appointment_json(done))
+
+
 @routes.post("/api/appointments/{appointment_id}/did-not-attend")
 async def did_not_attend(request: web.Request) -> web.Response:
     principal = await require(request, *CLINICAL)
@@ -532,6 +544,7 @@ APPOINTMENT = obj(
     notes={"type": ["string", "null"]},
     outcome_note={"type": ["string", "null"]},
     clinical_text={"type": "string", "enum": [s.value for s in TextStatus]},
+    video_required=BOOL,
 )
 READERS = obj(["readers"], readers={"type": "array", "items": ID})
 RANGE = query_params("from", "to")
@@ -727,6 +740,7 @@ OPENAPI: dict[str, Any] = {
                 notes=STR,
                 same_sex=BOOL,
                 chaperone=BOOL,
+                video_required=BOOL,
                 request_id=ID,
             ),
             ok=201,
@@ -790,6 +804,16 @@ OPENAPI: dict[str, Any] = {
             result=APPOINTMENT,
             parameters=path_params("appointment_id"),
             errors=(401, 403, 404, 409),
+        )
+    },
+    "/api/appointments/{appointment_id}/video-required": {
+        "post": api_op(
+            "Mark a consult as needing video (no audio-only step), or not",
+            CLINICAL,
+            body=obj(["video_required"], video_required=BOOL),
+            result=APPOINTMENT,
+            parameters=path_params("appointment_id"),
+            errors=(400, 401, 403, 404, 409),
         )
     },
     "/api/appointments/{appointment_id}/did-not-attend": {

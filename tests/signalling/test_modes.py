@@ -15,8 +15,8 @@ from tests.signalling.conftest import (
     book_consult,
     in_call,
     open_peer,
-    sign_in_staff,
 )
+from tests.world import sign_in_staff
 
 pytestmark = pytest.mark.parametrize("bus_kind", BUSES, indirect=True)
 
