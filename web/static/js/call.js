@@ -80,11 +80,20 @@ export class PeerLink {
   }
 }
 
-/** Loss, round trip and bitrate since the last call, from getStats(). */
+/**
+ * Loss, round trip and bitrate from getStats(): `sample()` each second for the page's own
+ * indicators, `report()` every few samples for the other side and the audit log.
+ *
+ * A report covers the time since the previous report. (The pages used to report their very
+ * first sample, which has no interval before it, so every report a short consult wrote to the
+ * log said 0 kbit/s; a report is now sent only once it has an interval to measure.)
+ */
 export class QualityMeter {
   constructor(pc) {
     this.pc = pc;
     this.last = null;
+    this.mark = null;
+    this.latest = null;
   }
 
   async sample() {
@@ -123,18 +132,15 @@ export class QualityMeter {
     const now = performance.now();
     const previous = this.last;
     this.last = { now, received, lost, bytes };
-    const dReceived = previous ? received - previous.received : received;
-    const dLost = previous ? lost - previous.lost : lost;
-    const seconds = previous ? (now - previous.now) / 1000 : 1;
-    const total = dReceived + dLost;
-    return {
+    if (!this.mark) this.mark = this.last;
+    const q = {
       rtt_ms: Math.round(rtt),
-      loss_pct: total > 0 ? Math.round((1000 * dLost) / total) / 10 : 0,
       jitter_ms: Math.round(jitter),
-      bitrate_kbps: previous ? Math.max(0, Math.round(((bytes - previous.bytes) * 8) / 1000 / seconds)) : 0,
+      ...rates(previous, this.last),
       bytes_received: bytes,
       // Nothing came in since the last sample: the other side, or the link, has gone quiet.
       stalled: Boolean(previous) && bytes === previous.bytes,
+      measured: Boolean(previous),
       width: Math.round(width),
       height: Math.round(height),
       fps: Math.round(fps),
@@ -142,19 +148,92 @@ export class QualityMeter {
       audio_packets: audioPackets,
       candidate_type: local ? local.candidateType : null,
     };
+    this.latest = q;
+    return q;
+  }
+
+  /** The `quality` message over the time since the last one; null until there is such a time. */
+  report() {
+    const q = this.latest;
+    if (!q || !this.mark || this.last === this.mark) return null;
+    const window = rates(this.mark, this.last);
+    this.mark = this.last;
+    return {
+      type: "quality",
+      rtt_ms: q.rtt_ms,
+      loss_pct: Math.min(100, window.loss_pct),
+      jitter_ms: q.jitter_ms,
+      bitrate_kbps: window.bitrate_kbps,
+      width: q.width,
+      height: q.height,
+      fps: q.fps,
+    };
   }
 }
 
-/** Mute, camera off and audio only: the same buttons on both faces. */
-export function setupControls(stream, getLink, t) {
+function rates(from, to) {
+  if (!from || to.now <= from.now) return { loss_pct: 0, bitrate_kbps: 0 };
+  const dReceived = to.received - from.received;
+  const dLost = Math.max(0, to.lost - from.lost);
+  const total = dReceived + dLost;
+  const seconds = (to.now - from.now) / 1000;
+  return {
+    loss_pct: total > 0 ? Math.round((1000 * dLost) / total) / 10 : 0,
+    bitrate_kbps: Math.max(0, Math.round(((to.bytes - from.bytes) * 8) / 1000 / seconds)),
+  };
+}
+
+/**
+ * The fallback ladder's measure (docs/signalling.md, "The fallback ladder"): the mode the call
+ * is in has failed when, for `BAD_FOR_S` samples in a row, more than 10% of packets were lost
+ * or less came in than the mode needs (150 kbit/s for video; for sound only, next to nothing).
+ * Only counted while the page can tell: the link is up, media has flowed, and the other side
+ * has not simply dropped (that is recovery's business, not the ladder's).
+ */
+export const LADDER = { BAD_FOR_S: 10, LOSS_PCT: 10, VIDEO_KBPS: 150, AUDIO_KBPS: 6 };
+
+export class Ladder {
+  constructor() {
+    this.bad = 0;
+    this.restarted = false;
+  }
+
+  reset() {
+    this.bad = 0;
+  }
+
+  /** A cause ("high_loss", "low_bitrate") when `mode` has now failed; otherwise null. */
+  step(q, mode, measuring) {
+    if (!measuring || !q.measured || mode === "call_back") {
+      this.bad = 0;
+      return null;
+    }
+    let cause = null;
+    if (q.loss_pct > LADDER.LOSS_PCT) cause = "high_loss";
+    else if (q.bitrate_kbps < (mode === "video" ? LADDER.VIDEO_KBPS : LADDER.AUDIO_KBPS)) cause = "low_bitrate";
+    this.bad = cause ? this.bad + 1 : 0;
+    if (this.bad < LADDER.BAD_FOR_S) return null;
+    this.bad = 0;
+    return cause;
+  }
+}
+
+/** Sends video, or not, on a link: sound only stops the camera's track going out at all. */
+export async function sendVideo(link, stream, on) {
+  if (!link || !link.videoSender) return;
+  const track = on ? stream.getVideoTracks()[0] || null : null;
+  if (link.videoSender.track !== track) await link.videoSender.replaceTrack(track);
+}
+
+/**
+ * Mute, camera off and sound only: the same buttons on both faces. Sound only is a change of
+ * the call's mode for both sides: `chooseMode` asks the server, and the page shows it when the
+ * server's `mode` arrives (`showMode`).
+ */
+export function setupControls(stream, chooseMode, t) {
   const mute = document.getElementById("toggle-mute");
   const camera = document.getElementById("toggle-camera");
   const audioOnly = document.getElementById("toggle-audio-only");
-  const remoteVideo = document.getElementById("remote-video");
-  const press = (button, on, onText, offText) => {
-    button.setAttribute("aria-pressed", on ? "true" : "false");
-    button.textContent = on ? onText : offText;
-  };
   mute.onclick = () => {
     const on = mute.getAttribute("aria-pressed") !== "true";
     for (const track of stream.getAudioTracks()) track.enabled = !on;
@@ -165,14 +244,22 @@ export function setupControls(stream, getLink, t) {
     for (const track of stream.getVideoTracks()) track.enabled = !on;
     press(camera, on, t("consult.camera_on"), t("consult.camera_off"));
   };
-  audioOnly.onclick = async () => {
-    // Audio only stops sending video altogether and hides the other side's, to save the link.
+  audioOnly.onclick = () => {
     const on = audioOnly.getAttribute("aria-pressed") !== "true";
-    remoteVideo.hidden = on;
-    press(audioOnly, on, t("consult.video_back"), t("consult.audio_only"));
-    const link = getLink();
-    if (link && link.videoSender) {
-      await link.videoSender.replaceTrack(on ? null : stream.getVideoTracks()[0] || null);
-    }
+    chooseMode(on ? "audio" : "video");
   };
+}
+
+function press(button, on, onText, offText) {
+  button.setAttribute("aria-pressed", on ? "true" : "false");
+  button.textContent = on ? onText : offText;
+}
+
+/** The call's mode on the page: the other side's video shown or not, the button's state. */
+export function showMode(mode, { videoRequired = false } = {}, t) {
+  const audioOnly = document.getElementById("toggle-audio-only");
+  const sound = mode === "audio";
+  document.getElementById("remote-video").hidden = mode !== "video";
+  audioOnly.hidden = videoRequired || mode === "call_back";
+  press(audioOnly, sound, t("consult.video_back"), t("consult.audio_only"));
 }

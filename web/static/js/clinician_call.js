@@ -4,13 +4,23 @@
 // who left and came back each lead back into the call, said in words on the way.
 
 import { show, t } from "./common.js";
-import { PeerLink, QualityMeter, rtcConfiguration, setupControls } from "./call.js";
+import {
+  LADDER,
+  Ladder,
+  PeerLink,
+  QualityMeter,
+  rtcConfiguration,
+  sendVideo,
+  setupControls,
+  showMode,
+} from "./call.js";
 import { WaitingRoom } from "./clinician_waiting.js";
 import { Signal, closeWords } from "./signal.js";
 
 const POOR_LOSS_PCT = 10;
 const SAMPLE_EVERY_MS = 1000;
-const REPORT_EVERY = 10;
+const REPORT_EVERY = 2;
+const THEIRS_STALE_MS = 6000;
 const STALLED_SAMPLES = 2;
 const ANSWER_WITHIN_MS = 10000;
 
@@ -32,6 +42,13 @@ const state = {
   stalls: 0,
   samples: 0,
   admitOnArrival: null,
+  mode: "video",
+  videoRequired: false,
+  ladder: new Ladder(),
+  offerTimer: null,
+  offered: null,
+  failedCause: null,
+  theirs: null,
 };
 
 function node(id) {
@@ -56,6 +73,101 @@ function quality(text, bad) {
   const box = node("quality");
   box.textContent = text;
   box.classList.toggle("bad", bad);
+}
+
+function direction(q) {
+  return t("clinician.quality_numbers", { kbps: q.bitrate_kbps, loss: q.loss_pct, rtt: q.rtt_ms });
+}
+
+/**
+ * Both directions of the link, live: what this page receives from the patient, and what the
+ * patient's device says it receives (its `quality` reports, relayed by the server). An alert
+ * when either loses more than 10% of its packets, or the media stops.
+ */
+function showDirections(mine, stalled) {
+  const theirs = state.theirs && performance.now() - state.theirs.at < THEIRS_STALE_MS ? state.theirs : null;
+  node("quality-from").textContent = t("clinician.quality_from", { numbers: direction(mine) });
+  node("quality-to").textContent = t("clinician.quality_to", {
+    numbers: theirs ? direction(theirs) : t("clinician.quality_no_report"),
+  });
+  let alert = null;
+  if (stalled) alert = t("clinician.quality_alert_drop", { name: name() });
+  else if (mine.loss_pct > LADDER.LOSS_PCT) {
+    alert = t("clinician.quality_alert_from", { name: name(), loss: mine.loss_pct });
+  } else if (theirs && theirs.loss_pct > LADDER.LOSS_PCT) {
+    alert = t("clinician.quality_alert_to", { name: name(), loss: theirs.loss_pct });
+  }
+  const box = node("quality-alert");
+  box.hidden = !alert;
+  if (alert && box.textContent !== alert) box.textContent = alert;
+}
+
+// ------------------------------------------------------- the fallback ladder
+
+/** The mode the call is in has failed (`cause`): the next step of the ladder. */
+function ladderFailed(cause) {
+  if (state.mode === "video" && !state.videoRequired) {
+    if (!state.offered) state.signal.send({ type: "mode_offer", cause });
+  } else if (state.mode !== "call_back") {
+    offerCallBack(cause);
+  }
+}
+
+function offerCallBack(cause) {
+  state.failedCause = cause;
+  const box = node("call-back-choice");
+  node("call-back-text").textContent = t(
+    state.mode === "video" ? "clinician.call_back_video_required" : "clinician.call_back_offer",
+    { name: name() },
+  );
+  box.hidden = false;
+}
+
+function offered(message) {
+  if (state.mode !== "video") return;
+  state.offered = message.cause;
+  node("mode-offer-text").textContent = t("consult.mode_offer", { n: message.switch_in_s });
+  node("mode-offer").hidden = false;
+  clearTimeout(state.offerTimer);
+  // The clinician's page moves the call when the time is up, unless someone did already.
+  state.offerTimer = setTimeout(() => {
+    if (state.signal && state.mode === "video") {
+      state.signal.send({ type: "mode", mode: "audio", cause: message.cause });
+    }
+  }, message.switch_in_s * 1000);
+}
+
+function chooseMode(mode, cause = "chosen") {
+  if (state.signal) state.signal.send({ type: "mode", mode, cause });
+}
+
+/** The server's `mode` (or a room snapshot's): both pages follow it. */
+async function applyMode(mode, cause) {
+  state.mode = mode || "video";
+  clearTimeout(state.offerTimer);
+  state.offered = null;
+  state.ladder.reset();
+  node("mode-offer").hidden = true;
+  showMode(state.mode, { videoRequired: state.videoRequired }, t);
+  const status = node("mode-status");
+  status.hidden = state.mode === "video";
+  if (state.mode === "audio") {
+    status.textContent = t(cause === "chosen" ? "consult.mode_audio_chosen" : "consult.mode_audio_auto");
+  }
+  node("mode-video").hidden = state.mode !== "audio";
+  if (state.mode === "call_back") {
+    node("call-back-choice").hidden = true;
+    status.textContent = t("clinician.call_back_requested", { name: name() });
+    node("call-back-actions").hidden = false;
+    clearInterval(state.sampleTimer);
+    closeLink();
+    quality(t("clinician.quality_call_back"), false);
+    node("quality-alert").hidden = true;
+    return;
+  }
+  node("call-back-actions").hidden = true;
+  if (state.mode === "video") node("call-back-choice").hidden = true;
+  if (state.stream) await sendVideo(state.link, state.stream, state.mode === "video");
 }
 
 /** What the patient is doing, in words: null, "lost", "left", "back" or "waiting". */
@@ -100,6 +212,7 @@ function toCallScreen() {
 
 /** A fresh link to `participant`, and the offer (the clinician always offers). */
 async function callWith(participant) {
+  if (state.mode === "call_back") return;
   const stream = await media();
   toCallScreen();
   state.patient = participant;
@@ -112,8 +225,18 @@ async function callWith(participant) {
     onState: (connection) => {
       if (connection === "failed" || connection === "disconnected") peer("lost", { local: true });
       else if (connection === "connected" && state.peerLocal) peer(null);
+      if (connection === "connected") state.ladder.restarted = false;
+      if (connection !== "failed" || !state.link || !state.signal || !state.signal.online) return;
+      // ICE failed: restart it once; failing again after the restart is the ladder's next step.
+      if (!state.ladder.restarted) {
+        state.ladder.restarted = true;
+        state.link.offer({ iceRestart: true }).catch(() => {});
+      } else {
+        ladderFailed("ice_failed");
+      }
     },
   });
+  if (state.mode !== "video") await sendVideo(state.link, stream, false);
   state.meter = new QualityMeter(state.link.pc);
   clearInterval(state.sampleTimer);
   state.sampleTimer = setInterval(() => sample().catch(() => {}), SAMPLE_EVERY_MS);
@@ -134,19 +257,17 @@ async function sample() {
     if (q.loss_pct > POOR_LOSS_PCT) quality(t("clinician.quality_poor", { loss: q.loss_pct }), true);
     else quality(t("clinician.quality_good"), false);
   }
-  // The indicator updates every sample; the audit log gets one report in ten.
+  showDirections(q, state.flowing && state.stalls >= STALLED_SAMPLES);
+  // Only a link that is up, with media that has flowed, to a patient who has not simply
+  // dropped (the server said `away`), tells the ladder anything.
+  const dropped = (state.peer === "lost" && !state.peerLocal) || state.peer === "left";
+  const cause = state.ladder.step(q, state.mode, online && state.flowing && !dropped);
+  if (cause) ladderFailed(cause);
+  // The other side sees a report every two samples; the server logs one in ten seconds.
   state.samples += 1;
-  if (state.samples % REPORT_EVERY !== 1) return;
-  state.signal.send({
-    type: "quality",
-    rtt_ms: q.rtt_ms,
-    loss_pct: Math.min(100, q.loss_pct),
-    jitter_ms: q.jitter_ms,
-    bitrate_kbps: q.bitrate_kbps,
-    width: q.width,
-    height: q.height,
-    fps: q.fps,
-  });
+  if (state.samples % REPORT_EVERY !== 0) return;
+  const report = state.meter.report();
+  if (report) state.signal.send(report);
 }
 
 // -------------------------------------------------------------- messages
@@ -170,6 +291,13 @@ async function onRoom(room, { fresh = true } = {}) {
     finish();
     return;
   }
+  state.videoRequired = Boolean(room.video_required);
+  node("video-required-note").hidden = !state.videoRequired;
+  if ((room.mode || "video") !== state.mode || room.mode === "call_back") {
+    toCallScreen();
+    await applyMode(room.mode, "chosen");
+  }
+  if (state.mode === "call_back") return;
   const patient = (room.members || []).find((m) => m.role === "patient");
   state.waiting.fromRoom(room);
   if (patient && patient.status === "waiting" && state.admitOnArrival === patient.participant) {
@@ -228,6 +356,13 @@ async function onMessage(message) {
       return undefined;
     case "ended":
       return finish();
+    case "mode_offered":
+      return offered(message);
+    case "mode":
+      return applyMode(message.mode, message.cause);
+    case "quality":
+      state.theirs = { ...message, at: performance.now() };
+      return undefined;
     case "error":
       return onError(message);
     default:
@@ -249,6 +384,9 @@ function onError(message) {
     case "not_waiting":
       box.textContent = t("clinician.not_waiting");
       return undefined;
+    case "video_required":
+      // No sound-only step for this consult: the choice left is a call-back.
+      return offerCallBack(state.failedCause || "low_bitrate");
     case "not_in_room":
       return join();
     case "already_in_room":
@@ -308,6 +446,13 @@ function close({ toList = true } = {}) {
   node("arrival-alert").hidden = true;
   state.waiting.clear();
   peer(null);
+  clearTimeout(state.offerTimer);
+  Object.assign(state, { mode: "video", videoRequired: false, offered: null, failedCause: null, theirs: null });
+  state.ladder = new Ladder();
+  for (const id of ["mode-offer", "mode-status", "mode-video", "call-back-choice", "call-back-actions", "quality-alert"]) {
+    node(id).hidden = true;
+  }
+  showMode("video", {}, t);
   if (toList) show("screen-list");
 }
 
@@ -398,9 +543,19 @@ function setup(desk) {
       getAudioTracks: () => (state.stream ? state.stream.getAudioTracks() : []),
       getVideoTracks: () => (state.stream ? state.stream.getVideoTracks() : []),
     },
-    () => state.link,
+    (mode) => chooseMode(mode),
     t,
   );
+  node("mode-offer-now").addEventListener("click", () => chooseMode("audio", state.offered || "chosen"));
+  node("mode-video").addEventListener("click", () => chooseMode("video"));
+  node("call-back").addEventListener("click", () => {
+    if (state.signal) state.signal.send({ type: "call_back", cause: state.failedCause || "chosen" });
+  });
+  node("call-back-outcome").addEventListener("click", () => {
+    const appointment = state.current;
+    close({ toList: false });
+    state.desk.outcome(appointment, { live: true });
+  });
 }
 
 export const call = {

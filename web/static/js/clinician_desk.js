@@ -3,7 +3,7 @@
 // From the list any consult in progress or stuck can be rejoined, admitted again, or given an
 // outcome (seen, or did not attend with its reason). The consult itself is clinician_call.js.
 
-import { api, clearError, el, formatDate, formatTime, serverNow, show, showError, t } from "./common.js";
+import { api, clearError, el, errorText, formatDate, formatTime, serverNow, show, showError, t } from "./common.js";
 import { call } from "./clinician_call.js";
 import { testCallLine } from "./clinician_testcall.js";
 
@@ -120,6 +120,28 @@ function rowActions(a, room) {
   return buttons;
 }
 
+/** Whether the consult needs video (no sound-only step): shown, and changed, in its row. */
+function videoRequiredBox(a) {
+  const id = `video-required-${a.id}`;
+  const box = el("input", { type: "checkbox", id, "data-video-required": a.id });
+  box.checked = Boolean(a.video_required);
+  box.disabled = !ACTIVE.has(a.status);
+  return el("div", { class: "field check" }, box, el("label", { for: id, text: t("clinician.video_required") }));
+}
+
+async function setVideoRequired(box) {
+  const id = box.dataset.videoRequired;
+  try {
+    const changed = await api("POST", `/api/appointments/${encodeURIComponent(id)}/video-required`, {
+      video_required: box.checked,
+    });
+    state.appointments.set(id, { ...state.appointments.get(id), video_required: changed.video_required });
+  } catch (failure) {
+    box.checked = !box.checked;
+    problem(errorText(failure));
+  }
+}
+
 function renderList() {
   const body = document.getElementById("today");
   const items = [...state.appointments.values()];
@@ -135,7 +157,7 @@ function renderList() {
         "tr",
         { "data-appointment": a.id },
         el("td", { text: `${formatTime(a.starts_at)}–${formatTime(a.ends_at)}` }),
-        el("td", {}, patientLabel(a), testCallLine(a)),
+        el("td", {}, patientLabel(a), testCallLine(a), videoRequiredBox(a)),
         el(
           "td",
           {},
@@ -370,6 +392,10 @@ function setup() {
       }
     });
   }
+  document.getElementById("today").addEventListener("change", (event) => {
+    const box = event.target.closest("input[data-video-required]");
+    if (box) setVideoRequired(box).catch(() => {});
+  });
   setupOutcome();
   call.setup({
     label,

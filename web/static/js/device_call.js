@@ -4,13 +4,13 @@
 // no answer, a state it does not know, a refusal or a closed connection all say so.
 
 import { el, serverNow, t } from "./common.js";
-import { PeerLink, QualityMeter, rtcConfiguration, setupControls } from "./call.js";
+import { Ladder, PeerLink, QualityMeter, rtcConfiguration, sendVideo, setupControls, showMode } from "./call.js";
 import { forget, remember } from "./consult_memory.js";
 import { closeWords } from "./signal.js";
 
 const NO_SHOW_AFTER_MS = 10 * 60 * 1000;
 const SAMPLE_EVERY_MS = 1000;
-const REPORT_EVERY = 10;
+const REPORT_EVERY = 2;
 const STALLED_SAMPLES = 2;
 const ANSWER_WITHIN_MS = 10000;
 const REFUSALS = {
@@ -38,6 +38,10 @@ const live = {
   sampleTimer: null,
   noShowTimer: null,
   answerTimer: null,
+  mode: "video",
+  videoRequired: false,
+  ladder: new Ladder(),
+  offered: null,
 };
 
 function node(id) {
@@ -136,6 +140,40 @@ function startCall() {
   live.sampleTimer = setInterval(() => sample().catch(() => {}), SAMPLE_EVERY_MS);
 }
 
+// ------------------------------------------------------ the fallback ladder
+
+function chooseMode(mode, cause = "chosen") {
+  s.signal.send({ type: "mode", mode, cause });
+}
+
+function offered(message) {
+  if (live.mode !== "video") return;
+  live.offered = message.cause;
+  node("mode-offer-text").textContent = t("consult.mode_offer", { n: message.switch_in_s });
+  node("mode-offer").hidden = false;
+}
+
+/** The server's `mode` (or a room snapshot's): the health worker's page follows it too. */
+async function applyMode(mode, cause) {
+  live.mode = mode || "video";
+  live.offered = null;
+  live.ladder.reset();
+  node("mode-offer").hidden = true;
+  showMode(live.mode, { videoRequired: live.videoRequired }, t);
+  node("mode-video").hidden = live.mode !== "audio";
+  const status = node("call-mode");
+  status.hidden = live.mode !== "audio";
+  if (live.mode === "audio") {
+    status.textContent = t(cause === "chosen" ? "consult.mode_audio_chosen" : "consult.mode_audio_auto");
+  }
+  if (live.mode === "call_back") {
+    stopMedia();
+    at("call-back", "step-call-back");
+    return;
+  }
+  await sendVideo(live.link, s.stream, live.mode === "video");
+}
+
 function ensureLink(remote) {
   if (live.link && live.link.remote === remote) return live.link;
   closeLink();
@@ -154,6 +192,7 @@ function ensureLink(remote) {
       },
     },
   );
+  if (live.mode !== "video") sendVideo(live.link, s.stream, false).catch(() => {});
   live.meter = new QualityMeter(live.link.pc);
   return live.link;
 }
@@ -190,18 +229,18 @@ async function sample() {
   live.stalls = q.stalled && live.flowing ? live.stalls + 1 : 0;
   if (live.stalls >= STALLED_SAMPLES && s.signal.online) peer("lost", { local: true });
   else if (!q.stalled && live.peer === "lost" && live.peerLocal) peer(null);
+  // The video failing offers sound only to both sides; what comes after is the health
+  // worker's choice (its page measures too).
+  const dropped = (live.peer === "lost" && !live.peerLocal) || live.peer === "left";
+  const cause = live.ladder.step(q, live.mode, s.signal.online && live.flowing && !dropped);
+  if (cause && live.mode === "video" && !live.videoRequired && !live.offered) {
+    s.signal.send({ type: "mode_offer", cause });
+  }
+  // Every two samples the health worker sees what this side receives; the server logs fewer.
   live.samples += 1;
-  if (live.samples % REPORT_EVERY !== 1) return;
-  s.signal.send({
-    type: "quality",
-    rtt_ms: q.rtt_ms,
-    loss_pct: Math.min(100, q.loss_pct),
-    jitter_ms: q.jitter_ms,
-    bitrate_kbps: q.bitrate_kbps,
-    width: q.width,
-    height: q.height,
-    fps: q.fps,
-  });
+  if (live.samples % REPORT_EVERY !== 0) return;
+  const report = live.meter.report();
+  if (report) s.signal.send(report);
 }
 
 // ----------------------------------------------------------- leave, again
@@ -239,6 +278,11 @@ function onRoom(room) {
   if (room.ice_servers) s.iceServers = room.ice_servers;
   if (typeof room.relay_only === "boolean") s.relayOnly = room.relay_only;
   if (room.state === "ended") return finish(t("consult.ended"));
+  live.videoRequired = Boolean(room.video_required);
+  if ((room.mode || "video") !== live.mode || room.mode === "call_back") {
+    applyMode(room.mode, "chosen").catch(() => {});
+    if (room.mode === "call_back") return undefined;
+  }
   const you = room.you;
   const status = you ? you.status : null;
   // The server's `waiting` (the place in the queue) follows a join at once; wait for it.
@@ -276,6 +320,7 @@ function onError(message) {
     case "already_in_room":
     case "not_admitted":
     case "not_a_member":
+    case "video_required":
       return undefined;
     case "rate_limited":
     case "unavailable":
@@ -317,6 +362,10 @@ async function onMessage(message) {
       return undefined;
     case "notice":
       return showNotice(message);
+    case "mode_offered":
+      return offered(message);
+    case "mode":
+      return applyMode(message.mode, message.cause);
     case "offer":
     case "answer":
     case "candidate":
@@ -360,9 +409,12 @@ function watch(signal) {
 /** Hands the consult over from the check: `session` is device_consult.js's. */
 export function enter(session) {
   s = session;
-  Object.assign(live, { where: null, peer: null, peerLocal: false, samples: 0 });
+  Object.assign(live, { where: null, peer: null, peerLocal: false, samples: 0, mode: "video", offered: null });
+  live.ladder = new Ladder();
   watch(s.signal);
-  setupControls(s.stream, () => live.link, t);
+  setupControls(s.stream, (mode) => chooseMode(mode), t);
+  node("mode-offer-now").onclick = () => chooseMode("audio", live.offered || "chosen");
+  node("mode-video").onclick = () => chooseMode("video");
   node("leave-call").onclick = () => askLeave("call");
   node("waiting-leave").onclick = () => askLeave("waiting");
   node("leave-yes").onclick = leave;

@@ -1,4 +1,4 @@
-// Officers: enrol a device, regime windows, lockdown, and appointment times (never reasons).
+// Officers: call-backs to bring to a phone, equipment alerts, enrol a device, regime windows, lockdown, and appointment times (never reasons).
 
 import {
   api,
@@ -17,6 +17,7 @@ import {
 } from "./common.js";
 import { officer } from "./staff_regime.js";
 import { testCallAlerts } from "./staff_alerts.js";
+import { callBacks } from "./staff_callbacks.js";
 
 function setupEnrol() {
   const form = document.getElementById("enrol-form");
@@ -54,7 +55,7 @@ async function main() {
   account = await staffGate(["officer", "admin"]);
   if (account) {
     show("screen-officer");
-    await Promise.all([officer.load(account), testCallAlerts.load()]);
+    await Promise.all([officer.load(account), testCallAlerts.load(), callBacks.load()]);
   }
   document.body.dataset.ready = "true";
 }
