@@ -91,6 +91,8 @@ class _StatsMark:
     at: float = 0.0
     bytes_received: int = 0
     video_frames: int = 0
+    packets_received: int = 0
+    packets_lost: int = 0
 
 
 @dataclass
@@ -382,6 +384,8 @@ class Participant:
         """
         old, old_media = self.pc, self.media
         self.pc = await self._new_peer()
+        # A new connection counts from zero: measure from its start.
+        self._stats_mark = _StatsMark(time.monotonic(), 0, self.received["video"].frames)
         if old is not None:
             self.restarts += 1
             await old.close()
@@ -483,15 +487,19 @@ class Participant:
                 q.jitter_ms = max(q.jitter_ms, (stats.jitter or 0) / rate)
             elif isinstance(stats, RTCTransportStats):
                 bytes_in += stats.bytesReceived
-        if received + lost:
-            q.loss_pct = 100.0 * lost / (received + lost)
         video = self.received["video"]
         q.width, q.height = video.width or 0, video.height or 0
+        # Loss, bitrate and frame rate over the time since the last report (the whole call
+        # for the first): what the link is doing now, not its average since the start.
         mark = self._stats_mark
+        d_received = received - mark.packets_received
+        d_lost = max(lost - mark.packets_lost, 0)
+        if d_received + d_lost > 0:
+            q.loss_pct = 100.0 * d_lost / (d_received + d_lost)
         if mark.at and now > mark.at:
             q.bitrate_kbps = max(bytes_in - mark.bytes_received, 0) * 8 / 1000 / (now - mark.at)
             q.fps = (video.frames - mark.video_frames) / (now - mark.at)
-        self._stats_mark = _StatsMark(now, bytes_in, video.frames)
+        self._stats_mark = _StatsMark(now, bytes_in, video.frames, received, lost)
         return q
 
     async def report_quality(self) -> Quality:
@@ -503,6 +511,10 @@ class Participant:
         while True:
             await asyncio.sleep(interval)
             if self.connected and self.pc is not None:
+                if not self._stats_mark.at:
+                    # A first reading to measure from: a report without one says 0 kbit/s.
+                    await self.quality()
+                    continue
                 with contextlib.suppress(ParticipantError, ConnectionError):
                     await self.report_quality()
 

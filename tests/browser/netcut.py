@@ -10,12 +10,17 @@ refused or reset. TCP data already sent waits, as TCP retransmits it, and is
 delivered in order when the link comes back (so a socket nobody gave up on lives
 on); a new TCP connection is accepted but goes nowhere until then, as a SYN that
 gets no answer. UDP datagrams are dropped, as packets on a dead link are.
+
+A lossy link (`lossy(up=..., down=...)`) drops that share of the UDP datagrams going
+each way, at random (seeded, so a run can be repeated): real packet loss on the media
+path, which the pages' own `getStats` then measure.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import socket
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -46,7 +51,7 @@ class _Udp(asyncio.DatagramProtocol):
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        if not self.cut.is_open:
+        if not self.cut.is_open or self.cut.lose(up=True):
             self.cut.counters.dropped += len(data)
             return
         upstream = self.upstreams.get(addr)
@@ -85,7 +90,7 @@ class _UdpBack(asyncio.DatagramProtocol):
         self.cut, self.front, self.client = cut, front, client
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        if not self.cut.is_open or self.front.transport is None:
+        if not self.cut.is_open or self.front.transport is None or self.cut.lose(up=False):
             self.cut.counters.dropped += len(data)
             return
         self.cut.counters.down += len(data)
@@ -108,6 +113,16 @@ class NetCut:
         self._udp: _Udp | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self._loss = (0.0, 0.0)
+        self._random = random.Random(11)
+
+    def lossy(self, *, up: float = 0.0, down: float = 0.0) -> None:
+        """Drop this share (0-1) of the UDP datagrams going up (to upstream) and down."""
+        self._loss = (up, down)
+
+    def lose(self, *, up: bool) -> bool:
+        rate = self._loss[0 if up else 1]
+        return rate > 0 and self._random.random() < rate
 
     @property
     def is_open(self) -> bool:
