@@ -154,14 +154,17 @@ async function applyMode(mode, cause) {
   if (state.mode === "audio") {
     status.textContent = t(cause === "chosen" ? "consult.mode_audio_chosen" : "consult.mode_audio_auto");
   }
-  node("mode-video").hidden = state.mode !== "audio";
+  node("screen-call").classList.toggle("calling-back", state.mode === "call_back");
   if (state.mode === "call_back") {
+    peer(null);
     node("call-back-choice").hidden = true;
     status.textContent = t("clinician.call_back_requested", { name: name() });
     node("call-back-actions").hidden = false;
     clearInterval(state.sampleTimer);
     closeLink();
-    quality(t("clinician.quality_call_back"), false);
+    // The call goes by phone now: the camera and microphone are let go.
+    if (state.stream) for (const track of state.stream.getTracks()) track.stop();
+    state.stream = null;
     node("quality-alert").hidden = true;
     return;
   }
@@ -293,6 +296,7 @@ async function onRoom(room, { fresh = true } = {}) {
   }
   state.videoRequired = Boolean(room.video_required);
   node("video-required-note").hidden = !state.videoRequired;
+  showMode(state.mode, { videoRequired: state.videoRequired }, t);
   if ((room.mode || "video") !== state.mode || room.mode === "call_back") {
     toCallScreen();
     await applyMode(room.mode, "chosen");
@@ -449,10 +453,11 @@ function close({ toList = true } = {}) {
   clearTimeout(state.offerTimer);
   Object.assign(state, { mode: "video", videoRequired: false, offered: null, failedCause: null, theirs: null });
   state.ladder = new Ladder();
-  for (const id of ["mode-offer", "mode-status", "mode-video", "call-back-choice", "call-back-actions", "quality-alert"]) {
+  for (const id of ["mode-offer", "mode-status", "call-back-choice", "call-back-actions", "quality-alert"]) {
     node(id).hidden = true;
   }
   showMode("video", {}, t);
+  node("screen-call").classList.remove("calling-back");
   if (toList) show("screen-list");
 }
 
@@ -547,7 +552,6 @@ function setup(desk) {
     t,
   );
   node("mode-offer-now").addEventListener("click", () => chooseMode("audio", state.offered || "chosen"));
-  node("mode-video").addEventListener("click", () => chooseMode("video"));
   node("call-back").addEventListener("click", () => {
     if (state.signal) state.signal.send({ type: "call_back", cause: state.failedCause || "chosen" });
   });

@@ -160,7 +160,6 @@ async function applyMode(mode, cause) {
   live.ladder.reset();
   node("mode-offer").hidden = true;
   showMode(live.mode, { videoRequired: live.videoRequired }, t);
-  node("mode-video").hidden = live.mode !== "audio";
   const status = node("call-mode");
   status.hidden = live.mode !== "audio";
   if (live.mode === "audio") {
@@ -279,6 +278,7 @@ function onRoom(room) {
   if (typeof room.relay_only === "boolean") s.relayOnly = room.relay_only;
   if (room.state === "ended") return finish(t("consult.ended"));
   live.videoRequired = Boolean(room.video_required);
+  showMode(live.mode, { videoRequired: live.videoRequired }, t);
   if ((room.mode || "video") !== live.mode || room.mode === "call_back") {
     applyMode(room.mode, "chosen").catch(() => {});
     if (room.mode === "call_back") return undefined;
@@ -414,7 +414,6 @@ export function enter(session) {
   watch(s.signal);
   setupControls(s.stream, (mode) => chooseMode(mode), t);
   node("mode-offer-now").onclick = () => chooseMode("audio", live.offered || "chosen");
-  node("mode-video").onclick = () => chooseMode("video");
   node("leave-call").onclick = () => askLeave("call");
   node("waiting-leave").onclick = () => askLeave("waiting");
   node("leave-yes").onclick = leave;
