@@ -76,7 +76,16 @@ function quality(text, bad) {
 }
 
 function direction(q) {
-  return t("clinician.quality_numbers", { kbps: q.bitrate_kbps, loss: q.loss_pct, rtt: q.rtt_ms });
+  return t("clinician.quality_numbers", {
+    kbps: Math.round(q.bitrate_kbps),
+    loss: Math.round(q.loss_pct * 10) / 10,
+    rtt: Math.round(q.rtt_ms),
+  });
+}
+
+/** The device's latest report, if it is recent enough to say how the link is now. */
+function theirsNow() {
+  return state.theirs && performance.now() - state.theirs.at < THEIRS_STALE_MS ? state.theirs : null;
 }
 
 /**
@@ -85,7 +94,7 @@ function direction(q) {
  * when either loses more than 10% of its packets, or the media stops.
  */
 function showDirections(mine, stalled) {
-  const theirs = state.theirs && performance.now() - state.theirs.at < THEIRS_STALE_MS ? state.theirs : null;
+  const theirs = theirsNow();
   node("quality-from").textContent = t("clinician.quality_from", { numbers: direction(mine) });
   node("quality-to").textContent = t("clinician.quality_to", {
     numbers: theirs ? direction(theirs) : t("clinician.quality_no_report"),
@@ -257,7 +266,10 @@ async function sample() {
   const online = Boolean(state.signal && state.signal.online);
   if (!online || state.stalls > 0) quality(t("clinician.quality_lost"), true);
   else if (state.peer !== "lost" && state.peer !== "left") {
-    if (q.loss_pct > POOR_LOSS_PCT) quality(t("clinician.quality_poor", { loss: q.loss_pct }), true);
+    // The worse of the two directions: what comes in here, and what the device says it gets.
+    const theirs = theirsNow();
+    const loss = Math.round(10 * Math.max(q.loss_pct, theirs ? theirs.loss_pct : 0)) / 10;
+    if (loss > POOR_LOSS_PCT) quality(t("clinician.quality_poor", { loss }), true);
     else quality(t("clinician.quality_good"), false);
   }
   showDirections(q, state.flowing && state.stalls >= STALLED_SAMPLES);
