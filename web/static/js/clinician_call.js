@@ -49,6 +49,7 @@ const state = {
   offered: null,
   failedCause: null,
   theirs: null,
+  lastBad: false,
 };
 
 function node(id) {
@@ -140,8 +141,13 @@ function offered(message) {
   clearTimeout(state.offerTimer);
   // The clinician's page moves the call when the time is up, unless someone did already.
   state.offerTimer = setTimeout(() => {
-    if (state.signal && state.mode === "video") {
+    // Moved only if the link is still failing: an offer replayed after a resume, or a link
+    // that came back meanwhile, changes nothing.
+    if (state.signal && state.mode === "video" && state.lastBad) {
       state.signal.send({ type: "mode", mode: "audio", cause: message.cause });
+    } else {
+      state.offered = null;
+      node("mode-offer").hidden = true;
     }
   }, message.switch_in_s * 1000);
 }
@@ -275,8 +281,12 @@ async function sample() {
   showDirections(q, state.flowing && state.stalls >= STALLED_SAMPLES);
   // Only a link that is up, with media that has flowed, to a patient who has not simply
   // dropped (the server said `away`), tells the ladder anything.
-  const dropped = (state.peer === "lost" && !state.peerLocal) || state.peer === "left";
+  // The patient's own reports arriving say its page is still on signalling: media failing
+  // while both sides can still talk to the server is a failing link; a patient whose reports
+  // stopped too has dropped, and comes back by itself (docs/signalling.md, "Coming back").
+  const dropped = (state.peer === "lost" && !state.peerLocal) || state.peer === "left" || !theirsNow();
   const cause = state.ladder.step(q, state.mode, online && state.flowing && !dropped);
+  state.lastBad = state.ladder.bad > 0 || Boolean(cause);
   if (cause) ladderFailed(cause);
   // The other side sees a report every two samples; the server logs one in ten seconds.
   state.samples += 1;

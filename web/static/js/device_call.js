@@ -42,7 +42,11 @@ const live = {
   videoRequired: false,
   ladder: new Ladder(),
   offered: null,
+  offerTimer: null,
+  theirsAt: null,
 };
+
+const THEIRS_STALE_MS = 6000;
 
 function node(id) {
   return document.getElementById(id);
@@ -151,12 +155,20 @@ function offered(message) {
   live.offered = message.cause;
   node("mode-offer-text").textContent = t("consult.mode_offer", { n: message.switch_in_s });
   node("mode-offer").hidden = false;
+  // The health worker's page moves the call; if it does not (the link came back), the offer goes.
+  clearTimeout(live.offerTimer);
+  live.offerTimer = setTimeout(() => {
+    if (live.mode !== "video") return;
+    live.offered = null;
+    node("mode-offer").hidden = true;
+  }, (message.switch_in_s + 5) * 1000);
 }
 
 /** The server's `mode` (or a room snapshot's): the health worker's page follows it too. */
 async function applyMode(mode, cause) {
   live.mode = mode || "video";
   live.offered = null;
+  clearTimeout(live.offerTimer);
   live.ladder.reset();
   node("mode-offer").hidden = true;
   showMode(live.mode, { videoRequired: live.videoRequired }, t);
@@ -230,7 +242,10 @@ async function sample() {
   else if (!q.stalled && live.peer === "lost" && live.peerLocal) peer(null);
   // The video failing offers sound only to both sides; what comes after is the health
   // worker's choice (its page measures too).
-  const dropped = (live.peer === "lost" && !live.peerLocal) || live.peer === "left";
+  // The health worker's reports arriving say its page is still on signalling (see the
+  // clinician's page): without them, this is a drop, and recovery's business.
+  const fresh = live.theirsAt !== null && performance.now() - live.theirsAt < THEIRS_STALE_MS;
+  const dropped = (live.peer === "lost" && !live.peerLocal) || live.peer === "left" || !fresh;
   const cause = live.ladder.step(q, live.mode, s.signal.online && live.flowing && !dropped);
   if (cause && live.mode === "video" && !live.videoRequired && !live.offered) {
     s.signal.send({ type: "mode_offer", cause });
@@ -366,6 +381,9 @@ async function onMessage(message) {
       return offered(message);
     case "mode":
       return applyMode(message.mode, message.cause);
+    case "quality":
+      live.theirsAt = performance.now();
+      return undefined;
     case "offer":
     case "answer":
     case "candidate":
@@ -409,7 +427,15 @@ function watch(signal) {
 /** Hands the consult over from the check: `session` is device_consult.js's. */
 export function enter(session) {
   s = session;
-  Object.assign(live, { where: null, peer: null, peerLocal: false, samples: 0, mode: "video", offered: null });
+  Object.assign(live, {
+    where: null,
+    peer: null,
+    peerLocal: false,
+    samples: 0,
+    mode: "video",
+    offered: null,
+    theirsAt: null,
+  });
   live.ladder = new Ladder();
   watch(s.signal);
   setupControls(s.stream, (mode) => chooseMode(mode), t);
