@@ -471,6 +471,9 @@ function close({ toList = true } = {}) {
   state.signal = null;
   node("arrival-alert").hidden = true;
   state.waiting.clear();
+  // The open consult's waiting room means nothing with no consult open: the list of
+  // everyone waiting, above it, says who is.
+  node("waiting-open").hidden = true;
   peer(null);
   clearTimeout(state.offerTimer);
   Object.assign(state, { mode: "video", videoRequired: false, offered: null, failedCause: null, theirs: null });
@@ -493,6 +496,7 @@ async function open(appointmentId, { admit: admitting = null } = {}) {
   if (state.signal) close();
   state.current = appointmentId;
   state.waiting.clear();
+  node("waiting-open").hidden = false;
   state.admitOnArrival = admitting;
   peer(null);
   node("call-status").textContent = "";
