@@ -97,6 +97,8 @@ async def _records(client: Any, sched: Sched) -> Records:
         starts_at="2026-06-01T00:00:00Z",
         ends_at="2026-06-02T00:00:00Z",
     )
+    await svc.request_call_back(their_appointment, their_clinician.account_id, other.device_id)
+    [their_call_back] = await svc.call_back_tasks(officer2, world.other_est)
     token = await svc.issue_calendar_token(their_clinician)
     revoked = await svc.issue_calendar_token(their_clinician)
     await svc.revoke_calendar_token(their_clinician, revoked.id)
@@ -125,6 +127,7 @@ async def _records(client: Any, sched: Sched) -> Records:
         "their_lockdown": lockdown.id,
         "their_device": other.device_id,
         "their_token": token.id,
+        "their_call_back": their_call_back.id,
         "their_revoked_calendar": revoked.token,
         "my_appointment": mine.id,
         "my_consent": my_consent.id,
@@ -166,6 +169,11 @@ PATH_CASES: dict[tuple[str, str], list[tuple[str, str, dict[str, Any] | None]]] 
     ("POST", "/api/appointments/{appointment_id}/did-not-attend"): [
         ("clinician", "their_appointment", {"reason": "unwell"}),
     ],
+    ("POST", "/api/appointments/{appointment_id}/video-required"): [
+        ("clinician", "their_appointment", {"video_required": True}),
+        ("manager", "their_appointment", {"video_required": True}),
+    ],
+    ("POST", "/api/call-backs/{task_id}/done"): [("officer", "their_call_back", None)],
     ("POST", "/api/consents/{consent_id}/withdraw"): [
         ("prisoner2", "my_consent", None),
         ("clinician", "their_consent", None),
