@@ -14,6 +14,7 @@ root (web/job_kinds.py) before `start()`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -275,7 +276,10 @@ class JobRunner:
                 self._running.add(task)
                 task.add_done_callback(self._finished)
             if len(claimed) < free:
-                await _wait(self._wake, self._poll_s)
+                # Nothing more is due: sleep until the poll or a local schedule.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._poll_s):
+                        await self._wake.wait()
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
@@ -375,10 +379,3 @@ async def prune_finished(ctx: JobContext) -> None:
 
 def _span(value: timedelta | float) -> timedelta:
     return value if isinstance(value, timedelta) else timedelta(seconds=value)
-
-
-async def _wait(event: asyncio.Event, timeout: float) -> None:
-    try:
-        await asyncio.wait_for(event.wait(), timeout)
-    except TimeoutError:
-        pass

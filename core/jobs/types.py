@@ -65,8 +65,9 @@ class Backoff:
 
     def delay(self, attempt: int) -> timedelta:
         """The wait after the `attempt`-th failed attempt (1-based)."""
-        factor = 2 ** min(max(attempt - 1, 0), 30)
-        return min(self.base * factor, self.cap)
+        factor: int = 2 ** min(max(attempt - 1, 0), 30)
+        delay: timedelta = min(self.base * factor, self.cap)
+        return delay
 
 
 Handler = Callable[["JobContext"], Awaitable[None]]
