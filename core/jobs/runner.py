@@ -75,6 +75,7 @@ class JobRunner:
         workers: int = 4,
         poll_s: float = 1.0,
         lease_s: float = 60.0,
+        stop_grace_s: float = STOP_GRACE_S,
     ) -> None:
         if workers < 0 or poll_s <= 0 or lease_s <= 0:
             raise ValueError("workers >= 0, poll and lease > 0")
@@ -85,6 +86,7 @@ class JobRunner:
         self.workers = workers
         self._poll_s = poll_s
         self._lease = timedelta(seconds=lease_s)
+        self._stop_grace_s = stop_grace_s
         self._kinds: dict[str, Kind] = {}
         self.stats = JobStats()
         self._running: set[asyncio.Task[None]] = set()
@@ -207,7 +209,7 @@ class JobRunner:
         await asyncio.gather(*self._loops, return_exceptions=True)
         self._loops = []
         if self._running:
-            _, pending = await asyncio.wait(set(self._running), timeout=STOP_GRACE_S)
+            _, pending = await asyncio.wait(set(self._running), timeout=self._stop_grace_s)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)

@@ -36,9 +36,11 @@ async def runners(db: Database, clock: FakeClock) -> AsyncIterator[list[JobRunne
 
 
 def make(
-    runners: list[JobRunner], db: Database, clock: FakeClock, node: str = "a", **kw: object
+    runners: list[JobRunner], db: Database, clock: FakeClock, node: str = "a", workers: int = 4
 ) -> JobRunner:
-    runner = JobRunner(db, clock, node=node, lease_s=LEASE_S, poll_s=0.05, **kw)  # type: ignore[arg-type]
+    runner = JobRunner(
+        db, clock, node=node, workers=workers, lease_s=LEASE_S, poll_s=0.05, stop_grace_s=0.1
+    )
     runners.append(runner)
     return runner
 
