@@ -27,12 +27,14 @@ from media.turn import IceServers
 from scheduling import SchedulingService
 from signalling.bus import create_bus
 from web import (
+    admin_jobs,
     audit_review,
     calendar_feed,
     care_api,
     consults_api,
     fhir,
     health,
+    jobs,
     openapi,
     pages,
     scheduling_api,
@@ -68,6 +70,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     calendar_feed,
     audit_review,
     test_calls,
+    admin_jobs,
 )
 
 
@@ -98,6 +101,7 @@ def create_app(
         _identity(hasher),
         _scheduling,
         ws.signalling_ctx,
+        jobs.jobs_ctx,
         pages.load_pages,
     ):
         app.cleanup_ctx.append(ctx)

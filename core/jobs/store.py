@@ -56,6 +56,7 @@ def _job(row: Row[Any]) -> Job:
         payload=json.loads(row.payload),
         status=JobStatus(row.status),
         due_at=row.due_at,
+        available_at=row.available_at,
         attempts=row.attempts,
         lease_owner=row.lease_owner,
         last_error=row.last_error,

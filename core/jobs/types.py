@@ -44,6 +44,8 @@ class Job:
     payload: dict[str, Any]
     status: JobStatus
     due_at: datetime
+    available_at: datetime | None
+    """When it can next be claimed: its due time, its next retry, or its lease's end."""
     attempts: int
     lease_owner: str | None
     last_error: str | None
