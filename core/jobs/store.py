@@ -316,7 +316,7 @@ async def cancel(conn: AsyncConnection, job_id: str, *, now: datetime) -> bool:
 
 
 async def reschedule(conn: AsyncConnection, job_id: str, *, due_at: datetime) -> bool:
-    """Move a pending job (or give a failed one a fresh start) to `due_at`."""
+    """Move a pending job, or give a failed one a fresh start, to `due_at`."""
     result = await conn.execute(
         update(jobs)
         .where(
@@ -334,6 +334,7 @@ async def reschedule(conn: AsyncConnection, job_id: str, *, due_at: datetime) ->
             available_at=due_at,
             attempts=0,
             finished_at=None,
+            last_error=None,
         )
     )
     return bool(result.rowcount == 1)

@@ -54,6 +54,7 @@ async function main() {
   account = await staffGate(["officer", "admin"]);
   if (account) {
     show("screen-officer");
+    document.getElementById("admin-links").hidden = account.role !== "admin";
     await Promise.all([officer.load(account), testCallAlerts.load()]);
   }
   document.body.dataset.ready = "true";
