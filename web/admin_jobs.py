@@ -203,8 +203,7 @@ OPENAPI = {
     },
     "/api/admin/jobs/{job_id}/cancel": {
         "post": op(
-            "Cancel a job that has not ended; a running attempt's writes are then refused "
-            "(logged)",
+            "Cancel a job that has not ended; a running attempt's writes are then refused (logged)",
             tag="admin",
             parameters=_ID,
             result=_JOB,

@@ -92,8 +92,7 @@ class _JobsCollector(Collector):
         )
         runs = CounterMetricFamily(
             "throughcare_job_runs",
-            "Job attempts this node has run, by kind and outcome "
-            "(done, retry, failed, lost).",
+            "Job attempts this node has run, by kind and outcome (done, retry, failed, lost).",
             labels=["kind", "outcome"],
         )
         for (kind, outcome), n in sorted(s.runs.items()):
