@@ -4,6 +4,7 @@ Claiming is one statement. On PostgreSQL a CTE picks due rows `FOR UPDATE SKIP
 LOCKED`, so concurrent claimers on any number of nodes each get different rows
 without waiting on one another; on SQLite every write transaction begins
 `IMMEDIATE` (core/db/engine.py), so claims are serialised by the store itself.
+A claim's commit does not wait for the disk on PostgreSQL (see `claim`).
 
 Every statement that ends an attempt is fenced on (id, lease owner, attempt
 number, running): once a lease has lapsed and another runner has claimed the
@@ -20,7 +21,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
@@ -130,6 +131,10 @@ async def claim(
         "started_at": now,
     }
     if conn.dialect.name == "postgresql":
+        # A claim need not wait for the disk: lost in a crash of the store, the
+        # job is simply claimable again, and a completion fenced on the lost
+        # claim finds no row and rolls back. Only completions are durable.
+        await conn.execute(text("SET LOCAL synchronous_commit = off"))
         picked = pick.with_for_update(skip_locked=True).cte("picked")
         stmt = update(jobs).where(j.id == picked.c.id)
     else:

@@ -133,7 +133,7 @@ async def test_a_node_killed_holding_leases_leaves_its_jobs_to_the_other_done_on
                     )
                 )
             ]
-        if len(held) == 4:  # all its workers busy
+        if len(held) >= 4:  # its workers all busy (and a few claimed ahead)
             break
         await asyncio.sleep(0.05)
     holder.proc.send_signal(signal.SIGKILL)
