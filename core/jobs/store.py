@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
@@ -107,6 +107,42 @@ async def insert_job(
     return str(found.scalar_one())
 
 
+def _claim_statement(postgres: bool) -> Any:
+    """Built once per dialect: claiming is the hot path, and building a statement
+    costs more CPU than running it."""
+    pick = (
+        select(j.id)
+        .where(
+            and_(
+                j.available_at <= bindparam("p_now"),
+                j.status.in_([s.value for s in OPEN]),
+                j.kind.in_(bindparam("p_kinds", expanding=True)),
+            )
+        )
+        .order_by(j.available_at, j.id)
+        .limit(bindparam("p_limit"))
+    )
+    if postgres:
+        picked = pick.with_for_update(skip_locked=True).cte("picked")
+        stmt = update(jobs).where(j.id == picked.c.id)
+    else:
+        stmt = update(jobs).where(j.id.in_(pick.scalar_subquery()))
+    return stmt.values(
+        status=JobStatus.RUNNING.value,
+        lease_owner=bindparam("p_owner"),
+        available_at=bindparam("p_until"),
+        attempts=j.attempts + 1,
+        started_at=bindparam("p_now"),
+    ).returning(*jobs.c)
+
+
+_CLAIM = {True: _claim_statement(True), False: _claim_statement(False)}
+# A claim need not wait for the disk: lost in a crash of the store, the job is
+# simply claimable again, and a completion fenced on the lost claim finds no
+# row and rolls back. Only completions are durable.
+_ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
+
+
 async def claim(
     conn: AsyncConnection,
     *,
@@ -117,29 +153,19 @@ async def claim(
     limit: int,
 ) -> list[Job]:
     """Take up to `limit` due jobs of these kinds (or whose lease lapsed) for `owner`."""
-    claimable = and_(
-        j.available_at <= now,
-        j.status.in_([s.value for s in OPEN]),
-        j.kind.in_(list(kinds)),
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
+        await conn.execute(_ASYNC_COMMIT)
+    rows = await conn.execute(
+        _CLAIM[postgres],
+        {
+            "p_now": now,
+            "p_kinds": list(kinds),
+            "p_limit": limit,
+            "p_owner": owner,
+            "p_until": now + lease,
+        },
     )
-    pick = select(j.id).where(claimable).order_by(j.available_at, j.id).limit(limit)
-    values = {
-        "status": JobStatus.RUNNING.value,
-        "lease_owner": owner,
-        "available_at": now + lease,
-        "attempts": j.attempts + 1,
-        "started_at": now,
-    }
-    if conn.dialect.name == "postgresql":
-        # A claim need not wait for the disk: lost in a crash of the store, the
-        # job is simply claimable again, and a completion fenced on the lost
-        # claim finds no row and rolls back. Only completions are durable.
-        await conn.execute(text("SET LOCAL synchronous_commit = off"))
-        picked = pick.with_for_update(skip_locked=True).cte("picked")
-        stmt = update(jobs).where(j.id == picked.c.id)
-    else:
-        stmt = update(jobs).where(j.id.in_(pick.scalar_subquery()))
-    rows = await conn.execute(stmt.values(**values).returning(*jobs.c))
     return sorted((_job(r) for r in rows), key=lambda job: (job.due_at, job.id))
 
 
@@ -150,6 +176,25 @@ def _held(job_id: str, owner: str, attempt: int) -> Any:
         j.attempts == attempt,
         j.status == JobStatus.RUNNING.value,
     )
+
+
+_DONE = (
+    update(jobs)
+    .where(
+        and_(
+            j.id == bindparam("p_id"),
+            j.lease_owner == bindparam("p_owner"),
+            j.attempts == bindparam("p_attempt"),
+            j.status == JobStatus.RUNNING.value,
+        )
+    )
+    .values(
+        status=JobStatus.DONE.value,
+        available_at=None,
+        finished_at=bindparam("p_now"),
+        lease_owner=None,
+    )
+)
 
 
 async def finish(
@@ -166,15 +211,16 @@ async def finish(
     Raises `LeaseLost` if the job is no longer this runner's to finish.
     """
     if next_due is None:
-        values: dict[str, Any] = {
-            "status": JobStatus.DONE.value,
-            "available_at": None,
-            "finished_at": now,
-            "lease_owner": None,
-        }
+        done = await conn.execute(
+            _DONE,
+            {"p_id": job.id, "p_owner": owner, "p_attempt": job.attempts, "p_now": now},
+        )
     else:
-        values = _again(next_due, now, error)
-    done = await conn.execute(update(jobs).where(_held(job.id, owner, job.attempts)).values(values))
+        done = await conn.execute(
+            update(jobs)
+            .where(_held(job.id, owner, job.attempts))
+            .values(_again(next_due, now, error))
+        )
     if done.rowcount != 1:
         raise LeaseLost(job.id)
 
