@@ -1,14 +1,14 @@
 """The job runner: a claimer, a heartbeat and a bounded set of running jobs per node.
 
 Each node runs one `JobRunner`. Its claimer takes as many due jobs as it has
-free workers, in one statement, and runs each in its own task under the kind's
-timeout; its heartbeat renews the leases of everything it holds. A node that
+free workers and a few ahead, in one statement, and runs each in its own task
+under the kind's timeout; its heartbeat renews the leases of everything it holds. A node that
 dies stops renewing: its leases lapse and any other node claims those jobs
 again (the attempt counts). A node that stops cleanly hands its jobs back at
 once, the interrupted attempt not counted.
 
 Nothing here knows what a job does: kinds are registered by the composition
-root (web/job_kinds.py) before `start()`.
+root (web/jobs.py) before `start()`.
 """
 
 from __future__ import annotations
