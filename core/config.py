@@ -75,6 +75,10 @@ class Settings:
     ws_flood_strikes: int = 20
     ws_max_connections: int = 5000
     ws_replay_messages: int = 256
+    # the job runner (docs/jobs.md)
+    job_workers: int = 4
+    job_poll_ms: int = 1000
+    job_lease_seconds: int = 60
 
     @property
     def is_postgres(self) -> bool:
@@ -139,6 +143,9 @@ class Settings:
             ws_replay_messages=reader.integer(
                 "WS_REPLAY_MESSAGES", 256, minimum=16, maximum=100_000
             ),
+            job_workers=reader.integer("JOB_WORKERS", 4, minimum=0, maximum=64),
+            job_poll_ms=reader.integer("JOB_POLL_MS", 1000, minimum=10, maximum=60_000),
+            job_lease_seconds=reader.integer("JOB_LEASE_SECONDS", 60, minimum=2, maximum=3600),
         )
 
 

@@ -73,6 +73,9 @@ class Action(StrEnum):
     LOG_EXPORTED = "log_exported"
     KEY_ROTATED = "key_rotated"
     SUBJECT_SHREDDED = "subject_shredded"
+    # the job runner: an admin's hand on a job (docs/jobs.md)
+    JOB_RETRIED = "job_retried"
+    JOB_CANCELLED = "job_cancelled"
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,10 @@
 """Lockdowns: every affected consult is cancelled as prison-caused and offered
-again at the clinician's next free slots, and both sides are told."""
+again at the clinician's next free slots, and both sides are told.
+
+Declaring one schedules a job (`END_JOB`, keyed by the lockdown) in the same
+transaction; the job runner calls `end_lockdown` at its end time, so a
+lockdown nobody lifts is lifted, and logged, when it ends.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ from sqlalchemy import and_, insert, select, update
 from core.errors import Code, ServiceError
 from core.events import Action
 from core.identity import Principal, Role
+from core.identity.types import SYSTEM_ACTOR
+from core.jobs import insert_job
 from scheduling.base import new_id, require_establishment, require_role, require_visible
 from scheduling.booking import Booking
 from scheduling.search import ACTIVE
@@ -21,6 +28,8 @@ from scheduling.types import Appointment, Slot, Status
 OFFERS = 3
 OFFER_HORIZON = timedelta(days=28)
 MAX_LOCKDOWN = timedelta(days=31)
+END_JOB = "scheduling.lockdown_end"
+"""The job kind that lifts a lockdown at its end time (payload: the lockdown's id)."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,14 @@ class Lockdowns(Booking):
                     declared_by=actor.account_id,
                     declared_at=self._clock.now(),
                 )
+            )
+            await insert_job(
+                conn,
+                END_JOB,
+                {"lockdown_id": lockdown_id},
+                due_at=end,
+                now=self._clock.now(),
+                key=lockdown_id,
             )
             a = appointments.c
             hit = [
@@ -173,6 +190,32 @@ class Lockdowns(Booking):
         await self._record(
             Action.LOCKDOWN_LIFTED, actor, establishment=row.establishment_id, subject=lockdown_id
         )
+
+    async def end_lockdown(self, lockdown_id: str) -> bool:
+        """The job runner's lift at the end time; False if it was lifted already
+        (by hand, or by an earlier attempt of the same job)."""
+        c = lockdowns.c
+        async with self._db.begin() as conn:
+            row = (
+                await conn.execute(select(c.establishment_id, c.ends_at).where(c.id == lockdown_id))
+            ).first()
+            if row is None:
+                return False
+            lifted = await conn.execute(
+                update(lockdowns)
+                .where(and_(c.id == lockdown_id, c.lifted_at.is_(None)))
+                .values(lifted_at=row.ends_at)
+            )
+        if lifted.rowcount != 1:
+            return False
+        await self._record(
+            Action.LOCKDOWN_LIFTED,
+            SYSTEM_ACTOR,
+            establishment=row.establishment_id,
+            subject=lockdown_id,
+            at_end=True,
+        )
+        return True
 
     async def rebook(self, actor: Principal, appointment_id: str, starts_at: object) -> Appointment:
         """Take up an offer: a new booking with the same people and service.

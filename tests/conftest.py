@@ -209,6 +209,10 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         audit_checkpoints_dir=tmp_path / "checkpoints",
         database_url=Secret(database_url),
         bus_prefix=f"tc-test-{uuid.uuid4().hex[:8]}:",
+        # The app's job runner claims nothing unless a test asks (`job_workers`
+        # or `app[JOBS].run_due()`): a reminder sweep between two steps of a
+        # test that counts notifications would otherwise race it.
+        job_workers=0,
     )
 
 

@@ -27,6 +27,7 @@ from media.turn import IceServers
 from scheduling import SchedulingService
 from signalling.bus import create_bus
 from web import (
+    admin_jobs,
     audit_review,
     calendar_feed,
     call_backs,
@@ -34,6 +35,7 @@ from web import (
     consults_api,
     fhir,
     health,
+    jobs,
     openapi,
     pages,
     scheduling_api,
@@ -70,6 +72,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     audit_review,
     test_calls,
     call_backs,
+    admin_jobs,
 )
 
 
@@ -100,6 +103,7 @@ def create_app(
         _identity(hasher),
         _scheduling,
         ws.signalling_ctx,
+        jobs.jobs_ctx,
         pages.load_pages,
     ):
         app.cleanup_ctx.append(ctx)

@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from core.errors import Code, ServiceError
 from web.request import json_response
-from web.state import BUS, DATABASE, METRICS
+from web.state import BUS, DATABASE, JOBS, METRICS
 
 routes = web.RouteTableDef()
 log = logging.getLogger(__name__)
@@ -41,6 +41,10 @@ async def readyz(request: web.Request) -> web.Response:
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
+    try:
+        await asyncio.wait_for(request.app[JOBS].refresh_counts(), READY_TIMEOUT_S)
+    except Exception as exc:  # the scrape still answers, with the last counts
+        log.warning("job counts not refreshed", extra={"error": type(exc).__name__})
     body = request.app[METRICS].render()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

@@ -13,6 +13,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from core.jobs import JobStats
 from signalling.meters import Meters
 
 
@@ -35,6 +36,10 @@ class Metrics:
     def watch_signalling(self, meters: Meters) -> None:
         """Report the hub's counters (connections, rooms, relays) at each scrape."""
         self.registry.register(_SignallingCollector(meters))
+
+    def watch_jobs(self, stats: JobStats) -> None:
+        """Report the job table's counts (refreshed before each scrape) and this node's runs."""
+        self.registry.register(_JobsCollector(stats))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -63,3 +68,41 @@ class _SignallingCollector(Collector):
             buckets=m.cumulative(),
             sum_value=m.latency_sum,
         )
+
+
+class _JobsCollector(Collector):
+    def __init__(self, stats: JobStats) -> None:
+        self._s = stats
+
+    def collect(self) -> Iterator[Metric]:
+        s = self._s
+        jobs = GaugeMetricFamily(
+            "throughcare_jobs", "Jobs in the store, by status (all nodes).", labels=["status"]
+        )
+        for status, n in sorted(s.by_status.items()):
+            jobs.add_metric([status], n)
+        yield jobs
+        yield GaugeMetricFamily(
+            "throughcare_jobs_due", "Pending jobs whose time has come (all nodes).", value=s.due
+        )
+        yield GaugeMetricFamily(
+            "throughcare_jobs_oldest_due_seconds",
+            "How long the longest-waiting due job has waited: the runner's lag.",
+            value=s.oldest_due_s,
+        )
+        runs = CounterMetricFamily(
+            "throughcare_job_runs",
+            "Job attempts this node has run, by kind and outcome (done, retry, failed, lost).",
+            labels=["kind", "outcome"],
+        )
+        for (kind, outcome), n in sorted(s.runs.items()):
+            runs.add_metric([kind, outcome], n)
+        yield runs
+        seconds = CounterMetricFamily(
+            "throughcare_job_run_seconds",
+            "Time this node has spent running jobs, by kind.",
+            labels=["kind"],
+        )
+        for kind, total in sorted(s.seconds.items()):
+            seconds.add_metric([kind], total)
+        yield seconds

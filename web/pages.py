@@ -190,6 +190,12 @@ async def staff(request: web.Request) -> web.Response:
     return await _page(request, "staff.html", "staff")
 
 
+@routes.get("/admin/jobs")
+async def admin_jobs(request: web.Request) -> web.Response:
+    """The job runner for admins (web/admin_jobs.py serves its API)."""
+    return await _page(request, "admin_jobs.html", "admin_jobs")
+
+
 @routes.post("/api/me/locale")
 async def set_locale(request: web.Request) -> web.Response:
     principal = await require(

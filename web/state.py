@@ -9,6 +9,7 @@ from core.clock import Clock
 from core.config import Settings
 from core.db import Database
 from core.identity import IdentityService
+from core.jobs import JobRunner
 from core.keys import ServiceKeys
 from scheduling import SchedulingService
 from signalling.bus import Bus
@@ -27,3 +28,4 @@ KEYS = web.AppKey("keys", ServiceKeys)
 IDENTITY = web.AppKey("identity", IdentityService)
 SCHEDULING = web.AppKey("scheduling", SchedulingService)
 SIGNALLING = web.AppKey("signalling", Hub)
+JOBS = web.AppKey("jobs", JobRunner)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 
@@ -147,4 +148,33 @@ refresh_tokens = Table(
     Column("expires_at", UTCDateTime, nullable=False),
     Column("used_at", UTCDateTime, nullable=True),
     Index("ix_refresh_tokens_session", "session_id"),
+)
+
+# The durable job runner (core/jobs/, docs/jobs.md). A job is claimable while
+# `available_at` has passed: a pending job's due time, a running job's lease
+# expiry. It is NULL once the job is over (done, failed, cancelled), so the
+# index that finds due work never walks the finished ones.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("kind", String(64), nullable=False),
+    # The idempotency key: scheduling the same (kind, key) again is a no-op.
+    Column("key", String(200), nullable=True),
+    # JSON of ids and codes, never words or health detail.
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("available_at", UTCDateTime, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    # The runner instance (node name and a random suffix) holding the lease.
+    Column("lease_owner", String(100), nullable=True),
+    # The error's type name or "timeout": never an exception's text.
+    Column("last_error", String(200), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    UniqueConstraint("kind", "key", name="uq_jobs_kind_key"),
+    Index("ix_jobs_available_at", "available_at"),
+    Index("ix_jobs_status_due_at", "status", "due_at"),
 )

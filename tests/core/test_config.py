@@ -57,6 +57,12 @@ def test_postgres_and_redis_switch_on() -> None:
         ),
         ("COOKIE_SECURE", "maybe", "THROUGHCARE_COOKIE_SECURE: must be true or false, got 'maybe'"),
         (
+            "JOB_LEASE_SECONDS",
+            "1",
+            "THROUGHCARE_JOB_LEASE_SECONDS: must be between 2 and 3600, got 1",
+        ),
+        ("JOB_WORKERS", "many", "THROUGHCARE_JOB_WORKERS: must be a whole number, got 'many'"),
+        (
             "PUBLIC_ORIGINS",
             "ftp://x",
             "THROUGHCARE_PUBLIC_ORIGINS: 'ftp://x' is not an origin like https://host:port",

@@ -199,8 +199,13 @@ PATH_CASES: dict[tuple[str, str], list[tuple[str, str, dict[str, Any] | None]]] 
         ("manager", "their_service", {"readers": []}),
     ],
 }
-# Routes whose path parameter is not an id of anyone's record.
-NOT_RECORDS = {("GET", "/static/{path}")}
+# Routes whose path parameter is not an id of anyone's record. Jobs are the whole
+# service's: only admins reach them, and an admin reaches every one.
+NOT_RECORDS = {
+    ("GET", "/static/{path}"),
+    ("POST", "/api/admin/jobs/{job_id}/retry"),
+    ("POST", "/api/admin/jobs/{job_id}/cancel"),
+}
 
 # Ids in the query or the body: (caller, method, path, what is probed, the rest of the request)
 QUERY_CASES: list[tuple[str, str, str, tuple[str, str], dict[str, Any]]] = [

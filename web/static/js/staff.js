@@ -55,6 +55,7 @@ async function main() {
   account = await staffGate(["officer", "admin"]);
   if (account) {
     show("screen-officer");
+    document.getElementById("admin-links").hidden = account.role !== "admin";
     await Promise.all([officer.load(account), testCallAlerts.load(), callBacks.load()]);
   }
   document.body.dataset.ready = "true";
