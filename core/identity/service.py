@@ -617,7 +617,10 @@ class IdentityService:
                 await conn.execute(
                     select(
                         sessions.c.revoked_at,
+                        sessions.c.device_id,
                         accounts.c.active,
+                        accounts.c.role,
+                        accounts.c.establishment_id,
                         devices.c.revoked_at.label("dev_revoked"),
                     )
                     .select_from(
@@ -637,6 +640,15 @@ class IdentityService:
             raise ServiceError(Code.INVALID_TOKEN)
         if row.revoked_at is not None or not row.active or row.dev_revoked is not None:
             raise ServiceError(Code.SESSION_REVOKED)
+        if (
+            row.role != principal.role.value
+            or row.establishment_id != principal.establishment_id
+            or row.device_id != principal.device_id
+        ):
+            # Signed by us, but it says something the session and account do not
+            # (a role or establishment changed since, or a token forged with a
+            # leaked key): the store is the authority, the token only names it.
+            raise ServiceError(Code.INVALID_TOKEN, debug_context={"reason": "claims disagree"})
         return principal
 
 
