@@ -30,12 +30,6 @@ from core.db import Database, create_database, upgrade
 from core.identity.passwords import SecretHasher
 from tests.audit.guards import triggers_dropped
 
-# Imported once before any test watches for blocking calls: importing aiortc
-# (through web.app) runs ldconfig in a subprocess, which a test run that
-# reached web.app first from inside a test (tests/web alone) reported as a
-# blocking call of that test.
-import web.app  # noqa: E402, F401, I001
-
 PG_ADMIN_URL = os.environ.get(
     "THROUGHCARE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
@@ -227,6 +221,11 @@ def no_blocking_calls(
     It depends on the session's stores so that their one-off set-up, which
     blocks on purpose, happens before the watch starts.
     """
+    # Imported before the watch starts: importing aiortc (through web.app) runs
+    # ldconfig in a subprocess, which a run of tests/web alone reported as a
+    # blocking call of its first test.
+    import web.app  # noqa: F401
+
     if request.node.get_closest_marker("allow_blocking"):
         yield None
         return

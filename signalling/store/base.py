@@ -147,6 +147,13 @@ class RoomStore(Protocol):
 
     async def queue(self, clinician: str) -> list[str]: ...
 
+    async def identity_open(self, account: str, conn_id: str, cap: int) -> list[str]:
+        """Count connection `conn_id` of `account` (on any node); the oldest ones past
+        `cap`, which the caller closes (4010), are returned and no longer counted."""
+        ...
+
+    async def identity_close(self, account: str, conn_id: str) -> None: ...
+
     async def mark_alive(self, node: str, ttl_s: float) -> None:
         """This node is alive for `ttl_s` more seconds."""
         ...

@@ -3,7 +3,9 @@
 Keys, all under the configured prefix: `room:<id>` (hash: `state`, `seq`, and
 `ver`, which every change of `state` increments),
 `log:<id>` (capped list of logged messages), `resume:<token hash>` (with a
-TTL) and `queue:<clinician>` (sorted set of waiting appointments). A logged
+TTL), `queue:<clinician>` (sorted set of waiting appointments) and
+`ident:<account>` (sorted set of the account's open connections, by the time
+each opened, for the cap per identity). A logged
 message is numbered, appended and published by one script, so every node sees
 the same order. The redis driver is imported here only.
 """
@@ -11,6 +13,7 @@ the same order. The redis driver is imported here only.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -68,6 +71,19 @@ return seq
 """
 
 
+_IDENTITY_OPEN = """
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[3])
+if over <= 0 then
+  return {}
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, over - 1)
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, over - 1)
+return oldest
+"""
+
+
 class RedisRoomStore:
     broadcasts = True
 
@@ -80,6 +96,7 @@ class RedisRoomStore:
         self._prefix = prefix
         self._log_size = log_size
         self._append = self._client.register_script(_APPEND)
+        self._identity_open = self._client.register_script(_IDENTITY_OPEN)
         # The last state of each room seen by this node, with its `ver`.
         self._parsed: dict[str, tuple[bytes, Room, bytes]] = {}
 
@@ -232,6 +249,18 @@ class RedisRoomStore:
     async def queue(self, clinician: str) -> list[str]:
         raw = await self._client.zrange(f"{self._prefix}queue:{clinician}", 0, -1)
         return [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
+
+    @_reachable
+    async def identity_open(self, account: str, conn_id: str, cap: int) -> list[str]:
+        over = await self._identity_open(
+            keys=[f"{self._prefix}ident:{account}"],
+            args=[repr(time.time()), conn_id, cap, ROOM_TTL_S],
+        )
+        return [c.decode() if isinstance(c, bytes) else str(c) for c in over]
+
+    @_reachable
+    async def identity_close(self, account: str, conn_id: str) -> None:
+        await self._client.zrem(f"{self._prefix}ident:{account}", conn_id)
 
     @_reachable
     async def mark_alive(self, node: str, ttl_s: float) -> None:
