@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 
 from core.clock import Clock
+from core.db.engine import is_unavailable
 from core.errors import ServiceError
 from core.events import Action, AuditRecord, AuditSink
 from core.identity import Role
@@ -294,7 +295,14 @@ class Hub(Session, Timers):
             log.warning("room store unreachable; client told to try again later")
             await self._send(conn, SignallingError(ErrorCode.UNAVAILABLE).to_wire(ref_of(obj)))
             await self._close(conn, Close.TRY_LATER)
-        except Exception:
+        except Exception as exc:
+            if is_unavailable(exc):
+                # The database (a hello's session check, a join's policy) cannot be
+                # reached: as for Redis, try again shortly, here or elsewhere.
+                log.warning("store unreachable; client told to try again later")
+                await self._send(conn, SignallingError(ErrorCode.UNAVAILABLE).to_wire(ref_of(obj)))
+                await self._close(conn, Close.TRY_LATER)
+                return
             # A fault of ours or of the store (Redis gone mid-call): the client is
             # told nothing more than 1011 and resumes; the operator gets the trace.
             log.exception("signalling message failed")
