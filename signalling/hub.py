@@ -7,8 +7,10 @@ recipients through the bus, on whichever node they are connected; in memory
 there is one node and the hub delivers what it logs itself.
 
 Its session steps (hello, resume, reauth) are in `signalling/session.py` and its
-timers (liveness, the sweep) in `signalling/timers.py`, mixed in. A device's
-pre-call test (the `test_*` messages) is handed to `signalling/test_calls.py`.
+timers (liveness, the sweep) in `signalling/timers.py` and what it does when the
+bus lost its subscription in `signalling/restore.py`, mixed in; whose sockets are
+open, for sessions that end and the cap per identity, is `signalling/identities.py`.
+A device's pre-call test (the `test_*` messages) is handed to `signalling/test_calls.py`.
 
 A relayed offer, answer or candidate is the sender's frame text: it is parsed
 and checked, then forwarded with `seq` and `from` put in front, never
@@ -66,6 +68,7 @@ from signalling.registry import (
     read_negotiation,
     ref_of,
 )
+from signalling.restore import Restore
 from signalling.rooms import ConsultState, Outbox, Room
 from signalling.sdp import check_candidate, check_sdp
 from signalling.session import Session
@@ -101,7 +104,7 @@ class HubConfig:
     limits: Limits = Limits()
 
 
-class Hub(Session, Timers):
+class Hub(Session, Timers, Restore):
     def __init__(
         self,
         *,
@@ -146,6 +149,7 @@ class Hub(Session, Timers):
 
     async def start(self) -> None:
         self._identity_sub = await self._bus.subscribe(IDENTITY_CHANNEL, self._on_identity)
+        self._bus.on_resubscribed(self.restore)
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="signalling-sweeper")
         self._heart = asyncio.create_task(self._heartbeat_forever(), name="signalling-heartbeat")
 

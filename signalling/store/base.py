@@ -147,6 +147,15 @@ class RoomStore(Protocol):
 
     async def queue(self, clinician: str) -> list[str]: ...
 
+    def last_known(self, room_id: str) -> Room | None:
+        """The room as this node last saw it, even if the store has since lost it."""
+        ...
+
+    async def restore(self, room_id: str, room: Room, seq: int) -> None:
+        """Put `room` back if the store lost it (Redis restarted empty), and make
+        its next seq greater than `seq`; a room still there keeps its state."""
+        ...
+
     async def identity_open(self, account: str, conn_id: str, cap: int) -> list[str]:
         """Count connection `conn_id` of `account` (on any node); the oldest ones past
         `cap`, which the caller closes (4010), are returned and no longer counted."""

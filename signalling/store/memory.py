@@ -145,6 +145,12 @@ class MemoryRoomStore:
         entries = self._queues.get(clinician, {})
         return sorted(entries, key=lambda a: (entries[a], a))
 
+    def last_known(self, room_id: str) -> Room | None:
+        return self.peek(room_id)
+
+    async def restore(self, room_id: str, room: Room, seq: int) -> None:
+        return None  # this node's memory is the store: it loses nothing without the node
+
     async def identity_open(self, account: str, conn_id: str, cap: int) -> list[str]:
         conns = self._identities.setdefault(account, {})
         conns[conn_id] = None

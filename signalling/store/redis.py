@@ -84,6 +84,22 @@ return oldest
 """
 
 
+_RESTORE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'state', ARGV[1], 'ver', 1)
+end
+local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
+if seq < tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], 'seq', ARGV[2])
+end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+return 1
+"""
+
+GONE_KEPT = 10_000
+"""Rooms this node saw that the store no longer has, kept for `restore` (oldest dropped)."""
+
+
 class RedisRoomStore:
     broadcasts = True
 
@@ -97,8 +113,11 @@ class RedisRoomStore:
         self._log_size = log_size
         self._append = self._client.register_script(_APPEND)
         self._identity_open = self._client.register_script(_IDENTITY_OPEN)
+        self._restore = self._client.register_script(_RESTORE)
         # The last state of each room seen by this node, with its `ver`.
         self._parsed: dict[str, tuple[bytes, Room, bytes]] = {}
+        # Rooms that vanished from Redis after this node saw them (it restarted empty).
+        self._gone: dict[str, Room] = {}
 
     def _room(self, room_id: str) -> str:
         return f"{self._prefix}room:{room_id}"
@@ -118,7 +137,11 @@ class RedisRoomStore:
 
     def _parse(self, room_id: str, raw: bytes | str | None, ver: bytes | str | None) -> Room | None:
         if raw is None:
-            self._parsed.pop(room_id, None)
+            lost = self._parsed.pop(room_id, None)
+            if lost is not None:
+                self._gone[room_id] = lost[1]
+                if len(self._gone) > GONE_KEPT:
+                    del self._gone[next(iter(self._gone))]
             return None
         raw = raw.encode() if isinstance(raw, str) else raw
         ver = ver.encode() if isinstance(ver, str) else ver
@@ -249,6 +272,18 @@ class RedisRoomStore:
     async def queue(self, clinician: str) -> list[str]:
         raw = await self._client.zrange(f"{self._prefix}queue:{clinician}", 0, -1)
         return [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
+
+    def last_known(self, room_id: str) -> Room | None:
+        cached = self._parsed.get(room_id)
+        return cached[1] if cached is not None else self._gone.get(room_id)
+
+    @_reachable
+    async def restore(self, room_id: str, room: Room, seq: int) -> None:
+        await self._restore(
+            keys=[self._room(room_id)], args=[room.to_json().encode(), seq, ROOM_TTL_S]
+        )
+        self._gone.pop(room_id, None)
+        self._parsed.pop(room_id, None)  # its `ver` is new: read it again before relaying
 
     @_reachable
     async def identity_open(self, account: str, conn_id: str, cap: int) -> list[str]:
