@@ -236,7 +236,10 @@ export class Signal extends EventTarget {
 
 /** The words for a close that ended the connection, for both faces. */
 export function closeWords(code, t) {
-  if (code === 4003) return t("consult.replaced");
+  if (code === 4003 || code === 4010) return t("consult.replaced");
+  // 4005 signed out, 4006 session revoked, 4007 device revoked, 4008 account disabled,
+  // 4009 released: the session is over everywhere, and only a new sign-in comes back.
+  if (code >= 4005 && code <= 4009) return t("consult.session_ended");
   if (code === 1008) return t("consult.closed_flood");
   return t("consult.closed_other");
 }
