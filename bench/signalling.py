@@ -407,7 +407,7 @@ async def main(
         "THROUGHCARE_WS_RATE": "10000",
         "THROUGHCARE_WS_BURST": "100000",
         "THROUGHCARE_LOG_LEVEL": "ERROR",
-        "THROUGHCARE_ACCESS_TOKEN_SECONDS": "7200",
+        "THROUGHCARE_ACCESS_TOKEN_SECONDS": "3600",
     }
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="tc-bench-sig-") as scratch:
