@@ -101,6 +101,7 @@ class HubConfig:
     node_ttl_s: float = 5.0
     max_connections: int = 5000
     max_per_identity: int = 4
+    restore_settle_s: float = 1.0
     limits: Limits = Limits()
 
 

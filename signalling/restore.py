@@ -8,11 +8,14 @@ bus is subscribed again (`Bus.on_resubscribed`), each node:
 
 1. counts its open sockets against their identities' caps again;
 2. for every room it has members in, puts back the room as it last saw it if
-   Redis lost it (the first node to do so wins; a room still there keeps its
-   state), with its sequence numbers carried on past anything either node
-   delivered (`RESEQ_MARGIN`), and the members' resume tokens and the waiting
-   queue;
-3. closes those members' sockets with 1012, "reconnect": each client resumes
+   Redis lost it, unless another node put back a newer view of it (each view
+   carries the room's version, `ver`; a room Redis kept is never older than a
+   view of it, so it stays), with its sequence numbers carried on past anything
+   either node delivered (`RESEQ_MARGIN`), and the members' resume tokens and
+   the waiting queue;
+3. after `HubConfig.restore_settle_s` (1 s: the other nodes restore meanwhile,
+   each retrying every 0.25 s), closes those members' sockets with 1012,
+   "reconnect": each client resumes
    (here or on another node) and gets what the log still holds, and the
    clinician restarts ICE, as after any resume.
 
@@ -67,6 +70,9 @@ class Restore:
             except StoreUnavailable:
                 await asyncio.sleep(RETRY_S)
                 continue
+            # Every node that lost the subscription restores at about the same time;
+            # the newest view of each room wins. Resumes wait until they all have.
+            await asyncio.sleep(self.config.restore_settle_s)
             log.warning("bus subscription restored; %d client(s) told to resume", len(told))
             for conn in told:
                 self._kick(conn.id, Close.RESTART)
@@ -81,11 +87,12 @@ class Restore:
         told: list[Connection] = []
         for room_id, members in list(self._local.items()):
             live = [c for c in members.values() if not c.closed]
-            room = self._store.last_known(room_id)
-            if room is None or not live or room.ended:
+            known = self._store.last_known(room_id)
+            if known is None or not live or known[0].ended:
                 continue
+            room, version = known
             seq = max(c.last_seq for c in live) + RESEQ_MARGIN
-            await self._store.restore(room_id, room, seq)
+            await self._store.restore(room_id, room, version, seq)
             self._watched.add(room_id)
             for conn in live:
                 if conn.resume_hash is not None and conn.participant is not None:

@@ -147,13 +147,15 @@ class RoomStore(Protocol):
 
     async def queue(self, clinician: str) -> list[str]: ...
 
-    def last_known(self, room_id: str) -> Room | None:
-        """The room as this node last saw it, even if the store has since lost it."""
+    def last_known(self, room_id: str) -> tuple[Room, int] | None:
+        """The room as this node last saw it, and its version then, even if the
+        store has since lost it."""
         ...
 
-    async def restore(self, room_id: str, room: Room, seq: int) -> None:
-        """Put `room` back if the store lost it (Redis restarted empty), and make
-        its next seq greater than `seq`; a room still there keeps its state."""
+    async def restore(self, room_id: str, room: Room, version: int, seq: int) -> None:
+        """Put `room` back (as of `version`) if the store lost it (Redis restarted
+        empty) or holds an older version put back by another node; make its next
+        seq greater than `seq`. A room the store kept is never older, so it stays."""
         ...
 
     async def identity_open(self, account: str, conn_id: str, cap: int) -> list[str]:

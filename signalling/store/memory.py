@@ -145,10 +145,11 @@ class MemoryRoomStore:
         entries = self._queues.get(clinician, {})
         return sorted(entries, key=lambda a: (entries[a], a))
 
-    def last_known(self, room_id: str) -> Room | None:
-        return self.peek(room_id)
+    def last_known(self, room_id: str) -> tuple[Room, int] | None:
+        room = self.peek(room_id)
+        return (room, 0) if room is not None else None
 
-    async def restore(self, room_id: str, room: Room, seq: int) -> None:
+    async def restore(self, room_id: str, room: Room, version: int, seq: int) -> None:
         return None  # this node's memory is the store: it loses nothing without the node
 
     async def identity_open(self, account: str, conn_id: str, cap: int) -> list[str]:

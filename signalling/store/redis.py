@@ -85,8 +85,9 @@ return oldest
 
 
 _RESTORE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('HSET', KEYS[1], 'state', ARGV[1], 'ver', 1)
+local ver = tonumber(redis.call('HGET', KEYS[1], 'ver') or '-1')
+if ver < tonumber(ARGV[4]) then
+  redis.call('HSET', KEYS[1], 'state', ARGV[1], 'ver', ARGV[4])
 end
 local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
 if seq < tonumber(ARGV[2]) then
@@ -98,6 +99,13 @@ return 1
 
 GONE_KEPT = 10_000
 """Rooms this node saw that the store no longer has, kept for `restore` (oldest dropped)."""
+
+
+def _version(raw: bytes) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        return 0
 
 
 class RedisRoomStore:
@@ -117,7 +125,7 @@ class RedisRoomStore:
         # The last state of each room seen by this node, with its `ver`.
         self._parsed: dict[str, tuple[bytes, Room, bytes]] = {}
         # Rooms that vanished from Redis after this node saw them (it restarted empty).
-        self._gone: dict[str, Room] = {}
+        self._gone: dict[str, tuple[Room, int]] = {}
 
     def _room(self, room_id: str) -> str:
         return f"{self._prefix}room:{room_id}"
@@ -139,7 +147,7 @@ class RedisRoomStore:
         if raw is None:
             lost = self._parsed.pop(room_id, None)
             if lost is not None:
-                self._gone[room_id] = lost[1]
+                self._gone[room_id] = (lost[1], _version(lost[2]))
                 if len(self._gone) > GONE_KEPT:
                     del self._gone[next(iter(self._gone))]
             return None
@@ -273,14 +281,17 @@ class RedisRoomStore:
         raw = await self._client.zrange(f"{self._prefix}queue:{clinician}", 0, -1)
         return [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
 
-    def last_known(self, room_id: str) -> Room | None:
+    def last_known(self, room_id: str) -> tuple[Room, int] | None:
         cached = self._parsed.get(room_id)
-        return cached[1] if cached is not None else self._gone.get(room_id)
+        if cached is not None:
+            return cached[1], _version(cached[2])
+        return self._gone.get(room_id)
 
     @_reachable
-    async def restore(self, room_id: str, room: Room, seq: int) -> None:
+    async def restore(self, room_id: str, room: Room, version: int, seq: int) -> None:
         await self._restore(
-            keys=[self._room(room_id)], args=[room.to_json().encode(), seq, ROOM_TTL_S]
+            keys=[self._room(room_id)],
+            args=[room.to_json().encode(), seq, ROOM_TTL_S, max(1, version)],
         )
         self._gone.pop(room_id, None)
         self._parsed.pop(room_id, None)  # its `ver` is new: read it again before relaying
