@@ -233,6 +233,16 @@ class Client:
         await self.ws.close()
 
 
+@dataclass(frozen=True)
+class Person:
+    """The two identities of one simulated consult, signed in."""
+
+    patient_id: str
+    clinician_id: str
+    patient_token: str = ""
+    clinician_token: str = ""
+
+
 @dataclass
 class Pair:
     clinician: Client
@@ -246,16 +256,18 @@ async def open_pairs(
     clinician_url: str,
     *,
     bare: bool,
-    ids: tuple[str, str],
-    tokens: tuple[str, str],
+    people: Sequence[Person],
     stats: Stats,
 ) -> list[Pair]:
-    patient_id, clinician_id = ids
+    """`count` pairs, pair n of them `people[n]`: every client its own identity, as real
+    clients have (an account holds at most four sockets)."""
     gate = asyncio.Semaphore(32)
 
     async def one(n: int) -> Pair:
+        person = people[n]
+        patient_id, clinician_id = person.patient_id, person.clinician_id
         async with gate:
-            room = f"bench-{uuid.uuid4().hex[:12]}"
+            room = f"bench-{n}-{uuid.uuid4().hex[:12]}"
             pws = await session.ws_connect(patient_url, max_msg_size=0)
             cws = await session.ws_connect(clinician_url, max_msg_size=0)
             patient = Client(pws, patient_id, clinician_id, stats, answerer=True)
@@ -264,8 +276,8 @@ async def open_pairs(
                 await patient.hello({"id": patient_id, "room": room})
                 await clinician.hello({"id": clinician_id, "room": room})
             else:
-                await patient.hello({"token": tokens[0]})
-                await clinician.hello({"token": tokens[1]})
+                await patient.hello({"token": person.patient_token})
+                await clinician.hello({"token": person.clinician_token})
                 await patient.ws.send_str(json.dumps({"v": 1, "type": "join", "appointment": room}))
                 await patient.expect("waiting")
                 await clinician.ws.send_str(

@@ -31,9 +31,16 @@ The server is the real application (`web.app.create_app`: token
 authentication, room checks, sequence numbers, the SDP and candidate checks,
 the audit log on PostgreSQL) with two bench settings: the per-connection rate
 limit is raised (the closed loop sends far more than a person would), and the
-join policy admits the bench's one prisoner and one clinician to rooms
-`bench-<n>` (so P rooms need not be booked through scheduling; the policy is
-asked once per join and is not on the relay path). The baseline is a bare
+join policy admits pair n's prisoner and clinician to rooms `bench-<n>-...` (so
+P rooms need not be booked through scheduling; the policy is asked once per
+join and is not on the relay path). Every simulated client has an identity of
+its own, as real clients have (an account holds at most four sockets): P
+prisoners and P clinicians are created and signed in before the servers start.
+
+`--before REV` (e.g. `--before main`) also serves git revision REV's code (by
+`git archive`, under this file's bench policy) as a third target in the same
+slices, and prints `against_before`: both `cpu_ratio`s and the median slice
+ratio of this code's CPU per message to REV's (`cpu_change_vs_before`). The baseline is a bare
 aiohttp WebSocket relay (uvloop + orjson, no checks), in a process of its own
 on the same core, under the same generator. Two-node figures: two server
 processes (both on CPU 1) on the Redis bus, patients on one and clinicians on
@@ -60,11 +67,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# BENCH_CODE_DIR: serve another revision's code (`--before`), with this file's bench policy.
+sys.path.insert(0, os.environ.get("BENCH_CODE_DIR") or str(Path(__file__).resolve().parents[1]))
 
 import aiohttp  # noqa: E402
 import orjson  # noqa: E402
-from relay_load import Pair, Stats, closed_loop, fixed_load, open_pairs  # noqa: E402
+from relay_load import Pair, Person, Stats, closed_loop, fixed_load, open_pairs  # noqa: E402
 
 HERE = Path(__file__).resolve()
 GENERATOR_CPU = 0
@@ -112,15 +120,17 @@ def serve_app() -> None:
     from web.cli import tune_gc
     from web.ws import JOIN_POLICY
 
-    patient_id = os.environ["BENCH_PATIENT"]
-    clinician_id = os.environ["BENCH_CLINICIAN"]
+    people = json.loads(Path(os.environ["BENCH_PEOPLE"]).read_text())
     establishment = os.environ["BENCH_ESTABLISHMENT"]
     now = datetime.now(UTC)
 
     class BenchPolicy:
         async def join_decision(self, principal: Principal, appointment_id: str) -> JoinDecision:
-            if not appointment_id.startswith("bench-"):
+            kind, _, rest = appointment_id.partition("-")
+            number = rest.partition("-")[0]
+            if kind != "bench" or not number.isdigit() or int(number) >= len(people):
                 return JoinDecision(False, "not_found", None, None)
+            patient_id, clinician_id = people[int(number)]
             view = AppointmentView(
                 id=appointment_id,
                 establishment_id=establishment,
@@ -222,8 +232,7 @@ async def measure(
     seconds: float,
     *,
     windows: int,
-    ids: tuple[str, str],
-    tokens: tuple[str, str],
+    people: Sequence[Person],
     fixed_at: int | None,
 ) -> dict[str, dict[str, Any]]:
     """Figures per target and P. The closed loop runs in `windows` slices per target,
@@ -245,8 +254,7 @@ async def measure(
                     target.patient_url,
                     target.clinician_url,
                     bare=target.bare,
-                    ids=ids,
-                    tokens=tokens,
+                    people=people,
                     stats=stats[target.label],
                 )
                 setup_s = time.monotonic() - began
@@ -291,16 +299,30 @@ async def measure(
                 )
                 if stalls[target.label]:
                     log(f"{target.label} P={count}: stalled, e.g. {stalls[target.label][0]}")
-            if len(targets) == 2:
-                first, second = (slices[t.label] for t in targets)
+            baseline = next((t for t in targets if t.bare), None)
+            for target in targets:
+                if baseline is None or target is baseline:
+                    continue
                 paired = [
                     (a[0] / a[1]) / (b[0] / b[1])
-                    for a, b in zip(first, second, strict=True)
+                    for a, b in zip(slices[target.label], slices[baseline.label], strict=True)
                     if a[1] and b[1] and b[0]
                 ]
-                figures[targets[0].label]["cpu_ratio_slices"] = [round(r, 2) for r in paired]
+                figures[target.label]["cpu_ratio_slices"] = [round(r, 2) for r in paired]
                 if paired:
-                    figures[targets[0].label]["cpu_ratio"] = round(statistics.median(paired), 2)
+                    figures[target.label]["cpu_ratio"] = round(statistics.median(paired), 2)
+            if len(targets) == 3:  # this code against `--before`, slice by slice
+                now_s, before_s = slices[targets[0].label], slices[targets[1].label]
+                change = [
+                    (a[0] / a[1]) / (b[0] / b[1])
+                    for a, b in zip(now_s, before_s, strict=True)
+                    if a[1] and b[1] and b[0]
+                ]
+                if change:
+                    figures[targets[0].label]["cpu_change_vs_before"] = round(
+                        statistics.median(change), 3
+                    )
+                    figures[targets[0].label]["cpu_change_slices"] = [round(r, 3) for r in change]
             for target in targets:
                 if fixed_at == count:
                     mine_stats = stats[target.label]
@@ -328,11 +350,60 @@ async def measure(
     return out
 
 
+async def sign_in_people(cluster: Any, count: int, path: Path) -> list[Person]:
+    """`count` prisoners and `count` clinicians of their own, signed in through the
+    identity service (in this process, on the cluster's store); their ids go to `path`
+    for the servers' bench policy."""
+    import pyotp
+
+    from core.identity import Role
+    from tests.world import PASSWORD
+    from web.state import IDENTITY
+
+    identity = cluster.identity_app[IDENTITY]
+    world = cluster.world
+    device = world.prisoners[0].device_credential
+    people: list[Person] = []
+    for n in range(count):
+        number = f"Z{n:04d}ZZ"
+        patient_id = await identity.create_prisoner(
+            establishment_id=world.est, prison_number=number, display_name=f"B{n}", pin="1234"
+        )
+        clinician_id, secret = await identity.create_staff(
+            role=Role.CLINICIAN,
+            establishment_id=world.est,
+            username=f"bench.clinician.{n}",
+            display_name=f"C{n}",
+            password=PASSWORD,
+        )
+        patient = await identity.sign_in_prisoner(device, number, "1234")
+        clinician = await identity.sign_in_staff(
+            f"bench.clinician.{n}", PASSWORD, pyotp.TOTP(secret).now()
+        )
+        people.append(
+            Person(patient_id, clinician_id, patient.access.token, clinician.access.token)
+        )
+    await asyncio.to_thread(
+        path.write_text, json.dumps([[p.patient_id, p.clinician_id] for p in people])
+    )
+    return people
+
+
+async def checkout(rev: str, into: Path) -> Path:
+    """The tree of `rev` (for `--before`), by `git archive`: no worktree is made."""
+    root = HERE.parents[1]
+    await asyncio.to_thread(into.mkdir, parents=True, exist_ok=True)
+    proc = await asyncio.create_subprocess_shell(f"git -C {root} archive {rev} | tar -x -C {into}")
+    if await proc.wait() != 0:
+        raise RuntimeError(f"cannot check out {rev}")
+    return into
+
+
 async def main(
-    quick: bool, counts: tuple[int, ...], phases: set[str], workdir: str | None
+    quick: bool, counts: tuple[int, ...], phases: set[str], workdir: str | None, before: str | None
 ) -> dict[str, Any]:
     from core.identity.passwords import SecretHasher
-    from tests.media.nodes import create_cluster, sign_in_prisoner, sign_in_staff
+    from tests.media.nodes import create_cluster
 
     os.sched_setaffinity(0, {GENERATOR_CPU})
     seconds = 3.0 if quick else 12.0
@@ -341,6 +412,7 @@ async def main(
         "THROUGHCARE_WS_RATE": "10000",
         "THROUGHCARE_WS_BURST": "100000",
         "THROUGHCARE_LOG_LEVEL": "ERROR",
+        "THROUGHCARE_ACCESS_TOKEN_SECONDS": "3600",
     }
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="tc-bench-sig-") as scratch:
@@ -348,82 +420,80 @@ async def main(
         cluster = await create_cluster(Path(tmp) / "one", redis_url=None, env=limits)
         try:
             world = await cluster.seed(SecretHasher(time_cost=1, memory_cost=1024))
-            patient, clinician = world.prisoners[0], world.staff["clinician"]
-            ids = (patient.account_id, clinician.account_id)
+            people_file = Path(tmp) / "people-one.json"
+            began = time.monotonic()
+            people = await sign_in_people(cluster, max(counts), people_file)
+            log(f"{2 * len(people)} identities signed in in {time.monotonic() - began:.1f} s")
             serve = [sys.executable, str(HERE), "--serve"]
-            bench_env = {
-                "BENCH_PATIENT": patient.account_id,
-                "BENCH_CLINICIAN": clinician.account_id,
-                "BENCH_ESTABLISHMENT": world.est,
-            }
+            bench_env = {"BENCH_PEOPLE": str(people_file), "BENCH_ESTABLISHMENT": world.est}
             node = await cluster.start_node("one", cpus=SERVER_CPUS, command=serve, **bench_env)
-            tokens = (
-                await sign_in_prisoner(node.url, patient),
-                await sign_in_staff(node.url, clinician),
-            )
             one = Target("one node", [node.process.pid], node.ws_url, node.ws_url, bare=False)
+            chosen = [one] if "one" in phases else []
+            if before is not None:
+                code = await checkout(before, Path(tmp) / "before-code")
+                old = await cluster.start_node(
+                    "before", cpus=SERVER_CPUS, command=serve, BENCH_CODE_DIR=str(code), **bench_env
+                )
+                chosen.append(
+                    Target(f"one node ({before})", [old.process.pid], old.ws_url, old.ws_url, False)
+                )
             bare = await cluster.start_node(
                 "bare", cpus=SERVER_CPUS, command=[sys.executable, str(HERE), "--bare"]
             )
             base = Target("bare relay", [bare.process.pid], bare.ws_url, bare.ws_url, bare=True)
-            chosen = [t for t, phase in ((one, "one"), (base, "bare")) if phase in phases]
+            if "bare" in phases:
+                chosen.append(base)
             measured = await measure(
-                chosen,
-                counts,
-                seconds,
-                windows=windows,
-                ids=ids,
-                tokens=tokens,
-                fixed_at=max(counts),
+                chosen, counts, seconds, windows=windows, people=people, fixed_at=max(counts)
             )
             if "one" in phases:
                 results["one_node"] = measured[one.label]
+            if before is not None:
+                results["before"] = measured[chosen[1].label]
             if "bare" in phases:
                 results["bare_relay"] = measured[base.label]
         finally:
             await cluster.stop()
 
         if "two" not in phases:
-            return results
+            return _summary(results, counts, quick, before) if before else results
         cluster = await create_cluster(
             Path(tmp) / "two", redis_url="redis://127.0.0.1:6379/0", env=limits
         )
         try:
             world = await cluster.seed(SecretHasher(time_cost=1, memory_cost=1024))
-            patient, clinician = world.prisoners[0], world.staff["clinician"]
-            ids = (patient.account_id, clinician.account_id)
-            bench_env = {
-                "BENCH_PATIENT": patient.account_id,
-                "BENCH_CLINICIAN": clinician.account_id,
-                "BENCH_ESTABLISHMENT": world.est,
-            }
+            two_counts = [c for c in counts if c >= 100] or list(counts)
+            people_file = Path(tmp) / "people-two.json"
+            people = await sign_in_people(cluster, max(two_counts), people_file)
+            bench_env = {"BENCH_PEOPLE": str(people_file), "BENCH_ESTABLISHMENT": world.est}
             serve = [sys.executable, str(HERE), "--serve"]
             a = await cluster.start_node("a", cpus=SERVER_CPUS, command=serve, **bench_env)
             b = await cluster.start_node("b", cpus=SERVER_CPUS, command=serve, **bench_env)
-            tokens = (
-                await sign_in_prisoner(a.url, patient),
-                await sign_in_staff(a.url, clinician),
-            )
             two = Target(
                 "two nodes", [a.process.pid, b.process.pid], a.ws_url, b.ws_url, bare=False
             )
             results["two_nodes"] = (
-                await measure(
-                    [two],
-                    [c for c in counts if c >= 100] or counts,
-                    seconds,
-                    windows=1,
-                    ids=ids,
-                    tokens=tokens,
-                    fixed_at=None,
-                )
+                await measure([two], two_counts, seconds, windows=1, people=people, fixed_at=None)
             )[two.label]
         finally:
             await cluster.stop()
+    return _summary(results, counts, quick, before)
 
-    if set(results) != {"one_node", "bare_relay", "two_nodes"}:
-        return results
+
+def _summary(
+    results: dict[str, Any], counts: tuple[int, ...], quick: bool, before: str | None
+) -> dict[str, Any]:
     top = str(max(counts))
+    if before is not None and {"one_node", "before", "bare_relay"} <= set(results):
+        results["against_before"] = {
+            "before": before,
+            "cpu_ratio": results["one_node"][top].get("cpu_ratio"),
+            "cpu_ratio_before": results["before"][top].get("cpu_ratio"),
+            "cpu_change_vs_before": results["one_node"][top].get("cpu_change_vs_before"),
+            "cpu_change_slices": results["one_node"][top].get("cpu_change_slices"),
+        }
+    if not {"one_node", "bare_relay", "two_nodes"} <= set(results):
+        return results
     one_k = results["one_node"][top]
     bare_k = results["bare_relay"][top]
     two_k = results["two_nodes"][top]
@@ -452,6 +522,7 @@ async def main(
         },
         "pairs": max(counts),
         "quick": quick,
+        **({"against_before": results["against_before"]} if "against_before" in results else {}),
     }
     return summary
 
@@ -468,6 +539,11 @@ if __name__ == "__main__":
     parser.add_argument(
         "--workdir", help="keep node logs and data here instead of a temporary folder"
     )
+    parser.add_argument(
+        "--before",
+        metavar="REV",
+        help="also serve git revision REV (e.g. main) as a third target, in the same slices",
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -481,4 +557,4 @@ if __name__ == "__main__":
         pairs = args.pairs or ("10,100" if args.quick else "10,100,1000")
         counts = tuple(sorted(int(p) for p in pairs.split(",")))
         phases = set(args.phases.split(","))
-        print(json.dumps(uvloop.run(main(args.quick, counts, phases, args.workdir))))
+        print(json.dumps(uvloop.run(main(args.quick, counts, phases, args.workdir, args.before))))

@@ -74,6 +74,7 @@ class Settings:
     ws_burst: int = 200
     ws_flood_strikes: int = 20
     ws_max_connections: int = 5000
+    ws_max_per_identity: int = 4
     ws_replay_messages: int = 256
     # the job runner (docs/jobs.md)
     job_workers: int = 4
@@ -140,6 +141,7 @@ class Settings:
             ws_max_connections=reader.integer(
                 "WS_MAX_CONNECTIONS", 5000, minimum=1, maximum=1_000_000
             ),
+            ws_max_per_identity=reader.integer("WS_MAX_PER_IDENTITY", 4, minimum=1, maximum=64),
             ws_replay_messages=reader.integer(
                 "WS_REPLAY_MESSAGES", 256, minimum=16, maximum=100_000
             ),

@@ -46,6 +46,11 @@ class Code(Enum):
     CONFLICT = ("conflict", 409, "This conflicts with the current state.")
     RATE_LIMITED = ("rate_limited", 429, "Too many requests. Slow down.")
     UNAVAILABLE = ("unavailable", 503, "The service is not ready.")
+    STORE_UNAVAILABLE = (
+        "store_unavailable",
+        503,
+        "The service cannot reach its records just now. Try again shortly.",
+    )
     INTERNAL = ("internal_error", 500, "Something went wrong on our side.")
 
     @property

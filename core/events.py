@@ -20,6 +20,7 @@ class Action(StrEnum):
     SIGN_OUT = "sign_out"
     REFRESH_REUSED = "refresh_reused"
     ACCOUNT_CREATED = "account_created"
+    ACCOUNT_DISABLED = "account_disabled"
     DEVICE_ENROLMENT_STARTED = "device_enrolment_started"
     DEVICE_ENROLLED = "device_enrolled"
     DEVICE_REVOKED = "device_revoked"

@@ -35,6 +35,7 @@ from core.errors import Code, ServiceError
 from core.events import Action, AuditRecord, AuditSink
 from core.fields import FieldCipher, SealedField, SubjectCipher, Unreadable
 from core.identity import Principal, Role
+from core.identity.types import NoEndings, SessionEndings
 from scheduling.tables import appointments, notifications, service_readers, services
 from scheduling.types import Appointment, Service, Status, TextStatus
 
@@ -98,8 +99,11 @@ class ServiceBase:
         audit: AuditSink,
         join_early_minutes: int = 10,
         join_late_minutes: int = 15,
+        endings: SessionEndings | None = None,
     ) -> None:
         self._db = db
+        # Told when a release ends the prisoner's sessions, so their sockets close.
+        self._endings: SessionEndings = endings or NoEndings()
         # Identity fields (names, prison numbers) stay under the root field key.
         self._cipher = cipher
         # Health text is under the prisoner's own key.

@@ -14,10 +14,11 @@ from datetime import datetime
 
 from sqlalchemy import and_, insert, select, update
 
-from core.db.schema import accounts
+from core.db.schema import accounts, sessions
 from core.errors import Code, ServiceError
 from core.events import Action
 from core.identity import Principal, Role
+from core.identity.types import EndReason, SessionsEnded
 from scheduling.base import (
     REQUEST_TEXT,
     new_id,
@@ -166,8 +167,18 @@ class Movements(Lockdowns, Consents):
                     actor=actor.account_id,
                 )
             )
+            # Their in-cell sign-ins end with custody: HTTP refuses the tokens at
+            # once, and the sockets they opened are closed (4009) on every node.
+            await conn.execute(
+                update(sessions)
+                .where(and_(sessions.c.account_id == prisoner.id, sessions.c.revoked_at.is_(None)))
+                .values(revoked_at=now, revoked_reason="released")
+            )
         await self._record(
             Action.RELEASED, actor, establishment=source, subject=prisoner.id, closed=len(pending)
+        )
+        await self._endings.sessions_ended(
+            SessionsEnded(EndReason.RELEASED, account_id=prisoner.id)
         )
         return len(pending)
 

@@ -21,6 +21,12 @@ class Close(IntEnum):
     HELLO_TIMEOUT = 4002
     REPLACED = 4003
     TOKEN_EXPIRED = 4004
+    SIGNED_OUT = 4005
+    SESSION_REVOKED = 4006
+    DEVICE_REVOKED = 4007
+    ACCOUNT_DISABLED = 4008
+    RELEASED = 4009
+    SUPERSEDED = 4010
 
 
 CLOSE_REASONS: dict[Close, str] = {
@@ -34,6 +40,12 @@ CLOSE_REASONS: dict[Close, str] = {
     Close.HELLO_TIMEOUT: "no hello",
     Close.REPLACED: "replaced by a newer connection",
     Close.TOKEN_EXPIRED: "token expired",
+    Close.SIGNED_OUT: "signed out",
+    Close.SESSION_REVOKED: "session revoked",
+    Close.DEVICE_REVOKED: "device revoked",
+    Close.ACCOUNT_DISABLED: "account disabled",
+    Close.RELEASED: "released",
+    Close.SUPERSEDED: "replaced: too many connections for this account",
 }
 
 

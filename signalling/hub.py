@@ -7,8 +7,10 @@ recipients through the bus, on whichever node they are connected; in memory
 there is one node and the hub delivers what it logs itself.
 
 Its session steps (hello, resume, reauth) are in `signalling/session.py` and its
-timers (liveness, the sweep) in `signalling/timers.py`, mixed in. A device's
-pre-call test (the `test_*` messages) is handed to `signalling/test_calls.py`.
+timers (liveness, the sweep) in `signalling/timers.py` and what it does when the
+bus lost its subscription in `signalling/restore.py`, mixed in; whose sockets are
+open, for sessions that end and the cap per identity, is `signalling/identities.py`.
+A device's pre-call test (the `test_*` messages) is handed to `signalling/test_calls.py`.
 
 A relayed offer, answer or candidate is the sender's frame text: it is parsed
 and checked, then forwarded with `seq` and `from` put in front, never
@@ -28,12 +30,20 @@ from typing import Any
 import orjson
 
 from core.clock import Clock
+from core.db.engine import is_unavailable
 from core.errors import ServiceError
 from core.events import Action, AuditRecord, AuditSink
 from core.identity import Role
 from signalling.bus.base import Bus, Subscription
 from signalling.connection import Connection, Limits, Transport
 from signalling.errors import CLOSE_REASONS, Close, ErrorCode, SignallingError
+from signalling.identities import (
+    CLOSE_FOR,
+    IDENTITY_CHANNEL,
+    Identities,
+    decode_identity,
+    encode_replace,
+)
 from signalling.messages import (
     Admit,
     CallBack,
@@ -61,6 +71,7 @@ from signalling.registry import (
     read_negotiation,
     ref_of,
 )
+from signalling.restore import Restore
 from signalling.rooms import ConsultState, Outbox, Room
 from signalling.sdp import check_candidate, check_sdp
 from signalling.session import Session
@@ -94,10 +105,12 @@ class HubConfig:
     resume_ttl_s: int = 12 * 3600
     node_ttl_s: float = 5.0
     max_connections: int = 5000
+    max_per_identity: int = 4
+    restore_settle_s: float = 1.0
     limits: Limits = Limits()
 
 
-class Hub(Session, Timers):
+class Hub(Session, Timers, Restore):
     def __init__(
         self,
         *,
@@ -130,6 +143,8 @@ class Hub(Session, Timers):
         self._fanning: dict[str, list[LogEntry]] = {}
         self._local_store = store if isinstance(store, LocalRoomStore) else None
         self._subs: dict[str, Subscription] = {}
+        self.identities = Identities()
+        self._identity_sub: Subscription | None = None
         self._watched: set[str] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self._heart: asyncio.Task[None] | None = None
@@ -139,6 +154,8 @@ class Hub(Session, Timers):
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        self._identity_sub = await self._bus.subscribe(IDENTITY_CHANNEL, self._on_identity)
+        self._bus.on_resubscribed(self.restore)
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="signalling-sweeper")
         self._heart = asyncio.create_task(self._heartbeat_forever(), name="signalling-heartbeat")
 
@@ -161,6 +178,9 @@ class Hub(Session, Timers):
         for sub in list(self._subs.values()):
             await sub.close()
         self._subs.clear()
+        if self._identity_sub is not None:
+            await self._identity_sub.close()
+            self._identity_sub = None
 
     # ------------------------------------------------------------ connections
 
@@ -194,6 +214,12 @@ class Hub(Session, Timers):
         if self._conns.pop(conn.id, None) is None:
             return
         conn.closed = True
+        if self.identities.remove(conn):
+            assert conn.participant is not None
+            try:
+                await self._store.identity_close(conn.participant, conn.id)
+            except StoreUnavailable:
+                log.warning("room store unreachable while a connection closed")
         await self._test_calls.dropped(conn)
         room_id, participant = conn.room, conn.participant
         self._detach(conn)
@@ -279,7 +305,14 @@ class Hub(Session, Timers):
             log.warning("room store unreachable; client told to try again later")
             await self._send(conn, SignallingError(ErrorCode.UNAVAILABLE).to_wire(ref_of(obj)))
             await self._close(conn, Close.TRY_LATER)
-        except Exception:
+        except Exception as exc:
+            if is_unavailable(exc):
+                # The database (a hello's session check, a join's policy) cannot be
+                # reached: as for Redis, try again shortly, here or elsewhere.
+                log.warning("store unreachable; client told to try again later")
+                await self._send(conn, SignallingError(ErrorCode.UNAVAILABLE).to_wire(ref_of(obj)))
+                await self._close(conn, Close.TRY_LATER)
+                return
             # A fault of ours or of the store (Redis gone mid-call): the client is
             # told nothing more than 1011 and resumes; the operator gets the trace.
             log.exception("signalling message failed")
@@ -680,7 +713,7 @@ class Hub(Session, Timers):
         if entry is not None:
             await self._fanout(room_id, entry)
 
-    def _kick(self, conn_id: str) -> None:
+    def _kick(self, conn_id: str, code: Close = Close.REPLACED) -> None:
         """Close a connection that a newer one replaced, if it is on this node.
 
         The close handshake waits for the old client, which may be gone: it runs
@@ -689,7 +722,49 @@ class Hub(Session, Timers):
         conn = self._conns.get(conn_id)
         if conn is not None and not conn.closed:
             conn.closed = True
-            self._spawn(self._close_transport(conn, Close.REPLACED), "signalling-kick")
+            self._spawn(self._close_transport(conn, code), "signalling-kick")
+
+    # ------------------------------------------------------------ identities
+
+    async def _opened(self, conn: Connection) -> bool:
+        """An authenticated connection counts against its identity's cap.
+
+        False (and the connection closing) if its session ended while its hello
+        was being checked. Past the cap, the oldest of the identity's
+        connections, on whichever node, is closed with 4010.
+        """
+        principal = conn.principal
+        assert principal is not None
+        ended = self.identities.add(conn)
+        if ended is not None:
+            self._kick(conn.id, CLOSE_FOR[ended])
+            return False
+        try:
+            over = await self._store.identity_open(
+                principal.account_id, conn.id, self.config.max_per_identity
+            )
+        except StoreUnavailable:
+            log.warning("room store unreachable; connection not counted against its cap")
+            return True
+        for conn_id in over:
+            if conn_id in self._conns:
+                self._kick(conn_id, Close.SUPERSEDED)
+            elif self._store.broadcasts:
+                try:
+                    await self._bus.publish(IDENTITY_CHANNEL, encode_replace(conn_id))
+                except Exception as exc:  # the bus is down: that node's socket stays a while
+                    log.warning("could not publish a replaced connection (%s)", type(exc).__name__)
+        return True
+
+    async def _on_identity(self, channel: str, payload: bytes) -> None:
+        """Sessions ended, or a connection over its identity's cap (from any node)."""
+        message = decode_identity(payload)
+        if isinstance(message, str):
+            self._kick(message, Close.SUPERSEDED)
+        elif message is not None:
+            code = CLOSE_FOR[message.reason]
+            for conn in self.identities.ended(message):
+                self._kick(conn.id, code)
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)

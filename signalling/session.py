@@ -54,6 +54,7 @@ class Session:
     _attach: Callable[[Connection, str, str], Awaitable[None]]
     _flush_pending: Callable[[Connection], Awaitable[None]]
     _send: Callable[[Connection, dict[str, Any]], Awaitable[None]]
+    _opened: Callable[[Connection], Awaitable[bool]]
 
     async def _authenticate(self, token: str) -> tuple[Principal, datetime | None]:
         try:
@@ -77,6 +78,8 @@ class Session:
         conn.sender = f'"from":{orjson.dumps(principal.account_id).decode()},'
         conn.device = principal.role is Role.PRISONER
         conn.may_send = ALLOWED_BY_ROLE.get(principal.role, frozenset())
+        if not await self._opened(conn):
+            return
         refusal: SignallingError | None = None
         if hello.resume is not None:
             refusal = await self._resume(conn, hello.resume)

@@ -225,6 +225,11 @@ def no_blocking_calls(
     It depends on the session's stores so that their one-off set-up, which
     blocks on purpose, happens before the watch starts.
     """
+    # Imported before the watch starts: importing aiortc (through web.app) runs
+    # ldconfig in a subprocess, which a run of tests/web alone reported as a
+    # blocking call of its first test.
+    import web.app  # noqa: F401
+
     if request.node.get_closest_marker("allow_blocking"):
         yield None
         return

@@ -22,10 +22,12 @@ from core.fields import FieldCipher, SubjectCipher
 from core.identity import IdentityService
 from core.identity.passwords import SecretHasher
 from core.identity.tokens import TokenSigner
+from core.identity.types import SessionEndings
 from core.keys import ServiceKeys, load_service_keys
 from media.turn import IceServers
 from scheduling import SchedulingService
 from signalling.bus import create_bus
+from signalling.identities import BusEndings
 from web import (
     admin_jobs,
     audit_review,
@@ -181,6 +183,7 @@ def build_identity(
     clock: Clock,
     keys: ServiceKeys,
     hasher: SecretHasher | None = None,
+    endings: SessionEndings | None = None,
 ) -> IdentityService:
     signer = TokenSigner(
         keys.token_signing,
@@ -199,6 +202,7 @@ def build_identity(
         audit=audit,
         refresh_lifetime_s=settings.refresh_token_seconds,
         enrolment_lifetime_s=settings.enrolment_code_seconds,
+        endings=endings,
     )
 
 
@@ -207,7 +211,13 @@ def _identity(
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         app[IDENTITY] = build_identity(
-            app[SETTINGS], app[DATABASE], app[AUDIT], app[CLOCK], app[KEYS], hasher
+            app[SETTINGS],
+            app[DATABASE],
+            app[AUDIT],
+            app[CLOCK],
+            app[KEYS],
+            hasher,
+            endings=BusEndings(app[BUS]),
         )
         yield
 
@@ -220,6 +230,7 @@ def build_scheduling(
     clock: Clock,
     keys: ServiceKeys,
     subject_keys: SubjectCipher,
+    endings: SessionEndings | None = None,
 ) -> SchedulingService:
     return SchedulingService(
         db,
@@ -227,11 +238,17 @@ def build_scheduling(
         subject_keys=subject_keys,
         clock=clock,
         audit=audit,
+        endings=endings,
     )
 
 
 async def _scheduling(app: web.Application) -> AsyncIterator[None]:
     app[SCHEDULING] = build_scheduling(
-        app[DATABASE], app[AUDIT], app[CLOCK], app[KEYS], app[SUBJECT_KEYS]
+        app[DATABASE],
+        app[AUDIT],
+        app[CLOCK],
+        app[KEYS],
+        app[SUBJECT_KEYS],
+        endings=BusEndings(app[BUS]),
     )
     yield

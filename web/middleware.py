@@ -11,6 +11,7 @@ import uuid
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from core.db.engine import is_unavailable
 from core.errors import Code, ServiceError
 from web.logs import request_id
 from web.problems import HTTP_STATUS_CODES, problem_response
@@ -132,7 +133,11 @@ async def _to_problem(request: web.Request, handler: Handler, rid: str) -> web.S
         if exc.status == 405 and "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
         return response
-    except Exception:
+    except Exception as exc:
+        if is_unavailable(exc):
+            # Loud, but not a fault of ours: one line, no trace, and the client retries.
+            log.warning("store unavailable", extra={"error": type(exc).__name__})
+            return problem_response(ServiceError(Code.STORE_UNAVAILABLE), rid)
         log.exception("unhandled error")
         return problem_response(ServiceError(Code.INTERNAL), rid)
 

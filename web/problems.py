@@ -10,6 +10,8 @@ from aiohttp import web
 from core.errors import Code, ServiceError
 
 PROBLEM_TYPE = "application/problem+json"
+RETRY_AFTER_S = 5
+"""Told to clients with every 503: about how long a store restart or a failover takes."""
 
 
 def problem_response(error: ServiceError, request_id: str) -> web.Response:
@@ -27,6 +29,8 @@ def problem_response(error: ServiceError, request_id: str) -> web.Response:
     headers = {}
     if code.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="throughcare"'
+    if code.status == 503:
+        headers["Retry-After"] = str(RETRY_AFTER_S)
     return web.Response(
         status=code.status,
         body=json.dumps(body).encode(),

@@ -162,6 +162,13 @@ async def revoke_device(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+@routes.post("/api/accounts/{account_id}/disable")
+async def disable_account(request: web.Request) -> web.Response:
+    principal = await require(request, Role.ADMIN)
+    await request.app[IDENTITY].disable_account(principal, request.match_info["account_id"])
+    return web.Response(status=204)
+
+
 _TOKENS = obj(
     ["access_token", "token_type", "expires_at", "refresh_token", "role"],
     access_token=STR,
@@ -218,7 +225,11 @@ OPENAPI = {
             errors=(400, 401),
         )
     },
-    "/api/auth/sign-out": {"post": op("End this session", tag="auth", ok=204, errors=(401,))},
+    "/api/auth/sign-out": {
+        "post": op(
+            "End this session; its open sockets close (4005)", tag="auth", ok=204, errors=(401,)
+        )
+    },
     "/api/me": {
         "get": op(
             "The signed-in account",
@@ -256,6 +267,15 @@ OPENAPI = {
             auth="device",
             result=obj(device_id=STR, establishment_id=STR, establishment_name=STR, cell=STR),
             errors=(401,),
+        )
+    },
+    "/api/accounts/{account_id}/disable": {
+        "post": op(
+            "Disable an account (admin): it cannot sign in, and its sessions and sockets end",
+            tag="auth",
+            ok=204,
+            parameters=[{"name": "account_id", "in": "path", "required": True, "schema": STR}],
+            errors=(400, 401, 403, 404),
         )
     },
     "/api/devices/{device_id}": {

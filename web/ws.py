@@ -277,6 +277,7 @@ def hub_config(app: web.Application) -> HubConfig:
         reclaim_s=float(settings.ws_reclaim_seconds),
         reauth_lead_s=float(settings.ws_reauth_lead_seconds),
         max_connections=settings.ws_max_connections,
+        max_per_identity=settings.ws_max_per_identity,
         limits=Limits(
             rate=float(settings.ws_rate),
             burst=float(settings.ws_burst),

@@ -8,6 +8,7 @@ of failing half-way with "database is locked".
 
 from __future__ import annotations
 
+import errno
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,9 +16,12 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_S = 30
+CONNECT_TIMEOUT_S = 5
+_UNREACHABLE = frozenset({errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ETIMEDOUT, errno.EPIPE})
 
 
 class Database:
@@ -70,6 +74,37 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says the store cannot be reached now (stopped, restarting, cut
+    off), as opposed to a fault of ours: the first is a 503 and passes, the second a 500.
+
+    The driver's own exception may be the one raised, or the cause of SQLAlchemy's.
+    """
+    import asyncpg
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectionError | TimeoutError):
+            return True  # refused, reset, aborted; a connect that timed out
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(
+            current,
+            asyncpg.PostgresConnectionError  # SQLSTATE class 08
+            | asyncpg.CannotConnectNowError  # 57P03: starting up or shutting down
+            | asyncpg.AdminShutdownError
+            | asyncpg.exceptions.ConnectionDoesNotExistError
+            | asyncpg.InterfaceError,  # the connection was closed under the driver
+        ):
+            return True
+        if isinstance(current, OSError) and current.errno in _UNREACHABLE:
+            return True
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    return False
+
+
 def create_database(url: str, *, pool_size: int = 10) -> Database:
     """Build the engine. For SQLite, creates the file's folder (blocking, call at start-up)."""
     parsed = make_url(url)
@@ -81,7 +116,12 @@ def create_database(url: str, *, pool_size: int = 10) -> Database:
         )
         _configure_sqlite(engine)
     else:
+        # A connect that gets no answer fails in seconds (a 503), not in asyncpg's minute.
         engine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size * 2,
+            pool_pre_ping=True,
+            connect_args={"timeout": CONNECT_TIMEOUT_S},
         )
     return Database(engine)

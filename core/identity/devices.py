@@ -20,7 +20,15 @@ from core.db.schema import cells, devices, establishments, sessions, wings
 from core.errors import Code, ServiceError
 from core.events import Action, AuditRecord, AuditSink
 from core.identity.tokens import hash_token
-from core.identity.types import SYSTEM_ACTOR, Principal, Role
+from core.identity.types import (
+    SYSTEM_ACTOR,
+    EndReason,
+    NoEndings,
+    Principal,
+    Role,
+    SessionEndings,
+    SessionsEnded,
+)
 from core.places.cells import place_cell
 
 ENROLMENT_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
@@ -77,12 +85,19 @@ def _normalise_enrolment_code(code: object) -> str:
 
 class DeviceRegistry:
     def __init__(
-        self, db: Database, *, clock: Clock, audit: AuditSink, enrolment_lifetime_s: int
+        self,
+        db: Database,
+        *,
+        clock: Clock,
+        audit: AuditSink,
+        enrolment_lifetime_s: int,
+        endings: SessionEndings | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._audit = audit
         self._enrolment_lifetime = timedelta(seconds=enrolment_lifetime_s)
+        self.endings: SessionEndings = endings or NoEndings()
 
     async def start_enrolment(
         self, actor: Principal, establishment_id: str, cell: object, wing: object = None
@@ -246,6 +261,9 @@ class DeviceRegistry:
                 establishment=est,
                 subject=device_id,
             )
+        )
+        await self.endings.sessions_ended(
+            SessionsEnded(EndReason.DEVICE_REVOKED, device_id=device_id)
         )
 
 

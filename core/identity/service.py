@@ -26,7 +26,16 @@ from core.identity import validation
 from core.identity.devices import DeviceRegistry, require_establishment
 from core.identity.passwords import SecretHasher
 from core.identity.tokens import AccessToken, TokenSigner, hash_token, new_refresh_token
-from core.identity.types import STAFF_ROLES, SYSTEM_ACTOR, Principal, Role
+from core.identity.types import (
+    STAFF_ROLES,
+    SYSTEM_ACTOR,
+    EndReason,
+    NoEndings,
+    Principal,
+    Role,
+    SessionEndings,
+    SessionsEnded,
+)
 
 MAX_ATTEMPTS = 5
 LOCKOUT = timedelta(minutes=15)
@@ -73,8 +82,10 @@ class IdentityService:
         audit: AuditSink,
         refresh_lifetime_s: int = 12 * 3600,
         enrolment_lifetime_s: int = 24 * 3600,
+        endings: SessionEndings | None = None,
     ) -> None:
         self._db = db
+        self._endings: SessionEndings = endings or NoEndings()
         self._cipher = cipher
         self._signer = signer
         self._hasher = hasher
@@ -82,7 +93,11 @@ class IdentityService:
         self._audit = audit
         self._refresh_lifetime = timedelta(seconds=refresh_lifetime_s)
         self.devices = DeviceRegistry(
-            db, clock=clock, audit=audit, enrolment_lifetime_s=enrolment_lifetime_s
+            db,
+            clock=clock,
+            audit=audit,
+            enrolment_lifetime_s=enrolment_lifetime_s,
+            endings=self._endings,
         )
 
     @property
@@ -576,6 +591,11 @@ class IdentityService:
                     details={"session": session_id},
                 )
             )
+            await self._endings.sessions_ended(
+                SessionsEnded(
+                    EndReason.SESSION_REVOKED, account_id=account_id, session_id=session_id
+                )
+            )
             raise ServiceError(Code.REFRESH_TOKEN_REUSED)
         principal = Principal(
             account_id=m["account_id"],
@@ -606,6 +626,52 @@ class IdentityService:
                 subject=principal.account_id,
             )
         )
+        await self._endings.sessions_ended(
+            SessionsEnded(
+                EndReason.SIGNED_OUT,
+                account_id=principal.account_id,
+                session_id=principal.session_id,
+            )
+        )
+
+    async def disable_account(self, actor: Principal, account_id: str) -> None:
+        """An admin disables an account: every session ends, and it cannot sign in.
+
+        Safe to repeat. An admin cannot disable their own account (there would be
+        nobody left to undo a slip).
+        """
+        if actor.role is not Role.ADMIN:
+            raise ServiceError(Code.FORBIDDEN)
+        if account_id == actor.account_id:
+            raise ServiceError(Code.INVALID_REQUEST, "You cannot disable your own account.")
+        now = self._clock.now()
+        async with self._db.begin() as conn:
+            row = (
+                await conn.execute(
+                    select(accounts.c.establishment_id).where(accounts.c.id == account_id)
+                )
+            ).first()
+            if row is None:
+                raise ServiceError(Code.NOT_FOUND)
+            await conn.execute(
+                update(accounts).where(accounts.c.id == account_id).values(active=False)
+            )
+            await conn.execute(
+                update(sessions)
+                .where(and_(sessions.c.account_id == account_id, sessions.c.revoked_at.is_(None)))
+                .values(revoked_at=now, revoked_reason="account_disabled")
+            )
+        await self._audit.append(
+            AuditRecord(
+                action=Action.ACCOUNT_DISABLED,
+                actor=actor.account_id,
+                establishment=row.establishment_id,
+                subject=account_id,
+            )
+        )
+        await self._endings.sessions_ended(
+            SessionsEnded(EndReason.ACCOUNT_DISABLED, account_id=account_id)
+        )
 
     async def authenticate(self, token: object) -> Principal:
         """A verified token whose session is still open and account still active."""
@@ -617,7 +683,10 @@ class IdentityService:
                 await conn.execute(
                     select(
                         sessions.c.revoked_at,
+                        sessions.c.device_id,
                         accounts.c.active,
+                        accounts.c.role,
+                        accounts.c.establishment_id,
                         devices.c.revoked_at.label("dev_revoked"),
                     )
                     .select_from(
@@ -637,6 +706,15 @@ class IdentityService:
             raise ServiceError(Code.INVALID_TOKEN)
         if row.revoked_at is not None or not row.active or row.dev_revoked is not None:
             raise ServiceError(Code.SESSION_REVOKED)
+        if (
+            row.role != principal.role.value
+            or row.establishment_id != principal.establishment_id
+            or row.device_id != principal.device_id
+        ):
+            # Signed by us, but it says something the session and account do not
+            # (a role or establishment changed since, or a token forged with a
+            # leaked key): the store is the authority, the token only names it.
+            raise ServiceError(Code.INVALID_TOKEN, debug_context={"reason": "claims disagree"})
         return principal
 
 

@@ -97,11 +97,18 @@ class TokenSigner:
                 Code.INVALID_TOKEN, debug_context={"reason": type(exc).__name__}
             ) from None
         now = self._clock.now().timestamp()
+        exp, nbf, iat = claims["exp"], claims["nbf"], claims["iat"]
+        if not all(_numeric_date(value) for value in (exp, nbf, iat)):
+            raise ServiceError(Code.INVALID_TOKEN, debug_context={"reason": "not a NumericDate"})
         try:
-            exp, nbf, iat = float(claims["exp"]), float(claims["nbf"]), float(claims["iat"])
             role = Role(claims["role"])
         except (TypeError, ValueError):
             raise ServiceError(Code.INVALID_TOKEN) from None
+        establishment, device = claims.get("est"), claims.get("dev")
+        if not (establishment is None or isinstance(establishment, str)) or not (
+            device is None or isinstance(device, str)
+        ):
+            raise ServiceError(Code.INVALID_TOKEN, debug_context={"reason": "claim type"})
         if now > exp + LEEWAY_S:
             raise ServiceError(Code.TOKEN_EXPIRED)
         if now + LEEWAY_S < nbf or now + LEEWAY_S < iat:
@@ -109,11 +116,20 @@ class TokenSigner:
         return Principal(
             account_id=str(claims["sub"]),
             role=role,
-            establishment_id=claims.get("est"),
+            establishment_id=establishment,
             session_id=str(claims["sid"]),
-            device_id=claims.get("dev"),
+            device_id=device,
             token_id=str(claims["jti"]),
         )
+
+
+def _numeric_date(value: object) -> bool:
+    """RFC 7519's NumericDate, as we issue it: an integer, in a range a date can have.
+
+    Not a string ("9999999999"), not a float (so neither nan nor inf, which
+    compare false with everything and would pass every time check), not a bool.
+    """
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**40
 
 
 def new_refresh_token() -> tuple[str, str]:

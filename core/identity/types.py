@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 
 class Role(StrEnum):
@@ -32,3 +33,40 @@ class Principal:
     @property
     def is_staff(self) -> bool:
         return self.role in STAFF_ROLES
+
+
+class EndReason(StrEnum):
+    """Why sessions ended; each closes the sockets they opened with its own code."""
+
+    SIGNED_OUT = "signed_out"
+    SESSION_REVOKED = "session_revoked"
+    DEVICE_REVOKED = "device_revoked"
+    ACCOUNT_DISABLED = "account_disabled"
+    RELEASED = "released"
+
+
+@dataclass(frozen=True)
+class SessionsEnded:
+    """Sessions that ended in the store, for whoever holds sockets opened with them.
+
+    `account_id` alone: every session of the account. With `session_id`: that
+    session only. `device_id` alone (no account): every session on that device.
+    """
+
+    reason: EndReason
+    account_id: str | None = None
+    session_id: str | None = None
+    device_id: str | None = None
+
+
+class SessionEndings(Protocol):
+    """Told after the store has ended sessions (signalling implements it on its bus)."""
+
+    async def sessions_ended(self, ended: SessionsEnded) -> None: ...
+
+
+class NoEndings:
+    """Nobody holds sockets (the CLI, tests of identity alone)."""
+
+    async def sessions_ended(self, ended: SessionsEnded) -> None:
+        return None

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol
 
 Handler = Callable[[str, bytes], Awaitable[None]]
 
@@ -20,6 +20,12 @@ class Bus(Protocol):
         ...
 
     async def subscribe(self, channel: str, handler: Handler) -> Subscription: ...
+
+    def on_resubscribed(self, callback: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Have `callback` run whenever this node's subscriptions were lost and are
+        back (what was published meanwhile did not reach it). The in-process bus
+        never loses them."""
+        ...
 
     async def ping(self) -> None:
         """Raise if the bus cannot carry messages now (used by /readyz)."""

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from signalling.bus.base import Handler
 
@@ -63,6 +65,9 @@ class MemoryBus:
             subs.discard(sub)
             if not subs:
                 del self._subs[sub.channel]
+
+    def on_resubscribed(self, callback: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        return None  # nothing to lose: publisher and subscribers share this process
 
     async def ping(self) -> None:
         if self._closed:

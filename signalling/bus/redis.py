@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import redis.asyncio as redis_async
 
@@ -14,6 +16,8 @@ from signalling.bus.base import Handler
 log = logging.getLogger(__name__)
 
 CONFIRM_TIMEOUT_S = 2.0
+RETRY_S = 0.25
+LOST = (ConnectionError, OSError, redis_async.ConnectionError, redis_async.TimeoutError)
 
 
 class _RedisSubscription:
@@ -38,6 +42,8 @@ class RedisBus:
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._confirm: dict[bytes, asyncio.Future[None]] = {}
+        self._resubscribed: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def client(self) -> redis_async.Redis:
@@ -49,15 +55,29 @@ class RedisBus:
         await self._pubsub.subscribe(self._prefix + "__node__")
         self._reader = asyncio.create_task(self._read(), name="redis-bus-reader")
 
+    def on_resubscribed(self, callback: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Call `callback` (in a task) each time the subscription was lost and is back.
+
+        Whatever was published meanwhile never reached this node, and if Redis
+        restarted it kept nothing: the hub restores what it owns and tells its
+        clients to resume (signalling/restore.py).
+        """
+        self._resubscribed.append(callback)
+
     async def _read(self) -> None:
         while True:
             try:
                 # Blocking, with no timeout per read: a timeout costs a timer for
                 # every message, and the node always listens on its own channel.
                 message = await self._pubsub.get_message(timeout=None)
-            except (ConnectionError, redis_async.ConnectionError):
-                log.warning("redis bus connection lost; retrying")
-                await asyncio.sleep(0.5)
+            except (
+                ConnectionError,
+                OSError,
+                redis_async.ConnectionError,
+                redis_async.TimeoutError,
+            ):
+                log.warning("redis bus subscription lost; subscribing again")
+                await self._subscribe_again()
                 continue
             if message is None:
                 continue
@@ -75,6 +95,25 @@ class RedisBus:
                     await sub.handler(channel, message["data"])
                 except Exception:
                     log.exception("bus handler failed", extra={"channel": channel})
+
+    async def _subscribe_again(self) -> None:
+        """Until Redis answers on the pub/sub connection again.
+
+        A command on it reconnects, and redis-py subscribes a reconnected pub/sub
+        connection to every channel it had (`PubSub.on_connect`).
+        """
+        while True:
+            await asyncio.sleep(RETRY_S)
+            try:
+                await self._pubsub.ping()
+            except (ConnectionError, OSError, redis_async.RedisError):
+                continue
+            break
+        log.warning("redis bus subscribed again")
+        for callback in self._resubscribed:
+            task = asyncio.create_task(callback(), name="redis-bus-resubscribed")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def publish(self, channel: str, payload: bytes) -> None:
         await self._client.publish(self._prefix + channel, payload)
@@ -113,7 +152,12 @@ class RedisBus:
             subs.discard(sub)
             if not subs:
                 del self._handlers[sub.channel]
-                await self._pubsub.unsubscribe(self._prefix + sub.channel)
+                try:
+                    await self._pubsub.unsubscribe(self._prefix + sub.channel)
+                except (ConnectionError, OSError, redis_async.RedisError) as exc:
+                    # Redis is gone: the subscription went with the connection, and
+                    # a reconnect subscribes only to channels still handled.
+                    log.warning("redis bus could not unsubscribe (%s)", type(exc).__name__)
 
     async def ping(self) -> None:
         await self._client.ping()
@@ -123,5 +167,8 @@ class RedisBus:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._pubsub.aclose()  # type: ignore[no-untyped-call]
         await self._client.aclose()

@@ -147,6 +147,24 @@ class RoomStore(Protocol):
 
     async def queue(self, clinician: str) -> list[str]: ...
 
+    def last_known(self, room_id: str) -> tuple[Room, int] | None:
+        """The room as this node last saw it, and its version then, even if the
+        store has since lost it."""
+        ...
+
+    async def restore(self, room_id: str, room: Room, version: int, seq: int) -> None:
+        """Put `room` back (as of `version`) if the store lost it (Redis restarted
+        empty) or holds an older version put back by another node; make its next
+        seq greater than `seq`. A room the store kept is never older, so it stays."""
+        ...
+
+    async def identity_open(self, account: str, conn_id: str, cap: int) -> list[str]:
+        """Count connection `conn_id` of `account` (on any node); the oldest ones past
+        `cap`, which the caller closes (4010), are returned and no longer counted."""
+        ...
+
+    async def identity_close(self, account: str, conn_id: str) -> None: ...
+
     async def mark_alive(self, node: str, ttl_s: float) -> None:
         """This node is alive for `ttl_s` more seconds."""
         ...

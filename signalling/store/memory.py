@@ -42,6 +42,7 @@ class MemoryRoomStore:
         self._purged_at = monotonic()
         self._resume: dict[str, tuple[ResumeRecord, float]] = {}
         self._queues: defaultdict[str, dict[str, float]] = defaultdict(dict)
+        self._identities: dict[str, dict[str, None]] = {}
 
     async def get(self, room_id: str) -> Room | None:
         return self.peek(room_id)
@@ -143,6 +144,28 @@ class MemoryRoomStore:
     async def queue(self, clinician: str) -> list[str]:
         entries = self._queues.get(clinician, {})
         return sorted(entries, key=lambda a: (entries[a], a))
+
+    def last_known(self, room_id: str) -> tuple[Room, int] | None:
+        room = self.peek(room_id)
+        return (room, 0) if room is not None else None
+
+    async def restore(self, room_id: str, room: Room, version: int, seq: int) -> None:
+        return None  # this node's memory is the store: it loses nothing without the node
+
+    async def identity_open(self, account: str, conn_id: str, cap: int) -> list[str]:
+        conns = self._identities.setdefault(account, {})
+        conns[conn_id] = None
+        over = list(conns)[: max(0, len(conns) - cap)]
+        for old in over:
+            del conns[old]
+        return over
+
+    async def identity_close(self, account: str, conn_id: str) -> None:
+        conns = self._identities.get(account)
+        if conns is not None:
+            conns.pop(conn_id, None)
+            if not conns:
+                del self._identities[account]
 
     async def mark_alive(self, node: str, ttl_s: float) -> None:
         return None

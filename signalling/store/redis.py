@@ -3,7 +3,9 @@
 Keys, all under the configured prefix: `room:<id>` (hash: `state`, `seq`, and
 `ver`, which every change of `state` increments),
 `log:<id>` (capped list of logged messages), `resume:<token hash>` (with a
-TTL) and `queue:<clinician>` (sorted set of waiting appointments). A logged
+TTL), `queue:<clinician>` (sorted set of waiting appointments) and
+`ident:<account>` (sorted set of the account's open connections, by the time
+each opened, for the cap per identity). A logged
 message is numbered, appended and published by one script, so every node sees
 the same order. The redis driver is imported here only.
 """
@@ -11,6 +13,7 @@ the same order. The redis driver is imported here only.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -68,6 +71,43 @@ return seq
 """
 
 
+_IDENTITY_OPEN = """
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[3])
+if over <= 0 then
+  return {}
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, over - 1)
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, over - 1)
+return oldest
+"""
+
+
+_RESTORE = """
+local ver = tonumber(redis.call('HGET', KEYS[1], 'ver') or '-1')
+if ver < tonumber(ARGV[4]) then
+  redis.call('HSET', KEYS[1], 'state', ARGV[1], 'ver', ARGV[4])
+end
+local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
+if seq < tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], 'seq', ARGV[2])
+end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+return 1
+"""
+
+GONE_KEPT = 10_000
+"""Rooms this node saw that the store no longer has, kept for `restore` (oldest dropped)."""
+
+
+def _version(raw: bytes) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        return 0
+
+
 class RedisRoomStore:
     broadcasts = True
 
@@ -80,8 +120,12 @@ class RedisRoomStore:
         self._prefix = prefix
         self._log_size = log_size
         self._append = self._client.register_script(_APPEND)
+        self._identity_open = self._client.register_script(_IDENTITY_OPEN)
+        self._restore = self._client.register_script(_RESTORE)
         # The last state of each room seen by this node, with its `ver`.
         self._parsed: dict[str, tuple[bytes, Room, bytes]] = {}
+        # Rooms that vanished from Redis after this node saw them (it restarted empty).
+        self._gone: dict[str, tuple[Room, int]] = {}
 
     def _room(self, room_id: str) -> str:
         return f"{self._prefix}room:{room_id}"
@@ -101,7 +145,11 @@ class RedisRoomStore:
 
     def _parse(self, room_id: str, raw: bytes | str | None, ver: bytes | str | None) -> Room | None:
         if raw is None:
-            self._parsed.pop(room_id, None)
+            lost = self._parsed.pop(room_id, None)
+            if lost is not None:
+                self._gone[room_id] = (lost[1], _version(lost[2]))
+                if len(self._gone) > GONE_KEPT:
+                    del self._gone[next(iter(self._gone))]
             return None
         raw = raw.encode() if isinstance(raw, str) else raw
         ver = ver.encode() if isinstance(ver, str) else ver
@@ -232,6 +280,33 @@ class RedisRoomStore:
     async def queue(self, clinician: str) -> list[str]:
         raw = await self._client.zrange(f"{self._prefix}queue:{clinician}", 0, -1)
         return [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
+
+    def last_known(self, room_id: str) -> tuple[Room, int] | None:
+        cached = self._parsed.get(room_id)
+        if cached is not None:
+            return cached[1], _version(cached[2])
+        return self._gone.get(room_id)
+
+    @_reachable
+    async def restore(self, room_id: str, room: Room, version: int, seq: int) -> None:
+        await self._restore(
+            keys=[self._room(room_id)],
+            args=[room.to_json().encode(), seq, ROOM_TTL_S, max(1, version)],
+        )
+        self._gone.pop(room_id, None)
+        self._parsed.pop(room_id, None)  # its `ver` is new: read it again before relaying
+
+    @_reachable
+    async def identity_open(self, account: str, conn_id: str, cap: int) -> list[str]:
+        over = await self._identity_open(
+            keys=[f"{self._prefix}ident:{account}"],
+            args=[repr(time.time()), conn_id, cap, ROOM_TTL_S],
+        )
+        return [c.decode() if isinstance(c, bytes) else str(c) for c in over]
+
+    @_reachable
+    async def identity_close(self, account: str, conn_id: str) -> None:
+        await self._client.zrem(f"{self._prefix}ident:{account}", conn_id)
 
     @_reachable
     async def mark_alive(self, node: str, ttl_s: float) -> None:

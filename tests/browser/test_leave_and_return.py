@@ -18,8 +18,10 @@ from tests.browser.journeys import (
     clinician_signs_in,
     device_goes_to_waiting_room,
     device_signs_in,
+    in_a_call,
     journey,
     media_flows,
+    media_stopped,
     waiting_member,
 )
 from tests.turn import Turn
@@ -165,3 +167,31 @@ async def test_a_device_back_after_the_window_closed_is_told_the_appointment_has
     assert await device.locator("#step-ended").is_visible()
     await both_screens(j, "back-after-window")
     assert j.watch.problems == []
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite"])
+async def test_device_revoked_mid_call_is_signed_out_and_the_clinician_sees_the_patient_away(
+    make_live: LiveFactory, kiosks: Kiosks, coturn: Turn, clock: FakeClock, axe_source: str
+) -> None:
+    """Issue 12 item 1: the open socket outlived the revoked device's session, and the
+    consult went on with it until the access token expired."""
+    from core.identity import Principal, Role
+    from web.state import IDENTITY
+
+    j = await journey(make_live, kiosks, coturn, clock)
+    await in_a_call(j)
+    officer = Principal(j.world.officer.account_id, Role.OFFICER, j.world.est, "officer")
+    await j.live.app[IDENTITY].devices.revoke_device(officer, j.world.prisoner.device_id)
+    device = j.device.page
+    await device.wait_for_selector("#screen-signin:not([hidden])", timeout=10000)
+    assert await device.locator("#signin-error").inner_text() == (
+        "You were signed out. Please sign in again."
+    )
+    await media_stopped(device)
+    # The consult goes on without the patient: the clinician is told they lost connection.
+    status = j.clinician.page.locator("#peer-status")
+    await status.wait_for(state="visible", timeout=10000)
+    assert "has lost connection" in await status.inner_text()
+    await check_accessibility(device, axe_source, "device signed out mid call")
+    await screenshot(device, "device-revoked-mid-call")
+    await screenshot(j.clinician.page, "clinician-patient-revoked-mid-call")

@@ -126,3 +126,37 @@ def test_every_claim_is_required(
 @pytest.mark.parametrize("junk", ["", "abc", "a.b.c", "x" * 5000, "Bearer"])
 def test_junk(signer: TokenSigner, junk: str) -> None:
     _refused(signer, junk)
+
+
+def _signed(key: Ed25519PrivateKey, body: str) -> str:
+    """A token signed with the real key over a body written by hand (any JSON text)."""
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    header = b64(json.dumps({"alg": "EdDSA", "typ": "JWT", "kid": "kid1"}).encode())
+    signing_input = f"{header}.{b64(body.encode())}"
+    return f"{signing_input}.{b64(key.sign(signing_input.encode()))}"
+
+
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+@pytest.mark.parametrize(
+    "value", ['"9999999999"', "9999999999.5", "NaN", "Infinity", "-Infinity", "true", "1e10"]
+)
+def test_token_with_a_time_that_is_not_an_integer_is_refused(
+    signer: TokenSigner, key: Ed25519PrivateKey, clock: FakeClock, claim: str, value: str
+) -> None:
+    """Issue 12 item 3: `"exp": "9999999999"` (a string), a float, `nan` or `inf`
+    were turned into floats and passed; nan compares false with everything, so a
+    token carrying it never expired."""
+    claims = _claims(clock)
+    body = json.dumps({k: v for k, v in claims.items() if k != claim})
+    body = body[:-1] + f', "{claim}": {value}}}'
+    _refused(signer, _signed(key, body))
+
+
+def test_token_written_by_hand_with_integer_times_is_accepted(
+    signer: TokenSigner, key: Ed25519PrivateKey, clock: FakeClock
+) -> None:
+    """The hand-made tokens above are refused for their times, not for how they are made."""
+    assert signer.verify(_signed(key, json.dumps(_claims(clock)))).account_id == "acc-1"

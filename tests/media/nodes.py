@@ -87,6 +87,13 @@ class Cluster:
     _app: web.Application | None = None
 
     @property
+    def identity_app(self) -> web.Application:
+        """The in-process app holding the identity service that `seed` used."""
+        if self._app is None:
+            raise RuntimeError("seed the cluster first")
+        return self._app
+
+    @property
     def database_url(self) -> str:
         return self.env["THROUGHCARE_DATABASE_URL"]
 

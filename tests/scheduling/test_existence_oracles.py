@@ -192,6 +192,11 @@ PATH_CASES: dict[tuple[str, str], list[tuple[str, str, dict[str, Any] | None]]] 
     ("DELETE", "/api/regime-windows/{window_id}"): [("officer", "their_window", None)],
     ("POST", "/api/lockdowns/{lockdown_id}/lift"): [("officer", "their_lockdown", None)],
     ("DELETE", "/api/devices/{device_id}"): [("officer", "their_device", None)],
+    # Admins only (every account is theirs to see): anyone else is refused alike.
+    ("POST", "/api/accounts/{account_id}/disable"): [
+        ("officer", "their_prisoner", None),
+        ("manager", "their_clinician", None),
+    ],
     ("DELETE", "/api/calendar-tokens/{token_id}"): [("clinician", "their_token", None)],
     ("GET", "/calendar/{token}"): [("anyone", "their_revoked_calendar", None)],
     ("GET", "/api/services/{service_id}/readers"): [("manager", "their_service", None)],

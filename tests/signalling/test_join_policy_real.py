@@ -219,8 +219,8 @@ async def test_prisoner_cannot_join_after_withdrawing_consent(
 async def test_prisoner_cannot_join_from_a_revoked_device(
     client: Any, world: World, booked: Booked, clock: FakeClock
 ) -> None:
-    """Signed in before the officer revoked the device: the socket is already
-    authenticated, so the join policy's own device check is what refuses."""
+    """Signed in before the officer revoked the device: the socket it had open is
+    closed (4007), and a new one cannot authenticate with the session's token."""
     devices = client.server.app[IDENTITY].devices
     officer = principal_of(world.staff["officer"])
     clock.set(INSIDE)
@@ -228,8 +228,11 @@ async def test_prisoner_cannot_join_from_a_revoked_device(
     tokens = await sign_in_prisoner(client, booked.prisoner)
     stale, _ = await open_peer(client, tokens["access_token"])
     await devices.revoke_device(officer, booked.prisoner.device_id)
-    await stale.send({"type": "join", "appointment": booked.appointment})
-    await assert_refused(stale, "wrong_device", booked.clinician.account_id)
+    assert await stale.closed() == 4007
+    again = Peer(await client.ws_connect("/ws"))
+    await again.send({"type": "hello", "token": tokens["access_token"]})
+    assert (await again.recv())["code"] == "invalid_token"
+    assert await again.closed() == 4001
     await clinician.quiet()
     await assert_left_no_trace(client, booked, booked.prisoner.account_id)
     enrolment = await devices.start_enrolment(officer, world.est, "W0-09")

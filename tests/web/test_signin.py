@@ -204,3 +204,29 @@ async def test_revoking_a_device_ends_its_sessions(client: Any, world: Any) -> N
         },
     )
     assert resp.status == 401
+
+
+async def test_token_claiming_another_role_than_its_account_is_refused(
+    client: Any, world: Any
+) -> None:
+    """Issue 12 item 3: a token was trusted for its role and establishment once its
+    signature held. One signed with the service's key (leaked, or issued before a
+    change) that names a real session but says `admin` was an admin's token."""
+    from core.identity import Principal, Role
+    from web.state import IDENTITY
+
+    tokens = await sign_in_staff(client, world.staff["officer"])
+    me = await (await client.get("/api/me", headers=bearer(tokens))).json()
+    signer = client.server.app[IDENTITY].signer
+    real = signer.verify(tokens["access_token"])
+    for forged in (
+        Principal(real.account_id, Role.ADMIN, None, real.session_id),
+        Principal(real.account_id, Role.OFFICER, world.other_est, real.session_id),
+        Principal(real.account_id, Role.OFFICER, real.establishment_id, real.session_id, "dev-x"),
+    ):
+        token = signer.issue(forged).token
+        resp = await client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+        assert resp.status == 401, forged
+        assert (await resp.json())["code"] == "invalid_token"
+    assert me["role"] == "officer"
+    assert (await client.get("/api/me", headers=bearer(tokens))).status == 200

@@ -1,6 +1,9 @@
 """Session and socket hardening (issue 12).
 
-A placeholder until the work it names lands: it keeps the revision chain whole.
+The work landed without a schema change: ending sessions uses `sessions.revoked_at`
+and `revoked_reason` ("account_disabled", "released" are new values) and
+`accounts.active`; the open sockets per account are counted in the room store
+(Redis), not here. The revision stays, empty, so that the chain is whole.
 
 Revision ID: 0008
 Revises: 0007

@@ -157,12 +157,13 @@ async function route() {
 }
 
 /** Called whenever an API call finds the session gone (expired, revoked). */
-export function sessionLost(failure) {
+export function sessionLost(failure, ended = false) {
   state.account = null;
   document.getElementById("sign-out").hidden = true;
   document.getElementById("who").textContent = "";
   show("screen-signin");
-  showError(document.getElementById("signin-error"), failure ? errorText(failure) : t("signin.expired"));
+  const words = failure ? errorText(failure) : t(ended ? "signin.ended" : "signin.expired");
+  showError(document.getElementById("signin-error"), words);
 }
 
 async function main() {
@@ -189,7 +190,9 @@ async function main() {
   window.addEventListener("hashchange", () => {
     route().catch((failure) => flash(errorText(failure)));
   });
-  window.addEventListener("tc:signedout", () => sessionLost(null));
+  window.addEventListener("tc:signedout", (event) =>
+    sessionLost(null, Boolean(event.detail && event.detail.ended)),
+  );
   // A kiosk that restarted (or a page reloaded) in the middle of a consult goes back to it.
   const inConsult = state.account ? recall() : null;
   const hash = window.location.hash.replace(/^#/, "");

@@ -418,9 +418,11 @@ function watch(signal) {
       retryLabel: code === 4003 ? t("consult.use_here") : t("consult.try_again"),
     });
   });
-  signal.addEventListener("signedout", () => {
+  signal.addEventListener("signedout", (event) => {
     stopMedia();
-    window.dispatchEvent(new CustomEvent("tc:signedout"));
+    // 4005-4009: the session was ended elsewhere (signed out, revoked, released), not timed out.
+    const ended = event.detail && event.detail.code >= 4005 && event.detail.code <= 4009;
+    window.dispatchEvent(new CustomEvent("tc:signedout", { detail: { ended } }));
   });
 }
 

@@ -6,7 +6,7 @@
 //   "down"      the link is lost; it is being retried (detail: {code})
 //   "up"        connected again (detail: the welcome; `resumed` says whether the room came back)
 //   "closed"    closed for good by the server (detail: {code}); the page says why
-//   "signedout" the session is gone and could not be renewed; sign in again
+//   "signedout" the session is gone (ended elsewhere, 4005-4009, or could not be renewed); sign in again
 //
 // A dead link is found from this side too: a `ping` with no `pong` within a few seconds, or a
 // connection that is not welcomed in time, is abandoned at once (a browser waits up to a
@@ -23,6 +23,9 @@ const REAUTH_RETRY_MS = 5000;
 const FINAL = new Set([1000, 1008, 1009, 4003]);
 /** Closes that mean "sign in again": renew the session, then resume. */
 const AUTH = new Set([4001, 4004]);
+// 4005 signed out, 4006 session revoked, 4007 device revoked, 4008 account disabled,
+// 4009 released (docs/signalling.md).
+const ENDED = new Set([4005, 4006, 4007, 4008, 4009]);
 /** Our own code for a link we gave up on (no pong, no welcome). */
 const ABANDONED = 4000;
 
@@ -197,6 +200,13 @@ export class Signal extends EventTarget {
     // A 4xxx code this page does not know is the server's word that this connection is
     // over (a newer server may close for reasons of its own): reconnecting by itself
     // could fight another tab for the place, so the page says so and offers to try again.
+    if (ENDED.has(code)) {
+      // The session is over on every node (signed out, revoked, disabled, released):
+      // only a new sign-in comes back, so the page goes where a failed renewal goes.
+      this.closedForGood = true;
+      this.dispatchEvent(new CustomEvent("signedout", { detail: { code } }));
+      return;
+    }
     if (FINAL.has(code) || (code > 4004 && code < 5000)) {
       this.closedForGood = true;
       this.dispatchEvent(new CustomEvent("closed", { detail: { code } }));
@@ -236,7 +246,7 @@ export class Signal extends EventTarget {
 
 /** The words for a close that ended the connection, for both faces. */
 export function closeWords(code, t) {
-  if (code === 4003) return t("consult.replaced");
+  if (code === 4003 || code === 4010) return t("consult.replaced");
   if (code === 1008) return t("consult.closed_flood");
   return t("consult.closed_other");
 }
