@@ -24,6 +24,7 @@ from aiohttp import web
 
 from core.errors import Code, ServiceError
 from core.identity import Role
+from core.permissions import Permission
 from web.auth import authenticate, ensure_csrf_cookie, require
 from web.middleware import SESSION_COOKIE
 from web.openapi import STR, obj, op
@@ -192,9 +193,7 @@ async def staff(request: web.Request) -> web.Response:
 
 @routes.post("/api/me/locale")
 async def set_locale(request: web.Request) -> web.Response:
-    principal = await require(
-        request, Role.PRISONER, Role.CLINICIAN, Role.MANAGER, Role.OFFICER, Role.ADMIN
-    )
+    principal = await require(request, Permission.SELF)
     body = await read_json(request)
     locale = body.get("locale")
     if locale not in LOCALES:
@@ -226,7 +225,7 @@ async def appointment_patient(request: web.Request) -> web.Response:
     Only the appointment's own clinician, or a manager or admin of its
     establishment (the scheduling service checks the establishment).
     """
-    principal = await require(request, Role.CLINICIAN, Role.MANAGER, Role.ADMIN)
+    principal = await require(request, Permission.PATIENTS_IDENTIFY)
     appointment = await request.app[SCHEDULING].appointment(
         principal, request.match_info["appointment_id"], clinical=False
     )
@@ -249,6 +248,7 @@ OPENAPI = {
         "get": op(
             "The patient of an appointment, for its clinician to confirm identity",
             tag="scheduling",
+            permission=Permission.PATIENTS_IDENTIFY,
             parameters=[{"name": "appointment_id", "in": "path", "required": True, "schema": STR}],
             result=obj(prisoner_id=STR, display_name=STR, prison_number=STR),
             errors=(401, 403, 404),
@@ -266,6 +266,7 @@ OPENAPI = {
         "post": op(
             "Remember the signed-in account's language (en or cy)",
             tag="auth",
+            permission=Permission.SELF,
             body=obj(["locale"], locale={"type": "string", "enum": list(LOCALES)}),
             result=obj(locale=STR),
             errors=(400, 401),

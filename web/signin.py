@@ -5,7 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from core.errors import Code, ServiceError
-from core.identity import Role, SignInResult
+from core.identity import SignInResult
+from core.permissions import Permission
 from web.auth import (
     authenticate,
     clear_session_cookies,
@@ -106,7 +107,7 @@ async def me(request: web.Request) -> web.Response:
 
 @routes.post("/api/devices")
 async def start_enrolment(request: web.Request) -> web.Response:
-    principal = await require(request, Role.OFFICER, Role.ADMIN)
+    principal = await require(request, Permission.DEVICES_MANAGE)
     body = await read_json(request)
     establishment_id = body.get("establishment_id", principal.establishment_id)
     if not isinstance(establishment_id, str):
@@ -157,7 +158,7 @@ async def device_me(request: web.Request) -> web.Response:
 
 @routes.delete("/api/devices/{device_id}")
 async def revoke_device(request: web.Request) -> web.Response:
-    principal = await require(request, Role.OFFICER, Role.ADMIN)
+    principal = await require(request, Permission.DEVICES_MANAGE)
     await request.app[IDENTITY].devices.revoke_device(principal, request.match_info["device_id"])
     return web.Response(status=204)
 
@@ -233,6 +234,7 @@ OPENAPI = {
         "post": op(
             "Register a device to a cell and get its one-time enrolment code (officer)",
             tag="devices",
+            permission=Permission.DEVICES_MANAGE,
             body=obj(["cell"], cell=STR, establishment_id=STR),
             ok=201,
             result=obj(device_id=STR, enrolment_code=STR, expires_at=DATETIME),
@@ -262,6 +264,7 @@ OPENAPI = {
         "delete": op(
             "Revoke a device; its sessions end",
             tag="devices",
+            permission=Permission.DEVICES_MANAGE,
             ok=204,
             parameters=[{"name": "device_id", "in": "path", "required": True, "schema": STR}],
             errors=(401, 403, 404),

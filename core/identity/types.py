@@ -10,12 +10,22 @@ class Role(StrEnum):
     MANAGER = "manager"
     OFFICER = "officer"
     ADMIN = "admin"
+    HEALTHCARE_ADMIN = "healthcare_admin"
+    GOVERNOR = "governor"
+    KEYWORKER = "keyworker"
+    INTERPRETER = "interpreter"
+    CHAPERONE = "chaperone"
+    DEPARTMENT_STAFF = "department_staff"
 
 
 SYSTEM_ACTOR = "system"
 """The actor of changes made by the service itself or the CLI, not a person."""
 
-STAFF_ROLES = frozenset({Role.CLINICIAN, Role.MANAGER, Role.OFFICER, Role.ADMIN})
+STAFF_ROLES = frozenset(set(Role) - {Role.PRISONER})
+"""Every role but the prisoner's: accounts that sign in with a password and TOTP."""
+
+# Roles whose staff may serve several establishments and choose one on their desk.
+MULTI_ESTABLISHMENT_ROLES = frozenset({Role.CLINICIAN, Role.KEYWORKER})
 
 
 @dataclass(frozen=True)
