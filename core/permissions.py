@@ -24,7 +24,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from core.errors import Code, ServiceError
-from core.identity.types import Principal, Role
+from core.identity.types import Principal, Role, parse_role
 
 
 class Permission(StrEnum):
@@ -215,26 +215,18 @@ def allows(principal: Principal, permission: Permission) -> bool:
 
 
 def require_permission(principal: Principal, permission: Permission) -> None:
-    """Refuse (403) anyone whose role does not hold the permission."""
+    """Refuse (403) anyone whose role does not hold the permission, naming it.
+
+    Naming the permission tells the caller nothing about any record; it tells
+    an operator, and a test, which rule refused.
+    """
     if not allows(principal, permission):
-        raise ServiceError(Code.FORBIDDEN)
+        raise ServiceError(Code.FORBIDDEN, extra={"permission": permission.value})
 
 
 def roles_with(permission: Permission) -> list[str]:
     """The roles holding a permission, in the table's order: an operation's `x-roles`."""
     return [role.value for role, held in ROLE_PERMISSIONS.items() if permission in held]
-
-
-def parse_role(value: object) -> Role:
-    """A role named by a client or an operator: one of the table's, or a clear refusal."""
-    if isinstance(value, str):
-        try:
-            return Role(value.strip())
-        except ValueError:
-            pass
-    raise ServiceError(
-        Code.INVALID_REQUEST, "No such role. Roles are: " + ", ".join(r.value for r in Role) + "."
-    )
 
 
 def parse_permission(value: object) -> Permission:
@@ -244,6 +236,19 @@ def parse_permission(value: object) -> Permission:
         except ValueError:
             pass
     raise ServiceError(Code.INVALID_REQUEST, "No such permission.")
+
+
+__all__ = [
+    "ROLE_PERMISSIONS",
+    "Permission",
+    "allows",
+    "parse_permission",
+    "parse_role",
+    "permissions_of",
+    "require_permission",
+    "roles_with",
+    "table",
+]
 
 
 def table(roles: Iterable[Role] = tuple(Role)) -> dict[str, list[str]]:

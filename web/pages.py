@@ -211,7 +211,7 @@ async def socket_token(request: web.Request) -> web.Response:
     This hands the cookie's own short-lived token to our page's script; the
     CSRF check on this POST keeps other sites from asking for it.
     """
-    principal = await authenticate(request)
+    principal = await require(request, Permission.SELF)
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         raise ServiceError(Code.UNAUTHENTICATED)
@@ -258,6 +258,7 @@ OPENAPI = {
         "post": op(
             "A cookie session's access token, for the WebSocket hello (same-origin pages only)",
             tag="auth",
+            permission=Permission.SELF,
             result=obj(token=STR, account_id=STR),
             errors=(401, 403),
         )

@@ -6,9 +6,8 @@ from aiohttp import web
 
 from core.errors import Code, ServiceError
 from core.identity import SignInResult
-from core.permissions import Permission
+from core.permissions import Permission, permissions_of
 from web.auth import (
-    authenticate,
     clear_session_cookies,
     device_credential,
     require,
@@ -80,7 +79,7 @@ async def refresh(request: web.Request) -> web.Response:
 
 @routes.post("/api/auth/sign-out")
 async def sign_out(request: web.Request) -> web.Response:
-    principal = await authenticate(request)
+    principal = await require(request, Permission.SELF)
     await request.app[IDENTITY].sign_out(principal)
     response = web.Response(status=204)
     clear_session_cookies(response)
@@ -89,7 +88,7 @@ async def sign_out(request: web.Request) -> web.Response:
 
 @routes.get("/api/me")
 async def me(request: web.Request) -> web.Response:
-    principal = await authenticate(request)
+    principal = await require(request, Permission.SELF)
     account = await request.app[IDENTITY].account(principal.account_id)
     if account is None:
         raise ServiceError(Code.SESSION_REVOKED)
@@ -97,7 +96,11 @@ async def me(request: web.Request) -> web.Response:
         {
             "account_id": account.id,
             "role": account.role.value,
-            "establishment_id": account.establishment_id,
+            # Where this session acts (chosen on the desk among those served) ...
+            "establishment_id": principal.establishment_id,
+            # ... and the account's home establishment.
+            "home_establishment_id": account.establishment_id,
+            "permissions": sorted(p.value for p in permissions_of(principal.role)),
             "display_name": account.display_name,
             "locale": account.locale,
             "device_id": principal.device_id,
@@ -219,13 +222,24 @@ OPENAPI = {
             errors=(400, 401),
         )
     },
-    "/api/auth/sign-out": {"post": op("End this session", tag="auth", ok=204, errors=(401,))},
+    "/api/auth/sign-out": {
+        "post": op(
+            "End this session", tag="auth", permission=Permission.SELF, ok=204, errors=(401,)
+        )
+    },
     "/api/me": {
         "get": op(
-            "The signed-in account",
+            "The signed-in account, where it acts, and what its role permits",
             tag="auth",
+            permission=Permission.SELF,
             result=obj(
-                account_id=STR, role=STR, establishment_id=STR, display_name=STR, locale=STR
+                account_id=STR,
+                role=STR,
+                establishment_id=STR,
+                home_establishment_id=STR,
+                permissions={"type": "array", "items": STR},
+                display_name=STR,
+                locale=STR,
             ),
             errors=(401,),
         )

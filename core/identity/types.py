@@ -3,6 +3,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from core.errors import Code, ServiceError
+
 
 class Role(StrEnum):
     PRISONER = "prisoner"
@@ -16,6 +18,18 @@ class Role(StrEnum):
     INTERPRETER = "interpreter"
     CHAPERONE = "chaperone"
     DEPARTMENT_STAFF = "department_staff"
+
+
+def parse_role(value: object) -> Role:
+    """A role named by a client or an operator: one of the table's, or a clear refusal."""
+    if isinstance(value, str):
+        try:
+            return Role(value.strip())
+        except ValueError:
+            pass
+    raise ServiceError(
+        Code.INVALID_REQUEST, "No such role. Roles are: " + ", ".join(r.value for r in Role) + "."
+    )
 
 
 SYSTEM_ACTOR = "system"
