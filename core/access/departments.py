@@ -163,9 +163,11 @@ class Departments:
             row = (
                 await conn.execute(select(departments).where(departments.c.id == department_id))
             ).first()
-            if row is None:
+            if row is None or not (
+                allows(actor, Permission.ANY_ESTABLISHMENT)
+                or actor.establishment_id == row.establishment_id
+            ):
                 raise ServiceError(Code.NOT_FOUND, "No such department.")
-            in_scope(actor, row.establishment_id)
             if wanted:
                 staff = {
                     r.id: r

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-import web.app  # noqa: F401  (imports aiortc's ifaddr before blockbuster watches the loop)
 from core.identity import Role
 from core.permissions import ROLE_PERMISSIONS, Permission, roles_with
 from tests.world import PASSWORD, Staff, bearer, sign_in_prisoner, sign_in_staff
