@@ -83,6 +83,12 @@ class SmtpMailer:
                 tls_context=self.tls_context,
                 timeout=TIMEOUT_S,
             )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            raise ServiceError(
+                Code.EMAIL_NOT_SENT,
+                "The mail server refused the message; the address was not changed.",
+                debug_context={"smtp_codes": [r.code for r in exc.recipients]},
+            ) from None
         except aiosmtplib.SMTPResponseException as exc:
             raise ServiceError(
                 Code.EMAIL_NOT_SENT,
