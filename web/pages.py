@@ -144,7 +144,7 @@ async def _locale(request: web.Request) -> str:
     return chosen if chosen in LOCALES else "en"
 
 
-async def _page(request: web.Request, template: str, face: str) -> web.Response:
+async def _page(request: web.Request, template: str, face: str, **context: Any) -> web.Response:
     locale = await _locale(request)
     html = request.app[PAGES].render(
         template,
@@ -152,6 +152,7 @@ async def _page(request: web.Request, template: str, face: str) -> web.Response:
         face=face,
         now=request.app[CLOCK].now().isoformat(),
         timezone=request.app[SETTINGS].default_timezone,
+        **context,
     )
     response = web.Response(text=html, content_type="text/html", charset="utf-8")
     response.headers["Cache-Control"] = "no-store"
@@ -189,6 +190,19 @@ async def manager(request: web.Request) -> web.Response:
 @routes.get("/staff")
 async def staff(request: web.Request) -> web.Response:
     return await _page(request, "staff.html", "staff")
+
+
+@routes.get("/admin")
+async def admin(request: web.Request) -> web.Response:
+    return await _page(
+        request, "admin.html", "admin", roles=[r.value for r in Role if r != Role.PRISONER]
+    )
+
+
+@routes.get("/verify-email")
+async def verify_email(request: web.Request) -> web.Response:
+    """The page an email verification link opens; the token is in the fragment."""
+    return await _page(request, "verify_email.html", "verify_email")
 
 
 @routes.post("/api/me/locale")
