@@ -32,6 +32,7 @@ class Action(StrEnum):
     CASELOAD_SET = "caseload_set"
     EMAIL_VERIFICATION_SENT = "email_verification_sent"
     EMAIL_VERIFIED = "email_verified"
+    ATTENDEES_SET = "attendees_set"
     # places
     CELL_ADDED = "cell_added"
     # scheduling

@@ -54,6 +54,8 @@ class Permission(StrEnum):
     APPOINTMENTS_MANAGE_ANY = "appointments.manage_any"
     # Invited to one appointment (interpreter, chaperone): only that one.
     APPOINTMENTS_ATTEND = "appointments.attend"
+    # Invite an interpreter or chaperone to an appointment one manages.
+    APPOINTMENTS_INVITE = "appointments.invite"
     PATIENTS_IDENTIFY = "patients.identify"
     # Clinical free text of the establishment's records (`core.clinical`), and whether
     # each reading is itself logged.
@@ -90,6 +92,7 @@ _BOOKING = {
 }
 _CLINICAL_DESK = _BOOKING | {
     P.CLINICAL_TEXT_READ,
+    P.APPOINTMENTS_INVITE,
     P.AVAILABILITY_MANAGE,
     P.REGIME_READ,
     P.APPOINTMENTS_RESCHEDULE,
@@ -179,6 +182,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.HEALTH_REQUESTS_READ,
                 P.HEALTH_REQUESTS_TRIAGE,
                 P.APPOINTMENTS_MANAGE_ANY,
+                P.APPOINTMENTS_INVITE,
                 P.CLINICAL_TEXT_READ,
                 P.CLINICAL_TEXT_READ_LOGGED,
                 P.DEPARTMENTS_READ,

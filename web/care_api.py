@@ -180,7 +180,52 @@ async def handover(request: web.Request) -> web.Response:
     )
 
 
+@routes.put("/api/appointments/{appointment_id}/attendees")
+async def set_attendees(request: web.Request) -> web.Response:
+    principal = await require(request, Permission.APPOINTMENTS_INVITE)
+    body = await read_json(request)
+    invited = await scheduling_of(request).set_attendees(
+        principal, request.match_info["appointment_id"], body.get("account_ids")
+    )
+    return json_response({"account_ids": invited})
+
+
+@routes.get("/api/attending")
+async def attending(request: web.Request) -> web.Response:
+    principal = await require(request, Permission.APPOINTMENTS_ATTEND)
+    found = await scheduling_of(request).attending(principal)
+    return json_response(
+        [
+            {
+                "appointment_id": a.appointment_id,
+                "establishment_id": a.establishment_id,
+                "starts_at": iso_or_none(a.starts_at),
+                "ends_at": iso_or_none(a.ends_at),
+                "status": a.status,
+            }
+            for a in found
+        ]
+    )
+
+
 OPENAPI: dict[str, Any] = {
+    "/api/appointments/{appointment_id}/attendees": {
+        "put": api_op(
+            "Invite interpreters or chaperones to one appointment (replaces the list)",
+            Permission.APPOINTMENTS_INVITE,
+            body=obj(["account_ids"], account_ids={"type": "array", "items": ID}),
+            result=obj(account_ids={"type": "array", "items": ID}),
+            parameters=path_params("appointment_id"),
+            errors=(400, 401, 403, 404),
+        )
+    },
+    "/api/attending": {
+        "get": api_op(
+            "The appointments an interpreter or chaperone is invited to: times, no clinical text",
+            Permission.APPOINTMENTS_ATTEND,
+            result=ARRAY,
+        )
+    },
     "/api/consents": {
         "get": api_op(
             "Every consent a prisoner holds",

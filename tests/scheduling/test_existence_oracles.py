@@ -233,6 +233,9 @@ PATH_CASES: dict[tuple[str, str], list[tuple[str, str, dict[str, Any] | None]]] 
     ("PUT", "/api/departments/{department_id}/members"): [
         ("governor", "their_department", {"account_ids": []}),
     ],
+    ("PUT", "/api/appointments/{appointment_id}/attendees"): [
+        ("clinician", "their_appointment", {"account_ids": []}),
+    ],
     ("GET", "/api/keyworkers/{keyworker_id}/caseload"): [("officer", "their_keyworker", None)],
     ("PUT", "/api/keyworkers/{keyworker_id}/caseload"): [
         ("officer", "their_keyworker", {"prisoner_ids": []}),

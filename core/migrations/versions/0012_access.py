@@ -128,6 +128,23 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_email_verifications_account", "email_verifications", ["account_id"])
+    op.create_table(
+        "appointment_attendees",
+        sa.Column("appointment_id", sa.String(36), nullable=False),
+        sa.Column("account_id", sa.String(36), nullable=False),
+        sa.Column("invited_by", sa.String(36), nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.PrimaryKeyConstraint("appointment_id", "account_id", name="pk_appointment_attendees"),
+        sa.ForeignKeyConstraint(
+            ["appointment_id"],
+            ["appointments.id"],
+            name="fk_appointment_attendees_appointment_id_appointments",
+        ),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name="fk_appointment_attendees_account_id_accounts"
+        ),
+    )
+    op.create_index("ix_appointment_attendees_account", "appointment_attendees", ["account_id"])
 
     conn = op.get_bind()
     now = datetime.now(UTC)
@@ -148,6 +165,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_appointment_attendees_account", "appointment_attendees")
+    op.drop_table("appointment_attendees")
     op.drop_index("ix_email_verifications_account", "email_verifications")
     op.drop_table("email_verifications")
     op.drop_table("staff_emails")
