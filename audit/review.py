@@ -33,7 +33,8 @@ from audit.tables import audit_events
 from core.clinical import ClinicalRecord, Reading, reading
 from core.errors import Code, ServiceError
 from core.events import Action, AuditRecord
-from core.identity.types import Principal, Role
+from core.identity.types import Principal
+from core.permissions import Permission, allows
 
 MAX_LIMIT = 500
 
@@ -58,19 +59,17 @@ def scope_for(reader: Principal, requested: str | None) -> tuple[str | None, boo
     (the same rule as the scheduling API: a manager of the establishment, the
     reading logged as `log_viewed`; an admin never).
     """
-    if reader.role == Role.MANAGER:
-        if reader.establishment_id is None:
-            raise ServiceError(Code.FORBIDDEN, "Only managers and admins can read the audit log.")
-        if requested is not None and requested != reader.establishment_id:
-            raise ServiceError(
-                Code.FORBIDDEN, "Managers can only read their own establishment's log."
-            )
-        record = ClinicalRecord(establishment_id=reader.establishment_id)
-        return reader.establishment_id, reading(reader, record) != Reading.WITHHOLD
-    if reader.role == Role.ADMIN:
+    if not allows(reader, Permission.AUDIT_READ):
+        raise ServiceError(Code.FORBIDDEN, "Only managers and admins can read the audit log.")
+    if allows(reader, Permission.ANY_ESTABLISHMENT):
         record = ClinicalRecord(establishment_id=requested or "")
         return requested, reading(reader, record) != Reading.WITHHOLD
-    raise ServiceError(Code.FORBIDDEN, "Only managers and admins can read the audit log.")
+    if reader.establishment_id is None:
+        raise ServiceError(Code.FORBIDDEN, "Only managers and admins can read the audit log.")
+    if requested is not None and requested != reader.establishment_id:
+        raise ServiceError(Code.FORBIDDEN, "Managers can only read their own establishment's log.")
+    record = ClinicalRecord(establishment_id=reader.establishment_id)
+    return reader.establishment_id, reading(reader, record) != Reading.WITHHOLD
 
 
 def _decrypt(

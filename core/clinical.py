@@ -10,8 +10,11 @@ whatever later modules add (questionnaire answers, consult notes). The rule:
 | officer, and any role not named here | never |
 | prisoner | their own record only (what they themselves may see of it) |
 | clinician | records of their establishment |
-| healthcare manager | records of their establishment, and each reading is logged |
+| healthcare manager, administrator | records of their establishment, each reading logged |
 | staff, if the service is `sensitive` | only the assigned clinician and staff the service names |
+
+Which roles read is `core.permissions`' table (`CLINICAL_TEXT_READ`, and
+`CLINICAL_TEXT_READ_LOGGED` for readings that are logged).
 
 The scheduling service and the audit review both ask `reading`; the web edge
 never decides. A refusal to show text is not an error: the record's other
@@ -24,6 +27,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from core.identity.types import Principal, Role
+from core.permissions import Permission, allows
 
 
 class Reading(Enum):
@@ -56,10 +60,12 @@ def reading(reader: Principal, record: ClinicalRecord) -> Reading:
         if record.prisoner_id is not None and reader.account_id == record.prisoner_id:
             return Reading.SHOW
         return Reading.WITHHOLD
-    if reader.role not in (Role.CLINICIAN, Role.MANAGER):
+    if not allows(reader, Permission.CLINICAL_TEXT_READ):
         return Reading.WITHHOLD
     if reader.establishment_id is None or reader.establishment_id != record.establishment_id:
         return Reading.WITHHOLD
     if record.sensitive and not record.names(reader.account_id):
         return Reading.WITHHOLD
-    return Reading.SHOW_AND_LOG if reader.role == Role.MANAGER else Reading.SHOW
+    if allows(reader, Permission.CLINICAL_TEXT_READ_LOGGED):
+        return Reading.SHOW_AND_LOG
+    return Reading.SHOW

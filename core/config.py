@@ -7,6 +7,7 @@ wrapped in `Secret`, whose repr is masked, so a settings object can be logged.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,10 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PREFIX = "THROUGHCARE_"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+EMAIL = re.compile(rf"^[A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~-]{{1,64}}@{_LABEL}(?:\.{_LABEL})*$")
+"""An email address as people type one (the `from`, and staff addresses): no quoting,
+no comments, no display names, so nothing that could smuggle a second header."""
 
 
 class ConfigError(Exception):
@@ -80,6 +85,14 @@ class Settings:
     job_workers: int = 4
     job_poll_ms: int = 1000
     job_lease_seconds: int = 60
+    # email to staff (core/mail.py): no host, no email; verification links expire
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_tls: str = "starttls"
+    smtp_user: str | None = None
+    smtp_password: Secret | None = None
+    smtp_from: str = "throughcare@localhost"
+    email_link_seconds: int = 24 * 3600
 
     @property
     def is_postgres(self) -> bool:
@@ -148,6 +161,15 @@ class Settings:
             job_workers=reader.integer("JOB_WORKERS", 4, minimum=0, maximum=64),
             job_poll_ms=reader.integer("JOB_POLL_MS", 1000, minimum=10, maximum=60_000),
             job_lease_seconds=reader.integer("JOB_LEASE_SECONDS", 60, minimum=2, maximum=3600),
+            smtp_host=reader.text("SMTP_HOST", "") or None,
+            smtp_port=reader.integer("SMTP_PORT", 587, minimum=1, maximum=65535),
+            smtp_tls=reader.choice("SMTP_TLS", "STARTTLS", ("STARTTLS", "TLS", "NONE")).lower(),
+            smtp_user=reader.text("SMTP_USER", "") or None,
+            smtp_password=Secret(raw) if (raw := reader.text("SMTP_PASSWORD", "")) else None,
+            smtp_from=reader.email("SMTP_FROM", "throughcare@localhost"),
+            email_link_seconds=reader.integer(
+                "EMAIL_LINK_SECONDS", 24 * 3600, minimum=300, maximum=7 * 86400
+            ),
         )
 
 
@@ -197,6 +219,12 @@ class _Reader:
         if raw.upper() not in allowed:
             raise self._fail(name, f"must be one of {', '.join(allowed)}, got {raw!r}")
         return raw.upper()
+
+    def email(self, name: str, default: str) -> str:
+        raw = self._raw(name) or default
+        if not EMAIL.fullmatch(raw):
+            raise self._fail(name, f"is not an email address: {raw!r}")
+        return raw
 
     def timezone(self, name: str, default: str) -> str:
         raw = self._raw(name) or default

@@ -44,6 +44,12 @@ class Code(Enum):
     CSRF_FAILED = ("csrf_failed", 403, "The request could not be verified. Reload and try again.")
     FORBIDDEN = ("forbidden", 403, "You are not allowed to do this.")
     CONFLICT = ("conflict", 409, "This conflicts with the current state.")
+    EMAIL_NOT_SENT = ("email_not_sent", 502, "The email could not be sent.")
+    EMAIL_LINK_INVALID = (
+        "email_link_invalid",
+        400,
+        "This link is not valid, has expired or was already used.",
+    )
     RATE_LIMITED = ("rate_limited", 429, "Too many requests. Slow down.")
     UNAVAILABLE = ("unavailable", 503, "The service is not ready.")
     STORE_UNAVAILABLE = (

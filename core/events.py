@@ -24,6 +24,16 @@ class Action(StrEnum):
     DEVICE_ENROLMENT_STARTED = "device_enrolment_started"
     DEVICE_ENROLLED = "device_enrolled"
     DEVICE_REVOKED = "device_revoked"
+    # access (core/access): roles, serving, departments, caseloads, email
+    ROLE_CHANGED = "role_changed"
+    ESTABLISHMENTS_SERVED = "establishments_served"
+    ESTABLISHMENT_CHOSEN = "establishment_chosen"
+    DEPARTMENT_ADDED = "department_added"
+    DEPARTMENT_MEMBERS_SET = "department_members_set"
+    CASELOAD_SET = "caseload_set"
+    EMAIL_VERIFICATION_SENT = "email_verification_sent"
+    EMAIL_VERIFIED = "email_verified"
+    ATTENDEES_SET = "attendees_set"
     # places
     CELL_ADDED = "cell_added"
     # scheduling

@@ -36,6 +36,7 @@ from core.events import Action, AuditRecord, AuditSink
 from core.fields import FieldCipher, SealedField, SubjectCipher, Unreadable
 from core.identity import Principal, Role
 from core.identity.types import NoEndings, SessionEndings
+from core.permissions import Permission, allows
 from scheduling.tables import appointments, notifications, service_readers, services
 from scheduling.types import Appointment, Service, Status, TextStatus
 
@@ -408,21 +409,20 @@ def service_from(m: Any) -> Service:
     )
 
 
-def require_role(principal: Principal, *roles: Role) -> None:
-    if principal.role not in roles:
-        raise ServiceError(Code.FORBIDDEN)
-
-
 def require_visible(principal: Principal, establishment_id: str, missing: str) -> None:
     """Another establishment's record does not exist for this reader: 404, as if missing.
 
     Answering 403 would tell them that the id is real (an existence oracle).
     """
-    if principal.role != Role.ADMIN and principal.establishment_id != establishment_id:
+    if not allows(principal, Permission.ANY_ESTABLISHMENT) and (
+        principal.establishment_id != establishment_id
+    ):
         raise ServiceError(Code.NOT_FOUND, missing)
 
 
 def require_establishment(principal: Principal, establishment_id: str) -> None:
-    """Staff act only in their own establishment; admins anywhere."""
-    if principal.role != Role.ADMIN and principal.establishment_id != establishment_id:
+    """Staff act only in the establishment they act in; admins anywhere."""
+    if not allows(principal, Permission.ANY_ESTABLISHMENT) and (
+        principal.establishment_id != establishment_id
+    ):
         raise ServiceError(Code.FORBIDDEN)

@@ -25,6 +25,7 @@ from core.db.schema import accounts, cells, devices, sessions
 from core.errors import Code, ServiceError
 from core.events import Action
 from core.identity import Principal, Role
+from core.permissions import Permission, allows, require_permission
 from scheduling.base import (
     NOTES,
     OUTCOME_CODE,
@@ -46,7 +47,6 @@ from scheduling.types import Appointment, OfficerAppointment, Service, Status, W
 MAX_RANGE = timedelta(days=366)
 # A patient still checked in this long after the consult's end is no longer shown waiting.
 WAITING_GRACE = timedelta(hours=1)
-BOOKERS = (Role.PRISONER, Role.CLINICIAN, Role.MANAGER, Role.ADMIN)
 
 
 class Booking(SlotSearch):
@@ -68,8 +68,7 @@ class Booking(SlotSearch):
         request_id: object = None,
         rebook_of: str | None = None,
     ) -> Appointment:
-        if actor.role not in BOOKERS:
-            raise ServiceError(Code.FORBIDDEN)
+        require_permission(actor, Permission.APPOINTMENTS_BOOK)
         if actor.role == Role.PRISONER and prisoner_id != actor.account_id:
             raise ServiceError(Code.FORBIDDEN, "A prisoner can only book for themselves.")
         start = instant(starts_at, "start")
@@ -280,11 +279,11 @@ class Booking(SlotSearch):
     # ------------------------------------------------------------ changes
 
     def _may_manage(self, actor: Principal, m: Any) -> None:
-        """The appointment's clinician, or a manager of its establishment, or an admin."""
+        """The appointment's clinician, or staff who manage any appointment of its establishment."""
         self._may_see(actor, m)
-        if actor.role == Role.CLINICIAN and actor.account_id == m["clinician_id"]:
+        if actor.account_id == m["clinician_id"]:
             return
-        if actor.role in (Role.MANAGER, Role.ADMIN):
+        if allows(actor, Permission.APPOINTMENTS_MANAGE_ANY):
             return
         raise ServiceError(Code.FORBIDDEN)
 
@@ -451,8 +450,7 @@ class Booking(SlotSearch):
         self, actor: Principal, appointment_id: str, *, clinical: bool = True
     ) -> Appointment:
         """One appointment; `clinical=False` when the caller needs no clinical text."""
-        if actor.role not in (Role.PRISONER, Role.CLINICIAN, Role.MANAGER, Role.ADMIN):
-            raise ServiceError(Code.FORBIDDEN)
+        require_permission(actor, Permission.APPOINTMENTS_DETAIL)
         async with self._db.connect() as conn:
             m = await self._appointment_row(conn, appointment_id)
         self._may_see(actor, m)
@@ -485,13 +483,12 @@ class Booking(SlotSearch):
         query = query.where(and_(a.starts_at < end, a.ends_at > start))
         if actor.role == Role.PRISONER:
             query = query.where(a.prisoner_id == actor.account_id)
-        elif actor.role in (Role.CLINICIAN, Role.MANAGER):
-            query = query.where(a.establishment_id == actor.establishment_id)
-        elif actor.role == Role.ADMIN:
-            if establishment_id is not None:
-                query = query.where(a.establishment_id == establishment_id)
-        else:
+        elif not allows(actor, Permission.APPOINTMENTS_DETAIL):
             raise ServiceError(Code.FORBIDDEN)
+        elif not allows(actor, Permission.ANY_ESTABLISHMENT):
+            query = query.where(a.establishment_id == actor.establishment_id)
+        elif establishment_id is not None:
+            query = query.where(a.establishment_id == establishment_id)
         if prisoner_id is not None:
             query = query.where(a.prisoner_id == prisoner_id)
         if clinician_id is not None:
@@ -509,8 +506,7 @@ class Booking(SlotSearch):
         prisoner_id: str | None = None,
     ) -> list[OfficerAppointment]:
         """That a prisoner has an appointment, and when: no service, reason or notes."""
-        if actor.role not in (Role.OFFICER, Role.MANAGER, Role.ADMIN):
-            raise ServiceError(Code.FORBIDDEN)
+        require_permission(actor, Permission.APPOINTMENTS_READ)
         if end <= start or end - start > MAX_RANGE:
             raise ServiceError(
                 Code.INVALID_REQUEST, "The range is up to 366 days, end after start."
@@ -519,7 +515,7 @@ class Booking(SlotSearch):
         query = select(a.id, a.prisoner_id, a.starts_at, a.ends_at).where(
             and_(a.starts_at < end, a.ends_at > start, a.status.in_(ACTIVE))
         )
-        if actor.role != Role.ADMIN:
+        if not allows(actor, Permission.ANY_ESTABLISHMENT):
             query = query.where(a.establishment_id == actor.establishment_id)
         if prisoner_id is not None:
             query = query.where(a.prisoner_id == prisoner_id)
@@ -573,8 +569,7 @@ class Booking(SlotSearch):
 
     async def waiting_room(self, actor: Principal) -> list[WaitingPatient]:
         """The clinician's own patients checked in and waiting now, across appointments."""
-        if actor.role != Role.CLINICIAN:
-            raise ServiceError(Code.FORBIDDEN)
+        require_permission(actor, Permission.WAITING_ROOM)
         now = self._clock.now()
         a = appointments.c
         query = select(a.id, a.prisoner_id, a.starts_at, a.ends_at, a.updated_at).where(

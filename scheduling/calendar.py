@@ -17,9 +17,10 @@ from icalendar import Calendar, Event
 from sqlalchemy import and_, insert, select, update
 
 from core.errors import Code, ServiceError
-from core.identity import Principal, Role
+from core.identity import Principal
 from core.identity.tokens import hash_token
-from scheduling.base import ServiceBase, new_id, require_role
+from core.permissions import Permission, require_permission
+from scheduling.base import ServiceBase, new_id
 from scheduling.tables import appointments, calendar_tokens, services
 from scheduling.types import Status
 
@@ -37,7 +38,7 @@ class CalendarToken:
 
 class CalendarFeed(ServiceBase):
     async def issue_calendar_token(self, actor: Principal) -> CalendarToken:
-        require_role(actor, Role.CLINICIAN)
+        require_permission(actor, Permission.CALENDAR_MANAGE)
         token = "tcc_" + secrets.token_urlsafe(32)
         token_id = new_id()
         now = self._clock.now()
@@ -53,7 +54,7 @@ class CalendarFeed(ServiceBase):
         return CalendarToken(token_id, token, now)
 
     async def revoke_calendar_token(self, actor: Principal, token_id: str) -> None:
-        require_role(actor, Role.CLINICIAN)
+        require_permission(actor, Permission.CALENDAR_MANAGE)
         async with self._db.begin() as conn:
             done = await conn.execute(
                 update(calendar_tokens)

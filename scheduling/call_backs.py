@@ -15,19 +15,20 @@ from sqlalchemy.exc import IntegrityError
 from core.db.schema import cells, wings
 from core.errors import Code, ServiceError
 from core.events import Action
-from core.identity import Principal, Role
+from core.identity import Principal
+from core.permissions import Permission, allows, require_permission
 from scheduling.base import new_id
 from scheduling.readiness import Readiness
 from scheduling.tables import appointments, call_backs
 from scheduling.types import CallBackTask
 
-STAFF = (Role.OFFICER, Role.MANAGER, Role.ADMIN)
-
 
 def _may_see_tasks(actor: Principal, establishment_id: str) -> None:
-    if actor.role not in STAFF:
-        raise ServiceError(Code.FORBIDDEN)
-    if actor.role != Role.ADMIN and actor.establishment_id != establishment_id:
+    require_permission(actor, Permission.CALL_BACKS_MANAGE)
+    if (
+        not allows(actor, Permission.ANY_ESTABLISHMENT)
+        and actor.establishment_id != establishment_id
+    ):
         raise ServiceError(Code.FORBIDDEN)
 
 
@@ -123,7 +124,7 @@ class CallBacks(Readiness):
 
     async def finish_call_back(self, actor: Principal, task_id: object) -> None:
         """Staff brought the prisoner to a phone: the task leaves the list."""
-        if actor.role not in STAFF:
+        if not allows(actor, Permission.CALL_BACKS_MANAGE):
             raise ServiceError(Code.FORBIDDEN)
         if not isinstance(task_id, str) or len(task_id) > 36:
             raise ServiceError(Code.NOT_FOUND, "No such call-back.")
@@ -138,7 +139,8 @@ class CallBacks(Readiness):
                 )
             ).first()
             if row is None or (
-                actor.role != Role.ADMIN and actor.establishment_id != row.establishment_id
+                not allows(actor, Permission.ANY_ESTABLISHMENT)
+                and actor.establishment_id != row.establishment_id
             ):
                 raise ServiceError(Code.NOT_FOUND, "No such call-back.")
             if row.done_at is not None:

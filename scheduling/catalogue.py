@@ -12,11 +12,11 @@ from core.db.schema import accounts, establishments
 from core.errors import Code, ServiceError
 from core.events import Action
 from core.identity import Principal, Role
+from core.permissions import Permission, allows, require_permission
 from scheduling.base import (
     ServiceBase,
     new_id,
     require_establishment,
-    require_role,
     require_visible,
     service_from,
     text,
@@ -78,10 +78,10 @@ def _bounded_int(value: object, name: str, low: int, high: int) -> int:
 class Catalogue(ServiceBase):
     async def establishments_for(self, actor: Principal) -> list[EstablishmentView]:
         """The establishments a manager (their own) or an admin (all) may report on."""
-        require_role(actor, Role.MANAGER, Role.ADMIN)
+        require_permission(actor, Permission.SERVICES_MANAGE)
         e = establishments.c
         query = select(e.id, e.code, e.name, e.timezone).order_by(e.name, e.id)
-        if actor.role != Role.ADMIN:
+        if not allows(actor, Permission.ANY_ESTABLISHMENT):
             query = query.where(e.id == actor.establishment_id)
         async with self._db.connect() as conn:
             rows = await conn.execute(query)
@@ -101,7 +101,7 @@ class Catalogue(ServiceBase):
         target_days: object = 14,
         sensitive: object = False,
     ) -> Service:
-        require_role(actor, Role.MANAGER, Role.ADMIN)
+        require_permission(actor, Permission.SERVICES_MANAGE)
         require_establishment(actor, establishment_id)
         if not isinstance(code, str) or not SERVICE_CODE.match(code):
             raise ServiceError(
@@ -152,7 +152,7 @@ class Catalogue(ServiceBase):
 
     async def service_readers(self, actor: Principal, service_id: str) -> list[str]:
         """The staff a service names as readers of its clinical text (core.clinical)."""
-        require_role(actor, Role.MANAGER, Role.ADMIN)
+        require_permission(actor, Permission.SERVICES_MANAGE)
         async with self._db.connect() as conn:
             service = await self._service(conn, service_id)
             require_visible(actor, service.establishment_id, "No such service.")
@@ -171,7 +171,7 @@ class Catalogue(ServiceBase):
         Each must be a clinician or healthcare manager of the service's
         establishment; the list replaces the last one.
         """
-        require_role(actor, Role.MANAGER, Role.ADMIN)
+        require_permission(actor, Permission.SERVICES_MANAGE)
         if (
             not isinstance(account_ids, list)
             or len(account_ids) > MAX_READERS
@@ -234,7 +234,7 @@ class Catalogue(ServiceBase):
         end: object,
     ) -> AvailabilityRule:
         """A weekly recurring session, in the establishment's wall-clock time."""
-        require_role(actor, Role.CLINICIAN, Role.MANAGER, Role.ADMIN)
+        require_permission(actor, Permission.AVAILABILITY_MANAGE)
         if actor.role == Role.CLINICIAN and clinician_id != actor.account_id:
             raise ServiceError(Code.FORBIDDEN)
         day = weekday(weekday_value)
@@ -278,7 +278,7 @@ class Catalogue(ServiceBase):
         )
 
     async def remove_availability(self, actor: Principal, rule_id: str) -> None:
-        require_role(actor, Role.CLINICIAN, Role.MANAGER, Role.ADMIN)
+        require_permission(actor, Permission.AVAILABILITY_MANAGE)
         async with self._db.begin() as conn:
             row = (
                 await conn.execute(select(availability).where(availability.c.id == rule_id))
@@ -334,7 +334,7 @@ class Catalogue(ServiceBase):
         service_id: object = None,
     ) -> AvailabilityException:
         """Leave (no consults) or a one-off extra session for one service."""
-        require_role(actor, Role.CLINICIAN, Role.MANAGER, Role.ADMIN)
+        require_permission(actor, Permission.AVAILABILITY_MANAGE)
         require_establishment(actor, establishment_id)
         if actor.role == Role.CLINICIAN and clinician_id != actor.account_id:
             raise ServiceError(Code.FORBIDDEN)
@@ -395,7 +395,7 @@ class Catalogue(ServiceBase):
         end: object,
     ) -> RegimeWindow:
         """A weekly time no consult may be booked (roll check, meals, movement)."""
-        require_role(actor, Role.OFFICER, Role.MANAGER, Role.ADMIN)
+        require_permission(actor, Permission.REGIME_MANAGE)
         require_establishment(actor, establishment_id)
         name = text(label, "label", required=True) or ""
         if len(name) > 64:
@@ -432,7 +432,7 @@ class Catalogue(ServiceBase):
         )
 
     async def remove_regime_window(self, actor: Principal, window_id: str) -> None:
-        require_role(actor, Role.OFFICER, Role.MANAGER, Role.ADMIN)
+        require_permission(actor, Permission.REGIME_MANAGE)
         async with self._db.begin() as conn:
             row = (
                 await conn.execute(select(regime_windows).where(regime_windows.c.id == window_id))

@@ -14,12 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.errors import Code, ServiceError
 from core.events import Action
 from core.identity import Principal, Role
+from core.permissions import Permission, allows, require_permission
 from scheduling.base import ServiceBase, new_id, require_visible
 from scheduling.consent_forms import LANGUAGES, form, scope
 from scheduling.tables import consents
 from scheduling.types import Consent, Decision, Scope
-
-RECORDERS = (Role.PRISONER, Role.CLINICIAN, Role.MANAGER, Role.ADMIN)
 
 
 def consent_from(m: Any) -> Consent:
@@ -51,8 +50,7 @@ class Consents(ServiceBase):
         device_id: object = None,
     ) -> Consent:
         """A prisoner on their device, or staff witnessing on the prisoner's behalf."""
-        if actor.role not in RECORDERS:
-            raise ServiceError(Code.FORBIDDEN)
+        require_permission(actor, Permission.CONSENTS_MANAGE)
         the_form = form(scope_value, version)
         try:
             the_decision = Decision(str(decision))
@@ -112,7 +110,7 @@ class Consents(ServiceBase):
             if actor.role == Role.PRISONER:
                 if row.prisoner_id != actor.account_id:
                     raise ServiceError(Code.NOT_FOUND, "No such consent.")
-            elif actor.role in (Role.CLINICIAN, Role.MANAGER, Role.ADMIN):
+            elif allows(actor, Permission.CONSENTS_MANAGE):
                 require_visible(actor, row.establishment_id, "No such consent.")
             else:
                 raise ServiceError(Code.FORBIDDEN)
@@ -139,7 +137,7 @@ class Consents(ServiceBase):
         if actor.role == Role.PRISONER:
             if prisoner_id != actor.account_id:
                 raise ServiceError(Code.FORBIDDEN)
-        elif actor.role not in (Role.CLINICIAN, Role.MANAGER, Role.ADMIN):
+        elif not allows(actor, Permission.CONSENTS_MANAGE):
             raise ServiceError(Code.FORBIDDEN)
         async with self._db.connect() as conn:
             if actor.role != Role.PRISONER:

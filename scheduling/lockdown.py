@@ -15,10 +15,11 @@ from sqlalchemy import and_, insert, select, update
 
 from core.errors import Code, ServiceError
 from core.events import Action
-from core.identity import Principal, Role
+from core.identity import Principal
 from core.identity.types import SYSTEM_ACTOR
 from core.jobs import insert_job
-from scheduling.base import new_id, require_establishment, require_role, require_visible
+from core.permissions import Permission, require_permission
+from scheduling.base import new_id, require_establishment, require_visible
 from scheduling.booking import Booking
 from scheduling.search import ACTIVE
 from scheduling.tables import appointments, lockdowns
@@ -51,7 +52,7 @@ class Lockdowns(Booking):
     async def declare_lockdown(
         self, actor: Principal, establishment_id: str, *, starts_at: object, ends_at: object
     ) -> Lockdown:
-        require_role(actor, Role.OFFICER, Role.MANAGER, Role.ADMIN)
+        require_permission(actor, Permission.LOCKDOWN_MANAGE)
         require_establishment(actor, establishment_id)
         start = instant(starts_at, "start")
         end = instant(ends_at, "end")
@@ -154,7 +155,7 @@ class Lockdowns(Booking):
 
     async def current_lockdowns(self, actor: Principal, establishment_id: str) -> list[Lockdown]:
         """Lockdowns in force or yet to come at an establishment (not lifted, not over)."""
-        require_role(actor, Role.OFFICER, Role.MANAGER, Role.ADMIN)
+        require_permission(actor, Permission.LOCKDOWN_READ)
         require_establishment(actor, establishment_id)
         c = lockdowns.c
         async with self._db.connect() as conn:
@@ -172,7 +173,7 @@ class Lockdowns(Booking):
             return [Lockdown(r.id, r.establishment_id, r.starts_at, r.ends_at) for r in rows]
 
     async def lift_lockdown(self, actor: Principal, lockdown_id: str) -> None:
-        require_role(actor, Role.OFFICER, Role.MANAGER, Role.ADMIN)
+        require_permission(actor, Permission.LOCKDOWN_MANAGE)
         async with self._db.begin() as conn:
             row = (
                 await conn.execute(select(lockdowns).where(lockdowns.c.id == lockdown_id))

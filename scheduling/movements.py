@@ -19,11 +19,11 @@ from core.errors import Code, ServiceError
 from core.events import Action
 from core.identity import Principal, Role
 from core.identity.types import EndReason, SessionsEnded
+from core.permissions import Permission, require_permission
 from scheduling.base import (
     REQUEST_TEXT,
     new_id,
     require_establishment,
-    require_role,
     require_visible,
 )
 from scheduling.consent import Consents
@@ -31,8 +31,6 @@ from scheduling.lockdown import Lockdowns
 from scheduling.tables import consents, health_requests, movements, services
 from scheduling.triage import OPEN
 from scheduling.types import Scope, Status
-
-MOVERS = (Role.OFFICER, Role.MANAGER, Role.ADMIN)
 
 
 @dataclass(frozen=True)
@@ -45,7 +43,7 @@ class Handover:
 class Movements(Lockdowns, Consents):
     async def transfer(self, actor: Principal, prisoner_id: str, to_establishment: str) -> int:
         """Returns how many pending consults were re-offered at the new establishment."""
-        require_role(actor, *MOVERS)
+        require_permission(actor, Permission.PRISONERS_MOVE)
         now = self._clock.now()
         async with self._db.begin() as conn:
             prisoner = await self._person(conn, prisoner_id, Role.PRISONER)
@@ -130,7 +128,7 @@ class Movements(Lockdowns, Consents):
 
     async def release(self, actor: Principal, prisoner_id: str) -> int:
         """Returns how many pending consults were closed."""
-        require_role(actor, *MOVERS)
+        require_permission(actor, Permission.PRISONERS_MOVE)
         now = self._clock.now()
         async with self._db.begin() as conn:
             prisoner = await self._person(conn, prisoner_id, Role.PRISONER)
@@ -184,7 +182,7 @@ class Movements(Lockdowns, Consents):
 
     async def handover_list(self, actor: Principal, establishment_id: str) -> list[Handover]:
         """Released prisoners for hand-over to community services, newest first."""
-        require_role(actor, Role.CLINICIAN, Role.MANAGER, Role.ADMIN)
+        require_permission(actor, Permission.HANDOVER_READ)
         require_establishment(actor, establishment_id)
         async with self._db.connect() as conn:
             rows = list(

@@ -24,6 +24,7 @@ from core.db.schema import cells, devices, wings
 from core.errors import Code, ServiceError
 from core.events import Action
 from core.identity import Principal, Role
+from core.permissions import Permission, allows, require_permission
 from scheduling.base import new_id
 from scheduling.join import JoinPolicy
 from scheduling.tables import appointments, test_calls
@@ -201,9 +202,10 @@ class Readiness(JoinPolicy):
 
         Times and places only: the consult's time, never its service or reason.
         """
-        if actor.role not in (Role.OFFICER, Role.MANAGER, Role.ADMIN):
-            raise ServiceError(Code.FORBIDDEN)
-        if actor.role != Role.ADMIN and actor.establishment_id != establishment_id:
+        require_permission(actor, Permission.DEVICE_ALERTS_READ)
+        if not allows(actor, Permission.ANY_ESTABLISHMENT) and (
+            actor.establishment_id != establishment_id
+        ):
             raise ServiceError(Code.FORBIDDEN)
         t = test_calls.c
         since = self._clock.now() - ALERT_FOR

@@ -8,6 +8,7 @@ and audit sink.
 
 from __future__ import annotations
 
+from scheduling.attendees import Attendees
 from scheduling.calendar import CalendarFeed
 from scheduling.call_backs import CallBacks
 from scheduling.catalogue import Catalogue
@@ -18,7 +19,7 @@ from scheduling.triage import Triage
 
 
 class SchedulingService(
-    Movements, CallBacks, JoinPolicy, Catalogue, Triage, Reminders, CalendarFeed
+    Movements, CallBacks, JoinPolicy, Catalogue, Triage, Reminders, CalendarFeed, Attendees
 ):
     """Services, availability, slots, appointments, consent, requests, reminders, feeds,
     and pre-call tests."""

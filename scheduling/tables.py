@@ -294,3 +294,14 @@ call_backs = Table(
         postgresql_where=text("done_at IS NULL"),
     ),
 )
+
+# Interpreters and chaperones invited to one appointment (scheduling/attendees.py, issue 13).
+appointment_attendees = Table(
+    "appointment_attendees",
+    metadata,
+    Column("appointment_id", String(36), ForeignKey("appointments.id"), primary_key=True),
+    Column("account_id", String(36), ForeignKey("accounts.id"), primary_key=True),
+    Column("invited_by", String(36), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_appointment_attendees_account", "account_id"),
+)

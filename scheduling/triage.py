@@ -19,13 +19,13 @@ from core.errors import Code, ServiceError
 from core.events import Action
 from core.fields import SealedField
 from core.identity import Principal, Role
+from core.permissions import Permission, require_permission
 from scheduling.base import (
     REQUEST_TEXT,
     Readings,
     ServiceBase,
     new_id,
     require_establishment,
-    require_role,
     require_visible,
     text,
     text_status,
@@ -36,7 +36,6 @@ from scheduling.types import HealthRequest, TextStatus
 CATEGORIES = ("general", "dental", "mental_health", "substance_misuse", "medication", "other")
 URGENCIES = ("routine", "soon", "urgent")
 OPEN = ("received", "triaged")
-TRIAGERS = (Role.CLINICIAN, Role.MANAGER, Role.ADMIN)
 
 
 class Triage(ServiceBase):
@@ -119,7 +118,7 @@ class Triage(ServiceBase):
         self, actor: Principal, *, category: object, text_value: object
     ) -> HealthRequest:
         """A prisoner asks; the receipt comes back at once."""
-        require_role(actor, Role.PRISONER)
+        require_permission(actor, Permission.HEALTH_REQUESTS_CREATE)
         if category not in CATEGORIES:
             raise ServiceError(
                 Code.INVALID_REQUEST, "The category is one of " + ", ".join(CATEGORIES) + "."
@@ -153,7 +152,7 @@ class Triage(ServiceBase):
         return receipt
 
     async def my_requests(self, actor: Principal) -> list[HealthRequest]:
-        require_role(actor, Role.PRISONER)
+        require_permission(actor, Permission.HEALTH_REQUESTS_CREATE)
         return await self._present_requests(
             actor,
             self._query()
@@ -165,7 +164,7 @@ class Triage(ServiceBase):
         self, actor: Principal, establishment_id: str, *, status: str | None = None
     ) -> list[HealthRequest]:
         """Open requests, oldest first (urgent ones at the top)."""
-        require_role(actor, *TRIAGERS)
+        require_permission(actor, Permission.HEALTH_REQUESTS_READ)
         require_establishment(actor, establishment_id)
         wanted = OPEN if status is None else (status,)
         found = await self._present_requests(
@@ -184,7 +183,7 @@ class Triage(ServiceBase):
     async def triage(
         self, actor: Principal, request_id: str, *, urgency: object, service_id: object
     ) -> HealthRequest:
-        require_role(actor, *TRIAGERS)
+        require_permission(actor, Permission.HEALTH_REQUESTS_TRIAGE)
         if urgency not in URGENCIES:
             raise ServiceError(Code.INVALID_REQUEST, "The urgency is routine, soon or urgent.")
         now = self._clock.now()

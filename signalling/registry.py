@@ -108,6 +108,7 @@ ALLOWED_BY_ROLE: dict[Role, frozenset[str]] = {
     Role.OFFICER: _SESSION,
     Role.MANAGER: _SESSION,
     Role.ADMIN: _SESSION,
+    **{role: _SESSION for role in Role if role not in (Role.PRISONER, Role.CLINICIAN)},
 }
 
 

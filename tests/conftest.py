@@ -18,6 +18,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+# aiortc's import runs blocking calls (ifaddr runs `ldconfig` through ctypes,
+# multiprocessing reads the working directory); the app imports it lazily inside
+# a test, where blockbuster refuses them. Importing it here, before any loop
+# runs, makes `pytest tests/<area>` work on its own (it failed unless another
+# test module had imported the app first).
+import aiortc  # noqa: F401
 import asyncpg
 import pytest
 import redis.asyncio as redis_async

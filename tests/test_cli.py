@@ -69,8 +69,21 @@ def test_demo_seeds_once_and_prints_the_same_sign_ins(seeded: Path) -> None:
     assert first.returncode == 0, first.stderr
     data = json.loads(first.stdout)
     roles = sorted(p["role"] for p in data["staff"])
-    assert roles == ["admin", "clinician", "manager", "officer"]
+    assert roles == [
+        "admin",
+        "clinician",
+        "governor",
+        "healthcare_admin",
+        "interpreter",
+        "keyworker",
+        "manager",
+        "officer",
+    ]
     assert len(data["prisoners"]) == 2
+    # Issue 13: departments, a keyworker with a caseload, staff serving two establishments.
+    assert "wing-office" in data["access"]["departments"]
+    assert data["access"]["caseload"] == ["A1234BC", "B2345CD"]
+    assert data["access"]["second_establishment"]["code"] == "DEMO-EAST"
     assert all(p["device_credential"].startswith("tcd_") for p in data["prisoners"])
     again = run(seeded, "demo", "--json")
     assert json.loads(again.stdout) == data

@@ -14,8 +14,9 @@ from aiohttp import web
 
 from core.errors import Code, ServiceError
 from core.events import Action, AuditRecord
-from core.identity import Principal, Role
+from core.identity import Principal
 from core.jobs import Job, JobRunner, JobStatus
+from core.permissions import Permission
 from web.auth import require
 from web.openapi import DATETIME, STR, obj, op
 from web.request import json_response
@@ -75,7 +76,7 @@ def _filters(request: web.Request) -> dict[str, Any]:
 
 @routes.get("/api/admin/jobs")
 async def list_jobs(request: web.Request) -> web.Response:
-    await require(request, Role.ADMIN)
+    await require(request, Permission.JOBS_MANAGE)
     filters = _filters(request)
     runner = request.app[JOBS]
     stats = await runner.refresh_counts()
@@ -115,7 +116,7 @@ async def _log(request: web.Request, admin: Principal, action: Action, job: Job)
 
 @routes.post("/api/admin/jobs/{job_id}/retry")
 async def retry_job(request: web.Request) -> web.Response:
-    admin = await require(request, Role.ADMIN)
+    admin = await require(request, Permission.JOBS_MANAGE)
     job = await _job(request)
     runner = request.app[JOBS]
     if job.status not in (JobStatus.FAILED, JobStatus.PENDING) or not await runner.reschedule(
@@ -130,7 +131,7 @@ async def retry_job(request: web.Request) -> web.Response:
 
 @routes.post("/api/admin/jobs/{job_id}/cancel")
 async def cancel_job(request: web.Request) -> web.Response:
-    admin = await require(request, Role.ADMIN)
+    admin = await require(request, Permission.JOBS_MANAGE)
     job = await _job(request)
     runner = request.app[JOBS]
     kind = runner.kinds.get(job.kind)
@@ -168,6 +169,7 @@ OPENAPI = {
             "The job runner: counts by status, the backlog and its age, the kinds this "
             "node runs, and jobs newest first (admins only; never payloads)",
             tag="admin",
+            permission=Permission.JOBS_MANAGE,
             parameters=[
                 {
                     "name": "status",
@@ -196,6 +198,7 @@ OPENAPI = {
         "post": op(
             "Run a failed or waiting job now, from its first attempt (logged)",
             tag="admin",
+            permission=Permission.JOBS_MANAGE,
             parameters=_ID,
             result=_JOB,
             errors=(401, 403, 404, 409),
@@ -205,6 +208,7 @@ OPENAPI = {
         "post": op(
             "Cancel a job that has not ended; a running attempt's writes are then refused (logged)",
             tag="admin",
+            permission=Permission.JOBS_MANAGE,
             parameters=_ID,
             result=_JOB,
             errors=(401, 403, 404, 409),

@@ -13,6 +13,7 @@ from types import ModuleType
 from aiohttp import web
 
 from audit import SubjectKeys, open_audit_log
+from core.access.service import Access
 from core.clock import Clock, SystemClock
 from core.config import Settings
 from core.db import Database, create_database
@@ -24,11 +25,13 @@ from core.identity.passwords import SecretHasher
 from core.identity.tokens import TokenSigner
 from core.identity.types import SessionEndings
 from core.keys import ServiceKeys, load_service_keys
+from core.mail import Mailer, SmtpMailer
 from media.turn import IceServers
 from scheduling import SchedulingService
 from signalling.bus import create_bus
 from signalling.identities import BusEndings
 from web import (
+    access_api,
     admin_jobs,
     audit_review,
     calendar_feed,
@@ -48,6 +51,7 @@ from web import (
 from web.metrics import Metrics
 from web.middleware import csrf_protection, request_context, security_headers
 from web.state import (
+    ACCESS,
     AUDIT,
     BUS,
     CLOCK,
@@ -75,6 +79,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     test_calls,
     call_backs,
     admin_jobs,
+    access_api,
 )
 
 
@@ -87,6 +92,7 @@ def create_app(
     *,
     clock: Clock | None = None,
     hasher: SecretHasher | None = None,
+    mailer: Mailer | None = None,
 ) -> web.Application:
     app = web.Application(
         middlewares=[request_context, csrf_protection],
@@ -103,6 +109,7 @@ def create_app(
         _audit,
         _keys,
         _identity(hasher),
+        _access(mailer),
         _scheduling,
         ws.signalling_ctx,
         jobs.jobs_ctx,
@@ -218,6 +225,35 @@ def _identity(
             app[KEYS],
             hasher,
             endings=BusEndings(app[BUS]),
+        )
+        yield
+
+    return ctx
+
+
+def build_access(
+    settings: Settings,
+    db: Database,
+    audit: AuditSink,
+    clock: Clock,
+    keys: ServiceKeys,
+    mailer: Mailer | None = None,
+) -> Access:
+    return Access(
+        db,
+        clock=clock,
+        audit=audit,
+        cipher=FieldCipher(keys.field_key),
+        mailer=mailer or SmtpMailer.from_settings(settings),
+        link_base=settings.public_origins[0] if settings.public_origins else "",
+        link_lifetime_s=settings.email_link_seconds,
+    )
+
+
+def _access(mailer: Mailer | None) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        app[ACCESS] = build_access(
+            app[SETTINGS], app[DATABASE], app[AUDIT], app[CLOCK], app[KEYS], mailer
         )
         yield
 

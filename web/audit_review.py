@@ -17,7 +17,7 @@ from audit.integrity import verify_log
 from audit.review import ReviewQuery, scope_for, search
 from core.errors import Code, ServiceError
 from core.events import Action, AuditRecord
-from core.identity import Role
+from core.permissions import Permission
 from web.auth import require
 from web.openapi import DATETIME, STR, obj, op
 from web.request import json_response
@@ -80,7 +80,7 @@ def _query(request: web.Request) -> ReviewQuery:
 
 @routes.get("/api/audit/events")
 async def audit_events(request: web.Request) -> web.Response:
-    reader = await require(request, Role.MANAGER, Role.ADMIN)
+    reader = await require(request, Permission.AUDIT_READ)
     query = _query(request)
     events = await search(request.app[AUDIT], reader, query)
     return json_response({"events": events})
@@ -88,7 +88,7 @@ async def audit_events(request: web.Request) -> web.Response:
 
 @routes.get("/api/audit/export")
 async def audit_export(request: web.Request) -> web.Response:
-    reader = await require(request, Role.MANAGER, Role.ADMIN)
+    reader = await require(request, Permission.AUDIT_READ)
     establishment, _ = scope_for(reader, request.query.get("establishment"))
     bundle = await export_bundle(
         request.app[AUDIT],
@@ -107,7 +107,7 @@ async def audit_export(request: web.Request) -> web.Response:
 
 @routes.get("/api/audit/integrity")
 async def audit_integrity(request: web.Request) -> web.Response:
-    reader = await require(request, Role.MANAGER, Role.ADMIN)
+    reader = await require(request, Permission.AUDIT_READ)
     establishment, _ = scope_for(reader, None)
     log = request.app[AUDIT]
     report = await verify_log(log)
@@ -154,6 +154,7 @@ OPENAPI = {
             "Search the audit log (managers: own establishment, details shown; "
             "admins: metadata only). The read is itself logged.",
             tag="audit",
+            permission=Permission.AUDIT_READ,
             parameters=_QUERY,
             result=obj(events={"type": "array", "items": _EVENT}),
         )
@@ -163,6 +164,7 @@ OPENAPI = {
             "Export an evidence bundle (events in range, proofs, checkpoints, public key); "
             "check it offline with `python -m audit.verify`",
             tag="audit",
+            permission=Permission.AUDIT_READ,
             parameters=_QUERY[:3],
             result={"type": "object"},
             errors=(400, 401, 403, 409),
@@ -172,6 +174,7 @@ OPENAPI = {
         "get": op(
             "Verify the whole log against its signed checkpoints",
             tag="audit",
+            permission=Permission.AUDIT_READ,
             result=obj(
                 ok={"type": "boolean"},
                 size={"type": "integer"},

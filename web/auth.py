@@ -7,7 +7,8 @@ import secrets
 from aiohttp import web
 
 from core.errors import Code, ServiceError
-from core.identity import Principal, Role, SignInResult
+from core.identity import Principal, SignInResult
+from core.permissions import Permission, require_permission
 from web.middleware import CSRF_COOKIE, REFRESH_COOKIE, SESSION_COOKIE
 from web.state import IDENTITY, SETTINGS
 
@@ -27,11 +28,15 @@ async def authenticate(request: web.Request) -> Principal:
     return await request.app[IDENTITY].authenticate(token)
 
 
-async def require(request: web.Request, *roles: Role) -> Principal:
-    """Authenticate, then refuse anyone whose role is not listed."""
+async def require(request: web.Request, permission: Permission) -> Principal:
+    """Authenticate, then refuse (403) anyone whose role does not hold the permission.
+
+    The route's OpenAPI operation names the same permission (`op(permission=...)`),
+    which lists the roles holding it as `x-roles`; `tests/web/test_permissions.py`
+    calls every route as every role and checks the two agree.
+    """
     principal = await authenticate(request)
-    if roles and principal.role not in roles:
-        raise ServiceError(Code.FORBIDDEN)
+    require_permission(principal, permission)
     return principal
 
 

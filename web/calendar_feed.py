@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from core.identity import Role
+from core.permissions import Permission
 from web.auth import require
 from web.openapi import DATETIME, STR, obj, op
 from web.request import json_response
@@ -19,7 +19,7 @@ routes = web.RouteTableDef()
 
 @routes.post("/api/calendar-tokens")
 async def issue(request: web.Request) -> web.Response:
-    principal = await require(request, Role.CLINICIAN)
+    principal = await require(request, Permission.CALENDAR_MANAGE)
     token = await request.app[SCHEDULING].issue_calendar_token(principal)
     return json_response(
         {
@@ -33,7 +33,7 @@ async def issue(request: web.Request) -> web.Response:
 
 @routes.delete("/api/calendar-tokens/{token_id}")
 async def revoke(request: web.Request) -> web.Response:
-    principal = await require(request, Role.CLINICIAN)
+    principal = await require(request, Permission.CALENDAR_MANAGE)
     await request.app[SCHEDULING].revoke_calendar_token(principal, request.match_info["token_id"])
     return web.Response(status=204)
 
@@ -49,27 +49,24 @@ async def feed(request: web.Request) -> web.Response:
     )
 
 
-def _with_roles(operation: dict[str, object]) -> dict[str, object]:
-    operation["x-roles"] = [Role.CLINICIAN.value]
-    return operation
-
-
 OPENAPI = {
     "/api/calendar-tokens": {
-        "post": _with_roles(
+        "post": (
             op(
                 "Create a secret calendar link (iCalendar, no patient names)",
                 tag="scheduling",
+                permission=Permission.CALENDAR_MANAGE,
                 ok=201,
                 result=obj(id=STR, url=STR, created_at=DATETIME),
             )
         )
     },
     "/api/calendar-tokens/{token_id}": {
-        "delete": _with_roles(
+        "delete": (
             op(
                 "Revoke a calendar link",
                 tag="scheduling",
+                permission=Permission.CALENDAR_MANAGE,
                 ok=204,
                 parameters=[{"name": "token_id", "in": "path", "required": True, "schema": STR}],
                 errors=(401, 403, 404),

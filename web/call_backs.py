@@ -12,15 +12,13 @@ from typing import Any
 
 from aiohttp import web
 
+from core.permissions import Permission
 from scheduling.types import CallBackTask
 from web.auth import require
 from web.openapi import DATETIME, obj
 from web.request import json_response
 from web.scheduling_shared import (
     ID,
-    A,
-    M,
-    O,
     api_op,
     establishment_asked,
     iso_or_none,
@@ -49,7 +47,7 @@ def _task_json(task: CallBackTask) -> dict[str, Any]:
 
 @routes.get("/api/call-backs")
 async def call_backs(request: web.Request) -> web.Response:
-    principal = await require(request, O, M, A)
+    principal = await require(request, Permission.CALL_BACKS_MANAGE)
     est = establishment_asked(principal, request.query.get("establishment_id"))
     tasks = await request.app[SCHEDULING].call_back_tasks(principal, est)
     return json_response([_task_json(t) for t in tasks])
@@ -57,7 +55,7 @@ async def call_backs(request: web.Request) -> web.Response:
 
 @routes.post("/api/call-backs/{task_id}/done")
 async def call_back_done(request: web.Request) -> web.Response:
-    principal = await require(request, O, M, A)
+    principal = await require(request, Permission.CALL_BACKS_MANAGE)
     await request.app[SCHEDULING].finish_call_back(principal, request.match_info["task_id"])
     return json_response({"id": request.match_info["task_id"], "done": True})
 
@@ -78,7 +76,7 @@ OPENAPI: dict[str, Any] = {
     "/api/call-backs": {
         "get": api_op(
             "Open call-backs: prisoners to bring to a phone, by wing and cell (no clinical detail)",
-            (O, M, A),
+            Permission.CALL_BACKS_MANAGE,
             result={"type": "array", "items": TASK},
             parameters=query_params("establishment_id"),
         )
@@ -86,7 +84,7 @@ OPENAPI: dict[str, Any] = {
     "/api/call-backs/{task_id}/done": {
         "post": api_op(
             "The prisoner was brought to a phone: the call-back leaves the list",
-            (O, M, A),
+            Permission.CALL_BACKS_MANAGE,
             result=obj(["id", "done"], id=ID, done={"type": "boolean"}),
             parameters=path_params("task_id"),
             errors=(401, 403, 404, 409),

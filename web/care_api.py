@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from core.errors import Code, ServiceError
+from core.permissions import Permission
 from scheduling import Consent
 from scheduling.types import HealthRequest
 from web.auth import require
@@ -16,13 +17,8 @@ from web.openapi import STR, obj
 from web.request import json_response, read_json
 from web.scheduling_shared import (
     ARRAY,
-    CLINICAL,
     ID,
     INT,
-    A,
-    C,
-    M,
-    O,
     P,
     api_op,
     establishment_asked,
@@ -74,7 +70,7 @@ def _request_json(r: HealthRequest) -> dict[str, Any]:
 
 @routes.post("/api/consents")
 async def record_consent(request: web.Request) -> web.Response:
-    principal = await require(request, P, C, M, A)
+    principal = await require(request, Permission.CONSENTS_MANAGE)
     body = await read_json(request)
     consent = await scheduling_of(request).record_consent(
         principal,
@@ -90,7 +86,7 @@ async def record_consent(request: web.Request) -> web.Response:
 
 @routes.get("/api/consents")
 async def list_consents(request: web.Request) -> web.Response:
-    principal = await require(request, P, C, M, A)
+    principal = await require(request, Permission.CONSENTS_MANAGE)
     prisoner_id = request.query.get("prisoner_id", principal.account_id)
     found = await scheduling_of(request).consents_of(principal, prisoner_id)
     return json_response([consent_json(c) for c in found])
@@ -98,7 +94,7 @@ async def list_consents(request: web.Request) -> web.Response:
 
 @routes.post("/api/consents/{consent_id}/withdraw")
 async def withdraw_consent(request: web.Request) -> web.Response:
-    principal = await require(request, P, C, M, A)
+    principal = await require(request, Permission.CONSENTS_MANAGE)
     done = await scheduling_of(request).withdraw_consent(
         principal, request.match_info["consent_id"]
     )
@@ -110,7 +106,7 @@ async def withdraw_consent(request: web.Request) -> web.Response:
 
 @routes.post("/api/health-requests")
 async def make_request(request: web.Request) -> web.Response:
-    principal = await require(request, P)
+    principal = await require(request, Permission.HEALTH_REQUESTS_CREATE)
     body = await read_json(request)
     receipt = await scheduling_of(request).make_request(
         principal, category=body.get("category"), text_value=body.get("text")
@@ -120,7 +116,7 @@ async def make_request(request: web.Request) -> web.Response:
 
 @routes.get("/api/health-requests")
 async def list_requests(request: web.Request) -> web.Response:
-    principal = await require(request, P, C, M, A)
+    principal = await require(request, Permission.HEALTH_REQUESTS_READ)
     if principal.role == P:
         found = await scheduling_of(request).my_requests(principal)
     else:
@@ -134,7 +130,7 @@ async def list_requests(request: web.Request) -> web.Response:
 
 @routes.post("/api/health-requests/{request_id}/triage")
 async def triage(request: web.Request) -> web.Response:
-    principal = await require(request, *CLINICAL)
+    principal = await require(request, Permission.HEALTH_REQUESTS_TRIAGE)
     body = await read_json(request)
     done = await scheduling_of(request).triage(
         principal,
@@ -150,7 +146,7 @@ async def triage(request: web.Request) -> web.Response:
 
 @routes.post("/api/prisoners/{prisoner_id}/transfer")
 async def transfer(request: web.Request) -> web.Response:
-    principal = await require(request, O, M, A)
+    principal = await require(request, Permission.PRISONERS_MOVE)
     body = await read_json(request)
     to = body.get("to_establishment_id")
     if not isinstance(to, str):
@@ -161,14 +157,14 @@ async def transfer(request: web.Request) -> web.Response:
 
 @routes.post("/api/prisoners/{prisoner_id}/release")
 async def release(request: web.Request) -> web.Response:
-    principal = await require(request, O, M, A)
+    principal = await require(request, Permission.PRISONERS_MOVE)
     closed = await scheduling_of(request).release(principal, request.match_info["prisoner_id"])
     return json_response({"closed": closed})
 
 
 @routes.get("/api/handover")
 async def handover(request: web.Request) -> web.Response:
-    principal = await require(request, *CLINICAL)
+    principal = await require(request, Permission.HANDOVER_READ)
     found = await scheduling_of(request).handover_list(
         principal, establishment_asked(principal, request.query.get("establishment_id"))
     )
@@ -184,17 +180,62 @@ async def handover(request: web.Request) -> web.Response:
     )
 
 
+@routes.put("/api/appointments/{appointment_id}/attendees")
+async def set_attendees(request: web.Request) -> web.Response:
+    principal = await require(request, Permission.APPOINTMENTS_INVITE)
+    body = await read_json(request)
+    invited = await scheduling_of(request).set_attendees(
+        principal, request.match_info["appointment_id"], body.get("account_ids")
+    )
+    return json_response({"account_ids": invited})
+
+
+@routes.get("/api/attending")
+async def attending(request: web.Request) -> web.Response:
+    principal = await require(request, Permission.APPOINTMENTS_ATTEND)
+    found = await scheduling_of(request).attending(principal)
+    return json_response(
+        [
+            {
+                "appointment_id": a.appointment_id,
+                "establishment_id": a.establishment_id,
+                "starts_at": iso_or_none(a.starts_at),
+                "ends_at": iso_or_none(a.ends_at),
+                "status": a.status,
+            }
+            for a in found
+        ]
+    )
+
+
 OPENAPI: dict[str, Any] = {
+    "/api/appointments/{appointment_id}/attendees": {
+        "put": api_op(
+            "Invite interpreters or chaperones to one appointment (replaces the list)",
+            Permission.APPOINTMENTS_INVITE,
+            body=obj(["account_ids"], account_ids={"type": "array", "items": ID}),
+            result=obj(account_ids={"type": "array", "items": ID}),
+            parameters=path_params("appointment_id"),
+            errors=(400, 401, 403, 404),
+        )
+    },
+    "/api/attending": {
+        "get": api_op(
+            "The appointments an interpreter or chaperone is invited to: times, no clinical text",
+            Permission.APPOINTMENTS_ATTEND,
+            result=ARRAY,
+        )
+    },
     "/api/consents": {
         "get": api_op(
             "Every consent a prisoner holds",
-            (P, C, M, A),
+            Permission.CONSENTS_MANAGE,
             result=ARRAY,
             parameters=query_params("prisoner_id"),
         ),
         "post": api_op(
             "Give or decline consent (on the device, or witnessed by staff)",
-            (P, C, M, A),
+            Permission.CONSENTS_MANAGE,
             body=obj(
                 ["scope", "form_version", "decision"],
                 scope={"enum": ["telehealth", "recording", "community_sharing"]},
@@ -210,7 +251,7 @@ OPENAPI: dict[str, Any] = {
     "/api/consents/{consent_id}/withdraw": {
         "post": api_op(
             "Withdraw a consent",
-            (P, C, M, A),
+            Permission.CONSENTS_MANAGE,
             parameters=path_params("consent_id"),
             errors=(401, 403, 404, 409),
         )
@@ -218,13 +259,13 @@ OPENAPI: dict[str, Any] = {
     "/api/health-requests": {
         "get": api_op(
             "Own requests (prisoner) or the triage queue (staff)",
-            (P, C, M, A),
+            Permission.HEALTH_REQUESTS_READ,
             result=ARRAY,
             parameters=query_params("establishment_id", "status"),
         ),
         "post": api_op(
             "Ask for a health appointment; returns the receipt",
-            (P,),
+            Permission.HEALTH_REQUESTS_CREATE,
             body=obj(["category", "text"], category=STR, text=STR),
             ok=201,
         ),
@@ -232,7 +273,7 @@ OPENAPI: dict[str, Any] = {
     "/api/health-requests/{request_id}/triage": {
         "post": api_op(
             "Triage a request",
-            CLINICAL,
+            Permission.HEALTH_REQUESTS_TRIAGE,
             body=obj(
                 ["urgency", "service_id"],
                 urgency={"enum": ["routine", "soon", "urgent"]},
@@ -245,7 +286,7 @@ OPENAPI: dict[str, Any] = {
     "/api/prisoners/{prisoner_id}/transfer": {
         "post": api_op(
             "Transfer a prisoner; pending care moves with them",
-            (O, M, A),
+            Permission.PRISONERS_MOVE,
             body=obj(["to_establishment_id"], to_establishment_id=ID),
             parameters=path_params("prisoner_id"),
             errors=(400, 401, 403, 404),
@@ -254,7 +295,7 @@ OPENAPI: dict[str, Any] = {
     "/api/prisoners/{prisoner_id}/release": {
         "post": api_op(
             "Release a prisoner; pending care closed and listed for hand-over",
-            (O, M, A),
+            Permission.PRISONERS_MOVE,
             parameters=path_params("prisoner_id"),
             errors=(401, 403, 404),
         )
@@ -262,7 +303,7 @@ OPENAPI: dict[str, Any] = {
     "/api/handover": {
         "get": api_op(
             "Released prisoners for hand-over to community services",
-            CLINICAL,
+            Permission.HANDOVER_READ,
             result=ARRAY,
             parameters=query_params("establishment_id"),
         )

@@ -291,14 +291,17 @@ def _print_grants(role: str) -> int:
 async def _demo(core: Core, args: argparse.Namespace) -> int:
     from audit import SubjectKeys
     from core.places.service import Places
-    from web.app import build_scheduling
+    from web.app import build_access, build_scheduling
     from web.demo import describe, seed
 
     clock = SystemClock()
     subject_keys = SubjectKeys(core.audit.keys, clock)
     scheduling = build_scheduling(core.db, core.audit, clock, core.keys, subject_keys)
     places = Places(core.db, clock=clock, audit=core.audit)
-    data = await seed(core.identity, core.settings.data_dir / "demo.json", scheduling, places)
+    access = build_access(core.settings, core.db, core.audit, clock, core.keys)
+    data = await seed(
+        core.identity, core.settings.data_dir / "demo.json", scheduling, places, access
+    )
     url = f"http://{core.settings.host}:{core.settings.port}"
     if args.json:
         print(json.dumps({"url": url, **data}, indent=2))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from core.errors import Code, ServiceError
-from core.identity import Role
+from core.permissions import Permission
 from web.auth import require
 from web.openapi import STR, obj, op
 from web.request import json_response
@@ -30,7 +30,7 @@ async def live_consults(request: web.Request) -> web.Response:
     Rooms of another clinician's appointments are left out, as unknown ones are:
     the answer says nothing about appointments that are not the caller's.
     """
-    principal = await require(request, Role.CLINICIAN)
+    principal = await require(request, Permission.CONSULTS_CONDUCT)
     asked = request.query.getall("appointment", [])
     if len(asked) > MAX_ASKED or any(len(a) > 64 for a in asked):
         raise ServiceError(Code.INVALID_REQUEST, "Ask for at most 50 appointments.")
@@ -56,6 +56,7 @@ OPENAPI = {
         "get": op(
             "Where the caller's consults stand now: who is waiting, in the call, away or gone",
             tag="signalling",
+            permission=Permission.CONSULTS_CONDUCT,
             parameters=[
                 {
                     "name": "appointment",

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pyotp
 
+from core.access.service import Access
 from core.clock import FakeClock
 from core.identity import IdentityService, Principal, Role
 from core.identity.service import SYSTEM_ACTOR
@@ -73,7 +74,43 @@ STAFF = [
         "sex": "X",
         "password": "demo-admin-password",
     },
+    {
+        "role": Role.HEALTHCARE_ADMIN,
+        "username": "hca.demo",
+        "name": "Harper Healthcare",
+        "sex": "F",
+        "password": "demo-healthcare-admin",
+    },
+    {
+        "role": Role.GOVERNOR,
+        "username": "governor.demo",
+        "name": "Gale Governor",
+        "sex": "M",
+        "password": "demo-governor-pass",
+    },
+    {
+        "role": Role.KEYWORKER,
+        "username": "keyworker.demo",
+        "name": "Kit Keyworker",
+        "sex": "F",
+        "password": "demo-keyworker-pass",
+    },
+    {
+        "role": Role.INTERPRETER,
+        "username": "interpreter.demo",
+        "name": "Ines Interpreter",
+        "sex": "F",
+        "password": "demo-interpreter-pass",
+    },
 ]
+# A second establishment the demo clinician and keyworker also serve (chosen on the desk).
+SECOND_ESTABLISHMENT = {"code": "DEMO-EAST", "name": "HMP Demo East"}
+# Department code -> the demo staff (by role) who belong to it.
+DEMO_DEPARTMENTS = {
+    "wing-office": ["officer"],
+    "visits": ["officer"],
+    "education": ["keyworker"],
+}
 # Wings and their cells; the prisoners' devices are in two cells of wing A.
 DEMO_PLACES = {
     "A": [f"A1-{n:02d}" for n in range(1, 7)],
@@ -96,6 +133,7 @@ async def seed(
     demo_file: Path,
     scheduling: SchedulingService | None = None,
     places: Places | None = None,
+    access: Access | None = None,
 ) -> dict[str, Any]:
     existing = await identity.establishment_by_code(ESTABLISHMENT["code"])
     if existing is not None:
@@ -168,10 +206,44 @@ async def seed(
         if places is not None
         else {},
     }
+    if access is not None:
+        data["access"] = await seed_access(identity, access, est_id, staff, prisoners)
     if scheduling is not None:
         data["scheduling"] = await seed_scheduling(scheduling, est_id, staff, prisoners)
     await asyncio.to_thread(_write, demo_file, data)
     return data
+
+
+async def seed_access(
+    identity: IdentityService,
+    access: Access,
+    est_id: str,
+    staff: list[dict[str, Any]],
+    prisoners: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Departments' members, the keyworker's caseload, and a second establishment
+    that the clinician and the keyworker also serve."""
+    ids = {person["role"]: person["account_id"] for person in staff}
+    system = Principal(SYSTEM_ACTOR, Role.ADMIN, None, "")
+    here = Principal(SYSTEM_ACTOR, Role.ADMIN, est_id, "")
+    east = await identity.create_establishment(
+        SECOND_ESTABLISHMENT["code"], SECOND_ESTABLISHMENT["name"], relay_only=False
+    )
+    for role in ("clinician", "keyworker"):
+        await access.staff.set_served(system, ids[role], [east])
+    departments = {d.code: d for d in await access.departments.of_establishment(system, est_id)}
+    for code, roles in DEMO_DEPARTMENTS.items():
+        await access.departments.set_members(
+            system, departments[code].id, [ids[role] for role in roles]
+        )
+    caseload = await access.caseloads.set_caseload(
+        here, ids["keyworker"], [p["account_id"] for p in prisoners]
+    )
+    return {
+        "second_establishment": {"id": east, **SECOND_ESTABLISHMENT},
+        "departments": sorted(departments),
+        "caseload": [entry.prison_number for entry in caseload],
+    }
 
 
 async def seed_scheduling(
@@ -318,12 +390,19 @@ def describe(data: dict[str, Any], url: str) -> str:
     for person in data["staff"]:
         code = pyotp.TOTP(person["totp_secret"]).now()
         lines.append(
-            f"  {person['role']:<10} {person['username']:<14} {person['password']:<22}"
+            f"  {person['role']:<16} {person['username']:<16} {person['password']:<22}"
             f" TOTP secret {person['totp_secret']} (now {code})"
         )
     if data.get("places"):
         wings = ", ".join(f"{w} ({len(c)} cells)" for w, c in data["places"].items())
         lines.append(f"Wings: {wings}")
+    if "access" in data:
+        second = data["access"]["second_establishment"]["name"]
+        lines.append(
+            f"The clinician and the keyworker also serve {second} (choose it on the desk)."
+        )
+        lines.append(f"Departments: {', '.join(data['access']['departments'])}")
+        lines.append(f"Keyworker's caseload: {', '.join(data['access']['caseload'])}")
     lines.append("Prisoners (sign in on their enrolled device):")
     for person in data["prisoners"]:
         lines.append(

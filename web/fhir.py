@@ -13,7 +13,8 @@ from typing import Any
 from aiohttp import web
 
 from core.errors import ServiceError
-from core.identity import Principal, Role
+from core.identity import Principal
+from core.permissions import Permission, allows, roles_with
 from scheduling import fhir as resources
 from scheduling.fhir import FhirSearchError, Search, parse_search
 from scheduling.service import SchedulingService
@@ -22,7 +23,6 @@ from web.state import CLOCK, SCHEDULING
 
 routes = web.RouteTableDef()
 FHIR_JSON = "application/fhir+json"
-READERS = (Role.CLINICIAN, Role.MANAGER, Role.ADMIN)
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -35,7 +35,7 @@ def _outcome(message: str, status: int, code: str = "invalid") -> web.Response:
 
 
 async def _search(request: web.Request, resource: str) -> tuple[Principal, Search]:
-    principal = await require(request, *READERS)
+    principal = await require(request, Permission.FHIR_READ)
     search = parse_search(resource, list(request.query.items()), request.app[CLOCK].now())
     return principal, search
 
@@ -104,7 +104,9 @@ async def _schedules(
         raise FhirSearchError("Schedule search needs actor or practitioner.")
     rules = await svc.availability_of(
         clinician,
-        establishment_id=None if principal.role == Role.ADMIN else principal.establishment_id,
+        establishment_id=None
+        if allows(principal, Permission.ANY_ESTABLISHMENT)
+        else principal.establishment_id,
     )
     if not rules:
         return []
@@ -180,7 +182,8 @@ def _doc(resource: str) -> dict[str, Any]:
             "summary": f"Search {resource} (FHIR R4, read-only)",
             "tags": ["fhir"],
             "security": [{"bearer": []}, {"cookie": []}],
-            "x-roles": [r.value for r in READERS],
+            "x-permission": Permission.FHIR_READ.value,
+            "x-roles": roles_with(Permission.FHIR_READ),
             "parameters": [
                 {"name": p, "in": "query", "required": False, "schema": {"type": "string"}}
                 for p in params

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from core.permissions import Permission, roles_with
 from web.request import json_response
 
 routes = web.RouteTableDef()
@@ -27,9 +28,18 @@ def op(
     result: dict[str, Any] | None = None,
     errors: tuple[int, ...] = (400, 401, 403),
     parameters: list[dict[str, Any]] | None = None,
+    permission: Permission | None = None,
 ) -> dict[str, Any]:
-    """One operation, with the problem+json responses it can give."""
+    """One operation, with the problem+json responses it can give.
+
+    `permission` is the one its handler checks (`web.auth.require`): the
+    operation lists it as `x-permission` and the roles holding it, read from
+    `core.permissions`, as `x-roles`.
+    """
     operation: dict[str, Any] = {"summary": summary, "tags": [tag]}
+    if permission is not None:
+        operation["x-permission"] = permission.value
+        operation["x-roles"] = roles_with(permission)
     if auth == "bearer":
         operation["security"] = [{"bearer": []}, {"cookie": []}]
     elif auth == "device":

@@ -24,6 +24,7 @@ from aiohttp import web
 
 from core.errors import Code, ServiceError
 from core.identity import Role
+from core.permissions import Permission
 from web.auth import authenticate, ensure_csrf_cookie, require
 from web.middleware import SESSION_COOKIE
 from web.openapi import STR, obj, op
@@ -143,7 +144,7 @@ async def _locale(request: web.Request) -> str:
     return chosen if chosen in LOCALES else "en"
 
 
-async def _page(request: web.Request, template: str, face: str) -> web.Response:
+async def _page(request: web.Request, template: str, face: str, **context: Any) -> web.Response:
     locale = await _locale(request)
     html = request.app[PAGES].render(
         template,
@@ -151,6 +152,7 @@ async def _page(request: web.Request, template: str, face: str) -> web.Response:
         face=face,
         now=request.app[CLOCK].now().isoformat(),
         timezone=request.app[SETTINGS].default_timezone,
+        **context,
     )
     response = web.Response(text=html, content_type="text/html", charset="utf-8")
     response.headers["Cache-Control"] = "no-store"
@@ -196,11 +198,22 @@ async def admin_jobs(request: web.Request) -> web.Response:
     return await _page(request, "admin_jobs.html", "admin_jobs")
 
 
+@routes.get("/admin")
+async def admin(request: web.Request) -> web.Response:
+    return await _page(
+        request, "admin.html", "admin", roles=[r.value for r in Role if r != Role.PRISONER]
+    )
+
+
+@routes.get("/verify-email")
+async def verify_email(request: web.Request) -> web.Response:
+    """The page an email verification link opens; the token is in the fragment."""
+    return await _page(request, "verify_email.html", "verify_email")
+
+
 @routes.post("/api/me/locale")
 async def set_locale(request: web.Request) -> web.Response:
-    principal = await require(
-        request, Role.PRISONER, Role.CLINICIAN, Role.MANAGER, Role.OFFICER, Role.ADMIN
-    )
+    principal = await require(request, Permission.SELF)
     body = await read_json(request)
     locale = body.get("locale")
     if locale not in LOCALES:
@@ -218,7 +231,7 @@ async def socket_token(request: web.Request) -> web.Response:
     This hands the cookie's own short-lived token to our page's script; the
     CSRF check on this POST keeps other sites from asking for it.
     """
-    principal = await authenticate(request)
+    principal = await require(request, Permission.SELF)
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         raise ServiceError(Code.UNAUTHENTICATED)
@@ -232,7 +245,7 @@ async def appointment_patient(request: web.Request) -> web.Response:
     Only the appointment's own clinician, or a manager or admin of its
     establishment (the scheduling service checks the establishment).
     """
-    principal = await require(request, Role.CLINICIAN, Role.MANAGER, Role.ADMIN)
+    principal = await require(request, Permission.PATIENTS_IDENTIFY)
     appointment = await request.app[SCHEDULING].appointment(
         principal, request.match_info["appointment_id"], clinical=False
     )
@@ -255,6 +268,7 @@ OPENAPI = {
         "get": op(
             "The patient of an appointment, for its clinician to confirm identity",
             tag="scheduling",
+            permission=Permission.PATIENTS_IDENTIFY,
             parameters=[{"name": "appointment_id", "in": "path", "required": True, "schema": STR}],
             result=obj(prisoner_id=STR, display_name=STR, prison_number=STR),
             errors=(401, 403, 404),
@@ -264,6 +278,7 @@ OPENAPI = {
         "post": op(
             "A cookie session's access token, for the WebSocket hello (same-origin pages only)",
             tag="auth",
+            permission=Permission.SELF,
             result=obj(token=STR, account_id=STR),
             errors=(401, 403),
         )
@@ -272,6 +287,7 @@ OPENAPI = {
         "post": op(
             "Remember the signed-in account's language (en or cy)",
             tag="auth",
+            permission=Permission.SELF,
             body=obj(["locale"], locale={"type": "string", "enum": list(LOCALES)}),
             result=obj(locale=STR),
             errors=(400, 401),

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from core.errors import Code, ServiceError
 from core.identity import Principal
+from core.permissions import Permission, allows
 from scheduling import REASONS, Appointment
 from scheduling.catalogue import AvailabilityRule, RegimeWindow
 from scheduling.consent_forms import current_forms
@@ -33,15 +34,9 @@ from web.auth import require
 from web.openapi import DATETIME, STR, obj
 from web.request import json_response, read_json
 from web.scheduling_shared import (
-    ANYONE,
     ARRAY,
-    CLINICAL,
     ID,
     INT,
-    A,
-    C,
-    M,
-    O,
     P,
     api_op,
     establishment_asked,
@@ -152,7 +147,7 @@ def _shown(principal: Principal, a: Appointment) -> dict[str, Any]:
 
 @routes.get("/api/reasons")
 async def list_reasons(request: web.Request) -> web.Response:
-    await require(request, *ANYONE)
+    await require(request, Permission.REFERENCE_READ)
     return json_response(
         [{"code": r.code, "cause": r.cause.value, "label": r.label} for r in REASONS.values()]
     )
@@ -160,13 +155,13 @@ async def list_reasons(request: web.Request) -> web.Response:
 
 @routes.get("/api/consent-forms")
 async def consent_forms(request: web.Request) -> web.Response:
-    await require(request, *ANYONE)
+    await require(request, Permission.REFERENCE_READ)
     return json_response([f.as_dict() for f in current_forms()])
 
 
 @routes.get("/api/services")
 async def list_services(request: web.Request) -> web.Response:
-    principal = await require(request, *ANYONE)
+    principal = await require(request, Permission.REFERENCE_READ)
     est = establishment_asked(principal, request.query.get("establishment_id"))
     return json_response(
         [_service_json(s) for s in await scheduling_of(request).list_services(est)]
@@ -175,7 +170,7 @@ async def list_services(request: web.Request) -> web.Response:
 
 @routes.post("/api/services")
 async def create_service(request: web.Request) -> web.Response:
-    principal = await require(request, M, A)
+    principal = await require(request, Permission.SERVICES_MANAGE)
     body = await read_json(request)
     service = await scheduling_of(request).create_service(
         principal,
@@ -192,7 +187,7 @@ async def create_service(request: web.Request) -> web.Response:
 
 @routes.get("/api/services/{service_id}/readers")
 async def service_readers(request: web.Request) -> web.Response:
-    principal = await require(request, M, A)
+    principal = await require(request, Permission.SERVICES_MANAGE)
     found = await scheduling_of(request).service_readers(
         principal, request.match_info["service_id"]
     )
@@ -201,7 +196,7 @@ async def service_readers(request: web.Request) -> web.Response:
 
 @routes.put("/api/services/{service_id}/readers")
 async def set_service_readers(request: web.Request) -> web.Response:
-    principal = await require(request, M, A)
+    principal = await require(request, Permission.SERVICES_MANAGE)
     body = await read_json(request)
     found = await scheduling_of(request).set_service_readers(
         principal, request.match_info["service_id"], body.get("readers")
@@ -214,7 +209,7 @@ async def set_service_readers(request: web.Request) -> web.Response:
 
 @routes.post("/api/availability")
 async def add_availability(request: web.Request) -> web.Response:
-    principal = await require(request, *CLINICAL)
+    principal = await require(request, Permission.AVAILABILITY_MANAGE)
     body = await read_json(request)
     rule = await scheduling_of(request).add_availability(
         principal,
@@ -229,24 +224,26 @@ async def add_availability(request: web.Request) -> web.Response:
 
 @routes.delete("/api/availability/{rule_id}")
 async def remove_availability(request: web.Request) -> web.Response:
-    principal = await require(request, *CLINICAL)
+    principal = await require(request, Permission.AVAILABILITY_MANAGE)
     await scheduling_of(request).remove_availability(principal, request.match_info["rule_id"])
     return web.Response(status=204)
 
 
 @routes.get("/api/clinicians/{clinician_id}/availability")
 async def clinician_availability(request: web.Request) -> web.Response:
-    principal = await require(request, *CLINICAL)
+    principal = await require(request, Permission.AVAILABILITY_MANAGE)
     rules = await scheduling_of(request).availability_of(
         request.match_info["clinician_id"],
-        establishment_id=None if principal.role == A else principal.establishment_id,
+        establishment_id=None
+        if allows(principal, Permission.ANY_ESTABLISHMENT)
+        else principal.establishment_id,
     )
     return json_response([_rule_json(r) for r in rules])
 
 
 @routes.post("/api/availability/exceptions")
 async def add_exception(request: web.Request) -> web.Response:
-    principal = await require(request, *CLINICAL)
+    principal = await require(request, Permission.AVAILABILITY_MANAGE)
     body = await read_json(request)
     exc = await scheduling_of(request).add_exception(
         principal,
@@ -265,7 +262,7 @@ async def add_exception(request: web.Request) -> web.Response:
 
 @routes.get("/api/regime-windows")
 async def list_regime(request: web.Request) -> web.Response:
-    principal = await require(request, C, M, O, A)
+    principal = await require(request, Permission.REGIME_READ)
     est = establishment_asked(principal, request.query.get("establishment_id"))
     return json_response(
         [_rule_json(w) for w in await scheduling_of(request).regime_windows_of(est)]
@@ -274,7 +271,7 @@ async def list_regime(request: web.Request) -> web.Response:
 
 @routes.post("/api/regime-windows")
 async def add_regime(request: web.Request) -> web.Response:
-    principal = await require(request, O, M, A)
+    principal = await require(request, Permission.REGIME_MANAGE)
     body = await read_json(request)
     window = await scheduling_of(request).add_regime_window(
         principal,
@@ -289,14 +286,14 @@ async def add_regime(request: web.Request) -> web.Response:
 
 @routes.delete("/api/regime-windows/{window_id}")
 async def remove_regime(request: web.Request) -> web.Response:
-    principal = await require(request, O, M, A)
+    principal = await require(request, Permission.REGIME_MANAGE)
     await scheduling_of(request).remove_regime_window(principal, request.match_info["window_id"])
     return web.Response(status=204)
 
 
 @routes.post("/api/lockdowns")
 async def declare_lockdown(request: web.Request) -> web.Response:
-    principal = await require(request, O, M, A)
+    principal = await require(request, Permission.LOCKDOWN_MANAGE)
     body = await read_json(request)
     lockdown = await scheduling_of(request).declare_lockdown(
         principal,
@@ -324,7 +321,7 @@ async def declare_lockdown(request: web.Request) -> web.Response:
 
 @routes.get("/api/lockdowns")
 async def list_lockdowns(request: web.Request) -> web.Response:
-    principal = await require(request, O, M, A)
+    principal = await require(request, Permission.LOCKDOWN_READ)
     est = establishment_asked(principal, request.query.get("establishment_id"))
     found = await scheduling_of(request).current_lockdowns(principal, est)
     return json_response([_lockdown_json(x) for x in found])
@@ -332,21 +329,21 @@ async def list_lockdowns(request: web.Request) -> web.Response:
 
 @routes.get("/api/establishments")
 async def list_establishments(request: web.Request) -> web.Response:
-    principal = await require(request, M, A)
+    principal = await require(request, Permission.ESTABLISHMENTS_READ)
     found = await scheduling_of(request).establishments_for(principal)
     return json_response([_establishment_json(e) for e in found])
 
 
 @routes.get("/api/waiting-room")
 async def waiting_room(request: web.Request) -> web.Response:
-    principal = await require(request, C)
+    principal = await require(request, Permission.WAITING_ROOM)
     found = await scheduling_of(request).waiting_room(principal)
     return json_response([_waiting_json(w) for w in found])
 
 
 @routes.post("/api/lockdowns/{lockdown_id}/lift")
 async def lift_lockdown(request: web.Request) -> web.Response:
-    principal = await require(request, O, M, A)
+    principal = await require(request, Permission.LOCKDOWN_MANAGE)
     await scheduling_of(request).lift_lockdown(principal, request.match_info["lockdown_id"])
     return web.Response(status=204)
 
@@ -356,7 +353,7 @@ async def lift_lockdown(request: web.Request) -> web.Response:
 
 @routes.get("/api/slots")
 async def search_slots(request: web.Request) -> web.Response:
-    principal = await require(request, P, C, M, A)
+    principal = await require(request, Permission.SLOTS_SEARCH)
     q = request.query
     prisoner_id = q.get("prisoner_id")
     if principal.role == P:
@@ -388,7 +385,7 @@ async def search_slots(request: web.Request) -> web.Response:
 
 @routes.post("/api/appointments")
 async def book(request: web.Request) -> web.Response:
-    principal = await require(request, P, C, M, A)
+    principal = await require(request, Permission.APPOINTMENTS_BOOK)
     body = await read_json(request)
     appointment = await scheduling_of(request).book(
         principal,
@@ -408,10 +405,10 @@ async def book(request: web.Request) -> web.Response:
 
 @routes.get("/api/appointments")
 async def list_appointments(request: web.Request) -> web.Response:
-    principal = await require(request, *ANYONE)
+    principal = await require(request, Permission.APPOINTMENTS_READ)
     start, end = _range(request)
     prisoner_id = request.query.get("prisoner_id")
-    if principal.role == O:
+    if not allows(principal, Permission.APPOINTMENTS_DETAIL):
         seen = await scheduling_of(request).officer_view(
             principal, start=start, end=end, prisoner_id=prisoner_id
         )
@@ -425,14 +422,14 @@ async def list_appointments(request: web.Request) -> web.Response:
         establishment_id=request.query.get("establishment_id"),
     )
     shown = [_shown(principal, a) for a in found]
-    if principal.role in CLINICAL:
+    if allows(principal, Permission.APPOINTMENTS_DETAIL) and principal.role != P:
         await add_test_calls(scheduling_of(request), shown)
     return json_response(shown)
 
 
 @routes.get("/api/appointments/{appointment_id}")
 async def get_appointment(request: web.Request) -> web.Response:
-    principal = await require(request, P, C, M, A)
+    principal = await require(request, Permission.APPOINTMENTS_DETAIL)
     found = await scheduling_of(request).appointment(
         principal, request.match_info["appointment_id"]
     )
@@ -441,7 +438,7 @@ async def get_appointment(request: web.Request) -> web.Response:
 
 @routes.post("/api/appointments/{appointment_id}/reschedule")
 async def reschedule(request: web.Request) -> web.Response:
-    principal = await require(request, C, M, A)
+    principal = await require(request, Permission.APPOINTMENTS_RESCHEDULE)
     body = await read_json(request)
     moved = await scheduling_of(request).reschedule(
         principal, request.match_info["appointment_id"], body.get("starts_at")
@@ -451,7 +448,7 @@ async def reschedule(request: web.Request) -> web.Response:
 
 @routes.post("/api/appointments/{appointment_id}/rebook")
 async def rebook(request: web.Request) -> web.Response:
-    principal = await require(request, P, C, M, A)
+    principal = await require(request, Permission.APPOINTMENTS_BOOK)
     body = await read_json(request)
     booked = await scheduling_of(request).rebook(
         principal, request.match_info["appointment_id"], body.get("starts_at")
@@ -461,28 +458,28 @@ async def rebook(request: web.Request) -> web.Response:
 
 @routes.post("/api/appointments/{appointment_id}/cancel")
 async def cancel(request: web.Request) -> web.Response:
-    principal = await require(request, *ANYONE)
+    principal = await require(request, Permission.APPOINTMENTS_CANCEL)
     body = await read_json(request)
     done = await scheduling_of(request).cancel(
         principal, request.match_info["appointment_id"], body.get("reason"), body.get("note")
     )
-    if principal.role == O:
+    if not allows(principal, Permission.APPOINTMENTS_DETAIL):
         return json_response({"id": done.id, "status": done.status.value})
     return json_response(_shown(principal, done))
 
 
 @routes.post("/api/appointments/{appointment_id}/check-in")
 async def check_in(request: web.Request) -> web.Response:
-    principal = await require(request, *ANYONE)
+    principal = await require(request, Permission.APPOINTMENTS_CHECK_IN)
     done = await scheduling_of(request).check_in(principal, request.match_info["appointment_id"])
-    if principal.role == O:
+    if not allows(principal, Permission.APPOINTMENTS_DETAIL):
         return json_response({"id": done.id, "status": done.status.value})
     return json_response(_shown(principal, done))
 
 
 @routes.post("/api/appointments/{appointment_id}/attended")
 async def attended(request: web.Request) -> web.Response:
-    principal = await require(request, *CLINICAL)
+    principal = await require(request, Permission.APPOINTMENTS_OUTCOME)
     body = await read_json(request) if request.can_read_body else {}
     done = await scheduling_of(request).mark_attended(
         principal, request.match_info["appointment_id"], body.get("note")
@@ -492,7 +489,7 @@ async def attended(request: web.Request) -> web.Response:
 
 @routes.post("/api/appointments/{appointment_id}/video-required")
 async def video_required(request: web.Request) -> web.Response:
-    principal = await require(request, *CLINICAL)
+    principal = await require(request, Permission.APPOINTMENTS_VIDEO_REQUIRED)
     body = await read_json(request)
     done = await scheduling_of(request).set_video_required(
         principal, request.match_info["appointment_id"], body.get("video_required")
@@ -502,7 +499,7 @@ async def video_required(request: web.Request) -> web.Response:
 
 @routes.post("/api/appointments/{appointment_id}/did-not-attend")
 async def did_not_attend(request: web.Request) -> web.Response:
-    principal = await require(request, *CLINICAL)
+    principal = await require(request, Permission.APPOINTMENTS_OUTCOME)
     body = await read_json(request)
     done = await scheduling_of(request).mark_did_not_attend(
         principal, request.match_info["appointment_id"], body.get("reason"), body.get("note")
@@ -551,20 +548,24 @@ RANGE = query_params("from", "to")
 REASON_BODY = obj(["reason"], reason=STR, note=STR)
 
 OPENAPI: dict[str, Any] = {
-    "/api/reasons": {"get": api_op("Reason codes, split by cause", ANYONE, result=ARRAY)},
+    "/api/reasons": {
+        "get": api_op("Reason codes, split by cause", Permission.REFERENCE_READ, result=ARRAY)
+    },
     "/api/consent-forms": {
-        "get": api_op("Current consent forms in English and Welsh", ANYONE, result=ARRAY)
+        "get": api_op(
+            "Current consent forms in English and Welsh", Permission.REFERENCE_READ, result=ARRAY
+        )
     },
     "/api/services": {
         "get": api_op(
             "Services at an establishment",
-            ANYONE,
+            Permission.REFERENCE_READ,
             result=ARRAY,
             parameters=query_params("establishment_id"),
         ),
         "post": api_op(
             "Create a service (length, buffer, target wait)",
-            (M, A),
+            Permission.SERVICES_MANAGE,
             body=obj(
                 ["code", "name"],
                 code=STR,
@@ -581,7 +582,7 @@ OPENAPI: dict[str, Any] = {
     "/api/services/{service_id}/readers": {
         "get": api_op(
             "Staff a sensitive service names as readers of its clinical text",
-            (M, A),
+            Permission.SERVICES_MANAGE,
             result=READERS,
             parameters=path_params("service_id"),
             errors=(401, 403, 404),
@@ -589,7 +590,7 @@ OPENAPI: dict[str, Any] = {
         "put": api_op(
             "Name the staff (clinicians, managers of its establishment) who, besides each "
             "appointment's own clinician, read a sensitive service's clinical text",
-            (M, A),
+            Permission.SERVICES_MANAGE,
             body=READERS,
             result=READERS,
             parameters=path_params("service_id"),
@@ -599,7 +600,7 @@ OPENAPI: dict[str, Any] = {
     "/api/availability": {
         "post": api_op(
             "Add weekly availability in the establishment's local time",
-            CLINICAL,
+            Permission.AVAILABILITY_MANAGE,
             body=obj(
                 ["service_id", "weekday", "start", "end"],
                 clinician_id=ID,
@@ -614,7 +615,7 @@ OPENAPI: dict[str, Any] = {
     "/api/availability/{rule_id}": {
         "delete": api_op(
             "Remove weekly availability",
-            CLINICAL,
+            Permission.AVAILABILITY_MANAGE,
             ok=204,
             parameters=path_params("rule_id"),
             errors=(401, 403, 404),
@@ -623,7 +624,7 @@ OPENAPI: dict[str, Any] = {
     "/api/availability/exceptions": {
         "post": api_op(
             "Add leave or a one-off extra session",
-            CLINICAL,
+            Permission.AVAILABILITY_MANAGE,
             body=obj(
                 ["kind", "starts_at", "ends_at"],
                 kind={"enum": ["leave", "extra"]},
@@ -638,7 +639,7 @@ OPENAPI: dict[str, Any] = {
     "/api/clinicians/{clinician_id}/availability": {
         "get": api_op(
             "A clinician's weekly availability",
-            CLINICAL,
+            Permission.AVAILABILITY_MANAGE,
             result=ARRAY,
             parameters=path_params("clinician_id"),
         )
@@ -646,13 +647,13 @@ OPENAPI: dict[str, Any] = {
     "/api/regime-windows": {
         "get": api_op(
             "Regime windows (no consults)",
-            (C, M, O, A),
+            Permission.REGIME_READ,
             result=ARRAY,
             parameters=query_params("establishment_id"),
         ),
         "post": api_op(
             "Add a weekly regime window (roll check, meals, movement)",
-            (O, M, A),
+            Permission.REGIME_MANAGE,
             body=obj(
                 ["label", "weekday", "start", "end"],
                 label=STR,
@@ -667,7 +668,7 @@ OPENAPI: dict[str, Any] = {
     "/api/regime-windows/{window_id}": {
         "delete": api_op(
             "Remove a regime window",
-            (O, M, A),
+            Permission.REGIME_MANAGE,
             ok=204,
             parameters=path_params("window_id"),
             errors=(401, 403, 404),
@@ -676,13 +677,13 @@ OPENAPI: dict[str, Any] = {
     "/api/lockdowns": {
         "get": api_op(
             "Lockdowns in force or to come at the establishment (not lifted, not over)",
-            (O, M, A),
+            Permission.LOCKDOWN_READ,
             result=ARRAY,
             parameters=query_params("establishment_id"),
         ),
         "post": api_op(
             "Declare a lockdown: affected consults cancelled (prison-caused) and re-offered",
-            (O, M, A),
+            Permission.LOCKDOWN_MANAGE,
             body=obj(
                 ["starts_at", "ends_at"], starts_at=DATETIME, ends_at=DATETIME, establishment_id=ID
             ),
@@ -692,7 +693,7 @@ OPENAPI: dict[str, Any] = {
     "/api/establishments": {
         "get": api_op(
             "Establishments to report on: a manager their own, an admin all",
-            (M, A),
+            Permission.ESTABLISHMENTS_READ,
             result={
                 "type": "array",
                 "items": obj(["id", "code", "name"], id=ID, code=STR, name=STR, timezone=STR),
@@ -702,17 +703,22 @@ OPENAPI: dict[str, Any] = {
     "/api/waiting-room": {
         "get": api_op(
             "The clinician's own patients checked in and waiting now, across appointments",
-            (C,),
+            Permission.WAITING_ROOM,
             result=ARRAY,
         )
     },
     "/api/lockdowns/{lockdown_id}/lift": {
-        "post": api_op("Lift a lockdown", (O, M, A), ok=204, parameters=path_params("lockdown_id"))
+        "post": api_op(
+            "Lift a lockdown",
+            Permission.LOCKDOWN_MANAGE,
+            ok=204,
+            parameters=path_params("lockdown_id"),
+        )
     },
     "/api/slots": {
         "get": api_op(
             "Free slots for a service",
-            (P, C, M, A),
+            Permission.SLOTS_SEARCH,
             result=ARRAY,
             parameters=query_params(
                 "service_id", "from", "to", "clinician_id", "prisoner_id", "same_sex", "limit"
@@ -723,13 +729,13 @@ OPENAPI: dict[str, Any] = {
         "get": api_op(
             "Appointments (officers see only who, where and when: name, number, cell, time;"
             " clinical staff also see the latest pre-call test as `test_call`)",
-            ANYONE,
+            Permission.APPOINTMENTS_READ,
             result=ARRAY,
             parameters=[*RANGE, *query_params("prisoner_id", "clinician_id", "establishment_id")],
         ),
         "post": api_op(
             "Book a consult",
-            (P, C, M, A),
+            Permission.APPOINTMENTS_BOOK,
             body=obj(
                 ["service_id", "clinician_id", "starts_at"],
                 prisoner_id=ID,
@@ -751,7 +757,7 @@ OPENAPI: dict[str, Any] = {
     "/api/appointments/{appointment_id}": {
         "get": api_op(
             "One appointment",
-            (P, C, M, A),
+            Permission.APPOINTMENTS_DETAIL,
             result=APPOINTMENT,
             parameters=path_params("appointment_id"),
             errors=(401, 403, 404),
@@ -760,7 +766,7 @@ OPENAPI: dict[str, Any] = {
     "/api/appointments/{appointment_id}/reschedule": {
         "post": api_op(
             "Move a booked consult",
-            CLINICAL,
+            Permission.APPOINTMENTS_RESCHEDULE,
             body=obj(["starts_at"], starts_at=DATETIME),
             result=APPOINTMENT,
             parameters=path_params("appointment_id"),
@@ -770,7 +776,7 @@ OPENAPI: dict[str, Any] = {
     "/api/appointments/{appointment_id}/rebook": {
         "post": api_op(
             "Take up a rebooking offer",
-            (P, C, M, A),
+            Permission.APPOINTMENTS_BOOK,
             body=obj(["starts_at"], starts_at=DATETIME),
             ok=201,
             result=APPOINTMENT,
@@ -781,7 +787,7 @@ OPENAPI: dict[str, Any] = {
     "/api/appointments/{appointment_id}/cancel": {
         "post": api_op(
             "Cancel with a reason code",
-            ANYONE,
+            Permission.APPOINTMENTS_CANCEL,
             body=REASON_BODY,
             result=APPOINTMENT,
             parameters=path_params("appointment_id"),
@@ -791,7 +797,7 @@ OPENAPI: dict[str, Any] = {
     "/api/appointments/{appointment_id}/check-in": {
         "post": api_op(
             "Check in",
-            ANYONE,
+            Permission.APPOINTMENTS_CHECK_IN,
             result=APPOINTMENT,
             parameters=path_params("appointment_id"),
             errors=(401, 403, 404, 409),
@@ -800,7 +806,7 @@ OPENAPI: dict[str, Any] = {
     "/api/appointments/{appointment_id}/attended": {
         "post": api_op(
             "Mark attended",
-            CLINICAL,
+            Permission.APPOINTMENTS_OUTCOME,
             result=APPOINTMENT,
             parameters=path_params("appointment_id"),
             errors=(401, 403, 404, 409),
@@ -809,7 +815,7 @@ OPENAPI: dict[str, Any] = {
     "/api/appointments/{appointment_id}/video-required": {
         "post": api_op(
             "Mark a consult as needing video (no audio-only step), or not",
-            CLINICAL,
+            Permission.APPOINTMENTS_VIDEO_REQUIRED,
             body=obj(["video_required"], video_required=BOOL),
             result=APPOINTMENT,
             parameters=path_params("appointment_id"),
@@ -819,7 +825,7 @@ OPENAPI: dict[str, Any] = {
     "/api/appointments/{appointment_id}/did-not-attend": {
         "post": api_op(
             "Mark did not attend, with a reason code",
-            CLINICAL,
+            Permission.APPOINTMENTS_OUTCOME,
             body=REASON_BODY,
             result=APPOINTMENT,
             parameters=path_params("appointment_id"),

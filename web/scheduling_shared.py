@@ -1,7 +1,7 @@
 """What the scheduling and care endpoints share (`web/scheduling_api.py`, `web/care_api.py`).
 
 The service behind them, the establishment a request asks about, times as
-JSON, and the OpenAPI pieces that list each operation's roles as `x-roles`.
+JSON, and the OpenAPI pieces that list each operation's permission and roles.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from aiohttp import web
 
 from core.errors import Code, ServiceError
 from core.identity import Principal, Role
+from core.permissions import Permission, allows
 from scheduling import SchedulingService
 from web.openapi import STR, op
 from web.state import SCHEDULING
@@ -30,12 +31,18 @@ def scheduling_of(request: web.Request) -> SchedulingService:
 
 
 def establishment_asked(principal: Principal, value: object) -> str:
-    """The establishment asked about: anyone but an admin may ask only about their own."""
+    """The establishment asked about: only the one the caller acts in, unless they may act
+    in any (`Permission.ANY_ESTABLISHMENT`).
+
+    Another establishment answers as a missing record (404), not 403: a clinician
+    who serves two establishments but acts in one must not learn, by asking, what
+    the other holds, and an establishment they do not serve does not exist for them.
+    """
     est = value if value is not None else principal.establishment_id
     if not isinstance(est, str):
         raise ServiceError(Code.INVALID_REQUEST, "establishment_id is required.")
-    if principal.role != A and est != principal.establishment_id:
-        raise ServiceError(Code.FORBIDDEN)
+    if not allows(principal, Permission.ANY_ESTABLISHMENT) and est != principal.establishment_id:
+        raise ServiceError(Code.NOT_FOUND, "No such establishment.")
     return est
 
 
@@ -43,11 +50,9 @@ def iso_or_none(value: Any) -> str | None:
     return None if value is None else str(value.isoformat())
 
 
-def api_op(summary: str, roles: tuple[Role, ...], **kwargs: Any) -> dict[str, Any]:
-    """An OpenAPI operation tagged `scheduling`, its roles listed as `x-roles`."""
-    operation = op(summary, tag="scheduling", **kwargs)
-    operation["x-roles"] = [r.value for r in roles]
-    return operation
+def api_op(summary: str, permission: Permission, **kwargs: Any) -> dict[str, Any]:
+    """An OpenAPI operation tagged `scheduling`, its roles listed as `x-roles` (`op`)."""
+    return op(summary, tag="scheduling", permission=permission, **kwargs)
 
 
 def path_params(*names: str) -> list[dict[str, Any]]:

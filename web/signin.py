@@ -5,9 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from core.errors import Code, ServiceError
-from core.identity import Role, SignInResult
+from core.identity import SignInResult
+from core.permissions import Permission, permissions_of
 from web.auth import (
-    authenticate,
     clear_session_cookies,
     device_credential,
     require,
@@ -79,7 +79,7 @@ async def refresh(request: web.Request) -> web.Response:
 
 @routes.post("/api/auth/sign-out")
 async def sign_out(request: web.Request) -> web.Response:
-    principal = await authenticate(request)
+    principal = await require(request, Permission.SELF)
     await request.app[IDENTITY].sign_out(principal)
     response = web.Response(status=204)
     clear_session_cookies(response)
@@ -88,7 +88,7 @@ async def sign_out(request: web.Request) -> web.Response:
 
 @routes.get("/api/me")
 async def me(request: web.Request) -> web.Response:
-    principal = await authenticate(request)
+    principal = await require(request, Permission.SELF)
     account = await request.app[IDENTITY].account(principal.account_id)
     if account is None:
         raise ServiceError(Code.SESSION_REVOKED)
@@ -96,7 +96,11 @@ async def me(request: web.Request) -> web.Response:
         {
             "account_id": account.id,
             "role": account.role.value,
-            "establishment_id": account.establishment_id,
+            # Where this session acts (chosen on the desk among those served) ...
+            "establishment_id": principal.establishment_id,
+            # ... and the account's home establishment.
+            "home_establishment_id": account.establishment_id,
+            "permissions": sorted(p.value for p in permissions_of(principal.role)),
             "display_name": account.display_name,
             "locale": account.locale,
             "device_id": principal.device_id,
@@ -106,7 +110,7 @@ async def me(request: web.Request) -> web.Response:
 
 @routes.post("/api/devices")
 async def start_enrolment(request: web.Request) -> web.Response:
-    principal = await require(request, Role.OFFICER, Role.ADMIN)
+    principal = await require(request, Permission.DEVICES_MANAGE)
     body = await read_json(request)
     establishment_id = body.get("establishment_id", principal.establishment_id)
     if not isinstance(establishment_id, str):
@@ -157,14 +161,14 @@ async def device_me(request: web.Request) -> web.Response:
 
 @routes.delete("/api/devices/{device_id}")
 async def revoke_device(request: web.Request) -> web.Response:
-    principal = await require(request, Role.OFFICER, Role.ADMIN)
+    principal = await require(request, Permission.DEVICES_MANAGE)
     await request.app[IDENTITY].devices.revoke_device(principal, request.match_info["device_id"])
     return web.Response(status=204)
 
 
 @routes.post("/api/accounts/{account_id}/disable")
 async def disable_account(request: web.Request) -> web.Response:
-    principal = await require(request, Role.ADMIN)
+    principal = await require(request, Permission.ACCOUNTS_DISABLE)
     await request.app[IDENTITY].disable_account(principal, request.match_info["account_id"])
     return web.Response(status=204)
 
@@ -227,15 +231,26 @@ OPENAPI = {
     },
     "/api/auth/sign-out": {
         "post": op(
-            "End this session; its open sockets close (4005)", tag="auth", ok=204, errors=(401,)
+            "End this session; its open sockets close (4005)",
+            tag="auth",
+            permission=Permission.SELF,
+            ok=204,
+            errors=(401,),
         )
     },
     "/api/me": {
         "get": op(
-            "The signed-in account",
+            "The signed-in account, where it acts, and what its role permits",
             tag="auth",
+            permission=Permission.SELF,
             result=obj(
-                account_id=STR, role=STR, establishment_id=STR, display_name=STR, locale=STR
+                account_id=STR,
+                role=STR,
+                establishment_id=STR,
+                home_establishment_id=STR,
+                permissions={"type": "array", "items": STR},
+                display_name=STR,
+                locale=STR,
             ),
             errors=(401,),
         )
@@ -244,6 +259,7 @@ OPENAPI = {
         "post": op(
             "Register a device to a cell and get its one-time enrolment code (officer)",
             tag="devices",
+            permission=Permission.DEVICES_MANAGE,
             body=obj(["cell"], cell=STR, establishment_id=STR),
             ok=201,
             result=obj(device_id=STR, enrolment_code=STR, expires_at=DATETIME),
@@ -273,6 +289,7 @@ OPENAPI = {
         "post": op(
             "Disable an account (admin): it cannot sign in, and its sessions and sockets end",
             tag="auth",
+            permission=Permission.ACCOUNTS_DISABLE,
             ok=204,
             parameters=[{"name": "account_id", "in": "path", "required": True, "schema": STR}],
             errors=(400, 401, 403, 404),
@@ -282,6 +299,7 @@ OPENAPI = {
         "delete": op(
             "Revoke a device; its sessions end",
             tag="devices",
+            permission=Permission.DEVICES_MANAGE,
             ok=204,
             parameters=[{"name": "device_id", "in": "path", "required": True, "schema": STR}],
             errors=(401, 403, 404),

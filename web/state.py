@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from audit import AuditLog, SubjectKeys
+from core.access.service import Access
 from core.clock import Clock
 from core.config import Settings
 from core.db import Database
@@ -29,3 +30,4 @@ IDENTITY = web.AppKey("identity", IdentityService)
 SCHEDULING = web.AppKey("scheduling", SchedulingService)
 SIGNALLING = web.AppKey("signalling", Hub)
 JOBS = web.AppKey("jobs", JobRunner)
+ACCESS = web.AppKey("access", Access)

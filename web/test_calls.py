@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from core.permissions import Permission
 from media.echo import EchoService
 from scheduling import SchedulingService
 from scheduling.types import PrecallAlert
@@ -23,9 +24,6 @@ from web.openapi import DATETIME, STR, obj
 from web.request import json_response
 from web.scheduling_shared import (
     ID,
-    A,
-    M,
-    O,
     api_op,
     establishment_asked,
     iso_or_none,
@@ -85,7 +83,7 @@ def _alert_json(alert: PrecallAlert) -> dict[str, Any]:
 
 @routes.get("/api/test-call-alerts")
 async def test_call_alerts(request: web.Request) -> web.Response:
-    principal = await require(request, O, M, A)
+    principal = await require(request, Permission.DEVICE_ALERTS_READ)
     est = establishment_asked(principal, request.query.get("establishment_id"))
     alerts = await request.app[SCHEDULING].test_call_alerts(principal, est)
     return json_response([_alert_json(a) for a in alerts])
@@ -95,7 +93,7 @@ OPENAPI: dict[str, Any] = {
     "/api/test-call-alerts": {
         "get": api_op(
             "Devices whose latest pre-call test failed, by wing and cell (no clinical detail)",
-            (O, M, A),
+            Permission.DEVICE_ALERTS_READ,
             result={
                 "type": "array",
                 "items": obj(

@@ -136,6 +136,9 @@ sessions = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime, nullable=True),
     Column("revoked_reason", String(32), nullable=True),
+    # The establishment a member of staff chose to act in on their desk, among
+    # those they serve (core/access/serving.py); null means their home one.
+    Column("establishment_id", String(36), ForeignKey("establishments.id"), nullable=True),
     Index("ix_sessions_account", "account_id"),
 )
 
@@ -177,4 +180,68 @@ jobs = Table(
     UniqueConstraint("kind", "key", name="uq_jobs_kind_key"),
     Index("ix_jobs_available_at", "available_at"),
     Index("ix_jobs_status_due_at", "status", "due_at"),
+)
+
+# ----------------------------------------------------------------- access (issue 13)
+# core/access/: who serves where, departments, caseloads, verified email.
+
+# Establishments a member of staff serves besides their home one (accounts.establishment_id).
+staff_establishments = Table(
+    "staff_establishments",
+    metadata,
+    Column("account_id", String(36), ForeignKey("accounts.id"), primary_key=True),
+    Column("establishment_id", String(36), ForeignKey("establishments.id"), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+departments = Table(
+    "departments",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("establishment_id", String(36), ForeignKey("establishments.id"), nullable=False),
+    Column("code", String(32), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("establishment_id", "code", name="uq_departments_establishment_code"),
+)
+
+department_members = Table(
+    "department_members",
+    metadata,
+    Column("department_id", String(36), ForeignKey("departments.id"), primary_key=True),
+    Column("account_id", String(36), ForeignKey("accounts.id"), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_department_members_account", "account_id"),
+)
+
+# A keyworker's caseload: the prisoners they key-work.
+caseloads = Table(
+    "caseloads",
+    metadata,
+    Column("keyworker_id", String(36), ForeignKey("accounts.id"), primary_key=True),
+    Column("prisoner_id", String(36), ForeignKey("accounts.id"), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_caseloads_prisoner", "prisoner_id"),
+)
+
+# A staff account's verified email address (only ever set by opening a link sent to it).
+staff_emails = Table(
+    "staff_emails",
+    metadata,
+    Column("account_id", String(36), ForeignKey("accounts.id"), primary_key=True),
+    Column("email", String(254), nullable=False),
+    Column("verified_at", UTCDateTime, nullable=False),
+)
+
+# Links sent to prove an address: the token only as its hash, used once, expiring.
+email_verifications = Table(
+    "email_verifications",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("account_id", String(36), ForeignKey("accounts.id"), nullable=False),
+    Column("email", String(254), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
+    Index("ix_email_verifications_account", "account_id"),
 )

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pyotp
 from sqlalchemy import and_, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.access.seed import add_built_in
+from core.access.serving import served_ids, serves
 from core.clock import Clock
 from core.db.engine import Database
 from core.db.schema import accounts, devices, establishments, refresh_tokens, sessions
@@ -35,6 +38,7 @@ from core.identity.types import (
     Role,
     SessionEndings,
     SessionsEnded,
+    parse_role,
 )
 
 MAX_ATTEMPTS = 5
@@ -128,6 +132,7 @@ class IdentityService:
                     created_at=self._clock.now(),
                 )
             )
+            await add_built_in(conn, est_id, self._clock.now())
         return est_id
 
     async def establishment_by_code(self, code: str) -> Establishment | None:
@@ -149,7 +154,7 @@ class IdentityService:
     async def create_staff(
         self,
         *,
-        role: Role,
+        role: Role | str,
         establishment_id: str | None,
         username: str,
         display_name: str,
@@ -159,9 +164,11 @@ class IdentityService:
         actor: str = SYSTEM_ACTOR,
     ) -> tuple[str, str]:
         """Returns (account id, TOTP secret for the authenticator app)."""
+        role = parse_role(role)
         if role not in STAFF_ROLES:
             raise ServiceError(
-                Code.INVALID_REQUEST, "Staff roles are clinician, manager, officer, admin."
+                Code.INVALID_REQUEST,
+                "Staff roles are " + ", ".join(sorted(r.value for r in STAFF_ROLES)) + ".",
             )
         if role != Role.ADMIN and establishment_id is None:
             raise ServiceError(
@@ -531,6 +538,7 @@ class IdentityService:
                         sessions.c.revoked_at,
                         sessions.c.account_id,
                         sessions.c.device_id,
+                        sessions.c.establishment_id.label("chosen"),
                         accounts.c.role,
                         accounts.c.establishment_id,
                         accounts.c.active,
@@ -571,6 +579,7 @@ class IdentityService:
             elif m["expires_at"] <= now:
                 raise ServiceError(Code.REFRESH_TOKEN_INVALID)
             else:
+                acting = await self._acting_in(conn, m["account_id"], row)
                 new_token, new_hash = new_refresh_token()
                 await conn.execute(
                     insert(refresh_tokens).values(
@@ -600,7 +609,7 @@ class IdentityService:
         principal = Principal(
             account_id=m["account_id"],
             role=Role(m["role"]),
-            establishment_id=m["establishment_id"],
+            establishment_id=acting,
             session_id=m["session_id"],
             device_id=m["device_id"],
         )
@@ -640,7 +649,10 @@ class IdentityService:
         Safe to repeat. An admin cannot disable their own account (there would be
         nobody left to undo a slip).
         """
-        if actor.role is not Role.ADMIN:
+        # Imported here: core.permissions reads core.identity's types.
+        from core.permissions import Permission, allows
+
+        if not allows(actor, Permission.ACCOUNTS_DISABLE):
             raise ServiceError(Code.FORBIDDEN)
         if account_id == actor.account_id:
             raise ServiceError(Code.INVALID_REQUEST, "You cannot disable your own account.")
@@ -684,6 +696,7 @@ class IdentityService:
                     select(
                         sessions.c.revoked_at,
                         sessions.c.device_id,
+                        sessions.c.establishment_id.label("chosen"),
                         accounts.c.active,
                         accounts.c.role,
                         accounts.c.establishment_id,
@@ -702,20 +715,81 @@ class IdentityService:
                     )
                 )
             ).first()
-        if row is None:
-            raise ServiceError(Code.INVALID_TOKEN)
-        if row.revoked_at is not None or not row.active or row.dev_revoked is not None:
-            raise ServiceError(Code.SESSION_REVOKED)
-        if (
-            row.role != principal.role.value
-            or row.establishment_id != principal.establishment_id
-            or row.device_id != principal.device_id
-        ):
-            # Signed by us, but it says something the session and account do not
-            # (a role or establishment changed since, or a token forged with a
-            # leaked key): the store is the authority, the token only names it.
-            raise ServiceError(Code.INVALID_TOKEN, debug_context={"reason": "claims disagree"})
-        return principal
+            if row is None:
+                raise ServiceError(Code.INVALID_TOKEN)
+            if row.revoked_at is not None or not row.active or row.dev_revoked is not None:
+                raise ServiceError(Code.SESSION_REVOKED)
+            if (
+                row.role != principal.role.value
+                or principal.establishment_id not in (row.establishment_id, row.chosen)
+                or row.device_id != principal.device_id
+            ):
+                # Signed by us, but it says something the session and account do not
+                # (a role changed since, or a token forged with a leaked key): the
+                # store is the authority, the token only names it. The establishment
+                # may be the home one or the one the session chose.
+                raise ServiceError(Code.INVALID_TOKEN, debug_context={"reason": "claims disagree"})
+            acting = await self._acting_in(conn, principal.account_id, row)
+        # The store, not the token, says what the person is and where they act:
+        # a role change or a withdrawn establishment counts from the next request.
+        return replace(principal, role=Role(row.role), establishment_id=acting)
+
+    @staticmethod
+    async def _acting_in(conn: AsyncConnection, account_id: str, row: Any) -> str | None:
+        """The session's chosen establishment while the account still serves it, else home."""
+        chosen = row.chosen
+        if chosen is None or chosen == row.establishment_id:
+            return cast(str | None, row.establishment_id)
+        if await serves(conn, account_id, chosen):
+            return cast(str, chosen)
+        return cast(str | None, row.establishment_id)
+
+    async def served(self, principal: Principal) -> list[Establishment]:
+        """The establishments this person serves, their home one first."""
+        async with self._db.connect() as conn:
+            ids = await served_ids(conn, principal.account_id)
+            rows = {
+                r.id: _establishment(r._mapping)
+                for r in await conn.execute(
+                    select(establishments).where(establishments.c.id.in_(ids))
+                )
+            }
+        return [rows[i] for i in ids if i in rows]
+
+    async def choose_establishment(
+        self, principal: Principal, establishment_id: object
+    ) -> SignInResult:
+        """Act in another establishment one serves; a fresh access token says so.
+
+        One the person does not serve answers exactly as a missing one (404).
+        """
+        if not isinstance(establishment_id, str) or not 0 < len(establishment_id) <= 64:
+            raise ServiceError(Code.INVALID_REQUEST, "establishment_id is required.")
+        if principal.role == Role.PRISONER:
+            raise ServiceError(Code.FORBIDDEN)
+        async with self._db.begin() as conn:
+            if not await serves(conn, principal.account_id, establishment_id):
+                raise ServiceError(Code.NOT_FOUND, "No such establishment.")
+            await conn.execute(
+                update(sessions)
+                .where(sessions.c.id == principal.session_id)
+                .values(establishment_id=establishment_id)
+            )
+        chosen = replace(principal, establishment_id=establishment_id)
+        await self._audit.append(
+            AuditRecord(
+                action=Action.ESTABLISHMENT_CHOSEN,
+                actor=principal.account_id,
+                establishment=establishment_id,
+                subject=principal.account_id,
+            )
+        )
+        return SignInResult(
+            principal=chosen,
+            access=self._signer.issue(chosen),
+            refresh_token="",
+            refresh_expires_at=self._clock.now(),
+        )
 
 
 def _establishment(m: Any) -> Establishment:

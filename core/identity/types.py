@@ -4,6 +4,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from core.errors import Code, ServiceError
+
 
 class Role(StrEnum):
     PRISONER = "prisoner"
@@ -11,12 +13,34 @@ class Role(StrEnum):
     MANAGER = "manager"
     OFFICER = "officer"
     ADMIN = "admin"
+    HEALTHCARE_ADMIN = "healthcare_admin"
+    GOVERNOR = "governor"
+    KEYWORKER = "keyworker"
+    INTERPRETER = "interpreter"
+    CHAPERONE = "chaperone"
+    DEPARTMENT_STAFF = "department_staff"
+
+
+def parse_role(value: object) -> Role:
+    """A role named by a client or an operator: one of the table's, or a clear refusal."""
+    if isinstance(value, str):
+        try:
+            return Role(value.strip())
+        except ValueError:
+            pass
+    raise ServiceError(
+        Code.INVALID_REQUEST, "No such role. Roles are: " + ", ".join(r.value for r in Role) + "."
+    )
 
 
 SYSTEM_ACTOR = "system"
 """The actor of changes made by the service itself or the CLI, not a person."""
 
-STAFF_ROLES = frozenset({Role.CLINICIAN, Role.MANAGER, Role.OFFICER, Role.ADMIN})
+STAFF_ROLES = frozenset(set(Role) - {Role.PRISONER})
+"""Every role but the prisoner's: accounts that sign in with a password and TOTP."""
+
+# Roles whose staff may serve several establishments and choose one on their desk.
+MULTI_ESTABLISHMENT_ROLES = frozenset({Role.CLINICIAN, Role.KEYWORKER})
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from core.config import EMAIL
 from core.errors import Code, ServiceError
 
 PRISON_NUMBER = re.compile(r"^[A-Z][0-9]{4}[A-Z]{2}$")
@@ -71,3 +72,10 @@ def sex(value: object) -> str | None:
     if value not in ("F", "M", "X"):
         raise ServiceError(Code.INVALID_REQUEST, "Sex is F, M or X.")
     return str(value)
+
+
+def email(value: object) -> str:
+    if not isinstance(value, str) or len(value.strip()) > 254 or not EMAIL.fullmatch(value.strip()):
+        raise ServiceError(Code.INVALID_REQUEST, "An email address looks like name@example.org.")
+    local, _, domain = value.strip().rpartition("@")
+    return f"{local}@{domain.lower()}"

@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 
 from core.identity import Principal, Role
+from core.identity.types import SYSTEM_ACTOR
 from tests.scheduling.conftest import Sched, at
 from tests.world import PASSWORD, Staff, bearer, sign_in_prisoner, sign_in_staff
-from web.state import IDENTITY
+from web.state import ACCESS, IDENTITY
 
 FUTURE = "2026-03-11T10:00:00+00:00"
 
@@ -44,7 +45,11 @@ async def _records(client: Any, sched: Sched) -> Records:
     other = world.other_prisoner
     assert other is not None
     staff = {}
-    for role, name in ((Role.CLINICIAN, "clinician.two"), (Role.MANAGER, "manager.two")):
+    for role, name in (
+        (Role.CLINICIAN, "clinician.two"),
+        (Role.MANAGER, "manager.two"),
+        (Role.KEYWORKER, "keyworker.two"),
+    ):
         account_id, secret = await identity.create_staff(
             role=role,
             establishment_id=world.other_est,
@@ -54,6 +59,17 @@ async def _records(client: Any, sched: Sched) -> Records:
         )
         staff[role] = _principal(Staff(account_id, name, secret, role, world.other_est))
     their_clinician, their_manager = staff[Role.CLINICIAN], staff[Role.MANAGER]
+    system = Principal(SYSTEM_ACTOR, Role.ADMIN, None, "")
+    their_department = (
+        await sched.app[ACCESS].departments.of_establishment(system, world.other_est)
+    )[0]
+    governor, governor_secret = await identity.create_staff(
+        role=Role.GOVERNOR,
+        establishment_id=world.est,
+        username="governor.one",
+        display_name="Governor One",
+        password=PASSWORD,
+    )
     their_gp = await svc.create_service(their_manager, world.other_est, code="gp", name="GP")
     rule = await svc.add_availability(
         their_manager,
@@ -114,6 +130,11 @@ async def _records(client: Any, sched: Sched) -> Records:
     }
     for key in ("clinician", "manager", "officer"):
         callers[key] = bearer(await sign_in_staff(client, world.staff[key]))
+    callers["governor"] = bearer(
+        await sign_in_staff(
+            client, Staff(governor, "governor.one", governor_secret, Role.GOVERNOR, world.est)
+        )
+    )
     ids = {
         "their_appointment": their_appointment,
         "their_cancelled": their_cancelled,
@@ -128,6 +149,10 @@ async def _records(client: Any, sched: Sched) -> Records:
         "their_device": other.device_id,
         "their_token": token.id,
         "their_call_back": their_call_back.id,
+        "their_staff": their_clinician.account_id,
+        "their_keyworker": staff[Role.KEYWORKER].account_id,
+        "their_department": their_department.id,
+        "their_establishment": world.other_est,
         "their_revoked_calendar": revoked.token,
         "my_appointment": mine.id,
         "my_consent": my_consent.id,
@@ -202,6 +227,31 @@ PATH_CASES: dict[tuple[str, str], list[tuple[str, str, dict[str, Any] | None]]] 
     ("GET", "/api/services/{service_id}/readers"): [("manager", "their_service", None)],
     ("PUT", "/api/services/{service_id}/readers"): [
         ("manager", "their_service", {"readers": []}),
+    ],
+    # Access (issue 13): staff accounts are kept by admins, who see every
+    # establishment; anyone else is refused before any record is looked up.
+    ("PUT", "/api/staff/{account_id}/role"): [("manager", "their_staff", {"role": "manager"})],
+    ("PUT", "/api/staff/{account_id}/establishments"): [
+        ("manager", "their_staff", {"establishment_ids": []}),
+    ],
+    ("POST", "/api/staff/{account_id}/email"): [
+        ("manager", "their_staff", {"email": "a@example.org"}),
+    ],
+    ("GET", "/api/establishments/{establishment_id}/departments"): [
+        ("governor", "their_establishment", None),
+    ],
+    ("POST", "/api/establishments/{establishment_id}/departments"): [
+        ("governor", "their_establishment", {"code": "gym", "name": "Gym"}),
+    ],
+    ("PUT", "/api/departments/{department_id}/members"): [
+        ("governor", "their_department", {"account_ids": []}),
+    ],
+    ("PUT", "/api/appointments/{appointment_id}/attendees"): [
+        ("clinician", "their_appointment", {"account_ids": []}),
+    ],
+    ("GET", "/api/keyworkers/{keyworker_id}/caseload"): [("officer", "their_keyworker", None)],
+    ("PUT", "/api/keyworkers/{keyworker_id}/caseload"): [
+        ("officer", "their_keyworker", {"prisoner_ids": []}),
     ],
 }
 # Routes whose path parameter is not an id of anyone's record. Jobs are the whole

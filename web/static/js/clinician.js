@@ -10,6 +10,7 @@ import {
   staffGate,
 } from "./common.js";
 import { desk } from "./clinician_desk.js";
+import { setupEstablishmentChooser } from "./establishment_chooser.js";
 
 async function main() {
   let account = null;
@@ -19,7 +20,7 @@ async function main() {
   account = await staffGate(["clinician"]);
   if (account) {
     show("screen-list");
-    await desk.start(account);
+    await Promise.all([desk.start(account), setupEstablishmentChooser()]);
   }
   document.body.dataset.ready = "true";
 }

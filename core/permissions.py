@@ -1,0 +1,273 @@
+"""Roles and permissions as data: a role names the permissions it holds.
+
+Every check on a route, and the domain's own checks of who may act, ask
+`allows(principal, Permission.X)`, never a role's name. The OpenAPI document's
+`x-roles` of each operation is `roles_with(permission)`, read from the same
+table, so the document cannot drift from what the server enforces; a test walks
+every route with every role against it (`tests/web/test_permissions.py`).
+
+Permissions say what may be done; the rules about *which* records (a prisoner's
+own, an establishment's, a clinician's own patients) stay with the domain that
+owns those records. `ANY_ESTABLISHMENT` is the one permission that widens that
+scope: without it, staff act only in the establishment they have chosen among
+those they serve.
+
+The table is the single place to change: a route declares its permission once,
+in its handler (`await require(request, Permission.X)`) and once in its
+OpenAPI operation (`op(..., permission=Permission.X)`); nothing else names roles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+from types import MappingProxyType
+
+from core.errors import Code, ServiceError
+from core.identity.types import Principal, Role, parse_role
+
+
+class Permission(StrEnum):
+    # Every signed-in person: their own profile, language, email and desk.
+    SELF = "self"
+    REFERENCE_READ = "reference.read"
+    SERVICES_MANAGE = "services.manage"
+    AVAILABILITY_MANAGE = "availability.manage"
+    REGIME_READ = "regime.read"
+    REGIME_MANAGE = "regime.manage"
+    LOCKDOWN_READ = "lockdown.read"
+    LOCKDOWN_MANAGE = "lockdown.manage"
+    # A governor's confirmation of a security decision (lockdowns, restrictions).
+    SECURITY_CONFIRM = "security.confirm"
+    ESTABLISHMENTS_READ = "establishments.read"
+    WAITING_ROOM = "waiting_room"
+    CONSULTS_CONDUCT = "consults.conduct"
+    SLOTS_SEARCH = "slots.search"
+    APPOINTMENTS_READ = "appointments.read"
+    APPOINTMENTS_DETAIL = "appointments.detail"
+    APPOINTMENTS_BOOK = "appointments.book"
+    APPOINTMENTS_RESCHEDULE = "appointments.reschedule"
+    APPOINTMENTS_CANCEL = "appointments.cancel"
+    APPOINTMENTS_CHECK_IN = "appointments.check_in"
+    APPOINTMENTS_OUTCOME = "appointments.outcome"
+    # Move, cancel or check in any appointment of the establishment, not only one's own.
+    APPOINTMENTS_MANAGE_ANY = "appointments.manage_any"
+    # Invited to one appointment (interpreter, chaperone): only that one.
+    APPOINTMENTS_ATTEND = "appointments.attend"
+    # Invite an interpreter or chaperone to an appointment one manages.
+    APPOINTMENTS_INVITE = "appointments.invite"
+    PATIENTS_IDENTIFY = "patients.identify"
+    # Clinical free text of the establishment's records (`core.clinical`), and whether
+    # each reading is itself logged.
+    CLINICAL_TEXT_READ = "clinical_text.read"
+    CLINICAL_TEXT_READ_LOGGED = "clinical_text.read_logged"
+    CONSENTS_MANAGE = "consents.manage"
+    HEALTH_REQUESTS_CREATE = "health_requests.create"
+    HEALTH_REQUESTS_READ = "health_requests.read"
+    HEALTH_REQUESTS_TRIAGE = "health_requests.triage"
+    PRISONERS_MOVE = "prisoners.move"
+    HANDOVER_READ = "handover.read"
+    AUDIT_READ = "audit.read"
+    CALENDAR_MANAGE = "calendar.manage"
+    FHIR_READ = "fhir.read"
+    DEVICES_MANAGE = "devices.manage"
+    DEVICE_ALERTS_READ = "device_alerts.read"
+    CASELOAD_READ = "caseload.read"
+    CASELOAD_MANAGE = "caseload.manage"
+    DEPARTMENTS_READ = "departments.read"
+    DEPARTMENTS_MANAGE = "departments.manage"
+    STAFF_MANAGE = "staff.manage"
+    # Act in any establishment, not only those one serves (admins).
+    ANY_ESTABLISHMENT = "any_establishment"
+    # Mark a consult as needing video: no sound-only step on its fallback ladder.
+    APPOINTMENTS_VIDEO_REQUIRED = "appointments.video_required"
+    # The wing's call-back tasks: bring a prisoner to a phone when video failed.
+    CALL_BACKS_MANAGE = "call_backs.manage"
+    # The job runner's view, retry and cancel.
+    JOBS_MANAGE = "jobs.manage"
+    # Disable an account: every session ends and its sockets close.
+    ACCOUNTS_DISABLE = "accounts.disable"
+
+
+P = Permission
+_EVERYONE = {P.SELF, P.REFERENCE_READ}
+_BOOKING = {
+    P.SLOTS_SEARCH,
+    P.APPOINTMENTS_READ,
+    P.APPOINTMENTS_DETAIL,
+    P.APPOINTMENTS_BOOK,
+    P.APPOINTMENTS_CANCEL,
+}
+_CLINICAL_DESK = _BOOKING | {
+    P.CLINICAL_TEXT_READ,
+    P.APPOINTMENTS_INVITE,
+    P.AVAILABILITY_MANAGE,
+    P.REGIME_READ,
+    P.APPOINTMENTS_RESCHEDULE,
+    P.APPOINTMENTS_CHECK_IN,
+    P.APPOINTMENTS_OUTCOME,
+    P.PATIENTS_IDENTIFY,
+    P.CONSENTS_MANAGE,
+    P.HEALTH_REQUESTS_READ,
+    P.HEALTH_REQUESTS_TRIAGE,
+    P.HANDOVER_READ,
+    P.FHIR_READ,
+    P.DEPARTMENTS_READ,
+    P.APPOINTMENTS_VIDEO_REQUIRED,
+}
+_SECURITY = {
+    P.REGIME_READ,
+    P.REGIME_MANAGE,
+    P.LOCKDOWN_READ,
+    P.LOCKDOWN_MANAGE,
+    P.PRISONERS_MOVE,
+    P.DEVICE_ALERTS_READ,
+    P.DEPARTMENTS_READ,
+    P.CALL_BACKS_MANAGE,
+}
+
+ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
+    {
+        Role.PRISONER: frozenset(
+            _EVERYONE
+            | _BOOKING
+            | {
+                P.APPOINTMENTS_CHECK_IN,
+                P.CONSENTS_MANAGE,
+                P.HEALTH_REQUESTS_CREATE,
+                P.HEALTH_REQUESTS_READ,
+            }
+        ),
+        Role.CLINICIAN: frozenset(
+            _EVERYONE | _CLINICAL_DESK | {P.WAITING_ROOM, P.CONSULTS_CONDUCT, P.CALENDAR_MANAGE}
+        ),
+        Role.MANAGER: frozenset(
+            _EVERYONE
+            | _CLINICAL_DESK
+            | _SECURITY
+            | {
+                P.APPOINTMENTS_MANAGE_ANY,
+                P.SERVICES_MANAGE,
+                P.ESTABLISHMENTS_READ,
+                P.AUDIT_READ,
+                P.APPOINTMENTS_MANAGE_ANY,
+                P.CLINICAL_TEXT_READ_LOGGED,
+            }
+        ),
+        Role.OFFICER: frozenset(
+            _EVERYONE
+            | _SECURITY
+            | {
+                P.APPOINTMENTS_READ,
+                P.APPOINTMENTS_CANCEL,
+                P.APPOINTMENTS_CHECK_IN,
+                P.DEVICES_MANAGE,
+                P.CASELOAD_MANAGE,
+            }
+        ),
+        Role.ADMIN: frozenset(
+            _EVERYONE
+            | _CLINICAL_DESK
+            | _SECURITY
+            | {
+                P.APPOINTMENTS_MANAGE_ANY,
+                P.SERVICES_MANAGE,
+                P.ESTABLISHMENTS_READ,
+                P.AUDIT_READ,
+                P.DEVICES_MANAGE,
+                P.CASELOAD_MANAGE,
+                P.DEPARTMENTS_MANAGE,
+                P.STAFF_MANAGE,
+                P.ANY_ESTABLISHMENT,
+                P.JOBS_MANAGE,
+                P.ACCOUNTS_DISABLE,
+            }
+        ),
+        # Triage health requests, search slots and book, move and cancel with a reason.
+        Role.HEALTHCARE_ADMIN: frozenset(
+            _EVERYONE
+            | _BOOKING
+            | {
+                P.REGIME_READ,
+                P.APPOINTMENTS_RESCHEDULE,
+                P.APPOINTMENTS_CHECK_IN,
+                P.HEALTH_REQUESTS_READ,
+                P.HEALTH_REQUESTS_TRIAGE,
+                P.APPOINTMENTS_MANAGE_ANY,
+                P.APPOINTMENTS_INVITE,
+                P.APPOINTMENTS_VIDEO_REQUIRED,
+                P.CLINICAL_TEXT_READ,
+                P.CLINICAL_TEXT_READ_LOGGED,
+                P.DEPARTMENTS_READ,
+            }
+        ),
+        # Confirms security decisions; sees the regime, lockdowns and departments.
+        Role.GOVERNOR: frozenset(
+            _EVERYONE
+            | {
+                P.REGIME_READ,
+                P.LOCKDOWN_READ,
+                P.LOCKDOWN_MANAGE,
+                P.SECURITY_CONFIRM,
+                P.DEPARTMENTS_READ,
+                P.DEPARTMENTS_MANAGE,
+                P.CASELOAD_MANAGE,
+            }
+        ),
+        Role.KEYWORKER: frozenset(_EVERYONE | {P.CASELOAD_READ, P.DEPARTMENTS_READ}),
+        # Per-appointment access only: nothing establishment-wide.
+        Role.INTERPRETER: frozenset(_EVERYONE | {P.APPOINTMENTS_ATTEND}),
+        Role.CHAPERONE: frozenset(_EVERYONE | {P.APPOINTMENTS_ATTEND}),
+        Role.DEPARTMENT_STAFF: frozenset(_EVERYONE | {P.DEPARTMENTS_READ}),
+    }
+)
+
+
+def permissions_of(role: Role) -> frozenset[Permission]:
+    return ROLE_PERMISSIONS.get(role, frozenset())
+
+
+def allows(principal: Principal, permission: Permission) -> bool:
+    return permission in permissions_of(principal.role)
+
+
+def require_permission(principal: Principal, permission: Permission) -> None:
+    """Refuse (403) anyone whose role does not hold the permission, naming it.
+
+    Naming the permission tells the caller nothing about any record; it tells
+    an operator, and a test, which rule refused.
+    """
+    if not allows(principal, permission):
+        raise ServiceError(Code.FORBIDDEN, extra={"permission": permission.value})
+
+
+def roles_with(permission: Permission) -> list[str]:
+    """The roles holding a permission, in the table's order: an operation's `x-roles`."""
+    return [role.value for role, held in ROLE_PERMISSIONS.items() if permission in held]
+
+
+def parse_permission(value: object) -> Permission:
+    if isinstance(value, str):
+        try:
+            return Permission(value.strip())
+        except ValueError:
+            pass
+    raise ServiceError(Code.INVALID_REQUEST, "No such permission.")
+
+
+__all__ = [
+    "ROLE_PERMISSIONS",
+    "Permission",
+    "allows",
+    "parse_permission",
+    "parse_role",
+    "permissions_of",
+    "require_permission",
+    "roles_with",
+    "table",
+]
+
+
+def table(roles: Iterable[Role] = tuple(Role)) -> dict[str, list[str]]:
+    """Role -> its permissions, sorted: what `GET /api/roles` and the admin screen show."""
+    return {role.value: sorted(p.value for p in permissions_of(role)) for role in roles}

@@ -1,0 +1,112 @@
+"""Interpreters and chaperones: invited to one appointment, and to nothing else.
+
+Their roles hold no establishment-wide permission (`core.permissions`): an
+invitation is their only access. The appointment's own clinician, or staff
+who manage any appointment of its establishment, invite them; an invited
+person sees that appointment's time and status, never its clinical text or the
+patient's other records. Joining the consult itself (admitted by the
+clinician, like the patient) is the signalling's, a later issue's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, delete, insert, select
+
+from core.access.serving import serves
+from core.db.schema import accounts
+from core.errors import Code, ServiceError
+from core.events import Action
+from core.identity import Principal, Role
+from core.permissions import Permission, allows, require_permission
+from scheduling.base import ServiceBase, require_visible
+from scheduling.tables import appointment_attendees, appointments
+
+ATTENDING_ROLES = (Role.INTERPRETER.value, Role.CHAPERONE.value)
+MAX_ATTENDEES = 5
+
+
+@dataclass(frozen=True)
+class Attending:
+    appointment_id: str
+    establishment_id: str
+    starts_at: datetime
+    ends_at: datetime
+    status: str
+
+
+class Attendees(ServiceBase):
+    async def set_attendees(
+        self, actor: Principal, appointment_id: str, account_ids: object
+    ) -> list[str]:
+        """Replace who is invited to attend; returns their account ids."""
+        require_permission(actor, Permission.APPOINTMENTS_INVITE)
+        if (
+            not isinstance(account_ids, list)
+            or len(account_ids) > MAX_ATTENDEES
+            or not all(isinstance(a, str) and 0 < len(a) <= 64 for a in account_ids)
+        ):
+            raise ServiceError(Code.INVALID_REQUEST, "account_ids is a list of account ids.")
+        wanted = sorted(set(account_ids))
+        async with self._db.begin() as conn:
+            m = await self._appointment_row(conn, appointment_id)
+            require_visible(actor, m["establishment_id"], "No such appointment.")
+            if actor.account_id != m["clinician_id"] and not allows(
+                actor, Permission.APPOINTMENTS_MANAGE_ANY
+            ):
+                raise ServiceError(Code.FORBIDDEN)
+            for account_id in wanted:
+                role = await conn.scalar(select(accounts.c.role).where(accounts.c.id == account_id))
+                if role not in ATTENDING_ROLES or not await serves(
+                    conn, account_id, m["establishment_id"]
+                ):
+                    raise ServiceError(
+                        Code.INVALID_REQUEST,
+                        "Attendees are interpreters or chaperones of the appointment's "
+                        "establishment.",
+                    )
+            await conn.execute(
+                delete(appointment_attendees).where(
+                    appointment_attendees.c.appointment_id == m["id"]
+                )
+            )
+            now = self._clock.now()
+            for account_id in wanted:
+                await conn.execute(
+                    insert(appointment_attendees).values(
+                        appointment_id=m["id"],
+                        account_id=account_id,
+                        invited_by=actor.account_id,
+                        created_at=now,
+                    )
+                )
+        await self._record(
+            Action.ATTENDEES_SET,
+            actor,
+            establishment=m["establishment_id"],
+            subject=m["prisoner_id"],
+            appointment=m["id"],
+            attendees=len(wanted),
+        )
+        return wanted
+
+    async def attending(self, actor: Principal) -> list[Attending]:
+        """The appointments this interpreter or chaperone is invited to: when, not what."""
+        require_permission(actor, Permission.APPOINTMENTS_ATTEND)
+        a = appointments.c
+        query = (
+            select(a.id, a.establishment_id, a.starts_at, a.ends_at, a.status)
+            .join(appointment_attendees, appointment_attendees.c.appointment_id == a.id)
+            .where(
+                and_(
+                    appointment_attendees.c.account_id == actor.account_id,
+                    a.establishment_id == actor.establishment_id,
+                )
+            )
+            .order_by(a.starts_at, a.id)
+        )
+        async with self._db.connect() as conn:
+            rows = list(await conn.execute(query))
+        return [Attending(r.id, r.establishment_id, r.starts_at, r.ends_at, r.status) for r in rows]
