@@ -75,6 +75,8 @@ class Settings:
     ws_flood_strikes: int = 20
     ws_max_connections: int = 5000
     ws_replay_messages: int = 256
+    # an identity photo upload (core/people/photos.py)
+    photo_max_bytes: int = 5 * 1024 * 1024
 
     @property
     def is_postgres(self) -> bool:
@@ -138,6 +140,9 @@ class Settings:
             ),
             ws_replay_messages=reader.integer(
                 "WS_REPLAY_MESSAGES", 256, minimum=16, maximum=100_000
+            ),
+            photo_max_bytes=reader.integer(
+                "PHOTO_MAX_BYTES", 5 * 1024 * 1024, minimum=64 * 1024, maximum=32 * 1024 * 1024
             ),
         )
 

@@ -23,8 +23,14 @@ class Action(StrEnum):
     DEVICE_ENROLMENT_STARTED = "device_enrolment_started"
     DEVICE_ENROLLED = "device_enrolled"
     DEVICE_REVOKED = "device_revoked"
-    # places
+    # places and people (core/places, core/people)
+    WING_ADDED = "wing_added"
     CELL_ADDED = "cell_added"
+    DEVICE_MOVED = "device_moved"
+    PRISONER_MOVED = "prisoner_moved"
+    INCENTIVE_CHANGED = "incentive_changed"
+    # A date of birth or photo recorded for the identity check: never its value.
+    IDENTITY_RECORDED = "identity_recorded"
     # scheduling
     AVAILABILITY_CHANGED = "availability_changed"
     REGIME_CHANGED = "regime_changed"

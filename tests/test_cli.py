@@ -70,7 +70,8 @@ def test_demo_seeds_once_and_prints_the_same_sign_ins(seeded: Path) -> None:
     data = json.loads(first.stdout)
     roles = sorted(p["role"] for p in data["staff"])
     assert roles == ["admin", "clinician", "manager", "officer"]
-    assert len(data["prisoners"]) == 2
+    assert len(data["prisoners"]) == 3
+    assert [p["incentive_level"] for p in data["prisoners"]] == ["enhanced", "standard", "basic"]
     assert all(p["device_credential"].startswith("tcd_") for p in data["prisoners"])
     again = run(seeded, "demo", "--json")
     assert json.loads(again.stdout) == data
@@ -141,7 +142,7 @@ def test_accounts_create_and_devices_enrol(seeded: Path) -> None:
         stdin="4321\n",
     )
     assert prisoner.returncode == 0, prisoner.stderr
-    enrol = run(seeded, "devices", "enrol", "--establishment", "DEMO", "--cell", "Z1-01", "--json")
+    enrol = run(seeded, "devices", "enrol", "--establishment", "DEMO", "--cell", "A1-03", "--json")
     assert enrol.returncode == 0, enrol.stderr
     code = json.loads(enrol.stdout)["enrolment_code"]
     assert len(code) == 14 and code.count("-") == 2

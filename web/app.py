@@ -23,6 +23,8 @@ from core.identity import IdentityService
 from core.identity.passwords import SecretHasher
 from core.identity.tokens import TokenSigner
 from core.keys import ServiceKeys, load_service_keys
+from core.people import People
+from core.places.service import Places
 from media.turn import IceServers
 from scheduling import SchedulingService
 from signalling.bus import create_bus
@@ -35,6 +37,7 @@ from web import (
     health,
     openapi,
     pages,
+    people_api,
     scheduling_api,
     signin,
     test_calls,
@@ -50,6 +53,8 @@ from web.state import (
     IDENTITY,
     KEYS,
     METRICS,
+    PEOPLE,
+    PLACES,
     SCHEDULING,
     SETTINGS,
     SUBJECT_KEYS,
@@ -68,6 +73,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     calendar_feed,
     audit_review,
     test_calls,
+    people_api,
 )
 
 
@@ -97,6 +103,7 @@ def create_app(
         _keys,
         _identity(hasher),
         _scheduling,
+        _people,
         ws.signalling_ctx,
         pages.load_pages,
     ):
@@ -175,6 +182,7 @@ def build_identity(
     clock: Clock,
     keys: ServiceKeys,
     hasher: SecretHasher | None = None,
+    subject_keys: SubjectCipher | None = None,
 ) -> IdentityService:
     signer = TokenSigner(
         keys.token_signing,
@@ -193,6 +201,7 @@ def build_identity(
         audit=audit,
         refresh_lifetime_s=settings.refresh_token_seconds,
         enrolment_lifetime_s=settings.enrolment_code_seconds,
+        subject_keys=subject_keys,
     )
 
 
@@ -201,7 +210,13 @@ def _identity(
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         app[IDENTITY] = build_identity(
-            app[SETTINGS], app[DATABASE], app[AUDIT], app[CLOCK], app[KEYS], hasher
+            app[SETTINGS],
+            app[DATABASE],
+            app[AUDIT],
+            app[CLOCK],
+            app[KEYS],
+            hasher,
+            app[SUBJECT_KEYS],
         )
         yield
 
@@ -227,5 +242,17 @@ def build_scheduling(
 async def _scheduling(app: web.Application) -> AsyncIterator[None]:
     app[SCHEDULING] = build_scheduling(
         app[DATABASE], app[AUDIT], app[CLOCK], app[KEYS], app[SUBJECT_KEYS]
+    )
+    yield
+
+
+async def _people(app: web.Application) -> AsyncIterator[None]:
+    app[PLACES] = Places(app[DATABASE], clock=app[CLOCK], audit=app[AUDIT])
+    app[PEOPLE] = People(
+        app[DATABASE],
+        cipher=FieldCipher(app[KEYS].field_key),
+        subject_keys=app[SUBJECT_KEYS],
+        clock=app[CLOCK],
+        audit=app[AUDIT],
     )
     yield

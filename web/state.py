@@ -10,6 +10,8 @@ from core.config import Settings
 from core.db import Database
 from core.identity import IdentityService
 from core.keys import ServiceKeys
+from core.people import People
+from core.places.service import Places
 from scheduling import SchedulingService
 from signalling.bus import Bus
 from signalling.hub import Hub
@@ -27,3 +29,6 @@ KEYS = web.AppKey("keys", ServiceKeys)
 IDENTITY = web.AppKey("identity", IdentityService)
 SCHEDULING = web.AppKey("scheduling", SchedulingService)
 SIGNALLING = web.AppKey("signalling", Hub)
+# Places and people (cell, incentive level, identity details): core/places, core/people.
+PLACES = web.AppKey("places", Places)
+PEOPLE = web.AppKey("people", People)
