@@ -174,6 +174,8 @@ cell_moves = Table(
     metadata,
     Column("id", String(36), primary_key=True),
     Column("prisoner_id", String(36), ForeignKey("accounts.id"), nullable=False),
+    # 1, 2, 3... per prisoner: the order of their moves, even within one clock tick.
+    Column("seq", Integer, nullable=False),
     # move (within an establishment), transfer (between two), or release.
     Column("kind", String(16), nullable=False),
     Column("from_establishment_id", String(36), ForeignKey("establishments.id"), nullable=True),
@@ -182,7 +184,7 @@ cell_moves = Table(
     Column("to_cell_id", String(36), ForeignKey("cells.id"), nullable=True),
     Column("at", UTCDateTime, nullable=False),
     Column("actor", String(36), nullable=False),
-    Index("ix_cell_moves_prisoner", "prisoner_id", "at"),
+    UniqueConstraint("prisoner_id", "seq", name="uq_cell_moves_prisoner_seq"),
 )
 
 incentive_levels = Table(
@@ -198,6 +200,7 @@ incentive_changes = Table(
     metadata,
     Column("id", String(36), primary_key=True),
     Column("prisoner_id", String(36), ForeignKey("accounts.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
     Column("establishment_id", String(36), ForeignKey("establishments.id"), nullable=False),
     Column("from_level", String(16), nullable=False),
     Column("level", String(16), nullable=False),
@@ -205,7 +208,7 @@ incentive_changes = Table(
     Column("reason_enc", LargeBinary, nullable=False),
     Column("at", UTCDateTime, nullable=False),
     Column("actor", String(36), nullable=False),
-    Index("ix_incentive_changes_prisoner", "prisoner_id", "at"),
+    UniqueConstraint("prisoner_id", "seq", name="uq_incentive_changes_prisoner_seq"),
 )
 
 # A prisoner's date of birth and photo for the clinician's identity check, each

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.db.schema import incentive_changes, incentive_levels
@@ -59,6 +59,11 @@ class Incentives:
             if current == wanted:
                 raise ServiceError(Code.CONFLICT, "The prisoner is on that level already.")
             change_id = str(uuid.uuid4())
+            last = await conn.scalar(
+                select(func.max(incentive_changes.c.seq)).where(
+                    incentive_changes.c.prisoner_id == prisoner.id
+                )
+            )
             sealed = await self._d.subject_keys.seal(
                 conn, prisoner.id, column=REASON, row=change_id, text=why
             )
@@ -66,6 +71,7 @@ class Incentives:
                 insert(incentive_changes).values(
                     id=change_id,
                     prisoner_id=prisoner.id,
+                    seq=(last or 0) + 1,
                     establishment_id=prisoner.establishment_id,
                     from_level=current.value,
                     level=wanted.value,
@@ -115,7 +121,7 @@ class Incentives:
                 await conn.execute(
                     select(incentive_changes)
                     .where(incentive_changes.c.prisoner_id == prisoner.id)
-                    .order_by(incentive_changes.c.at.desc(), incentive_changes.c.id)
+                    .order_by(incentive_changes.c.seq.desc())
                 )
             )
             reasons = await self._d.subject_keys.open_many(

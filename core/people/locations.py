@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.db.schema import cell_moves, cells, prisoner_cells, wings
@@ -54,10 +54,14 @@ async def relocate(
                 since=now,
             )
         )
+    last = await conn.scalar(
+        select(func.max(cell_moves.c.seq)).where(cell_moves.c.prisoner_id == prisoner_id)
+    )
     await conn.execute(
         insert(cell_moves).values(
             id=str(uuid.uuid4()),
             prisoner_id=prisoner_id,
+            seq=(last or 0) + 1,
             kind=kind.value,
             from_establishment_id=from_establishment,
             from_cell_id=before.id if before else None,
@@ -153,7 +157,7 @@ class Locations:
                 .outerjoin(from_cell, from_cell.c.id == cell_moves.c.from_cell_id)
                 .outerjoin(to_cell, to_cell.c.id == cell_moves.c.to_cell_id)
                 .where(cell_moves.c.prisoner_id == prisoner.id)
-                .order_by(cell_moves.c.at.desc(), cell_moves.c.id)
+                .order_by(cell_moves.c.seq.desc())
             )
             return [
                 CellMove(

@@ -43,6 +43,7 @@ def upgrade() -> None:
         "cell_moves",
         sa.Column("id", sa.String(36), nullable=False),
         sa.Column("prisoner_id", sa.String(36), nullable=False),
+        sa.Column("seq", sa.Integer, nullable=False),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("from_establishment_id", sa.String(36), nullable=True),
         sa.Column("from_cell_id", sa.String(36), nullable=True),
@@ -51,6 +52,7 @@ def upgrade() -> None:
         sa.Column("at", UTCDateTime, nullable=False),
         sa.Column("actor", sa.String(36), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_cell_moves"),
+        sa.UniqueConstraint("prisoner_id", "seq", name="uq_cell_moves_prisoner_seq"),
         sa.ForeignKeyConstraint(
             ["prisoner_id"], ["accounts.id"], name="fk_cell_moves_prisoner_id_accounts"
         ),
@@ -71,7 +73,6 @@ def upgrade() -> None:
             ["to_cell_id"], ["cells.id"], name="fk_cell_moves_to_cell_id_cells"
         ),
     )
-    op.create_index("ix_cell_moves_prisoner", "cell_moves", ["prisoner_id", "at"])
     op.create_table(
         "incentive_levels",
         sa.Column("prisoner_id", sa.String(36), nullable=False),
@@ -86,6 +87,7 @@ def upgrade() -> None:
         "incentive_changes",
         sa.Column("id", sa.String(36), nullable=False),
         sa.Column("prisoner_id", sa.String(36), nullable=False),
+        sa.Column("seq", sa.Integer, nullable=False),
         sa.Column("establishment_id", sa.String(36), nullable=False),
         sa.Column("from_level", sa.String(16), nullable=False),
         sa.Column("level", sa.String(16), nullable=False),
@@ -93,6 +95,7 @@ def upgrade() -> None:
         sa.Column("at", UTCDateTime, nullable=False),
         sa.Column("actor", sa.String(36), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_incentive_changes"),
+        sa.UniqueConstraint("prisoner_id", "seq", name="uq_incentive_changes_prisoner_seq"),
         sa.ForeignKeyConstraint(
             ["prisoner_id"], ["accounts.id"], name="fk_incentive_changes_prisoner_id_accounts"
         ),
@@ -102,7 +105,6 @@ def upgrade() -> None:
             name="fk_incentive_changes_establishment_id_establishments",
         ),
     )
-    op.create_index("ix_incentive_changes_prisoner", "incentive_changes", ["prisoner_id", "at"])
     op.create_table(
         "identity_details",
         sa.Column("prisoner_id", sa.String(36), nullable=False),
@@ -119,10 +121,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("identity_details")
-    op.drop_index("ix_incentive_changes_prisoner", "incentive_changes")
     op.drop_table("incentive_changes")
     op.drop_table("incentive_levels")
-    op.drop_index("ix_cell_moves_prisoner", "cell_moves")
     op.drop_table("cell_moves")
     op.drop_index("ix_prisoner_cells_cell", "prisoner_cells")
     op.drop_table("prisoner_cells")
