@@ -191,6 +191,12 @@ async def staff(request: web.Request) -> web.Response:
     return await _page(request, "staff.html", "staff")
 
 
+@routes.get("/people")
+async def people(request: web.Request) -> web.Response:
+    """Officers and admins: wings, cells, devices, and where each prisoner is (people.js)."""
+    return await _page(request, "people.html", "people")
+
+
 @routes.post("/api/me/locale")
 async def set_locale(request: web.Request) -> web.Response:
     principal = await require(

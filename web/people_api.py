@@ -282,7 +282,9 @@ async def set_date_of_birth(request: web.Request) -> web.Response:
 async def _read_upload(request: web.Request, limit: int) -> bytes:
     """The raw body, refused as soon as it passes `limit` (the app's JSON cap is far lower)."""
     too_large = ServiceError(
-        Code.BODY_TOO_LARGE, f"A photo is at most {limit // (1024 * 1024)} MB."
+        Code.BODY_TOO_LARGE,
+        f"A photo is at most {limit // (1024 * 1024)} MB.",
+        extra={"reason": "too_large"},
     )
     if request.content_length is not None and request.content_length > limit:
         raise too_large
@@ -301,7 +303,11 @@ async def upload_photo(request: web.Request) -> web.Response:
     """Reception's upload: the body is the image itself (image/jpeg or image/png)."""
     principal = await require(request, *KEEPERS)
     if request.content_type not in ("image/jpeg", "image/png"):
-        raise ServiceError(Code.UNSUPPORTED_MEDIA_TYPE, "A photo is a JPEG or PNG image.")
+        raise ServiceError(
+            Code.UNSUPPORTED_MEDIA_TYPE,
+            "A photo is a JPEG or PNG image.",
+            extra={"reason": "not_an_image"},
+        )
     data = await _read_upload(request, request.app[SETTINGS].photo_max_bytes)
     await request.app[PEOPLE].details.record_photo(
         principal, request.match_info["prisoner_id"], data, request.content_type

@@ -169,7 +169,11 @@ class DeviceRegistry:
                 raise ServiceError(Code.NOT_FOUND)
             place = await cell_in(conn, before.establishment_id, cell)
             if place.id == before.cell_id:
-                raise ServiceError(Code.CONFLICT, "The device is in that cell already.")
+                raise ServiceError(
+                    Code.CONFLICT,
+                    "The device is in that cell already.",
+                    extra={"reason": "same_cell"},
+                )
             await conn.execute(
                 update(devices)
                 .where(devices.c.id == before.id)

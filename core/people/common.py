@@ -92,6 +92,8 @@ async def prisoner_seen_by(
 def reason_text(value: object) -> str:
     if not isinstance(value, str) or not 1 <= len(value.strip()) <= MAX_REASON:
         raise ServiceError(
-            Code.INVALID_REQUEST, f"Give a reason for the change (1 to {MAX_REASON} characters)."
+            Code.INVALID_REQUEST,
+            f"Give a reason for the change (1 to {MAX_REASON} characters).",
+            extra={"reason": "reason_required"},
         )
     return value.strip()

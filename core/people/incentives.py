@@ -28,7 +28,9 @@ def incentive_level(value: object) -> IncentiveLevel:
     try:
         return IncentiveLevel(str(value)) if isinstance(value, str) else IncentiveLevel("")
     except ValueError:
-        raise ServiceError(Code.INVALID_REQUEST, f"The level is one of {LEVELS}.") from None
+        raise ServiceError(
+            Code.INVALID_REQUEST, f"The level is one of {LEVELS}.", extra={"reason": "bad_level"}
+        ) from None
 
 
 async def levels_of(conn: AsyncConnection, prisoner_ids: list[str]) -> dict[str, IncentiveLevel]:
@@ -57,7 +59,11 @@ class Incentives:
             prisoner = await prisoner_for(conn, actor, prisoner_id)
             current = (await levels_of(conn, [prisoner.id])).get(prisoner.id, DEFAULT_LEVEL)
             if current == wanted:
-                raise ServiceError(Code.CONFLICT, "The prisoner is on that level already.")
+                raise ServiceError(
+                    Code.CONFLICT,
+                    "The prisoner is on that level already.",
+                    extra={"reason": "same_level"},
+                )
             change_id = str(uuid.uuid4())
             last = await conn.scalar(
                 select(func.max(incentive_changes.c.seq)).where(

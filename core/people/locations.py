@@ -79,7 +79,9 @@ async def destination_cell(conn: AsyncConnection, establishment_id: str, cell: o
     if isinstance(cell, str) and len(cell) <= 36:
         found = await cell_by_id(conn, cell.strip())
         if found is not None and found.establishment_id != establishment_id:
-            raise ServiceError(Code.CONFLICT, OTHER_ESTABLISHMENT)
+            raise ServiceError(
+                Code.CONFLICT, OTHER_ESTABLISHMENT, extra={"reason": "other_establishment"}
+            )
     return await cell_in(conn, establishment_id, cell)
 
 
@@ -99,7 +101,11 @@ class Locations:
             to = await destination_cell(conn, prisoner.establishment_id, cell)
             before = await current_cell(conn, prisoner.id)
             if before is not None and before.id == to.id:
-                raise ServiceError(Code.CONFLICT, "The prisoner is in that cell already.")
+                raise ServiceError(
+                    Code.CONFLICT,
+                    "The prisoner is in that cell already.",
+                    extra={"reason": "same_cell"},
+                )
             await relocate(
                 conn,
                 prisoner_id=prisoner.id,

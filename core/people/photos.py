@@ -51,10 +51,13 @@ NOT_AN_IMAGE = "A photo is a JPEG or PNG image."
 POLYGLOT = "This file holds more than a photo. Save the photo again as a plain JPEG or PNG."
 TOO_SMALL = f"A photo is at least {MIN_SIDE} pixels on each side."
 TOO_MANY_PIXELS = "The photo has too many pixels. Save it at a smaller size."
+# Each refusal's `reason`, for the page to say it in its own language.
+NOT_IMAGE = {"reason": "not_an_image"}
+MANY_PIXELS = {"reason": "too_many_pixels"}
 
 
 def _refuse_polyglot() -> ServiceError:
-    return ServiceError(Code.INVALID_REQUEST, POLYGLOT)
+    return ServiceError(Code.INVALID_REQUEST, POLYGLOT, extra={"reason": "polyglot"})
 
 
 def _png_parts(data: bytes) -> tuple[int, list[bytes]]:
@@ -114,7 +117,7 @@ def clean_photo(data: bytes, content_type: str) -> bytes:
     """The photo as a metadata-free JPEG, or a `ServiceError` saying what is wrong with it."""
     expected = TYPES.get(content_type.split(";")[0].strip().lower())
     if expected is None or not data.startswith(SIGNATURES.get(expected, b"\x00")):
-        raise ServiceError(Code.UNSUPPORTED_MEDIA_TYPE, NOT_AN_IMAGE)
+        raise ServiceError(Code.UNSUPPORTED_MEDIA_TYPE, NOT_AN_IMAGE, extra=NOT_IMAGE)
     end, segments = _png_parts(data) if expected == "PNG" else _jpeg_parts(data)
     if end != len(data):
         raise _refuse_polyglot()
@@ -130,16 +133,18 @@ def clean_photo(data: bytes, content_type: str) -> bytes:
             with Image.open(io.BytesIO(data), formats=[expected]) as image:
                 width, height = image.size
                 if width * height > MAX_PIXELS:
-                    raise ServiceError(Code.BODY_TOO_LARGE, TOO_MANY_PIXELS)
+                    raise ServiceError(Code.BODY_TOO_LARGE, TOO_MANY_PIXELS, extra=MANY_PIXELS)
                 if min(width, height) < MIN_SIDE:
-                    raise ServiceError(Code.INVALID_REQUEST, TOO_SMALL)
+                    raise ServiceError(
+                        Code.INVALID_REQUEST, TOO_SMALL, extra={"reason": "too_small"}
+                    )
                 image.load()
                 upright = ImageOps.exif_transpose(image) or image
                 pixels = upright.convert("RGB")
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
-        raise ServiceError(Code.BODY_TOO_LARGE, TOO_MANY_PIXELS) from None
+        raise ServiceError(Code.BODY_TOO_LARGE, TOO_MANY_PIXELS, extra=MANY_PIXELS) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise ServiceError(Code.UNSUPPORTED_MEDIA_TYPE, NOT_AN_IMAGE) from None
+        raise ServiceError(Code.UNSUPPORTED_MEDIA_TYPE, NOT_AN_IMAGE, extra=NOT_IMAGE) from None
     pixels.thumbnail((MAX_SIDE, MAX_SIDE))
     out = io.BytesIO()
     pixels.save(out, format="JPEG", quality=88, optimize=True)

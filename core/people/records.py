@@ -18,6 +18,7 @@ from core.fields import SubjectCipher
 DATE_OF_BIRTH = "identity_details.date_of_birth"
 PHOTO = "identity_details.photo"
 EARLIEST = date(1900, 1, 1)
+BAD_DATE = {"reason": "bad_date_of_birth"}
 
 
 def date_of_birth(value: object, today: date) -> date:
@@ -29,11 +30,11 @@ def date_of_birth(value: object, today: date) -> date:
         try:
             found = date.fromisoformat(value.strip())
         except ValueError:
-            raise ServiceError(Code.INVALID_REQUEST, message) from None
+            raise ServiceError(Code.INVALID_REQUEST, message, extra=BAD_DATE) from None
     else:
-        raise ServiceError(Code.INVALID_REQUEST, message)
+        raise ServiceError(Code.INVALID_REQUEST, message, extra=BAD_DATE)
     if not EARLIEST <= found < today:
-        raise ServiceError(Code.INVALID_REQUEST, message)
+        raise ServiceError(Code.INVALID_REQUEST, message, extra=BAD_DATE)
     return found
 
 

@@ -41,7 +41,9 @@ def place_name(value: object, what: str = "cell") -> str:
     """A wing or cell name: up to 32 letters, digits, spaces, dots or dashes."""
     if not isinstance(value, str) or not NAME.match(value.strip()):
         raise ServiceError(
-            Code.INVALID_REQUEST, f"A {what} is up to 32 letters, digits, dots or dashes."
+            Code.INVALID_REQUEST,
+            f"A {what} is up to 32 letters, digits, dots or dashes.",
+            extra={"reason": f"bad_{what}_name"},
         )
     return value.strip()
 
@@ -80,7 +82,7 @@ async def cell_by_name(conn: AsyncConnection, establishment_id: str, name: str) 
 async def wing_in(conn: AsyncConnection, establishment_id: str, wing: object) -> Wing:
     """The establishment's wing named `wing` (or with that id); another's answers as missing."""
     if not isinstance(wing, str) or not wing.strip() or len(wing) > 36:
-        raise ServiceError(Code.INVALID_REQUEST, "Say which wing.")
+        raise ServiceError(Code.INVALID_REQUEST, "Say which wing.", extra={"reason": "no_wing"})
     key = wing.strip()
     row = (
         await conn.execute(
@@ -93,7 +95,9 @@ async def wing_in(conn: AsyncConnection, establishment_id: str, wing: object) ->
         )
     ).first()
     if row is None:
-        raise ServiceError(Code.NOT_FOUND, "No such wing in this establishment.")
+        raise ServiceError(
+            Code.NOT_FOUND, "No such wing in this establishment.", extra={"reason": "unknown_wing"}
+        )
     return Wing(row.id, row.establishment_id, row.name)
 
 
@@ -105,7 +109,7 @@ async def cell_in(conn: AsyncConnection, establishment_id: str, cell: object) ->
     establishment answers as a missing one.
     """
     if not isinstance(cell, str) or not cell.strip() or len(cell) > 36:
-        raise ServiceError(Code.INVALID_REQUEST, "Say which cell.")
+        raise ServiceError(Code.INVALID_REQUEST, "Say which cell.", extra={"reason": "no_cell"})
     key = cell.strip()
     row = (
         await conn.execute(
@@ -118,7 +122,9 @@ async def cell_in(conn: AsyncConnection, establishment_id: str, cell: object) ->
         )
     ).first()
     if row is None:
-        raise ServiceError(Code.NOT_FOUND, "No such cell in this establishment.")
+        raise ServiceError(
+            Code.NOT_FOUND, "No such cell in this establishment.", extra={"reason": "unknown_cell"}
+        )
     return cell_row(row)
 
 
@@ -142,7 +148,9 @@ async def add_wing(
         )
     )
     if found is not None:
-        raise ServiceError(Code.CONFLICT, "That wing exists already.")
+        raise ServiceError(
+            Code.CONFLICT, "That wing exists already.", extra={"reason": "wing_exists"}
+        )
     wing_id = str(uuid.uuid4())
     await conn.execute(
         insert(wings).values(
@@ -167,8 +175,12 @@ async def add_cell(
     existing = await cell_by_name(conn, establishment_id, cell_name)
     if existing is not None:
         if existing.wing_id != on.id:
-            raise ServiceError(Code.CONFLICT, "That cell is on another wing.")
-        raise ServiceError(Code.CONFLICT, "That cell exists already.")
+            raise ServiceError(
+                Code.CONFLICT, "That cell is on another wing.", extra={"reason": "cell_exists"}
+            )
+        raise ServiceError(
+            Code.CONFLICT, "That cell exists already.", extra={"reason": "cell_exists"}
+        )
     cell_id = str(uuid.uuid4())
     await conn.execute(
         insert(cells).values(

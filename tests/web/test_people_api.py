@@ -406,7 +406,6 @@ async def test_photos_that_are_not_only_a_photo_are_refused_and_nothing_is_store
         if detail is not None:
             assert (await resp.json())["detail"] == detail
 
-
     async def chunked() -> Any:
         """No Content-Length: the server counts as it reads, and stops past the limit."""
         yield b"\xff\xd8\xff"
