@@ -24,7 +24,7 @@ from tests.people_photos import (
     zip_file,
 )
 from tests.world import PASSWORD, Staff, World, bearer, sign_in_prisoner, sign_in_staff
-from web.state import DATABASE, IDENTITY, SCHEDULING
+from web.state import AUDIT, DATABASE, IDENTITY, SCHEDULING
 
 
 async def _problem(resp: Any, status: int, code: str, detail: str | None = None) -> None:
@@ -497,3 +497,19 @@ async def test_clinician_of_the_consult_sees_date_of_birth_and_a_clean_photo_oth
     resp = await client.get(patient + "/photo", headers=bearer(manager))
     assert resp.status == 200
     assert (await _actions(client, prisoner)).count(Action.CLINICAL_VIEWED) == before + 1
+
+    # Whom to bring where: the officer's list names the cell the prisoner was moved to, not
+    # the cell of the device they signed in on (W0-01).
+    resp = await client.post(
+        f"/api/prisoners/{prisoner}/cell", json={"cell": "W1-02"}, headers=bearer(officer)
+    )
+    assert resp.status == 200
+    listed = await (await client.get("/api/appointments", headers=bearer(officer))).json()
+    assert {a["id"]: a["cell"] for a in listed}[booked.appointment] == "W1-02"
+
+    # Shredding the prisoner (end of retention) leaves neither readable.
+    await app[AUDIT].shred(prisoner, "test")
+    shredded = await (await client.get(patient, headers=bearer(clinician))).json()
+    assert (shredded["date_of_birth"], shredded["photo"]) == (None, True)
+    resp = await client.get(patient + "/photo", headers=bearer(clinician))
+    await _problem(resp, 404, "not_found")
