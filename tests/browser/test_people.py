@@ -24,7 +24,8 @@ from tests.browser.conftest import (
 from tests.browser.seed import consult_world
 from tests.browser.test_views import sign_in_staff_page
 from tests.people_photos import jpeg, jpeg_with_comment
-from web.state import PEOPLE
+from tests.world import PASSWORD, Staff
+from web.state import IDENTITY, PEOPLE, PLACES
 
 pytestmark = pytest.mark.slow
 
@@ -205,4 +206,39 @@ async def test_prisoner_reads_their_level_and_the_clinician_checks_photo_and_bir
     await clinician.wait_for_selector("#screen-call:not([hidden]) #call-identity [data-born]")
     assert "Ganwyd 31 Ionawr 1990" in await clinician.locator("#call-identity").inner_text()
     await screenshot(clinician, "clinician-consult-identity-cy")
+    assert watch.problems == []
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite"])
+async def test_an_admin_keeps_the_places_of_the_establishment_they_choose(
+    live: Live, browser: Any, axe_source: str
+) -> None:
+    first = await consult_world(live.app, relay_only=True, cell="A1-01")
+    second = await consult_world(live.app, relay_only=True, cell="K2-07")
+    admin_id, secret = await live.app[IDENTITY].create_staff(
+        role=Role.ADMIN,
+        establishment_id=None,
+        username="admin.people",
+        display_name="Admin People",
+        password=PASSWORD,
+    )
+    admin = Staff(admin_id, "admin.people", secret, Role.ADMIN, None)
+    watch = PageWatch()
+    page = await new_page(browser, watch)
+    await sign_in_staff_page(page, live, "/people", admin)
+    await page.wait_for_selector("body[data-ready='true'] #screen-people:not([hidden])")
+    choice = page.get_by_label("Establishment")
+    await choice.select_option(second.est)
+    await page.locator("#places-cells tr[data-cell='K2-07']").wait_for()
+    assert await page.locator("#places-cells tr[data-cell='A1-01']").count() == 0
+    await page.get_by_label("New wing").fill("L")
+    await page.get_by_role("button", name="Add wing").click()
+    await page.get_by_text("Wing L added.").wait_for()
+    # An admin reads no identity details either: the roll says only what is on file.
+    assert second.prisoner_name in await page.locator("#roll").inner_text()
+    await check_accessibility(page, axe_source, "people and places, admin")
+    await screenshot(page, "people-admin")
+    wings = [w.name for w in await live.app[PLACES].wings(second.est)]
+    assert wings == ["K", "L"]
+    assert [w.name for w in await live.app[PLACES].wings(first.est)] == ["A"]
     assert watch.problems == []
