@@ -138,6 +138,9 @@ def clean_photo(data: bytes, content_type: str) -> bytes:
                     raise ServiceError(
                         Code.INVALID_REQUEST, TOO_SMALL, extra={"reason": "too_small"}
                     )
+                if expected == "JPEG":
+                    # Decode at a reduced scale (a JPEG can, for free): the stored photo is small.
+                    image.draft("RGB", (MAX_SIDE * 2, MAX_SIDE * 2))
                 image.load()
                 upright = ImageOps.exif_transpose(image) or image
                 pixels = upright.convert("RGB")
