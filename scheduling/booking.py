@@ -22,10 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.db.schema import accounts, cells, devices, sessions
-from core.people.locations import cells_of
 from core.errors import Code, ServiceError
 from core.events import Action
 from core.identity import Principal, Role
+from core.people.locations import cells_of
 from scheduling.base import (
     NOTES,
     OUTCOME_CODE,

@@ -21,8 +21,8 @@ from core.db.schema import accounts
 from core.errors import Code, ServiceError
 from core.events import Action
 from core.identity import Principal, Role
-from core.people import MoveKind, relocate
-from core.people.locations import destination_cell
+from core.people.locations import destination_cell, relocate
+from core.people.types import MoveKind
 from scheduling.base import (
     REQUEST_TEXT,
     new_id,

@@ -23,7 +23,7 @@ from core.identity import IdentityService
 from core.identity.passwords import SecretHasher
 from core.identity.tokens import TokenSigner
 from core.keys import ServiceKeys, load_service_keys
-from core.people import People
+from core.people.service import People
 from core.places.service import Places
 from media.turn import IceServers
 from scheduling import SchedulingService

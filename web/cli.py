@@ -322,7 +322,7 @@ def _print_grants(role: str) -> int:
 
 async def _demo(core: Core, args: argparse.Namespace) -> int:
     from core.fields import FieldCipher
-    from core.people import People
+    from core.people.service import People
     from core.places.service import Places
     from web.app import build_scheduling
     from web.demo import describe, seed

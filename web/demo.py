@@ -21,7 +21,7 @@ from core.clock import FakeClock
 from core.identity import IdentityService, Principal, Role
 from core.identity.service import SYSTEM_ACTOR
 from core.keys import write_secret_file
-from core.people import People
+from core.people.service import People
 from core.places.service import Places
 from scheduling import SchedulingService, Service
 from scheduling.times import local_instant

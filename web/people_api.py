@@ -18,7 +18,7 @@ from core.clinical import ClinicalRecord
 from core.errors import Code, ServiceError
 from core.identity import Principal
 from core.identity.devices import Enrolment
-from core.people import CellMove, Incentive, Location, RollEntry
+from core.people.types import CellMove, Incentive, Location, RollEntry
 from core.places import Cell, Wing
 from core.places.service import may_keep
 from web.auth import require

@@ -10,7 +10,7 @@ from core.config import Settings
 from core.db import Database
 from core.identity import IdentityService
 from core.keys import ServiceKeys
-from core.people import People
+from core.people.service import People
 from core.places.service import Places
 from scheduling import SchedulingService
 from signalling.bus import Bus

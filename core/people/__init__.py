@@ -7,13 +7,16 @@
   under the prisoner's key; the prisoner reads it on the device.
 - `details`: date of birth and photo for the clinician's identity check,
   sealed under the prisoner's key, shown by `core.clinical`'s rule only.
+- `records`: sealing the date of birth and photo (used by identity's account
+  creation too, so it imports nothing of identity's).
 - `photos`: what makes an upload a photo (and only a photo).
+- `service.People`: the one object the application builds.
 
-See docs/people.md.
+This package's own `__init__` imports only the types: `core.identity` imports
+`core.people.records` while it is itself being imported, and `core.clinical`
+(which `details` needs) imports `core.identity`. See docs/people.md.
 """
 
-from core.people.locations import relocate
-from core.people.service import People
 from core.people.types import (
     DEFAULT_LEVEL,
     CellMove,
@@ -35,7 +38,5 @@ __all__ = [
     "IncentiveLevel",
     "Location",
     "MoveKind",
-    "People",
     "RollEntry",
-    "relocate",
 ]
