@@ -132,6 +132,8 @@ async def test_a_second_screen_for_the_same_consult_takes_over_and_the_first_say
     await j.clinician.page.locator(
         f"#waiting-all li[data-waiting='{j.world.appointment_id}']"
     ).wait_for(timeout=15000)
+    # With no consult open, no second list contradicts that one with "Nobody is waiting".
+    assert not await j.clinician.page.locator("#waiting").is_visible()
     assert j.watch.problems == []
 
 

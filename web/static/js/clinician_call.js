@@ -307,6 +307,9 @@ function close({ toList = true } = {}) {
   state.signal = null;
   node("arrival-alert").hidden = true;
   state.waiting.clear();
+  // The open consult's waiting room means nothing with no consult open: the list of
+  // everyone waiting, above it, says who is.
+  node("waiting-open").hidden = true;
   peer(null);
   if (toList) show("screen-list");
 }
@@ -321,6 +324,7 @@ async function open(appointmentId, { admit: admitting = null } = {}) {
   if (state.signal) close();
   state.current = appointmentId;
   state.waiting.clear();
+  node("waiting-open").hidden = false;
   state.admitOnArrival = admitting;
   peer(null);
   node("call-status").textContent = "";
