@@ -46,7 +46,7 @@ from media.precall import PrecallDevice, encoded_source  # noqa: E402
 from media.turn import turn_credential  # noqa: E402
 from tests.media.nodes import Cluster, create_cluster, sign_in_prisoner  # noqa: E402
 from tests.turn import Turn, start_turnserver  # noqa: E402
-from tests.world import Prisoner  # noqa: E402
+from tests.world import Prisoner, place  # noqa: E402
 from web.state import IDENTITY  # noqa: E402
 
 STEADY_S = 8.0
@@ -94,6 +94,7 @@ async def devices_with_consults(cluster: Cluster, count: int) -> list[Prisoner]:
         account = await identity.create_prisoner(
             establishment_id=world.est, prison_number=number, display_name=f"Bench {i}", pin="2468"
         )
+        await place(cluster._app, world.est, f"B1-{i:02d}")
         enrolment = await identity.devices.start_enrolment(system, world.est, f"B1-{i:02d}")
         device, credential = await identity.devices.complete_enrolment(enrolment.code)
         await scheduling.book(

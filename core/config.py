@@ -93,6 +93,8 @@ class Settings:
     smtp_password: Secret | None = None
     smtp_from: str = "throughcare@localhost"
     email_link_seconds: int = 24 * 3600
+    # an identity photo upload (core/people/photos.py)
+    photo_max_bytes: int = 5 * 1024 * 1024
 
     @property
     def is_postgres(self) -> bool:
@@ -169,6 +171,9 @@ class Settings:
             smtp_from=reader.email("SMTP_FROM", "throughcare@localhost"),
             email_link_seconds=reader.integer(
                 "EMAIL_LINK_SECONDS", 24 * 3600, minimum=300, maximum=7 * 86400
+            ),
+            photo_max_bytes=reader.integer(
+                "PHOTO_MAX_BYTES", 5 * 1024 * 1024, minimum=64 * 1024, maximum=32 * 1024 * 1024
             ),
         )
 

@@ -34,8 +34,14 @@ class Action(StrEnum):
     EMAIL_VERIFICATION_SENT = "email_verification_sent"
     EMAIL_VERIFIED = "email_verified"
     ATTENDEES_SET = "attendees_set"
-    # places
+    # places and people (core/places, core/people)
+    WING_ADDED = "wing_added"
     CELL_ADDED = "cell_added"
+    DEVICE_MOVED = "device_moved"
+    PRISONER_MOVED = "prisoner_moved"
+    INCENTIVE_CHANGED = "incentive_changed"
+    # A date of birth or photo recorded for the identity check: never its value.
+    IDENTITY_RECORDED = "identity_recorded"
     # scheduling
     AVAILABILITY_CHANGED = "availability_changed"
     REGIME_CHANGED = "regime_changed"

@@ -87,6 +87,14 @@ class Permission(StrEnum):
     JOBS_MANAGE = "jobs.manage"
     # Disable an account: every session ends and its sockets close.
     ACCOUNTS_DISABLE = "accounts.disable"
+    # Keep places and people: wings, cells, devices' cells, where each prisoner is,
+    # their incentive level, their date of birth and identity photo (core/people).
+    PEOPLE_MANAGE = "people.manage"
+    # Read an incentive level and its history: one's own, or those one keeps.
+    INCENTIVES_READ = "incentives.read"
+    # See a patient's identity photo for the check at the start of a consult: the
+    # consult's clinicians and managers, never admins (core.clinical's rule decides whose).
+    IDENTITY_PHOTO_READ = "identity_photo.read"
 
 
 P = Permission
@@ -136,10 +144,13 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.CONSENTS_MANAGE,
                 P.HEALTH_REQUESTS_CREATE,
                 P.HEALTH_REQUESTS_READ,
+                P.INCENTIVES_READ,
             }
         ),
         Role.CLINICIAN: frozenset(
-            _EVERYONE | _CLINICAL_DESK | {P.WAITING_ROOM, P.CONSULTS_CONDUCT, P.CALENDAR_MANAGE}
+            _EVERYONE
+            | _CLINICAL_DESK
+            | {P.WAITING_ROOM, P.CONSULTS_CONDUCT, P.CALENDAR_MANAGE, P.IDENTITY_PHOTO_READ}
         ),
         Role.MANAGER: frozenset(
             _EVERYONE
@@ -152,6 +163,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.AUDIT_READ,
                 P.APPOINTMENTS_MANAGE_ANY,
                 P.CLINICAL_TEXT_READ_LOGGED,
+                P.IDENTITY_PHOTO_READ,
             }
         ),
         Role.OFFICER: frozenset(
@@ -163,6 +175,8 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.APPOINTMENTS_CHECK_IN,
                 P.DEVICES_MANAGE,
                 P.CASELOAD_MANAGE,
+                P.PEOPLE_MANAGE,
+                P.INCENTIVES_READ,
             }
         ),
         Role.ADMIN: frozenset(
@@ -181,6 +195,8 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.ANY_ESTABLISHMENT,
                 P.JOBS_MANAGE,
                 P.ACCOUNTS_DISABLE,
+                P.PEOPLE_MANAGE,
+                P.INCENTIVES_READ,
             }
         ),
         # Triage health requests, search slots and book, move and cancel with a reason.

@@ -25,6 +25,7 @@ from core.db.schema import accounts, cells, devices, sessions
 from core.errors import Code, ServiceError
 from core.events import Action
 from core.identity import Principal, Role
+from core.people.locations import cells_of
 from core.permissions import Permission, allows, require_permission
 from scheduling.base import (
     NOTES,
@@ -553,9 +554,11 @@ class Booking(SlotSearch):
         return found
 
     async def _cells(self, conn: AsyncConnection, ids: set[str]) -> dict[str, str]:
-        """Prisoner id -> the cell of the (still enrolled) device they last signed in on."""
+        """Prisoner id -> their cell (`core.people`), else the cell of the (still enrolled)
+        device they last signed in on, for prisoners officers have not placed yet."""
         if not ids:
             return {}
+        placed = {p: c.name for p, c in (await cells_of(conn, sorted(ids))).items()}
         s, d = sessions.c, devices.c
         rows = await conn.execute(
             select(s.account_id, cells.c.name.label("cell"))
@@ -565,7 +568,7 @@ class Booking(SlotSearch):
             .order_by(s.created_at, s.id)
         )
         # Later sessions overwrite earlier ones: the last device wins.
-        return {r.account_id: r.cell for r in rows}
+        return {**{r.account_id: r.cell for r in rows}, **placed}
 
     async def waiting_room(self, actor: Principal) -> list[WaitingPatient]:
         """The clinician's own patients checked in and waiting now, across appointments."""

@@ -2,9 +2,12 @@
 
 On transfer, pending consults are cancelled as prison-caused and re-offered at
 the new establishment as requests in its triage queue, open requests and
-consents move with the prisoner, and each clinician is told. On release,
-pending consults and requests are closed with the release reason and the
-prisoner is listed for hand-over to community services.
+consents move with the prisoner, and each clinician is told. The prisoner
+leaves their cell for one of the new establishment's (or for none, until its
+officers place them), through `core.people.relocate`, in the same transaction.
+On release, pending consults and requests are closed with the release reason,
+the prisoner leaves their cell, and is listed for hand-over to community
+services.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from core.errors import Code, ServiceError
 from core.events import Action
 from core.identity import Principal, Role
 from core.identity.types import EndReason, SessionsEnded
+from core.people.locations import destination_cell, relocate
+from core.people.types import MoveKind
 from core.permissions import Permission, require_permission
 from scheduling.base import (
     REQUEST_TEXT,
@@ -41,8 +46,14 @@ class Handover:
 
 
 class Movements(Lockdowns, Consents):
-    async def transfer(self, actor: Principal, prisoner_id: str, to_establishment: str) -> int:
-        """Returns how many pending consults were re-offered at the new establishment."""
+    async def transfer(
+        self, actor: Principal, prisoner_id: str, to_establishment: str, to_cell: object = None
+    ) -> int:
+        """Returns how many pending consults were re-offered at the new establishment.
+
+        `to_cell` (a cell of the new establishment, by name or id) is where the
+        prisoner goes; without it they are in no cell until its officers place them.
+        """
         require_permission(actor, Permission.PRISONERS_MOVE)
         now = self._clock.now()
         async with self._db.begin() as conn:
@@ -52,6 +63,9 @@ class Movements(Lockdowns, Consents):
             await self._zone_name(conn, to_establishment)
             if to_establishment == source:
                 raise ServiceError(Code.INVALID_REQUEST, "The prisoner is already there.")
+            cell = (
+                None if to_cell is None else await destination_cell(conn, to_establishment, to_cell)
+            )
             pending = await self._active_of(conn, prisoner_id=prisoner.id)
             for m in pending:
                 await self._apply(conn, m["id"], Status.CANCELLED, None, "transfer", None)
@@ -105,6 +119,16 @@ class Movements(Lockdowns, Consents):
                 .where(accounts.c.id == prisoner.id)
                 .values(establishment_id=to_establishment)
             )
+            left = await relocate(
+                conn,
+                prisoner_id=prisoner.id,
+                kind=MoveKind.TRANSFER,
+                from_establishment=source,
+                to_establishment=to_establishment,
+                to_cell=cell,
+                now=now,
+                actor=actor.account_id,
+            )
             await conn.execute(
                 insert(movements).values(
                     id=new_id(),
@@ -123,6 +147,8 @@ class Movements(Lockdowns, Consents):
             subject=prisoner.id,
             to=to_establishment,
             reoffered=len(pending),
+            from_cell=left.name if left else None,
+            cell=cell.name if cell else None,
         )
         return len(pending)
 
@@ -153,6 +179,16 @@ class Movements(Lockdowns, Consents):
                     )
                 )
                 .values(status="closed")
+            )
+            await relocate(
+                conn,
+                prisoner_id=prisoner.id,
+                kind=MoveKind.RELEASE,
+                from_establishment=source,
+                to_establishment=None,
+                to_cell=None,
+                now=now,
+                actor=actor.account_id,
             )
             await conn.execute(
                 insert(movements).values(

@@ -49,7 +49,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_help_explains_every_command(tmp_path: Path) -> None:
     top = run(tmp_path, "--help")
     assert top.returncode == 0
-    for command in ("serve", "db", "demo", "accounts", "devices"):
+    for command in ("serve", "db", "demo", "accounts", "devices", "places"):
         assert command in top.stdout
     assert "THROUGHCARE_DATABASE_URL" in top.stdout
     for args in (
@@ -58,6 +58,7 @@ def test_help_explains_every_command(tmp_path: Path) -> None:
         ["demo"],
         ["accounts", "create"],
         ["devices", "enrol"],
+        ["places", "add-cell"],
     ):
         result = run(tmp_path, *args, "--help")
         assert result.returncode == 0, args
@@ -79,10 +80,11 @@ def test_demo_seeds_once_and_prints_the_same_sign_ins(seeded: Path) -> None:
         "manager",
         "officer",
     ]
-    assert len(data["prisoners"]) == 2
+    assert len(data["prisoners"]) == 3
+    assert [p["incentive_level"] for p in data["prisoners"]] == ["enhanced", "standard", "basic"]
     # Issue 13: departments, a keyworker with a caseload, staff serving two establishments.
     assert "wing-office" in data["access"]["departments"]
-    assert data["access"]["caseload"] == ["A1234BC", "B2345CD"]
+    assert data["access"]["caseload"] == sorted(p["prison_number"] for p in data["prisoners"])
     assert data["access"]["second_establishment"]["code"] == "DEMO-EAST"
     assert all(p["device_credential"].startswith("tcd_") for p in data["prisoners"])
     again = run(seeded, "demo", "--json")
@@ -154,10 +156,76 @@ def test_accounts_create_and_devices_enrol(seeded: Path) -> None:
         stdin="4321\n",
     )
     assert prisoner.returncode == 0, prisoner.stderr
-    enrol = run(seeded, "devices", "enrol", "--establishment", "DEMO", "--cell", "Z1-01", "--json")
+    enrol = run(seeded, "devices", "enrol", "--establishment", "DEMO", "--cell", "A1-03", "--json")
     assert enrol.returncode == 0, enrol.stderr
     code = json.loads(enrol.stdout)["enrolment_code"]
     assert len(code) == 14 and code.count("-") == 2
+
+
+def test_places_are_kept_from_the_shell_and_enrolment_needs_a_listed_cell(seeded: Path) -> None:
+    run(seeded, "demo", "--json")
+    assert (
+        run(seeded, "places", "add-wing", "--establishment", "DEMO", "--wing", "H").returncode == 0
+    )
+    added = run(
+        seeded, "places", "add-cell", "--establishment", "DEMO", "--wing", "H", "H1-01", "H1-02"
+    )
+    assert added.returncode == 0, added.stderr
+    assert "cell H1-02 on wing H" in added.stdout
+    listed = run(seeded, "places", "list", "--establishment", "DEMO", "--json")
+    wings = json.loads(listed.stdout)["wings"]
+    assert wings["H"] == ["H1-01", "H1-02"] and "A1-01" in wings["A"]
+    # A wing the establishment does not have, a cell twice, and enrolling to an unlisted cell.
+    for args, words in (
+        (("add-cell", "--wing", "Q", "Q1-01"), "No such wing in this establishment."),
+        (("add-cell", "--wing", "H", "H1-01"), "That cell exists already."),
+        (("add-wing", "--wing", "H"), "That wing exists already."),
+    ):
+        refused = run(seeded, "places", args[0], "--establishment", "DEMO", *args[1:])
+        assert refused.returncode == 2 and words in refused.stderr, refused.stderr
+    enrol = run(seeded, "devices", "enrol", "--establishment", "DEMO", "--cell", "H9-99")
+    assert enrol.returncode == 2
+    assert "No such cell in this establishment." in enrol.stderr
+    assert json.loads(run(seeded, "places", "list", "--establishment", "DEMO", "--json").stdout)[
+        "wings"
+    ]["H"] == ["H1-01", "H1-02"]
+    born = run(
+        seeded,
+        "accounts",
+        "create",
+        "--role",
+        "prisoner",
+        "--establishment",
+        "DEMO",
+        "--prison-number",
+        "Y8765XW",
+        "--name",
+        "Bo Born",
+        "--date-of-birth",
+        "31/01/1990",
+        "--secret-stdin",
+        stdin="4321\n",
+    )
+    assert born.returncode == 2
+    assert "A date of birth is a past date written YYYY-MM-DD." in born.stderr
+    born = run(
+        seeded,
+        "accounts",
+        "create",
+        "--role",
+        "prisoner",
+        "--establishment",
+        "DEMO",
+        "--prison-number",
+        "Y8765XW",
+        "--name",
+        "Bo Born",
+        "--date-of-birth",
+        "1990-01-31",
+        "--secret-stdin",
+        stdin="4321\n",
+    )
+    assert born.returncode == 0, born.stderr
 
 
 def test_bad_configuration_stops_with_one_line_naming_the_variable(tmp_path: Path) -> None:

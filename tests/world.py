@@ -10,7 +10,7 @@ from aiohttp import web
 
 from core.identity import Principal, Role
 from core.identity.service import SYSTEM_ACTOR
-from web.state import CLOCK, IDENTITY
+from web.state import CLOCK, IDENTITY, PLACES
 
 PASSWORD = "correct horse battery"
 
@@ -45,6 +45,22 @@ class World:
     prisoners: list[Prisoner] = field(default_factory=list)
     other_prisoner: Prisoner | None = None
     other_device_credential: str = ""
+
+
+SYSTEM = Principal(account_id=SYSTEM_ACTOR, role=Role.ADMIN, establishment_id=None, session_id="")
+
+
+async def place(app: web.Application, establishment_id: str, cell: str) -> str:
+    """The establishment's cell of that name, added (on the wing its leading letters name,
+    "W0-01" on W) if it is not there: enrolment now needs a cell that exists."""
+    places = app[PLACES]
+    found = [c for c in await places.cells(establishment_id) if c.name == cell]
+    if found:
+        return found[0].id
+    wing = "".join(ch for ch in cell.split("-")[0] if ch.isalpha()).upper() or "X"
+    if wing not in [w.name for w in await places.wings(establishment_id)]:
+        await places.add_wing(SYSTEM, establishment_id, wing)
+    return (await places.add_cell(SYSTEM, establishment_id, wing, cell)).id
 
 
 async def build_world(app: web.Application) -> World:
@@ -82,9 +98,9 @@ async def build_world(app: web.Application) -> World:
         account_id = await identity.create_prisoner(
             establishment_id=where, prison_number=number, display_name=f"Prisoner {number}", pin=pin
         )
-        enrolment = await identity.devices.start_enrolment(
-            system, where, f"W{len(world.prisoners)}-0{pin[0]}"
-        )
+        cell = f"W{len(world.prisoners)}-0{pin[0]}"
+        await place(app, where, cell)
+        enrolment = await identity.devices.start_enrolment(system, where, cell)
         device, credential = await identity.devices.complete_enrolment(enrolment.code)
         prisoner = Prisoner(account_id, number, pin, where, device.id, credential)
         if where == est:

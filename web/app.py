@@ -26,6 +26,8 @@ from core.identity.tokens import TokenSigner
 from core.identity.types import SessionEndings
 from core.keys import ServiceKeys, load_service_keys
 from core.mail import Mailer, SmtpMailer
+from core.people.service import People
+from core.places.service import Places
 from media.turn import IceServers
 from scheduling import SchedulingService
 from signalling.bus import create_bus
@@ -43,6 +45,7 @@ from web import (
     jobs,
     openapi,
     pages,
+    people_api,
     scheduling_api,
     signin,
     test_calls,
@@ -59,6 +62,8 @@ from web.state import (
     IDENTITY,
     KEYS,
     METRICS,
+    PEOPLE,
+    PLACES,
     SCHEDULING,
     SETTINGS,
     SUBJECT_KEYS,
@@ -80,6 +85,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     call_backs,
     admin_jobs,
     access_api,
+    people_api,
 )
 
 
@@ -111,6 +117,7 @@ def create_app(
         _identity(hasher),
         _access(mailer),
         _scheduling,
+        _people,
         ws.signalling_ctx,
         jobs.jobs_ctx,
         pages.load_pages,
@@ -191,6 +198,7 @@ def build_identity(
     keys: ServiceKeys,
     hasher: SecretHasher | None = None,
     endings: SessionEndings | None = None,
+    subject_keys: SubjectCipher | None = None,
 ) -> IdentityService:
     signer = TokenSigner(
         keys.token_signing,
@@ -210,6 +218,7 @@ def build_identity(
         refresh_lifetime_s=settings.refresh_token_seconds,
         enrolment_lifetime_s=settings.enrolment_code_seconds,
         endings=endings,
+        subject_keys=subject_keys,
     )
 
 
@@ -225,6 +234,7 @@ def _identity(
             app[KEYS],
             hasher,
             endings=BusEndings(app[BUS]),
+            subject_keys=app[SUBJECT_KEYS],
         )
         yield
 
@@ -286,5 +296,17 @@ async def _scheduling(app: web.Application) -> AsyncIterator[None]:
         app[KEYS],
         app[SUBJECT_KEYS],
         endings=BusEndings(app[BUS]),
+    )
+    yield
+
+
+async def _people(app: web.Application) -> AsyncIterator[None]:
+    app[PLACES] = Places(app[DATABASE], clock=app[CLOCK], audit=app[AUDIT])
+    app[PEOPLE] = People(
+        app[DATABASE],
+        cipher=FieldCipher(app[KEYS].field_key),
+        subject_keys=app[SUBJECT_KEYS],
+        clock=app[CLOCK],
+        audit=app[AUDIT],
     )
     yield

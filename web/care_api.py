@@ -151,7 +151,9 @@ async def transfer(request: web.Request) -> web.Response:
     to = body.get("to_establishment_id")
     if not isinstance(to, str):
         raise ServiceError(Code.INVALID_REQUEST, "to_establishment_id is required.")
-    moved = await scheduling_of(request).transfer(principal, request.match_info["prisoner_id"], to)
+    moved = await scheduling_of(request).transfer(
+        principal, request.match_info["prisoner_id"], to, body.get("to_cell")
+    )
     return json_response({"reoffered": moved})
 
 
@@ -287,9 +289,13 @@ OPENAPI: dict[str, Any] = {
         "post": api_op(
             "Transfer a prisoner; pending care moves with them",
             Permission.PRISONERS_MOVE,
-            body=obj(["to_establishment_id"], to_establishment_id=ID),
+            body=obj(
+                ["to_establishment_id"],
+                to_establishment_id=ID,
+                to_cell={"type": "string", "description": "a cell there, by name or id"},
+            ),
             parameters=path_params("prisoner_id"),
-            errors=(400, 401, 403, 404),
+            errors=(400, 401, 403, 404, 409),
         )
     },
     "/api/prisoners/{prisoner_id}/release": {

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from audit import AuditLog, open_audit_log
+from audit import AuditLog, SubjectKeys, open_audit_log
 from core.clock import SystemClock
 from core.config import ConfigError, Settings
 from core.db import Database, create_database, upgrade
@@ -68,7 +68,8 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
         )
         try:
             keys = await asyncio.to_thread(load_service_keys, settings.keys_dir)
-            identity = build_identity(settings, db, audit, clock, keys)
+            subject_keys = SubjectKeys(audit.keys, clock)
+            identity = build_identity(settings, db, audit, clock, keys, subject_keys=subject_keys)
             yield Core(settings, db, audit, identity, keys)
         finally:
             await audit.close()
@@ -142,6 +143,12 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True, help="display name")
     create.add_argument("--sex", choices=["F", "M", "X"])
     create.add_argument(
+        "--date-of-birth",
+        metavar="YYYY-MM-DD",
+        help="a prisoner's date of birth, for the clinician's identity check "
+        "(sealed under the prisoner's own key)",
+    )
+    create.add_argument(
         "--secret-stdin", action="store_true", help="read the password or PIN from standard input"
     )
     create.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -155,11 +162,34 @@ def _parser() -> argparse.ArgumentParser:
         "redeems it here and prints the device credential (for provisioning images).",
     )
     enrol.add_argument("--establishment", required=True, help="establishment code")
-    enrol.add_argument("--cell", required=True)
+    enrol.add_argument(
+        "--cell", required=True, help="a cell the establishment lists (see `places list`)"
+    )
     enrol.add_argument("--complete", action="store_true")
     enrol.add_argument("--json", action="store_true")
+    _add_places_commands(sub)
     add_audit_commands(sub)
     return parser
+
+
+def _add_places_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    places = sub.add_parser(
+        "places",
+        help="wings and cells of an establishment",
+        description="An establishment's wings and cells. Devices are enrolled, and prisoners "
+        "placed, only in cells listed here.",
+    )
+    places_sub = places.add_subparsers(dest="places_command", required=True, metavar="ACTION")
+    listing = places_sub.add_parser("list", help="print the wings and their cells")
+    listing.add_argument("--establishment", required=True, help="establishment code")
+    listing.add_argument("--json", action="store_true")
+    wing = places_sub.add_parser("add-wing", help="add a wing")
+    wing.add_argument("--establishment", required=True, help="establishment code")
+    wing.add_argument("--wing", required=True, help="the wing's name, e.g. A")
+    cell = places_sub.add_parser("add-cell", help="add cells on a wing")
+    cell.add_argument("--establishment", required=True, help="establishment code")
+    cell.add_argument("--wing", required=True, help="a wing the establishment has")
+    cell.add_argument("cells", nargs="+", metavar="CELL", help="cell names, e.g. A1-01 A1-02")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -267,6 +297,8 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
             return await _create_account(core, args)
         if args.command == "devices":
             return await _enrol(core, args)
+        if args.command == "places":
+            return await _places(core, args)
         if args.command == "audit":
             return await run_audit(core, args)
     return 2
@@ -289,7 +321,8 @@ def _print_grants(role: str) -> int:
 
 
 async def _demo(core: Core, args: argparse.Namespace) -> int:
-    from audit import SubjectKeys
+    from core.fields import FieldCipher
+    from core.people.service import People
     from core.places.service import Places
     from web.app import build_access, build_scheduling
     from web.demo import describe, seed
@@ -299,8 +332,20 @@ async def _demo(core: Core, args: argparse.Namespace) -> int:
     scheduling = build_scheduling(core.db, core.audit, clock, core.keys, subject_keys)
     places = Places(core.db, clock=clock, audit=core.audit)
     access = build_access(core.settings, core.db, core.audit, clock, core.keys)
+    people = People(
+        core.db,
+        cipher=FieldCipher(core.keys.field_key),
+        subject_keys=subject_keys,
+        clock=clock,
+        audit=core.audit,
+    )
     data = await seed(
-        core.identity, core.settings.data_dir / "demo.json", scheduling, places, access
+        core.identity,
+        core.settings.data_dir / "demo.json",
+        scheduling,
+        places=places,
+        people=people,
+        access=access,
     )
     url = f"http://{core.settings.host}:{core.settings.port}"
     if args.json:
@@ -331,6 +376,8 @@ def _read_secret(args: argparse.Namespace, what: str) -> str:
 async def _create_account(core: Core, args: argparse.Namespace) -> int:
     role = Role(args.role)
     est_id = await _establishment_id(core, args.establishment)
+    if role != Role.PRISONER and args.date_of_birth:
+        raise ConfigError("--date-of-birth is for prisoners")
     if role == Role.PRISONER:
         if not args.prison_number or est_id is None:
             raise ConfigError("a prisoner needs --prison-number and --establishment")
@@ -341,6 +388,7 @@ async def _create_account(core: Core, args: argparse.Namespace) -> int:
             display_name=args.name,
             pin=pin,
             sex=args.sex,
+            date_of_birth=args.date_of_birth,
         )
         result = {"account_id": account_id}
     else:
@@ -387,6 +435,35 @@ async def _enrol(core: Core, args: argparse.Namespace) -> int:
     else:
         for key, value in result.items():
             print(f"{key}: {value}")
+    return 0
+
+
+async def _places(core: Core, args: argparse.Namespace) -> int:
+    from core.places.service import Places
+
+    est_id = await _establishment_id(core, args.establishment)
+    assert est_id is not None
+    system = Principal(
+        account_id=SYSTEM_ACTOR, role=Role.ADMIN, establishment_id=None, session_id=""
+    )
+    places = Places(core.db, clock=SystemClock(), audit=core.audit)
+    if args.places_command == "add-wing":
+        wing = await places.add_wing(system, est_id, args.wing)
+        print(f"wing {wing.name}: {wing.id}")
+        return 0
+    if args.places_command == "add-cell":
+        for name in args.cells:
+            cell = await places.add_cell(system, est_id, args.wing, name)
+            print(f"cell {cell.name} on wing {cell.wing}: {cell.id}")
+        return 0
+    wings = await places.wings(est_id)
+    cells = await places.cells(est_id)
+    listed = {w.name: [c.name for c in cells if c.wing_id == w.id] for w in wings}
+    if args.json:
+        print(json.dumps({"wings": listed}))
+    else:
+        for name, on in listed.items():
+            print(f"{name}: {' '.join(on) if on else '(no cells)'}")
     return 0
 
 

@@ -7,6 +7,7 @@ kept (owner-only) in `var/demo.json` and printed again.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import random
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from core.clock import FakeClock
 from core.identity import IdentityService, Principal, Role
 from core.identity.service import SYSTEM_ACTOR
 from core.keys import write_secret_file
+from core.people.service import People
 from core.places.service import Places
 from scheduling import SchedulingService, Service
 from scheduling.times import local_instant
@@ -111,20 +113,47 @@ DEMO_DEPARTMENTS = {
     "visits": ["officer"],
     "education": ["keyworker"],
 }
-# Wings and their cells; the prisoners' devices are in two cells of wing A.
+# Wings and their cells; each prisoner is in a cell with a device of its own.
 DEMO_PLACES = {
     "A": [f"A1-{n:02d}" for n in range(1, 7)],
     "B": [f"B1-{n:02d}" for n in range(1, 7)],
 }
-PRISONERS = [
+# One prisoner at each incentive level (Standard is where everyone starts), each with a
+# date of birth and a photo for the clinician's identity check.
+PRISONERS: list[dict[str, Any]] = [
     {
         "prison_number": "A1234BC",
         "name": "Alex Example",
         "pin": "1234",
         "sex": "M",
         "cell": "A1-01",
+        "date_of_birth": "1988-04-12",
+        "level": "enhanced",
+        "reason": "Steady work in the kitchens and a clean record for six months.",
+        "colour": (70, 110, 160),
     },
-    {"prison_number": "B2345CD", "name": "Sam Sample", "pin": "2345", "sex": "F", "cell": "A1-02"},
+    {
+        "prison_number": "B2345CD",
+        "name": "Sam Sample",
+        "pin": "2345",
+        "sex": "F",
+        "cell": "A1-02",
+        "date_of_birth": "1995-09-30",
+        "level": "standard",
+        "reason": "",
+        "colour": (150, 90, 70),
+    },
+    {
+        "prison_number": "C3456DE",
+        "name": "Jo Jones",
+        "pin": "3456",
+        "sex": "M",
+        "cell": "B1-01",
+        "date_of_birth": "2001-01-17",
+        "level": "basic",
+        "reason": "Two refusals to lock up at the evening roll check this week.",
+        "colour": (90, 130, 80),
+    },
 ]
 
 
@@ -132,7 +161,9 @@ async def seed(
     identity: IdentityService,
     demo_file: Path,
     scheduling: SchedulingService | None = None,
-    places: Places | None = None,
+    *,
+    places: Places,
+    people: People,
     access: Access | None = None,
 ) -> dict[str, Any]:
     existing = await identity.establishment_by_code(ESTABLISHMENT["code"])
@@ -172,28 +203,36 @@ async def seed(
     system = Principal(
         account_id=SYSTEM_ACTOR, role=Role.ADMIN, establishment_id=None, session_id=""
     )
-    if places is not None:
-        for wing, names in DEMO_PLACES.items():
-            for name in names:
-                await places.add_cell(system, est_id, wing, name)
+    for wing, names in DEMO_PLACES.items():
+        await places.add_wing(system, est_id, wing)
+        for name in names:
+            await places.add_cell(system, est_id, wing, name)
+    officer = next(
+        Principal(p["account_id"], Role.OFFICER, est_id, "demo")
+        for p in staff
+        if p["role"] == Role.OFFICER.value
+    )
     prisoners = []
-    for person in PRISONERS:
+    for who in PRISONERS:
         account_id = await identity.create_prisoner(
             establishment_id=est_id,
-            prison_number=person["prison_number"],
-            display_name=person["name"],
-            pin=person["pin"],
-            sex=person["sex"],
+            prison_number=str(who["prison_number"]),
+            display_name=str(who["name"]),
+            pin=str(who["pin"]),
+            sex=str(who["sex"]),
+            date_of_birth=who["date_of_birth"],
         )
-        enrolment = await identity.devices.start_enrolment(system, est_id, person["cell"])
+        await seed_person(people, officer, account_id, who)
+        enrolment = await identity.devices.start_enrolment(system, est_id, who["cell"])
         device, credential = await identity.devices.complete_enrolment(enrolment.code)
         prisoners.append(
             {
                 "account_id": account_id,
-                "prison_number": person["prison_number"],
-                "name": person["name"],
-                "pin": person["pin"],
-                "cell": person["cell"],
+                "prison_number": who["prison_number"],
+                "name": who["name"],
+                "pin": who["pin"],
+                "cell": who["cell"],
+                "incentive_level": who["level"],
                 "device_id": device.id,
                 "device_credential": credential,
             }
@@ -202,9 +241,7 @@ async def seed(
         "establishment": {"id": est_id, **ESTABLISHMENT},
         "staff": staff,
         "prisoners": prisoners,
-        "places": {wing: list(names) for wing, names in DEMO_PLACES.items()}
-        if places is not None
-        else {},
+        "places": {wing: list(names) for wing, names in DEMO_PLACES.items()},
     }
     if access is not None:
         data["access"] = await seed_access(identity, access, est_id, staff, prisoners)
@@ -244,6 +281,32 @@ async def seed_access(
         "departments": sorted(departments),
         "caseload": [entry.prison_number for entry in caseload],
     }
+
+
+async def seed_person(
+    people: People, officer: Principal, prisoner_id: str, person: dict[str, Any]
+) -> None:
+    """Reception's work for one demo prisoner: their cell, level and identity photo."""
+    await people.locations.move(officer, prisoner_id, person["cell"])
+    if person["level"] != "standard":
+        await people.incentives.set_level(officer, prisoner_id, person["level"], person["reason"])
+    photo = await asyncio.to_thread(demo_photo, str(person["name"]), person["colour"])
+    await people.details.record_photo(officer, prisoner_id, photo, "image/png")
+
+
+def demo_photo(name: str, colour: tuple[int, int, int]) -> bytes:
+    """A drawn head-and-shoulders likeness with the person's initials: no real face."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (240, 300), (225, 228, 232))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((30, 190, 210, 400), fill=colour)
+    draw.ellipse((70, 50, 170, 170), fill=(224, 188, 160), outline=(120, 90, 70), width=3)
+    initials = "".join(part[0] for part in name.split()[:2]).upper()
+    draw.text((104, 240), initials, fill=(255, 255, 255), font_size=36)
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
 
 
 async def seed_scheduling(
@@ -407,6 +470,7 @@ def describe(data: dict[str, Any], url: str) -> str:
     for person in data["prisoners"]:
         lines.append(
             f"  {person['prison_number']}  PIN {person['pin']}  cell {person['cell']}"
+            f"  {person.get('incentive_level', 'standard')}"
             f"  device credential {person['device_credential']}"
         )
     if "scheduling" in data:

@@ -22,6 +22,7 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+from core.clinical import ClinicalRecord
 from core.errors import Code, ServiceError
 from core.identity import Role
 from core.permissions import Permission
@@ -29,7 +30,7 @@ from web.auth import authenticate, ensure_csrf_cookie, require
 from web.middleware import SESSION_COOKIE
 from web.openapi import STR, obj, op
 from web.request import json_response, read_json
-from web.state import CLOCK, IDENTITY, SCHEDULING, SETTINGS
+from web.state import CLOCK, IDENTITY, PEOPLE, SCHEDULING, SETTINGS
 
 HERE = Path(__file__).parent
 TEMPLATE_DIR = HERE / "templates"
@@ -211,6 +212,12 @@ async def verify_email(request: web.Request) -> web.Response:
     return await _page(request, "verify_email.html", "verify_email")
 
 
+@routes.get("/people")
+async def people(request: web.Request) -> web.Response:
+    """Officers and admins: wings, cells, devices, and where each prisoner is (people.js)."""
+    return await _page(request, "people.html", "people")
+
+
 @routes.post("/api/me/locale")
 async def set_locale(request: web.Request) -> web.Response:
     principal = await require(request, Permission.SELF)
@@ -240,10 +247,13 @@ async def socket_token(request: web.Request) -> web.Response:
 
 @routes.get("/api/appointments/{appointment_id}/patient")
 async def appointment_patient(request: web.Request) -> web.Response:
-    """Who the clinician is about to see: name and prison number, to confirm identity.
+    """Who the clinician is about to see: name and prison number, to confirm identity,
+    and the date of birth and whether a photo is on file (`/patient/photo`).
 
     Only the appointment's own clinician, or a manager or admin of its
-    establishment (the scheduling service checks the establishment).
+    establishment (the scheduling service checks the establishment). The date
+    of birth and photo follow `core.clinical`'s rule (`core.people.details`):
+    an admin gets the name and number only (`identity_details: withheld`).
     """
     principal = await require(request, Permission.PATIENTS_IDENTIFY)
     appointment = await request.app[SCHEDULING].appointment(
@@ -254,11 +264,20 @@ async def appointment_patient(request: web.Request) -> web.Response:
     account = await request.app[IDENTITY].account(appointment.prisoner_id)
     if account is None:
         raise ServiceError(Code.NOT_FOUND)
+    check = await request.app[PEOPLE].details.for_check(
+        principal,
+        ClinicalRecord(
+            appointment.establishment_id, appointment.prisoner_id, appointment.clinician_id
+        ),
+    )
     return json_response(
         {
             "prisoner_id": account.id,
             "display_name": account.display_name,
             "prison_number": account.prison_number,
+            "identity_details": "shown" if check.shown else "withheld",
+            "date_of_birth": check.date_of_birth.isoformat() if check.date_of_birth else None,
+            "photo": check.has_photo,
         }
     )
 
@@ -270,7 +289,14 @@ OPENAPI = {
             tag="scheduling",
             permission=Permission.PATIENTS_IDENTIFY,
             parameters=[{"name": "appointment_id", "in": "path", "required": True, "schema": STR}],
-            result=obj(prisoner_id=STR, display_name=STR, prison_number=STR),
+            result=obj(
+                prisoner_id=STR,
+                display_name=STR,
+                prison_number=STR,
+                identity_details={"enum": ["shown", "withheld"]},
+                date_of_birth={"type": ["string", "null"], "format": "date"},
+                photo={"type": "boolean"},
+            ),
             errors=(401, 403, 404),
         )
     },

@@ -12,6 +12,8 @@ from core.db import Database
 from core.identity import IdentityService
 from core.jobs import JobRunner
 from core.keys import ServiceKeys
+from core.people.service import People
+from core.places.service import Places
 from scheduling import SchedulingService
 from signalling.bus import Bus
 from signalling.hub import Hub
@@ -31,3 +33,6 @@ SCHEDULING = web.AppKey("scheduling", SchedulingService)
 SIGNALLING = web.AppKey("signalling", Hub)
 JOBS = web.AppKey("jobs", JobRunner)
 ACCESS = web.AppKey("access", Access)
+# Places and people (cell, incentive level, identity details): core/places, core/people.
+PLACES = web.AppKey("places", Places)
+PEOPLE = web.AppKey("people", People)

@@ -245,3 +245,77 @@ email_verifications = Table(
     Column("used_at", UTCDateTime, nullable=True),
     Index("ix_email_verifications_account", "account_id"),
 )
+
+# People (core/people/): where a prisoner is, their incentive level and their
+# identity details. The current cell and level are one row per prisoner; each
+# change is also a history row. A current cell is in the prisoner's
+# establishment's cells (the composite key); that the establishment is the
+# prisoner's own is the service's rule (`core.people.locations`).
+prisoner_cells = Table(
+    "prisoner_cells",
+    metadata,
+    Column("prisoner_id", String(36), ForeignKey("accounts.id"), primary_key=True),
+    Column("establishment_id", String(36), nullable=False),
+    Column("cell_id", String(36), nullable=False),
+    Column("since", UTCDateTime, nullable=False),
+    ForeignKeyConstraint(
+        ["establishment_id", "cell_id"],
+        ["cells.establishment_id", "cells.id"],
+        name="fk_prisoner_cells_cell_cells",
+    ),
+    Index("ix_prisoner_cells_cell", "cell_id"),
+)
+
+cell_moves = Table(
+    "cell_moves",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("prisoner_id", String(36), ForeignKey("accounts.id"), nullable=False),
+    # 1, 2, 3... per prisoner: the order of their moves, even within one clock tick.
+    Column("seq", Integer, nullable=False),
+    # move (within an establishment), transfer (between two), or release.
+    Column("kind", String(16), nullable=False),
+    Column("from_establishment_id", String(36), ForeignKey("establishments.id"), nullable=True),
+    Column("from_cell_id", String(36), ForeignKey("cells.id"), nullable=True),
+    Column("to_establishment_id", String(36), ForeignKey("establishments.id"), nullable=True),
+    Column("to_cell_id", String(36), ForeignKey("cells.id"), nullable=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(36), nullable=False),
+    UniqueConstraint("prisoner_id", "seq", name="uq_cell_moves_prisoner_seq"),
+)
+
+incentive_levels = Table(
+    "incentive_levels",
+    metadata,
+    Column("prisoner_id", String(36), ForeignKey("accounts.id"), primary_key=True),
+    Column("level", String(16), nullable=False),
+    Column("since", UTCDateTime, nullable=False),
+)
+
+incentive_changes = Table(
+    "incentive_changes",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("prisoner_id", String(36), ForeignKey("accounts.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("establishment_id", String(36), ForeignKey("establishments.id"), nullable=False),
+    Column("from_level", String(16), nullable=False),
+    Column("level", String(16), nullable=False),
+    # The officer's reason, sealed under the prisoner's own key (core.fields.SubjectCipher).
+    Column("reason_enc", LargeBinary, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(36), nullable=False),
+    UniqueConstraint("prisoner_id", "seq", name="uq_incentive_changes_prisoner_seq"),
+)
+
+# A prisoner's date of birth and photo for the clinician's identity check, each
+# sealed under the prisoner's own key, so a shred erases them.
+identity_details = Table(
+    "identity_details",
+    metadata,
+    Column("prisoner_id", String(36), ForeignKey("accounts.id"), primary_key=True),
+    Column("date_of_birth_enc", LargeBinary, nullable=True),
+    Column("photo_enc", LargeBinary, nullable=True),
+    Column("photo_at", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)

@@ -1,7 +1,11 @@
 """Devices: an officer enrols one to a cell, the device redeems its one-time code
 once for its own credential, and a revoked device's sessions end with it.
 
-A device's cell is a place (`core.places`): it gives the device's wing."""
+A device's cell is a place (`core.places`): it gives the device's wing. The
+cell must be one the establishment lists. Moving a device to another cell
+re-enrols it: its credential and sessions end, and a new one-time code is
+issued for the new cell, so a device is never somewhere its enrolment does
+not say."""
 
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ from core.identity.types import (
     SessionEndings,
     SessionsEnded,
 )
-from core.places.cells import place_cell
+from core.places.cells import cell_in
 
 ENROLMENT_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
 
@@ -71,10 +75,32 @@ def _device(m: Any) -> Device:
 
 
 @dataclass(frozen=True)
+class DeviceState:
+    device: Device
+    enrolled: bool
+    """False while its one-time code waits to be used (new, or just moved)."""
+
+
+def _may_enrol(actor: Principal, establishment_id: str) -> None:
+    if actor.role not in (Role.OFFICER, Role.ADMIN):
+        raise ServiceError(Code.FORBIDDEN)
+    if actor.role != Role.ADMIN and actor.establishment_id != establishment_id:
+        raise ServiceError(Code.FORBIDDEN)
+
+
+def _new_code() -> tuple[str, str]:
+    """A one-time code as shown ("ABCD-EFGH-JKMN") and its hash."""
+    code = "".join(secrets.choice(ENROLMENT_ALPHABET) for _ in range(12))
+    return "-".join(code[i : i + 4] for i in range(0, 12, 4)), hash_token(code)
+
+
+@dataclass(frozen=True)
 class Enrolment:
     device_id: str
     code: str
     expires_at: datetime
+    cell: str = ""
+    wing: str = ""
 
 
 def _normalise_enrolment_code(code: object) -> str:
@@ -100,43 +126,27 @@ class DeviceRegistry:
         self.endings: SessionEndings = endings or NoEndings()
 
     async def start_enrolment(
-        self, actor: Principal, establishment_id: str, cell: object, wing: object = None
+        self, actor: Principal, establishment_id: str, cell: object
     ) -> Enrolment:
-        """An officer registers a device for a cell and gets a one-time code.
-
-        A cell the establishment does not list yet is added, on `wing` or else
-        on the wing its name begins with (see `core.places`).
-        """
-        if actor.role not in (Role.OFFICER, Role.ADMIN):
-            raise ServiceError(Code.FORBIDDEN)
-        if actor.role != Role.ADMIN and actor.establishment_id != establishment_id:
-            raise ServiceError(Code.FORBIDDEN)
-        code = "".join(secrets.choice(ENROLMENT_ALPHABET) for _ in range(12))
+        """An officer registers a device for one of the establishment's cells (by name or id)
+        and gets a one-time code. A cell the establishment does not list is refused."""
+        _may_enrol(actor, establishment_id)
+        code, code_hash = _new_code()
         device_id = str(uuid.uuid4())
         now = self._clock.now()
         expires = now + self._enrolment_lifetime
         async with self._db.begin() as conn:
             await require_establishment(conn, establishment_id)
-            place, added = await place_cell(conn, establishment_id, cell, now, wing)
+            place = await cell_in(conn, establishment_id, cell)
             await conn.execute(
                 insert(devices).values(
                     id=device_id,
                     establishment_id=establishment_id,
                     cell_id=place.id,
-                    enrolment_code_hash=hash_token(code),
+                    enrolment_code_hash=code_hash,
                     enrolment_expires_at=expires,
                     enrolled_by=None if actor.account_id == SYSTEM_ACTOR else actor.account_id,
                     created_at=now,
-                )
-            )
-        if added:
-            await self._audit.append(
-                AuditRecord(
-                    action=Action.CELL_ADDED,
-                    actor=actor.account_id,
-                    establishment=establishment_id,
-                    subject=place.id,
-                    details={"wing": place.wing, "cell": place.name},
                 )
             )
         await self._audit.append(
@@ -148,8 +158,88 @@ class DeviceRegistry:
                 details={"cell": place.name, "wing": place.wing},
             )
         )
-        display = "-".join(code[i : i + 4] for i in range(0, 12, 4))
-        return Enrolment(device_id=device_id, code=display, expires_at=expires)
+        return Enrolment(device_id, code, expires, place.name, place.wing)
+
+    async def move(self, actor: Principal, device_id: object, cell: object) -> Enrolment:
+        """Move a device to another cell of its establishment: it is enrolled again.
+
+        Its credential stops working and its sessions end at once; the new
+        one-time code enrols it to the new cell. Another establishment's device
+        answers as a missing one; a cell the establishment does not list, or
+        the cell the device is in, is refused and nothing changes.
+        """
+        if actor.role not in (Role.OFFICER, Role.ADMIN):
+            raise ServiceError(Code.FORBIDDEN)
+        if not isinstance(device_id, str) or len(device_id) > 36:
+            raise ServiceError(Code.NOT_FOUND)
+        code, code_hash = _new_code()
+        now = self._clock.now()
+        expires = now + self._enrolment_lifetime
+        async with self._db.begin() as conn:
+            row = (await conn.execute(_device_query().where(devices.c.id == device_id))).first()
+            if row is None or row._mapping["revoked_at"] is not None:
+                raise ServiceError(Code.NOT_FOUND)
+            before = _device(row._mapping)
+            if actor.role != Role.ADMIN and before.establishment_id != actor.establishment_id:
+                raise ServiceError(Code.NOT_FOUND)
+            place = await cell_in(conn, before.establishment_id, cell)
+            if place.id == before.cell_id:
+                raise ServiceError(
+                    Code.CONFLICT,
+                    "The device is in that cell already.",
+                    extra={"reason": "same_cell"},
+                )
+            await conn.execute(
+                update(devices)
+                .where(devices.c.id == before.id)
+                .values(
+                    cell_id=place.id,
+                    credential_hash=None,
+                    enrolment_code_hash=code_hash,
+                    enrolment_expires_at=expires,
+                    enrolled_at=None,
+                    enrolled_by=None if actor.account_id == SYSTEM_ACTOR else actor.account_id,
+                )
+            )
+            await conn.execute(
+                update(sessions)
+                .where(and_(sessions.c.device_id == before.id, sessions.c.revoked_at.is_(None)))
+                .values(revoked_at=now, revoked_reason="device_moved")
+            )
+        await self._audit.append(
+            AuditRecord(
+                action=Action.DEVICE_MOVED,
+                actor=actor.account_id,
+                establishment=before.establishment_id,
+                subject=before.id,
+                details={
+                    "from_cell": before.cell,
+                    "from_wing": before.wing,
+                    "cell": place.name,
+                    "wing": place.wing,
+                },
+            )
+        )
+        return Enrolment(before.id, code, expires, place.name, place.wing)
+
+    async def in_establishment(self, actor: Principal, establishment_id: str) -> list[DeviceState]:
+        """The establishment's devices that are not revoked, with their cell and wing."""
+        _may_enrol(actor, establishment_id)
+        async with self._db.connect() as conn:
+            rows = await conn.execute(
+                _device_query()
+                .where(
+                    and_(
+                        devices.c.establishment_id == establishment_id,
+                        devices.c.revoked_at.is_(None),
+                    )
+                )
+                .order_by(wings.c.name, cells.c.name, devices.c.created_at)
+            )
+            return [
+                DeviceState(_device(r._mapping), r._mapping["credential_hash"] is not None)
+                for r in rows
+            ]
 
     async def complete_enrolment(self, code: object) -> tuple[Device, str]:
         """The device swaps its one-time code for its own long-lived credential."""

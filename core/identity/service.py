@@ -24,7 +24,7 @@ from core.db.engine import Database
 from core.db.schema import accounts, devices, establishments, refresh_tokens, sessions
 from core.errors import Code, ServiceError
 from core.events import Action, AuditRecord, AuditSink
-from core.fields import FieldCipher
+from core.fields import FieldCipher, SubjectCipher
 from core.identity import validation
 from core.identity.devices import DeviceRegistry, require_establishment
 from core.identity.passwords import SecretHasher
@@ -40,6 +40,8 @@ from core.identity.types import (
     SessionsEnded,
     parse_role,
 )
+from core.people.records import date_of_birth as _date_of_birth
+from core.people.records import store_date_of_birth
 
 MAX_ATTEMPTS = 5
 LOCKOUT = timedelta(minutes=15)
@@ -87,9 +89,12 @@ class IdentityService:
         refresh_lifetime_s: int = 12 * 3600,
         enrolment_lifetime_s: int = 24 * 3600,
         endings: SessionEndings | None = None,
+        subject_keys: SubjectCipher | None = None,
     ) -> None:
         self._db = db
         self._endings: SessionEndings = endings or NoEndings()
+        # A prisoner's date of birth is sealed under their own key (core.people).
+        self._subject_keys = subject_keys
         self._cipher = cipher
         self._signer = signer
         self._hasher = hasher
@@ -225,12 +230,19 @@ class IdentityService:
         display_name: str,
         pin: str,
         sex: str | None = None,
+        date_of_birth: object = None,
         actor: str = SYSTEM_ACTOR,
     ) -> str:
+        """A prisoner's account; `date_of_birth` (YYYY-MM-DD) is sealed under their own key."""
         number = validation.prison_number(prison_number)
         display_name = validation.display_name(display_name)
         pin = validation.pin(pin)
         sex = validation.sex(sex)
+        born = None
+        if date_of_birth is not None:
+            born = _date_of_birth(date_of_birth, self._clock.now().date())
+            if self._subject_keys is None:
+                raise ServiceError(Code.UNAVAILABLE, debug_context={"missing": "subject_keys"})
         account_id = str(uuid.uuid4())
         index = self._cipher.blind_index(number, purpose="prison_number")
         pin_hash = await self._hasher.hash(pin)
@@ -261,13 +273,17 @@ class IdentityService:
                     created_at=self._clock.now(),
                 )
             )
+            if born is not None and self._subject_keys is not None:
+                await store_date_of_birth(
+                    conn, self._subject_keys, account_id, born, self._clock.now()
+                )
         await self._audit.append(
             AuditRecord(
                 action=Action.ACCOUNT_CREATED,
                 actor=actor,
                 establishment=establishment_id,
                 subject=account_id,
-                details={"role": Role.PRISONER.value},
+                details={"role": Role.PRISONER.value, "date_of_birth": born is not None},
             )
         )
         return account_id

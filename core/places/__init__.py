@@ -9,34 +9,36 @@ its establishment, a cell's name is unique in its establishment (so on its
 wing too), a cell is on exactly one wing of its own establishment, and a
 device's cell is in the device's establishment.
 
-Until officers keep wings and cells on screens of their own (issue 13),
-enrolling a device to a cell the establishment does not list yet adds that
-cell, on the wing its name begins with ("A1-02" is on wing A); migration 0007
-placed the devices enrolled before places existed by the same rule
-(`wing_named_by`).
+Officers of the establishment and admins keep wings and cells (the `/people`
+page, `throughcare places`). Nothing else adds one: enrolling a device, or
+moving a device or a prisoner, names a cell the establishment already lists,
+and a name it does not list is refused (issue 13; until then enrolment added
+the cell on the way, which let a typo become a cell).
 
 `core.places.cells` is the model (imported by identity's device registry);
 `core.places.service.Places` keeps them and checks who may.
 """
 
 from core.places.cells import (
-    UNASSIGNED_WING,
     Cell,
     Wing,
+    add_cell,
+    add_wing,
     cell_by_id,
     cell_by_name,
-    place_cell,
+    cell_in,
     place_name,
-    wing_named_by,
+    wing_in,
 )
 
 __all__ = [
-    "UNASSIGNED_WING",
     "Cell",
     "Wing",
+    "add_cell",
+    "add_wing",
     "cell_by_id",
     "cell_by_name",
-    "place_cell",
+    "cell_in",
     "place_name",
-    "wing_named_by",
+    "wing_in",
 ]

@@ -1,4 +1,4 @@
-"""Wings and cells: the model, and finding or adding a cell inside a transaction.
+"""Wings and cells: the model, and finding or adding them inside a transaction.
 
 No identity import here: the device registry (`core.identity.devices`) uses
 these inside its own transaction (see the package docstring).
@@ -19,8 +19,6 @@ from core.db.schema import cells, establishments, wings
 from core.errors import Code, ServiceError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ./-]{0,31}$")
-WING_LETTERS = re.compile(r"^[A-Za-z]+")
-UNASSIGNED_WING = "Unassigned"
 
 
 @dataclass(frozen=True)
@@ -43,15 +41,11 @@ def place_name(value: object, what: str = "cell") -> str:
     """A wing or cell name: up to 32 letters, digits, spaces, dots or dashes."""
     if not isinstance(value, str) or not NAME.match(value.strip()):
         raise ServiceError(
-            Code.INVALID_REQUEST, f"A {what} is up to 32 letters, digits, dots or dashes."
+            Code.INVALID_REQUEST,
+            f"A {what} is up to 32 letters, digits, dots or dashes.",
+            extra={"reason": f"bad_{what}_name"},
         )
     return value.strip()
-
-
-def wing_named_by(cell: str) -> str:
-    """The wing a cell's name points at: its leading letters ("A1-02" -> "A")."""
-    found = WING_LETTERS.match(cell.strip())
-    return found.group(0).upper() if found else UNASSIGNED_WING
 
 
 def cell_query() -> Select[Any]:
@@ -85,60 +79,116 @@ async def cell_by_name(conn: AsyncConnection, establishment_id: str, name: str) 
     return cell_row(row) if row is not None else None
 
 
-async def _wing_id(
-    conn: AsyncConnection, establishment_id: str, name: str, now: datetime
-) -> tuple[str, bool]:
-    """The wing of that name in the establishment, added if it is not there yet."""
-    found = await conn.scalar(
-        select(wings.c.id).where(
-            and_(wings.c.establishment_id == establishment_id, wings.c.name == name)
+async def wing_in(conn: AsyncConnection, establishment_id: str, wing: object) -> Wing:
+    """The establishment's wing named `wing` (or with that id); another's answers as missing."""
+    if not isinstance(wing, str) or not wing.strip() or len(wing) > 36:
+        raise ServiceError(Code.INVALID_REQUEST, "Say which wing.", extra={"reason": "no_wing"})
+    key = wing.strip()
+    row = (
+        await conn.execute(
+            select(wings.c.id, wings.c.establishment_id, wings.c.name).where(
+                and_(
+                    wings.c.establishment_id == establishment_id,
+                    (wings.c.id == key) | (wings.c.name == key),
+                )
+            )
         )
-    )
-    if found is not None:
-        return str(found), False
-    wing_id = str(uuid.uuid4())
-    await conn.execute(
-        insert(wings).values(
-            id=wing_id, establishment_id=establishment_id, name=name, created_at=now
+    ).first()
+    if row is None:
+        raise ServiceError(
+            Code.NOT_FOUND, "No such wing in this establishment.", extra={"reason": "unknown_wing"}
         )
-    )
-    return wing_id, True
+    return Wing(row.id, row.establishment_id, row.name)
 
 
-async def place_cell(
-    conn: AsyncConnection,
-    establishment_id: str,
-    name: object,
-    now: datetime,
-    wing: object = None,
-) -> tuple[Cell, bool]:
-    """The establishment's cell of that name, added (with its wing) if it is new.
+async def cell_in(conn: AsyncConnection, establishment_id: str, cell: object) -> Cell:
+    """The establishment's cell named `cell` (or with that id).
 
-    Returns the cell and whether it was added. A cell that exists on another
-    wing than the one asked for is a conflict, not a move.
+    A cell is never added on the way: a device is enrolled, or a prisoner
+    moved, only to a cell the establishment already lists. A cell of another
+    establishment answers as a missing one.
     """
-    cell_name = place_name(name, "cell")
-    wing_name = place_name(wing, "wing") if wing is not None else None
-    existing = await cell_by_name(conn, establishment_id, cell_name)
-    if existing is not None:
-        if wing_name is not None and wing_name != existing.wing:
-            raise ServiceError(Code.CONFLICT, "That cell is on another wing.")
-        return existing, False
+    if not isinstance(cell, str) or not cell.strip() or len(cell) > 36:
+        raise ServiceError(Code.INVALID_REQUEST, "Say which cell.", extra={"reason": "no_cell"})
+    key = cell.strip()
+    row = (
+        await conn.execute(
+            cell_query().where(
+                and_(
+                    cells.c.establishment_id == establishment_id,
+                    (cells.c.id == key) | (cells.c.name == key),
+                )
+            )
+        )
+    ).first()
+    if row is None:
+        raise ServiceError(
+            Code.NOT_FOUND, "No such cell in this establishment.", extra={"reason": "unknown_cell"}
+        )
+    return cell_row(row)
+
+
+async def require_establishment_exists(conn: AsyncConnection, establishment_id: str) -> None:
     known = await conn.scalar(
         select(establishments.c.id).where(establishments.c.id == establishment_id)
     )
     if known is None:
         raise ServiceError(Code.NOT_FOUND, "No such establishment.")
-    wing_name = wing_name or wing_named_by(cell_name)
-    wing_id, _ = await _wing_id(conn, establishment_id, wing_name, now)
+
+
+async def add_wing(
+    conn: AsyncConnection, establishment_id: str, name: object, now: datetime
+) -> Wing:
+    """A new wing; one of the same name in the establishment is a conflict."""
+    wing_name = place_name(name, "wing")
+    await require_establishment_exists(conn, establishment_id)
+    found = await conn.scalar(
+        select(wings.c.id).where(
+            and_(wings.c.establishment_id == establishment_id, wings.c.name == wing_name)
+        )
+    )
+    if found is not None:
+        raise ServiceError(
+            Code.CONFLICT, "That wing exists already.", extra={"reason": "wing_exists"}
+        )
+    wing_id = str(uuid.uuid4())
+    await conn.execute(
+        insert(wings).values(
+            id=wing_id, establishment_id=establishment_id, name=wing_name, created_at=now
+        )
+    )
+    return Wing(wing_id, establishment_id, wing_name)
+
+
+async def add_cell(
+    conn: AsyncConnection, establishment_id: str, wing: object, name: object, now: datetime
+) -> Cell:
+    """A new cell on one of the establishment's own wings.
+
+    The wing must exist in this establishment (a wing of another answers as
+    missing); a cell of the same name anywhere in the establishment is a
+    conflict, since officers name a cell by its name alone.
+    """
+    cell_name = place_name(name, "cell")
+    await require_establishment_exists(conn, establishment_id)
+    on = await wing_in(conn, establishment_id, wing)
+    existing = await cell_by_name(conn, establishment_id, cell_name)
+    if existing is not None:
+        if existing.wing_id != on.id:
+            raise ServiceError(
+                Code.CONFLICT, "That cell is on another wing.", extra={"reason": "cell_exists"}
+            )
+        raise ServiceError(
+            Code.CONFLICT, "That cell exists already.", extra={"reason": "cell_exists"}
+        )
     cell_id = str(uuid.uuid4())
     await conn.execute(
         insert(cells).values(
             id=cell_id,
             establishment_id=establishment_id,
-            wing_id=wing_id,
+            wing_id=on.id,
             name=cell_name,
             created_at=now,
         )
     )
-    return Cell(cell_id, establishment_id, wing_id, wing_name, cell_name), True
+    return Cell(cell_id, establishment_id, on.id, on.name, cell_name)

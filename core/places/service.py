@@ -1,25 +1,27 @@
-"""Keeping wings and cells: officers of their establishment, and admins.
-
-Issue 13 adds the screens and the CLI; this is the service they call.
-"""
+"""Keeping wings and cells: officers of their establishment, and admins."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core.clock import Clock
 from core.db.engine import Database
-from core.db.schema import cells, wings
+from core.db.schema import cells, devices, prisoner_cells, wings
 from core.errors import Code, ServiceError
 from core.events import Action, AuditRecord, AuditSink
-from core.identity.types import Principal, Role
-from core.places.cells import Cell, Wing, cell_by_id, cell_query, cell_row, place_cell
+from core.identity.types import Principal
+from core.permissions import Permission, allows
+from core.places.cells import Cell, Wing, add_cell, add_wing, cell_by_id, cell_query, cell_row
 
 
-def _may_keep(actor: Principal, establishment_id: str) -> None:
-    if actor.role not in (Role.OFFICER, Role.ADMIN):
+def may_keep(actor: Principal, establishment_id: str) -> None:
+    """Officers keep their own establishment's places and people; admins any."""
+    if not allows(actor, Permission.PEOPLE_MANAGE):
         raise ServiceError(Code.FORBIDDEN)
-    if actor.role != Role.ADMIN and actor.establishment_id != establishment_id:
+    if (
+        not allows(actor, Permission.ANY_ESTABLISHMENT)
+        and actor.establishment_id != establishment_id
+    ):
         raise ServiceError(Code.FORBIDDEN)
 
 
@@ -31,27 +33,38 @@ class Places:
         self._clock = clock
         self._audit = audit
 
+    async def add_wing(self, actor: Principal, establishment_id: str, name: object) -> Wing:
+        may_keep(actor, establishment_id)
+        async with self._db.begin() as conn:
+            wing = await add_wing(conn, establishment_id, name, self._clock.now())
+        await self._audit.append(
+            AuditRecord(
+                action=Action.WING_ADDED,
+                actor=actor.account_id,
+                establishment=establishment_id,
+                subject=wing.id,
+                details={"wing": wing.name},
+            )
+        )
+        return wing
+
     async def add_cell(
         self, actor: Principal, establishment_id: str, wing: object, name: object
     ) -> Cell:
-        """A cell on a wing (the wing is added too if it is new)."""
-        _may_keep(actor, establishment_id)
+        """A cell on one of the establishment's wings (named, or by id)."""
+        may_keep(actor, establishment_id)
         async with self._db.begin() as conn:
-            cell, added = await place_cell(conn, establishment_id, name, self._clock.now(), wing)
-        if added:
-            await self.record_added(actor.account_id, cell)
-        return cell
-
-    async def record_added(self, actor: str, cell: Cell) -> None:
+            cell = await add_cell(conn, establishment_id, wing, name, self._clock.now())
         await self._audit.append(
             AuditRecord(
                 action=Action.CELL_ADDED,
-                actor=actor,
+                actor=actor.account_id,
                 establishment=cell.establishment_id,
                 subject=cell.id,
                 details={"wing": cell.wing, "cell": cell.name},
             )
         )
+        return cell
 
     async def wings(self, establishment_id: str) -> list[Wing]:
         async with self._db.connect() as conn:
@@ -70,6 +83,32 @@ class Places:
                 .order_by(wings.c.name, cells.c.name)
             )
             return [cell_row(r) for r in rows]
+
+    async def occupancy(self, establishment_id: str) -> dict[str, tuple[int, int]]:
+        """Cell id -> (prisoners in it, enrolled devices in it)."""
+        async with self._db.connect() as conn:
+            people: dict[str, int] = dict(
+                (
+                    await conn.execute(
+                        select(prisoner_cells.c.cell_id, func.count())
+                        .where(prisoner_cells.c.establishment_id == establishment_id)
+                        .group_by(prisoner_cells.c.cell_id)
+                    )
+                ).all()
+            )
+            kit: dict[str, int] = dict(
+                (
+                    await conn.execute(
+                        select(devices.c.cell_id, func.count())
+                        .where(
+                            devices.c.establishment_id == establishment_id,
+                            devices.c.revoked_at.is_(None),
+                        )
+                        .group_by(devices.c.cell_id)
+                    )
+                ).all()
+            )
+        return {c: (int(people.get(c, 0)), int(kit.get(c, 0))) for c in {*people, *kit}}
 
     async def cell(self, cell_id: str) -> Cell | None:
         async with self._db.connect() as conn:

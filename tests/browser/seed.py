@@ -9,7 +9,7 @@ from typing import Any
 
 from core.identity import Principal, Role
 from core.identity.service import SYSTEM_ACTOR
-from tests.world import PASSWORD, Prisoner, Staff
+from tests.world import PASSWORD, Prisoner, Staff, place
 from web.state import CLOCK, IDENTITY, SCHEDULING
 
 
@@ -57,6 +57,7 @@ async def consult_world(
     system = Principal(
         account_id=SYSTEM_ACTOR, role=Role.ADMIN, establishment_id=None, session_id=""
     )
+    await place(app, est, cell or f"cell-{tag}")
     enrolment = await identity.devices.start_enrolment(system, est, cell or f"cell-{tag}")
     device, credential = await identity.devices.complete_enrolment(enrolment.code)
     manager = Principal(

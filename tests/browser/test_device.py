@@ -41,7 +41,11 @@ async def test_officer_enrols_a_device_and_a_prisoner_signs_in(
     await check_accessibility(officer, axe_source, "staff sign-in")
     await screenshot(officer, "staff-signin")
     await sign_in_officer(officer, live, live_world)
+    # Only a cell the establishment lists (issue 13): a new name is refused, not added.
     await officer.get_by_label("Cell").fill("A-1-01")
+    await officer.get_by_role("button", name="Get a set-up code").click()
+    await officer.locator("#enrol-error").get_by_text("We could not find that.").wait_for()
+    await officer.get_by_label("Cell").fill("W0-01")
     await officer.get_by_role("button", name="Get a set-up code").click()
     await officer.locator("#enrol-result").wait_for()
     code = (await officer.locator("#enrol-code").inner_text()).strip()

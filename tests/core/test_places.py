@@ -22,7 +22,6 @@ from core.errors import ServiceError
 from core.events import Action, MemorySink
 from core.identity import Principal, Role
 from core.identity.devices import DeviceRegistry
-from core.places import wing_named_by
 from core.places.service import Places
 from tests.conftest import _create_pg_database, _drop_pg_database
 
@@ -133,12 +132,6 @@ async def test_migration_places_every_existing_device_on_the_wing_its_cell_names
     assert back == {ids["d1"]: "A1-02", ids["d2"]: "a1-03", ids["d3"]: "12", ids["d4"]: "A1-02"}
 
 
-def test_wing_named_by_leading_letters() -> None:
-    assert wing_named_by("A1-02") == "A"
-    assert wing_named_by("hb2-11") == "HB"
-    assert wing_named_by("7-01") == "Unassigned"
-
-
 async def _establishment(db: Database, code: str) -> str:
     est = str(uuid.uuid4())
     async with db.begin() as conn:
@@ -152,34 +145,62 @@ async def _establishment(db: Database, code: str) -> str:
     return est
 
 
-async def test_enrolling_to_a_new_cell_adds_it_on_its_wing_and_says_so(db: Database) -> None:
+async def test_enrolling_needs_a_cell_the_establishment_lists(db: Database) -> None:
+    """Regression: enrolment used to add any cell it was given, so a typo became a cell."""
     est = await _establishment(db, "ONE")
+    other = await _establishment(db, "TWO")
     audit = MemorySink()
+    places = Places(db, clock=FakeClock(NOW), audit=audit)
     registry = DeviceRegistry(db, clock=FakeClock(NOW), audit=audit, enrolment_lifetime_s=60)
+    await places.add_wing(SYSTEM, est, "B")
+    cell = await places.add_cell(SYSTEM, est, "B", "B2-07")
+    await places.add_wing(SYSTEM, other, "B")
+    theirs = await places.add_cell(SYSTEM, other, "B", "B2-99")
+    for unknown in ("B2-08", theirs.id, theirs.name, "", None):
+        with pytest.raises(ServiceError) as refused:
+            await registry.start_enrolment(SYSTEM, est, unknown)
+        assert refused.value.code.slug in ("not_found", "invalid_request")
+    async with db.connect() as conn:
+        assert (await conn.execute(select(devices.c.id))).all() == []
+    assert [c.name for c in await places.cells(est)] == ["B2-07"]
     first = await registry.start_enrolment(SYSTEM, est, "B2-07")
     device, _ = await registry.complete_enrolment(first.code)
-    assert (device.cell, device.wing) == ("B2-07", "B")
-    second = await registry.start_enrolment(SYSTEM, est, "B2-07")
+    assert (device.cell, device.wing, device.cell_id) == ("B2-07", "B", cell.id)
+    # By id too.
+    second = await registry.start_enrolment(SYSTEM, est, cell.id)
     again, _ = await registry.complete_enrolment(second.code)
-    # The same cell, not a second one.
-    assert again.cell_id == device.cell_id and again.wing_id == device.wing_id
-    assert audit.actions().count(Action.CELL_ADDED) == 1
+    assert again.cell_id == cell.id
     enrolled = [r for r in audit.records if r.action == Action.DEVICE_ENROLMENT_STARTED]
     assert enrolled[0].details == {"cell": "B2-07", "wing": "B"}
 
 
-async def test_a_cell_asked_for_on_another_wing_is_refused_and_nothing_changes(
-    db: Database,
-) -> None:
+async def test_moving_a_device_enrols_it_again_and_ends_its_sessions(db: Database) -> None:
     est = await _establishment(db, "ONE")
-    places = Places(db, clock=FakeClock(NOW), audit=MemorySink())
-    cell = await places.add_cell(SYSTEM, est, "North", "N-01")
-    assert (cell.wing, cell.name) == ("North", "N-01")
+    audit = MemorySink()
+    places = Places(db, clock=FakeClock(NOW), audit=audit)
+    registry = DeviceRegistry(db, clock=FakeClock(NOW), audit=audit, enrolment_lifetime_s=60)
+    await places.add_wing(SYSTEM, est, "A")
+    await places.add_wing(SYSTEM, est, "B")
+    await places.add_cell(SYSTEM, est, "A", "A1-01")
+    to = await places.add_cell(SYSTEM, est, "B", "B1-01")
+    device, credential = await registry.complete_enrolment(
+        (await registry.start_enrolment(SYSTEM, est, "A1-01")).code
+    )
+    for bad, slug in (("A1-01", "conflict"), ("Z9-99", "not_found")):
+        with pytest.raises(ServiceError) as refused:
+            await registry.move(SYSTEM, device.id, bad)
+        assert refused.value.code.slug == slug
+    assert (await registry.authenticate_device(credential)).cell == "A1-01"
+    moved = await registry.move(SYSTEM, device.id, "B1-01")
+    assert (moved.device_id, moved.cell, moved.wing) == (device.id, "B1-01", "B")
     with pytest.raises(ServiceError) as refused:
-        await places.add_cell(SYSTEM, est, "South", "N-01")
-    assert refused.value.detail == "That cell is on another wing."
-    assert [c.name for c in await places.cells(est)] == ["N-01"]
-    assert [w.name for w in await places.wings(est)] == ["North"]
+        await registry.authenticate_device(credential)
+    assert refused.value.code.slug == "device_not_enrolled"
+    again, fresh = await registry.complete_enrolment(moved.code)
+    assert (again.id, again.cell_id, again.wing) == (device.id, to.id, "B")
+    assert (await registry.authenticate_device(fresh)).cell == "B1-01"
+    [record] = [r for r in audit.records if r.action == Action.DEVICE_MOVED]
+    assert record.details == {"from_cell": "A1-01", "from_wing": "A", "cell": "B1-01", "wing": "B"}
 
 
 async def test_officers_keep_only_their_own_establishments_places(db: Database) -> None:
@@ -187,6 +208,7 @@ async def test_officers_keep_only_their_own_establishments_places(db: Database) 
     other = await _establishment(db, "TWO")
     places = Places(db, clock=FakeClock(NOW), audit=MemorySink())
     officer = Principal("o", Role.OFFICER, est, "")
+    await places.add_wing(officer, est, "A")
     await places.add_cell(officer, est, "A", "A1-01")
     for who, where in ((officer, other), (Principal("c", Role.CLINICIAN, est, ""), est)):
         with pytest.raises(ServiceError) as refused:
@@ -199,6 +221,7 @@ async def test_the_store_keeps_a_cell_on_a_wing_of_its_own_establishment(db: Dat
     est = await _establishment(db, "ONE")
     other = await _establishment(db, "TWO")
     places = Places(db, clock=FakeClock(NOW), audit=MemorySink())
+    await places.add_wing(SYSTEM, est, "A")
     cell = await places.add_cell(SYSTEM, est, "A", "A1-01")
     # A cell of establishment TWO on establishment ONE's wing A.
     with pytest.raises(IntegrityError):

@@ -138,8 +138,9 @@ class Cluster:
         self.db = create_database(settings.database_url.reveal())
         keys = await asyncio.to_thread(load_service_keys, settings.keys_dir)
         from audit import open_subject_keys
+        from core.places.service import Places
         from web.app import build_identity, build_scheduling
-        from web.state import CLOCK, IDENTITY
+        from web.state import CLOCK, IDENTITY, PLACES
 
         sink = MemorySink()
         clock = SystemClock()
@@ -149,6 +150,7 @@ class Cluster:
         app = web.Application()
         app[IDENTITY] = identity
         app[CLOCK] = clock
+        app[PLACES] = Places(self.db, clock=clock, audit=sink)
         self._app = app
         self.world = await build_world(app)
         return self.world

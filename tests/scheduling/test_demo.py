@@ -8,7 +8,7 @@ from typing import Any
 
 from core.identity import Principal, Role
 from web.demo import seed
-from web.state import IDENTITY, SCHEDULING
+from web.state import IDENTITY, PEOPLE, PLACES, SCHEDULING
 
 
 async def test_demo_seeds_a_consult_in_minutes_and_realistic_history(
@@ -16,7 +16,9 @@ async def test_demo_seeds_a_consult_in_minutes_and_realistic_history(
 ) -> None:
     app = client.server.app
     svc = app[SCHEDULING]
-    data = await seed(app[IDENTITY], tmp_path / "demo.json", svc)
+    data = await seed(
+        app[IDENTITY], tmp_path / "demo.json", svc, places=app[PLACES], people=app[PEOPLE]
+    )
     consult = data["scheduling"]["consult"]
     history = data["scheduling"]["history"]
     assert {"attended", "prison", "patient"} <= set(history)

@@ -159,6 +159,7 @@ async def _records(client: Any, sched: Sched) -> Records:
         "my_request": my_request.id,
         "gp": sched.gp.id,
         "est": world.est,
+        "my_prisoner": world.prisoners[0].account_id,
     }
     return Records(ids, callers)
 
@@ -225,6 +226,29 @@ PATH_CASES: dict[tuple[str, str], list[tuple[str, str, dict[str, Any] | None]]] 
     ("DELETE", "/api/calendar-tokens/{token_id}"): [("clinician", "their_token", None)],
     ("GET", "/calendar/{token}"): [("anyone", "their_revoked_calendar", None)],
     ("GET", "/api/services/{service_id}/readers"): [("manager", "their_service", None)],
+    # People and places (issue 13): another establishment's prisoner or device, or another
+    # prisoner's level, answers as a missing one.
+    ("POST", "/api/devices/{device_id}/move"): [("officer", "their_device", {"cell": "W0-01"})],
+    ("GET", "/api/prisoners/{prisoner_id}/cells"): [("officer", "their_prisoner", None)],
+    ("POST", "/api/prisoners/{prisoner_id}/cell"): [
+        ("officer", "their_prisoner", {"cell": "W0-01"}),
+    ],
+    ("GET", "/api/prisoners/{prisoner_id}/incentive"): [
+        ("officer", "their_prisoner", None),
+        ("prisoner2", "my_prisoner", None),
+    ],
+    ("POST", "/api/prisoners/{prisoner_id}/incentive"): [
+        ("officer", "their_prisoner", {"level": "enhanced", "reason": "Probing"}),
+    ],
+    ("PUT", "/api/prisoners/{prisoner_id}/date-of-birth"): [
+        ("officer", "their_prisoner", {"date_of_birth": "1990-01-31"}),
+    ],
+    # The photo's body is the image itself: this JSON one is refused before any look-up, the
+    # same for both; tests/web/test_people_api.py uploads a real photo for another's prisoner.
+    ("PUT", "/api/prisoners/{prisoner_id}/photo"): [("officer", "their_prisoner", {})],
+    ("GET", "/api/appointments/{appointment_id}/patient/photo"): [
+        ("clinician", "their_appointment", None),
+    ],
     ("PUT", "/api/services/{service_id}/readers"): [
         ("manager", "their_service", {"readers": []}),
     ],

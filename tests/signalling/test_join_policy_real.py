@@ -23,7 +23,7 @@ from core.identity import Principal, Role
 from core.identity.passwords import SecretHasher
 from tests.media.consults import Booked, book_consult, principal_of
 from tests.signalling.conftest import Peer, open_peer
-from tests.world import Prisoner, World, sign_in_prisoner, sign_in_staff
+from tests.world import Prisoner, World, place, sign_in_prisoner, sign_in_staff
 from web.state import IDENTITY, SCHEDULING
 
 # The fake clock starts at 09:00 that day, an hour before the consult; the
@@ -235,6 +235,7 @@ async def test_prisoner_cannot_join_from_a_revoked_device(
     assert await again.closed() == 4001
     await clinician.quiet()
     await assert_left_no_trace(client, booked, booked.prisoner.account_id)
+    await place(client.server.app, world.est, "W0-09")
     enrolment = await devices.start_enrolment(officer, world.est, "W0-09")
     device, credential = await devices.complete_enrolment(enrolment.code)
     new_device = replace(booked.prisoner, device_id=device.id, device_credential=credential)

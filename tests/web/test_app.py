@@ -153,23 +153,25 @@ async def test_cookie_session_needs_csrf_token(client: Any, world: Any) -> None:
     # A cookie-authenticated read works.
     assert (await client.get("/api/me")).status == 200
     # An unsafe request riding on the cookie without the token is refused and does nothing.
-    resp = await client.post("/api/devices", json={"cell": "C1"})
+    resp = await client.post("/api/devices", json={"cell": "W0-01"})
     await _problem(resp, 403, "csrf_failed")
-    resp = await client.post("/api/devices", json={"cell": "C1"}, headers={"X-CSRF-Token": "nope"})
+    resp = await client.post(
+        "/api/devices", json={"cell": "W0-01"}, headers={"X-CSRF-Token": "nope"}
+    )
     await _problem(resp, 403, "csrf_failed")
     resp = await client.post(
         "/api/devices",
-        json={"cell": "C1"},
+        json={"cell": "W0-01"},
         headers={"X-CSRF-Token": csrf, "Origin": "https://evil.example"},
     )
     await _problem(resp, 403, "csrf_failed")
-    resp = await client.post("/api/devices", json={"cell": "C1"}, headers={"X-CSRF-Token": csrf})
+    resp = await client.post("/api/devices", json={"cell": "W0-01"}, headers={"X-CSRF-Token": csrf})
     assert resp.status == 201
 
 
 async def test_bearer_requests_need_no_csrf(client: Any, world: Any) -> None:
     tokens = await sign_in_staff(client, world.staff["officer"])
-    resp = await client.post("/api/devices", json={"cell": "C2"}, headers=bearer(tokens))
+    resp = await client.post("/api/devices", json={"cell": "W1-02"}, headers=bearer(tokens))
     assert resp.status == 201
 
 

@@ -43,7 +43,7 @@ async def test_sign_in_flow_logs_no_secrets(
     secrets.append(officer.code(client.server.app))
     staff_tokens = await sign_in_staff(client, officer)
     secrets += [staff_tokens["access_token"], staff_tokens["refresh_token"]]
-    resp = await client.post("/api/devices", json={"cell": "D4-01"}, headers=bearer(staff_tokens))
+    resp = await client.post("/api/devices", json={"cell": "W0-01"}, headers=bearer(staff_tokens))
     code = (await resp.json())["enrolment_code"]
     secrets += [code, code.replace("-", "")]
     resp = await client.post("/api/devices/enrol", json={"code": code})

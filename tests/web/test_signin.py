@@ -120,7 +120,7 @@ async def test_totp_code_cannot_be_used_twice(client: Any, world: Any) -> None:
 
 async def test_enrolment_code_works_once(client: Any, world: Any) -> None:
     officer = await sign_in_staff(client, world.staff["officer"])
-    resp = await client.post("/api/devices", json={"cell": "B2-07"}, headers=bearer(officer))
+    resp = await client.post("/api/devices", json={"cell": "W0-01"}, headers=bearer(officer))
     assert resp.status == 201
     code = (await resp.json())["enrolment_code"]
     first = await client.post("/api/devices/enrol", json={"code": code.lower()})
@@ -130,12 +130,12 @@ async def test_enrolment_code_works_once(client: Any, world: Any) -> None:
     assert again.status == 400
     assert (await again.json())["code"] == "enrolment_code_invalid"
     me = await client.get("/api/devices/me", headers={"Authorization": f"Device {credential}"})
-    assert (await me.json())["cell"] == "B2-07"
+    assert (await me.json())["cell"] == "W0-01"
 
 
 async def test_expired_enrolment_code_is_refused(client: Any, world: Any, clock: Any) -> None:
     officer = await sign_in_staff(client, world.staff["officer"])
-    resp = await client.post("/api/devices", json={"cell": "B2-08"}, headers=bearer(officer))
+    resp = await client.post("/api/devices", json={"cell": "W1-02"}, headers=bearer(officer))
     code = (await resp.json())["enrolment_code"]
     clock.advance(hours=24, seconds=1)
     resp = await client.post("/api/devices/enrol", json={"code": code})

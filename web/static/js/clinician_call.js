@@ -507,6 +507,8 @@ async function open(appointmentId, { admit: admitting = null } = {}) {
   state.iceServers = welcome.ice_servers || [];
   join();
   node("call-heading").textContent = state.desk.heading(appointmentId);
+  const identity = state.desk.identity(appointmentId);
+  node("call-identity").replaceChildren(...(identity ? [identity] : []));
 }
 
 /** Ends a consult that is still open (from the list, or with its outcome). */

@@ -5,6 +5,7 @@
 
 import { api, clearError, el, errorText, formatDate, formatTime, serverNow, show, showError, t } from "./common.js";
 import { call } from "./clinician_call.js";
+import { identityBlock } from "./clinician_identity.js";
 import { testCallLine } from "./clinician_testcall.js";
 
 const LIVE_EVERY_MS = 3000;
@@ -224,6 +225,7 @@ function renderWaitingAll() {
         el("p", {
           text: t("clinician.waiting_since", { time: formatTime(w.starts_at), since: formatTime(w.waiting_since) }),
         }),
+        identityBlock(w.appointment_id, state.patients.get(w.appointment_id)),
       );
     }),
   );
@@ -403,6 +405,7 @@ function setup() {
       const a = state.appointments.get(id);
       return a ? `${formatTime(a.starts_at)} ${patientLabel(a)}` : "";
     },
+    identity: (id) => identityBlock(id, state.patients.get(id)),
     arrival: (id) => alertArrival(t("clinician.arrived", { name: label(id) })),
     outcome,
     problem,

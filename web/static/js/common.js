@@ -90,6 +90,26 @@ export async function api(method, path, body, { headers = {}, retry = true } = {
   return decode(response);
 }
 
+/** Sends a file as the whole request body (a photo upload); a refusal is an ApiError. */
+export async function upload(method, path, file) {
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      credentials: "same-origin",
+      headers: {
+        Accept: "application/json",
+        "Content-Type": file.type || "application/octet-stream",
+        "X-CSRF-Token": cookie("tc_csrf"),
+      },
+      body: file,
+    });
+  } catch {
+    throw new ApiError(0, "network");
+  }
+  return decode(response);
+}
+
 /** Renews the session cookies now; false if the session is gone. */
 export function renewSession() {
   return refreshSession();

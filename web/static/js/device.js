@@ -153,6 +153,7 @@ async function route() {
   } else {
     show("screen-home");
     import("./device_testcall.js").then(({ testcall }) => testcall.offer()).catch(() => {});
+    import("./device_incentive.js").then(({ incentive }) => incentive.show()).catch(() => {});
   }
 }
 

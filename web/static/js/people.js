@@ -1,0 +1,350 @@
+// Officers and admins: wings and cells, devices moved between cells (enrolled again), where
+// each prisoner is, their incentive level, and the date of birth and photo clinicians check.
+// Those two are only ever written here: the page shows whether they are on file, never them.
+
+import {
+  api,
+  clearError,
+  el,
+  errorText,
+  flash,
+  formatDateTime,
+  setupLanguageSwitch,
+  setupSignOut,
+  setupStaffSignIn,
+  show,
+  showError,
+  staffGate,
+  t,
+  upload,
+} from "./common.js";
+
+const state = { account: null, establishment: null, places: null, roll: [], devices: [], open: null };
+
+/** A refusal in this page's words: its own reason if the API gave one, else the common text. */
+function refusal(failure) {
+  const reason = failure && failure.body && failure.body.reason;
+  const key = `people.error.${reason}`;
+  return reason && t(key) !== key ? t(key) : errorText(failure);
+}
+
+function fail(id, failure) {
+  showError(document.getElementById(id), refusal(failure));
+}
+
+function status(text) {
+  document.getElementById("people-status").textContent = text;
+}
+
+function query() {
+  return state.account.role === "admin" ? `?establishment_id=${encodeURIComponent(state.establishment)}` : "";
+}
+
+function body(extra) {
+  return state.account.role === "admin" ? { ...extra, establishment_id: state.establishment } : extra;
+}
+
+function allCells() {
+  return state.places ? state.places.wings.flatMap((w) => w.cells) : [];
+}
+
+function cellOptions(select, selected) {
+  select.replaceChildren(
+    ...allCells().map((c) =>
+      el("option", { value: c.id, text: `${c.name} (${t("people.col_wing")} ${c.wing})`, selected: c.id === selected }),
+    ),
+  );
+}
+
+// ------------------------------------------------------------- places
+
+async function loadPlaces() {
+  state.places = await api("GET", `/api/places${query()}`);
+  const rows = state.places.wings.flatMap((w) =>
+    w.cells.length
+      ? w.cells.map((c) =>
+          el(
+            "tr",
+            { "data-cell": c.name },
+            el("td", { text: w.name }),
+            el("td", { text: c.name }),
+            el("td", { text: String(c.prisoners) }),
+            el("td", { text: String(c.devices) }),
+          ),
+        )
+      : [el("tr", { "data-wing": w.name }, el("td", { text: w.name }), el("td", { colspan: "3", text: "–" }))],
+  );
+  document
+    .getElementById("places-cells")
+    .replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: "4", text: t("people.no_places") }))]));
+  document
+    .getElementById("cell-wing")
+    .replaceChildren(...state.places.wings.map((w) => el("option", { value: w.id, text: w.name })));
+  cellOptions(document.getElementById("device-cell"));
+  if (state.open) cellOptions(document.getElementById("move-cell"));
+}
+
+// ------------------------------------------------------------ devices
+
+async function loadDevices() {
+  state.devices = await api("GET", `/api/devices${query()}`);
+  document.getElementById("devices").replaceChildren(
+    ...(state.devices.length
+      ? state.devices.map((d) =>
+          el(
+            "tr",
+            { "data-device": d.device_id },
+            el("td", { text: d.cell }),
+            el("td", { text: d.wing }),
+            el("td", { text: t(d.enrolled ? "people.device_enrolled" : "people.device_waiting") }),
+          ),
+        )
+      : [el("tr", {}, el("td", { colspan: "3", text: t("people.no_devices") }))]),
+  );
+  document.getElementById("device-pick").replaceChildren(
+    ...state.devices.map((d) => el("option", { value: d.device_id, text: t("people.device_in", { cell: d.cell }) })),
+  );
+}
+
+// --------------------------------------------------------------- roll
+
+function identityWords(p) {
+  if (p.has_date_of_birth && p.has_photo) return t("people.identity_both");
+  if (p.has_date_of_birth) return t("people.identity_dob");
+  if (p.has_photo) return t("people.identity_photo");
+  return t("people.identity_none");
+}
+
+async function loadRoll() {
+  state.roll = await api("GET", `/api/prisoners${query()}`);
+  document.getElementById("roll").replaceChildren(
+    ...(state.roll.length
+      ? state.roll.map((p) =>
+          el(
+            "tr",
+            { "data-prisoner": p.prisoner_id },
+            el("td", { text: p.name }),
+            el("td", { text: p.prison_number }),
+            el("td", { text: p.cell || t("people.no_cell") }),
+            el("td", { text: t(`level.${p.incentive_level}`) }),
+            el("td", { text: identityWords(p) }),
+            el(
+              "td",
+              {},
+              el("button", {
+                type: "button",
+                class: "button secondary",
+                "data-open-prisoner": p.prisoner_id,
+                "aria-label": `${t("people.open")}: ${p.name}`,
+                text: t("people.open"),
+              }),
+            ),
+          ),
+        )
+      : [el("tr", {}, el("td", { colspan: "6", text: t("people.no_prisoners") }))]),
+  );
+  if (state.open) renderPrisoner();
+}
+
+// ----------------------------------------------------------- prisoner
+
+function moveWords(m) {
+  const when = formatDateTime(m.at);
+  const from = m.from_cell || t("people.nowhere");
+  const to = m.to_cell || t("people.nowhere");
+  if (m.kind === "release") return t("people.move_release", { when, from });
+  if (m.kind === "transfer" && m.to_establishment_id === state.establishment) {
+    return t("people.move_transfer", { when, to });
+  }
+  if (m.kind === "transfer") return t("people.move_transfer_out", { when, from });
+  if (!m.from_cell) return t("people.move_placed", { when, to });
+  return t("people.move_move", { when, from, to });
+}
+
+function list(id, items) {
+  document
+    .getElementById(id)
+    .replaceChildren(...(items.length ? items.map((text) => el("li", { text })) : [el("li", { text: t("people.history_none") })]));
+}
+
+async function renderPrisoner() {
+  const p = state.roll.find((r) => r.prisoner_id === state.open);
+  const panel = document.getElementById("prisoner");
+  if (!p) {
+    panel.hidden = true;
+    state.open = null;
+    return;
+  }
+  panel.hidden = false;
+  panel.dataset.prisoner = p.prisoner_id;
+  document.getElementById("prisoner-heading").textContent = t("people.prisoner_heading", {
+    name: p.name,
+    number: p.prison_number,
+  });
+  document.getElementById("identity-on-file").textContent = identityWords(p);
+  cellOptions(document.getElementById("move-cell"), p.cell_id);
+  const id = encodeURIComponent(p.prisoner_id);
+  const [where, level] = await Promise.all([
+    api("GET", `/api/prisoners/${id}/cells`),
+    api("GET", `/api/prisoners/${id}/incentive`),
+  ]);
+  document.getElementById("prisoner-where").textContent = where.cell
+    ? t("people.where", { cell: where.cell, wing: where.wing })
+    : t("people.where_none");
+  document.getElementById("level-now").textContent = t("people.level_now", { level: t(`level.${level.level}`) });
+  list("cell-history", where.history.map(moveWords));
+  list(
+    "level-history",
+    level.history.map((c) =>
+      t("people.level_change", {
+        when: formatDateTime(c.at),
+        from: t(`level.${c.from_level}`),
+        to: t(`level.${c.level}`),
+        reason: c.reason === null ? t("people.reason_unreadable") : c.reason,
+      }),
+    ),
+  );
+}
+
+async function openPrisoner(prisonerId) {
+  state.open = prisonerId;
+  for (const id of ["move-error", "level-error", "dob-error", "photo-error"]) clearError(document.getElementById(id));
+  document.getElementById("photo-form").reset();
+  document.getElementById("photo-preview").hidden = true;
+  await renderPrisoner();
+  document.getElementById("prisoner-heading").focus();
+}
+
+async function reload() {
+  await Promise.all([loadPlaces(), loadDevices(), loadRoll()]);
+}
+
+// -------------------------------------------------------------- forms
+
+function onSubmit(id, errorId, work) {
+  const form = document.getElementById(id);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const error = document.getElementById(errorId);
+    clearError(error);
+    try {
+      await work(form);
+    } catch (failure) {
+      fail(errorId, failure);
+    }
+  });
+}
+
+function setup() {
+  onSubmit("wing-form", "wing-error", async (form) => {
+    const wing = await api("POST", "/api/wings", body({ name: form.name.value.trim() }));
+    form.reset();
+    await loadPlaces();
+    status(t("people.wing_added", { wing: wing.name }));
+  });
+  onSubmit("cell-form", "cell-error", async (form) => {
+    const cell = await api("POST", "/api/cells", body({ wing_id: form.wing.value, name: form.name.value.trim() }));
+    form.name.value = "";
+    await loadPlaces();
+    status(t("people.cell_added", { cell: cell.name, wing: cell.wing }));
+  });
+  onSubmit("device-form", "device-error", async (form) => {
+    document.getElementById("device-result").hidden = true;
+    const moved = await api("POST", `/api/devices/${encodeURIComponent(form.device.value)}/move`, {
+      cell: form.cell.value,
+    });
+    await Promise.all([loadDevices(), loadPlaces()]);
+    document.getElementById("device-moved").textContent = t("people.device_moved", { cell: moved.cell });
+    document.getElementById("device-code").textContent = moved.enrolment_code;
+    document.getElementById("device-result").hidden = false;
+  });
+  onSubmit("move-form", "move-error", async (form) => {
+    const where = await api("POST", `/api/prisoners/${encodeURIComponent(state.open)}/cell`, { cell: form.cell.value });
+    await Promise.all([loadRoll(), loadPlaces()]);
+    status(t("people.moved", { cell: where.cell }));
+  });
+  onSubmit("level-form", "level-error", async (form) => {
+    const reason = form.reason.value.trim();
+    if (!reason) {
+      showError(document.getElementById("level-error"), t("people.error.reason_required"));
+      form.reason.focus();
+      return;
+    }
+    const level = await api("POST", `/api/prisoners/${encodeURIComponent(state.open)}/incentive`, {
+      level: form.level.value,
+      reason,
+    });
+    form.reset();
+    await loadRoll();
+    status(t("people.level_changed", { level: t(`level.${level.level}`) }));
+  });
+  onSubmit("dob-form", "dob-error", async (form) => {
+    await api("PUT", `/api/prisoners/${encodeURIComponent(state.open)}/date-of-birth`, {
+      date_of_birth: form.dob.value,
+    });
+    form.reset();
+    await loadRoll();
+    status(t("people.dob_saved"));
+  });
+  const photo = document.getElementById("photo");
+  const preview = document.getElementById("photo-preview");
+  photo.addEventListener("change", () => {
+    if (preview.src) URL.revokeObjectURL(preview.src);
+    const file = photo.files[0];
+    preview.hidden = !file;
+    if (file) preview.src = URL.createObjectURL(file);
+  });
+  onSubmit("photo-form", "photo-error", async (form) => {
+    const file = form.photo.files[0];
+    if (!file) {
+      showError(document.getElementById("photo-error"), t("people.photo_none"));
+      return;
+    }
+    await upload("PUT", `/api/prisoners/${encodeURIComponent(state.open)}/photo`, file);
+    form.reset();
+    preview.hidden = true;
+    await loadRoll();
+    status(t("people.photo_saved"));
+  });
+  document.getElementById("roll").addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-open-prisoner]");
+    if (button) openPrisoner(button.dataset.openPrisoner).catch((failure) => flash(errorText(failure)));
+  });
+}
+
+async function chooseEstablishment() {
+  if (state.account.role !== "admin") {
+    state.establishment = state.account.establishment_id;
+    return;
+  }
+  const found = await api("GET", "/api/establishments");
+  const select = document.getElementById("establishment");
+  select.replaceChildren(...found.map((e) => el("option", { value: e.id, text: e.name })));
+  document.getElementById("establishment-choice").hidden = false;
+  state.establishment = found.length ? found[0].id : null;
+  select.addEventListener("change", () => {
+    state.establishment = select.value;
+    state.open = null;
+    document.getElementById("prisoner").hidden = true;
+    reload().catch((failure) => flash(errorText(failure)));
+  });
+}
+
+async function main() {
+  setupLanguageSwitch(() => state.account !== null);
+  setupSignOut(() => show("screen-signin"));
+  setupStaffSignIn();
+  setup();
+  state.account = await staffGate(["officer", "admin"]);
+  if (state.account) {
+    show("screen-people");
+    await chooseEstablishment();
+    if (state.establishment) await reload();
+  }
+  document.body.dataset.ready = "true";
+}
+
+main().catch((failure) => {
+  flash(errorText(failure));
+  document.body.dataset.ready = "true";
+});
