@@ -2,7 +2,7 @@
 
 Each concept lives in its own module as a part of the service (catalogue,
 search, booking, lockdown, movements, consent, join, readiness, triage,
-reminders, calendar); this class only puts them together over one store, cipher, clock
+reminders, inbox, calendar); this class only puts them together over one store, cipher, clock
 and audit sink.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 from scheduling.calendar import CalendarFeed
 from scheduling.call_backs import CallBacks
 from scheduling.catalogue import Catalogue
+from scheduling.inbox import Inbox
 from scheduling.join import JoinPolicy
 from scheduling.movements import Movements
 from scheduling.reminders import Reminders
@@ -18,7 +19,7 @@ from scheduling.triage import Triage
 
 
 class SchedulingService(
-    Movements, CallBacks, JoinPolicy, Catalogue, Triage, Reminders, CalendarFeed
+    Movements, CallBacks, JoinPolicy, Inbox, Catalogue, Triage, Reminders, CalendarFeed
 ):
     """Services, availability, slots, appointments, consent, requests, reminders, feeds,
     and pre-call tests."""

@@ -74,6 +74,7 @@ from signalling.store.base import (
     room_channel,
 )
 from signalling.test_calls import PrecallTests
+from signalling.user_channels import UserChannels
 from signalling.timers import Timers
 from signalling.waiting_room import position, queue_score, waiting_message, waiting_patient
 
@@ -135,6 +136,7 @@ class Hub(Session, Timers):
         self._heart: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
+        self.users = UserChannels(bus, self._send)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -161,8 +163,13 @@ class Hub(Session, Timers):
         for sub in list(self._subs.values()):
             await sub.close()
         self._subs.clear()
+        await self.users.close()
 
     # ------------------------------------------------------------ connections
+
+    async def push_inbox(self, account_id: str, notice_id: str, kind: str) -> None:
+        """Tell `account_id`'s open sockets, on any node, that a notice is in their inbox."""
+        await self.users.push(account_id, {"type": "inbox", "notice": notice_id, "kind": kind})
 
     async def rooms(self, appointments: list[str]) -> dict[str, Room]:
         """The live rooms among `appointments` (any node's), for a clinician's list."""
@@ -193,6 +200,7 @@ class Hub(Session, Timers):
     async def _disconnected(self, conn: Connection) -> None:
         if self._conns.pop(conn.id, None) is None:
             return
+        await self.users.unwatch(conn)
         conn.closed = True
         await self._test_calls.dropped(conn)
         room_id, participant = conn.room, conn.participant

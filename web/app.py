@@ -28,6 +28,7 @@ from scheduling import SchedulingService
 from signalling.bus import create_bus
 from web import (
     admin_jobs,
+    inbox_api,
     audit_review,
     calendar_feed,
     call_backs,
@@ -73,6 +74,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     test_calls,
     call_backs,
     admin_jobs,
+    inbox_api,
 )
 
 
