@@ -106,6 +106,8 @@ class Movements(Lockdowns, Consents):
                 .where(accounts.c.id == prisoner.id)
                 .values(establishment_id=to_establishment)
             )
+            # Each consult's own "cancelled" notice says why (reason "transfer").
+            await self._notify(conn, prisoner.id, "transferred")
             await conn.execute(
                 insert(movements).values(
                     id=new_id(),
