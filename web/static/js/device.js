@@ -163,8 +163,10 @@ async function showOffer(offerId) {
           const booked = await api("POST", `/api/rebooking-offers/${encodeURIComponent(offerId)}/take`, {
             starts_at: time,
           });
+          // After the route's own clearing of the flash, which runs first on this change.
+          const done = t("offer.booked", { time: formatDateTime(booked.starts_at) });
+          window.addEventListener("hashchange", () => flash(done), { once: true });
           window.location.hash = "#health";
-          flash(t("offer.booked", { time: formatDateTime(booked.starts_at) }));
         } catch (failure) {
           for (const b of list.querySelectorAll("button")) b.disabled = false;
           showError(error, failure);
