@@ -370,8 +370,9 @@ class ServiceBase:
         when read), never words: no reason or note sits in plain text here.
         """
         now = self._clock.now()
+        notice_id, due = new_id(), due_at or now
         values = {
-            "id": new_id(),
+            "id": notice_id,
             "recipient_id": recipient,
             "kind": kind,
             "appointment_id": appointment_id,
@@ -380,7 +381,7 @@ class ServiceBase:
                 default=_json_default,
                 sort_keys=True,
             ),
-            "due_at": due_at or now,
+            "due_at": due,
             "created_at": now,
             "dedupe_key": dedupe_key,
         }
@@ -400,10 +401,10 @@ class ServiceBase:
         await insert_job(
             conn,
             DELIVER_JOB,
-            {"notification": values["id"]},
-            due_at=values["due_at"],
+            {"notification": notice_id},
+            due_at=due,
             now=now,
-            key=values["id"],
+            key=notice_id,
         )
         return True
 

@@ -76,8 +76,8 @@ class Inbox(Lockdowns):
     ) -> tuple[str, str] | None:
         """Put a queued notice in its inbox, in the caller's (the job's) transaction.
 
-        Returns the recipient to tell live and the notice's kind, or None if it was already delivered
-        (a retried job): the inbox never gets a notice twice.
+        Returns the recipient to tell live and the notice's kind, or None if it
+        was already delivered (a retried job): the inbox never gets a notice twice.
         """
         n = notifications.c
         row = (
@@ -103,9 +103,9 @@ class Inbox(Lockdowns):
         async with self._db.connect() as conn:
             unread = (
                 await conn.execute(
-                    select(func.count()).select_from(notifications).where(
-                        and_(mine, n.read_at.is_(None))
-                    )
+                    select(func.count())
+                    .select_from(notifications)
+                    .where(and_(mine, n.read_at.is_(None)))
                 )
             ).scalar_one()
             rows = await conn.execute(

@@ -291,15 +291,13 @@ class Lockdowns(Booking):
     async def _claim_offer(
         self, actor: Principal, appointment_id: str
     ) -> tuple[str, datetime] | None:
-        """Claim the appointment's open offer, if it has one; the prisoner only before it expires."""
+        """Claim the appointment's open offer, if it has one (a prisoner: before it expires)."""
         now = self._clock.now()
         o = rebooking_offers.c
         async with self._db.begin() as conn:
             row = (
                 await conn.execute(
-                    select(o.id, o.taken_at, o.expires_at).where(
-                        o.appointment_id == appointment_id
-                    )
+                    select(o.id, o.taken_at, o.expires_at).where(o.appointment_id == appointment_id)
                 )
             ).first()
             if row is None:

@@ -74,8 +74,8 @@ from signalling.store.base import (
     room_channel,
 )
 from signalling.test_calls import PrecallTests
-from signalling.user_channels import UserChannels
 from signalling.timers import Timers
+from signalling.user_channels import UserChannels
 from signalling.waiting_room import position, queue_score, waiting_message, waiting_patient
 
 log = logging.getLogger(__name__)

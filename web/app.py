@@ -28,7 +28,6 @@ from scheduling import SchedulingService
 from signalling.bus import create_bus
 from web import (
     admin_jobs,
-    inbox_api,
     audit_review,
     calendar_feed,
     call_backs,
@@ -36,6 +35,7 @@ from web import (
     consults_api,
     fhir,
     health,
+    inbox_api,
     jobs,
     openapi,
     pages,

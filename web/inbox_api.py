@@ -61,9 +61,7 @@ async def read_notice(request: web.Request) -> web.Response:
 @routes.get("/api/rebooking-offers/{offer_id}")
 async def rebooking_offer(request: web.Request) -> web.Response:
     principal = await require(request, P)
-    offer = await request.app[SCHEDULING].rebooking_offer(
-        principal, request.match_info["offer_id"]
-    )
+    offer = await request.app[SCHEDULING].rebooking_offer(principal, request.match_info["offer_id"])
     return json_response(_offer_json(offer))
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+# aiortc (imported by the app) runs ldconfig on import: not on the event loop.
+import web.app  # noqa: F401
 from core.identity import Principal, Role
 from tests.browser.conftest import (
     LiveFactory,
@@ -21,9 +23,6 @@ from tests.browser.conftest import (
 from tests.browser.seed import consult_world
 from tests.world import PASSWORD
 from web.state import CLOCK, JOBS, SCHEDULING
-
-# aiortc (imported by the app) runs ldconfig on import: not on the event loop.
-import web.app  # noqa: F401, E402
 
 pytestmark = pytest.mark.slow
 

@@ -38,9 +38,7 @@ async def test_the_reminder_job_queues_both_reminders_for_both_sides(sched: Sche
     sched.clock.set(at(3, 10))
     await runner.run_due()
     people = (sched.patient.account_id, sched.clinician.account_id)
-    assert await reminders_of(sched) == {
-        ("reminder_24h", p) for p in people
-    }
+    assert await reminders_of(sched) == {("reminder_24h", p) for p in people}
     sched.clock.set(at(4, 9, 45))
     await runner.run_due()
     assert await reminders_of(sched) == {
