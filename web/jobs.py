@@ -29,7 +29,7 @@ Throughcare" with `Message-ID` built from `ctx.idempotency_key` (docs/notificati
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 from aiohttp import web
@@ -44,6 +44,29 @@ from web.state import CLOCK, DATABASE, JOBS, METRICS, SCHEDULING, SETTINGS, SIGN
 log = logging.getLogger(__name__)
 
 REMINDERS = "scheduling.reminders"
+
+
+Push = Callable[[str, str, str], Awaitable[None]]
+"""Tell a person's open sockets of a notice: (recipient, notice id, kind). `Hub.push_inbox`."""
+
+
+def deliver_handler(
+    scheduling: SchedulingService, push: Push | None
+) -> Callable[[JobContext], Awaitable[None]]:
+    """The `notifications.deliver` job: into the inbox once, then a live push."""
+
+    async def deliver(ctx: JobContext) -> None:
+        notice = ctx.payload.get("notification")
+        if not isinstance(notice, str):
+            raise ValueError("notifications.deliver needs a notification")
+        async with ctx.transaction() as conn:
+            delivered = await scheduling.deliver_notice(conn, notice)
+        if delivered is not None and push is not None:
+            # After the commit: a node that dies here leaves the notice in the
+            # inbox, where the page finds it when it next loads or reconnects.
+            await push(delivered[0], notice, delivered[1])
+
+    return deliver
 
 
 def register_kinds(
@@ -61,18 +84,10 @@ def register_kinds(
             raise ValueError("lockdown_end needs a lockdown_id")
         await scheduling.end_lockdown(lockdown_id)
 
-    async def deliver(ctx: JobContext) -> None:
-        notice = ctx.payload.get("notification")
-        if not isinstance(notice, str):
-            raise ValueError("notifications.deliver needs a notification")
-        async with ctx.transaction() as conn:
-            delivered = await scheduling.deliver_notice(conn, notice)
-        if delivered is not None and hub is not None:
-            # After the commit: a node that dies here leaves the notice in the
-            # inbox, where the page finds it when it next loads or reconnects.
-            await hub.push_inbox(delivered[0], notice, delivered[1])
-
-    runner.register(DELIVER_JOB, deliver, max_attempts=10, backoff=5, timeout=60)
+    push = hub.push_inbox if hub is not None else None
+    runner.register(
+        DELIVER_JOB, deliver_handler(scheduling, push), max_attempts=10, backoff=5, timeout=60
+    )
     runner.register(REMINDERS, reminders, every=timedelta(minutes=1), timeout=120)
     runner.register(END_JOB, lockdown_end, max_attempts=10)
     runner.register(PRUNE, prune_finished, every=timedelta(hours=1), max_attempts=3)
