@@ -39,8 +39,10 @@ from scheduling.types import Appointment
 
 INBOX_LIMIT = 50
 # What an officer may see of a notice: when, never what for.
-OFFICER_FIELDS = frozenset({"starts_at", "cancelled_starts_at"})
-FIELDS = frozenset({"starts_at", "cancelled_starts_at", "cause", "reason", "offers", "offer"})
+OFFICER_FIELDS = frozenset({"starts_at", "cancelled_starts_at", "wing", "cell"})
+FIELDS = frozenset(
+    {"starts_at", "cancelled_starts_at", "cause", "reason", "offers", "offer", "wing", "cell"}
+)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import web.app  # noqa: F401
 from core.db.schema import jobs
 from core.errors import ServiceError
 from scheduling.tables import notifications, rebooking_offers
-from tests.scheduling.conftest import Sched, at
+from tests.scheduling.conftest import Sched, at, staff
 from tests.world import bearer, sign_in_prisoner, sign_in_staff
 from web.state import DATABASE, JOBS
 
@@ -72,6 +72,7 @@ async def test_a_cancellation_tells_the_prisoner_the_prison_caused_reason_in_cod
         ]
     # Codes, times and ids only: no words in the inbox.
     allowed = {"starts_at", "cancelled_starts_at", "cause", "reason", "offers", "offer", "request"}
+    allowed |= {"wing", "cell"}
     assert all(set(p) <= allowed for p in payloads)
 
 
@@ -89,12 +90,12 @@ async def test_reading_is_recorded_and_only_ones_own_notice_can_be_read(sched: S
 
 
 async def test_an_officer_is_given_times_only(sched: Sched) -> None:
-    """Nothing produces officers' notices yet; the filter is what an officer may see."""
+    """Whatever a notice holds, an officer is given its times and place only."""
     from core.identity import Role
     from scheduling.inbox import _visible
 
-    fields = {"starts_at": "t", "cause": "patient", "reason": "lockdown", "offers": ["t"]}
-    assert _visible(Role.OFFICER, fields) == {"starts_at": "t"}
+    fields = {"starts_at": "t", "cause": "patient", "reason": "lockdown", "cell": "1-01"}
+    assert _visible(Role.OFFICER, fields) == {"starts_at": "t", "cell": "1-01"}
 
 
 async def test_the_prisoner_takes_one_offered_time_and_the_offer_closes(sched: Sched) -> None:
@@ -187,3 +188,18 @@ async def test_taking_an_offer_over_http(sched: Sched, client: Any) -> None:
     resp = await client.post(url, json={"starts_at": at(4, 13).isoformat()}, headers=bearer(tokens))
     assert resp.status == 409
     assert (await resp.json())["detail"] == "This offer has already been taken."
+
+
+async def test_a_call_back_tells_the_wings_officers_when_and_where_only(sched: Sched) -> None:
+    booked = await sched.book(at(4, 10), reason_text="Chest pain")
+    await sched.svc.request_call_back(
+        booked.id, sched.clinician.account_id, sched.patient.device_id
+    )
+    await sched.app[JOBS].run_due()
+    unread, [notice] = await sched.svc.inbox(sched.officer)
+    assert (unread, notice.kind) == (1, "call_back")
+    assert set(notice.fields) == {"starts_at", "wing", "cell"}
+    assert notice.fields["starts_at"] == at(4, 10).isoformat()
+    # Another establishment's officer is not told.
+    other = staff(sched.world, "officer2")
+    assert await sched.svc.inbox(other) == (0, [])

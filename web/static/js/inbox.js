@@ -16,6 +16,7 @@ const KINDS = new Set([
   "request_triaged",
   "patient_transferred",
   "patient_released",
+  "call_back",
 ]);
 
 /** A notice in words: its kind, its times, and (for a cancellation) why, as the reader may see. */
@@ -24,6 +25,7 @@ export function noticeText(notice) {
   const vars = {
     time: f.starts_at ? formatDateTime(f.starts_at) : "",
     was: f.cancelled_starts_at ? formatDateTime(f.cancelled_starts_at) : "",
+    place: [f.wing, f.cell].filter(Boolean).join(", ") || t("inbox.place_unknown"),
   };
   const kind = KINDS.has(notice.kind) ? notice.kind : "other";
   let text = t(`inbox.kind_${kind}`, vars);
