@@ -127,3 +127,42 @@ async def test_notices_arrive_live_and_the_prisoner_takes_an_offered_time(
     await check_accessibility(device, axe_source, "device offer taken (cy)")
     await screenshot(device, "device-offer-taken-cy")
     assert watch.problems == []
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite"])
+async def test_the_officers_desk_shows_a_call_back_live_as_a_time_and_a_cell(
+    make_live: LiveFactory, browser: Any, axe_source: str
+) -> None:
+    live = await make_live()
+    world = await consult_world(live.app, relay_only=False, cell="2-14")
+    runner = live.app[JOBS]
+    await runner.run_due()
+    watch = PageWatch()
+    desk = await new_page(browser, watch)
+    await visit(desk, live.url("/staff"))
+    await desk.get_by_label("Username").fill(world.officer.username)
+    await desk.get_by_label("Password").fill(PASSWORD)
+    await desk.get_by_label("6-digit code").fill(world.officer.code(live.app))
+    await desk.get_by_role("button", name="Sign in").click()
+    await desk.wait_for_selector("#inbox[data-live='true'][data-unread='0']")
+    assert await desk.locator("#inbox .inbox-count").inner_text() == "No new messages."
+
+    await live.app[SCHEDULING].request_call_back(
+        world.appointment_id, world.clinician.account_id, world.prisoner.device_id
+    )
+    await runner.run_due()
+    notice = desk.locator("#inbox li[data-kind='call_back']")
+    await notice.wait_for()
+    words = await notice.locator(".card-title").inner_text()
+    assert words.startswith("Call-back: bring the prisoner in ")
+    assert "2-14" in words and "Patient" not in words and "wound" not in words
+    await check_accessibility(desk, axe_source, "officer notices")
+    await screenshot(desk, "officer-notices")
+
+    await desk.locator("#lang-switch").click()
+    await desk.wait_for_selector("html[lang='cy'] #inbox[data-live='true']")
+    await desk.locator("#inbox li[data-kind='call_back']").wait_for()
+    assert await desk.locator("#inbox-heading").inner_text() == "Negeseuon"
+    await check_accessibility(desk, axe_source, "officer notices (cy)")
+    await screenshot(desk, "officer-notices-cy")
+    assert watch.problems == []
