@@ -156,6 +156,8 @@ async def test_the_officers_desk_shows_a_call_back_live_as_a_time_and_a_cell(
     words = await notice.locator(".card-title").inner_text()
     assert words.startswith("Call-back: bring the prisoner in ")
     assert "2-14" in words and "Patient" not in words and "wound" not in words
+    # The call-back list beside it comes up at once too, not at its next 30-second poll.
+    await desk.locator("#call-backs li[data-call-back]").wait_for()
     await check_accessibility(desk, axe_source, "officer notices")
     await screenshot(desk, "officer-notices")
 

@@ -38,9 +38,10 @@ export function noticeText(notice) {
 
 /**
  * Shows the inbox in `root` (a section holding `.inbox-count` and `.inbox-list`) and keeps it live.
- * `actions(notice)` may add buttons to a notice (the device's "choose a new time").
+ * `actions(notice)` may add buttons to a notice (the device's "choose a new time");
+ * `onPush(message)` hears each live `inbox` message (the officer's call-back list refreshes).
  */
-export function mountInbox(root, { actions = () => [] } = {}) {
+export function mountInbox(root, { actions = () => [], onPush = () => {} } = {}) {
   const list = root.querySelector(".inbox-list");
   const count = root.querySelector(".inbox-count");
   let signal = null;
@@ -82,7 +83,9 @@ export function mountInbox(root, { actions = () => [] } = {}) {
     await refresh();
     signal = new Signal();
     signal.addEventListener("message", (event) => {
-      if (event.detail && event.detail.type === "inbox") refresh().catch(() => {});
+      if (!event.detail || event.detail.type !== "inbox") return;
+      refresh().catch(() => {});
+      onPush(event.detail);
     });
     // Back after a drop: anything delivered meanwhile is in the inbox, not replayed.
     signal.addEventListener("up", () => refresh().catch(() => {}));

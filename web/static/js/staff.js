@@ -55,7 +55,10 @@ async function main() {
   setupEnrol();
   account = await staffGate(["officer", "admin"]);
   if (account) {
-    mountInbox(document.getElementById("inbox"))
+    const onPush = (message) => {
+      if (message.kind === "call_back") callBacks.refresh().catch(() => {});
+    };
+    mountInbox(document.getElementById("inbox"), { onPush })
       .start()
       .catch((failure) => flash(errorText(failure)));
     show("screen-officer");
