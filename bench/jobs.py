@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import asyncpg  # noqa: E402
 import orjson  # noqa: E402
-from aiohttp import ClientSession, WSMsgType, web  # noqa: E402
+from aiohttp import ClientSession, TCPConnector, WSMsgType, web  # noqa: E402
 from sqlalchemy import insert, text  # noqa: E402
 
 from core.clock import SystemClock  # noqa: E402
@@ -287,7 +287,7 @@ async def run_delivery_burst(db: Database, n: int, recipients: int) -> float:
 
     received = 0
     all_in = asyncio.Event()
-    session = ClientSession()
+    session = ClientSession(connector=TCPConnector(limit=0))
     clients = [await session.ws_connect(f"http://127.0.0.1:{port}/ws?who={p}") for p in people]
     for ws in clients:
         assert (await ws.receive_str()) == "ready"
