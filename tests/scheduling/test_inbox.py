@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -14,8 +15,11 @@ from sqlalchemy import func, select
 # Importing the app imports aiortc, whose import runs ldconfig: done here, not
 # on the event loop inside the first test's fixture (blockbuster refuses it).
 import web.app  # noqa: F401
+from core.clock import FakeClock
+from core.config import Settings
 from core.db.schema import jobs
 from core.errors import ServiceError
+from core.identity.passwords import SecretHasher
 from scheduling.tables import notifications, rebooking_offers
 from tests.scheduling.conftest import Sched, at, staff
 from tests.world import bearer, sign_in_prisoner, sign_in_staff
@@ -203,3 +207,21 @@ async def test_a_call_back_tells_the_wings_officers_when_and_where_only(sched: S
     # Another establishment's officer is not told.
     other = staff(sched.world, "officer2")
     assert await sched.svc.inbox(other) == (0, [])
+
+
+async def test_a_notice_queued_on_a_node_that_stops_is_delivered_by_the_next(
+    sched: Sched, aiohttp_client: Any, settings: Settings, clock: FakeClock, hasher: SecretHasher
+) -> None:
+    """Nothing is lost: the notice and its delivery job are rows, not a task in a process."""
+    from web.app import create_app
+
+    await sched.book(at(4, 10))  # this node runs no jobs (workers 0): it only queues
+    assert await sched.svc.inbox(sched.patient) == (0, [])
+    other = create_app(replace(settings, job_workers=2, job_poll_ms=20), clock=clock, hasher=hasher)
+    await aiohttp_client(other)
+    for _ in range(200):
+        unread, notices = await sched.svc.inbox(sched.patient)
+        if unread:
+            break
+        await asyncio.sleep(0.05)
+    assert [n.kind for n in notices] == ["booked"]
