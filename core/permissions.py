@@ -95,6 +95,8 @@ class Permission(StrEnum):
     # See a patient's identity photo for the check at the start of a consult: the
     # consult's clinicians and managers, never admins (core.clinical's rule decides whose).
     IDENTITY_PHOTO_READ = "identity_photo.read"
+    # Take one of the times a rebooking offer made to oneself.
+    REBOOKING_TAKE = "rebooking_offers.take"
 
 
 P = Permission
@@ -145,6 +147,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.HEALTH_REQUESTS_CREATE,
                 P.HEALTH_REQUESTS_READ,
                 P.INCENTIVES_READ,
+                P.REBOOKING_TAKE,
             }
         ),
         Role.CLINICIAN: frozenset(

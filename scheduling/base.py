@@ -36,11 +36,14 @@ from core.events import Action, AuditRecord, AuditSink
 from core.fields import FieldCipher, SealedField, SubjectCipher, Unreadable
 from core.identity import Principal, Role
 from core.identity.types import NoEndings, SessionEndings
+from core.jobs import insert_job
 from core.permissions import Permission, allows
 from scheduling.tables import appointments, notifications, service_readers, services
 from scheduling.types import Appointment, Service, Status, TextStatus
 
 MAX_TEXT = 2000
+DELIVER_JOB = "notifications.deliver"
+"""The job kind that puts a queued notice in its inbox and tells open sockets."""
 
 # The column names each sealed field is bound to (its associated data).
 REASON = "appointments.reason"
@@ -366,28 +369,49 @@ class ServiceBase:
         dedupe_key: str | None = None,
         **payload: Any,
     ) -> bool:
-        """Queue a message for the signalling bus to deliver; False if already queued."""
+        """Queue a notice for `recipient`'s inbox; False if already queued.
+
+        The payload is codes, times and ids (rendered in the reader's language
+        when read), never words: no reason or note sits in plain text here.
+        """
         now = self._clock.now()
+        notice_id, due = new_id(), due_at or now
         values = {
-            "id": new_id(),
+            "id": notice_id,
             "recipient_id": recipient,
             "kind": kind,
             "appointment_id": appointment_id,
-            "payload": json.dumps(payload, default=_json_default, sort_keys=True),
-            "due_at": due_at or now,
+            "payload": json.dumps(
+                {k: v for k, v in payload.items() if v is not None},
+                default=_json_default,
+                sort_keys=True,
+            ),
+            "due_at": due,
             "created_at": now,
             "dedupe_key": dedupe_key,
         }
         if dedupe_key is None:
             await conn.execute(insert(notifications).values(**values))
-            return True
-        dialect_insert = sqlite_insert if self._db.is_sqlite else pg_insert
-        result = await conn.execute(
-            dialect_insert(notifications)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        else:
+            dialect_insert = sqlite_insert if self._db.is_sqlite else pg_insert
+            result = await conn.execute(
+                dialect_insert(notifications)
+                .values(**values)
+                .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            )
+            if result.rowcount != 1:
+                return False
+        # Delivery is a job in this same transaction: the notice exists exactly
+        # when the change that wants it commits, and survives any node's restart.
+        await insert_job(
+            conn,
+            DELIVER_JOB,
+            {"notification": notice_id},
+            due_at=due,
+            now=now,
+            key=notice_id,
         )
-        return bool(result.rowcount == 1)
+        return True
 
 
 def _json_default(value: object) -> str:

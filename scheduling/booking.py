@@ -442,6 +442,13 @@ class Booking(SlotSearch):
                     appointment_id=m["id"],
                     starts_at=m["starts_at"],
                     cause=values.get("outcome_category"),
+                    # The prisoner may be told a prison-caused reason ("lockdown",
+                    # "court"); a patient's or clinician's own code stays sealed.
+                    reason=(
+                        reason_code
+                        if reason_code is not None and reason(reason_code).cause == Cause.PRISON
+                        else None
+                    ),
                 )
         return m, await self._appointment_row(conn, m["id"])
 

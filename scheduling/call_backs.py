@@ -12,10 +12,10 @@ from __future__ import annotations
 from sqlalchemy import and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from core.db.schema import cells, wings
+from core.db.schema import accounts, cells, wings
 from core.errors import Code, ServiceError
 from core.events import Action
-from core.identity import Principal
+from core.identity import Principal, Role
 from core.permissions import Permission, allows, require_permission
 from scheduling.base import new_id
 from scheduling.readiness import Readiness
@@ -70,6 +70,25 @@ class CallBacks(Readiness):
                     )
             except IntegrityError:
                 return False
+            # The wing's officers are told when and where, never who for what.
+            officers = await conn.execute(
+                select(accounts.c.id).where(
+                    and_(
+                        accounts.c.role == Role.OFFICER.value,
+                        accounts.c.establishment_id == view.establishment_id,
+                        accounts.c.active.is_(True),
+                    )
+                )
+            )
+            for officer in officers.scalars().all():
+                await self._notify(
+                    conn,
+                    officer,
+                    "call_back",
+                    starts_at=view.starts_at,
+                    wing=place["wing"] if place is not None else None,
+                    cell=place["cell"] if place is not None else None,
+                )
         await self._record(
             Action.CALL_BACK_REQUESTED,
             clinician_id,

@@ -8,6 +8,7 @@ lockdown nobody lifts is lifted, and logged, when it ends.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -15,20 +16,22 @@ from sqlalchemy import and_, insert, select, update
 
 from core.errors import Code, ServiceError
 from core.events import Action
-from core.identity import Principal
+from core.identity import Principal, Role
 from core.identity.types import SYSTEM_ACTOR
 from core.jobs import insert_job
 from core.permissions import Permission, require_permission
 from scheduling.base import new_id, require_establishment, require_visible
 from scheduling.booking import Booking
 from scheduling.search import ACTIVE
-from scheduling.tables import appointments, lockdowns
+from scheduling.tables import appointments, lockdowns, rebooking_offers
 from scheduling.times import instant
 from scheduling.types import Appointment, Slot, Status
 
 OFFERS = 3
 OFFER_HORIZON = timedelta(days=28)
 MAX_LOCKDOWN = timedelta(days=31)
+# How long the prisoner has to choose one of the offered times (never past the first of them).
+OFFER_TTL = timedelta(hours=48)
 END_JOB = "scheduling.lockdown_end"
 """The job kind that lifts a lockdown at its end time (payload: the lockdown's id)."""
 
@@ -133,7 +136,23 @@ class Lockdowns(Booking):
             limit=OFFERS,
         )
         times = [s.starts_at for s in offers]
+        now = self._clock.now()
+        offer_id = new_id()
         async with self._db.begin() as conn:
+            if times:
+                await conn.execute(
+                    insert(rebooking_offers).values(
+                        id=offer_id,
+                        appointment_id=cancelled.id,
+                        establishment_id=cancelled.establishment_id,
+                        prisoner_id=cancelled.prisoner_id,
+                        clinician_id=cancelled.clinician_id,
+                        service_id=cancelled.service_id,
+                        times=json.dumps([t.isoformat() for t in times]),
+                        created_at=now,
+                        expires_at=min(now + OFFER_TTL, min(times)),
+                    )
+                )
             for person in (cancelled.prisoner_id, cancelled.clinician_id):
                 await self._notify(
                     conn,
@@ -142,6 +161,7 @@ class Lockdowns(Booking):
                     appointment_id=cancelled.id,
                     cancelled_starts_at=cancelled.starts_at,
                     offers=times,
+                    offer=offer_id if times and person == cancelled.prisoner_id else None,
                 )
         await self._record(
             Action.REBOOK_OFFERED,
@@ -223,20 +243,77 @@ class Lockdowns(Booking):
 
         Someone else's appointment answers as a missing one, before its state
         is looked at (it used to say 409 for another prisoner's, 404 for none).
+        Where times were offered (`rebooking_offers`), the offer is claimed
+        first with a conditional update, so of two simultaneous rebookings one
+        wins and the other is told the offer was taken; a booking that is then
+        refused gives the claim back, so a refusal changes nothing.
         """
         async with self._db.connect() as conn:
             m = await self._appointment_row(conn, appointment_id)
         self._may_see(actor, m)
         if m["status"] not in (Status.CANCELLED.value, Status.DID_NOT_ATTEND.value):
             raise ServiceError(Code.CONFLICT, "Only a cancelled or missed consult is rebooked.")
-        return await self.book(
-            actor,
-            prisoner_id=m["prisoner_id"],
-            service_id=m["service_id"],
-            clinician_id=m["clinician_id"],
-            starts_at=starts_at,
-            same_sex=m["same_sex"],
-            chaperone=m["chaperone"],
-            video_required=bool(m["video_required"]),
-            rebook_of=m["id"],
-        )
+        claim = await self._claim_offer(actor, m["id"])
+        try:
+            booked = await self.book(
+                actor,
+                prisoner_id=m["prisoner_id"],
+                service_id=m["service_id"],
+                clinician_id=m["clinician_id"],
+                starts_at=starts_at,
+                same_sex=m["same_sex"],
+                chaperone=m["chaperone"],
+                video_required=bool(m["video_required"]),
+                rebook_of=m["id"],
+            )
+        except BaseException:
+            if claim is not None:
+                async with self._db.begin() as conn:
+                    await conn.execute(
+                        update(rebooking_offers)
+                        .where(
+                            and_(
+                                rebooking_offers.c.id == claim[0],
+                                rebooking_offers.c.taken_at == claim[1],
+                            )
+                        )
+                        .values(taken_at=None)
+                    )
+            raise
+        if claim is not None:
+            async with self._db.begin() as conn:
+                await conn.execute(
+                    update(rebooking_offers)
+                    .where(rebooking_offers.c.id == claim[0])
+                    .values(booked_appointment_id=booked.id)
+                )
+        return booked
+
+    async def _claim_offer(
+        self, actor: Principal, appointment_id: str
+    ) -> tuple[str, datetime] | None:
+        """Claim the appointment's open offer, if it has one (a prisoner: before it expires)."""
+        now = self._clock.now()
+        o = rebooking_offers.c
+        async with self._db.begin() as conn:
+            row = (
+                await conn.execute(
+                    select(o.id, o.taken_at, o.expires_at).where(o.appointment_id == appointment_id)
+                )
+            ).first()
+            if row is None:
+                return None
+            if row.taken_at is not None:
+                raise ServiceError(Code.CONFLICT, "This offer has already been taken.")
+            prisoner = actor.role == Role.PRISONER
+            if prisoner and row.expires_at <= now:
+                raise ServiceError(Code.CONFLICT, "This offer has expired.")
+            still_open = [o.id == row.id, o.taken_at.is_(None)]
+            if prisoner:
+                still_open.append(o.expires_at > now)
+            claimed = await conn.execute(
+                update(rebooking_offers).where(and_(*still_open)).values(taken_at=now)
+            )
+            if claimed.rowcount != 1:
+                raise ServiceError(Code.CONFLICT, "This offer has already been taken.")
+        return row.id, now

@@ -129,6 +129,8 @@ class Movements(Lockdowns, Consents):
                 now=now,
                 actor=actor.account_id,
             )
+            # Each consult's own "cancelled" notice says why (reason "transfer").
+            await self._notify(conn, prisoner.id, "transferred")
             await conn.execute(
                 insert(movements).values(
                     id=new_id(),

@@ -1,8 +1,10 @@
 """Due reminders (24 hours and 15 minutes before) and the outbox they go through.
 
-Scheduling only writes rows; the signalling bus reads `pending_notifications`
-and calls `mark_delivered`, so delivery can come later without this package
-knowing how. A dedupe key makes producing reminders safe to repeat.
+Scheduling only writes rows: each notice with its own `notifications.deliver`
+job (`ServiceBase._notify`), which puts it in its inbox (scheduling/inbox.py)
+and pushes it live (web/jobs.py). `pending_notifications` and `mark_delivered`
+read and mark what is queued and not yet delivered, for tools and tests. A
+dedupe key makes producing reminders safe to repeat.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class Notification:
 
 
 class NotificationSource(Protocol):
-    """What a deliverer (the signalling bus) needs from scheduling."""
+    """What a deliverer needs from scheduling, besides `deliver_notice`."""
 
     async def produce_due_reminders(self) -> int: ...
 

@@ -2,7 +2,7 @@
 
 Each concept lives in its own module as a part of the service (catalogue,
 search, booking, lockdown, movements, consent, join, readiness, triage,
-reminders, calendar); this class only puts them together over one store, cipher, clock
+reminders, inbox, calendar); this class only puts them together over one store, cipher, clock
 and audit sink.
 """
 
@@ -12,6 +12,7 @@ from scheduling.attendees import Attendees
 from scheduling.calendar import CalendarFeed
 from scheduling.call_backs import CallBacks
 from scheduling.catalogue import Catalogue
+from scheduling.inbox import Inbox
 from scheduling.join import JoinPolicy
 from scheduling.movements import Movements
 from scheduling.reminders import Reminders
@@ -19,7 +20,7 @@ from scheduling.triage import Triage
 
 
 class SchedulingService(
-    Movements, CallBacks, JoinPolicy, Catalogue, Triage, Reminders, CalendarFeed, Attendees
+    Movements, CallBacks, JoinPolicy, Inbox, Catalogue, Triage, Reminders, CalendarFeed, Attendees
 ):
     """Services, availability, slots, appointments, consent, requests, reminders, feeds,
     and pre-call tests."""

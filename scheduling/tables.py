@@ -202,8 +202,30 @@ notifications = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("delivered_at", UTCDateTime, nullable=True),
     Column("dedupe_key", String(120), nullable=True),
+    # The inbox: delivered (by the `notifications.deliver` job), then read.
+    Column("read_at", UTCDateTime, nullable=True),
     UniqueConstraint("dedupe_key", name="uq_notifications_dedupe_key"),
     Index("ix_notifications_pending", "delivered_at", "due_at"),
+    Index("ix_notifications_inbox", "recipient_id", "delivered_at"),
+)
+
+rebooking_offers = Table(
+    "rebooking_offers",
+    metadata,
+    # The times offered after a prison-caused cancellation; taking one books it.
+    Column("id", String(36), primary_key=True),
+    Column("appointment_id", String(36), nullable=False),
+    Column("establishment_id", String(36), nullable=False),
+    Column("prisoner_id", String(36), nullable=False),
+    Column("clinician_id", String(36), nullable=False),
+    Column("service_id", String(36), nullable=False),
+    Column("times", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("taken_at", UTCDateTime, nullable=True),
+    Column("booked_appointment_id", String(36), nullable=True),
+    UniqueConstraint("appointment_id", name="uq_rebooking_offers_appointment_id"),
+    Index("ix_rebooking_offers_prisoner", "prisoner_id"),
 )
 
 movements = Table(

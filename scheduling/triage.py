@@ -138,6 +138,7 @@ class Triage(ServiceBase):
                     created_at=self._clock.now(),
                 )
             )
+            await self._notify(conn, prisoner.id, "request_received", request=request_id)
         await self._record(
             Action.REQUEST_MADE,
             actor,

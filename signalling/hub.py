@@ -86,6 +86,7 @@ from signalling.store.base import (
 )
 from signalling.test_calls import PrecallTests
 from signalling.timers import Timers
+from signalling.user_channels import UserChannels
 from signalling.waiting_room import position, queue_score, waiting_message, waiting_patient
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,7 @@ class Hub(Session, Timers, Restore):
         self._heart: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
+        self.users = UserChannels(bus, self._send)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -181,8 +183,13 @@ class Hub(Session, Timers, Restore):
         if self._identity_sub is not None:
             await self._identity_sub.close()
             self._identity_sub = None
+        await self.users.close()
 
     # ------------------------------------------------------------ connections
+
+    async def push_inbox(self, account_id: str, notice_id: str, kind: str) -> None:
+        """Tell `account_id`'s open sockets, on any node, that a notice is in their inbox."""
+        await self.users.push(account_id, {"type": "inbox", "notice": notice_id, "kind": kind})
 
     async def rooms(self, appointments: list[str]) -> dict[str, Room]:
         """The live rooms among `appointments` (any node's), for a clinician's list."""
@@ -213,6 +220,7 @@ class Hub(Session, Timers, Restore):
     async def _disconnected(self, conn: Connection) -> None:
         if self._conns.pop(conn.id, None) is None:
             return
+        await self.users.unwatch(conn)
         conn.closed = True
         if self.identities.remove(conn):
             assert conn.participant is not None

@@ -74,6 +74,7 @@ SERVER_TYPES = frozenset(
         "admitted",
         "joined",
         "notice",
+        "inbox",
         "offer",
         "answer",
         "candidate",

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from signalling.hub import HubConfig
     from signalling.policy import Authenticator, IceServerIssuer
     from signalling.store import RoomStore
+    from signalling.user_channels import UserChannels
 
 
 def _token_expiry(token: str) -> datetime | None:
@@ -55,6 +56,7 @@ class Session:
     _flush_pending: Callable[[Connection], Awaitable[None]]
     _send: Callable[[Connection, dict[str, Any]], Awaitable[None]]
     _opened: Callable[[Connection], Awaitable[bool]]
+    users: UserChannels
 
     async def _authenticate(self, token: str) -> tuple[Principal, datetime | None]:
         try:
@@ -75,6 +77,7 @@ class Session:
             raise SignallingError(ErrorCode.INVALID_TOKEN, close=Close.AUTH_FAILED)
         principal, expires = await self._authenticate(token)
         conn.principal, conn.token_expires = principal, expires
+        await self.users.watch(conn)
         conn.sender = f'"from":{orjson.dumps(principal.account_id).decode()},'
         conn.device = principal.role is Role.PRISONER
         conn.may_send = ALLOWED_BY_ROLE.get(principal.role, frozenset())

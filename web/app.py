@@ -42,6 +42,7 @@ from web import (
     consults_api,
     fhir,
     health,
+    inbox_api,
     jobs,
     openapi,
     pages,
@@ -86,6 +87,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     admin_jobs,
     access_api,
     people_api,
+    inbox_api,
 )
 
 

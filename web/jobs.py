@@ -13,30 +13,65 @@ Kinds today (docs/jobs.md has the table):
   (and logs it) if nobody did.
 - `jobs.prune`, every hour: forgets finished jobs (a week; failed ones 30 days).
 
-Delivery of what `notifications` holds (the inbox, live pushes, email) is not
-a kind yet: the delivery work registers `notifications.deliver` here, reading
-`SchedulingService.pending_notifications` and calling `mark_delivered`.
+- `notifications.deliver`, one per notice, due when the notice is (queued by
+  scheduling's `_notify` in the transaction of the change, keyed by the
+  notice's id): puts it in its inbox (`deliver_notice`, in the job's
+  completing transaction, so a retry never makes a second one) and then tells
+  the recipient's open sockets on any node (`Hub.push_inbox`).
+
+Email to staff who opt in is one more kind, `notifications.email`: the
+deliver handler schedules it (`runner.schedule(conn, EMAIL_JOB, {"notification":
+id}, due_at=now, key=id)`) in the same transaction when the recipient has an
+address and has opted in, and its handler sends "You have a new message in
+Throughcare" with `Message-ID` built from `ctx.idempotency_key` (docs/notifications.md).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 from aiohttp import web
 
 from core.jobs import PRUNE, JobContext, JobRunner, prune_finished
 from scheduling import SchedulingService
+from scheduling.base import DELIVER_JOB
 from scheduling.lockdown import END_JOB
-from web.state import CLOCK, DATABASE, JOBS, METRICS, SCHEDULING, SETTINGS
+from signalling.hub import Hub
+from web.state import CLOCK, DATABASE, JOBS, METRICS, SCHEDULING, SETTINGS, SIGNALLING
 
 log = logging.getLogger(__name__)
 
 REMINDERS = "scheduling.reminders"
 
 
-def register_kinds(runner: JobRunner, scheduling: SchedulingService) -> None:
+Push = Callable[[str, str, str], Awaitable[None]]
+"""Tell a person's open sockets of a notice: (recipient, notice id, kind). `Hub.push_inbox`."""
+
+
+def deliver_handler(
+    scheduling: SchedulingService, push: Push | None
+) -> Callable[[JobContext], Awaitable[None]]:
+    """The `notifications.deliver` job: into the inbox once, then a live push."""
+
+    async def deliver(ctx: JobContext) -> None:
+        notice = ctx.payload.get("notification")
+        if not isinstance(notice, str):
+            raise ValueError("notifications.deliver needs a notification")
+        async with ctx.transaction() as conn:
+            delivered = await scheduling.deliver_notice(conn, notice)
+        if delivered is not None and push is not None:
+            # After the commit: a node that dies here leaves the notice in the
+            # inbox, where the page finds it when it next loads or reconnects.
+            await push(delivered[0], notice, delivered[1])
+
+    return deliver
+
+
+def register_kinds(
+    runner: JobRunner, scheduling: SchedulingService, hub: Hub | None = None
+) -> None:
     async def reminders(ctx: JobContext) -> None:
         # Safe to repeat: each reminder has a dedupe key in `notifications`.
         made = await scheduling.produce_due_reminders()
@@ -49,6 +84,10 @@ def register_kinds(runner: JobRunner, scheduling: SchedulingService) -> None:
             raise ValueError("lockdown_end needs a lockdown_id")
         await scheduling.end_lockdown(lockdown_id)
 
+    push = hub.push_inbox if hub is not None else None
+    runner.register(
+        DELIVER_JOB, deliver_handler(scheduling, push), max_attempts=10, backoff=5, timeout=60
+    )
     runner.register(REMINDERS, reminders, every=timedelta(minutes=1), timeout=120)
     runner.register(END_JOB, lockdown_end, max_attempts=10)
     runner.register(PRUNE, prune_finished, every=timedelta(hours=1), max_attempts=3)
@@ -64,7 +103,7 @@ async def jobs_ctx(app: web.Application) -> AsyncIterator[None]:
         poll_s=settings.job_poll_ms / 1000,
         lease_s=settings.job_lease_seconds,
     )
-    register_kinds(runner, app[SCHEDULING])
+    register_kinds(runner, app[SCHEDULING], app[SIGNALLING])
     app[METRICS].watch_jobs(runner.stats)
     app[JOBS] = runner
     await runner.start()

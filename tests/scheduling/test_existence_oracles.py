@@ -17,12 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from core.identity import Principal, Role
 from core.identity.types import SYSTEM_ACTOR
+from scheduling.tables import rebooking_offers
 from tests.scheduling.conftest import Sched, at
 from tests.world import PASSWORD, Staff, bearer, sign_in_prisoner, sign_in_staff
-from web.state import ACCESS, IDENTITY
+from web.state import ACCESS, DATABASE, IDENTITY, JOBS
 
 FUTURE = "2026-03-11T10:00:00+00:00"
 
@@ -119,6 +121,16 @@ async def _records(client: Any, sched: Sched) -> Records:
     revoked = await svc.issue_calendar_token(their_clinician)
     await svc.revoke_calendar_token(their_clinician, revoked.id)
 
+    # Their consult at 12:00 cancelled by a lockdown: an offer of new times, and notices.
+    await book_theirs(12)
+    await svc.declare_lockdown(
+        officer2, world.other_est, starts_at=at(4, 11, 50), ends_at=at(4, 12, 40)
+    )
+    await sched.app[JOBS].run_due()
+    _, their_notices = await svc.inbox(them)
+    async with sched.app[DATABASE].connect() as conn:
+        their_offer = (await conn.execute(select(rebooking_offers.c.id))).scalar_one()
+
     # The other prisoner of our own establishment: what prisoner 2 may not touch.
     mine = await sched.book(at(4, 10), reason_text="My reason")
     my_consent = await sched.consent()
@@ -153,6 +165,8 @@ async def _records(client: Any, sched: Sched) -> Records:
         "their_keyworker": staff[Role.KEYWORKER].account_id,
         "their_department": their_department.id,
         "their_establishment": world.other_est,
+        "their_notice": their_notices[0].id,
+        "their_offer": their_offer,
         "their_revoked_calendar": revoked.token,
         "my_appointment": mine.id,
         "my_consent": my_consent.id,
@@ -200,6 +214,14 @@ PATH_CASES: dict[tuple[str, str], list[tuple[str, str, dict[str, Any] | None]]] 
         ("manager", "their_appointment", {"video_required": True}),
     ],
     ("POST", "/api/call-backs/{task_id}/done"): [("officer", "their_call_back", None)],
+    ("POST", "/api/inbox/{notice_id}/read"): [
+        ("prisoner2", "their_notice", None),
+        ("clinician", "their_notice", None),
+    ],
+    ("GET", "/api/rebooking-offers/{offer_id}"): [("prisoner2", "their_offer", None)],
+    ("POST", "/api/rebooking-offers/{offer_id}/take"): [
+        ("prisoner2", "their_offer", {"starts_at": FUTURE}),
+    ],
     ("POST", "/api/consents/{consent_id}/withdraw"): [
         ("prisoner2", "my_consent", None),
         ("clinician", "their_consent", None),

@@ -11,10 +11,11 @@ import pytest
 from core.clock import FakeClock
 from core.config import Secret, Settings
 from core.events import Action, MemorySink
+from core.identity import Principal, Role
 from core.identity.passwords import SecretHasher
 from tests.signalling.conftest import FakePolicy, book_consult, build_app, open_peer
 from tests.world import build_world, sign_in_prisoner, sign_in_staff
-from web.state import SIGNALLING
+from web.state import JOBS, SCHEDULING, SIGNALLING
 from web.ws import AUDIT_TAP
 
 SDP = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
@@ -150,3 +151,25 @@ async def test_node_dying_silently_its_members_go_away_then_resume_elsewhere(
     await back.ws.close()
     await clinician.ws.close()
     await patient.ws.close()
+
+
+async def test_a_notice_delivered_by_one_node_reaches_a_socket_open_on_the_other(
+    nodes: tuple[Any, Any, MemorySink], policy: FakePolicy
+) -> None:
+    """The inbox's live push goes through the bus: the job ran on node A, the device is on B."""
+    a, b, _ = nodes
+    world = await build_world(a.server.app)
+    consult = await book_consult(a, world, policy)
+    device, welcome = await open_peer(b, consult.patient_token)
+    assert welcome["type"] == "welcome"
+    prisoner = Principal(consult.patient_id, Role.PRISONER, world.est, "test")
+    await a.server.app[SCHEDULING].make_request(
+        prisoner, category="general", text_value="A sore knee"
+    )
+    await a.server.app[JOBS].run_due()
+    pushed = await device.expect("inbox")
+    assert pushed["kind"] == "request_received"
+    assert "knee" not in str(pushed)
+    unread, notices = await b.server.app[SCHEDULING].inbox(prisoner)
+    assert (unread, [n.id for n in notices]) == (1, [pushed["notice"]])
+    await device.ws.close()

@@ -1,4 +1,4 @@
-"""Clinic operations: inboxes, suspensions, release (issue 14).
+"""Clinic operations: misses coded, lockdown suspensions, release (issue 14).
 
 A placeholder until the work it names lands: it keeps the revision chain whole.
 

@@ -21,6 +21,7 @@ const KIND_KEYS = {
   "scheduling.reminders": "jobs.kind_reminders",
   "scheduling.lockdown_end": "jobs.kind_lockdown_end",
   "jobs.prune": "jobs.kind_prune",
+  "notifications.deliver": "jobs.kind_deliver",
 };
 
 const form = () => document.getElementById("jobs-filter");

@@ -9,6 +9,7 @@ import {
   show,
   staffGate,
 } from "./common.js";
+import { mountInbox } from "./inbox.js";
 import { desk } from "./clinician_desk.js";
 import { setupEstablishmentChooser } from "./establishment_chooser.js";
 
@@ -19,6 +20,9 @@ async function main() {
   setupStaffSignIn();
   account = await staffGate(["clinician"]);
   if (account) {
+    mountInbox(document.getElementById("inbox"))
+      .start()
+      .catch((failure) => flash(errorText(failure)));
     show("screen-list");
     await Promise.all([desk.start(account), setupEstablishmentChooser()]);
   }

@@ -8,6 +8,7 @@ import {
   el,
   errorText,
   flash,
+  formatDateTime,
   formatTime,
   setupLanguageSwitch,
   setupSignOut,
@@ -18,9 +19,10 @@ import {
 } from "./common.js";
 import { recall } from "./consult_memory.js";
 import { health } from "./device_health.js";
+import { mountInbox } from "./inbox.js";
 
 const CREDENTIAL_KEY = "tc_device_credential";
-const state = { account: null };
+const state = { account: null, inbox: null };
 
 function credential() {
   return window.localStorage.getItem(CREDENTIAL_KEY);
@@ -123,6 +125,58 @@ function setupSignIn() {
   });
 }
 
+// ------------------------------------------------------- notices and offers
+
+function offerButton(notice) {
+  if (notice.kind !== "rebook_offer" || !notice.fields.offer) return [];
+  return [el("a", { class: "button primary", href: `#offer/${notice.fields.offer}`, text: t("offer.choose") })];
+}
+
+async function showOffer(offerId) {
+  const list = document.getElementById("offer-times");
+  const error = document.getElementById("offer-error");
+  clearError(error);
+  list.replaceChildren();
+  let offer;
+  try {
+    offer = await api("GET", `/api/rebooking-offers/${encodeURIComponent(offerId)}`);
+  } catch (failure) {
+    showError(error, failure);
+    return;
+  }
+  if (offer.taken || offer.expired) {
+    showError(error, t(offer.taken ? "offer.taken" : "offer.expired"));
+    return;
+  }
+  list.replaceChildren(
+    ...offer.times.map((time) => {
+      const button = el("button", {
+        type: "button",
+        class: "button primary big",
+        "data-time": time,
+        text: t("offer.take", { time: formatDateTime(time) }),
+      });
+      button.addEventListener("click", async () => {
+        clearError(error);
+        for (const b of list.querySelectorAll("button")) b.disabled = true;
+        try {
+          const booked = await api("POST", `/api/rebooking-offers/${encodeURIComponent(offerId)}/take`, {
+            starts_at: time,
+          });
+          // After the route's own clearing of the flash, which runs first on this change.
+          const done = t("offer.booked", { time: formatDateTime(booked.starts_at) });
+          window.addEventListener("hashchange", () => flash(done), { once: true });
+          window.location.hash = "#health";
+        } catch (failure) {
+          for (const b of list.querySelectorAll("button")) b.disabled = false;
+          showError(error, failure);
+        }
+      });
+      return el("li", {}, button);
+    }),
+  );
+}
+
 // ------------------------------------------------------------- routing
 
 async function route() {
@@ -140,6 +194,9 @@ async function route() {
   if (name === "health") {
     show("screen-health");
     await health.load(state.account);
+  } else if (name === "offer" && arg) {
+    show("screen-offer");
+    await showOffer(arg);
   } else if (name === "soon") {
     show("screen-soon");
   } else if (name === "testcall") {
@@ -152,6 +209,7 @@ async function route() {
     consult.start(arg, state.account).catch((failure) => flash(errorText(failure)));
   } else {
     show("screen-home");
+    if (state.inbox) state.inbox.refresh().catch(() => {});
     import("./device_testcall.js").then(({ testcall }) => testcall.offer()).catch(() => {});
     import("./device_incentive.js").then(({ incentive }) => incentive.show()).catch(() => {});
   }
@@ -199,6 +257,10 @@ async function main() {
   const hash = window.location.hash.replace(/^#/, "");
   if (inConsult && !inConsult.left && (hash === "" || hash === "home")) {
     window.history.replaceState(null, "", `#consult/${inConsult.appointment}`);
+  }
+  if (state.account) {
+    state.inbox = mountInbox(document.getElementById("inbox"), { actions: offerButton });
+    state.inbox.start().catch((failure) => flash(errorText(failure)));
   }
   await route();
   document.body.dataset.ready = "true";

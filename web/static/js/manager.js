@@ -9,6 +9,7 @@ import {
   show,
   staffGate,
 } from "./common.js";
+import { mountInbox } from "./inbox.js";
 import { dashboard } from "./manager_dashboard.js";
 
 async function main() {
@@ -18,6 +19,9 @@ async function main() {
   setupStaffSignIn();
   account = await staffGate(["manager", "admin"]);
   if (account) {
+    mountInbox(document.getElementById("inbox"))
+      .start()
+      .catch((failure) => flash(errorText(failure)));
     show("screen-dashboard");
     await dashboard.start(account);
   }

@@ -15,6 +15,7 @@ import {
   staffGate,
   t,
 } from "./common.js";
+import { mountInbox } from "./inbox.js";
 import { officer } from "./staff_regime.js";
 import { testCallAlerts } from "./staff_alerts.js";
 import { callBacks } from "./staff_callbacks.js";
@@ -54,6 +55,12 @@ async function main() {
   setupEnrol();
   account = await staffGate(["officer", "admin"]);
   if (account) {
+    const onPush = (message) => {
+      if (message.kind === "call_back") callBacks.refresh().catch(() => {});
+    };
+    mountInbox(document.getElementById("inbox"), { onPush })
+      .start()
+      .catch((failure) => flash(errorText(failure)));
     show("screen-officer");
     document.getElementById("admin-links").hidden = account.role !== "admin";
     await Promise.all([officer.load(account), testCallAlerts.load(), callBacks.load()]);
