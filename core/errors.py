@@ -44,6 +44,8 @@ class Code(Enum):
     CSRF_FAILED = ("csrf_failed", 403, "The request could not be verified. Reload and try again.")
     FORBIDDEN = ("forbidden", 403, "You are not allowed to do this.")
     CONFLICT = ("conflict", 409, "This conflicts with the current state.")
+    # A module suspended by a lockdown at the prisoner's establishment.
+    LOCKDOWN = ("lockdown", 423, "This is closed during the lockdown.")
     RATE_LIMITED = ("rate_limited", 429, "Too many requests. Slow down.")
     UNAVAILABLE = ("unavailable", 503, "The service is not ready.")
     INTERNAL = ("internal_error", 500, "Something went wrong on our side.")

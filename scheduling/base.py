@@ -35,6 +35,7 @@ from core.errors import Code, ServiceError
 from core.events import Action, AuditRecord, AuditSink
 from core.fields import FieldCipher, SealedField, SubjectCipher, Unreadable
 from core.identity import Principal, Role
+from scheduling.suspension import Suspensions
 from scheduling.tables import appointments, notifications, service_readers, services
 from scheduling.types import Appointment, Service, Status, TextStatus
 
@@ -111,6 +112,7 @@ class ServiceBase:
         # Establishment -> zone. An establishment's zone is set when it is created
         # and never changes, and ZoneInfo reads a file the first time.
         self._zones: dict[str, ZoneInfo] = {}
+        self.suspensions = Suspensions()
 
     def now(self) -> datetime:
         return self._clock.now()
@@ -246,6 +248,7 @@ class ServiceBase:
                     created_at=m["created_at"],
                     clinical_text=status,
                     video_required=bool(m["video_required"]),
+                    in_person=bool(m["in_person"]),
                 )
             )
         return found
@@ -401,6 +404,7 @@ def service_from(m: Any) -> Service:
         buffer_minutes=m["buffer_minutes"],
         target_days=m["target_days"],
         sensitive=m["sensitive"],
+        escort_if_in_person=m["escort_if_in_person"],
     )
 
 

@@ -12,13 +12,14 @@ from scheduling.calendar import CalendarFeed
 from scheduling.call_backs import CallBacks
 from scheduling.catalogue import Catalogue
 from scheduling.join import JoinPolicy
+from scheduling.misses import Misses
 from scheduling.movements import Movements
 from scheduling.reminders import Reminders
 from scheduling.triage import Triage
 
 
 class SchedulingService(
-    Movements, CallBacks, JoinPolicy, Catalogue, Triage, Reminders, CalendarFeed
+    Movements, Misses, CallBacks, JoinPolicy, Catalogue, Triage, Reminders, CalendarFeed
 ):
     """Services, availability, slots, appointments, consent, requests, reminders, feeds,
     and pre-call tests."""

@@ -11,6 +11,9 @@ Kinds today (docs/jobs.md has the table):
   24 h and 15 min reminders into `notifications`.
 - `scheduling.lockdown_end`, at a lockdown's end time: `end_lockdown` lifts it
   (and logs it) if nobody did.
+- `scheduling.close_windows`, every minute: `close_windows` marks appointments
+  whose window closed with no outcome `not_recorded` (safe to repeat: each is
+  a guarded state change).
 - `jobs.prune`, every hour: forgets finished jobs (a week; failed ones 30 days).
 
 Delivery of what `notifications` holds (the inbox, live pushes, email) is not
@@ -29,6 +32,7 @@ from aiohttp import web
 from core.jobs import PRUNE, JobContext, JobRunner, prune_finished
 from scheduling import SchedulingService
 from scheduling.lockdown import END_JOB
+from scheduling.misses import CLOSE_JOB
 from web.state import CLOCK, DATABASE, JOBS, METRICS, SCHEDULING, SETTINGS
 
 log = logging.getLogger(__name__)
@@ -49,7 +53,13 @@ def register_kinds(runner: JobRunner, scheduling: SchedulingService) -> None:
             raise ValueError("lockdown_end needs a lockdown_id")
         await scheduling.end_lockdown(lockdown_id)
 
+    async def close_windows(ctx: JobContext) -> None:
+        marked = await scheduling.close_windows()
+        if marked:
+            log.info("marked %d appointment(s) not recorded", marked)
+
     runner.register(REMINDERS, reminders, every=timedelta(minutes=1), timeout=120)
+    runner.register(CLOSE_JOB, close_windows, every=timedelta(minutes=1), timeout=120)
     runner.register(END_JOB, lockdown_end, max_attempts=10)
     runner.register(PRUNE, prune_finished, every=timedelta(hours=1), max_attempts=3)
 

@@ -1,10 +1,22 @@
-"""Clinic operations: misses coded, lockdown suspensions, release (issue 14).
+"""Clinic operations: misses coded, lockdown suspensions (issue 14 items 4 and 5).
 
-A placeholder until the work it names lands: it keeps the revision chain whole.
+- `services.escort_if_in_person`: an in-person appointment of this service needs an officer
+  to escort the prisoner, so a lockdown moves it; a video consult of it avoids the escort.
+- `appointments.in_person`: seen in person rather than by video in the cell.
+- `lockdowns.kind` (`lockdown` or `communications`), and for a communications restriction the
+  second person who confirmed it (`confirmed_by`, `confirmed_at`; NULL until confirmed, and a
+  restriction not yet confirmed is not in force). A plain lockdown is confirmed by its
+  declarer in the same step.
+- `ix_appointments_status_end`: the window-closing job finds open appointments by end time.
 
 Revision ID: 0013
 Revises: 0012
 """
+
+import sqlalchemy as sa
+from alembic import op
+
+from core.db.types import UTCDateTime
 
 revision = "0013"
 down_revision = "0012"
@@ -13,8 +25,33 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table("services") as batch:
+        batch.add_column(
+            sa.Column(
+                "escort_if_in_person", sa.Boolean(), nullable=False, server_default=sa.false()
+            )
+        )
+    with op.batch_alter_table("appointments") as batch:
+        batch.add_column(
+            sa.Column("in_person", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+    with op.batch_alter_table("lockdowns") as batch:
+        batch.add_column(
+            sa.Column("kind", sa.String(16), nullable=False, server_default="lockdown")
+        )
+        batch.add_column(sa.Column("confirmed_by", sa.String(36), nullable=True))
+        batch.add_column(sa.Column("confirmed_at", UTCDateTime(), nullable=True))
+    op.execute("UPDATE lockdowns SET confirmed_by = declared_by, confirmed_at = declared_at")
+    op.create_index("ix_appointments_status_end", "appointments", ["status", "ends_at"])
 
 
 def downgrade() -> None:
-    pass
+    op.drop_index("ix_appointments_status_end", table_name="appointments")
+    with op.batch_alter_table("lockdowns") as batch:
+        batch.drop_column("confirmed_at")
+        batch.drop_column("confirmed_by")
+        batch.drop_column("kind")
+    with op.batch_alter_table("appointments") as batch:
+        batch.drop_column("in_person")
+    with op.batch_alter_table("services") as batch:
+        batch.drop_column("escort_if_in_person")
