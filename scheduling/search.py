@@ -167,8 +167,10 @@ class SlotSearch(ServiceBase):
                 )
             )
         ):
-            target = plan.lockdowns if ld.kind == "communications" else plan.escort_lockdowns
-            target.append((ld.starts_at, ld.ends_at))
+            if ld.kind == "communications":
+                plan.lockdowns.append((ld.starts_at, ld.ends_at))
+            else:
+                plan.escort_lockdowns.append((ld.starts_at, ld.ends_at))
         return plan
 
     async def _busy(

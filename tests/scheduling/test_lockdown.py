@@ -14,7 +14,6 @@ from aiohttp import web
 from core.errors import Code, ServiceError
 from core.identity import Principal
 from scheduling import Status
-from scheduling.types import Service
 from tests.scheduling.conftest import Sched, at, make_sched
 from tests.world import bearer, sign_in_prisoner, sign_in_staff
 from web.app import create_app  # noqa: F401  (aiortc reads the system at import: not on the loop)
@@ -24,28 +23,11 @@ from web.state import JOBS, SCHEDULING
 MODULE = "testmodule"
 
 
-async def _escorted(sched: Sched) -> Service:
-    """A service that, seen in person, needs an officer to escort the prisoner."""
-    service = await sched.svc.create_service(
-        sched.manager, sched.world.est, code="dental", name="Dental", escort_if_in_person=True
-    )
-    for day in range(5):
-        await sched.svc.add_availability(
-            sched.clinician,
-            clinician_id=sched.clinician.account_id,
-            service_id=service.id,
-            weekday_value=day,
-            start="09:00",
-            end="17:00",
-        )
-    return service
-
-
 async def test_lockdown_lets_video_consults_go_ahead_and_moves_only_escorted_ones(
     sched: Sched,
 ) -> None:
     video = await sched.book(at(4, 10))
-    dental = await _escorted(sched)
+    dental = await sched.escorted_service()
     escorted = await sched.book(
         at(4, 11), service_id=dental.id, in_person=True, prisoner_id=sched.patient2.account_id
     )
@@ -77,7 +59,7 @@ async def test_lockdown_lets_video_consults_go_ahead_and_moves_only_escorted_one
 
 async def test_a_consult_in_progress_never_makes_the_declaration_fail(sched: Sched) -> None:
     """It used to answer 409 half-way, some consults cancelled and the rest not."""
-    dental = await _escorted(sched)
+    dental = await sched.escorted_service()
     running = await sched.book(at(3, 10), service_id=dental.id, in_person=True)
     later = await sched.book(
         at(3, 11), service_id=dental.id, in_person=True, prisoner_id=sched.patient2.account_id
