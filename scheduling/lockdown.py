@@ -88,7 +88,8 @@ class Lockdowns(Booking):
         require_establishment(actor, establishment_id)
         if kind not in KINDS:
             raise ServiceError(Code.INVALID_REQUEST, "The kind is lockdown or communications.")
-        start = instant(starts_at, "start")
+        # No start means now, by the server's clock (a browser's clock is not to be trusted).
+        start = self._clock.now() if starts_at is None else instant(starts_at, "start")
         end = instant(ends_at, "end")
         if end <= start or end - start > MAX_LOCKDOWN:
             raise ServiceError(

@@ -337,6 +337,13 @@ def _declared_json(lockdown: Lockdown) -> dict[str, Any]:
     }
 
 
+@routes.get("/api/suspensions")
+async def suspensions(request: web.Request) -> web.Response:
+    """What a lockdown would close: the modules registered with the suspension mechanism."""
+    await require(request, O, M, A)
+    return json_response({"modules": list(scheduling_of(request).suspensions.modules)})
+
+
 @routes.get("/api/lockdown-status")
 async def lockdown_status(request: web.Request) -> web.Response:
     """The prisoner's device: is a lockdown in force here, and what is closed."""
@@ -731,7 +738,7 @@ OPENAPI: dict[str, Any] = {
             " communications restriction (in force once a second person, a manager, confirms)",
             (O, M, A),
             body=obj(
-                ["starts_at", "ends_at"],
+                ["ends_at"],
                 starts_at=DATETIME,
                 ends_at=DATETIME,
                 establishment_id=ID,
@@ -749,6 +756,9 @@ OPENAPI: dict[str, Any] = {
             parameters=path_params("lockdown_id"),
             errors=(401, 403, 404, 409),
         )
+    },
+    "/api/suspensions": {
+        "get": api_op("The modules a lockdown closes (registered at start-up)", (O, M, A))
     },
     "/api/lockdown-status": {
         "get": api_op(

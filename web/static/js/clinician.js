@@ -10,6 +10,7 @@ import {
   staffGate,
 } from "./common.js";
 import { desk } from "./clinician_desk.js";
+import { misses } from "./misses.js";
 
 async function main() {
   let account = null;
@@ -20,6 +21,7 @@ async function main() {
   if (account) {
     show("screen-list");
     await desk.start(account);
+    await misses.start();
   }
   document.body.dataset.ready = "true";
 }
