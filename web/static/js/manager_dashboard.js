@@ -12,7 +12,8 @@ const ACTIONS = [
   "booked", "cancelled", "checked_in", "attended", "did_not_attend", "consent_given",
   "consent_withdrawn", "request_made", "joined", "waiting", "admitted", "left", "reconnected",
   "call_ended", "quality_report", "message_sent", "sign_in", "sign_in_failed", "lockout",
-  "device_enrolled", "lockdown_declared", "lockdown_lifted", "log_viewed", "log_exported",
+  "device_enrolled", "lockdown_declared", "lockdown_confirmed", "lockdown_lifted", "suspended_refused",
+  "not_recorded", "log_viewed", "log_exported",
 ];
 const MAX_EVENTS = 500;
 const MAX_PAGES = 400;
