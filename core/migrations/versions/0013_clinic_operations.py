@@ -25,33 +25,29 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("services") as batch:
-        batch.add_column(
-            sa.Column(
-                "escort_if_in_person", sa.Boolean(), nullable=False, server_default=sa.false()
-            )
-        )
-    with op.batch_alter_table("appointments") as batch:
-        batch.add_column(
-            sa.Column("in_person", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
-    with op.batch_alter_table("lockdowns") as batch:
-        batch.add_column(
-            sa.Column("kind", sa.String(16), nullable=False, server_default="lockdown")
-        )
-        batch.add_column(sa.Column("confirmed_by", sa.String(36), nullable=True))
-        batch.add_column(sa.Column("confirmed_at", UTCDateTime(), nullable=True))
+    # Plain ADD COLUMNs (no batch copy): SQLite adds them in place, and a batch copy of
+    # `services` would have to drop a table that others reference.
+    op.add_column(
+        "services",
+        sa.Column("escort_if_in_person", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+    op.add_column(
+        "appointments",
+        sa.Column("in_person", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+    op.add_column(
+        "lockdowns", sa.Column("kind", sa.String(16), nullable=False, server_default="lockdown")
+    )
+    op.add_column("lockdowns", sa.Column("confirmed_by", sa.String(36), nullable=True))
+    op.add_column("lockdowns", sa.Column("confirmed_at", UTCDateTime(), nullable=True))
     op.execute("UPDATE lockdowns SET confirmed_by = declared_by, confirmed_at = declared_at")
     op.create_index("ix_appointments_status_end", "appointments", ["status", "ends_at"])
 
 
 def downgrade() -> None:
     op.drop_index("ix_appointments_status_end", table_name="appointments")
-    with op.batch_alter_table("lockdowns") as batch:
-        batch.drop_column("confirmed_at")
-        batch.drop_column("confirmed_by")
-        batch.drop_column("kind")
-    with op.batch_alter_table("appointments") as batch:
-        batch.drop_column("in_person")
-    with op.batch_alter_table("services") as batch:
-        batch.drop_column("escort_if_in_person")
+    op.drop_column("lockdowns", "confirmed_at")
+    op.drop_column("lockdowns", "confirmed_by")
+    op.drop_column("lockdowns", "kind")
+    op.drop_column("appointments", "in_person")
+    op.drop_column("services", "escort_if_in_person")
