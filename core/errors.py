@@ -50,6 +50,8 @@ class Code(Enum):
         400,
         "This link is not valid, has expired or was already used.",
     )
+    # A module suspended by a lockdown at the prisoner's establishment.
+    LOCKDOWN = ("lockdown", 423, "This is closed during the lockdown.")
     RATE_LIMITED = ("rate_limited", 429, "Too many requests. Slow down.")
     UNAVAILABLE = ("unavailable", 503, "The service is not ready.")
     STORE_UNAVAILABLE = (

@@ -47,6 +47,10 @@ class Action(StrEnum):
     REGIME_CHANGED = "regime_changed"
     LOCKDOWN_DECLARED = "lockdown_declared"
     LOCKDOWN_LIFTED = "lockdown_lifted"
+    # A communications restriction's second person; it is in force from then.
+    LOCKDOWN_CONFIRMED = "lockdown_confirmed"
+    # A suspended module refused a prisoner (which module, which lockdown).
+    SUSPENDED_REFUSED = "suspended_refused"
     BOOKED = "booked"
     RESCHEDULED = "rescheduled"
     VIDEO_REQUIRED_CHANGED = "video_required_changed"
@@ -57,6 +61,8 @@ class Action(StrEnum):
     CONSULT_STARTED = "consult_started"
     ATTENDED = "attended"
     DID_NOT_ATTEND = "did_not_attend"
+    # The window closed with no outcome: the job runner marks it, staff code it later.
+    NOT_RECORDED = "not_recorded"
     REBOOK_OFFERED = "rebook_offered"
     CONSENT_GIVEN = "consent_given"
     CONSENT_DECLINED = "consent_declined"

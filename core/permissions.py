@@ -97,6 +97,8 @@ class Permission(StrEnum):
     IDENTITY_PHOTO_READ = "identity_photo.read"
     # Take one of the times a rebooking offer made to oneself.
     REBOOKING_TAKE = "rebooking_offers.take"
+    # The to-do list of consults whose window closed with no outcome recorded.
+    MISSES_CODE = "misses.code"
 
 
 P = Permission
@@ -153,7 +155,13 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
         Role.CLINICIAN: frozenset(
             _EVERYONE
             | _CLINICAL_DESK
-            | {P.WAITING_ROOM, P.CONSULTS_CONDUCT, P.CALENDAR_MANAGE, P.IDENTITY_PHOTO_READ}
+            | {
+                P.WAITING_ROOM,
+                P.CONSULTS_CONDUCT,
+                P.CALENDAR_MANAGE,
+                P.IDENTITY_PHOTO_READ,
+                P.MISSES_CODE,
+            }
         ),
         Role.MANAGER: frozenset(
             _EVERYONE
@@ -167,6 +175,8 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.APPOINTMENTS_MANAGE_ANY,
                 P.CLINICAL_TEXT_READ_LOGGED,
                 P.IDENTITY_PHOTO_READ,
+                P.MISSES_CODE,
+                P.SECURITY_CONFIRM,
             }
         ),
         Role.OFFICER: frozenset(

@@ -38,6 +38,7 @@ from core.identity import Principal, Role
 from core.identity.types import NoEndings, SessionEndings
 from core.jobs import insert_job
 from core.permissions import Permission, allows
+from scheduling.suspension import Suspensions
 from scheduling.tables import appointments, notifications, service_readers, services
 from scheduling.types import Appointment, Service, Status, TextStatus
 
@@ -119,6 +120,7 @@ class ServiceBase:
         # Establishment -> zone. An establishment's zone is set when it is created
         # and never changes, and ZoneInfo reads a file the first time.
         self._zones: dict[str, ZoneInfo] = {}
+        self.suspensions = Suspensions()
 
     def now(self) -> datetime:
         return self._clock.now()
@@ -254,6 +256,7 @@ class ServiceBase:
                     created_at=m["created_at"],
                     clinical_text=status,
                     video_required=bool(m["video_required"]),
+                    in_person=bool(m["in_person"]),
                 )
             )
         return found
@@ -430,6 +433,7 @@ def service_from(m: Any) -> Service:
         buffer_minutes=m["buffer_minutes"],
         target_days=m["target_days"],
         sensitive=m["sensitive"],
+        escort_if_in_person=m["escort_if_in_person"],
     )
 
 

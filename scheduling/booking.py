@@ -66,6 +66,7 @@ class Booking(SlotSearch):
         same_sex: object = False,
         chaperone: object = False,
         video_required: object = False,
+        in_person: object = False,
         request_id: object = None,
         rebook_of: str | None = None,
     ) -> Appointment:
@@ -81,6 +82,8 @@ class Booking(SlotSearch):
             raise ServiceError(Code.INVALID_REQUEST, "The request id is not valid.")
         if not isinstance(video_required, bool):
             raise ServiceError(Code.INVALID_REQUEST, "video_required must be true or false.")
+        if not isinstance(in_person, bool):
+            raise ServiceError(Code.INVALID_REQUEST, "in_person must be true or false.")
         appointment_id = new_id()
         now = self._clock.now()
         async with self._db.begin() as conn:
@@ -90,7 +93,14 @@ class Booking(SlotSearch):
             prisoner, clinician = await self._parties(
                 conn, actor, service, prisoner_id, clinician_id, bool(same_sex)
             )
-            await self._check_bookable(conn, service, clinician.id, start, end)
+            await self._check_bookable(
+                conn,
+                service,
+                clinician.id,
+                start,
+                end,
+                escorted=in_person and service.escort_if_in_person,
+            )
             await lock_people(conn, clinician_id=clinician.id, prisoner_id=prisoner.id)
             await self._check_free(conn, service, clinician.id, prisoner.id, start, end)
             if request_id is not None:
@@ -115,6 +125,7 @@ class Booking(SlotSearch):
                     same_sex=bool(same_sex),
                     chaperone=bool(chaperone),
                     video_required=video_required,
+                    in_person=in_person,
                     request_id=request_id,
                     rebook_of=rebook_of,
                     created_by=actor.account_id,
@@ -139,6 +150,7 @@ class Booking(SlotSearch):
             same_sex=bool(same_sex),
             chaperone=bool(chaperone),
             video_required=video_required,
+            in_person=in_person,
         )
         return (await self._present(actor, [row]))[0]
 
@@ -251,7 +263,14 @@ class Booking(SlotSearch):
             advance(Status(m["status"]), Status.BOOKED)
             service = await self._service(conn, m["service_id"])
             end = start + timedelta(minutes=service.minutes)
-            await self._check_bookable(conn, service, m["clinician_id"], start, end)
+            await self._check_bookable(
+                conn,
+                service,
+                m["clinician_id"],
+                start,
+                end,
+                escorted=bool(m["in_person"]) and service.escort_if_in_person,
+            )
             await lock_people(conn, clinician_id=m["clinician_id"], prisoner_id=m["prisoner_id"])
             await self._check_free(
                 conn, service, m["clinician_id"], m["prisoner_id"], start, end, exclude=m["id"]

@@ -75,6 +75,12 @@ def _bounded_int(value: object, name: str, low: int, high: int) -> int:
     return value
 
 
+def _flag(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ServiceError(Code.INVALID_REQUEST, f"{name} must be true or false.")
+    return value
+
+
 class Catalogue(ServiceBase):
     async def establishments_for(self, actor: Principal) -> list[EstablishmentView]:
         """The establishments a manager (their own) or an admin (all) may report on."""
@@ -100,6 +106,7 @@ class Catalogue(ServiceBase):
         buffer_minutes: object = 5,
         target_days: object = 14,
         sensitive: object = False,
+        escort_if_in_person: object = False,
     ) -> Service:
         require_permission(actor, Permission.SERVICES_MANAGE)
         require_establishment(actor, establishment_id)
@@ -116,6 +123,7 @@ class Catalogue(ServiceBase):
             buffer_minutes=_bounded_int(buffer_minutes, "buffer in minutes", 0, 60),
             target_days=_bounded_int(target_days, "target in days", 0, 365),
             sensitive=bool(sensitive),
+            escort_if_in_person=_flag(escort_if_in_person, "escort_if_in_person"),
         )
         async with self._db.begin() as conn:
             await self._zone_name(conn, establishment_id)

@@ -23,6 +23,8 @@ APPOINTMENT_STATUS = {
     Status.COMPLETED: "fulfilled",
     Status.DID_NOT_ATTEND: "noshow",
     Status.CANCELLED: "cancelled",
+    # No outcome was recorded: FHIR has no word for that, and the booking stood.
+    Status.NOT_RECORDED: "booked",
 }
 ENCOUNTER_STATUS = {
     Status.CHECKED_IN: "arrived",

@@ -1,9 +1,22 @@
-"""Lockdowns: every affected consult is cancelled as prison-caused and offered
-again at the clinician's next free slots, and both sides are told.
+"""Lockdowns and communications restrictions.
 
-Declaring one schedules a job (`END_JOB`, keyed by the lockdown) in the same
-transaction; the job runner calls `end_lockdown` at its end time, so a
-lockdown nobody lifts is lifted, and logged, when it ends.
+A **lockdown** (declared by an officer, manager or admin) suspends the modules registered
+with `scheduling.suspension` for its establishment while it is in force. In-cell video
+consults go ahead: they need no escort, which is why a lockdown is when they matter most.
+Only appointments that need an escort (in person, of a service flagged
+`escort_if_in_person`) in its window are cancelled as prison-caused and offered the
+clinician's next free times after it. A consult already in progress is left alone, never a
+reason for the declaration to fail.
+
+A **communications restriction** (a security incident) also stops in-cell calls. It takes
+two people: one declares it, a *different* manager confirms it, and only then is it in
+force; every consult in its window that has not started is cancelled, coded
+`communications` (prison-caused), and offered new times.
+
+Either is refused, changing nothing, if it ends before it starts, lasts over 31 days, or
+overlaps another of the same kind at the establishment. When it comes into force a job
+(`END_JOB`, keyed by its id) is scheduled in the same transaction; the job runner calls
+`end_lockdown` at its end time, so one nobody lifts is lifted, and logged, when it ends.
 """
 
 from __future__ import annotations
@@ -11,8 +24,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.errors import Code, ServiceError
 from core.events import Action
@@ -22,8 +37,7 @@ from core.jobs import insert_job
 from core.permissions import Permission, require_permission
 from scheduling.base import new_id, require_establishment, require_visible
 from scheduling.booking import Booking
-from scheduling.search import ACTIVE
-from scheduling.tables import appointments, lockdowns, rebooking_offers
+from scheduling.tables import appointments, lockdowns, rebooking_offers, services
 from scheduling.times import instant
 from scheduling.types import Appointment, Slot, Status
 
@@ -34,6 +48,9 @@ MAX_LOCKDOWN = timedelta(days=31)
 OFFER_TTL = timedelta(hours=48)
 END_JOB = "scheduling.lockdown_end"
 """The job kind that lifts a lockdown at its end time (payload: the lockdown's id)."""
+KINDS = ("lockdown", "communications")
+NOT_STARTED = (Status.BOOKED.value, Status.CHECKED_IN.value)
+"""What a lockdown may cancel; one in progress goes on."""
 
 
 @dataclass(frozen=True)
@@ -49,79 +66,278 @@ class Lockdown:
     starts_at: datetime
     ends_at: datetime
     affected: list[Rebooking] = field(default_factory=list)
+    kind: str = "lockdown"
+    confirmed: bool = True
+    suspended: tuple[str, ...] = ()
+    # Consults in the window that go ahead (video, or in progress).
+    going_ahead: int = 0
+
+
+def _stops(row: Any, restriction: bool) -> bool:
+    """A restriction stops every call; a lockdown only what needs an escort."""
+    return restriction or (bool(row.in_person) and bool(row.escort_if_in_person))
 
 
 class Lockdowns(Booking):
     async def declare_lockdown(
-        self, actor: Principal, establishment_id: str, *, starts_at: object, ends_at: object
+        self,
+        actor: Principal,
+        establishment_id: str,
+        *,
+        starts_at: object,
+        ends_at: object,
+        kind: object = "lockdown",
     ) -> Lockdown:
         require_permission(actor, Permission.LOCKDOWN_MANAGE)
         require_establishment(actor, establishment_id)
-        start = instant(starts_at, "start")
+        if kind not in KINDS:
+            raise ServiceError(Code.INVALID_REQUEST, "The kind is lockdown or communications.")
+        # No start means now, by the server's clock (a browser's clock is not to be trusted).
+        start = self._clock.now() if starts_at is None else instant(starts_at, "start")
         end = instant(ends_at, "end")
         if end <= start or end - start > MAX_LOCKDOWN:
             raise ServiceError(
                 Code.INVALID_REQUEST, "A lockdown ends after it starts, within 31 days."
             )
+        if end <= self._clock.now():
+            raise ServiceError(Code.INVALID_REQUEST, "A lockdown cannot end in the past.")
+        restriction = kind == "communications"
+        if restriction and actor.role == Role.ADMIN:
+            raise ServiceError(Code.FORBIDDEN)
         lockdown_id = new_id()
+        now = self._clock.now()
         async with self._db.begin() as conn:
             await self._zone_name(conn, establishment_id)
+            await self._refuse_overlap(conn, establishment_id, str(kind), start, end)
             await conn.execute(
                 insert(lockdowns).values(
                     id=lockdown_id,
                     establishment_id=establishment_id,
                     starts_at=start,
                     ends_at=end,
+                    kind=kind,
                     declared_by=actor.account_id,
-                    declared_at=self._clock.now(),
+                    declared_at=now,
+                    confirmed_by=None if restriction else actor.account_id,
+                    confirmed_at=None if restriction else now,
                 )
             )
-            await insert_job(
-                conn,
-                END_JOB,
-                {"lockdown_id": lockdown_id},
-                due_at=end,
-                now=self._clock.now(),
-                key=lockdown_id,
-            )
-            a = appointments.c
-            hit = [
-                r.id
-                for r in await conn.execute(
-                    select(a.id)
-                    .where(
-                        and_(
-                            a.establishment_id == establishment_id,
-                            a.status.in_(ACTIVE),
-                            a.starts_at < end,
-                            a.ends_at > start,
-                        )
-                    )
-                    .order_by(a.starts_at)
-                )
-            ]
+            if not restriction:
+                await self._schedule_end(conn, lockdown_id, end)
         await self._record(
             Action.LOCKDOWN_DECLARED,
             actor,
             establishment=establishment_id,
             subject=lockdown_id,
+            kind=kind,
             starts_at=start.isoformat(),
             ends_at=end.isoformat(),
-            affected=len(hit),
+            awaiting_confirmation=restriction,
         )
-        affected = []
-        for appointment_id in hit:
-            cancelled = await self._change(
-                actor,
-                appointment_id,
-                Status.CANCELLED,
-                Action.CANCELLED,
-                None,
-                "lockdown",
-                show=False,
+        if restriction:
+            return Lockdown(
+                lockdown_id, establishment_id, start, end, kind="communications", confirmed=False
             )
+        return await self._come_into_force(actor, lockdown_id, establishment_id, start, end)
+
+    async def confirm_restriction(self, actor: Principal, lockdown_id: str) -> Lockdown:
+        """The second person: a governor or manager who is not the one who declared it."""
+        require_permission(actor, Permission.SECURITY_CONFIRM)
+        async with self._db.begin() as conn:
+            row = (
+                await conn.execute(
+                    select(lockdowns).where(lockdowns.c.id == lockdown_id).with_for_update()
+                )
+            ).first()
+            if row is None:
+                raise ServiceError(Code.NOT_FOUND, "No such lockdown.")
+            require_visible(actor, row.establishment_id, "No such lockdown.")
+            if row.kind != "communications" or row.confirmed_at is not None:
+                raise ServiceError(Code.CONFLICT, "There is nothing here to confirm.")
+            if row.lifted_at is not None or row.ends_at <= self._clock.now():
+                raise ServiceError(Code.CONFLICT, "This restriction was withdrawn or is over.")
+            if row.declared_by == actor.account_id:
+                raise ServiceError(
+                    Code.FORBIDDEN, "Someone other than the declarer confirms a restriction."
+                )
+            await conn.execute(
+                update(lockdowns)
+                .where(and_(lockdowns.c.id == lockdown_id, lockdowns.c.confirmed_at.is_(None)))
+                .values(confirmed_by=actor.account_id, confirmed_at=self._clock.now())
+            )
+            await self._schedule_end(conn, lockdown_id, row.ends_at)
+        await self._record(
+            Action.LOCKDOWN_CONFIRMED,
+            actor,
+            establishment=row.establishment_id,
+            subject=lockdown_id,
+            kind=row.kind,
+            declared_by=row.declared_by,
+        )
+        return await self._come_into_force(
+            actor, lockdown_id, row.establishment_id, row.starts_at, row.ends_at, restriction=True
+        )
+
+    async def _refuse_overlap(
+        self,
+        conn: AsyncConnection,
+        establishment_id: str,
+        kind: str,
+        start: datetime,
+        end: datetime,
+    ) -> None:
+        c = lockdowns.c
+        clash = await conn.scalar(
+            select(c.id)
+            .where(
+                and_(
+                    c.establishment_id == establishment_id,
+                    c.kind == kind,
+                    c.lifted_at.is_(None),
+                    c.starts_at < end,
+                    c.ends_at > start,
+                    c.ends_at > self._clock.now(),
+                )
+            )
+            .limit(1)
+        )
+        if clash is not None:
+            raise ServiceError(
+                Code.CONFLICT,
+                "A lockdown is already declared for part of this time.",
+            )
+
+    async def _schedule_end(self, conn: AsyncConnection, lockdown_id: str, end: datetime) -> None:
+        await insert_job(
+            conn,
+            END_JOB,
+            {"lockdown_id": lockdown_id},
+            due_at=end,
+            now=self._clock.now(),
+            key=lockdown_id,
+        )
+
+    async def _come_into_force(
+        self,
+        actor: Principal,
+        lockdown_id: str,
+        establishment_id: str,
+        start: datetime,
+        end: datetime,
+        *,
+        restriction: bool = False,
+    ) -> Lockdown:
+        """Cancel and re-offer what cannot go ahead; count what does."""
+        a = appointments.c
+        async with self._db.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(a.id, a.status, a.in_person, services.c.escort_if_in_person)
+                    .join(services, services.c.id == a.service_id)
+                    .where(
+                        and_(
+                            a.establishment_id == establishment_id,
+                            a.status.in_((*NOT_STARTED, Status.IN_PROGRESS.value)),
+                            a.starts_at < end,
+                            a.ends_at > start,
+                        )
+                    )
+                    .order_by(a.starts_at, a.id)
+                )
+            ).all()
+        stopped = [r.id for r in rows if r.status in NOT_STARTED and _stops(r, restriction)]
+        affected: list[Rebooking] = []
+        for appointment_id in stopped:
+            try:
+                cancelled = await self._change(
+                    actor,
+                    appointment_id,
+                    Status.CANCELLED,
+                    Action.CANCELLED,
+                    None,
+                    "communications" if restriction else "lockdown",
+                    show=False,
+                )
+            except ServiceError as refused:
+                # Started (or was cancelled) since we looked: it goes ahead as it is.
+                if refused.code != Code.CONFLICT:
+                    raise
+                continue
             affected.append(await self._offer_rebooking(actor, cancelled, after=end))
-        return Lockdown(lockdown_id, establishment_id, start, end, affected)
+        going_ahead = len(rows) - len(affected)
+        suspended = self.suspensions.modules
+        await self._record(
+            Action.LOCKDOWN_DECLARED if not restriction else Action.LOCKDOWN_CONFIRMED,
+            actor,
+            establishment=establishment_id,
+            subject=lockdown_id,
+            in_force=True,
+            suspended=list(suspended),
+            rebooked=len(affected),
+            going_ahead=going_ahead,
+        )
+        return Lockdown(
+            lockdown_id,
+            establishment_id,
+            start,
+            end,
+            affected,
+            kind="communications" if restriction else "lockdown",
+            confirmed=True,
+            suspended=suspended,
+            going_ahead=going_ahead,
+        )
+
+    async def in_force(self, establishment_id: str) -> Lockdown | None:
+        """The lockdown or restriction in force now at an establishment, if any
+        (a restriction before a lockdown: it says more)."""
+        c = lockdowns.c
+        now = self._clock.now()
+        async with self._db.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(c.id, c.establishment_id, c.starts_at, c.ends_at, c.kind)
+                    .where(
+                        and_(
+                            c.establishment_id == establishment_id,
+                            c.lifted_at.is_(None),
+                            c.confirmed_at.is_not(None),
+                            c.starts_at <= now,
+                            c.ends_at > now,
+                        )
+                    )
+                    .order_by(c.kind, c.starts_at)
+                    .limit(1)
+                )
+            ).first()
+        if row is None:
+            return None
+        return Lockdown(
+            row.id,
+            row.establishment_id,
+            row.starts_at,
+            row.ends_at,
+            kind=row.kind,
+            suspended=self.suspensions.modules,
+        )
+
+    async def require_open(self, actor: Principal, module: str) -> None:
+        """Refuse a prisoner a suspended module while a lockdown is in force (logged)."""
+        if module not in self.suspensions:
+            raise LookupError(f"module {module!r} is not registered for suspension")
+        if actor.role != Role.PRISONER or actor.establishment_id is None:
+            return
+        found = await self.in_force(actor.establishment_id)
+        if found is None:
+            return
+        await self._record(
+            Action.SUSPENDED_REFUSED,
+            actor,
+            establishment=actor.establishment_id,
+            subject=found.id,
+            module=module,
+        )
+        raise ServiceError(Code.LOCKDOWN)
 
     async def _offer_rebooking(
         self, actor: Principal | str, cancelled: Appointment, *, after: datetime
@@ -180,7 +396,7 @@ class Lockdowns(Booking):
         c = lockdowns.c
         async with self._db.connect() as conn:
             rows = await conn.execute(
-                select(c.id, c.establishment_id, c.starts_at, c.ends_at)
+                select(c.id, c.establishment_id, c.starts_at, c.ends_at, c.kind, c.confirmed_at)
                 .where(
                     and_(
                         c.establishment_id == establishment_id,
@@ -190,7 +406,18 @@ class Lockdowns(Booking):
                 )
                 .order_by(c.starts_at, c.id)
             )
-            return [Lockdown(r.id, r.establishment_id, r.starts_at, r.ends_at) for r in rows]
+            return [
+                Lockdown(
+                    r.id,
+                    r.establishment_id,
+                    r.starts_at,
+                    r.ends_at,
+                    kind=r.kind,
+                    confirmed=r.confirmed_at is not None,
+                    suspended=self.suspensions.modules,
+                )
+                for r in rows
+            ]
 
     async def lift_lockdown(self, actor: Principal, lockdown_id: str) -> None:
         require_permission(actor, Permission.LOCKDOWN_MANAGE)
@@ -209,7 +436,12 @@ class Lockdowns(Booking):
                 .values(lifted_at=self._clock.now())
             )
         await self._record(
-            Action.LOCKDOWN_LIFTED, actor, establishment=row.establishment_id, subject=lockdown_id
+            Action.LOCKDOWN_LIFTED,
+            actor,
+            establishment=row.establishment_id,
+            subject=lockdown_id,
+            kind=row.kind,
+            restored=list(self.suspensions.modules),
         )
 
     async def end_lockdown(self, lockdown_id: str) -> bool:
@@ -235,6 +467,7 @@ class Lockdowns(Booking):
             establishment=row.establishment_id,
             subject=lockdown_id,
             at_end=True,
+            restored=list(self.suspensions.modules),
         )
         return True
 

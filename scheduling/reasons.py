@@ -30,6 +30,7 @@ REASONS: dict[str, Reason] = {
     r.code: r
     for r in (
         Reason("lockdown", Cause.PRISON, "Establishment in lockdown"),
+        Reason("communications", Cause.PRISON, "Calls restricted after a security incident"),
         Reason("regime_change", Cause.PRISON, "Regime change (roll check, movement, meals)"),
         Reason("no_escort", Cause.PRISON, "No officer available to escort or unlock"),
         Reason("transfer", Cause.PRISON, "Prisoner transferred to another establishment"),

@@ -61,7 +61,10 @@ class Plan:
     extras: dict[str, list[Interval]] = field(default_factory=lambda: defaultdict(list))
     leave: dict[str, list[Interval]] = field(default_factory=lambda: defaultdict(list))
     regime: list[WeeklyRule] = field(default_factory=list)
+    # Communications restrictions in force: no consult of any kind then.
     lockdowns: list[Interval] = field(default_factory=list)
+    # Plain lockdowns: in-cell video consults go ahead; an escorted visit does not.
+    escort_lockdowns: list[Interval] = field(default_factory=list)
 
     @property
     def clinicians(self) -> list[str]:
@@ -154,16 +157,20 @@ class SlotSearch(ServiceBase):
         ):
             plan.regime.append(WeeklyRule(rw.weekday, rw.start_minute, rw.end_minute))
         for ld in await conn.execute(
-            select(lockdowns.c.starts_at, lockdowns.c.ends_at).where(
+            select(lockdowns.c.starts_at, lockdowns.c.ends_at, lockdowns.c.kind).where(
                 and_(
                     lockdowns.c.establishment_id == service.establishment_id,
                     lockdowns.c.lifted_at.is_(None),
+                    lockdowns.c.confirmed_at.is_not(None),
                     lockdowns.c.starts_at < end,
                     lockdowns.c.ends_at > start,
                 )
             )
         ):
-            plan.lockdowns.append((ld.starts_at, ld.ends_at))
+            if ld.kind == "communications":
+                plan.lockdowns.append((ld.starts_at, ld.ends_at))
+            else:
+                plan.escort_lockdowns.append((ld.starts_at, ld.ends_at))
         return plan
 
     async def _busy(
@@ -339,8 +346,11 @@ class SlotSearch(ServiceBase):
         clinician_id: str,
         start: datetime,
         end: datetime,
+        *,
+        escorted: bool = False,
     ) -> None:
-        """Refuse a time outside availability, inside a regime window or a lockdown."""
+        """Refuse a time outside availability, inside a regime window, inside a
+        communications restriction, or (for a visit that needs an escort) a lockdown."""
         plan = await self._plan(conn, service, start, end, [clinician_id])
         days = local_dates(start, end, plan.tz)
         available = merge(iv for day in days for iv in plan.available(clinician_id, day))
@@ -350,6 +360,10 @@ class SlotSearch(ServiceBase):
         if BusyIndex(regime).overlaps(start, end):
             raise ServiceError(Code.CONFLICT, "This time is inside a regime window.")
         if BusyIndex(plan.lockdowns).overlaps(start, end):
+            raise ServiceError(
+                Code.CONFLICT, "Calls are restricted at the establishment at this time."
+            )
+        if escorted and BusyIndex(plan.escort_lockdowns).overlaps(start, end):
             raise ServiceError(Code.CONFLICT, "The establishment is in lockdown at this time.")
 
 

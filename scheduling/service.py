@@ -14,13 +14,23 @@ from scheduling.call_backs import CallBacks
 from scheduling.catalogue import Catalogue
 from scheduling.inbox import Inbox
 from scheduling.join import JoinPolicy
+from scheduling.misses import Misses
 from scheduling.movements import Movements
 from scheduling.reminders import Reminders
 from scheduling.triage import Triage
 
 
 class SchedulingService(
-    Movements, CallBacks, JoinPolicy, Inbox, Catalogue, Triage, Reminders, CalendarFeed, Attendees
+    Movements,
+    Misses,
+    CallBacks,
+    JoinPolicy,
+    Inbox,
+    Catalogue,
+    Triage,
+    Reminders,
+    CalendarFeed,
+    Attendees,
 ):
     """Services, availability, slots, appointments, consent, requests, reminders, feeds,
     and pre-call tests."""

@@ -40,6 +40,9 @@ services = Table(
     Column("buffer_minutes", Integer, nullable=False),
     Column("target_days", Integer, nullable=False),
     Column("sensitive", Boolean, nullable=False),
+    # Seen in person, this service needs an officer to escort the prisoner: a lockdown
+    # moves such appointments, and a video consult of it is an escort avoided.
+    Column("escort_if_in_person", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("establishment_id", "code", name="uq_services_establishment_code"),
 )
 
@@ -106,6 +109,12 @@ lockdowns = Table(
     Column("declared_by", String(36), nullable=False),
     Column("declared_at", UTCDateTime, nullable=False),
     Column("lifted_at", UTCDateTime, nullable=True),
+    # "lockdown" or "communications" (a restriction that stops in-cell calls too).
+    Column("kind", String(16), nullable=False, server_default="lockdown"),
+    # The second person's confirmation of a communications restriction; a lockdown is
+    # confirmed by its declarer. Not in force until confirmed.
+    Column("confirmed_by", String(36), nullable=True),
+    Column("confirmed_at", UTCDateTime, nullable=True),
     Index("ix_lockdowns_establishment", "establishment_id", "starts_at"),
 )
 
@@ -152,6 +161,8 @@ appointments = Table(
     # A consult that cannot go audio only (a BSL user, a lip-reader, a visual
     # examination): a failing video goes straight to the call-back choice.
     Column("video_required", Boolean, nullable=False, server_default=false()),
+    # Seen in person rather than by video in the cell.
+    Column("in_person", Boolean, nullable=False, server_default=false()),
     Column("request_id", String(36), nullable=True),
     Column("rebook_of", String(36), nullable=True),
     Column("created_by", String(36), nullable=False),
@@ -160,6 +171,7 @@ appointments = Table(
     Index("ix_appointments_clinician", "clinician_id", "starts_at"),
     Index("ix_appointments_prisoner", "prisoner_id", "starts_at"),
     Index("ix_appointments_establishment", "establishment_id", "starts_at"),
+    Index("ix_appointments_status_end", "status", "ends_at"),
 )
 
 booking_locks = Table(

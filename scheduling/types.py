@@ -19,6 +19,9 @@ class Status(StrEnum):
     COMPLETED = "completed"
     DID_NOT_ATTEND = "did_not_attend"
     CANCELLED = "cancelled"
+    # The window closed with no outcome recorded: on the clinician's and the manager's
+    # to-do list until coded (seen, or did not attend with a reason and its cause).
+    NOT_RECORDED = "not_recorded"
 
 
 ACTIVE_STATUSES = frozenset({Status.BOOKED, Status.CHECKED_IN, Status.IN_PROGRESS})
@@ -95,6 +98,7 @@ class Service:
     buffer_minutes: int
     target_days: int
     sensitive: bool
+    escort_if_in_person: bool = False
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,7 @@ class Appointment:
     created_at: datetime
     clinical_text: TextStatus = TextStatus.WITHHELD
     video_required: bool = False
+    in_person: bool = False
 
 
 @dataclass(frozen=True)

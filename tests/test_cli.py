@@ -84,7 +84,9 @@ def test_demo_seeds_once_and_prints_the_same_sign_ins(seeded: Path) -> None:
     assert [p["incentive_level"] for p in data["prisoners"]] == ["enhanced", "standard", "basic"]
     # Issue 13: departments, a keyworker with a caseload, staff serving two establishments.
     assert "wing-office" in data["access"]["departments"]
-    assert sorted(data["access"]["caseload"]) == sorted(p["prison_number"] for p in data["prisoners"])
+    assert sorted(data["access"]["caseload"]) == sorted(
+        p["prison_number"] for p in data["prisoners"]
+    )
     assert data["access"]["second_establishment"]["code"] == "DEMO-EAST"
     assert all(p["device_credential"].startswith("tcd_") for p in data["prisoners"])
     again = run(seeded, "demo", "--json")

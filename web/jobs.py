@@ -11,6 +11,9 @@ Kinds today (docs/jobs.md has the table):
   24 h and 15 min reminders into `notifications`.
 - `scheduling.lockdown_end`, at a lockdown's end time: `end_lockdown` lifts it
   (and logs it) if nobody did.
+- `scheduling.close_windows`, every minute: `close_windows` marks appointments
+  whose window closed with no outcome `not_recorded` (safe to repeat: each is
+  a guarded state change).
 - `jobs.prune`, every hour: forgets finished jobs (a week; failed ones 30 days).
 
 - `notifications.deliver`, one per notice, due when the notice is (queued by
@@ -38,6 +41,7 @@ from core.jobs import PRUNE, JobContext, JobRunner, prune_finished
 from scheduling import SchedulingService
 from scheduling.base import DELIVER_JOB
 from scheduling.lockdown import END_JOB
+from scheduling.misses import CLOSE_JOB
 from signalling.hub import Hub
 from web.state import CLOCK, DATABASE, JOBS, METRICS, SCHEDULING, SETTINGS, SIGNALLING
 
@@ -88,7 +92,14 @@ def register_kinds(
     runner.register(
         DELIVER_JOB, deliver_handler(scheduling, push), max_attempts=10, backoff=5, timeout=60
     )
+
+    async def close_windows(ctx: JobContext) -> None:
+        marked = await scheduling.close_windows()
+        if marked:
+            log.info("marked %d appointment(s) not recorded", marked)
+
     runner.register(REMINDERS, reminders, every=timedelta(minutes=1), timeout=120)
+    runner.register(CLOSE_JOB, close_windows, every=timedelta(minutes=1), timeout=120)
     runner.register(END_JOB, lockdown_end, max_attempts=10)
     runner.register(PRUNE, prune_finished, every=timedelta(hours=1), max_attempts=3)
 

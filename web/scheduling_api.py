@@ -79,6 +79,7 @@ def appointment_json(a: Appointment) -> dict[str, Any]:
         "same_sex": a.same_sex,
         "chaperone": a.chaperone,
         "video_required": a.video_required,
+        "in_person": a.in_person,
         "request_id": a.request_id,
         "rebook_of": a.rebook_of,
     }
@@ -123,6 +124,9 @@ def _lockdown_json(lockdown: Lockdown) -> dict[str, Any]:
         "establishment_id": lockdown.establishment_id,
         "starts_at": iso_or_none(lockdown.starts_at),
         "ends_at": iso_or_none(lockdown.ends_at),
+        "kind": lockdown.kind,
+        "confirmed": lockdown.confirmed,
+        "suspended": list(lockdown.suspended),
     }
 
 
@@ -181,6 +185,7 @@ async def create_service(request: web.Request) -> web.Response:
         buffer_minutes=body.get("buffer_minutes", 5),
         target_days=body.get("target_days", 14),
         sensitive=body.get("sensitive", False),
+        escort_if_in_person=body.get("escort_if_in_person", False),
     )
     return json_response(_service_json(service), status=201)
 
@@ -300,23 +305,66 @@ async def declare_lockdown(request: web.Request) -> web.Response:
         establishment_asked(principal, body.get("establishment_id")),
         starts_at=body.get("starts_at"),
         ends_at=body.get("ends_at"),
+        kind=body.get("kind", "lockdown"),
     )
-    # Officers learn how many consults moved and when, never what they were.
+    return json_response(_declared_json(lockdown), status=201)
+
+
+@routes.post("/api/lockdowns/{lockdown_id}/confirm")
+async def confirm_restriction(request: web.Request) -> web.Response:
+    principal = await require(request, Permission.SECURITY_CONFIRM)
+    lockdown = await scheduling_of(request).confirm_restriction(
+        principal, request.match_info["lockdown_id"]
+    )
+    return json_response(_declared_json(lockdown))
+
+
+def _declared_json(lockdown: Lockdown) -> dict[str, Any]:
+    """Officers learn how many consults moved and when, never what they were."""
+    return {
+        **_lockdown_json(lockdown),
+        "going_ahead": lockdown.going_ahead,
+        "affected": [
+            {
+                "appointment_id": r.appointment_id,
+                "offers": [iso_or_none(s.starts_at) for s in r.offers],
+            }
+            for r in lockdown.affected
+        ],
+    }
+
+
+@routes.get("/api/suspensions")
+async def suspensions(request: web.Request) -> web.Response:
+    """What a lockdown would close: the modules registered with the suspension mechanism."""
+    await require(request, Permission.LOCKDOWN_READ)
+    return json_response({"modules": list(scheduling_of(request).suspensions.modules)})
+
+
+@routes.get("/api/lockdown-status")
+async def lockdown_status(request: web.Request) -> web.Response:
+    """The prisoner's device: is a lockdown in force here, and what is closed."""
+    principal = await require(request, Permission.SELF)
+    est = principal.establishment_id
+    found = await scheduling_of(request).in_force(est) if est else None
+    if found is None:
+        return json_response({"lockdown": None})
     return json_response(
         {
-            "id": lockdown.id,
-            "starts_at": iso_or_none(lockdown.starts_at),
-            "ends_at": iso_or_none(lockdown.ends_at),
-            "affected": [
-                {
-                    "appointment_id": r.appointment_id,
-                    "offers": [iso_or_none(s.starts_at) for s in r.offers],
-                }
-                for r in lockdown.affected
-            ],
-        },
-        status=201,
+            "lockdown": {
+                "kind": found.kind,
+                "ends_at": iso_or_none(found.ends_at),
+                "closed": list(found.suspended),
+            }
+        }
     )
+
+
+@routes.get("/api/misses")
+async def misses(request: web.Request) -> web.Response:
+    principal = await require(request, Permission.MISSES_CODE)
+    found = await scheduling_of(request).misses_to_code(principal)
+    return json_response([appointment_json(a) for a in found])
 
 
 @routes.get("/api/lockdowns")
@@ -398,6 +446,7 @@ async def book(request: web.Request) -> web.Response:
         same_sex=body.get("same_sex", False),
         chaperone=body.get("chaperone", False),
         video_required=body.get("video_required", False),
+        in_person=body.get("in_person", False),
         request_id=body.get("request_id"),
     )
     return json_response(_shown(principal, appointment), status=201)
@@ -532,6 +581,7 @@ APPOINTMENT = obj(
                 "completed",
                 "did_not_attend",
                 "cancelled",
+                "not_recorded",
             )
         ],
     },
@@ -542,6 +592,7 @@ APPOINTMENT = obj(
     outcome_note={"type": ["string", "null"]},
     clinical_text={"type": "string", "enum": [s.value for s in TextStatus]},
     video_required=BOOL,
+    in_person=BOOL,
 )
 READERS = obj(["readers"], readers={"type": "array", "items": ID})
 RANGE = query_params("from", "to")
@@ -574,6 +625,7 @@ OPENAPI: dict[str, Any] = {
                 buffer_minutes=INT,
                 target_days=INT,
                 sensitive=BOOL,
+                escort_if_in_person=BOOL,
                 establishment_id=ID,
             ),
             ok=201,
@@ -682,13 +734,48 @@ OPENAPI: dict[str, Any] = {
             parameters=query_params("establishment_id"),
         ),
         "post": api_op(
-            "Declare a lockdown: affected consults cancelled (prison-caused) and re-offered",
+            "Declare a lockdown (registered modules suspended; in-cell video consults go ahead;"
+            " escorted appointments cancelled, prison-caused, and re-offered) or a"
+            " communications restriction (in force once a second person, a manager, confirms)",
             Permission.LOCKDOWN_MANAGE,
             body=obj(
-                ["starts_at", "ends_at"], starts_at=DATETIME, ends_at=DATETIME, establishment_id=ID
+                ["ends_at"],
+                starts_at=DATETIME,
+                ends_at=DATETIME,
+                establishment_id=ID,
+                kind={"type": "string", "enum": ["lockdown", "communications"]},
             ),
             ok=201,
+            errors=(400, 401, 403, 404, 409),
         ),
+    },
+    "/api/lockdowns/{lockdown_id}/confirm": {
+        "post": api_op(
+            "Confirm a communications restriction: a manager other than its declarer; every"
+            " consult in it not yet started is cancelled (prison-caused) and re-offered",
+            Permission.SECURITY_CONFIRM,
+            parameters=path_params("lockdown_id"),
+            errors=(401, 403, 404, 409),
+        )
+    },
+    "/api/suspensions": {
+        "get": api_op(
+            "The modules a lockdown closes (registered at start-up)", Permission.LOCKDOWN_READ
+        )
+    },
+    "/api/lockdown-status": {
+        "get": api_op(
+            "The prisoner's establishment: the lockdown in force now, if any, and what it closes",
+            Permission.SELF,
+        )
+    },
+    "/api/misses": {
+        "get": api_op(
+            "Appointments whose window closed with no outcome, to code: a clinician's own,"
+            " or the establishment's for a manager",
+            Permission.MISSES_CODE,
+            result=ARRAY,
+        )
     },
     "/api/establishments": {
         "get": api_op(
@@ -747,6 +834,7 @@ OPENAPI: dict[str, Any] = {
                 same_sex=BOOL,
                 chaperone=BOOL,
                 video_required=BOOL,
+                in_person=BOOL,
                 request_id=ID,
             ),
             ok=201,

@@ -185,12 +185,12 @@ async def manager_reviews_the_consult(
     await manager.get_by_label("Password").fill(PASSWORD)
     await manager.get_by_label("6-digit code").fill(world.manager.code(live.app))
     await manager.get_by_role("button", name="Sign in").click()
-    await manager.wait_for_selector("#volumes-chart[data-drawn='5']")
+    await manager.wait_for_selector("#volumes-chart[data-drawn='6']")
     await manager.wait_for_selector("#quality-chart[data-drawn='4']")
     volumes = await manager.locator("#volumes-text").inner_text()
     assert volumes == (
         "Booked: 5; Completed: 1; Cancelled: 1; "
-        "Did not attend: prison-caused: 1; Did not attend: patient-caused: 1"
+        "Did not attend: prison-caused: 1; Did not attend: patient-caused: 1; Not recorded: 0"
     )
     assert "minutes" in await manager.locator("#median-wait").inner_text()
     assert (await manager.locator("#escorts").inner_text()).startswith("1 · ")

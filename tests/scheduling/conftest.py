@@ -52,6 +52,23 @@ class Sched:
         values.update(extra)
         return await self.svc.book(self.clinician, **values)
 
+    async def escorted_service(self) -> Service:
+        """A service that, seen in person, needs an officer to escort the prisoner
+        (what a lockdown moves), with the clinician available as for the GP."""
+        service = await self.svc.create_service(
+            self.manager, self.world.est, code="dental", name="Dental", escort_if_in_person=True
+        )
+        for day in range(5):
+            await self.svc.add_availability(
+                self.clinician,
+                clinician_id=self.clinician.account_id,
+                service_id=service.id,
+                weekday_value=day,
+                start="09:00",
+                end="17:00",
+            )
+        return service
+
     async def consent(self, who: Principal | None = None) -> Any:
         who = who or self.patient
         return await self.svc.record_consent(

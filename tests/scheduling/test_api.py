@@ -180,7 +180,8 @@ async def test_reasons_are_listed_by_cause(client: Any, sched: Sched) -> None:
 
 
 async def test_lockdown_over_api_tells_officer_only_times(client: Any, sched: Sched) -> None:
-    await sched.book(at(4, 10), reason_text="Sensitive")
+    dental = await sched.escorted_service()
+    await sched.book(at(4, 10), reason_text="Sensitive", service_id=dental.id, in_person=True)
     officer = await _staff(client, sched, "officer")
     resp = await client.post(
         "/api/lockdowns",
@@ -190,5 +191,5 @@ async def test_lockdown_over_api_tells_officer_only_times(client: Any, sched: Sc
     assert resp.status == 201
     body = await resp.json()
     assert len(body["affected"]) == 1
-    assert body["affected"][0]["offers"][0] == "2026-03-04T12:00:00+00:00"
+    assert body["affected"][0]["offers"][0] == "2026-03-04T12:20:00+00:00"
     assert "Sensitive" not in await resp.text()

@@ -20,10 +20,15 @@ async def _outbox(sched: Sched, kind: str) -> list[dict[str, object]]:
         return [dict(r._mapping) for r in rows]
 
 
-async def test_lockdown_cancels_as_prison_caused_and_offers_next_free_slots(sched: Sched) -> None:
-    first = await sched.book(at(4, 10))
-    second = await sched.book(at(4, 11), prisoner_id=sched.patient2.account_id)
-    outside = await sched.book(at(5, 10))
+async def test_lockdown_cancels_escorted_visits_as_prison_caused_and_offers_next_free_slots(
+    sched: Sched,
+) -> None:
+    dental = await sched.escorted_service()
+    first = await sched.book(at(4, 10), service_id=dental.id, in_person=True)
+    second = await sched.book(
+        at(4, 11), prisoner_id=sched.patient2.account_id, service_id=dental.id, in_person=True
+    )
+    outside = await sched.book(at(5, 10), service_id=dental.id, in_person=True)
     lockdown = await sched.svc.declare_lockdown(
         sched.officer, sched.world.est, starts_at=at(4, 9), ends_at=at(4, 13)
     )
@@ -37,8 +42,9 @@ async def test_lockdown_cancels_as_prison_caused_and_offers_next_free_slots(sche
         )
     assert (await sched.svc.appointment(sched.manager, outside.id)).status == Status.BOOKED
     offers = {r.appointment_id: r.offers for r in lockdown.affected}[first.id]
-    # The clinician's next free slots after the lockdown: 13:00, 13:25, 13:50.
-    assert [s.starts_at for s in offers] == [at(4, 13), at(4, 13, 25), at(4, 13, 50)]
+    # The clinician's next free slots after the lockdown, on the service's 25-minute grid
+    # from 09:00 (a lockdown no longer breaks the day: video consults go on in it).
+    assert [s.starts_at for s in offers] == [at(4, 13, 10), at(4, 13, 35), at(4, 14)]
     told = await _outbox(sched, "rebook_offer")
     assert {n["recipient_id"] for n in told} == {
         sched.patient.account_id,
@@ -53,7 +59,9 @@ async def test_lockdown_cancels_as_prison_caused_and_offers_next_free_slots(sche
     rebooked = await sched.svc.rebook(sched.patient, first.id, offers[0].starts_at)
     assert rebooked.rebook_of == first.id
     with pytest.raises(ServiceError) as caught:
-        await sched.book(at(4, 12), prisoner_id=sched.patient2.account_id)
+        await sched.book(
+            at(4, 12), prisoner_id=sched.patient2.account_id, service_id=dental.id, in_person=True
+        )
     assert caught.value.detail == "The establishment is in lockdown at this time."
     assert "lockdown_declared" in sched.audit_actions
     assert "rebook_offered" in sched.audit_actions

@@ -239,6 +239,7 @@ PATH_CASES: dict[tuple[str, str], list[tuple[str, str, dict[str, Any] | None]]] 
     ],
     ("DELETE", "/api/regime-windows/{window_id}"): [("officer", "their_window", None)],
     ("POST", "/api/lockdowns/{lockdown_id}/lift"): [("officer", "their_lockdown", None)],
+    ("POST", "/api/lockdowns/{lockdown_id}/confirm"): [("manager", "their_lockdown", None)],
     ("DELETE", "/api/devices/{device_id}"): [("officer", "their_device", None)],
     # Admins only (every account is theirs to see): anyone else is refused alike.
     ("POST", "/api/accounts/{account_id}/disable"): [

@@ -87,7 +87,7 @@ async def test_a_lockdown_is_lifted_at_its_end_time_and_logged(sched: Sched, cli
     assert (event["actor"], event["subject"], event["details"]) == (
         "system",
         lockdown.id,
-        {"at_end": True},
+        {"at_end": True, "restored": []},
     )
 
 

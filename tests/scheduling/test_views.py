@@ -86,6 +86,9 @@ async def test_officers_read_the_lockdowns_of_their_own_establishment(
             "establishment_id": sched.world.est,
             "starts_at": "2026-03-03T12:00:00+00:00",
             "ends_at": "2026-03-03T18:00:00+00:00",
+            "kind": "lockdown",
+            "confirmed": True,
+            "suspended": [],
         }
     ]
     other = await _staff(client, sched, "officer2")

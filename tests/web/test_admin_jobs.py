@@ -58,7 +58,11 @@ async def test_admin_sees_counts_kinds_and_a_failed_job_but_never_its_payload(
         "ConnectionResetError",
     )
     recurring = [j for j in body["jobs"] if j["recurring"]]
-    assert {j["kind"] for j in recurring} == {"scheduling.reminders", "jobs.prune"}
+    assert {j["kind"] for j in recurring} == {
+        "scheduling.reminders",
+        "scheduling.close_windows",
+        "jobs.prune",
+    }
     only_failed = await client.get("/api/admin/jobs?status=failed", headers=headers)
     assert [j["id"] for j in (await only_failed.json())["jobs"]] == [failed]
 
@@ -155,7 +159,7 @@ async def test_metrics_show_the_backlog_and_this_nodes_runs(
     clock.advance(seconds=45)
     text = await (await client.get("/metrics")).text()
     assert 'throughcare_jobs{status="failed"} 1.0' in text
-    assert 'throughcare_jobs{status="pending"} 5.0' in text, "three new and two recurring"
+    assert 'throughcare_jobs{status="pending"} 6.0' in text, "three new and three recurring"
     assert "throughcare_jobs_due 3.0" in text, "the recurring ones are due later"
     assert "throughcare_jobs_oldest_due_seconds 45.0" in text
     assert 'throughcare_job_runs_total{kind="test.post",outcome="failed"} 1.0' in text

@@ -20,6 +20,7 @@ const STATUSES = ["pending", "running", "failed", "done", "cancelled"];
 const KIND_KEYS = {
   "scheduling.reminders": "jobs.kind_reminders",
   "scheduling.lockdown_end": "jobs.kind_lockdown_end",
+  "scheduling.close_windows": "jobs.kind_close_windows",
   "jobs.prune": "jobs.kind_prune",
   "notifications.deliver": "jobs.kind_deliver",
 };

@@ -12,6 +12,7 @@ import {
 import { mountInbox } from "./inbox.js";
 import { desk } from "./clinician_desk.js";
 import { setupEstablishmentChooser } from "./establishment_chooser.js";
+import { misses } from "./misses.js";
 
 async function main() {
   let account = null;
@@ -25,6 +26,7 @@ async function main() {
       .catch((failure) => flash(errorText(failure)));
     show("screen-list");
     await Promise.all([desk.start(account), setupEstablishmentChooser()]);
+    await misses.start();
   }
   document.body.dataset.ready = "true";
 }

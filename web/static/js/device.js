@@ -212,7 +212,24 @@ async function route() {
     if (state.inbox) state.inbox.refresh().catch(() => {});
     import("./device_testcall.js").then(({ testcall }) => testcall.offer()).catch(() => {});
     import("./device_incentive.js").then(({ incentive }) => incentive.show()).catch(() => {});
+    showLockdownBanner().catch(() => {});
   }
+}
+
+/** The banner on the home screen while a lockdown is in force at the prisoner's establishment. */
+async function showLockdownBanner() {
+  const banner = document.getElementById("lockdown-banner");
+  const { lockdown } = await api("GET", "/api/lockdown-status");
+  if (!lockdown) {
+    banner.hidden = true;
+    return;
+  }
+  const time = formatDateTime(lockdown.ends_at);
+  const modules = lockdown.closed.map((m) => t(`module.${m}`)).join(", ");
+  if (lockdown.kind === "communications") banner.textContent = t("device.restriction_banner", { time });
+  else if (modules) banner.textContent = t("device.lockdown_banner", { time, modules });
+  else banner.textContent = t("device.lockdown_banner_none", { time });
+  banner.hidden = false;
 }
 
 /** Called whenever an API call finds the session gone (expired, revoked). */

@@ -6,12 +6,14 @@
 
 import { api, clearError, download, el, formatDateTime, serverNow, showError, t } from "./common.js";
 import { barChart } from "./charts.js";
+import { misses } from "./misses.js";
 
 const ACTIONS = [
   "booked", "cancelled", "checked_in", "attended", "did_not_attend", "consent_given",
   "consent_withdrawn", "request_made", "joined", "waiting", "admitted", "left", "reconnected",
   "call_ended", "quality_report", "message_sent", "sign_in", "sign_in_failed", "lockout",
-  "device_enrolled", "lockdown_declared", "lockdown_lifted", "log_viewed", "log_exported",
+  "device_enrolled", "lockdown_declared", "lockdown_confirmed", "lockdown_lifted", "suspended_refused",
+  "not_recorded", "log_viewed", "log_exported",
 ];
 const MAX_EVENTS = 500;
 const MAX_PAGES = 400;
@@ -81,6 +83,8 @@ async function loadDashboard() {
       { label: t("manager.cancelled"), value: count((a) => a.status === "cancelled") },
       { label: t("manager.dna_prison"), value: count((a) => a.status === "did_not_attend" && a.outcome_cause === "prison") },
       { label: t("manager.dna_patient"), value: count((a) => a.status === "did_not_attend" && a.outcome_cause !== "prison") },
+      // Windows that closed with no outcome: counted on their own, never guessed into a cause.
+      { label: t("manager.not_recorded"), value: count((a) => a.status === "not_recorded") },
     ];
     document.getElementById("volumes-text").textContent = barChart(document.getElementById("volumes-chart"), volumes);
     document.getElementById("escorts").textContent = `${completed} · ${t("manager.escorts_cost", {
@@ -240,6 +244,7 @@ async function start(account) {
   document.getElementById("export-csv").addEventListener("click", exportCsv);
   document.getElementById("export-bundle").addEventListener("click", exportBundle);
   await loadDashboard();
+  await misses.start();
 }
 
 export const dashboard = { start };

@@ -12,12 +12,24 @@ async function loadLockdowns() {
   showLockdown();
 }
 
+// What a lockdown closes, in the reader's words: the modules registered with the server's
+// suspension mechanism (none until the kiosk, campus and interventions register).
+function closedText(modules) {
+  if (!modules || modules.length === 0) return t("officer.lockdown_closed_none");
+  return t("officer.lockdown_closed", { modules: modules.map((m) => t(`module.${m}`)).join(", ") });
+}
+
 function showLockdown() {
-  const current = lockdowns[0] || null;
+  const current = lockdowns.find((x) => x.kind === "lockdown") || null;
   const state = document.getElementById("lockdown-state");
   if (!current) state.textContent = t("officer.lockdown_off");
   else if (Date.parse(current.starts_at) <= serverNow()) {
-    state.textContent = `${t("officer.lockdown_on")} ${t("officer.lockdown_until_time", { time: formatDateTime(current.ends_at) })}`;
+    state.textContent = [
+      t("officer.lockdown_on"),
+      t("officer.lockdown_until_time", { time: formatDateTime(current.ends_at) }),
+      closedText(current.suspended),
+      t("officer.lockdown_going_ahead"),
+    ].join(" ");
   } else {
     state.textContent = t("officer.lockdown_upcoming", {
       from: formatDateTime(current.starts_at),
@@ -82,6 +94,7 @@ function setup() {
   const until = new Date(serverNow() + 24 * 3600 * 1000);
   const pad = (n) => String(n).padStart(2, "0");
   lockForm.until.value = `${until.getFullYear()}-${pad(until.getMonth() + 1)}-${pad(until.getDate())}T${pad(until.getHours())}:${pad(until.getMinutes())}`;
+  const confirmBox = document.getElementById("lockdown-confirm");
   lockForm.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearError(lockError);
@@ -89,16 +102,36 @@ function setup() {
       showError(lockError, t("error.invalid_request"));
       return;
     }
+    // Say what will happen before it does.
     try {
+      const { modules } = await api("GET", "/api/suspensions");
+      document.getElementById("lockdown-confirm-closed").textContent = closedText(modules);
+    } catch (failure) {
+      showError(lockError, failure);
+      return;
+    }
+    confirmBox.hidden = false;
+    document.getElementById("lockdown-confirm-yes").focus();
+  });
+  document.getElementById("lockdown-confirm-no").addEventListener("click", () => {
+    confirmBox.hidden = true;
+  });
+  document.getElementById("lockdown-confirm-yes").addEventListener("click", async () => {
+    confirmBox.hidden = true;
+    try {
+      // From now, by the server's clock.
       const lockdown = await api("POST", "/api/lockdowns", {
-        starts_at: new Date(serverNow()).toISOString(),
         ends_at: new Date(lockForm.until.value).toISOString(),
       });
       await loadLockdowns();
-      document.getElementById("lockdown-state").textContent = t("officer.lockdown_declared", {
-        time: formatTime(lockdown.ends_at),
-        n: (lockdown.affected || []).length,
-      });
+      document.getElementById("lockdown-state").textContent = [
+        t("officer.lockdown_declared", {
+          time: formatTime(lockdown.ends_at),
+          n: (lockdown.affected || []).length,
+          m: lockdown.going_ahead || 0,
+        }),
+        closedText(lockdown.suspended),
+      ].join(" ");
     } catch (failure) {
       showError(lockError, failure);
     }
