@@ -176,7 +176,6 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.CLINICAL_TEXT_READ_LOGGED,
                 P.IDENTITY_PHOTO_READ,
                 P.MISSES_CODE,
-                P.SECURITY_CONFIRM,
             }
         ),
         Role.OFFICER: frozenset(

@@ -141,7 +141,7 @@ class Lockdowns(Booking):
         return await self._come_into_force(actor, lockdown_id, establishment_id, start, end)
 
     async def confirm_restriction(self, actor: Principal, lockdown_id: str) -> Lockdown:
-        """The second person: a governor or manager who is not the one who declared it."""
+        """The second person: a governor (security.confirm) who is not the one who declared it."""
         require_permission(actor, Permission.SECURITY_CONFIRM)
         async with self._db.begin() as conn:
             row = (

@@ -736,7 +736,7 @@ OPENAPI: dict[str, Any] = {
         "post": api_op(
             "Declare a lockdown (registered modules suspended; in-cell video consults go ahead;"
             " escorted appointments cancelled, prison-caused, and re-offered) or a"
-            " communications restriction (in force once a second person, a manager, confirms)",
+            " communications restriction (in force once a second person, a governor, confirms)",
             Permission.LOCKDOWN_MANAGE,
             body=obj(
                 ["ends_at"],
@@ -751,7 +751,7 @@ OPENAPI: dict[str, Any] = {
     },
     "/api/lockdowns/{lockdown_id}/confirm": {
         "post": api_op(
-            "Confirm a communications restriction: a manager other than its declarer; every"
+            "Confirm a communications restriction: a governor other than its declarer; every"
             " consult in it not yet started is cancelled (prison-caused) and re-offered",
             Permission.SECURITY_CONFIRM,
             parameters=path_params("lockdown_id"),

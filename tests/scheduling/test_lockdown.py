@@ -12,14 +12,14 @@ import pytest
 from aiohttp import web
 
 from core.errors import Code, ServiceError
-from core.identity import Principal
+from core.identity import Principal, Role
 from core.permissions import Permission
 from scheduling import Status
 from tests.scheduling.conftest import Sched, at, make_sched
-from tests.world import bearer, sign_in_prisoner, sign_in_staff
+from tests.world import PASSWORD, Staff, bearer, sign_in_prisoner, sign_in_staff
 from web.app import create_app  # noqa: F401  (aiortc reads the system at import: not on the loop)
 from web.auth import require
-from web.state import JOBS, SCHEDULING
+from web.state import IDENTITY, JOBS, SCHEDULING
 
 MODULE = "testmodule"
 
@@ -82,7 +82,7 @@ async def test_a_consult_in_progress_never_makes_the_declaration_fail(sched: Sch
         ends_at=at(3, 14),
         kind="communications",
     )
-    confirmed = await sched.svc.confirm_restriction(sched.manager, declared.id)
+    confirmed = await sched.svc.confirm_restriction(_governor(sched), declared.id)
     assert [r.appointment_id for r in confirmed.affected] == [video.id]
     assert (await sched.svc.appointment(sched.manager, running.id)).status == Status.IN_PROGRESS
 
@@ -191,10 +191,12 @@ async def test_a_communications_restriction_takes_a_second_person_and_rebooks_co
     assert (declared.kind, declared.confirmed, declared.affected) == ("communications", False, [])
     # Not in force until confirmed: the consult stands.
     assert (await sched.svc.appointment(sched.manager, video.id)).status == Status.BOOKED
-    with pytest.raises(ServiceError) as caught:
-        await sched.svc.confirm_restriction(sched.officer, declared.id)
-    assert caught.value.detail == "A manager confirms a communications restriction."
-    confirmed = await sched.svc.confirm_restriction(sched.manager, declared.id)
+    # A governor confirms (security.confirm); an officer or a manager cannot.
+    for other in (sched.officer, sched.manager):
+        with pytest.raises(ServiceError) as caught:
+            await sched.svc.confirm_restriction(other, declared.id)
+        assert caught.value.code == Code.FORBIDDEN
+    confirmed = await sched.svc.confirm_restriction(_governor(sched), declared.id)
     assert [r.appointment_id for r in confirmed.affected] == [video.id]
     stopped = await sched.svc.appointment(sched.manager, video.id)
     assert (stopped.status, stopped.outcome_code, stopped.outcome_category) == (
@@ -204,21 +206,25 @@ async def test_a_communications_restriction_takes_a_second_person_and_rebooks_co
     )
     assert confirmed.affected[0].offers[0].starts_at == at(4, 13)
     with pytest.raises(ServiceError) as again:
-        await sched.svc.confirm_restriction(sched.manager, declared.id)
+        await sched.svc.confirm_restriction(_governor(sched), declared.id)
     assert again.value.code == Code.CONFLICT
     assert "lockdown_confirmed" in sched.audit_actions
 
 
+def _governor(sched: Sched) -> Principal:
+    return Principal("governor-of-est", Role.GOVERNOR, sched.world.est, session_id="test")
+
+
 async def test_the_declarer_cannot_confirm_their_own_restriction(sched: Sched) -> None:
     declared = await sched.svc.declare_lockdown(
-        sched.manager,
+        _governor(sched),
         sched.world.est,
         starts_at=at(4, 9),
         ends_at=at(4, 13),
         kind="communications",
     )
     with pytest.raises(ServiceError) as caught:
-        await sched.svc.confirm_restriction(sched.manager, declared.id)
+        await sched.svc.confirm_restriction(_governor(sched), declared.id)
     assert caught.value.detail == "Someone other than the declarer confirms a restriction."
 
 
@@ -291,6 +297,18 @@ async def test_restriction_confirmed_over_http_by_a_second_person(
 ) -> None:
     officer = bearer(await sign_in_staff(client, sched.world.staff["officer"]))
     manager = bearer(await sign_in_staff(client, sched.world.staff["manager"]))
+    account_id, secret = await client.server.app[IDENTITY].create_staff(
+        role=Role.GOVERNOR,
+        establishment_id=sched.world.est,
+        username="governor.one",
+        display_name="Governor One",
+        password=PASSWORD,
+    )
+    governor = bearer(
+        await sign_in_staff(
+            client, Staff(account_id, "governor.one", secret, Role.GOVERNOR, sched.world.est)
+        )
+    )
     resp = await client.post(
         "/api/lockdowns",
         json={
@@ -303,8 +321,11 @@ async def test_restriction_confirmed_over_http_by_a_second_person(
     assert resp.status == 201
     declared = await resp.json()
     assert (declared["kind"], declared["confirmed"]) == ("communications", False)
-    own = await client.post(f"/api/lockdowns/{declared['id']}/confirm", headers=officer)
-    assert own.status == 403
-    ok = await client.post(f"/api/lockdowns/{declared['id']}/confirm", headers=manager)
+    for not_a_governor in (officer, manager):
+        refused = await client.post(
+            f"/api/lockdowns/{declared['id']}/confirm", headers=not_a_governor
+        )
+        assert refused.status == 403
+    ok = await client.post(f"/api/lockdowns/{declared['id']}/confirm", headers=governor)
     assert ok.status == 200
     assert (await ok.json())["confirmed"] is True
