@@ -65,19 +65,23 @@ async def test_notices_arrive_live_and_the_prisoner_takes_an_offered_time(
     booked = await home.locator("li[data-kind='booked']").inner_text()
     assert "A health appointment is booked for" in booked
 
-    # A lockdown while both pages are open: the notices arrive without a reload.
+    # A communications restriction while both pages are open (a plain lockdown lets
+    # in-cell video consults go ahead): the notices arrive without a reload.
     clock = live.app[CLOCK]
     officer = Principal(world.officer.account_id, Role.OFFICER, world.est, "test")
-    await live.app[SCHEDULING].declare_lockdown(
+    declared = await live.app[SCHEDULING].declare_lockdown(
         officer,
         world.est,
         starts_at=clock.now() + timedelta(minutes=1),
         ends_at=clock.now() + timedelta(hours=2),
+        kind="communications",
     )
+    governor = Principal("governor-of-est", Role.GOVERNOR, world.est, "test")
+    await live.app[SCHEDULING].confirm_restriction(governor, declared.id)
     await runner.run_due()
     await device.wait_for_selector("#inbox[data-unread='5']")
     cancelled = await home.locator("li[data-kind='cancelled']").inner_text()
-    assert "is cancelled. This is because of a lockdown." in cancelled
+    assert "is cancelled. This is because in-cell calls are restricted for security." in cancelled
     await home.locator("li[data-kind='rebook_offer']").wait_for()
     await check_accessibility(device, axe_source, "device notices")
     await screenshot(device, "device-notices")
@@ -118,7 +122,7 @@ async def test_notices_arrive_live_and_the_prisoner_takes_an_offered_time(
     await device.wait_for_selector("html[lang='cy'] #inbox[data-live='true']")
     assert await device.locator("#inbox-heading").inner_text() == "Negeseuon"
     cancelled_cy = await device.locator("#inbox li[data-kind='cancelled']").inner_text()
-    assert "Mae hyn oherwydd cyfyngiad symud" in cancelled_cy
+    assert "Mae hyn oherwydd bod galwadau yn y gell wedi'u cyfyngu" in cancelled_cy
     await check_accessibility(device, axe_source, "device notices (cy)")
     await screenshot(device, "device-notices-cy")
     # The offer, taken: a second take is refused in words, in Welsh.

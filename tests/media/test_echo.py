@@ -190,10 +190,11 @@ async def test_a_missing_camera_fails_the_test_and_alerts_the_wing_until_a_test_
     assert [(a["wing"], a["cell"], a["problems"]) for a in shown] == [("W", "W0-01", ["camera"])]
     assert shown[0]["consult_at"] == CONSULT_AT.isoformat()
     assert set(shown[0]) == {"id", "at", "wing", "cell", "problems", "consult_at"}
-    # Another establishment's officer sees none of it, and may not ask.
+    # Another establishment's officer sees none of it, and asking answers as for a
+    # missing establishment (issue 13: one they do not serve is 404).
     assert await staff.alerts("officer2") == []
     status, _ = await staff.get("officer2", "/api/test-call-alerts", establishment_id=world.est)
-    assert status == 403
+    assert status == 404
     # A clinician may not read the officers' list.
     status, _ = await staff.get("clinician", "/api/test-call-alerts")
     assert status == 403

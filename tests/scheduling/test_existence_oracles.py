@@ -72,7 +72,10 @@ async def _records(client: Any, sched: Sched) -> Records:
         display_name="Governor One",
         password=PASSWORD,
     )
-    their_gp = await svc.create_service(their_manager, world.other_est, code="gp", name="GP")
+    # Escorted when seen in person: what a lockdown cancels and offers new times for.
+    their_gp = await svc.create_service(
+        their_manager, world.other_est, code="gp", name="GP", escort_if_in_person=True
+    )
     rule = await svc.add_availability(
         their_manager,
         clinician_id=their_clinician.account_id,
@@ -82,7 +85,7 @@ async def _records(client: Any, sched: Sched) -> Records:
         end="17:00",
     )
 
-    async def book_theirs(hour: int) -> str:
+    async def book_theirs(hour: int, **extra: Any) -> str:
         booked = await svc.book(
             their_clinician,
             prisoner_id=other.account_id,
@@ -90,6 +93,7 @@ async def _records(client: Any, sched: Sched) -> Records:
             clinician_id=their_clinician.account_id,
             starts_at=at(4, hour),
             reason_text="Their reason",
+            **extra,
         )
         return booked.id
 
@@ -122,7 +126,7 @@ async def _records(client: Any, sched: Sched) -> Records:
     await svc.revoke_calendar_token(their_clinician, revoked.id)
 
     # Their consult at 12:00 cancelled by a lockdown: an offer of new times, and notices.
-    await book_theirs(12)
+    await book_theirs(12, in_person=True)
     await svc.declare_lockdown(
         officer2, world.other_est, starts_at=at(4, 11, 50), ends_at=at(4, 12, 40)
     )

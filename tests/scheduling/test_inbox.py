@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -27,8 +28,10 @@ from web.state import DATABASE, JOBS
 
 
 async def _lockdown_offer(sched: Sched) -> Any:
-    """A consult cancelled by a lockdown, and the offer its prisoner was sent."""
-    booked = await sched.book(at(4, 10))
+    """An escorted appointment cancelled by a lockdown (in-cell video consults go ahead),
+    and the offer its prisoner was sent."""
+    dental = await sched.escorted_service()
+    booked = await sched.book(at(4, 10), service_id=dental.id, in_person=True)
     await sched.svc.declare_lockdown(
         sched.officer, sched.world.est, starts_at=at(4, 9), ends_at=at(4, 13)
     )
@@ -105,34 +108,39 @@ async def test_an_officer_is_given_times_only(sched: Sched) -> None:
 async def test_the_prisoner_takes_one_offered_time_and_the_offer_closes(sched: Sched) -> None:
     booked, offer_id = await _lockdown_offer(sched)
     offer = await sched.svc.rebooking_offer(sched.patient, offer_id)
-    assert offer.times == [at(4, 13), at(4, 13, 25), at(4, 13, 50)]
-    taken = await sched.svc.take_offer(sched.patient, offer_id, at(4, 13, 25).isoformat())
-    assert (taken.starts_at, taken.rebook_of) == (at(4, 13, 25), booked.id)
+    # Three times on the service's grid, after the lockdown ends at 13:00.
+    first, second, _ = offer.times
+    assert first >= at(4, 13) and first < second
+    taken = await sched.svc.take_offer(sched.patient, offer_id, second.isoformat())
+    assert (taken.starts_at, taken.rebook_of) == (second, booked.id)
     offer = await sched.svc.rebooking_offer(sched.patient, offer_id)
     assert (offer.taken, offer.booked_appointment_id) == (True, taken.id)
     with pytest.raises(ServiceError) as caught:
-        await sched.svc.take_offer(sched.patient, offer_id, at(4, 13).isoformat())
+        await sched.svc.take_offer(sched.patient, offer_id, first.isoformat())
     assert caught.value.detail == "This offer has already been taken."
     # The other offered times were released: someone else can book them.
-    other = await sched.book(at(4, 13), prisoner_id=sched.patient2.account_id)
-    assert other.starts_at == at(4, 13)
+    other = await sched.book(
+        first, prisoner_id=sched.patient2.account_id, service_id=booked.service_id, in_person=True
+    )
+    assert other.starts_at == first
 
 
 async def test_bad_takes_are_refused_and_change_nothing(sched: Sched) -> None:
     _, offer_id = await _lockdown_offer(sched)
+    first, second, _ = (await sched.svc.rebooking_offer(sched.patient, offer_id)).times
     cases = [
-        (sched.patient2, offer_id, at(4, 13), 404, "No such offer."),
-        (sched.clinician, offer_id, at(4, 13), 404, "No such offer."),
-        (sched.patient, "nope", at(4, 13), 404, "No such offer."),
-        (sched.patient, offer_id, at(4, 14), 400, "That time was not offered."),
+        (sched.patient2, offer_id, first, 404, "No such offer."),
+        (sched.clinician, offer_id, first, 404, "No such offer."),
+        (sched.patient, "nope", first, 404, "No such offer."),
+        (sched.patient, offer_id, at(4, 14, 7), 400, "That time was not offered."),
     ]
     for who, oid, when, status, detail in cases:
         with pytest.raises(ServiceError) as caught:
             await sched.svc.take_offer(who, oid, when.isoformat())
         assert (caught.value.code.status, caught.value.detail) == (status, detail)
-    sched.clock.set(at(4, 13, 1))
+    sched.clock.set(first + timedelta(minutes=1))  # an offer ends at its first time
     with pytest.raises(ServiceError) as caught:
-        await sched.svc.take_offer(sched.patient, offer_id, at(4, 13, 25).isoformat())
+        await sched.svc.take_offer(sched.patient, offer_id, second.isoformat())
     assert (caught.value.code.status, caught.value.detail) == (409, "This offer has expired.")
     async with sched.app[DATABASE].connect() as conn:
         taken = (await conn.execute(select(rebooking_offers.c.taken_at))).scalars().all()
@@ -141,9 +149,10 @@ async def test_bad_takes_are_refused_and_change_nothing(sched: Sched) -> None:
 
 async def test_two_takes_at_once_one_wins(sched: Sched) -> None:
     _, offer_id = await _lockdown_offer(sched)
+    first, second, _ = (await sched.svc.rebooking_offer(sched.patient, offer_id)).times
     results = await asyncio.gather(
-        sched.svc.take_offer(sched.patient, offer_id, at(4, 13).isoformat()),
-        sched.svc.take_offer(sched.patient, offer_id, at(4, 13, 25).isoformat()),
+        sched.svc.take_offer(sched.patient, offer_id, first.isoformat()),
+        sched.svc.take_offer(sched.patient, offer_id, second.isoformat()),
         return_exceptions=True,
     )
     wins = [r for r in results if not isinstance(r, BaseException)]
@@ -187,9 +196,10 @@ async def test_taking_an_offer_over_http(sched: Sched, client: Any) -> None:
     url = f"/api/rebooking-offers/{offer_id}/take"
     resp = await client.post(url, json={"starts_at": "soon"}, headers=bearer(tokens))
     assert resp.status == 400
-    resp = await client.post(url, json={"starts_at": at(4, 13).isoformat()}, headers=bearer(tokens))
+    first = (await sched.svc.rebooking_offer(sched.patient, offer_id)).times[0].isoformat()
+    resp = await client.post(url, json={"starts_at": first}, headers=bearer(tokens))
     assert resp.status == 201, await resp.text()
-    resp = await client.post(url, json={"starts_at": at(4, 13).isoformat()}, headers=bearer(tokens))
+    resp = await client.post(url, json={"starts_at": first}, headers=bearer(tokens))
     assert resp.status == 409
     assert (await resp.json())["detail"] == "This offer has already been taken."
 

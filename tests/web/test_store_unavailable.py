@@ -19,7 +19,7 @@ from core.clock import FakeClock
 from core.config import Secret, Settings
 from core.identity.passwords import SecretHasher
 from tests.proxy import TcpProxy, tcp_proxy
-from tests.world import World, bearer, build_world, sign_in_staff
+from tests.world import World, bearer, build_world, place, sign_in_staff
 
 
 @pytest.fixture
@@ -68,6 +68,7 @@ async def test_with_postgresql_down_reads_and_writes_answer_503_and_recover(
 ) -> None:
     officer = await sign_in_staff(client, world.staff["officer"])
     assert (await client.get("/api/me", headers=bearer(officer))).status == 200
+    await place(client.server.app, world.est, "W0-07")  # enrolment needs a listed cell
 
     proxy.down()
     await assert_store_unavailable(await client.get("/api/me", headers=bearer(officer)))
