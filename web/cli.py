@@ -22,6 +22,7 @@ from core.errors import ServiceError
 from core.identity import IdentityService, Principal, Role
 from core.identity.service import SYSTEM_ACTOR
 from core.keys import KeyFileError, ServiceKeys, load_service_keys
+from web.access_cli import add_access_commands, run_departments, run_staff
 from web.audit_cli import add_audit_commands, run_audit
 from web.logs import configure_logging
 
@@ -168,6 +169,7 @@ def _parser() -> argparse.ArgumentParser:
     enrol.add_argument("--complete", action="store_true")
     enrol.add_argument("--json", action="store_true")
     _add_places_commands(sub)
+    add_access_commands(sub)
     add_audit_commands(sub)
     return parser
 
@@ -205,11 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(settings, args)
         return asyncio.run(_run(settings, args))
     except (ConfigError, KeyFileError, ServiceError) as exc:
-        message = (
-            exc.code.message + (f" {exc.detail}" if exc.detail else "")
-            if isinstance(exc, ServiceError)
-            else str(exc)
-        )
+        # A service's own sentence says what was wrong; the code's generic one is for HTTP.
+        message = (exc.detail or exc.code.message) if isinstance(exc, ServiceError) else str(exc)
         print(f"throughcare: {message}", file=sys.stderr)
         return 2
 
@@ -299,6 +298,10 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
             return await _enrol(core, args)
         if args.command == "places":
             return await _places(core, args)
+        if args.command == "departments":
+            return await run_departments(core, args)
+        if args.command == "staff":
+            return await run_staff(core, args)
         if args.command == "audit":
             return await run_audit(core, args)
     return 2

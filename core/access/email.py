@@ -38,6 +38,12 @@ class StaffEmail:
     verified_at: datetime
 
 
+@dataclass(frozen=True)
+class PendingEmail:
+    email: str
+    expires_at: datetime
+
+
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -179,6 +185,25 @@ class EmailVerifier:
             )
         )
         return StaffEmail(row.account_id, row.email, now)
+
+    async def pending(self, account_id: str) -> PendingEmail | None:
+        """The address a link was last sent to and not yet opened, while the link still works."""
+        async with self._db.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(email_verifications.c.email, email_verifications.c.expires_at)
+                    .where(
+                        and_(
+                            email_verifications.c.account_id == account_id,
+                            email_verifications.c.used_at.is_(None),
+                            email_verifications.c.expires_at > self._clock.now(),
+                        )
+                    )
+                    .order_by(email_verifications.c.created_at.desc())
+                    .limit(1)
+                )
+            ).first()
+        return None if row is None else PendingEmail(row.email, row.expires_at)
 
     async def verified(self, account_id: str) -> StaffEmail | None:
         async with self._db.connect() as conn:
