@@ -192,6 +192,26 @@ def _add_places_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     cell.add_argument("--establishment", required=True, help="establishment code")
     cell.add_argument("--wing", required=True, help="a wing the establishment has")
     cell.add_argument("cells", nargs="+", metavar="CELL", help="cell names, e.g. A1-01 A1-02")
+    for what in ("wing", "cell"):
+        rename = places_sub.add_parser(f"rename-{what}", help=f"rename a {what}")
+        rename.add_argument("--establishment", required=True, help="establishment code")
+        rename.add_argument(f"--{what}", required=True, help=f"the {what}'s name now")
+        rename.add_argument("--to", required=True, help="its new name")
+        remove = places_sub.add_parser(
+            f"remove-{what}",
+            help=f"remove a {what}"
+            + (" that has no cells" if what == "wing" else " no prisoner or device is in"),
+            description="Refused, changing nothing, while "
+            + (
+                "the wing has cells"
+                if what == "wing"
+                else "a prisoner is in the cell or a device is enrolled in it"
+            )
+            + ", or while past records (moves, retired devices, test calls) name it: "
+            "rename it instead.",
+        )
+        remove.add_argument("--establishment", required=True, help="establishment code")
+        remove.add_argument(f"--{what}", required=True, help=f"the {what}'s name")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -458,6 +478,22 @@ async def _places(core: Core, args: argparse.Namespace) -> int:
         for name in args.cells:
             cell = await places.add_cell(system, est_id, args.wing, name)
             print(f"cell {cell.name} on wing {cell.wing}: {cell.id}")
+        return 0
+    if args.places_command == "rename-wing":
+        wing = await places.rename_wing(system, est_id, args.wing, args.to)
+        print(f"wing {args.wing} is now {wing.name}")
+        return 0
+    if args.places_command == "rename-cell":
+        cell = await places.rename_cell(system, est_id, args.cell, args.to)
+        print(f"cell {args.cell} on wing {cell.wing} is now {cell.name}")
+        return 0
+    if args.places_command == "remove-wing":
+        wing = await places.remove_wing(system, est_id, args.wing)
+        print(f"wing {wing.name} removed")
+        return 0
+    if args.places_command == "remove-cell":
+        cell = await places.remove_cell(system, est_id, args.cell)
+        print(f"cell {cell.name} on wing {cell.wing} removed")
         return 0
     wings = await places.wings(est_id)
     cells = await places.cells(est_id)
