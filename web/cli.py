@@ -150,6 +150,9 @@ def _parser() -> argparse.ArgumentParser:
         "(sealed under the prisoner's own key)",
     )
     create.add_argument(
+        "--cell", help="a prisoner's cell, one the establishment lists (see `places list`)"
+    )
+    create.add_argument(
         "--secret-stdin", action="store_true", help="read the password or PIN from standard input"
     )
     create.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -399,8 +402,8 @@ def _read_secret(args: argparse.Namespace, what: str) -> str:
 async def _create_account(core: Core, args: argparse.Namespace) -> int:
     role = Role(args.role)
     est_id = await _establishment_id(core, args.establishment)
-    if role != Role.PRISONER and args.date_of_birth:
-        raise ConfigError("--date-of-birth is for prisoners")
+    if role != Role.PRISONER and (args.date_of_birth or args.cell):
+        raise ConfigError("--date-of-birth and --cell are for prisoners")
     if role == Role.PRISONER:
         if not args.prison_number or est_id is None:
             raise ConfigError("a prisoner needs --prison-number and --establishment")
@@ -412,6 +415,7 @@ async def _create_account(core: Core, args: argparse.Namespace) -> int:
             pin=pin,
             sex=args.sex,
             date_of_birth=args.date_of_birth,
+            cell=args.cell,
         )
         result = {"account_id": account_id}
     else:
