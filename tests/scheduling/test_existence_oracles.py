@@ -24,7 +24,7 @@ from core.identity.types import SYSTEM_ACTOR
 from scheduling.tables import rebooking_offers
 from tests.scheduling.conftest import Sched, at
 from tests.world import PASSWORD, Staff, bearer, sign_in_prisoner, sign_in_staff
-from web.state import ACCESS, DATABASE, IDENTITY, JOBS
+from web.state import ACCESS, DATABASE, IDENTITY, JOBS, PLACES
 
 FUTURE = "2026-03-11T10:00:00+00:00"
 
@@ -151,7 +151,10 @@ async def _records(client: Any, sched: Sched) -> Records:
             client, Staff(governor, "governor.one", governor_secret, Role.GOVERNOR, world.est)
         )
     )
+    their_cell = (await sched.app[PLACES].cells(world.other_est))[0]
     ids = {
+        "their_cell": their_cell.id,
+        "their_wing": their_cell.wing_id,
         "their_appointment": their_appointment,
         "their_cancelled": their_cancelled,
         "their_consent": their_consent.id,
@@ -257,6 +260,10 @@ PATH_CASES: dict[tuple[str, str], list[tuple[str, str, dict[str, Any] | None]]] 
     # prisoner's level, answers as a missing one.
     ("POST", "/api/devices/{device_id}/move"): [("officer", "their_device", {"cell": "W0-01"})],
     ("GET", "/api/prisoners/{prisoner_id}/cells"): [("officer", "their_prisoner", None)],
+    ("PUT", "/api/wings/{wing_id}/name"): [("officer", "their_wing", {"name": "Probe"})],
+    ("DELETE", "/api/wings/{wing_id}"): [("officer", "their_wing", None)],
+    ("PUT", "/api/cells/{cell_id}/name"): [("officer", "their_cell", {"name": "Probe"})],
+    ("DELETE", "/api/cells/{cell_id}"): [("officer", "their_cell", None)],
     ("POST", "/api/prisoners/{prisoner_id}/cell"): [
         ("officer", "their_prisoner", {"cell": "W0-01"}),
     ],
