@@ -273,24 +273,31 @@ def require_permission(principal: Principal, permission: Permission) -> None:
         raise ServiceError(Code.FORBIDDEN, extra={"permission": permission.value})
 
 
+def acts_in(principal: Principal, establishment_id: str | None) -> bool:
+    """Whether the principal may act in this establishment: the one their session acts in,
+    or any, with `ANY_ESTABLISHMENT` (admins)."""
+    return (
+        allows(principal, Permission.ANY_ESTABLISHMENT)
+        or principal.establishment_id == establishment_id
+    )
+
+
 def require_in(
     principal: Principal,
     establishment_id: str | None,
-    permission: Permission,
+    permission: Permission | None = None,
     *,
     missing: str = "No such establishment.",
 ) -> None:
     """Refuse unless the principal holds `permission` (403) and acts in this establishment.
 
     Another establishment answers 404 with `missing`, as a record that does not
-    exist would, unless the principal holds `ANY_ESTABLISHMENT` (admins): asking
-    about another establishment's records must not tell anyone they exist.
+    exist would (`acts_in`): asking about another establishment's records must
+    not tell anyone they exist.
     """
-    require_permission(principal, permission)
-    if (
-        not allows(principal, Permission.ANY_ESTABLISHMENT)
-        and principal.establishment_id != establishment_id
-    ):
+    if permission is not None:
+        require_permission(principal, permission)
+    if not acts_in(principal, establishment_id):
         raise ServiceError(Code.NOT_FOUND, missing)
 
 
@@ -311,6 +318,7 @@ def parse_permission(value: object) -> Permission:
 __all__ = [
     "ROLE_PERMISSIONS",
     "Permission",
+    "acts_in",
     "allows",
     "parse_permission",
     "parse_role",

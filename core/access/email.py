@@ -26,7 +26,7 @@ from core.events import Action, AuditRecord, AuditSink
 from core.identity import validation
 from core.identity.types import Principal, Role
 from core.mail import Mail, Mailer
-from core.permissions import Permission, allows, require_permission
+from core.permissions import Permission, acts_in, require_permission
 
 TOKEN_PREFIX = "tce_"  # noqa: S105 (a prefix, not a secret)
 
@@ -85,9 +85,7 @@ class EmailVerifier:
                 )
             ).first()
         visible = row is not None and (
-            account_id == actor.account_id
-            or allows(actor, Permission.ANY_ESTABLISHMENT)
-            or row.establishment_id == actor.establishment_id
+            account_id == actor.account_id or acts_in(actor, row.establishment_id)
         )
         if row is None or not visible:
             raise ServiceError(Code.NOT_FOUND, "No such account.")

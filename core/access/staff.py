@@ -26,7 +26,7 @@ from core.errors import Code, ServiceError
 from core.events import Action, AuditRecord, AuditSink
 from core.fields import FieldCipher
 from core.identity.types import MULTI_ESTABLISHMENT_ROLES, STAFF_ROLES, Principal, Role
-from core.permissions import Permission, allows, parse_role, require_permission
+from core.permissions import Permission, acts_in, allows, parse_role, require_permission
 
 MAX_SERVED = 20
 
@@ -178,9 +178,7 @@ class StaffDirectory:
             raise ServiceError(
                 Code.INVALID_REQUEST, "Only clinicians and keyworkers serve several establishments."
             )
-        if not allows(actor, Permission.ANY_ESTABLISHMENT) and any(
-            e != actor.establishment_id for e in extra
-        ):
+        if not all(acts_in(actor, e) for e in extra):
             raise ServiceError(Code.NOT_FOUND, "No such establishment.")
         async with self._db.begin() as conn:
             known = {

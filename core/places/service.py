@@ -10,7 +10,7 @@ from core.db.schema import cells, devices, prisoner_cells, wings
 from core.errors import Code, ServiceError
 from core.events import Action, AuditRecord, AuditSink
 from core.identity.types import Principal
-from core.permissions import Permission, allows
+from core.permissions import Permission, acts_in, allows
 from core.places.cells import (
     Cell,
     Wing,
@@ -30,10 +30,7 @@ def may_keep(actor: Principal, establishment_id: str) -> None:
     """Officers keep their own establishment's places and people; admins any."""
     if not allows(actor, Permission.PEOPLE_MANAGE):
         raise ServiceError(Code.FORBIDDEN)
-    if (
-        not allows(actor, Permission.ANY_ESTABLISHMENT)
-        and actor.establishment_id != establishment_id
-    ):
+    if not acts_in(actor, establishment_id):
         raise ServiceError(Code.FORBIDDEN)
 
 
