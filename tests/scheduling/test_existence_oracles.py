@@ -23,8 +23,8 @@ from core.identity import Principal, Role
 from core.identity.types import SYSTEM_ACTOR
 from scheduling.tables import rebooking_offers
 from tests.scheduling.conftest import Sched, at
-from tests.world import PASSWORD, Staff, bearer, sign_in_prisoner, sign_in_staff
-from web.state import ACCESS, DATABASE, IDENTITY, JOBS, PLACES
+from tests.world import Staff, bearer, new_staff, sign_in_prisoner, sign_in_staff
+from web.state import ACCESS, DATABASE, JOBS, PLACES
 
 FUTURE = "2026-03-11T10:00:00+00:00"
 
@@ -43,7 +43,6 @@ def _principal(staff: Staff) -> Principal:
 
 async def _records(client: Any, sched: Sched) -> Records:
     svc, world = sched.svc, sched.world
-    identity = sched.app[IDENTITY]
     other = world.other_prisoner
     assert other is not None
     staff = {}
@@ -52,26 +51,13 @@ async def _records(client: Any, sched: Sched) -> Records:
         (Role.MANAGER, "manager.two"),
         (Role.KEYWORKER, "keyworker.two"),
     ):
-        account_id, secret = await identity.create_staff(
-            role=role,
-            establishment_id=world.other_est,
-            username=name,
-            display_name=name,
-            password=PASSWORD,
-        )
-        staff[role] = _principal(Staff(account_id, name, secret, role, world.other_est))
+        staff[role] = _principal(await new_staff(sched.app, role, name, world.other_est))
     their_clinician, their_manager = staff[Role.CLINICIAN], staff[Role.MANAGER]
     system = Principal(SYSTEM_ACTOR, Role.ADMIN, None, "")
     their_department = (
         await sched.app[ACCESS].departments.of_establishment(system, world.other_est)
     )[0]
-    governor, governor_secret = await identity.create_staff(
-        role=Role.GOVERNOR,
-        establishment_id=world.est,
-        username="governor.one",
-        display_name="Governor One",
-        password=PASSWORD,
-    )
+    governor = await new_staff(sched.app, Role.GOVERNOR, "governor.one", world.est)
     # Escorted when seen in person: what a lockdown cancels and offers new times for.
     their_gp = await svc.create_service(
         their_manager, world.other_est, code="gp", name="GP", escort_if_in_person=True
@@ -146,11 +132,7 @@ async def _records(client: Any, sched: Sched) -> Records:
     }
     for key in ("clinician", "manager", "officer"):
         callers[key] = bearer(await sign_in_staff(client, world.staff[key]))
-    callers["governor"] = bearer(
-        await sign_in_staff(
-            client, Staff(governor, "governor.one", governor_secret, Role.GOVERNOR, world.est)
-        )
-    )
+    callers["governor"] = bearer(await sign_in_staff(client, governor))
     their_cell = (await sched.app[PLACES].cells(world.other_est))[0]
     ids = {
         "their_cell": their_cell.id,
