@@ -37,6 +37,10 @@ class Action(StrEnum):
     # places and people (core/places, core/people)
     WING_ADDED = "wing_added"
     CELL_ADDED = "cell_added"
+    WING_RENAMED = "wing_renamed"
+    CELL_RENAMED = "cell_renamed"
+    WING_REMOVED = "wing_removed"
+    CELL_REMOVED = "cell_removed"
     DEVICE_MOVED = "device_moved"
     PRISONER_MOVED = "prisoner_moved"
     INCENTIVE_CHANGED = "incentive_changed"

@@ -90,6 +90,8 @@ class Permission(StrEnum):
     # Keep places and people: wings, cells, devices' cells, where each prisoner is,
     # their incentive level, their date of birth and identity photo (core/people).
     PEOPLE_MANAGE = "people.manage"
+    # Create a prisoner's account (reception): prison number, name, PIN, date of birth, cell.
+    PRISONERS_CREATE = "prisoners.create"
     # Read an incentive level and its history: one's own, or those one keeps.
     INCENTIVES_READ = "incentives.read"
     # See a patient's identity photo for the check at the start of a consult: the
@@ -188,6 +190,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.DEVICES_MANAGE,
                 P.CASELOAD_MANAGE,
                 P.PEOPLE_MANAGE,
+                P.PRISONERS_CREATE,
                 P.INCENTIVES_READ,
             }
         ),
@@ -209,6 +212,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.JOBS_MANAGE,
                 P.ACCOUNTS_DISABLE,
                 P.PEOPLE_MANAGE,
+                P.PRISONERS_CREATE,
                 P.INCENTIVES_READ,
             }
         ),
@@ -270,6 +274,34 @@ def require_permission(principal: Principal, permission: Permission) -> None:
         raise ServiceError(Code.FORBIDDEN, extra={"permission": permission.value})
 
 
+def acts_in(principal: Principal, establishment_id: str | None) -> bool:
+    """Whether the principal may act in this establishment: the one their session acts in,
+    or any, with `ANY_ESTABLISHMENT` (admins)."""
+    return (
+        allows(principal, Permission.ANY_ESTABLISHMENT)
+        or principal.establishment_id == establishment_id
+    )
+
+
+def require_in(
+    principal: Principal,
+    establishment_id: str | None,
+    permission: Permission | None = None,
+    *,
+    missing: str = "No such establishment.",
+) -> None:
+    """Refuse unless the principal holds `permission` (403) and acts in this establishment.
+
+    Another establishment answers 404 with `missing`, as a record that does not
+    exist would (`acts_in`): asking about another establishment's records must
+    not tell anyone they exist.
+    """
+    if permission is not None:
+        require_permission(principal, permission)
+    if not acts_in(principal, establishment_id):
+        raise ServiceError(Code.NOT_FOUND, missing)
+
+
 def roles_with(permission: Permission) -> list[str]:
     """The roles holding a permission, in the table's order: an operation's `x-roles`."""
     return [role.value for role, held in ROLE_PERMISSIONS.items() if permission in held]
@@ -287,10 +319,12 @@ def parse_permission(value: object) -> Permission:
 __all__ = [
     "ROLE_PERMISSIONS",
     "Permission",
+    "acts_in",
     "allows",
     "parse_permission",
     "parse_role",
     "permissions_of",
+    "require_in",
     "require_permission",
     "roles_with",
     "table",

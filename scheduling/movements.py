@@ -22,7 +22,7 @@ from core.errors import Code, ServiceError
 from core.events import Action
 from core.identity import Principal, Role
 from core.identity.types import EndReason, SessionsEnded
-from core.people.locations import destination_cell, relocate
+from core.people.moves import destination_cell, relocate
 from core.people.types import MoveKind
 from core.permissions import Permission, require_permission
 from scheduling.base import (

@@ -22,6 +22,7 @@ from core.errors import ServiceError
 from core.identity import IdentityService, Principal, Role
 from core.identity.service import SYSTEM_ACTOR
 from core.keys import KeyFileError, ServiceKeys, load_service_keys
+from web.access_cli import add_access_commands, run_departments, run_staff
 from web.audit_cli import add_audit_commands, run_audit
 from web.logs import configure_logging
 
@@ -149,6 +150,9 @@ def _parser() -> argparse.ArgumentParser:
         "(sealed under the prisoner's own key)",
     )
     create.add_argument(
+        "--cell", help="a prisoner's cell, one the establishment lists (see `places list`)"
+    )
+    create.add_argument(
         "--secret-stdin", action="store_true", help="read the password or PIN from standard input"
     )
     create.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -168,6 +172,7 @@ def _parser() -> argparse.ArgumentParser:
     enrol.add_argument("--complete", action="store_true")
     enrol.add_argument("--json", action="store_true")
     _add_places_commands(sub)
+    add_access_commands(sub)
     add_audit_commands(sub)
     return parser
 
@@ -190,6 +195,26 @@ def _add_places_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     cell.add_argument("--establishment", required=True, help="establishment code")
     cell.add_argument("--wing", required=True, help="a wing the establishment has")
     cell.add_argument("cells", nargs="+", metavar="CELL", help="cell names, e.g. A1-01 A1-02")
+    for what in ("wing", "cell"):
+        rename = places_sub.add_parser(f"rename-{what}", help=f"rename a {what}")
+        rename.add_argument("--establishment", required=True, help="establishment code")
+        rename.add_argument(f"--{what}", required=True, help=f"the {what}'s name now")
+        rename.add_argument("--to", required=True, help="its new name")
+        remove = places_sub.add_parser(
+            f"remove-{what}",
+            help=f"remove a {what}"
+            + (" that has no cells" if what == "wing" else " no prisoner or device is in"),
+            description="Refused, changing nothing, while "
+            + (
+                "the wing has cells"
+                if what == "wing"
+                else "a prisoner is in the cell or a device is enrolled in it"
+            )
+            + ", or while past records (moves, retired devices, test calls) name it: "
+            "rename it instead.",
+        )
+        remove.add_argument("--establishment", required=True, help="establishment code")
+        remove.add_argument(f"--{what}", required=True, help=f"the {what}'s name")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -205,11 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(settings, args)
         return asyncio.run(_run(settings, args))
     except (ConfigError, KeyFileError, ServiceError) as exc:
-        message = (
-            exc.code.message + (f" {exc.detail}" if exc.detail else "")
-            if isinstance(exc, ServiceError)
-            else str(exc)
-        )
+        # A service's own sentence says what was wrong; the code's generic one is for HTTP.
+        message = (exc.detail or exc.code.message) if isinstance(exc, ServiceError) else str(exc)
         print(f"throughcare: {message}", file=sys.stderr)
         return 2
 
@@ -299,6 +321,10 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
             return await _enrol(core, args)
         if args.command == "places":
             return await _places(core, args)
+        if args.command == "departments":
+            return await run_departments(core, args)
+        if args.command == "staff":
+            return await run_staff(core, args)
         if args.command == "audit":
             return await run_audit(core, args)
     return 2
@@ -376,8 +402,8 @@ def _read_secret(args: argparse.Namespace, what: str) -> str:
 async def _create_account(core: Core, args: argparse.Namespace) -> int:
     role = Role(args.role)
     est_id = await _establishment_id(core, args.establishment)
-    if role != Role.PRISONER and args.date_of_birth:
-        raise ConfigError("--date-of-birth is for prisoners")
+    if role != Role.PRISONER and (args.date_of_birth or args.cell):
+        raise ConfigError("--date-of-birth and --cell are for prisoners")
     if role == Role.PRISONER:
         if not args.prison_number or est_id is None:
             raise ConfigError("a prisoner needs --prison-number and --establishment")
@@ -389,6 +415,7 @@ async def _create_account(core: Core, args: argparse.Namespace) -> int:
             pin=pin,
             sex=args.sex,
             date_of_birth=args.date_of_birth,
+            cell=args.cell,
         )
         result = {"account_id": account_id}
     else:
@@ -455,6 +482,22 @@ async def _places(core: Core, args: argparse.Namespace) -> int:
         for name in args.cells:
             cell = await places.add_cell(system, est_id, args.wing, name)
             print(f"cell {cell.name} on wing {cell.wing}: {cell.id}")
+        return 0
+    if args.places_command == "rename-wing":
+        wing = await places.rename_wing(system, est_id, args.wing, args.to)
+        print(f"wing {args.wing} is now {wing.name}")
+        return 0
+    if args.places_command == "rename-cell":
+        cell = await places.rename_cell(system, est_id, args.cell, args.to)
+        print(f"cell {args.cell} on wing {cell.wing} is now {cell.name}")
+        return 0
+    if args.places_command == "remove-wing":
+        wing = await places.remove_wing(system, est_id, args.wing)
+        print(f"wing {wing.name} removed")
+        return 0
+    if args.places_command == "remove-cell":
+        cell = await places.remove_cell(system, est_id, args.cell)
+        print(f"cell {cell.name} on wing {cell.wing} removed")
         return 0
     wings = await places.wings(est_id)
     cells = await places.cells(est_id)

@@ -23,8 +23,8 @@ from core.identity import Principal, Role
 from core.identity.types import SYSTEM_ACTOR
 from scheduling.tables import rebooking_offers
 from tests.scheduling.conftest import Sched, at
-from tests.world import PASSWORD, Staff, bearer, sign_in_prisoner, sign_in_staff
-from web.state import ACCESS, DATABASE, IDENTITY, JOBS
+from tests.world import Staff, bearer, new_staff, sign_in_prisoner, sign_in_staff
+from web.state import ACCESS, DATABASE, JOBS, PLACES
 
 FUTURE = "2026-03-11T10:00:00+00:00"
 
@@ -43,7 +43,6 @@ def _principal(staff: Staff) -> Principal:
 
 async def _records(client: Any, sched: Sched) -> Records:
     svc, world = sched.svc, sched.world
-    identity = sched.app[IDENTITY]
     other = world.other_prisoner
     assert other is not None
     staff = {}
@@ -52,26 +51,13 @@ async def _records(client: Any, sched: Sched) -> Records:
         (Role.MANAGER, "manager.two"),
         (Role.KEYWORKER, "keyworker.two"),
     ):
-        account_id, secret = await identity.create_staff(
-            role=role,
-            establishment_id=world.other_est,
-            username=name,
-            display_name=name,
-            password=PASSWORD,
-        )
-        staff[role] = _principal(Staff(account_id, name, secret, role, world.other_est))
+        staff[role] = _principal(await new_staff(sched.app, role, name, world.other_est))
     their_clinician, their_manager = staff[Role.CLINICIAN], staff[Role.MANAGER]
     system = Principal(SYSTEM_ACTOR, Role.ADMIN, None, "")
     their_department = (
         await sched.app[ACCESS].departments.of_establishment(system, world.other_est)
     )[0]
-    governor, governor_secret = await identity.create_staff(
-        role=Role.GOVERNOR,
-        establishment_id=world.est,
-        username="governor.one",
-        display_name="Governor One",
-        password=PASSWORD,
-    )
+    governor = await new_staff(sched.app, Role.GOVERNOR, "governor.one", world.est)
     # Escorted when seen in person: what a lockdown cancels and offers new times for.
     their_gp = await svc.create_service(
         their_manager, world.other_est, code="gp", name="GP", escort_if_in_person=True
@@ -146,12 +132,11 @@ async def _records(client: Any, sched: Sched) -> Records:
     }
     for key in ("clinician", "manager", "officer"):
         callers[key] = bearer(await sign_in_staff(client, world.staff[key]))
-    callers["governor"] = bearer(
-        await sign_in_staff(
-            client, Staff(governor, "governor.one", governor_secret, Role.GOVERNOR, world.est)
-        )
-    )
+    callers["governor"] = bearer(await sign_in_staff(client, governor))
+    their_cell = (await sched.app[PLACES].cells(world.other_est))[0]
     ids = {
+        "their_cell": their_cell.id,
+        "their_wing": their_cell.wing_id,
         "their_appointment": their_appointment,
         "their_cancelled": their_cancelled,
         "their_consent": their_consent.id,
@@ -257,6 +242,10 @@ PATH_CASES: dict[tuple[str, str], list[tuple[str, str, dict[str, Any] | None]]] 
     # prisoner's level, answers as a missing one.
     ("POST", "/api/devices/{device_id}/move"): [("officer", "their_device", {"cell": "W0-01"})],
     ("GET", "/api/prisoners/{prisoner_id}/cells"): [("officer", "their_prisoner", None)],
+    ("PUT", "/api/wings/{wing_id}/name"): [("officer", "their_wing", {"name": "Probe"})],
+    ("DELETE", "/api/wings/{wing_id}"): [("officer", "their_wing", None)],
+    ("PUT", "/api/cells/{cell_id}/name"): [("officer", "their_cell", {"name": "Probe"})],
+    ("DELETE", "/api/cells/{cell_id}"): [("officer", "their_cell", None)],
     ("POST", "/api/prisoners/{prisoner_id}/cell"): [
         ("officer", "their_prisoner", {"cell": "W0-01"}),
     ],
