@@ -398,7 +398,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="400 jobs a turn, one turn")
     parser.add_argument("--jobs", type=int, default=None, help="due jobs a turn")
     parser.add_argument("--turns", type=int, default=None)
-    parser.add_argument("--burst", type=int, default=10_000, help="jobs due at one instant")
+    parser.add_argument(
+        "--burst",
+        type=int,
+        default=None,
+        help="reminders due at one instant (default 10,000; 2,000 with --quick)",
+    )
     parser.add_argument("--recipients", type=int, default=200, help="open sockets in the burst")
     args = parser.parse_args()
     if args.jobs is None:
