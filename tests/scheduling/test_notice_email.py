@@ -19,6 +19,7 @@ from core.clock import FakeClock
 from core.config import Settings
 from core.db.schema import jobs, staff_emails
 from core.jobs import JobRunner, JobStatus
+from core.mail import SmtpMailer
 from scheduling.tables import notifications
 from tests.scheduling.conftest import Sched, at
 from tests.smtp import Inbox, smtp_server
@@ -224,3 +225,44 @@ async def test_a_node_that_dies_mid_delivery_leaves_the_mail_to_another(
             select(jobs.c.status).where(jobs.c.kind == "notifications.email")
         )
     assert status == "done"
+
+
+async def test_a_silent_server_times_out_and_is_retried(
+    sched: Sched, client: Any, clock: FakeClock, smtp: Inbox
+) -> None:
+    """A server that takes the connection and never answers fails the attempt in its
+    timeout; the job waits for its retry and nothing else waits for it."""
+    await _verified(sched, sched.clinician.account_id)
+    await _opt(client, sched, True)
+    await sched.book(at(12, 10))
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # never a greeting
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    app = sched.app
+    node = JobRunner(app[DATABASE], clock, node="node-quiet", workers=1)
+    quiet = SmtpMailer(
+        host="127.0.0.1",
+        port=port,
+        tls="none",
+        user=None,
+        password=None,
+        sender="throughcare@hmp.example",
+        timeout_s=0.5,
+    )
+    register_kinds(node, app[SCHEDULING], None, db=app[DATABASE], mailer=quiet, link_base=ORIGIN)
+    try:
+        await node.run_due()
+    finally:
+        server.close()
+    [email_job] = await node.jobs(kind="notifications.email")
+    assert (email_job.status, email_job.last_error) == (JobStatus.PENDING, "MailUnreachable")
+    # The server answers again: the retry, after its back-off, sends it.
+    clock.advance(EMAIL_BACKOFF.delay(1).total_seconds() + 1)
+    await app[JOBS].run_due()
+    [message] = smtp.messages
+    [notice] = await _notice_ids(sched, sched.clinician.account_id)
+    assert message["Message-ID"] == f"<notice.{notice}@throughcare.hmp.example>"
