@@ -62,6 +62,7 @@ from web.state import (
     DATABASE,
     IDENTITY,
     KEYS,
+    MAILER,
     METRICS,
     PEOPLE,
     PLACES,
@@ -264,8 +265,9 @@ def build_access(
 
 def _access(mailer: Mailer | None) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
+        app[MAILER] = mailer or SmtpMailer.from_settings(app[SETTINGS])
         app[ACCESS] = build_access(
-            app[SETTINGS], app[DATABASE], app[AUDIT], app[CLOCK], app[KEYS], mailer
+            app[SETTINGS], app[DATABASE], app[AUDIT], app[CLOCK], app[KEYS], app[MAILER]
         )
         yield
 

@@ -193,6 +193,12 @@ async def staff(request: web.Request) -> web.Response:
     return await _page(request, "staff.html", "staff")
 
 
+@routes.get("/governor")
+async def governor(request: web.Request) -> web.Response:
+    """Governors: communications restrictions awaiting a second person's confirmation."""
+    return await _page(request, "governor.html", "governor")
+
+
 @routes.get("/admin/jobs")
 async def admin_jobs(request: web.Request) -> web.Response:
     """The job runner for admins (web/admin_jobs.py serves its API)."""

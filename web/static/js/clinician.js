@@ -10,6 +10,7 @@ import {
   staffGate,
 } from "./common.js";
 import { mountInbox } from "./inbox.js";
+import { mountNoticeEmail } from "./notice_email.js";
 import { desk } from "./clinician_desk.js";
 import { setupEstablishmentChooser } from "./establishment_chooser.js";
 import { misses } from "./misses.js";
@@ -24,6 +25,7 @@ async function main() {
     mountInbox(document.getElementById("inbox"))
       .start()
       .catch((failure) => flash(errorText(failure)));
+    mountNoticeEmail().catch((failure) => flash(errorText(failure)));
     show("screen-list");
     await Promise.all([desk.start(account), setupEstablishmentChooser()]);
     await misses.start();

@@ -10,6 +10,7 @@ import {
   staffGate,
 } from "./common.js";
 import { mountInbox } from "./inbox.js";
+import { mountNoticeEmail } from "./notice_email.js";
 import { dashboard } from "./manager_dashboard.js";
 
 async function main() {
@@ -22,6 +23,7 @@ async function main() {
     mountInbox(document.getElementById("inbox"))
       .start()
       .catch((failure) => flash(errorText(failure)));
+    mountNoticeEmail().catch((failure) => flash(errorText(failure)));
     show("screen-dashboard");
     await dashboard.start(account);
   }
