@@ -23,6 +23,7 @@ const KIND_KEYS = {
   "scheduling.close_windows": "jobs.kind_close_windows",
   "jobs.prune": "jobs.kind_prune",
   "notifications.deliver": "jobs.kind_deliver",
+  "scheduling.handover_send": "jobs.kind_handover_send",
 };
 
 const form = () => document.getElementById("jobs-filter");

@@ -9,6 +9,7 @@ import {
   show,
   staffGate,
 } from "./common.js";
+import { handovers } from "./handovers.js";
 import { mountInbox } from "./inbox.js";
 import { dashboard } from "./manager_dashboard.js";
 
@@ -23,6 +24,8 @@ async function main() {
       .start()
       .catch((failure) => flash(errorText(failure)));
     show("screen-dashboard");
+    // The Bundles hold health care: only healthcare managers download them.
+    if (account.role === "manager") await handovers.start();
     await dashboard.start(account);
   }
   document.body.dataset.ready = "true";
