@@ -7,7 +7,7 @@ if they serve both establishments, else another who offers the service then.
 Only a consult that cannot move is cancelled (prison-caused, "transfer") and
 becomes a request in the new establishment's triage queue. Open requests and
 consents move with the prisoner. The prisoner is told, consult by consult, what
-happened (`transfer_moved`, or the cancellation and `transfer_requested`), and
+happened (`transfer_moved`, or the cancellation with the reason "transfer"), and
 each clinician who loses a patient is told too. The prisoner leaves their cell
 for one of the new establishment's (or for none, until its officers place them),
 through `core.people.relocate`, all in one transaction.
@@ -228,8 +228,10 @@ class Movements(Release, Handovers):
     async def _to_triage(
         self, conn: AsyncConnection, m: Any, prisoner_id: str, to_establishment: str, now: datetime
     ) -> None:
-        """Cancel a consult that cannot move (the prisoner is told why) and ask the new
-        establishment's healthcare team to offer it again."""
+        """Cancel a consult that cannot move and ask the new establishment's healthcare
+        team to offer it again. The prisoner's cancellation notice carries the reason
+        ("transfer"), which their page words as "you moved establishment; the
+        healthcare team there will offer you a new time"."""
         await self._apply(conn, m["id"], Status.CANCELLED, None, "transfer", None)
         code = await conn.scalar(select(services.c.code).where(services.c.id == m["service_id"]))
         request_id = new_id()
@@ -249,13 +251,6 @@ class Movements(Release, Handovers):
                 status="received",
                 created_at=now,
             )
-        )
-        await self._notify(
-            conn,
-            prisoner_id,
-            "transfer_requested",
-            appointment_id=m["id"],
-            starts_at=m["starts_at"],
         )
         await self._notify(
             conn,

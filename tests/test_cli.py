@@ -290,3 +290,16 @@ def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
     result = run(tmp_path, "serve", "--port", str(_free_port()))
     assert result.returncode == 2
     assert "throughcare db upgrade" in result.stderr
+
+
+def test_the_community_endpoint_is_kept_from_the_shell(seeded: Path) -> None:
+    run(seeded, "demo", "--json")
+    where = ("establishments", "community-endpoint", "--establishment", "DEMO")
+    assert "(none" in run(seeded, *where).stdout
+    set_ = run(seeded, *where, "--url", "https://community.invalid/fhir")
+    assert set_.returncode == 0, set_.stderr
+    assert run(seeded, *where).stdout.strip() == "https://community.invalid/fhir"
+    refused = run(seeded, *where, "--url", "ftp://community.invalid/")
+    assert refused.returncode == 2 and "The endpoint is an http or https URL." in refused.stderr
+    assert run(seeded, *where).stdout.strip() == "https://community.invalid/fhir"
+    assert "(none" in run(seeded, *where, "--clear").stdout
