@@ -203,21 +203,28 @@ class Handovers(Lockdowns):
         """What to POST, or None when there is nothing to send (sent, or held)."""
         async with self._db.connect() as conn:
             row = await self._handover_row(conn, handover_id)
-            if row.status not in ("sending", "failing"):
+            if row.status not in ("sending", "failing", "failed"):
                 return None
             body = await self._open_bundle(conn, row)
             url = await self._endpoint_of(conn, row.establishment_id)
         return Outgoing(row.id, row.establishment_id, url, body.encode())
 
-    async def handover_failed(self, handover_id: str, error: str) -> None:
-        """One try refused or unanswered: the manager sees it, the audit log has it."""
+    async def handover_failed(self, handover_id: str, error: str, *, final: bool = False) -> None:
+        """One try refused or unanswered: the manager sees it, the audit log has it.
+
+        `final`: the job runner will not try again (`failed`); an admin's retry of the
+        job from /admin/jobs still sends it."""
         code = error[:ERROR_CODE_LENGTH]
         async with self._db.begin() as conn:
             row = await self._handover_row(conn, handover_id)
             await conn.execute(
                 update(handovers)
                 .where(and_(handovers.c.id == handover_id, handovers.c.status != "sent"))
-                .values(status="failing", attempts=handovers.c.attempts + 1, last_error=code)
+                .values(
+                    status="failed" if final else "failing",
+                    attempts=handovers.c.attempts + 1,
+                    last_error=code,
+                )
             )
         await self._record(
             Action.HANDOVER_SEND_FAILED,
@@ -227,6 +234,7 @@ class Handovers(Lockdowns):
             handover=handover_id,
             error=code,
             attempt=row.attempts + 1,
+            final=final,
         )
 
     async def handover_sent(

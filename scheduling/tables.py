@@ -267,7 +267,7 @@ handovers = Table(
     Column("bundle_enc", LargeBinary, nullable=False),
     # A community-sharing consent was in force at release: only then is it sent.
     Column("shared", Boolean, nullable=False),
-    # held (not to be sent), sending, failing, sent
+    # held (not to be sent), sending, failing (to be tried again), failed (no more tries), sent
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     # A fixed code ("http_500", "unreachable", "no_endpoint"), never the receiver's words.

@@ -22,6 +22,8 @@ from scheduling import SchedulingService
 
 log = logging.getLogger(__name__)
 TIMEOUT_S = 30
+MAX_ATTEMPTS = 20
+"""30 s doubling to an hour apart: about 15 hours of tries before it is left to people."""
 FHIR_JSON = "application/fhir+json"
 
 
@@ -38,8 +40,9 @@ def handover_handler(scheduling: SchedulingService) -> Callable[[JobContext], Aw
         if outgoing is None:
             async with ctx.transaction():
                 return
+        final = ctx.attempt >= MAX_ATTEMPTS
         if outgoing.url is None:
-            await _failed(scheduling, handover_id, "no_endpoint")
+            await _failed(scheduling, handover_id, "no_endpoint", final)
         assert outgoing.url is not None
         try:
             async with (
@@ -58,9 +61,9 @@ def handover_handler(scheduling: SchedulingService) -> Callable[[JobContext], Aw
                 status = answer.status
                 await answer.release()
         except (aiohttp.ClientError, TimeoutError):
-            await _failed(scheduling, handover_id, "unreachable")
+            await _failed(scheduling, handover_id, "unreachable", final)
         if not 200 <= status < 300:
-            await _failed(scheduling, handover_id, f"http_{status}")
+            await _failed(scheduling, handover_id, f"http_{status}", final)
         async with ctx.transaction() as conn:
             logged = await scheduling.handover_sent(conn, handover_id, outgoing.url, status)
         await logged()
@@ -69,6 +72,8 @@ def handover_handler(scheduling: SchedulingService) -> Callable[[JobContext], Aw
     return send
 
 
-async def _failed(scheduling: SchedulingService, handover_id: str, code: str) -> NoReturn:
-    await scheduling.handover_failed(handover_id, code)
+async def _failed(
+    scheduling: SchedulingService, handover_id: str, code: str, final: bool
+) -> NoReturn:
+    await scheduling.handover_failed(handover_id, code, final=final)
     raise HandoverNotSent(code)

@@ -48,6 +48,7 @@ from scheduling.lockdown import END_JOB
 from scheduling.misses import CLOSE_JOB
 from scheduling.release import HANDOVER_JOB
 from signalling.hub import Hub
+from web.handover_send import MAX_ATTEMPTS as HANDOVER_ATTEMPTS
 from web.handover_send import handover_handler
 from web.state import CLOCK, DATABASE, JOBS, METRICS, SCHEDULING, SETTINGS, SIGNALLING
 
@@ -107,10 +108,13 @@ def register_kinds(
     runner.register(REMINDERS, reminders, every=timedelta(minutes=1), timeout=120)
     runner.register(CLOSE_JOB, close_windows, every=timedelta(minutes=1), timeout=120)
     runner.register(END_JOB, lockdown_end, max_attempts=10)
-    # 30 s, 1, 2, 4 ... minutes, then hourly: a community endpoint down for a day
-    # is still reached (20 tries span about 15 hours).
+    # 30 s, 1, 2, 4 ... minutes, then hourly: an endpoint down overnight is still reached.
     runner.register(
-        HANDOVER_JOB, handover_handler(scheduling), max_attempts=20, backoff=30, timeout=90
+        HANDOVER_JOB,
+        handover_handler(scheduling),
+        max_attempts=HANDOVER_ATTEMPTS,
+        backoff=30,
+        timeout=90,
     )
     runner.register(PRUNE, prune_finished, every=timedelta(hours=1), max_attempts=3)
 

@@ -187,3 +187,32 @@ async def test_a_bad_endpoint_is_refused_and_changes_nothing(client: Any, sched:
     assert got == {"url": "https://ok.invalid/x"}
     manager = bearer(await sign_in_staff(client, sched.world.staff["manager"]))
     assert (await client.put(where, json={"url": None}, headers=manager)).status == 403
+
+
+async def test_after_the_last_try_the_manager_is_told_and_an_admins_retry_sends_it(
+    client: Any, sched: Sched, aiohttp_server: Any
+) -> None:
+    receiver, url = await _receiver(aiohttp_server, [500] * 20)
+    admin = bearer(await sign_in_staff(client, sched.world.staff["admin"]))
+    where = f"/api/establishments/{sched.world.est}/community-endpoint"
+    assert (await client.put(where, json={"url": url}, headers=admin)).status == 200
+    await _release_with_sharing(client, sched)
+    runner = sched.app[JOBS]
+    for _ in range(25):
+        await runner.run_due()
+        sched.clock.advance(hours=2)
+    assert len(receiver.seen) == 20
+    manager = bearer(await sign_in_staff(client, sched.world.staff["manager"]))
+    [listed] = await (await client.get("/api/handover", headers=manager)).json()
+    assert (listed["status"], listed["attempts"]) == ("failed", 20)
+    async with sched.svc._db.connect() as conn:
+        job = (
+            await conn.execute(select(jobs).where(jobs.c.kind == "scheduling.handover_send"))
+        ).one()
+    assert job.status == "failed"
+    admin = bearer(await sign_in_staff(client, sched.world.staff["admin"]))
+    resp = await client.post(f"/api/admin/jobs/{job.id}/retry", headers=admin)
+    assert resp.status == 200, await resp.text()
+    await runner.run_due()
+    [listed] = await (await client.get("/api/handover", headers=manager)).json()
+    assert (listed["status"], len(receiver.seen)) == ("sent", 21)

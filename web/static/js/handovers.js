@@ -14,6 +14,7 @@ function why(code) {
 function statusText(h) {
   if (h.status === "sent") return t("manager.handover_status_sent", { when: formatDateTime(h.sent_at) });
   if (h.status === "failing") return t("manager.handover_status_failing", { n: h.attempts, why: why(h.last_error) });
+  if (h.status === "failed") return t("manager.handover_status_failed", { n: h.attempts, why: why(h.last_error) });
   if (h.status === "sending") return t("manager.handover_status_sending");
   return t("manager.handover_status_held");
 }
@@ -34,7 +35,7 @@ async function load() {
         "li",
         { class: `card handover-${h.status}`, "data-handover": h.id },
         el("p", { text: t("manager.handover_item", { who, when: formatDateTime(h.released_at) }) }),
-        el("p", { class: h.status === "failing" ? "error" : undefined, text: statusText(h) }),
+        el("p", { class: h.status.startsWith("fail") ? "error" : undefined, text: statusText(h) }),
         el("a", {
           href: `/api/handovers/${encodeURIComponent(h.id)}/bundle`,
           download: `handover-${h.id}.json`,
