@@ -216,3 +216,28 @@ async def test_after_the_last_try_the_manager_is_told_and_an_admins_retry_sends_
     await runner.run_due()
     [listed] = await (await client.get("/api/handover", headers=manager)).json()
     assert (listed["status"], len(receiver.seen)) == ("sent", 21)
+
+
+async def test_release_twice_and_transfer_to_the_same_place_are_clear_refusals(
+    client: Any, sched: Sched
+) -> None:
+    officer = await _release_with_sharing(client, sched)
+    path = f"/api/prisoners/{sched.patient.account_id}"
+    again = await client.post(f"{path}/release", headers=officer)
+    assert again.status == 409 and again.content_type == "application/problem+json"
+    assert (await again.json())["detail"] == "This prisoner has already been released."
+    staying = sched.patient2.account_id
+    same = await client.post(
+        f"/api/prisoners/{staying}/transfer",
+        json={"to_establishment_id": sched.world.est},
+        headers=officer,
+    )
+    assert same.status == 400 and same.content_type == "application/problem+json"
+    assert (await same.json())["detail"] == "The prisoner is already there."
+    # The released prisoner cannot be transferred either; nothing moves.
+    gone = await client.post(
+        f"{path}/transfer", json={"to_establishment_id": sched.world.other_est}, headers=officer
+    )
+    assert gone.status == 409
+    manager = bearer(await sign_in_staff(client, sched.world.staff["manager"]))
+    assert len(await (await client.get("/api/handover", headers=manager)).json()) == 1
