@@ -75,6 +75,10 @@ class Action(StrEnum):
     REQUEST_TRIAGED = "request_triaged"
     TRANSFERRED = "transferred"
     RELEASED = "released"
+    HANDOVER_SENT = "handover_sent"
+    HANDOVER_SEND_FAILED = "handover_send_failed"
+    HANDOVER_DOWNLOADED = "handover_downloaded"
+    COMMUNITY_ENDPOINT_SET = "community_endpoint_set"
     # consults
     JOINED = "joined"
     WAITING = "waiting"

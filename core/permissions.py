@@ -67,6 +67,10 @@ class Permission(StrEnum):
     HEALTH_REQUESTS_TRIAGE = "health_requests.triage"
     PRISONERS_MOVE = "prisoners.move"
     HANDOVER_READ = "handover.read"
+    # Download a hand-over's FHIR Bundle (health content: healthcare managers only).
+    HANDOVER_DOWNLOAD = "handover.download"
+    # Set where an establishment's hand-overs are sent (admins).
+    COMMUNITY_ENDPOINT_MANAGE = "community_endpoint.manage"
     AUDIT_READ = "audit.read"
     CALENDAR_MANAGE = "calendar.manage"
     FHIR_READ = "fhir.read"
@@ -178,6 +182,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.CLINICAL_TEXT_READ_LOGGED,
                 P.IDENTITY_PHOTO_READ,
                 P.MISSES_CODE,
+                P.HANDOVER_DOWNLOAD,
             }
         ),
         Role.OFFICER: frozenset(
@@ -211,6 +216,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.ANY_ESTABLISHMENT,
                 P.JOBS_MANAGE,
                 P.ACCOUNTS_DISABLE,
+                P.COMMUNITY_ENDPOINT_MANAGE,
                 P.PEOPLE_MANAGE,
                 P.PRISONERS_CREATE,
                 P.INCENTIVES_READ,

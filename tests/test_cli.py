@@ -624,3 +624,16 @@ def test_places_are_renamed_and_removed_from_the_shell_unless_in_use(seeded: Pat
     gone = run(seeded, "places", "remove-wing", *est, "--wing", "P")
     assert gone.returncode == 0, gone.stderr
     assert "P" not in wings()
+
+
+def test_the_community_endpoint_is_kept_from_the_shell(seeded: Path) -> None:
+    run(seeded, "demo", "--json")
+    where = ("establishments", "community-endpoint", "--establishment", "DEMO")
+    assert "(none" in run(seeded, *where).stdout
+    set_ = run(seeded, *where, "--url", "https://community.invalid/fhir")
+    assert set_.returncode == 0, set_.stderr
+    assert run(seeded, *where).stdout.strip() == "https://community.invalid/fhir"
+    refused = run(seeded, *where, "--url", "ftp://community.invalid/")
+    assert refused.returncode == 2 and "The endpoint is an http or https URL." in refused.stderr
+    assert run(seeded, *where).stdout.strip() == "https://community.invalid/fhir"
+    assert "(none" in run(seeded, *where, "--clear").stdout

@@ -4,6 +4,7 @@ transfer and release. Thin, like `web/scheduling_api.py`; their shared helpers a
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp import web
@@ -151,10 +152,10 @@ async def transfer(request: web.Request) -> web.Response:
     to = body.get("to_establishment_id")
     if not isinstance(to, str):
         raise ServiceError(Code.INVALID_REQUEST, "to_establishment_id is required.")
-    moved = await scheduling_of(request).transfer(
+    done = await scheduling_of(request).transfer(
         principal, request.match_info["prisoner_id"], to, body.get("to_cell")
     )
-    return json_response({"reoffered": moved})
+    return json_response({"moved": done.moved, "reoffered": done.requested})
 
 
 @routes.post("/api/prisoners/{prisoner_id}/release")
@@ -173,13 +174,54 @@ async def handover(request: web.Request) -> web.Response:
     return json_response(
         [
             {
+                "id": h.id,
                 "prisoner_id": h.prisoner_id,
+                "name": h.name,
+                "prison_number": h.prison_number,
                 "released_at": iso_or_none(h.released_at),
                 "community_sharing": h.community_sharing,
+                "status": h.status,
+                "attempts": h.attempts,
+                "last_error": h.last_error,
+                "sent_at": iso_or_none(h.sent_at),
             }
             for h in found
         ]
     )
+
+
+@routes.get("/api/handovers/{handover_id}/bundle")
+async def handover_bundle(request: web.Request) -> web.Response:
+    principal = await require(request, Permission.HANDOVER_DOWNLOAD)
+    handover_id = request.match_info["handover_id"]
+    bundle = await scheduling_of(request).handover_bundle(principal, handover_id)
+    return web.Response(
+        body=json.dumps(bundle, indent=2).encode(),
+        content_type="application/fhir+json",
+        headers={
+            "Content-Disposition": f'attachment; filename="handover-{bundle["id"]}.json"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@routes.get("/api/establishments/{establishment_id}/community-endpoint")
+async def community_endpoint(request: web.Request) -> web.Response:
+    principal = await require(request, Permission.COMMUNITY_ENDPOINT_MANAGE)
+    url = await scheduling_of(request).community_endpoint(
+        principal, request.match_info["establishment_id"]
+    )
+    return json_response({"url": url})
+
+
+@routes.put("/api/establishments/{establishment_id}/community-endpoint")
+async def set_community_endpoint(request: web.Request) -> web.Response:
+    principal = await require(request, Permission.COMMUNITY_ENDPOINT_MANAGE)
+    body = await read_json(request)
+    url = await scheduling_of(request).set_community_endpoint(
+        principal, request.match_info["establishment_id"], body.get("url")
+    )
+    return json_response({"url": url})
 
 
 @routes.put("/api/appointments/{appointment_id}/attendees")
@@ -300,18 +342,42 @@ OPENAPI: dict[str, Any] = {
     },
     "/api/prisoners/{prisoner_id}/release": {
         "post": api_op(
-            "Release a prisoner; pending care closed and listed for hand-over",
+            "Release a prisoner: account disabled, sign-ins and sockets ended, consents that"
+            " end with custody ended, pending care closed and handed over",
             Permission.PRISONERS_MOVE,
             parameters=path_params("prisoner_id"),
-            errors=(401, 403, 404),
+            errors=(401, 403, 404, 409),
         )
     },
     "/api/handover": {
         "get": api_op(
-            "Released prisoners for hand-over to community services",
+            "Hand-overs to community services, and where each one's sending stands",
             Permission.HANDOVER_READ,
             result=ARRAY,
             parameters=query_params("establishment_id"),
         )
+    },
+    "/api/handovers/{handover_id}/bundle": {
+        "get": api_op(
+            "Download a hand-over: its FHIR R4B Bundle (the reading is logged)",
+            Permission.HANDOVER_DOWNLOAD,
+            parameters=path_params("handover_id"),
+            errors=(401, 403, 404, 409),
+        )
+    },
+    "/api/establishments/{establishment_id}/community-endpoint": {
+        "get": api_op(
+            "Where the establishment's hand-overs are sent",
+            Permission.COMMUNITY_ENDPOINT_MANAGE,
+            parameters=path_params("establishment_id"),
+            errors=(401, 403, 404),
+        ),
+        "put": api_op(
+            "Set (or clear, with null) where the establishment's hand-overs are sent",
+            Permission.COMMUNITY_ENDPOINT_MANAGE,
+            body=obj(["url"], url={"type": ["string", "null"], "format": "uri"}),
+            parameters=path_params("establishment_id"),
+            errors=(400, 401, 403, 404),
+        ),
     },
 }

@@ -129,6 +129,15 @@ def _parser() -> argparse.ArgumentParser:
         help="let devices use non-relay ICE candidates (relay-only is the default)",
     )
 
+    endpoint = est_sub.add_parser(
+        "community-endpoint",
+        help="show or set where an establishment's hand-overs to community services are sent",
+    )
+    endpoint.add_argument("--establishment", required=True, help="the establishment's code")
+    choice = endpoint.add_mutually_exclusive_group()
+    choice.add_argument("--url", help="the community provider's FHIR endpoint (http or https)")
+    choice.add_argument("--clear", action="store_true", help="send hand-overs nowhere")
+
     acc = sub.add_parser("accounts", help="create accounts")
     acc_sub = acc.add_subparsers(dest="acc_command", required=True, metavar="ACTION")
     create = acc_sub.add_parser(
@@ -309,6 +318,8 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     async with open_core(settings) as core:
         if args.command == "demo":
             return await _demo(core, args)
+        if args.command == "establishments" and args.est_command == "community-endpoint":
+            return await _community_endpoint(core, args)
         if args.command == "establishments":
             est_id = await core.identity.create_establishment(
                 args.code, args.name, args.timezone, relay_only=not args.allow_direct_media
@@ -378,6 +389,28 @@ async def _demo(core: Core, args: argparse.Namespace) -> int:
         print(json.dumps({"url": url, **data}, indent=2))
     else:
         print(describe(data, url))
+    return 0
+
+
+async def _community_endpoint(core: Core, args: argparse.Namespace) -> int:
+    from web.app import build_scheduling
+
+    est_id = await _establishment_id(core, args.establishment)
+    assert est_id is not None
+    clock = SystemClock()
+    scheduling = build_scheduling(
+        core.db, core.audit, clock, core.keys, SubjectKeys(core.audit.keys, clock)
+    )
+    system = Principal(
+        account_id=SYSTEM_ACTOR, role=Role.ADMIN, establishment_id=None, session_id=""
+    )
+    if args.url is not None or args.clear:
+        url = await scheduling.set_community_endpoint(
+            system, est_id, None if args.clear else args.url
+        )
+    else:
+        url = await scheduling.community_endpoint(system, est_id)
+    print(url or "(none: hand-overs are kept, not sent)")
     return 0
 
 

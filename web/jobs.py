@@ -14,6 +14,10 @@ Kinds today (docs/jobs.md has the table):
 - `scheduling.close_windows`, every minute: `close_windows` marks appointments
   whose window closed with no outcome `not_recorded` (safe to repeat: each is
   a guarded state change).
+- `scheduling.handover_send`, one per released prisoner with a community-sharing
+  consent (queued by `release`, keyed by the hand-over's id): POSTs the FHIR
+  Bundle to the establishment's community endpoint (web/handover_send.py),
+  retried with back-off; every failure shows on the manager's page.
 - `jobs.prune`, every hour: forgets finished jobs (a week; failed ones 30 days).
 
 - `notifications.deliver`, one per notice, due when the notice is (queued by
@@ -50,8 +54,11 @@ from scheduling import SchedulingService
 from scheduling.base import DELIVER_JOB
 from scheduling.lockdown import END_JOB
 from scheduling.misses import CLOSE_JOB
+from scheduling.release import HANDOVER_JOB
 from scheduling.tables import notifications
 from signalling.hub import Hub
+from web.handover_send import MAX_ATTEMPTS as HANDOVER_ATTEMPTS
+from web.handover_send import handover_handler
 from web.state import (
     CLOCK,
     DATABASE,
@@ -176,6 +183,14 @@ def register_kinds(
     runner.register(REMINDERS, reminders, every=timedelta(minutes=1), timeout=120)
     runner.register(CLOSE_JOB, close_windows, every=timedelta(minutes=1), timeout=120)
     runner.register(END_JOB, lockdown_end, max_attempts=10)
+    # 30 s, 1, 2, 4 ... minutes, then hourly: an endpoint down overnight is still reached.
+    runner.register(
+        HANDOVER_JOB,
+        handover_handler(scheduling),
+        max_attempts=HANDOVER_ATTEMPTS,
+        backoff=30,
+        timeout=90,
+    )
     runner.register(PRUNE, prune_finished, every=timedelta(hours=1), max_attempts=3)
 
 

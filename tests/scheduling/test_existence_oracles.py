@@ -24,7 +24,7 @@ from core.identity.types import SYSTEM_ACTOR
 from scheduling.tables import rebooking_offers
 from tests.scheduling.conftest import Sched, at
 from tests.world import Staff, bearer, new_staff, sign_in_prisoner, sign_in_staff
-from web.state import ACCESS, DATABASE, JOBS, PLACES
+from web.state import ACCESS, DATABASE, IDENTITY, JOBS, PLACES
 
 FUTURE = "2026-03-11T10:00:00+00:00"
 
@@ -121,6 +121,13 @@ async def _records(client: Any, sched: Sched) -> Records:
     async with sched.app[DATABASE].connect() as conn:
         their_offer = (await conn.execute(select(rebooking_offers.c.id))).scalar_one()
 
+    # A prisoner of theirs, released: the hand-over is kept for their managers alone.
+    leaver = await sched.app[IDENTITY].create_prisoner(
+        establishment_id=world.other_est, prison_number="L1111LL", display_name="L", pin="1111"
+    )
+    await svc.release(officer2, leaver)
+    [their_handover] = await svc.handover_list(their_manager, world.other_est)
+
     # The other prisoner of our own establishment: what prisoner 2 may not touch.
     mine = await sched.book(at(4, 10), reason_text="My reason")
     my_consent = await sched.consent()
@@ -156,6 +163,7 @@ async def _records(client: Any, sched: Sched) -> Records:
         "their_establishment": world.other_est,
         "their_notice": their_notices[0].id,
         "their_offer": their_offer,
+        "their_handover": their_handover.id,
         "their_revoked_calendar": revoked.token,
         "my_appointment": mine.id,
         "my_consent": my_consent.id,
@@ -288,6 +296,14 @@ PATH_CASES: dict[tuple[str, str], list[tuple[str, str, dict[str, Any] | None]]] 
     ],
     ("PUT", "/api/appointments/{appointment_id}/attendees"): [
         ("clinician", "their_appointment", {"account_ids": []}),
+    ],
+    ("GET", "/api/handovers/{handover_id}/bundle"): [("manager", "their_handover", None)],
+    # Admins only (they see every establishment): anyone else is refused alike.
+    ("GET", "/api/establishments/{establishment_id}/community-endpoint"): [
+        ("manager", "their_establishment", None),
+    ],
+    ("PUT", "/api/establishments/{establishment_id}/community-endpoint"): [
+        ("manager", "their_establishment", {"url": "https://x.invalid/"}),
     ],
     ("GET", "/api/keyworkers/{keyworker_id}/caseload"): [("officer", "their_keyworker", None)],
     ("PUT", "/api/keyworkers/{keyworker_id}/caseload"): [

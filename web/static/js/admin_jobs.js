@@ -24,6 +24,7 @@ const KIND_KEYS = {
   "jobs.prune": "jobs.kind_prune",
   "notifications.deliver": "jobs.kind_deliver",
   "notifications.email": "jobs.kind_email",
+  "scheduling.handover_send": "jobs.kind_handover_send",
 };
 // Errors named by the handlers (the runner keeps an exception's type only).
 const ERROR_KEYS = {

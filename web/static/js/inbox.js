@@ -14,6 +14,8 @@ const KINDS = new Set([
   "reminder_15m",
   "request_received",
   "request_triaged",
+  "transferred",
+  "transfer_moved",
   "patient_transferred",
   "patient_released",
   "call_back",
