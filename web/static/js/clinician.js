@@ -13,6 +13,7 @@ import { mountInbox } from "./inbox.js";
 import { desk } from "./clinician_desk.js";
 import { setupEstablishmentChooser } from "./establishment_chooser.js";
 import { misses } from "./misses.js";
+import { calendar } from "./clinician_calendar.js";
 
 async function main() {
   let account = null;
@@ -25,7 +26,7 @@ async function main() {
       .start()
       .catch((failure) => flash(errorText(failure)));
     show("screen-list");
-    await Promise.all([desk.start(account), setupEstablishmentChooser()]);
+    await Promise.all([desk.start(account), setupEstablishmentChooser(), calendar.start()]);
     await misses.start();
   }
   document.body.dataset.ready = "true";
