@@ -37,7 +37,7 @@ from tests.browser.conftest import (
 from tests.browser.seed import ConsultWorld, consult_world
 from tests.people_photos import jpeg
 from tests.world import PASSWORD
-from web.state import AUDIT, DATABASE, PEOPLE, SCHEDULING
+from web.state import AUDIT, DATABASE, IDENTITY, PEOPLE, SCHEDULING
 
 pytestmark = pytest.mark.slow
 
@@ -76,6 +76,9 @@ async def from_a_request(live: Live, world: ConsultWorld) -> ConsultWorld:
 
 
 async def clinician_page(browser: Any, watch: PageWatch, live: Live, world: Any, lang: str) -> Any:
+    """The clinician's page in `lang` (their saved choice wins over the cookie once signed in)."""
+    who = Principal(world.clinician.account_id, Role.CLINICIAN, world.est, "")
+    await live.app[IDENTITY].set_locale(who, lang)
     page = await new_page(browser, watch)
     await page.context.add_cookies([{"name": "tc_lang", "value": lang, "url": live.url("/")}])
     await visit(page, live.url("/clinician"))
@@ -230,7 +233,9 @@ async def test_consult_screen_context_notes_outcome_and_calendar(
         end=clock.now() + timedelta(days=9),
         clinician_id=world.clinician.account_id,
     )
-    follow_ups = [a for a in later if a.id != world.appointment_id and a.status.value != "cancelled"]
+    follow_ups = [
+        a for a in later if a.id != world.appointment_id and a.status.value != "cancelled"
+    ]
     assert [a.status.value for a in follow_ups] == ["booked"]
 
     # Amended within 24 hours, logged; after 24 hours, a clear refusal at the outcome field.
