@@ -17,7 +17,7 @@ from core.errors import Code, ServiceError
 from core.permissions import Permission
 from scheduling.consult_record import MAX_NOTES, ConsultNotes
 from web.auth import require
-from web.openapi import DATETIME, STR, obj, op
+from web.openapi import STR, obj, op
 from web.request import json_response, read_json
 from web.scheduling_api import appointment_json
 from web.scheduling_shared import iso_or_none, path_params, scheduling_of
@@ -199,7 +199,7 @@ OPENAPI = {
                 reason=STR,
                 note=STR,
             ),
-            result=obj(id=STR, status=STR, changed={"type": "boolean"}, updated_at=DATETIME),
+            result=obj(id=STR, status=STR, changed={"type": "boolean"}),
             errors=(400, 401, 403, 404, 409),
         )
     },

@@ -52,7 +52,7 @@ function fill(box, context) {
   }
   const test = context.test_call ? testCallLine({ test_call: context.test_call }) : t("context.no_test");
   box.replaceChildren(
-    el("p", { class: "card-title", text: t("context.heading") }),
+    el("p", { class: "context-title", text: t("context.heading") }),
     el(
       "dl",
       { class: "context-list" },

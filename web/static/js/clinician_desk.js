@@ -340,6 +340,8 @@ async function loadReasons() {
   }
 }
 
+const END_REASONS = { unwell: "patient_unwell", network_failure: "technical", device_unavailable: "technical" };
+
 const FIELDS = {
   outcome: { box: "outcome-choice", error: "outcome-choice-error" },
   reason: { box: "dna-reason", error: "dna-reason-error" },

@@ -125,7 +125,28 @@ async function close() {
   state.appointment = null;
 }
 
+/** The page is going (a reload, a closed tab): what is typed and not yet saved goes now. */
+function flushOnLeave() {
+  const text = node("consult-notes").value;
+  if (!state.appointment || state.conflict || text === state.saved) return;
+  const csrf = document.cookie
+    .split(";")
+    .map((part) => part.trim())
+    .find((part) => part.startsWith("tc_csrf="));
+  fetch(path(state.appointment), {
+    method: "PUT",
+    keepalive: true,
+    credentials: "same-origin",
+    headers: {
+      "Content-Type": "application/json",
+      "X-CSRF-Token": csrf ? decodeURIComponent(csrf.slice("tc_csrf=".length)) : "",
+    },
+    body: JSON.stringify({ text, version: state.version }),
+  }).catch(() => {});
+}
+
 function setup() {
+  window.addEventListener("pagehide", flushOnLeave);
   node("consult-notes").addEventListener("input", () => {
     if (!state.conflict) schedule();
   });
