@@ -180,6 +180,16 @@ async def test_consult_screen_context_notes_outcome_and_calendar(
     await clinician.wait_for_function(
         "() => document.getElementById('consult-notes').value.startsWith('Wound edges red')"
     )
+    # Typed and reloaded at once, before the pause that saves: the page sends it as it goes.
+    await notes.press("End")
+    await notes.type(" Pulse 80.")
+    await clinician.reload()
+    await clinician.wait_for_selector("body[data-ready='true']")
+    await row.get_by_role("button", name=w["clinician.rejoin"]).click()
+    await clinician.wait_for_selector("#screen-call:not([hidden])")
+    await clinician.wait_for_function(
+        "() => document.getElementById('consult-notes').value.endsWith('Pulse 80.')"
+    )
 
     # Another window saves meanwhile: this one's next save is refused, nothing is lost.
     other = await clinician.context.new_page()
