@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from core.errors import Code, ServiceError
 from core.events import Action
@@ -120,16 +121,20 @@ class ConsultRecord(Readiness, Triage):
             if version == 0:
                 stored = await conn.scalar(select(n.version).where(n.appointment_id == found.id))
                 if stored is None:
-                    await conn.execute(
-                        insert(consult_notes).values(
-                            appointment_id=found.id,
-                            prisoner_id=found.prisoner_id,
-                            text_enc=sealed,
-                            version=1,
-                            updated_at=now,
-                            updated_by=actor.account_id,
+                    try:
+                        await conn.execute(
+                            insert(consult_notes).values(
+                                appointment_id=found.id,
+                                prisoner_id=found.prisoner_id,
+                                text_enc=sealed,
+                                version=1,
+                                updated_at=now,
+                                updated_by=actor.account_id,
+                            )
                         )
-                    )
+                    except IntegrityError:
+                        # The other window's first save went in between: it is version 1.
+                        raise _stale(1) from None
                     return ConsultNotes(body, 1, now)
                 raise _stale(stored)
             done = await conn.execute(

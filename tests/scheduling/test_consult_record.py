@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -183,3 +184,18 @@ async def test_calendar_links_are_listed_and_a_revoked_one_is_gone(
     assert await (await client.get("/api/calendar-tokens", headers=clinician)).json() == []
     officer = await _staff(client, sched, "officer")
     assert (await client.get("/api/calendar-tokens", headers=officer)).status == 403
+
+
+async def test_two_first_saves_at_once_keep_one_and_refuse_the_other(sched: Sched) -> None:
+    booked = await sched.book()
+    results = await asyncio.gather(
+        sched.svc.save_consult_notes(sched.clinician, booked.id, "Window one", 0),
+        sched.svc.save_consult_notes(sched.clinician, booked.id, "Window two", 0),
+        return_exceptions=True,
+    )
+    saved = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, ServiceError)]
+    assert len(saved) == 1 and len(refused) == 1
+    assert refused[0].code == Code.CONFLICT and refused[0].extra["version"] == 1
+    read = await sched.svc.consult_notes(sched.clinician, booked.id)
+    assert (read.text, read.version) == (saved[0].text, 1)
