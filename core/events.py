@@ -65,6 +65,8 @@ class Action(StrEnum):
     CONSULT_STARTED = "consult_started"
     ATTENDED = "attended"
     DID_NOT_ATTEND = "did_not_attend"
+    # An outcome changed within 24 hours of being recorded (scheduling/consult_record.py).
+    OUTCOME_AMENDED = "outcome_amended"
     # The window closed with no outcome: the job runner marks it, staff code it later.
     NOT_RECORDED = "not_recorded"
     REBOOK_OFFERED = "rebook_offered"

@@ -105,6 +105,8 @@ class Permission(StrEnum):
     REBOOKING_TAKE = "rebooking_offers.take"
     # The to-do list of consults whose window closed with no outcome recorded.
     MISSES_CODE = "misses.code"
+    # Read and write the notes of one's own consult, during the call (scheduling/consult_record.py).
+    CONSULT_NOTES_WRITE = "consult_notes.write"
 
 
 P = Permission
@@ -164,6 +166,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
             | {
                 P.WAITING_ROOM,
                 P.CONSULTS_CONDUCT,
+                P.CONSULT_NOTES_WRITE,
                 P.CALENDAR_MANAGE,
                 P.IDENTITY_PHOTO_READ,
                 P.MISSES_CODE,

@@ -437,6 +437,9 @@ class Booking(SlotSearch):
             allowed(m)
         advance(Status(m["status"]), target)
         values: dict[str, Any] = {"status": target.value, "updated_at": self._clock.now()}
+        if target in (Status.COMPLETED, Status.DID_NOT_ATTEND):
+            # The 24 hours in which the outcome may be amended run from here.
+            values["outcome_at"] = values["updated_at"]
         subject = m["prisoner_id"]
         if reason_code is not None:
             values["outcome_category"] = reason(reason_code).cause.value

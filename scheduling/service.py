@@ -12,6 +12,7 @@ from scheduling.attendees import Attendees
 from scheduling.calendar import CalendarFeed
 from scheduling.call_backs import CallBacks
 from scheduling.catalogue import Catalogue
+from scheduling.consult_record import ConsultRecord
 from scheduling.inbox import Inbox
 from scheduling.join import JoinPolicy
 from scheduling.misses import Misses
@@ -24,6 +25,7 @@ class SchedulingService(
     Movements,
     Misses,
     CallBacks,
+    ConsultRecord,
     JoinPolicy,
     Inbox,
     Catalogue,

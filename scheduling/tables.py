@@ -168,6 +168,8 @@ appointments = Table(
     Column("created_by", String(36), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # When the outcome was first recorded: it may be amended for 24 hours from then.
+    Column("outcome_at", UTCDateTime, nullable=True),
     Index("ix_appointments_clinician", "clinician_id", "starts_at"),
     Index("ix_appointments_prisoner", "prisoner_id", "starts_at"),
     Index("ix_appointments_establishment", "establishment_id", "starts_at"),
@@ -282,6 +284,20 @@ community_endpoints = Table(
     # Where an establishment's hand-overs are POSTed (the community provider's FHIR endpoint).
     Column("establishment_id", String(36), ForeignKey("establishments.id"), primary_key=True),
     Column("url", String(500), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(36), nullable=False),
+)
+
+consult_notes = Table(
+    "consult_notes",
+    metadata,
+    # What the clinician writes during a consult, sealed under the prisoner's key
+    # (column `consult_notes.text`, row the appointment). Each save names the
+    # version it replaces (scheduling/consult_notes.py).
+    Column("appointment_id", String(36), ForeignKey("appointments.id"), primary_key=True),
+    Column("prisoner_id", String(36), nullable=False),
+    Column("text_enc", LargeBinary, nullable=False),
+    Column("version", Integer, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("updated_by", String(36), nullable=False),
 )

@@ -206,6 +206,19 @@ PATH_CASES: dict[tuple[str, str], list[tuple[str, str, dict[str, Any] | None]]] 
     ("POST", "/api/appointments/{appointment_id}/did-not-attend"): [
         ("clinician", "their_appointment", {"reason": "unwell"}),
     ],
+    # The consult screen (issue 15): context, notes and outcome of another's consult.
+    ("GET", "/api/appointments/{appointment_id}/context"): [
+        ("clinician", "their_appointment", None),
+    ],
+    ("GET", "/api/appointments/{appointment_id}/consult-notes"): [
+        ("clinician", "their_appointment", None),
+    ],
+    ("PUT", "/api/appointments/{appointment_id}/consult-notes"): [
+        ("clinician", "their_appointment", {"text": "Probing", "version": 0}),
+    ],
+    ("PUT", "/api/appointments/{appointment_id}/outcome"): [
+        ("clinician", "their_appointment", {"outcome": "completed"}),
+    ],
     ("POST", "/api/appointments/{appointment_id}/video-required"): [
         ("clinician", "their_appointment", {"video_required": True}),
         ("manager", "their_appointment", {"video_required": True}),

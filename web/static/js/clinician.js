@@ -14,6 +14,7 @@ import { mountNoticeEmail } from "./notice_email.js";
 import { desk } from "./clinician_desk.js";
 import { setupEstablishmentChooser } from "./establishment_chooser.js";
 import { misses } from "./misses.js";
+import { calendar } from "./clinician_calendar.js";
 
 async function main() {
   let account = null;
@@ -27,7 +28,7 @@ async function main() {
       .catch((failure) => flash(errorText(failure)));
     mountNoticeEmail().catch((failure) => flash(errorText(failure)));
     show("screen-list");
-    await Promise.all([desk.start(account), setupEstablishmentChooser()]);
+    await Promise.all([desk.start(account), setupEstablishmentChooser(), calendar.start()]);
     await misses.start();
   }
   document.body.dataset.ready = "true";
