@@ -99,6 +99,8 @@ class Permission(StrEnum):
     REBOOKING_TAKE = "rebooking_offers.take"
     # The to-do list of consults whose window closed with no outcome recorded.
     MISSES_CODE = "misses.code"
+    # The booking desk's look-ups: find a prisoner by name or number, list clinicians.
+    BOOKING_DESK = "booking.desk"
 
 
 P = Permission
@@ -126,6 +128,7 @@ _CLINICAL_DESK = _BOOKING | {
     P.FHIR_READ,
     P.DEPARTMENTS_READ,
     P.APPOINTMENTS_VIDEO_REQUIRED,
+    P.BOOKING_DESK,
 }
 _SECURITY = {
     P.REGIME_READ,
@@ -227,6 +230,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.CLINICAL_TEXT_READ,
                 P.CLINICAL_TEXT_READ_LOGGED,
                 P.DEPARTMENTS_READ,
+                P.BOOKING_DESK,
             }
         ),
         # Confirms security decisions; sees the regime, lockdowns and departments.

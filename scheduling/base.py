@@ -52,6 +52,7 @@ NOTES = "appointments.notes"
 OUTCOME_CODE = "appointments.outcome_code"
 OUTCOME_NOTE = "appointments.outcome_note"
 REQUEST_TEXT = "health_requests.text"
+REQUEST_RESPONSE = "health_requests.response"
 # Appointment fields that are clinical free text: (attribute, sealed as, stored in).
 APPOINTMENT_TEXT = (
     ("reason", REASON, "reason_enc"),

@@ -12,6 +12,7 @@ from scheduling.attendees import Attendees
 from scheduling.calendar import CalendarFeed
 from scheduling.call_backs import CallBacks
 from scheduling.catalogue import Catalogue
+from scheduling.desk import Desk
 from scheduling.inbox import Inbox
 from scheduling.join import JoinPolicy
 from scheduling.misses import Misses
@@ -27,6 +28,7 @@ class SchedulingService(
     JoinPolicy,
     Inbox,
     Catalogue,
+    Desk,
     Triage,
     Reminders,
     CalendarFeed,
