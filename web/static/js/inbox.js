@@ -14,6 +14,8 @@ const KINDS = new Set([
   "reminder_15m",
   "request_received",
   "request_triaged",
+  "request_advised",
+  "request_declined",
   "patient_transferred",
   "patient_released",
   "call_back",
