@@ -262,6 +262,7 @@ async def test_patient_search_takes_sql_and_html_as_plain_text(client: Any, sche
         assert resp.status == 200 and await resp.json() == []
     resp = await client.get("/api/patients", params={"q": "a1234"}, headers=desk)
     assert [p["prison_number"] for p in await resp.json()] == ["A1234BC"]
+    assert sched.world.other_prisoner is not None
     other = sched.world.other_prisoner.prison_number
     assert await (await client.get("/api/patients", params={"q": other}, headers=desk)).json() == []
     assert (await client.get("/api/patients", params={"q": "A"}, headers=desk)).status == 400
