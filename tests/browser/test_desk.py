@@ -159,6 +159,7 @@ async def test_administrator_triages_books_moves_and_cancels_from_the_screens(
         .wait_for()
     )
     assert len(await _booked(live, world)) == count
+    await page.locator(f"#slots li[data-slot='{starts}']").wait_for(state="detached")
     await screenshot(page, "desk-booking-conflict-en")
 
     # Cancel with a reason.

@@ -4,7 +4,7 @@
 // said in words. Where the desk is (the patient, the request, a move) lives in the address, so
 // a reload comes back to the same step.
 
-import { api, clearError, el, flash, formatDateTime, serverNow, setupLanguageSwitch, setupSignOut, setupStaffSignIn, show, showError, staffGate, t } from "./common.js";
+import { ApiError, api, clearError, el, flash, formatDateTime, serverNow, setupLanguageSwitch, setupSignOut, setupStaffSignIn, show, showError, staffGate, t } from "./common.js";
 import { DESK_ROLES, forbidden, refusal } from "./desk_common.js";
 
 const state = {
@@ -258,6 +258,8 @@ async function take(button, slot) {
   } catch (failure) {
     showError(error, refusal(failure));
     button.disabled = false;
+    // The time was taken meanwhile: show the times that are free now, the refusal kept.
+    if (failure instanceof ApiError && failure.status === 409) await search(form).catch(() => {});
   } finally {
     state.busy = false;
   }
