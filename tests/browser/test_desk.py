@@ -12,7 +12,14 @@ from typing import Any
 import pytest
 
 from core.identity import Principal, Role
-from tests.browser.conftest import Live, PageWatch, check_accessibility, new_page, screenshot
+from tests.browser.conftest import (
+    Live,
+    PageWatch,
+    check_accessibility,
+    new_page,
+    screenshot,
+    sign_in_device,
+)
 from tests.browser.seed import consult_world
 from tests.browser.test_views import sign_in_staff_page
 from tests.world import PASSWORD, Staff
@@ -212,6 +219,16 @@ async def test_a_decline_with_words_reaches_the_prisoner_and_leaves_the_queue(
     [mine] = await scheduling.my_requests(prisoner)
     assert (mine.id, mine.status, mine.response) == (request.id, "declined", words)
     await screenshot(page, "desk-triage-declined-en")
+
+    # The prisoner reads the answer on their device, under their request.
+    device = await new_page(browser, watch)
+    await sign_in_device(device, live, world)
+    await device.get_by_role("link", name="Health").click()
+    requests = device.locator("#requests")
+    await requests.get_by_text("Not booked").wait_for()
+    await requests.get_by_text(f"Healthcare's answer: {words}").wait_for()
+    await check_accessibility(device, axe_source, "device request declined")
+    await screenshot(device, "desk-device-request-declined")
     assert watch.problems == []
 
 
