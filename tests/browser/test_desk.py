@@ -180,6 +180,17 @@ async def test_administrator_triages_books_moves_and_cancels_from_the_screens(
     await page.locator("#booking-status").get_by_text("Cancelled the appointment").wait_for()
     assert new[0].id not in {a.id for a in await _booked(live, world)}
 
+    # Finding a patient: SQL and markup are only text that matches no one.
+    await page.get_by_role("button", name="Choose another patient").click()
+    for typed in ("' OR 1=1 --", "<b>Patient</b>"):
+        await page.get_by_label("Name or prison number").fill(typed)
+        await page.get_by_role("button", name="Find").click()
+        await page.locator("#matches").get_by_text("No one matches that.").wait_for()
+    await page.get_by_label("Name or prison number").fill(world.prisoner.prison_number.lower())
+    await page.get_by_role("button", name="Find").click()
+    await page.get_by_role("button", name=f"Choose: {world.prisoner_name}").click()
+    await page.locator(f"#upcoming tr[data-appointment='{world.appointment_id}']").wait_for()
+
     # The same screens in Welsh.
     await _welsh(page)
     await page.wait_for_selector("#screen-booking:not([hidden])")
