@@ -50,6 +50,7 @@ async function find(form) {
   const q = form.q.value.trim();
   const error = document.getElementById("find-error");
   clearError(error);
+  document.getElementById("matches").replaceChildren();
   if (q.length < 2) {
     showError(error, t("booking.find_short"));
     return;
