@@ -75,6 +75,8 @@ class Action(StrEnum):
     CONSENT_WITHDRAWN = "consent_withdrawn"
     REQUEST_MADE = "request_made"
     REQUEST_TRIAGED = "request_triaged"
+    # Closed without a consult: advice given, or declined with a reason.
+    REQUEST_ANSWERED = "request_answered"
     TRANSFERRED = "transferred"
     RELEASED = "released"
     HANDOVER_SENT = "handover_sent"

@@ -107,6 +107,8 @@ class Permission(StrEnum):
     MISSES_CODE = "misses.code"
     # Read and write the notes of one's own consult, during the call (scheduling/consult_record.py).
     CONSULT_NOTES_WRITE = "consult_notes.write"
+    # The booking desk's look-ups: find a prisoner by name or number, list clinicians.
+    BOOKING_DESK = "booking.desk"
 
 
 P = Permission
@@ -134,6 +136,7 @@ _CLINICAL_DESK = _BOOKING | {
     P.FHIR_READ,
     P.DEPARTMENTS_READ,
     P.APPOINTMENTS_VIDEO_REQUIRED,
+    P.BOOKING_DESK,
 }
 _SECURITY = {
     P.REGIME_READ,
@@ -241,6 +244,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.CLINICAL_TEXT_READ,
                 P.CLINICAL_TEXT_READ_LOGGED,
                 P.DEPARTMENTS_READ,
+                P.BOOKING_DESK,
             }
         ),
         # Confirms security decisions; sees the regime, lockdowns and departments.

@@ -55,6 +55,7 @@ OUTCOME_CODE = "appointments.outcome_code"
 OUTCOME_NOTE = "appointments.outcome_note"
 REQUEST_TEXT = "health_requests.text"
 HANDOVER_BUNDLE = "handovers.bundle"
+REQUEST_RESPONSE = "health_requests.response"
 # Appointment fields that are clinical free text: (attribute, sealed as, stored in).
 APPOINTMENT_TEXT = (
     ("reason", REASON, "reason_enc"),

@@ -13,6 +13,7 @@ from scheduling.calendar import CalendarFeed
 from scheduling.call_backs import CallBacks
 from scheduling.catalogue import Catalogue
 from scheduling.consult_record import ConsultRecord
+from scheduling.desk import Desk
 from scheduling.inbox import Inbox
 from scheduling.join import JoinPolicy
 from scheduling.misses import Misses
@@ -29,6 +30,7 @@ class SchedulingService(
     JoinPolicy,
     Inbox,
     Catalogue,
+    Desk,
     Triage,
     Reminders,
     CalendarFeed,

@@ -133,6 +133,9 @@ health_requests = Table(
     Column("triaged_at", UTCDateTime, nullable=True),
     Column("triaged_by", String(36), nullable=True),
     Column("appointment_id", String(36), nullable=True),
+    # Advice given or the reason a request was declined, for the prisoner to read:
+    # sealed under the prisoner's key like the request's own text.
+    Column("response_enc", LargeBinary, nullable=True),
     Index("ix_health_requests_queue", "establishment_id", "status"),
     Index("ix_health_requests_prisoner", "prisoner_id"),
 )

@@ -40,6 +40,7 @@ from web import (
     call_backs,
     care_api,
     consults_api,
+    desk_api,
     fhir,
     health,
     inbox_api,
@@ -89,6 +90,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     access_api,
     people_api,
     inbox_api,
+    desk_api,
 )
 
 

@@ -63,6 +63,10 @@ def _request_json(r: HealthRequest) -> dict[str, Any]:
         "target_days": r.target_days,
         "over_target": r.target_days is not None and r.waited_days > r.target_days,
         "prisoner_id": r.prisoner_id,
+        "prisoner_name": r.prisoner_name,
+        "prison_number": r.prison_number,
+        # Advice given, or why the request was declined: written for the prisoner.
+        "response": r.response,
     }
 
 
@@ -125,8 +129,29 @@ async def list_requests(request: web.Request) -> web.Response:
             principal,
             establishment_asked(principal, request.query.get("establishment_id")),
             status=request.query.get("status"),
+            service_id=request.query.get("service_id"),
         )
     return json_response([_request_json(r) for r in found])
+
+
+@routes.get("/api/health-requests/{request_id}")
+async def get_request(request: web.Request) -> web.Response:
+    principal = await require(request, Permission.HEALTH_REQUESTS_READ)
+    found = await scheduling_of(request).health_request(principal, request.match_info["request_id"])
+    return json_response(_request_json(found))
+
+
+@routes.post("/api/health-requests/{request_id}/answer")
+async def answer(request: web.Request) -> web.Response:
+    principal = await require(request, Permission.HEALTH_REQUESTS_TRIAGE)
+    body = await read_json(request)
+    done = await scheduling_of(request).answer_request(
+        principal,
+        request.match_info["request_id"],
+        decision=body.get("decision"),
+        message=body.get("message"),
+    )
+    return json_response(_request_json(done))
 
 
 @routes.post("/api/health-requests/{request_id}/triage")
@@ -305,7 +330,7 @@ OPENAPI: dict[str, Any] = {
             "Own requests (prisoner) or the triage queue (staff)",
             Permission.HEALTH_REQUESTS_READ,
             result=ARRAY,
-            parameters=query_params("establishment_id", "status"),
+            parameters=query_params("establishment_id", "status", "service_id"),
         ),
         "post": api_op(
             "Ask for a health appointment; returns the receipt",
@@ -313,6 +338,25 @@ OPENAPI: dict[str, Any] = {
             body=obj(["category", "text"], category=STR, text=STR),
             ok=201,
         ),
+    },
+    "/api/health-requests/{request_id}": {
+        "get": api_op(
+            "One request: the prisoner's own, or one of the reader's establishment",
+            Permission.HEALTH_REQUESTS_READ,
+            parameters=path_params("request_id"),
+            errors=(401, 403, 404),
+        )
+    },
+    "/api/health-requests/{request_id}/answer": {
+        "post": api_op(
+            "Close a request without a consult: advise, or decline with a reason for the prisoner",
+            Permission.HEALTH_REQUESTS_TRIAGE,
+            body=obj(
+                ["decision", "message"], decision={"enum": ["advise", "decline"]}, message=STR
+            ),
+            parameters=path_params("request_id"),
+            errors=(400, 401, 403, 404, 409),
+        )
     },
     "/api/health-requests/{request_id}/triage": {
         "post": api_op(

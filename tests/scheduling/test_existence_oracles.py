@@ -127,6 +127,14 @@ async def _records(client: Any, sched: Sched) -> Records:
     )
     await svc.release(officer2, leaver)
     [their_handover] = await svc.handover_list(their_manager, world.other_est)
+    their_leave = await svc.add_exception(
+        their_clinician,
+        clinician_id=their_clinician.account_id,
+        establishment_id=world.other_est,
+        kind="leave",
+        starts_at=at(9, 0).isoformat(),
+        ends_at=at(10, 0).isoformat(),
+    )
 
     # The other prisoner of our own establishment: what prisoner 2 may not touch.
     mine = await sched.book(at(4, 10), reason_text="My reason")
@@ -152,6 +160,7 @@ async def _records(client: Any, sched: Sched) -> Records:
         "their_clinician": their_clinician.account_id,
         "their_service": their_gp.id,
         "their_rule": rule.id,
+        "their_leave": their_leave.id,
         "their_window": window.id,
         "their_lockdown": lockdown.id,
         "their_device": other.device_id,
@@ -244,6 +253,21 @@ PATH_CASES: dict[tuple[str, str], list[tuple[str, str, dict[str, Any] | None]]] 
     ],
     ("POST", "/api/prisoners/{prisoner_id}/release"): [("officer", "their_prisoner", None)],
     ("DELETE", "/api/availability/{rule_id}"): [("clinician", "their_rule", None)],
+    ("DELETE", "/api/availability/exceptions/{exception_id}"): [
+        ("clinician", "their_leave", None),
+        ("manager", "their_leave", None),
+    ],
+    ("GET", "/api/clinicians/{clinician_id}/exceptions"): [
+        ("clinician", "their_clinician", None),
+        ("manager", "their_clinician", None),
+    ],
+    ("GET", "/api/health-requests/{request_id}"): [
+        ("clinician", "their_request", None),
+        ("prisoner2", "their_request", None),
+    ],
+    ("POST", "/api/health-requests/{request_id}/answer"): [
+        ("clinician", "their_request", {"decision": "decline", "message": "No"}),
+    ],
     ("GET", "/api/clinicians/{clinician_id}/availability"): [
         ("clinician", "their_clinician", None),
     ],

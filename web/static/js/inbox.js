@@ -16,6 +16,8 @@ const KINDS = new Set([
   "request_triaged",
   "transferred",
   "transfer_moved",
+  "request_advised",
+  "request_declined",
   "patient_transferred",
   "patient_released",
   "call_back",
