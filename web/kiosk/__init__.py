@@ -1,0 +1,1 @@
+"""The kiosk's routes and pages (the domain is the top-level `kiosk` package)."""
