@@ -99,6 +99,11 @@ class Permission(StrEnum):
     REBOOKING_TAKE = "rebooking_offers.take"
     # The to-do list of consults whose window closed with no outcome recorded.
     MISSES_CODE = "misses.code"
+    # The establishment's reports (misses, waits, calls, quality, escorts, pre-call
+    # tests, requests) and their exports; figures only, never clinical text.
+    REPORTS_READ = "reports.read"
+    # The report settings: the shortest consult, the cost of an escort and its source.
+    REPORTS_CONFIGURE = "reports.configure"
 
 
 P = Permission
@@ -176,6 +181,8 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.CLINICAL_TEXT_READ_LOGGED,
                 P.IDENTITY_PHOTO_READ,
                 P.MISSES_CODE,
+                P.REPORTS_READ,
+                P.REPORTS_CONFIGURE,
             }
         ),
         Role.OFFICER: frozenset(
@@ -209,6 +216,8 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.ACCOUNTS_DISABLE,
                 P.PEOPLE_MANAGE,
                 P.INCENTIVES_READ,
+                P.REPORTS_READ,
+                P.REPORTS_CONFIGURE,
             }
         ),
         # Triage health requests, search slots and book, move and cancel with a reason.

@@ -17,6 +17,7 @@ from scheduling.join import JoinPolicy
 from scheduling.misses import Misses
 from scheduling.movements import Movements
 from scheduling.reminders import Reminders
+from scheduling.reports import Reports
 from scheduling.triage import Triage
 
 
@@ -24,6 +25,7 @@ class SchedulingService(
     Movements,
     Misses,
     CallBacks,
+    Reports,
     JoinPolicy,
     Inbox,
     Catalogue,
