@@ -200,7 +200,7 @@ async def manager_reviews_the_consult(
     assert (await manager.locator("#calls").inner_text()).startswith("1 answered")
     assert await manager.locator("#call-rows tr[data-appointment]").count() == 1
 
-    await manager.get_by_label("Search").fill(world.appointment_id)
+    await manager.get_by_label("Person, prison number or appointment").fill(world.appointment_id)
     await manager.get_by_label("Action").select_option("admitted")
     await manager.get_by_role("button", name="Find").click()
     found = manager.locator("#audit-rows tr[data-seq]")

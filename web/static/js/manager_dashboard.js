@@ -14,7 +14,8 @@ const ACTIONS = [
   "consent_withdrawn", "request_made", "joined", "waiting", "admitted", "left", "reconnected",
   "call_ended", "quality_report", "message_sent", "sign_in", "sign_in_failed", "lockout",
   "device_enrolled", "lockdown_declared", "lockdown_confirmed", "lockdown_lifted", "suspended_refused",
-  "not_recorded", "log_viewed", "log_exported",
+  "not_recorded", "log_viewed", "log_exported", "rescheduled", "request_triaged", "call_mode_changed",
+  "call_back_requested", "clinical_viewed", "test_call_completed", "report_settings_changed",
 ];
 const MAX_EVENTS = 500;
 const MAX_PAGES = 400;
@@ -191,6 +192,9 @@ async function exportReport(format) {
 
 // ------------------------------------------------------------ the audit log
 
+const AUDIT_PAGE = 25;
+const audit = { before: null, newer: [], next: null, people: {} };
+
 function describe(details) {
   if (!details) return "";
   return Object.entries(details)
@@ -199,42 +203,83 @@ function describe(details) {
     .join(", ");
 }
 
-async function searchAudit() {
+// An action's words in the reader's language; an action newer than this page, its code.
+function actionLabel(action) {
+  const label = t(`audit.action.${action}`);
+  return label === `audit.action.${action}` ? action : label;
+}
+
+// A person as the manager knows them: name, and prison number for a prisoner. The
+// server resolves them only for readers allowed to see them; others see the id.
+function person(id) {
+  if (!id) return "";
+  const found = audit.people[id];
+  if (!found) return id;
+  return found.prison_number ? `${found.name} (${found.prison_number})` : found.name;
+}
+
+async function searchAudit(before = null) {
   const form = document.getElementById("audit-form");
   const error = document.getElementById("audit-error");
   const body = document.getElementById("audit-rows");
   clearError(error);
   const { from, to, establishment } = range();
-  const query = new URLSearchParams({ from, to, limit: String(MAX_EVENTS) });
+  const query = new URLSearchParams({ from, to, limit: String(AUDIT_PAGE) });
   if (establishment) query.set("establishment", establishment);
   if (form.action.value) query.set("action", form.action.value);
+  const text = form.q.value.trim();
+  if (text) query.set("q", text);
+  if (before !== null) query.set("before", String(before));
+  let data;
   try {
-    const data = await api("GET", `/api/audit/events?${query}`);
-    const text = form.q.value.trim().toLowerCase();
-    state.events = (data.events || []).filter(
-      (e) => !text || JSON.stringify(e).toLowerCase().includes(text),
-    );
+    data = await api("GET", `/api/audit/events?${query}`);
   } catch (failure) {
     showError(error, failure);
     return;
   }
+  audit.before = before;
+  audit.next = data.next_before;
+  audit.people = data.people || {};
+  state.events = data.events || [];
+  document.getElementById("audit-older").disabled = audit.next === null;
+  document.getElementById("audit-newer").disabled = audit.newer.length === 0;
+  const status = document.getElementById("audit-page");
   if (!state.events.length) {
+    status.textContent = "";
     body.replaceChildren(el("tr", {}, el("td", { colspan: "5", text: t("manager.audit_none") })));
     return;
   }
+  const shown = audit.newer.length * AUDIT_PAGE;
+  status.textContent = t("manager.audit_page", { first: shown + 1, last: shown + state.events.length });
   body.replaceChildren(
     ...state.events.map((e) =>
       el(
         "tr",
-        { "data-seq": String(e.seq) },
+        { "data-seq": String(e.seq), "data-action": e.action },
         el("td", { text: String(e.seq) }),
         el("td", { text: formatDateTime(e.at) }),
-        el("td", { text: e.actor || "" }),
-        el("td", { text: e.action }),
-        el("td", { text: [e.appointment_id, e.subject, describe(e.details)].filter(Boolean).join(" · ") }),
+        el("td", { text: person(e.actor) }),
+        el("td", { text: actionLabel(e.action) }),
+        el("td", { text: [person(e.subject), e.appointment_id, describe(e.details)].filter(Boolean).join(" · ") }),
       ),
     ),
   );
+}
+
+function newSearch() {
+  audit.newer = [];
+  return searchAudit(null);
+}
+
+function olderPage() {
+  if (audit.next === null) return;
+  audit.newer.push(audit.before);
+  searchAudit(audit.next);
+}
+
+function newerPage() {
+  if (!audit.newer.length) return;
+  searchAudit(audit.newer.pop());
 }
 
 function csvCell(value) {
@@ -311,15 +356,17 @@ async function start(account) {
   form.from.value = isoDay(monthAgo);
   form.to.value = isoDay(today);
   const select = document.getElementById("audit-action");
-  for (const action of ACTIONS) select.append(el("option", { value: action, text: action }));
+  for (const action of ACTIONS) select.append(el("option", { value: action, text: actionLabel(action) }));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     loadDashboard();
   });
   document.getElementById("audit-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    searchAudit();
+    newSearch();
   });
+  document.getElementById("audit-older").addEventListener("click", olderPage);
+  document.getElementById("audit-newer").addEventListener("click", newerPage);
   document.getElementById("verify-now").addEventListener("click", verifyNow);
   document.getElementById("export-csv").addEventListener("click", exportCsv);
   document.getElementById("export-bundle").addEventListener("click", exportBundle);
