@@ -15,12 +15,13 @@ import pytest
 from sqlalchemy import insert, select, update
 
 from core.db.schema import cells, devices, wings
+from core.events import Action, AuditRecord
 from core.identity import Principal, Role
 from scheduling.tables import services, test_calls
 from tests.browser.conftest import Live, PageWatch, check_accessibility, new_page, screenshot, visit
 from tests.browser.seed import ConsultWorld, consult_world, seed_history
 from tests.world import PASSWORD, place
-from web.state import CLOCK, DATABASE, SCHEDULING
+from web.state import AUDIT, CLOCK, DATABASE, SCHEDULING
 
 pytestmark = pytest.mark.slow
 
@@ -158,4 +159,56 @@ async def test_the_dashboard_shows_the_servers_reports_in_english_and_welsh(
     await check_accessibility(cy, axe_source, "manager reports (cy)")
     await screenshot(cy, "manager-reports-cy")
     assert await cy.locator("html").get_attribute("lang") == "cy"
+    assert watch.problems == []
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite"])
+async def test_the_audit_log_names_people_and_pages_from_the_server(
+    live: Live, browser: Any, axe_source: str
+) -> None:
+    world = await consult_world(live.app, relay_only=True)
+    log = live.app[AUDIT]
+    for n in range(30):
+        await log.append(
+            AuditRecord(
+                Action.CHECKED_IN,
+                actor=world.clinician.account_id,
+                establishment=world.est,
+                subject=world.prisoner.account_id,
+                appointment=world.appointment_id,
+                details={"n": n},
+            )
+        )
+    page, watch = await _manager_page(browser, live, world, "en")
+    search = page.get_by_label("Person, prison number or appointment")
+    await search.fill(world.prisoner.prison_number)
+    await page.get_by_label("Action").select_option("checked_in")
+    await page.get_by_role("button", name="Find").click()
+    rows = page.locator("#audit-rows tr[data-seq]")
+    await page.get_by_text("Events 1 to 25").wait_for()
+    first = await rows.first.inner_text()
+    assert world.prisoner_name in first and world.prisoner.prison_number in first
+    assert "Checked in" in first and "Clinician" in first
+    await page.get_by_role("button", name="Older events").click()
+    await page.get_by_text("Events 26 to 30").wait_for()
+    assert await page.get_by_role("button", name="Older events").is_disabled()
+    await check_accessibility(page, axe_source, "manager audit log (en)")
+    await screenshot(page, "manager-audit-people-en")
+    await page.get_by_role("button", name="Newer events").click()
+    await page.get_by_text("Events 1 to 25").wait_for()
+
+    # HTML typed into the search is only words: nothing found, nothing run.
+    await search.fill('<img src=x onerror="document.body.dataset.owned=1">')
+    await page.get_by_role("button", name="Find").click()
+    await page.get_by_text("No events match.").wait_for()
+    assert await page.evaluate("document.body.dataset.owned") is None
+
+    await page.locator("#lang-switch").click()
+    await page.wait_for_selector("html[lang='cy'] body[data-ready='true']")
+    await page.get_by_label("Person, rhif carchar neu apwyntiad").fill(world.prisoner.prison_number)
+    await page.get_by_role("button", name="Chwilio", exact=True).last.click()
+    await page.get_by_text("Digwyddiadau 1 i 25").wait_for()
+    assert "Wedi cofrestru" in await rows.first.inner_text()
+    await check_accessibility(page, axe_source, "manager audit log (cy)")
+    await screenshot(page, "manager-audit-people-cy")
     assert watch.problems == []
