@@ -104,6 +104,9 @@ class Permission(StrEnum):
     REPORTS_READ = "reports.read"
     # The report settings: the shortest consult, the cost of an escort and its source.
     REPORTS_CONFIGURE = "reports.configure"
+    # The day's operations board: every consult of the day and where it stands (times,
+    # names, cells; the service and clinician only with appointments.detail).
+    OPERATIONS_READ = "operations.read"
 
 
 P = Permission
@@ -183,6 +186,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.MISSES_CODE,
                 P.REPORTS_READ,
                 P.REPORTS_CONFIGURE,
+                P.OPERATIONS_READ,
             }
         ),
         Role.OFFICER: frozenset(
@@ -196,6 +200,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.CASELOAD_MANAGE,
                 P.PEOPLE_MANAGE,
                 P.INCENTIVES_READ,
+                P.OPERATIONS_READ,
             }
         ),
         Role.ADMIN: frozenset(
@@ -218,6 +223,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.INCENTIVES_READ,
                 P.REPORTS_READ,
                 P.REPORTS_CONFIGURE,
+                P.OPERATIONS_READ,
             }
         ),
         # Triage health requests, search slots and book, move and cancel with a reason.

@@ -16,8 +16,8 @@ from scheduling.inbox import Inbox
 from scheduling.join import JoinPolicy
 from scheduling.misses import Misses
 from scheduling.movements import Movements
+from scheduling.operations import Operations
 from scheduling.reminders import Reminders
-from scheduling.reports import Reports
 from scheduling.triage import Triage
 
 
@@ -25,7 +25,7 @@ class SchedulingService(
     Movements,
     Misses,
     CallBacks,
-    Reports,
+    Operations,
     JoinPolicy,
     Inbox,
     Catalogue,
