@@ -41,6 +41,7 @@ from core.events import MemorySink  # noqa: E402
 from core.fields import FieldCipher  # noqa: E402
 from core.identity import Principal, Role  # noqa: E402
 from scheduling import SchedulingService  # noqa: E402
+from scheduling.reports import REPORTS  # noqa: E402
 from scheduling.tables import services  # noqa: E402
 
 ADMIN_URL = os.environ.get(
@@ -558,6 +559,13 @@ async def run(args: argparse.Namespace) -> None:
             "failed_by_wing"
         ]
         assert result["requests"]["requests"] == plain["requests"]
+        for name in REPORTS:
+            took = []
+            for _ in range(10):
+                t0 = time.perf_counter()
+                await svc.report(period, name)
+                took.append((time.perf_counter() - t0) * 1000)
+            print(f"  {name}: p50 {statistics.median(took):.1f} ms", file=sys.stderr)
         fast_p95, slow_p95 = p95(fast), p95(slow)
         print(
             f"dashboard over {m['booked']} appointments of the month: SQL p50 "

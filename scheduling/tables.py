@@ -135,6 +135,8 @@ health_requests = Table(
     Column("triaged_by", String(36), nullable=True),
     Column("appointment_id", String(36), nullable=True),
     Index("ix_health_requests_queue", "establishment_id", "status"),
+    # Reports: requests made in a period (migration 0020).
+    Index("ix_health_requests_created", "establishment_id", "created_at"),
     Index("ix_health_requests_prisoner", "prisoner_id"),
 )
 

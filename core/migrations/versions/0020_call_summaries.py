@@ -5,6 +5,8 @@ hub's `record_call_summary` so that reports need not read the audit log (whose
 quality figures are encrypted). Times, counts and link figures only: no
 clinical text, no names.
 
+An index on `health_requests` (establishment, created_at) for the requests report.
+
 `report_settings`: per establishment, the shortest call counted as a consult
 and the cost of one escort with where that figure comes from.
 
@@ -58,6 +60,12 @@ def upgrade() -> None:
         ["establishment_id", "scheduled_start"],
         unique=False,
     )
+    op.create_index(
+        "ix_health_requests_created",
+        "health_requests",
+        ["establishment_id", "created_at"],
+        unique=False,
+    )
     op.create_table(
         "report_settings",
         sa.Column("establishment_id", sa.String(length=36), nullable=False),
@@ -77,5 +85,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("report_settings")
+    op.drop_index("ix_health_requests_created", table_name="health_requests")
     op.drop_index("ix_call_summaries_establishment", table_name="call_summaries")
     op.drop_table("call_summaries")
