@@ -203,9 +203,10 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.OPERATIONS_READ,
             }
         ),
+        # Admins run the system; they are not clinicians and read no clinical free text.
         Role.ADMIN: frozenset(
             _EVERYONE
-            | _CLINICAL_DESK
+            | (_CLINICAL_DESK - {P.CLINICAL_TEXT_READ})
             | _SECURITY
             | {
                 P.APPOINTMENTS_MANAGE_ANY,

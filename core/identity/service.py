@@ -50,6 +50,7 @@ from core.identity.types import (
 )
 from core.people.records import date_of_birth as _date_of_birth
 from core.people.records import store_date_of_birth
+from core.permissions import Permission, allows
 
 MAX_ATTEMPTS = 5
 LOCKOUT = timedelta(minutes=15)
@@ -673,9 +674,6 @@ class IdentityService:
         Safe to repeat. An admin cannot disable their own account (there would be
         nobody left to undo a slip).
         """
-        # Imported here: core.permissions reads core.identity's types.
-        from core.permissions import Permission, allows
-
         if not allows(actor, Permission.ACCOUNTS_DISABLE):
             raise ServiceError(Code.FORBIDDEN)
         if account_id == actor.account_id:

@@ -151,6 +151,12 @@ async def test_full_consult_between_two_browsers(live: Live, browser: Any, axe_s
     world = await consult_world(live.app, relay_only=False)
     clinician, device = await run_consult(live, world, browser, axe_source, "")
     await clinician.locator("#quality").get_by_text("Good").wait_for()
+    # The patient's own report has reached the clinician (and so the audit log the manager's
+    # quality chart reads): a consult ended before the first report would leave it empty.
+    await clinician.wait_for_function(
+        "() => { const n = document.getElementById('quality-to');"
+        " return n && /\\d/.test(n.textContent); }"
+    )
 
     mute = device.locator("#toggle-mute")
     await mute.click()
