@@ -47,7 +47,7 @@ from scheduling.tables import (
 )
 
 MAX_DAYS = 366
-QUALITY_ROWS = 500
+QUALITY_ROWS = 100
 """Calls listed one by one in the quality report (worst first); exports list them all."""
 REPORTS = ("misses", "waits", "calls", "quality", "escorts", "precall", "requests")
 CAUSES = ("prison", "patient", "clinician")
