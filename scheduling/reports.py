@@ -256,19 +256,32 @@ class Reports(CallSummaries):
     async def _report_waits(self, conn: Any, period: Period) -> dict[str, Any]:
         c = call_summaries.c
         where = self._calls_in(period)
-        median, p90 = await self._percentiles(conn, c.wait_s, where)
-        re_median, re_p90 = await self._percentiles(
-            conn, c.readmit_wait_s, and_(where, c.admits > 1)
+        counts = (
+            func.count(c.wait_s),
+            func.coalesce(func.sum(case((c.admits > 1, c.admits - 1), else_=0)), 0),
+            func.count(case((c.admits > 1, 1))),
         )
-        row = (
-            await conn.execute(
-                select(
-                    func.count(c.wait_s),
-                    func.coalesce(func.sum(case((c.admits > 1, c.admits - 1), else_=0)), 0),
-                    func.count(case((c.admits > 1, 1))),
-                ).where(where)
+        if not self._db.is_sqlite:
+            # One pass: percentiles skip NULLs, so the re-admit figures take only re-admits.
+            readmit = case((c.admits > 1, c.readmit_wait_s))
+            row = (
+                await conn.execute(
+                    select(
+                        *counts,
+                        func.percentile_cont(0.5).within_group(c.wait_s),
+                        func.percentile_cont(0.9).within_group(c.wait_s),
+                        func.percentile_cont(0.5).within_group(readmit),
+                        func.percentile_cont(0.9).within_group(readmit),
+                    ).where(where)
+                )
+            ).one()
+            median, p90, re_median, re_p90 = (_round(v) for v in row[3:7])
+        else:
+            median, p90 = await self._percentiles(conn, c.wait_s, where)
+            re_median, re_p90 = await self._percentiles(
+                conn, c.readmit_wait_s, and_(where, c.admits > 1)
             )
-        ).one()
+            row = (await conn.execute(select(*counts).where(where))).one()
         return {
             "admitted": row[0],
             "median_s": median,
@@ -287,6 +300,7 @@ class Reports(CallSummaries):
         minimum = settings.min_consult_s
         where = self._calls_in(period)
         answered = c.answer == "answered"
+        consult_length = case((and_(answered, c.call_s >= minimum), c.call_s))
         row = (
             await conn.execute(
                 select(
@@ -298,12 +312,23 @@ class Reports(CallSummaries):
                     func.count(case((and_(answered, c.call_s < minimum), 1))),
                     func.count(case((c.mode_changes > 0, 1))),
                     func.count(case((c.final_mode == "call_back", 1))),
+                    *(
+                        ()
+                        if self._db.is_sqlite
+                        else (
+                            func.percentile_cont(0.5).within_group(consult_length),
+                            func.percentile_cont(0.9).within_group(consult_length),
+                        )
+                    ),
                 ).where(where)
             )
         ).one()
-        median, p90 = await self._percentiles(
-            conn, c.call_s, and_(where, answered, c.call_s >= minimum)
-        )
+        if self._db.is_sqlite:
+            median, p90 = await self._percentiles(
+                conn, c.call_s, and_(where, answered, c.call_s >= minimum)
+            )
+        else:
+            median, p90 = _round(row[8]), _round(row[9])
         return {
             "calls": row[0],
             "answered": row[1],
