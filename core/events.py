@@ -37,6 +37,10 @@ class Action(StrEnum):
     # places and people (core/places, core/people)
     WING_ADDED = "wing_added"
     CELL_ADDED = "cell_added"
+    WING_RENAMED = "wing_renamed"
+    CELL_RENAMED = "cell_renamed"
+    WING_REMOVED = "wing_removed"
+    CELL_REMOVED = "cell_removed"
     DEVICE_MOVED = "device_moved"
     PRISONER_MOVED = "prisoner_moved"
     INCENTIVE_CHANGED = "incentive_changed"
@@ -61,6 +65,8 @@ class Action(StrEnum):
     CONSULT_STARTED = "consult_started"
     ATTENDED = "attended"
     DID_NOT_ATTEND = "did_not_attend"
+    # An outcome changed within 24 hours of being recorded (scheduling/consult_record.py).
+    OUTCOME_AMENDED = "outcome_amended"
     # The window closed with no outcome: the job runner marks it, staff code it later.
     NOT_RECORDED = "not_recorded"
     REBOOK_OFFERED = "rebook_offered"
@@ -69,8 +75,14 @@ class Action(StrEnum):
     CONSENT_WITHDRAWN = "consent_withdrawn"
     REQUEST_MADE = "request_made"
     REQUEST_TRIAGED = "request_triaged"
+    # Closed without a consult: advice given, or declined with a reason.
+    REQUEST_ANSWERED = "request_answered"
     TRANSFERRED = "transferred"
     RELEASED = "released"
+    HANDOVER_SENT = "handover_sent"
+    HANDOVER_SEND_FAILED = "handover_send_failed"
+    HANDOVER_DOWNLOADED = "handover_downloaded"
+    COMMUNITY_ENDPOINT_SET = "community_endpoint_set"
     # consults
     JOINED = "joined"
     WAITING = "waiting"

@@ -67,6 +67,10 @@ class Permission(StrEnum):
     HEALTH_REQUESTS_TRIAGE = "health_requests.triage"
     PRISONERS_MOVE = "prisoners.move"
     HANDOVER_READ = "handover.read"
+    # Download a hand-over's FHIR Bundle (health content: healthcare managers only).
+    HANDOVER_DOWNLOAD = "handover.download"
+    # Set where an establishment's hand-overs are sent (admins).
+    COMMUNITY_ENDPOINT_MANAGE = "community_endpoint.manage"
     AUDIT_READ = "audit.read"
     CALENDAR_MANAGE = "calendar.manage"
     FHIR_READ = "fhir.read"
@@ -90,6 +94,8 @@ class Permission(StrEnum):
     # Keep places and people: wings, cells, devices' cells, where each prisoner is,
     # their incentive level, their date of birth and identity photo (core/people).
     PEOPLE_MANAGE = "people.manage"
+    # Create a prisoner's account (reception): prison number, name, PIN, date of birth, cell.
+    PRISONERS_CREATE = "prisoners.create"
     # Read an incentive level and its history: one's own, or those one keeps.
     INCENTIVES_READ = "incentives.read"
     # See a patient's identity photo for the check at the start of a consult: the
@@ -107,6 +113,10 @@ class Permission(StrEnum):
     # The day's operations board: every consult of the day and where it stands (times,
     # names, cells; the service and clinician only with appointments.detail).
     OPERATIONS_READ = "operations.read"
+    # Read and write the notes of one's own consult, during the call (scheduling/consult_record.py).
+    CONSULT_NOTES_WRITE = "consult_notes.write"
+    # The booking desk's look-ups: find a prisoner by name or number, list clinicians.
+    BOOKING_DESK = "booking.desk"
 
 
 P = Permission
@@ -134,6 +144,7 @@ _CLINICAL_DESK = _BOOKING | {
     P.FHIR_READ,
     P.DEPARTMENTS_READ,
     P.APPOINTMENTS_VIDEO_REQUIRED,
+    P.BOOKING_DESK,
 }
 _SECURITY = {
     P.REGIME_READ,
@@ -166,6 +177,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
             | {
                 P.WAITING_ROOM,
                 P.CONSULTS_CONDUCT,
+                P.CONSULT_NOTES_WRITE,
                 P.CALENDAR_MANAGE,
                 P.IDENTITY_PHOTO_READ,
                 P.MISSES_CODE,
@@ -187,6 +199,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.REPORTS_READ,
                 P.REPORTS_CONFIGURE,
                 P.OPERATIONS_READ,
+                P.HANDOVER_DOWNLOAD,
             }
         ),
         Role.OFFICER: frozenset(
@@ -199,6 +212,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.DEVICES_MANAGE,
                 P.CASELOAD_MANAGE,
                 P.PEOPLE_MANAGE,
+                P.PRISONERS_CREATE,
                 P.INCENTIVES_READ,
                 P.OPERATIONS_READ,
             }
@@ -220,7 +234,9 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.ANY_ESTABLISHMENT,
                 P.JOBS_MANAGE,
                 P.ACCOUNTS_DISABLE,
+                P.COMMUNITY_ENDPOINT_MANAGE,
                 P.PEOPLE_MANAGE,
+                P.PRISONERS_CREATE,
                 P.INCENTIVES_READ,
                 P.REPORTS_READ,
                 P.REPORTS_CONFIGURE,
@@ -243,6 +259,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.CLINICAL_TEXT_READ,
                 P.CLINICAL_TEXT_READ_LOGGED,
                 P.DEPARTMENTS_READ,
+                P.BOOKING_DESK,
             }
         ),
         # Confirms security decisions; sees the regime, lockdowns and departments.
@@ -285,6 +302,34 @@ def require_permission(principal: Principal, permission: Permission) -> None:
         raise ServiceError(Code.FORBIDDEN, extra={"permission": permission.value})
 
 
+def acts_in(principal: Principal, establishment_id: str | None) -> bool:
+    """Whether the principal may act in this establishment: the one their session acts in,
+    or any, with `ANY_ESTABLISHMENT` (admins)."""
+    return (
+        allows(principal, Permission.ANY_ESTABLISHMENT)
+        or principal.establishment_id == establishment_id
+    )
+
+
+def require_in(
+    principal: Principal,
+    establishment_id: str | None,
+    permission: Permission | None = None,
+    *,
+    missing: str = "No such establishment.",
+) -> None:
+    """Refuse unless the principal holds `permission` (403) and acts in this establishment.
+
+    Another establishment answers 404 with `missing`, as a record that does not
+    exist would (`acts_in`): asking about another establishment's records must
+    not tell anyone they exist.
+    """
+    if permission is not None:
+        require_permission(principal, permission)
+    if not acts_in(principal, establishment_id):
+        raise ServiceError(Code.NOT_FOUND, missing)
+
+
 def roles_with(permission: Permission) -> list[str]:
     """The roles holding a permission, in the table's order: an operation's `x-roles`."""
     return [role.value for role, held in ROLE_PERMISSIONS.items() if permission in held]
@@ -302,10 +347,12 @@ def parse_permission(value: object) -> Permission:
 __all__ = [
     "ROLE_PERMISSIONS",
     "Permission",
+    "acts_in",
     "allows",
     "parse_permission",
     "parse_role",
     "permissions_of",
+    "require_in",
     "require_permission",
     "roles_with",
     "table",

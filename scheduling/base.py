@@ -27,6 +27,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.access.serving import serves
 from core.clinical import ClinicalRecord, Reading, reading
 from core.clock import Clock
 from core.db.engine import Database
@@ -38,6 +39,7 @@ from core.identity import Principal, Role
 from core.identity.types import NoEndings, SessionEndings
 from core.jobs import insert_job
 from core.permissions import Permission, allows
+from scheduling.release_steps import ReleaseSteps
 from scheduling.suspension import Suspensions
 from scheduling.tables import appointments, notifications, service_readers, services
 from scheduling.types import Appointment, Service, Status, TextStatus
@@ -52,6 +54,8 @@ NOTES = "appointments.notes"
 OUTCOME_CODE = "appointments.outcome_code"
 OUTCOME_NOTE = "appointments.outcome_note"
 REQUEST_TEXT = "health_requests.text"
+HANDOVER_BUNDLE = "handovers.bundle"
+REQUEST_RESPONSE = "health_requests.response"
 # Appointment fields that are clinical free text: (attribute, sealed as, stored in).
 APPOINTMENT_TEXT = (
     ("reason", REASON, "reason_enc"),
@@ -121,6 +125,7 @@ class ServiceBase:
         # and never changes, and ZoneInfo reads a file the first time.
         self._zones: dict[str, ZoneInfo] = {}
         self.suspensions = Suspensions()
+        self.release_steps = ReleaseSteps()
 
     def now(self) -> datetime:
         return self._clock.now()
@@ -328,9 +333,12 @@ class ServiceBase:
     async def _clinician_at(
         self, conn: AsyncConnection, clinician_id: object, establishment_id: str
     ) -> Any:
-        """A clinician of this establishment; one of another answers as a missing one."""
+        """A clinician who serves this establishment (their home one, or one they also
+        serve); one who does not answers as a missing one."""
         clinician = await self._person(conn, clinician_id, Role.CLINICIAN)
-        if clinician.establishment_id != establishment_id:
+        if clinician.establishment_id != establishment_id and not await serves(
+            conn, clinician.id, establishment_id
+        ):
             raise ServiceError(Code.NOT_FOUND, "No such clinician.")
         return clinician
 

@@ -37,6 +37,7 @@ from scheduling.base import (
     require_visible,
     text,
 )
+from scheduling.desk import released
 from scheduling.locks import lock_people
 from scheduling.reasons import Cause, reason
 from scheduling.search import ACTIVE, SlotSearch
@@ -75,7 +76,11 @@ class Booking(SlotSearch):
             raise ServiceError(Code.FORBIDDEN, "A prisoner can only book for themselves.")
         start = instant(starts_at, "start")
         if start < self._clock.now():
-            raise ServiceError(Code.INVALID_REQUEST, "An appointment cannot be booked in the past.")
+            raise ServiceError(
+                Code.INVALID_REQUEST,
+                "An appointment cannot be booked in the past.",
+                extra={"reason": "in_the_past"},
+            )
         visit_reason = text(reason_text, "reason")
         visit_notes = text(notes, "notes")
         if request_id is not None and not isinstance(request_id, str):
@@ -199,6 +204,12 @@ class Booking(SlotSearch):
     ) -> tuple[Any, Any]:
         prisoner = await self._person(conn, prisoner_id, Role.PRISONER)
         require_visible(actor, prisoner.establishment_id, "No such prisoner.")
+        if prisoner.id in await released(conn, [prisoner.id]):
+            raise ServiceError(
+                Code.CONFLICT,
+                "The prisoner has been released.",
+                extra={"reason": "prisoner_released"},
+            )
         if prisoner.establishment_id != service.establishment_id or not prisoner.active:
             raise ServiceError(
                 Code.INVALID_REQUEST, "The prisoner is not at this service's establishment."
@@ -206,7 +217,9 @@ class Booking(SlotSearch):
         clinician = await self._clinician_at(conn, clinician_id, service.establishment_id)
         if same_sex and (prisoner.sex is None or clinician.sex != prisoner.sex):
             raise ServiceError(
-                Code.CONFLICT, "The clinician is not of the same sex as the patient."
+                Code.CONFLICT,
+                "The clinician is not of the same sex as the patient.",
+                extra={"reason": "not_same_sex"},
             )
         return prisoner, clinician
 
@@ -230,9 +243,17 @@ class Booking(SlotSearch):
             exclude=exclude,
         )
         if busy[clinician_id].overlaps(start, end):
-            raise ServiceError(Code.CONFLICT, "The clinician already has an appointment then.")
+            raise ServiceError(
+                Code.CONFLICT,
+                "The clinician already has an appointment then.",
+                extra={"reason": "clinician_busy"},
+            )
         if prisoner_busy.overlaps(start, end):
-            raise ServiceError(Code.CONFLICT, "The prisoner already has an appointment then.")
+            raise ServiceError(
+                Code.CONFLICT,
+                "The prisoner already has an appointment then.",
+                extra={"reason": "prisoner_busy"},
+            )
 
     async def _claim_request(
         self, conn: AsyncConnection, request_id: str, prisoner_id: str, appointment_id: str
@@ -249,14 +270,22 @@ class Booking(SlotSearch):
             .values(status="booked", appointment_id=appointment_id)
         )
         if claimed.rowcount != 1:
-            raise ServiceError(Code.CONFLICT, "The request is not open for this prisoner.")
+            raise ServiceError(
+                Code.CONFLICT,
+                "The request is not open for this prisoner.",
+                extra={"reason": "request_closed"},
+            )
 
     async def reschedule(
         self, actor: Principal, appointment_id: str, starts_at: object
     ) -> Appointment:
         start = instant(starts_at, "start")
         if start < self._clock.now():
-            raise ServiceError(Code.INVALID_REQUEST, "An appointment cannot be booked in the past.")
+            raise ServiceError(
+                Code.INVALID_REQUEST,
+                "An appointment cannot be booked in the past.",
+                extra={"reason": "in_the_past"},
+            )
         async with self._db.begin() as conn:
             m = await self._appointment_row(conn, appointment_id, for_update=True)
             self._may_manage(actor, m)
@@ -437,6 +466,9 @@ class Booking(SlotSearch):
             allowed(m)
         advance(Status(m["status"]), target)
         values: dict[str, Any] = {"status": target.value, "updated_at": self._clock.now()}
+        if target in (Status.COMPLETED, Status.DID_NOT_ATTEND):
+            # The 24 hours in which the outcome may be amended run from here.
+            values["outcome_at"] = values["updated_at"]
         subject = m["prisoner_id"]
         if reason_code is not None:
             values["outcome_category"] = reason(reason_code).cause.value

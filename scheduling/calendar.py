@@ -53,6 +53,18 @@ class CalendarFeed(ServiceBase):
             )
         return CalendarToken(token_id, token, now)
 
+    async def calendar_tokens(self, actor: Principal) -> list[CalendarToken]:
+        """The caller's links still in force; the secret itself is never kept, so `token` is ""."""
+        require_permission(actor, Permission.CALENDAR_MANAGE)
+        c = calendar_tokens.c
+        async with self._db.connect() as conn:
+            rows = await conn.execute(
+                select(c.id, c.created_at)
+                .where(and_(c.clinician_id == actor.account_id, c.revoked_at.is_(None)))
+                .order_by(c.created_at, c.id)
+            )
+            return [CalendarToken(r.id, "", r.created_at) for r in rows]
+
     async def revoke_calendar_token(self, actor: Principal, token_id: str) -> None:
         require_permission(actor, Permission.CALENDAR_MANAGE)
         async with self._db.begin() as conn:

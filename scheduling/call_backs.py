@@ -16,7 +16,7 @@ from core.db.schema import accounts, cells, wings
 from core.errors import Code, ServiceError
 from core.events import Action
 from core.identity import Principal, Role
-from core.permissions import Permission, allows, require_permission
+from core.permissions import Permission, acts_in, allows, require_permission
 from scheduling.base import new_id
 from scheduling.readiness import Readiness
 from scheduling.tables import appointments, call_backs
@@ -25,10 +25,7 @@ from scheduling.types import CallBackTask
 
 def _may_see_tasks(actor: Principal, establishment_id: str) -> None:
     require_permission(actor, Permission.CALL_BACKS_MANAGE)
-    if (
-        not allows(actor, Permission.ANY_ESTABLISHMENT)
-        and actor.establishment_id != establishment_id
-    ):
+    if not acts_in(actor, establishment_id):
         raise ServiceError(Code.FORBIDDEN)
 
 
@@ -157,10 +154,7 @@ class CallBacks(Readiness):
                     ).where(c.id == task_id)
                 )
             ).first()
-            if row is None or (
-                not allows(actor, Permission.ANY_ESTABLISHMENT)
-                and actor.establishment_id != row.establishment_id
-            ):
+            if row is None or not acts_in(actor, row.establishment_id):
                 raise ServiceError(Code.NOT_FOUND, "No such call-back.")
             if row.done_at is not None:
                 raise ServiceError(Code.CONFLICT, "This call-back is already done.")

@@ -33,6 +33,7 @@ from scheduling.types import EstablishmentView, Service
 
 SERVICE_CODE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 EXCEPTION_KINDS = ("leave", "extra")
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MAX_READERS = 50
 READER_ROLES = (Role.CLINICIAN.value, Role.MANAGER.value)
 
@@ -241,7 +242,11 @@ class Catalogue(ServiceBase):
         start: object,
         end: object,
     ) -> AvailabilityRule:
-        """A weekly recurring session, in the establishment's wall-clock time."""
+        """A weekly recurring session, in the establishment's wall-clock time.
+
+        Sessions of different services may overlap (the clinician offers either
+        then); one that overlaps another of the same service is refused.
+        """
         require_permission(actor, Permission.AVAILABILITY_MANAGE)
         if actor.role == Role.CLINICIAN and clinician_id != actor.account_id:
             raise ServiceError(Code.FORBIDDEN)
@@ -255,6 +260,31 @@ class Catalogue(ServiceBase):
             service = await self._service(conn, service_id)
             require_visible(actor, service.establishment_id, "No such service.")
             clinician = await self._clinician_at(conn, clinician_id, service.establishment_id)
+            clash = (
+                await conn.execute(
+                    select(availability.c.start_minute, availability.c.end_minute).where(
+                        and_(
+                            availability.c.clinician_id == clinician.id,
+                            availability.c.service_id == service.id,
+                            availability.c.weekday == day,
+                            availability.c.start_minute < end_minute,
+                            availability.c.end_minute > start_minute,
+                        )
+                    )
+                )
+            ).first()
+            if clash is not None:
+                raise ServiceError(
+                    Code.CONFLICT,
+                    f"This overlaps a session already set on {WEEKDAYS[day]}, "
+                    f"{hhmm(clash.start_minute)} to {hhmm(clash.end_minute)}.",
+                    extra={
+                        "reason": "availability_overlap",
+                        "weekday": day,
+                        "start": hhmm(clash.start_minute),
+                        "end": hhmm(clash.end_minute),
+                    },
+                )
             await conn.execute(
                 insert(availability).values(
                     id=rule_id,
@@ -355,6 +385,29 @@ class Catalogue(ServiceBase):
         exc_id = new_id()
         async with self._db.begin() as conn:
             clinician = await self._clinician_at(conn, clinician_id, establishment_id)
+            x = availability_exceptions.c
+            same = [x.clinician_id == clinician.id, x.kind == kind]
+            if kind == "extra":
+                same.append(x.service_id == service_id)
+            clash = (
+                await conn.execute(
+                    select(x.starts_at, x.ends_at).where(
+                        and_(*same, x.starts_at < end, x.ends_at > start)
+                    )
+                )
+            ).first()
+            if clash is not None:
+                words = "leave" if kind == "leave" else "an extra session"
+                raise ServiceError(
+                    Code.CONFLICT,
+                    f"This overlaps {words} already set, from {clash.starts_at.isoformat()} "
+                    f"to {clash.ends_at.isoformat()}.",
+                    extra={
+                        "reason": f"{kind}_overlap",
+                        "starts_at": clash.starts_at.isoformat(),
+                        "ends_at": clash.ends_at.isoformat(),
+                    },
+                )
             service: Service | None = None
             if kind == "extra":
                 service = await self._service(conn, service_id)
@@ -388,6 +441,56 @@ class Catalogue(ServiceBase):
             str(kind),
             start,
             end,
+        )
+
+    async def exceptions_of(
+        self, actor: Principal, clinician_id: str, *, establishment_id: str | None
+    ) -> list[AvailabilityException]:
+        """A clinician's leave and extra sessions that have not ended yet."""
+        require_permission(actor, Permission.AVAILABILITY_MANAGE)
+        if actor.role == Role.CLINICIAN and clinician_id != actor.account_id:
+            raise ServiceError(Code.FORBIDDEN)
+        x = availability_exceptions.c
+        query = select(availability_exceptions).where(
+            and_(x.clinician_id == clinician_id, x.ends_at > self._clock.now())
+        )
+        if establishment_id is not None:
+            query = query.where(x.establishment_id == establishment_id)
+        async with self._db.connect() as conn:
+            rows = await conn.execute(query.order_by(x.starts_at))
+            return [
+                AvailabilityException(
+                    r.id,
+                    r.clinician_id,
+                    r.establishment_id,
+                    r.service_id,
+                    r.kind,
+                    r.starts_at,
+                    r.ends_at,
+                )
+                for r in rows
+            ]
+
+    async def remove_exception(self, actor: Principal, exception_id: str) -> None:
+        require_permission(actor, Permission.AVAILABILITY_MANAGE)
+        x = availability_exceptions.c
+        async with self._db.begin() as conn:
+            row = (
+                await conn.execute(select(availability_exceptions).where(x.id == exception_id))
+            ).first()
+            if row is None:
+                raise ServiceError(Code.NOT_FOUND, "No such leave or session.")
+            require_visible(actor, row.establishment_id, "No such leave or session.")
+            if actor.role == Role.CLINICIAN and row.clinician_id != actor.account_id:
+                raise ServiceError(Code.FORBIDDEN)
+            await conn.execute(delete(availability_exceptions).where(x.id == exception_id))
+        await self._record(
+            Action.AVAILABILITY_CHANGED,
+            actor,
+            establishment=row.establishment_id,
+            subject=row.clinician_id,
+            change=f"exception_{row.kind}_removed",
+            exception=exception_id,
         )
 
     # ------------------------------------------------------ regime windows

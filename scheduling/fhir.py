@@ -239,3 +239,78 @@ def operation_outcome(message: str, code: str = "invalid") -> dict[str, Any]:
         "resourceType": "OperationOutcome",
         "issue": [{"severity": "error", "code": code, "diagnostics": message}],
     }
+
+
+# ------------------------------------------------------------- hand-over
+
+REQUEST_PRIORITY = {"routine": "routine", "soon": "asap", "urgent": "urgent"}
+GENDER = {"M": "male", "F": "female"}
+
+
+def patient(
+    prisoner_id: str, name: str, prison_number: str | None, sex: str | None
+) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Patient",
+        "id": prisoner_id,
+        "name": [{"text": name}],
+        "gender": GENDER.get(sex or "", "unknown"),
+    }
+    if prison_number:
+        resource["identifier"] = [{"system": f"{SYSTEM}/prison-number", "value": prison_number}]
+    return resource
+
+
+def pending_appointment(
+    appointment_id: str, prisoner_id: str, service_code: str, was_at: datetime
+) -> dict[str, Any]:
+    """A consult the prison had booked and could not hold: still wanted, so `proposed`,
+    for the community to book, from the time it was booked for."""
+    return {
+        "resourceType": "Appointment",
+        "id": appointment_id,
+        "status": "proposed",
+        "serviceType": _service_type(service_code),
+        "requestedPeriod": [{"start": was_at.isoformat()}],
+        "participant": [{"actor": _ref("Patient", prisoner_id), "status": "needs-action"}],
+    }
+
+
+def service_request(
+    request_id: str,
+    prisoner_id: str,
+    category: str,
+    urgency: str | None,
+    service_code: str | None,
+    created_at: datetime,
+) -> dict[str, Any]:
+    """An open health request: what kind of care, how soon; its words stay sealed here."""
+    resource: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "id": request_id,
+        "status": "active",
+        "intent": "proposal",
+        "category": [{"coding": [{"system": f"{SYSTEM}/request-category", "code": category}]}],
+        "subject": _ref("Patient", prisoner_id),
+        "authoredOn": created_at.isoformat(),
+        "priority": REQUEST_PRIORITY.get(urgency or "routine", "routine"),
+    }
+    if service_code:
+        resource["code"] = {"coding": [{"system": f"{SYSTEM}/service", "code": service_code}]}
+    return resource
+
+
+def handover_bundle(
+    handover_id: str, at: datetime, resources: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """A `collection` Bundle whose identifier the receiver can use to drop a repeat."""
+    return {
+        "resourceType": "Bundle",
+        "id": handover_id,
+        "identifier": {"system": f"{SYSTEM}/handover", "value": handover_id},
+        "type": "collection",
+        "timestamp": at.isoformat(),
+        "entry": [
+            {"fullUrl": f"{SYSTEM}/{r['resourceType']}/{r['id']}", "resource": r} for r in resources
+        ],
+    }

@@ -1,55 +1,66 @@
-"""Transfer and release: what a prisoner's pending care does when they move.
+"""Transfer: what a prisoner's pending care does when they move establishment.
 
-On transfer, pending consults are cancelled as prison-caused and re-offered at
-the new establishment as requests in its triage queue, open requests and
-consents move with the prisoner, and each clinician is told. The prisoner
-leaves their cell for one of the new establishment's (or for none, until its
-officers place them), through `core.people.relocate`, in the same transaction.
-On release, pending consults and requests are closed with the release reason,
-the prisoner leaves their cell, and is listed for hand-over to community
-services.
+Each pending consult moves with the prisoner as a booking at the new
+establishment, at the same time, where that establishment has a service with the
+same code and a clinician there can take the time: the consult's own clinician
+if they serve both establishments, else another who offers the service then.
+Only a consult that cannot move is cancelled (prison-caused, "transfer") and
+becomes a request in the new establishment's triage queue. Open requests and
+consents move with the prisoner. The prisoner is told, consult by consult, what
+happened (`transfer_moved`, or the cancellation with the reason "transfer"), and
+each clinician who loses a patient is told too. The prisoner leaves their cell
+for one of the new establishment's (or for none, until its officers place them),
+through `core.people.relocate`, all in one transaction.
+
+Release is scheduling/release.py; the hand-over it makes, scheduling/handover.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.db.schema import accounts, sessions
+from core.access.serving import serves
+from core.db.schema import accounts
 from core.errors import Code, ServiceError
 from core.events import Action
 from core.identity import Principal, Role
-from core.identity.types import EndReason, SessionsEnded
-from core.people.locations import destination_cell, relocate
+from core.people.moves import destination_cell, relocate
 from core.people.types import MoveKind
 from core.permissions import Permission, require_permission
-from scheduling.base import (
-    REQUEST_TEXT,
-    new_id,
-    require_establishment,
-    require_visible,
+from scheduling.base import REQUEST_TEXT, new_id, require_visible, service_from
+from scheduling.handover import Handovers
+from scheduling.locks import lock_people
+from scheduling.release import Release
+from scheduling.tables import (
+    appointments,
+    availability,
+    consents,
+    health_requests,
+    movements,
+    services,
 )
-from scheduling.consent import Consents
-from scheduling.lockdown import Lockdowns
-from scheduling.tables import consents, health_requests, movements, services
 from scheduling.triage import OPEN
-from scheduling.types import Scope, Status
+from scheduling.types import Status
 
 
 @dataclass(frozen=True)
-class Handover:
-    prisoner_id: str
-    released_at: datetime
-    community_sharing: bool
+class Transfer:
+    moved: int
+    """Consults that go ahead at the new establishment."""
+    requested: int
+    """Consults that could not, now requests in its triage queue."""
 
 
-class Movements(Lockdowns, Consents):
+class Movements(Release, Handovers):
     async def transfer(
         self, actor: Principal, prisoner_id: str, to_establishment: str, to_cell: object = None
-    ) -> int:
-        """Returns how many pending consults were re-offered at the new establishment.
+    ) -> Transfer:
+        """How many pending consults moved with the prisoner, and how many went to triage.
 
         `to_cell` (a cell of the new establishment, by name or id) is where the
         prisoner goes; without it they are in no cell until its officers place them.
@@ -63,40 +74,38 @@ class Movements(Lockdowns, Consents):
             await self._zone_name(conn, to_establishment)
             if to_establishment == source:
                 raise ServiceError(Code.INVALID_REQUEST, "The prisoner is already there.")
+            if not prisoner.active:
+                raise ServiceError(Code.CONFLICT, "This prisoner has been released.")
             cell = (
                 None if to_cell is None else await destination_cell(conn, to_establishment, to_cell)
             )
             pending = await self._active_of(conn, prisoner_id=prisoner.id)
+            moved = 0
             for m in pending:
-                await self._apply(conn, m["id"], Status.CANCELLED, None, "transfer", None)
-                code = await conn.scalar(
-                    select(services.c.code).where(services.c.id == m["service_id"])
-                )
-                request_id = new_id()
-                await conn.execute(
-                    insert(health_requests).values(
-                        id=request_id,
-                        prisoner_id=prisoner.id,
-                        establishment_id=to_establishment,
-                        category="other",
-                        text_enc=await self._seal(
-                            conn,
-                            prisoner.id,
-                            f"Transferred with a booked {code} consult; please re-offer.",
-                            request_id,
-                            REQUEST_TEXT,
-                        ),
-                        status="received",
-                        created_at=now,
+                taken_by = await self._move_consult(conn, m, prisoner, to_establishment)
+                if taken_by is not None:
+                    moved += 1
+                    await self._notify(
+                        conn,
+                        prisoner.id,
+                        "transfer_moved",
+                        appointment_id=m["id"],
+                        starts_at=m["starts_at"],
                     )
-                )
-                await self._notify(
-                    conn,
-                    m["clinician_id"],
-                    "patient_transferred",
-                    appointment_id=m["id"],
-                    starts_at=m["starts_at"],
-                )
+                    if taken_by != m["clinician_id"]:
+                        for person, kind in (
+                            (m["clinician_id"], "patient_transferred"),
+                            (taken_by, "booked"),
+                        ):
+                            await self._notify(
+                                conn,
+                                person,
+                                kind,
+                                appointment_id=m["id"],
+                                starts_at=m["starts_at"],
+                            )
+                    continue
+                await self._to_triage(conn, m, prisoner.id, to_establishment, now)
             await conn.execute(
                 update(health_requests)
                 .where(
@@ -129,7 +138,6 @@ class Movements(Lockdowns, Consents):
                 now=now,
                 actor=actor.account_id,
             )
-            # Each consult's own "cancelled" notice says why (reason "transfer").
             await self._notify(conn, prisoner.id, "transferred")
             await conn.execute(
                 insert(movements).values(
@@ -148,98 +156,106 @@ class Movements(Lockdowns, Consents):
             establishment=source,
             subject=prisoner.id,
             to=to_establishment,
-            reoffered=len(pending),
+            moved=moved,
+            reoffered=len(pending) - moved,
             from_cell=left.name if left else None,
             cell=cell.name if cell else None,
         )
-        return len(pending)
+        return Transfer(moved=moved, requested=len(pending) - moved)
 
-    async def release(self, actor: Principal, prisoner_id: str) -> int:
-        """Returns how many pending consults were closed."""
-        require_permission(actor, Permission.PRISONERS_MOVE)
-        now = self._clock.now()
-        async with self._db.begin() as conn:
-            prisoner = await self._person(conn, prisoner_id, Role.PRISONER)
-            source = prisoner.establishment_id
-            require_visible(actor, source, "No such prisoner.")
-            pending = await self._active_of(conn, prisoner_id=prisoner.id)
-            for m in pending:
-                await self._apply(conn, m["id"], Status.CANCELLED, None, "release", None)
-                await self._notify(
+    async def _move_consult(
+        self, conn: AsyncConnection, m: Any, prisoner: Any, to_establishment: str
+    ) -> str | None:
+        """Book the consult at the new establishment, at its time, with its own
+        clinician if they serve there, else with another who can take it; returns
+        who took it, or None when nobody can (then it goes to triage)."""
+        code = await conn.scalar(select(services.c.code).where(services.c.id == m["service_id"]))
+        found = (
+            await conn.execute(
+                select(services).where(
+                    and_(services.c.establishment_id == to_establishment, services.c.code == code)
+                )
+            )
+        ).first()
+        if found is None:
+            return None
+        service = service_from(found._mapping)
+        start = m["starts_at"]
+        end = start + timedelta(minutes=service.minutes)
+        offering = await conn.execute(
+            select(availability.c.clinician_id)
+            .where(availability.c.service_id == service.id)
+            .distinct()
+        )
+        others = sorted(r.clinician_id for r in offering if r.clinician_id != m["clinician_id"])
+        for clinician_id in [m["clinician_id"], *others]:
+            if not await serves(conn, clinician_id, to_establishment):
+                continue
+            if m["same_sex"]:
+                sex = await conn.scalar(select(accounts.c.sex).where(accounts.c.id == clinician_id))
+                if prisoner.sex is None or sex != prisoner.sex:
+                    continue
+            try:
+                await self._check_bookable(
                     conn,
-                    m["clinician_id"],
-                    "patient_released",
-                    appointment_id=m["id"],
-                    starts_at=m["starts_at"],
+                    service,
+                    clinician_id,
+                    start,
+                    end,
+                    escorted=m["in_person"] and service.escort_if_in_person,
                 )
-            await conn.execute(
-                update(health_requests)
-                .where(
-                    and_(
-                        health_requests.c.prisoner_id == prisoner.id,
-                        health_requests.c.status.in_(OPEN),
-                    )
+                await lock_people(conn, clinician_id=clinician_id, prisoner_id=prisoner.id)
+                await self._check_free(
+                    conn, service, clinician_id, prisoner.id, start, end, exclude=m["id"]
                 )
-                .values(status="closed")
-            )
-            await relocate(
-                conn,
-                prisoner_id=prisoner.id,
-                kind=MoveKind.RELEASE,
-                from_establishment=source,
-                to_establishment=None,
-                to_cell=None,
-                now=now,
-                actor=actor.account_id,
-            )
+            except ServiceError:
+                continue
             await conn.execute(
-                insert(movements).values(
-                    id=new_id(),
-                    prisoner_id=prisoner.id,
-                    kind="release",
-                    from_establishment_id=source,
-                    to_establishment_id=None,
-                    at=now,
-                    actor=actor.account_id,
+                update(appointments)
+                .where(and_(appointments.c.id == m["id"], appointments.c.status == m["status"]))
+                .values(
+                    establishment_id=to_establishment,
+                    service_id=service.id,
+                    clinician_id=clinician_id,
+                    ends_at=end,
+                    buffer_minutes=service.buffer_minutes,
+                    updated_at=self._clock.now(),
                 )
             )
-            # Their in-cell sign-ins end with custody: HTTP refuses the tokens at
-            # once, and the sockets they opened are closed (4009) on every node.
-            await conn.execute(
-                update(sessions)
-                .where(and_(sessions.c.account_id == prisoner.id, sessions.c.revoked_at.is_(None)))
-                .values(revoked_at=now, revoked_reason="released")
-            )
-        await self._record(
-            Action.RELEASED, actor, establishment=source, subject=prisoner.id, closed=len(pending)
-        )
-        await self._endings.sessions_ended(
-            SessionsEnded(EndReason.RELEASED, account_id=prisoner.id)
-        )
-        return len(pending)
+            return str(clinician_id)
+        return None
 
-    async def handover_list(self, actor: Principal, establishment_id: str) -> list[Handover]:
-        """Released prisoners for hand-over to community services, newest first."""
-        require_permission(actor, Permission.HANDOVER_READ)
-        require_establishment(actor, establishment_id)
-        async with self._db.connect() as conn:
-            rows = list(
-                await conn.execute(
-                    select(movements.c.prisoner_id, movements.c.at)
-                    .where(
-                        and_(
-                            movements.c.from_establishment_id == establishment_id,
-                            movements.c.kind == "release",
-                        )
-                    )
-                    .order_by(movements.c.at.desc())
-                )
+    async def _to_triage(
+        self, conn: AsyncConnection, m: Any, prisoner_id: str, to_establishment: str, now: datetime
+    ) -> None:
+        """Cancel a consult that cannot move and ask the new establishment's healthcare
+        team to offer it again. The prisoner's cancellation notice carries the reason
+        ("transfer"), which their page words as "you moved establishment; the
+        healthcare team there will offer you a new time"."""
+        await self._apply(conn, m["id"], Status.CANCELLED, None, "transfer", None)
+        code = await conn.scalar(select(services.c.code).where(services.c.id == m["service_id"]))
+        request_id = new_id()
+        await conn.execute(
+            insert(health_requests).values(
+                id=request_id,
+                prisoner_id=prisoner_id,
+                establishment_id=to_establishment,
+                category="other",
+                text_enc=await self._seal(
+                    conn,
+                    prisoner_id,
+                    f"Transferred with a booked {code} consult; please re-offer.",
+                    request_id,
+                    REQUEST_TEXT,
+                ),
+                status="received",
+                created_at=now,
             )
-            return [
-                Handover(
-                    r.prisoner_id,
-                    r.at,
-                    await self._in_force(conn, r.prisoner_id, Scope.COMMUNITY_SHARING),
-                )
-                for r in rows
-            ]
+        )
+        await self._notify(
+            conn,
+            m["clinician_id"],
+            "patient_transferred",
+            appointment_id=m["id"],
+            starts_at=m["starts_at"],
+        )

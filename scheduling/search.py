@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from core.db.schema import accounts
 from core.errors import Code, ServiceError
 from core.identity import Principal, Role
 from scheduling.base import ServiceBase, require_visible
+from scheduling.desk import released
 from scheduling.slots import (
     BusyIndex,
     Interval,
@@ -34,7 +36,13 @@ from scheduling.slots import (
     subtract,
     widen,
 )
-from scheduling.tables import appointments, availability, availability_exceptions, lockdowns
+from scheduling.tables import (
+    appointment_attendees,
+    appointments,
+    availability,
+    availability_exceptions,
+    lockdowns,
+)
 from scheduling.tables import regime_windows as regime_table
 from scheduling.times import local_dates, local_instant
 from scheduling.types import ACTIVE_STATUSES, Service, Slot
@@ -241,10 +249,13 @@ class SlotSearch(ServiceBase):
         same_sex: bool = False,
         limit: int = 20,
         actor: Principal | None = None,
+        chaperone: bool = False,
     ) -> list[Slot]:
         """Free slots; for an `actor`, only at their own establishment (admins: any).
 
         Another establishment's service or prisoner answers as a missing one.
+        With `chaperone`, only times when one of the establishment's chaperones
+        is not already invited to another consult.
         """
         if end <= start:
             raise ServiceError(Code.INVALID_REQUEST, "The end must be after the start.")
@@ -263,6 +274,12 @@ class SlotSearch(ServiceBase):
                 prisoner = await self._person(conn, prisoner_id, Role.PRISONER)
                 if actor is not None:
                     require_visible(actor, prisoner.establishment_id, "No such prisoner.")
+                if prisoner.id in await released(conn, [prisoner.id]):
+                    raise ServiceError(
+                        Code.CONFLICT,
+                        "The prisoner has been released.",
+                        extra={"reason": "prisoner_released"},
+                    )
                 if prisoner.establishment_id != service.establishment_id:
                     raise ServiceError(
                         Code.INVALID_REQUEST, "The prisoner is not at this service's establishment."
@@ -273,7 +290,48 @@ class SlotSearch(ServiceBase):
             clinicians = plan.clinicians
             if same_sex and prisoner_id is not None:
                 clinicians = await self._same_sex_clinicians(conn, clinicians, prisoner_id)
-            return await self._walk(conn, plan, service, clinicians, prisoner_id, start, end, limit)
+            keep = None
+            if chaperone:
+                keep = await self._chaperone_free(conn, service.establishment_id, start, end)
+            return await self._walk(
+                conn, plan, service, clinicians, prisoner_id, start, end, limit, keep
+            )
+
+    async def _chaperone_free(
+        self, conn: AsyncConnection, establishment_id: str, start: datetime, end: datetime
+    ) -> Callable[[datetime, datetime], bool]:
+        """Whether some chaperone of the establishment is free over a slot."""
+        c = accounts.c
+        people = [
+            r.id
+            for r in await conn.execute(
+                select(c.id).where(
+                    and_(
+                        c.establishment_id == establishment_id,
+                        c.role == Role.CHAPERONE.value,
+                        c.active.is_(True),
+                    )
+                )
+            )
+        ]
+        taken: dict[str, list[Interval]] = {p: [] for p in people}
+        if people:
+            a, at = appointments.c, appointment_attendees.c
+            for r in await conn.execute(
+                select(at.account_id, a.starts_at, a.ends_at)
+                .join(appointments, a.id == at.appointment_id)
+                .where(
+                    and_(
+                        at.account_id.in_(people),
+                        a.status.in_(ACTIVE),
+                        a.starts_at < end,
+                        a.ends_at > start,
+                    )
+                )
+            ):
+                taken[r.account_id].append((r.starts_at, r.ends_at))
+        indexes = [BusyIndex(v) for v in taken.values()]
+        return lambda s, e: any(not i.overlaps(s, e) for i in indexes)
 
     async def _walk(
         self,
@@ -285,6 +343,7 @@ class SlotSearch(ServiceBase):
         start: datetime,
         end: datetime,
         limit: int,
+        keep: Callable[[datetime, datetime], bool] | None = None,
     ) -> list[Slot]:
         length = timedelta(minutes=service.minutes)
         buffer = timedelta(minutes=service.buffer_minutes)
@@ -332,6 +391,8 @@ class SlotSearch(ServiceBase):
                         continue
                     if prisoner_busy.overlaps(slot_start, slot_end):
                         continue
+                    if keep is not None and not keep(slot_start, slot_end):
+                        continue
                     found.append(Slot(clinician, service.id, slot_start, slot_end))
                     if len(found) >= limit:
                         break
@@ -355,16 +416,36 @@ class SlotSearch(ServiceBase):
         days = local_dates(start, end, plan.tz)
         available = merge(iv for day in days for iv in plan.available(clinician_id, day))
         if not contains(available, start, end):
-            raise ServiceError(Code.CONFLICT, "The clinician is not available at this time.")
+            if BusyIndex(merge(plan.leave.get(clinician_id, []))).overlaps(start, end):
+                raise ServiceError(
+                    Code.CONFLICT,
+                    "The clinician is on leave at this time.",
+                    extra={"reason": "clinician_on_leave"},
+                )
+            raise ServiceError(
+                Code.CONFLICT,
+                "The clinician is not available at this time.",
+                extra={"reason": "clinician_unavailable"},
+            )
         regime = merge(iv for day in days for iv in plan.regime_on(day))
         if BusyIndex(regime).overlaps(start, end):
-            raise ServiceError(Code.CONFLICT, "This time is inside a regime window.")
+            raise ServiceError(
+                Code.CONFLICT,
+                "This time is inside a regime window.",
+                extra={"reason": "regime_window"},
+            )
         if BusyIndex(plan.lockdowns).overlaps(start, end):
             raise ServiceError(
-                Code.CONFLICT, "Calls are restricted at the establishment at this time."
+                Code.CONFLICT,
+                "Calls are restricted at the establishment at this time.",
+                extra={"reason": "restricted"},
             )
         if escorted and BusyIndex(plan.escort_lockdowns).overlaps(start, end):
-            raise ServiceError(Code.CONFLICT, "The establishment is in lockdown at this time.")
+            raise ServiceError(
+                Code.CONFLICT,
+                "The establishment is in lockdown at this time.",
+                extra={"reason": "lockdown"},
+            )
 
 
 def slot_dict(slot: Slot) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from scheduling.attendees import Attendees
 from scheduling.calendar import CalendarFeed
 from scheduling.call_backs import CallBacks
 from scheduling.catalogue import Catalogue
+from scheduling.consult_record import ConsultRecord
+from scheduling.desk import Desk
 from scheduling.inbox import Inbox
 from scheduling.join import JoinPolicy
 from scheduling.misses import Misses
@@ -26,9 +28,11 @@ class SchedulingService(
     Misses,
     CallBacks,
     Operations,
+    ConsultRecord,
     JoinPolicy,
     Inbox,
     Catalogue,
+    Desk,
     Triage,
     Reminders,
     CalendarFeed,

@@ -134,6 +134,9 @@ health_requests = Table(
     Column("triaged_at", UTCDateTime, nullable=True),
     Column("triaged_by", String(36), nullable=True),
     Column("appointment_id", String(36), nullable=True),
+    # Advice given or the reason a request was declined, for the prisoner to read:
+    # sealed under the prisoner's key like the request's own text.
+    Column("response_enc", LargeBinary, nullable=True),
     Index("ix_health_requests_queue", "establishment_id", "status"),
     # Reports: requests made in a period (migration 0020).
     Index("ix_health_requests_created", "establishment_id", "created_at"),
@@ -171,6 +174,8 @@ appointments = Table(
     Column("created_by", String(36), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # When the outcome was first recorded: it may be amended for 24 hours from then.
+    Column("outcome_at", UTCDateTime, nullable=True),
     Index("ix_appointments_clinician", "clinician_id", "starts_at"),
     Index("ix_appointments_prisoner", "prisoner_id", "starts_at"),
     Index("ix_appointments_establishment", "establishment_id", "starts_at"),
@@ -200,6 +205,8 @@ consents = Table(
     Column("witness_id", String(36), nullable=True),
     Column("withdrawn_at", UTCDateTime, nullable=True),
     Column("withdrawn_device_id", String(36), nullable=True),
+    # Set when the consent ended with custody ("released") rather than being withdrawn.
+    Column("ended_reason", String(16), nullable=True),
     Index("ix_consents_prisoner", "prisoner_id", "scope"),
 )
 
@@ -254,6 +261,51 @@ movements = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("actor", String(36), nullable=False),
     Index("ix_movements_from", "from_establishment_id", "kind"),
+)
+
+handovers = Table(
+    "handovers",
+    metadata,
+    # The id is the FHIR Bundle's identifier, and the idempotency key of every POST of it.
+    Column("id", String(36), primary_key=True),
+    Column("prisoner_id", String(36), ForeignKey("accounts.id"), nullable=False),
+    Column("establishment_id", String(36), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    # The Bundle (names, pending care, consents): sealed under the prisoner's own key.
+    Column("bundle_enc", LargeBinary, nullable=False),
+    # A community-sharing consent was in force at release: only then is it sent.
+    Column("shared", Boolean, nullable=False),
+    # held (not to be sent), sending, failing (to be tried again), failed (no more tries), sent
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    # A fixed code ("http_500", "unreachable", "no_endpoint"), never the receiver's words.
+    Column("last_error", String(64), nullable=True),
+    Column("sent_at", UTCDateTime, nullable=True),
+    Index("ix_handovers_establishment", "establishment_id", "created_at"),
+)
+
+community_endpoints = Table(
+    "community_endpoints",
+    metadata,
+    # Where an establishment's hand-overs are POSTed (the community provider's FHIR endpoint).
+    Column("establishment_id", String(36), ForeignKey("establishments.id"), primary_key=True),
+    Column("url", String(500), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(36), nullable=False),
+)
+
+consult_notes = Table(
+    "consult_notes",
+    metadata,
+    # What the clinician writes during a consult, sealed under the prisoner's key
+    # (column `consult_notes.text`, row the appointment). Each save names the
+    # version it replaces (scheduling/consult_notes.py).
+    Column("appointment_id", String(36), ForeignKey("appointments.id"), primary_key=True),
+    Column("prisoner_id", String(36), nullable=False),
+    Column("text_enc", LargeBinary, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(36), nullable=False),
 )
 
 calendar_tokens = Table(

@@ -215,6 +215,10 @@ class HealthRequest:
     waited_days: float
     target_days: int | None
     text_status: TextStatus = TextStatus.WITHHELD
+    # Advice or a reason for declining, written for the prisoner (sealed like `text`).
+    response: str | None = None
+    prisoner_name: str | None = None
+    prison_number: str | None = None
 
 
 PrecallRefusal = Literal["not_a_device", "no_consult", "too_many", "already_testing"]

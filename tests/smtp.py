@@ -1,7 +1,9 @@
 """A real SMTP server on loopback (aiosmtpd), on the test's own event loop.
 
 It keeps what it accepts; `refuse` makes it answer every recipient with a
-permanent failure, as a server does for a mailbox it will not take.
+permanent failure, as a server does for a mailbox it will not take; `hold`
+makes it keep a sender waiting at the recipient until the event is set (a
+sender that dies meanwhile has sent nothing).
 """
 
 from __future__ import annotations
@@ -23,10 +25,16 @@ class Inbox:
     messages: list[Message] = field(default_factory=list)
     refuse: bool = False
     logins: list[tuple[str, str]] = field(default_factory=list)
+    hold: asyncio.Event | None = None
+    held: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when a sender reaches a held recipient."""
 
     async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
     ) -> str:
+        if self.hold is not None:
+            self.held.set()
+            await self.hold.wait()
         if self.refuse:
             return "550 5.1.1 Mailbox unavailable"
         envelope.rcpt_tos.append(address)

@@ -122,6 +122,28 @@ async def sign_in_staff(client: Any, staff: Staff, **extra: Any) -> dict[str, An
     return body
 
 
+async def new_staff(
+    app: web.Application, role: Role, username: str, establishment_id: str | None
+) -> Staff:
+    """A member of staff of any role, with the tests' password, as an admin would create them."""
+    account_id, secret = await app[IDENTITY].create_staff(
+        role=role,
+        establishment_id=establishment_id,
+        username=username,
+        display_name=username,
+        password=PASSWORD,
+    )
+    return Staff(account_id, username, secret, role, establishment_id)
+
+
+async def signed_in_staff(
+    client: Any, role: Role, username: str, establishment_id: str | None
+) -> tuple[Staff, dict[str, Any]]:
+    """`new_staff`, signed in: the staff member and their tokens."""
+    staff = await new_staff(client.server.app, role, username, establishment_id)
+    return staff, await sign_in_staff(client, staff)
+
+
 async def sign_in_prisoner(client: Any, prisoner: Prisoner, **extra: Any) -> dict[str, Any]:
     resp = await client.post(
         "/api/auth/prisoner",

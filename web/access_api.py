@@ -13,6 +13,7 @@ from aiohttp import web
 
 from core.access.caseloads import CaseloadEntry
 from core.access.departments import Department
+from core.access.notice_emails import NoticeEmailSetting
 from core.access.staff import StaffMember
 from core.errors import Code, ServiceError
 from core.permissions import Permission, parse_permission, roles_with, table
@@ -125,6 +126,26 @@ async def my_email(request: web.Request) -> web.Response:
     body = await read_json(request)
     await request.app[ACCESS].email.start(principal, principal.account_id, body.get("email"))
     return json_response({"sent": True}, status=202)
+
+
+def _notice_email_json(setting: NoticeEmailSetting) -> dict[str, Any]:
+    return {"email": setting.email, "opted_in": setting.opted_in}
+
+
+@routes.get("/api/me/notice-email")
+async def my_notice_email(request: web.Request) -> web.Response:
+    principal = await require(request, Permission.SELF)
+    setting = await request.app[ACCESS].notice_emails.setting(principal)
+    return json_response(_notice_email_json(setting))
+
+
+@routes.put("/api/me/notice-email")
+async def choose_notice_email(request: web.Request) -> web.Response:
+    """Opt in or out of an email ("You have a new message") for each new notice."""
+    principal = await require(request, Permission.SELF)
+    body = await read_json(request)
+    setting = await request.app[ACCESS].notice_emails.choose(principal, body.get("opted_in"))
+    return json_response(_notice_email_json(setting))
 
 
 @routes.post("/api/email/verify")
@@ -312,6 +333,23 @@ OPENAPI: dict[str, Any] = {
             ok=202,
             errors=(400, 401, 502),
         )
+    },
+    "/api/me/notice-email": {
+        "get": op(
+            "One's verified address and whether new notices are emailed to it",
+            tag="access",
+            permission=Permission.SELF,
+            result=obj(email=STR, opted_in={"type": "boolean"}),
+            errors=(400, 401),
+        ),
+        "put": op(
+            "Opt in or out of an email for each new notice (a verified address first)",
+            tag="access",
+            permission=Permission.SELF,
+            body=obj(["opted_in"], opted_in={"type": "boolean"}),
+            result=obj(email=STR, opted_in={"type": "boolean"}),
+            errors=(400, 401, 409),
+        ),
     },
     "/api/email/verify": {
         "post": op(

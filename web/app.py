@@ -40,6 +40,7 @@ from web import (
     call_backs,
     care_api,
     consults_api,
+    desk_api,
     fhir,
     health,
     inbox_api,
@@ -64,6 +65,7 @@ from web.state import (
     DATABASE,
     IDENTITY,
     KEYS,
+    MAILER,
     METRICS,
     PEOPLE,
     PLACES,
@@ -92,6 +94,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     access_api,
     people_api,
     inbox_api,
+    desk_api,
 )
 
 
@@ -268,8 +271,9 @@ def build_access(
 
 def _access(mailer: Mailer | None) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
+        app[MAILER] = mailer or SmtpMailer.from_settings(app[SETTINGS])
         app[ACCESS] = build_access(
-            app[SETTINGS], app[DATABASE], app[AUDIT], app[CLOCK], app[KEYS], mailer
+            app[SETTINGS], app[DATABASE], app[AUDIT], app[CLOCK], app[KEYS], app[MAILER]
         )
         yield
 

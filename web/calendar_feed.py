@@ -31,6 +31,13 @@ async def issue(request: web.Request) -> web.Response:
     )
 
 
+@routes.get("/api/calendar-tokens")
+async def listed(request: web.Request) -> web.Response:
+    principal = await require(request, Permission.CALENDAR_MANAGE)
+    found = await request.app[SCHEDULING].calendar_tokens(principal)
+    return json_response([{"id": t.id, "created_at": t.created_at.isoformat()} for t in found])
+
+
 @routes.delete("/api/calendar-tokens/{token_id}")
 async def revoke(request: web.Request) -> web.Response:
     principal = await require(request, Permission.CALENDAR_MANAGE)
@@ -51,6 +58,12 @@ async def feed(request: web.Request) -> web.Response:
 
 OPENAPI = {
     "/api/calendar-tokens": {
+        "get": op(
+            "The caller's calendar links in force (when each was made; the secret is not kept)",
+            tag="scheduling",
+            permission=Permission.CALENDAR_MANAGE,
+            result={"type": "array", "items": obj(id=STR, created_at=DATETIME)},
+        ),
         "post": (
             op(
                 "Create a secret calendar link (iCalendar, no patient names)",
@@ -59,7 +72,7 @@ OPENAPI = {
                 ok=201,
                 result=obj(id=STR, url=STR, created_at=DATETIME),
             )
-        )
+        ),
     },
     "/api/calendar-tokens/{token_id}": {
         "delete": (

@@ -4,6 +4,7 @@ transfer and release. Thin, like `web/scheduling_api.py`; their shared helpers a
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp import web
@@ -62,6 +63,10 @@ def _request_json(r: HealthRequest) -> dict[str, Any]:
         "target_days": r.target_days,
         "over_target": r.target_days is not None and r.waited_days > r.target_days,
         "prisoner_id": r.prisoner_id,
+        "prisoner_name": r.prisoner_name,
+        "prison_number": r.prison_number,
+        # Advice given, or why the request was declined: written for the prisoner.
+        "response": r.response,
     }
 
 
@@ -124,8 +129,29 @@ async def list_requests(request: web.Request) -> web.Response:
             principal,
             establishment_asked(principal, request.query.get("establishment_id")),
             status=request.query.get("status"),
+            service_id=request.query.get("service_id"),
         )
     return json_response([_request_json(r) for r in found])
+
+
+@routes.get("/api/health-requests/{request_id}")
+async def get_request(request: web.Request) -> web.Response:
+    principal = await require(request, Permission.HEALTH_REQUESTS_READ)
+    found = await scheduling_of(request).health_request(principal, request.match_info["request_id"])
+    return json_response(_request_json(found))
+
+
+@routes.post("/api/health-requests/{request_id}/answer")
+async def answer(request: web.Request) -> web.Response:
+    principal = await require(request, Permission.HEALTH_REQUESTS_TRIAGE)
+    body = await read_json(request)
+    done = await scheduling_of(request).answer_request(
+        principal,
+        request.match_info["request_id"],
+        decision=body.get("decision"),
+        message=body.get("message"),
+    )
+    return json_response(_request_json(done))
 
 
 @routes.post("/api/health-requests/{request_id}/triage")
@@ -151,10 +177,10 @@ async def transfer(request: web.Request) -> web.Response:
     to = body.get("to_establishment_id")
     if not isinstance(to, str):
         raise ServiceError(Code.INVALID_REQUEST, "to_establishment_id is required.")
-    moved = await scheduling_of(request).transfer(
+    done = await scheduling_of(request).transfer(
         principal, request.match_info["prisoner_id"], to, body.get("to_cell")
     )
-    return json_response({"reoffered": moved})
+    return json_response({"moved": done.moved, "reoffered": done.requested})
 
 
 @routes.post("/api/prisoners/{prisoner_id}/release")
@@ -173,13 +199,54 @@ async def handover(request: web.Request) -> web.Response:
     return json_response(
         [
             {
+                "id": h.id,
                 "prisoner_id": h.prisoner_id,
+                "name": h.name,
+                "prison_number": h.prison_number,
                 "released_at": iso_or_none(h.released_at),
                 "community_sharing": h.community_sharing,
+                "status": h.status,
+                "attempts": h.attempts,
+                "last_error": h.last_error,
+                "sent_at": iso_or_none(h.sent_at),
             }
             for h in found
         ]
     )
+
+
+@routes.get("/api/handovers/{handover_id}/bundle")
+async def handover_bundle(request: web.Request) -> web.Response:
+    principal = await require(request, Permission.HANDOVER_DOWNLOAD)
+    handover_id = request.match_info["handover_id"]
+    bundle = await scheduling_of(request).handover_bundle(principal, handover_id)
+    return web.Response(
+        body=json.dumps(bundle, indent=2).encode(),
+        content_type="application/fhir+json",
+        headers={
+            "Content-Disposition": f'attachment; filename="handover-{bundle["id"]}.json"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@routes.get("/api/establishments/{establishment_id}/community-endpoint")
+async def community_endpoint(request: web.Request) -> web.Response:
+    principal = await require(request, Permission.COMMUNITY_ENDPOINT_MANAGE)
+    url = await scheduling_of(request).community_endpoint(
+        principal, request.match_info["establishment_id"]
+    )
+    return json_response({"url": url})
+
+
+@routes.put("/api/establishments/{establishment_id}/community-endpoint")
+async def set_community_endpoint(request: web.Request) -> web.Response:
+    principal = await require(request, Permission.COMMUNITY_ENDPOINT_MANAGE)
+    body = await read_json(request)
+    url = await scheduling_of(request).set_community_endpoint(
+        principal, request.match_info["establishment_id"], body.get("url")
+    )
+    return json_response({"url": url})
 
 
 @routes.put("/api/appointments/{appointment_id}/attendees")
@@ -263,7 +330,7 @@ OPENAPI: dict[str, Any] = {
             "Own requests (prisoner) or the triage queue (staff)",
             Permission.HEALTH_REQUESTS_READ,
             result=ARRAY,
-            parameters=query_params("establishment_id", "status"),
+            parameters=query_params("establishment_id", "status", "service_id"),
         ),
         "post": api_op(
             "Ask for a health appointment; returns the receipt",
@@ -271,6 +338,25 @@ OPENAPI: dict[str, Any] = {
             body=obj(["category", "text"], category=STR, text=STR),
             ok=201,
         ),
+    },
+    "/api/health-requests/{request_id}": {
+        "get": api_op(
+            "One request: the prisoner's own, or one of the reader's establishment",
+            Permission.HEALTH_REQUESTS_READ,
+            parameters=path_params("request_id"),
+            errors=(401, 403, 404),
+        )
+    },
+    "/api/health-requests/{request_id}/answer": {
+        "post": api_op(
+            "Close a request without a consult: advise, or decline with a reason for the prisoner",
+            Permission.HEALTH_REQUESTS_TRIAGE,
+            body=obj(
+                ["decision", "message"], decision={"enum": ["advise", "decline"]}, message=STR
+            ),
+            parameters=path_params("request_id"),
+            errors=(400, 401, 403, 404, 409),
+        )
     },
     "/api/health-requests/{request_id}/triage": {
         "post": api_op(
@@ -300,18 +386,42 @@ OPENAPI: dict[str, Any] = {
     },
     "/api/prisoners/{prisoner_id}/release": {
         "post": api_op(
-            "Release a prisoner; pending care closed and listed for hand-over",
+            "Release a prisoner: account disabled, sign-ins and sockets ended, consents that"
+            " end with custody ended, pending care closed and handed over",
             Permission.PRISONERS_MOVE,
             parameters=path_params("prisoner_id"),
-            errors=(401, 403, 404),
+            errors=(401, 403, 404, 409),
         )
     },
     "/api/handover": {
         "get": api_op(
-            "Released prisoners for hand-over to community services",
+            "Hand-overs to community services, and where each one's sending stands",
             Permission.HANDOVER_READ,
             result=ARRAY,
             parameters=query_params("establishment_id"),
         )
+    },
+    "/api/handovers/{handover_id}/bundle": {
+        "get": api_op(
+            "Download a hand-over: its FHIR R4B Bundle (the reading is logged)",
+            Permission.HANDOVER_DOWNLOAD,
+            parameters=path_params("handover_id"),
+            errors=(401, 403, 404, 409),
+        )
+    },
+    "/api/establishments/{establishment_id}/community-endpoint": {
+        "get": api_op(
+            "Where the establishment's hand-overs are sent",
+            Permission.COMMUNITY_ENDPOINT_MANAGE,
+            parameters=path_params("establishment_id"),
+            errors=(401, 403, 404),
+        ),
+        "put": api_op(
+            "Set (or clear, with null) where the establishment's hand-overs are sent",
+            Permission.COMMUNITY_ENDPOINT_MANAGE,
+            body=obj(["url"], url={"type": ["string", "null"], "format": "uri"}),
+            parameters=path_params("establishment_id"),
+            errors=(400, 401, 403, 404),
+        ),
     },
 }

@@ -22,6 +22,7 @@ from core.errors import ServiceError
 from core.identity import IdentityService, Principal, Role
 from core.identity.service import SYSTEM_ACTOR
 from core.keys import KeyFileError, ServiceKeys, load_service_keys
+from web.access_cli import add_access_commands, run_departments, run_staff
 from web.audit_cli import add_audit_commands, run_audit
 from web.logs import configure_logging
 
@@ -128,6 +129,15 @@ def _parser() -> argparse.ArgumentParser:
         help="let devices use non-relay ICE candidates (relay-only is the default)",
     )
 
+    endpoint = est_sub.add_parser(
+        "community-endpoint",
+        help="show or set where an establishment's hand-overs to community services are sent",
+    )
+    endpoint.add_argument("--establishment", required=True, help="the establishment's code")
+    choice = endpoint.add_mutually_exclusive_group()
+    choice.add_argument("--url", help="the community provider's FHIR endpoint (http or https)")
+    choice.add_argument("--clear", action="store_true", help="send hand-overs nowhere")
+
     acc = sub.add_parser("accounts", help="create accounts")
     acc_sub = acc.add_subparsers(dest="acc_command", required=True, metavar="ACTION")
     create = acc_sub.add_parser(
@@ -149,6 +159,9 @@ def _parser() -> argparse.ArgumentParser:
         "(sealed under the prisoner's own key)",
     )
     create.add_argument(
+        "--cell", help="a prisoner's cell, one the establishment lists (see `places list`)"
+    )
+    create.add_argument(
         "--secret-stdin", action="store_true", help="read the password or PIN from standard input"
     )
     create.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -168,6 +181,7 @@ def _parser() -> argparse.ArgumentParser:
     enrol.add_argument("--complete", action="store_true")
     enrol.add_argument("--json", action="store_true")
     _add_places_commands(sub)
+    add_access_commands(sub)
     add_audit_commands(sub)
     return parser
 
@@ -190,6 +204,26 @@ def _add_places_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     cell.add_argument("--establishment", required=True, help="establishment code")
     cell.add_argument("--wing", required=True, help="a wing the establishment has")
     cell.add_argument("cells", nargs="+", metavar="CELL", help="cell names, e.g. A1-01 A1-02")
+    for what in ("wing", "cell"):
+        rename = places_sub.add_parser(f"rename-{what}", help=f"rename a {what}")
+        rename.add_argument("--establishment", required=True, help="establishment code")
+        rename.add_argument(f"--{what}", required=True, help=f"the {what}'s name now")
+        rename.add_argument("--to", required=True, help="its new name")
+        remove = places_sub.add_parser(
+            f"remove-{what}",
+            help=f"remove a {what}"
+            + (" that has no cells" if what == "wing" else " no prisoner or device is in"),
+            description="Refused, changing nothing, while "
+            + (
+                "the wing has cells"
+                if what == "wing"
+                else "a prisoner is in the cell or a device is enrolled in it"
+            )
+            + ", or while past records (moves, retired devices, test calls) name it: "
+            "rename it instead.",
+        )
+        remove.add_argument("--establishment", required=True, help="establishment code")
+        remove.add_argument(f"--{what}", required=True, help=f"the {what}'s name")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -205,11 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(settings, args)
         return asyncio.run(_run(settings, args))
     except (ConfigError, KeyFileError, ServiceError) as exc:
-        message = (
-            exc.code.message + (f" {exc.detail}" if exc.detail else "")
-            if isinstance(exc, ServiceError)
-            else str(exc)
-        )
+        # A service's own sentence says what was wrong; the code's generic one is for HTTP.
+        message = (exc.detail or exc.code.message) if isinstance(exc, ServiceError) else str(exc)
         print(f"throughcare: {message}", file=sys.stderr)
         return 2
 
@@ -287,6 +318,8 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     async with open_core(settings) as core:
         if args.command == "demo":
             return await _demo(core, args)
+        if args.command == "establishments" and args.est_command == "community-endpoint":
+            return await _community_endpoint(core, args)
         if args.command == "establishments":
             est_id = await core.identity.create_establishment(
                 args.code, args.name, args.timezone, relay_only=not args.allow_direct_media
@@ -299,6 +332,10 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
             return await _enrol(core, args)
         if args.command == "places":
             return await _places(core, args)
+        if args.command == "departments":
+            return await run_departments(core, args)
+        if args.command == "staff":
+            return await run_staff(core, args)
         if args.command == "audit":
             return await run_audit(core, args)
     return 2
@@ -355,6 +392,28 @@ async def _demo(core: Core, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _community_endpoint(core: Core, args: argparse.Namespace) -> int:
+    from web.app import build_scheduling
+
+    est_id = await _establishment_id(core, args.establishment)
+    assert est_id is not None
+    clock = SystemClock()
+    scheduling = build_scheduling(
+        core.db, core.audit, clock, core.keys, SubjectKeys(core.audit.keys, clock)
+    )
+    system = Principal(
+        account_id=SYSTEM_ACTOR, role=Role.ADMIN, establishment_id=None, session_id=""
+    )
+    if args.url is not None or args.clear:
+        url = await scheduling.set_community_endpoint(
+            system, est_id, None if args.clear else args.url
+        )
+    else:
+        url = await scheduling.community_endpoint(system, est_id)
+    print(url or "(none: hand-overs are kept, not sent)")
+    return 0
+
+
 async def _establishment_id(core: Core, code: str | None) -> str | None:
     if code is None:
         return None
@@ -376,8 +435,8 @@ def _read_secret(args: argparse.Namespace, what: str) -> str:
 async def _create_account(core: Core, args: argparse.Namespace) -> int:
     role = Role(args.role)
     est_id = await _establishment_id(core, args.establishment)
-    if role != Role.PRISONER and args.date_of_birth:
-        raise ConfigError("--date-of-birth is for prisoners")
+    if role != Role.PRISONER and (args.date_of_birth or args.cell):
+        raise ConfigError("--date-of-birth and --cell are for prisoners")
     if role == Role.PRISONER:
         if not args.prison_number or est_id is None:
             raise ConfigError("a prisoner needs --prison-number and --establishment")
@@ -389,6 +448,7 @@ async def _create_account(core: Core, args: argparse.Namespace) -> int:
             pin=pin,
             sex=args.sex,
             date_of_birth=args.date_of_birth,
+            cell=args.cell,
         )
         result = {"account_id": account_id}
     else:
@@ -455,6 +515,22 @@ async def _places(core: Core, args: argparse.Namespace) -> int:
         for name in args.cells:
             cell = await places.add_cell(system, est_id, args.wing, name)
             print(f"cell {cell.name} on wing {cell.wing}: {cell.id}")
+        return 0
+    if args.places_command == "rename-wing":
+        wing = await places.rename_wing(system, est_id, args.wing, args.to)
+        print(f"wing {args.wing} is now {wing.name}")
+        return 0
+    if args.places_command == "rename-cell":
+        cell = await places.rename_cell(system, est_id, args.cell, args.to)
+        print(f"cell {args.cell} on wing {cell.wing} is now {cell.name}")
+        return 0
+    if args.places_command == "remove-wing":
+        wing = await places.remove_wing(system, est_id, args.wing)
+        print(f"wing {wing.name} removed")
+        return 0
+    if args.places_command == "remove-cell":
+        cell = await places.remove_cell(system, est_id, args.cell)
+        print(f"cell {cell.name} on wing {cell.wing} removed")
         return 0
     wings = await places.wings(est_id)
     cells = await places.cells(est_id)

@@ -26,6 +26,7 @@ from core.people.service import People
 from core.places.service import Places
 from scheduling import SchedulingService, Service
 from scheduling.times import local_instant
+from web.demo_operations import describe_operations, seed_operations
 
 # code, name, minutes, buffer, target days, sensitive
 DEMO_SERVICES = [
@@ -247,6 +248,16 @@ async def seed(
         data["access"] = await seed_access(identity, access, est_id, staff, prisoners)
     if scheduling is not None:
         data["scheduling"] = await seed_scheduling(scheduling, est_id, staff, prisoners)
+    if scheduling is not None and access is not None:
+        data["operations"] = await seed_operations(
+            identity,
+            scheduling,
+            places,
+            est_id=est_id,
+            east_id=data["access"]["second_establishment"]["id"],
+            staff=staff,
+            services=data["scheduling"]["services"],
+        )
     await asyncio.to_thread(_write, demo_file, data)
     return data
 
@@ -478,4 +489,6 @@ def describe(data: dict[str, Any], url: str) -> str:
         lines.append(
             f"First prisoner's video consult (consent given) starts at {consult['starts_at']}"
         )
+    if "operations" in data:
+        lines.extend(describe_operations(data["operations"]))
     return "\n".join(lines)

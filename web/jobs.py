@@ -14,6 +14,10 @@ Kinds today (docs/jobs.md has the table):
 - `scheduling.close_windows`, every minute: `close_windows` marks appointments
   whose window closed with no outcome `not_recorded` (safe to repeat: each is
   a guarded state change).
+- `scheduling.handover_send`, one per released prisoner with a community-sharing
+  consent (queued by `release`, keyed by the hand-over's id): POSTs the FHIR
+  Bundle to the establishment's community endpoint (web/handover_send.py),
+  retried with back-off; every failure shows on the manager's page.
 - `jobs.prune`, every hour: forgets finished jobs (a week; failed ones 30 days).
 
 - `notifications.deliver`, one per notice, due when the notice is (queued by
@@ -22,11 +26,15 @@ Kinds today (docs/jobs.md has the table):
   completing transaction, so a retry never makes a second one) and then tells
   the recipient's open sockets on any node (`Hub.push_inbox`).
 
-Email to staff who opt in is one more kind, `notifications.email`: the
-deliver handler schedules it (`runner.schedule(conn, EMAIL_JOB, {"notification":
-id}, due_at=now, key=id)`) in the same transaction when the recipient has an
-address and has opted in, and its handler sends "You have a new message in
-Throughcare" with `Message-ID` built from `ctx.idempotency_key` (docs/notifications.md).
+- `notifications.email`, one per notice delivered to a staff member who opted
+  in (core/access/notice_emails.py), scheduled by the deliver handler in its
+  completing transaction (so it exists exactly when the notice is in the
+  inbox, once: keyed by the notice's id): sends "You have a new message in
+  Throughcare" and a link, never the notice, to the address verified at the
+  time of sending, with a `Message-ID` made from the notice's id. A refusing
+  or silent SMTP server fails the attempt (`MailRefused`, `MailUnreachable`);
+  the runner retries with back-off and an admin sees a job that gave up at
+  /admin/jobs. No request waits on SMTP.
 """
 
 from __future__ import annotations
@@ -36,18 +44,38 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 from aiohttp import web
+from sqlalchemy import select
 
-from core.jobs import PRUNE, JobContext, JobRunner, prune_finished
+from core.access.notice_emails import EMAIL_JOB, address_for, notice_mail
+from core.db.engine import Database
+from core.jobs import PRUNE, Backoff, JobContext, JobRunner, prune_finished
+from core.mail import Mailer, SmtpMailer
 from scheduling import SchedulingService
 from scheduling.base import DELIVER_JOB
 from scheduling.lockdown import END_JOB
 from scheduling.misses import CLOSE_JOB
+from scheduling.release import HANDOVER_JOB
+from scheduling.tables import notifications
 from signalling.hub import Hub
-from web.state import CLOCK, DATABASE, JOBS, METRICS, SCHEDULING, SETTINGS, SIGNALLING
+from web.handover_send import MAX_ATTEMPTS as HANDOVER_ATTEMPTS
+from web.handover_send import handover_handler
+from web.state import (
+    CLOCK,
+    DATABASE,
+    JOBS,
+    MAILER,
+    METRICS,
+    SCHEDULING,
+    SETTINGS,
+    SIGNALLING,
+)
 
 log = logging.getLogger(__name__)
 
 REMINDERS = "scheduling.reminders"
+EMAIL_ATTEMPTS = 10
+EMAIL_BACKOFF = Backoff(base=timedelta(minutes=1), cap=timedelta(hours=1))
+"""A mail server down for a few hours is waited for (about 8.5 h over ten tries)."""
 
 
 Push = Callable[[str, str, str], Awaitable[None]]
@@ -55,9 +83,14 @@ Push = Callable[[str, str, str], Awaitable[None]]
 
 
 def deliver_handler(
-    scheduling: SchedulingService, push: Push | None
+    scheduling: SchedulingService, push: Push | None, runner: JobRunner | None = None
 ) -> Callable[[JobContext], Awaitable[None]]:
-    """The `notifications.deliver` job: into the inbox once, then a live push."""
+    """The `notifications.deliver` job: into the inbox once, then a live push.
+
+    With a `runner` that has `notifications.email` registered, a notice for
+    someone who opted in also schedules its email, in the same transaction.
+    """
+    emails = runner is not None and EMAIL_JOB in runner.kinds
 
     async def deliver(ctx: JobContext) -> None:
         notice = ctx.payload.get("notification")
@@ -65,6 +98,13 @@ def deliver_handler(
             raise ValueError("notifications.deliver needs a notification")
         async with ctx.transaction() as conn:
             delivered = await scheduling.deliver_notice(conn, notice)
+            if (
+                emails
+                and runner is not None
+                and delivered is not None
+                and await address_for(conn, delivered[0]) is not None
+            ):
+                await runner.schedule(conn, EMAIL_JOB, {"notification": notice}, key=notice)
         if delivered is not None and push is not None:
             # After the commit: a node that dies here leaves the notice in the
             # inbox, where the page finds it when it next loads or reconnects.
@@ -73,9 +113,39 @@ def deliver_handler(
     return deliver
 
 
+def email_handler(
+    db: Database, mailer: Mailer, link_base: str
+) -> Callable[[JobContext], Awaitable[None]]:
+    """The `notifications.email` job: "You have a new message" to the address
+    verified now (opted out or the address gone since: nothing is sent)."""
+
+    async def email(ctx: JobContext) -> None:
+        notice = ctx.payload.get("notification")
+        if not isinstance(notice, str):
+            raise ValueError("notifications.email needs a notification")
+        async with db.connect() as conn:
+            recipient = await conn.scalar(
+                select(notifications.c.recipient_id).where(notifications.c.id == notice)
+            )
+            address = None if recipient is None else await address_for(conn, recipient)
+        if address is not None:
+            # At least once: a retry after a lost answer sends the same Message-ID.
+            await mailer.send(notice_mail(address, notice, link_base))
+
+    return email
+
+
 def register_kinds(
-    runner: JobRunner, scheduling: SchedulingService, hub: Hub | None = None
+    runner: JobRunner,
+    scheduling: SchedulingService,
+    hub: Hub | None = None,
+    *,
+    db: Database | None = None,
+    mailer: Mailer | None = None,
+    link_base: str = "",
 ) -> None:
+    """Register every kind; `notifications.email` only when there is a mailer."""
+
     async def reminders(ctx: JobContext) -> None:
         # Safe to repeat: each reminder has a dedupe key in `notifications`.
         made = await scheduling.produce_due_reminders()
@@ -89,8 +159,20 @@ def register_kinds(
         await scheduling.end_lockdown(lockdown_id)
 
     push = hub.push_inbox if hub is not None else None
+    if db is not None and mailer is not None:
+        runner.register(
+            EMAIL_JOB,
+            email_handler(db, mailer, link_base),
+            max_attempts=EMAIL_ATTEMPTS,
+            backoff=EMAIL_BACKOFF,
+            timeout=60,
+        )
     runner.register(
-        DELIVER_JOB, deliver_handler(scheduling, push), max_attempts=10, backoff=5, timeout=60
+        DELIVER_JOB,
+        deliver_handler(scheduling, push, runner),
+        max_attempts=10,
+        backoff=5,
+        timeout=60,
     )
 
     async def close_windows(ctx: JobContext) -> None:
@@ -101,6 +183,14 @@ def register_kinds(
     runner.register(REMINDERS, reminders, every=timedelta(minutes=1), timeout=120)
     runner.register(CLOSE_JOB, close_windows, every=timedelta(minutes=1), timeout=120)
     runner.register(END_JOB, lockdown_end, max_attempts=10)
+    # 30 s, 1, 2, 4 ... minutes, then hourly: an endpoint down overnight is still reached.
+    runner.register(
+        HANDOVER_JOB,
+        handover_handler(scheduling),
+        max_attempts=HANDOVER_ATTEMPTS,
+        backoff=30,
+        timeout=90,
+    )
     runner.register(PRUNE, prune_finished, every=timedelta(hours=1), max_attempts=3)
 
 
@@ -114,7 +204,16 @@ async def jobs_ctx(app: web.Application) -> AsyncIterator[None]:
         poll_s=settings.job_poll_ms / 1000,
         lease_s=settings.job_lease_seconds,
     )
-    register_kinds(runner, app[SCHEDULING], app[SIGNALLING])
+    mailer = app[MAILER]
+    register_kinds(
+        runner,
+        app[SCHEDULING],
+        app[SIGNALLING],
+        db=app[DATABASE],
+        # No mail server set up (THROUGHCARE_SMTP_HOST): no email jobs to fail.
+        mailer=None if isinstance(mailer, SmtpMailer) and mailer.host is None else mailer,
+        link_base=settings.public_origins[0] if settings.public_origins else "",
+    )
     app[METRICS].watch_jobs(runner.stats)
     app[JOBS] = runner
     await runner.start()

@@ -145,7 +145,7 @@ async def _locale(request: web.Request) -> str:
     return chosen if chosen in LOCALES else "en"
 
 
-async def _page(request: web.Request, template: str, face: str, **context: Any) -> web.Response:
+async def page(request: web.Request, template: str, face: str, **context: Any) -> web.Response:
     locale = await _locale(request)
     html = request.app[PAGES].render(
         template,
@@ -159,6 +159,9 @@ async def _page(request: web.Request, template: str, face: str, **context: Any) 
     response.headers["Cache-Control"] = "no-store"
     ensure_csrf_cookie(request, response)
     return response
+
+
+_page = page
 
 
 @routes.get("/favicon.ico")
@@ -191,6 +194,12 @@ async def manager(request: web.Request) -> web.Response:
 @routes.get("/staff")
 async def staff(request: web.Request) -> web.Response:
     return await _page(request, "staff.html", "staff")
+
+
+@routes.get("/governor")
+async def governor(request: web.Request) -> web.Response:
+    """Governors: communications restrictions awaiting a second person's confirmation."""
+    return await _page(request, "governor.html", "governor")
 
 
 @routes.get("/admin/jobs")

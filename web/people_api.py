@@ -19,7 +19,7 @@ from core.errors import Code, ServiceError
 from core.identity import Principal
 from core.identity.devices import Enrolment
 from core.people.types import CellMove, Incentive, Location, RollEntry
-from core.permissions import Permission
+from core.permissions import Permission, require_in
 from core.places import Cell, Wing
 from core.places.service import may_keep
 from web.auth import require
@@ -179,6 +179,44 @@ async def add_cell(request: web.Request) -> web.Response:
     return json_response(_cell_json(cell), status=201)
 
 
+@routes.put("/api/wings/{wing_id}/name")
+async def rename_wing(request: web.Request) -> web.Response:
+    principal = await require(request, Permission.PEOPLE_MANAGE)
+    body = await read_json(request)
+    est = _establishment(principal, body.get("establishment_id"))
+    wing = await request.app[PLACES].rename_wing(
+        principal, est, request.match_info["wing_id"], body.get("name")
+    )
+    return json_response(_wing_json(wing))
+
+
+@routes.delete("/api/wings/{wing_id}")
+async def remove_wing(request: web.Request) -> web.Response:
+    principal = await require(request, Permission.PEOPLE_MANAGE)
+    est = _establishment(principal, request.query.get("establishment_id"))
+    await request.app[PLACES].remove_wing(principal, est, request.match_info["wing_id"])
+    return web.Response(status=204)
+
+
+@routes.put("/api/cells/{cell_id}/name")
+async def rename_cell(request: web.Request) -> web.Response:
+    principal = await require(request, Permission.PEOPLE_MANAGE)
+    body = await read_json(request)
+    est = _establishment(principal, body.get("establishment_id"))
+    cell = await request.app[PLACES].rename_cell(
+        principal, est, request.match_info["cell_id"], body.get("name")
+    )
+    return json_response(_cell_json(cell))
+
+
+@routes.delete("/api/cells/{cell_id}")
+async def remove_cell(request: web.Request) -> web.Response:
+    principal = await require(request, Permission.PEOPLE_MANAGE)
+    est = _establishment(principal, request.query.get("establishment_id"))
+    await request.app[PLACES].remove_cell(principal, est, request.match_info["cell_id"])
+    return web.Response(status=204)
+
+
 # ------------------------------------------------------------------ devices
 
 
@@ -220,6 +258,44 @@ async def roll(request: web.Request) -> web.Response:
     est = _establishment(principal, request.query.get("establishment_id"))
     found = await request.app[PEOPLE].roll(principal, est)
     return json_response([_roll_json(e) for e in found])
+
+
+@routes.post("/api/prisoners")
+async def create_prisoner(request: web.Request) -> web.Response:
+    """Reception creates a prisoner's account, optionally in a cell of this establishment.
+
+    The date of birth is sealed under the prisoner's own key, as the CLI's is;
+    the PIN is the one the prisoner first signs in with. A number sent twice
+    (a double click) makes one account: the second answers 409.
+    """
+    principal = await require(request, Permission.PRISONERS_CREATE)
+    body = await read_json(request)
+    est = body.get("establishment_id", principal.establishment_id)
+    if not isinstance(est, str) or not est:
+        raise ServiceError(Code.INVALID_REQUEST, "establishment_id is required.")
+    require_in(principal, est, Permission.PRISONERS_CREATE)
+    born = body.get("date_of_birth")
+    cell = body.get("cell")
+    account_id = await request.app[IDENTITY].create_prisoner(
+        establishment_id=est,
+        prison_number=body.get("prison_number"),
+        display_name=body.get("name"),
+        pin=body.get("pin"),
+        sex=body.get("sex") or None,
+        date_of_birth=born if born not in ("", None) else None,
+        cell=cell if cell not in ("", None) else None,
+        actor=principal.account_id,
+    )
+    where = await request.app[PEOPLE].locations.where(principal, account_id)
+    return json_response(
+        {
+            "prisoner_id": account_id,
+            "establishment_id": est,
+            "cell": where.cell,
+            "wing": where.wing,
+        },
+        status=201,
+    )
 
 
 @routes.post("/api/prisoners/{prisoner_id}/cell")
@@ -378,6 +454,44 @@ OPENAPI: dict[str, Any] = {
             errors=(400, 401, 403, 404, 409),
         )
     },
+    "/api/wings/{wing_id}/name": {
+        "put": api_op(
+            "Rename a wing",
+            Permission.PEOPLE_MANAGE,
+            body=obj(["name"], name=STR, establishment_id=ID),
+            result=obj(id=ID, name=STR, establishment_id=ID),
+            parameters=path_params("wing_id"),
+            errors=(400, 401, 403, 404, 409),
+        )
+    },
+    "/api/wings/{wing_id}": {
+        "delete": api_op(
+            "Remove a wing that has no cells and that no record names",
+            Permission.PEOPLE_MANAGE,
+            ok=204,
+            parameters=path_params("wing_id") + _EST,
+            errors=(401, 403, 404, 409),
+        )
+    },
+    "/api/cells/{cell_id}/name": {
+        "put": api_op(
+            "Rename a cell: whoever and whatever is in it stays",
+            Permission.PEOPLE_MANAGE,
+            body=obj(["name"], name=STR, establishment_id=ID),
+            result=_CELL,
+            parameters=path_params("cell_id"),
+            errors=(400, 401, 403, 404, 409),
+        )
+    },
+    "/api/cells/{cell_id}": {
+        "delete": api_op(
+            "Remove an empty cell (no prisoner, no enrolled device) that no record names",
+            Permission.PEOPLE_MANAGE,
+            ok=204,
+            parameters=path_params("cell_id") + _EST,
+            errors=(401, 403, 404, 409),
+        )
+    },
     "/api/devices": {
         "get": api_op(
             "The establishment's devices, with their cell and wing",
@@ -403,7 +517,25 @@ OPENAPI: dict[str, Any] = {
             Permission.PEOPLE_MANAGE,
             result=ARRAY,
             parameters=_EST,
-        )
+        ),
+        "post": api_op(
+            "Create a prisoner's account (date of birth sealed under their key), "
+            "optionally in a cell of this establishment",
+            Permission.PRISONERS_CREATE,
+            body=obj(
+                ["prison_number", "name", "pin"],
+                prison_number=STR,
+                name=STR,
+                pin=STR,
+                sex={"enum": ["F", "M", "X"]},
+                date_of_birth={"type": "string", "format": "date"},
+                cell=STR,
+                establishment_id=ID,
+            ),
+            ok=201,
+            result=obj(prisoner_id=ID, establishment_id=ID, cell=STR, wing=STR),
+            errors=(400, 401, 403, 404, 409),
+        ),
     },
     "/api/prisoners/{prisoner_id}/cell": {
         "post": api_op(

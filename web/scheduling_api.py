@@ -424,6 +424,7 @@ async def search_slots(request: web.Request) -> web.Response:
         same_sex=q.get("same_sex") == "true",
         limit=int(limit),
         actor=principal,
+        chaperone=q.get("chaperone") == "true",
     )
     return json_response([slot_dict(s) for s in slots])
 
@@ -808,7 +809,14 @@ OPENAPI: dict[str, Any] = {
             Permission.SLOTS_SEARCH,
             result=ARRAY,
             parameters=query_params(
-                "service_id", "from", "to", "clinician_id", "prisoner_id", "same_sex", "limit"
+                "service_id",
+                "from",
+                "to",
+                "clinician_id",
+                "prisoner_id",
+                "same_sex",
+                "chaperone",
+                "limit",
             ),
         )
     },

@@ -12,6 +12,7 @@ from core.db import Database
 from core.identity import IdentityService
 from core.jobs import JobRunner
 from core.keys import ServiceKeys
+from core.mail import Mailer
 from core.people.service import People
 from core.places.service import Places
 from scheduling import SchedulingService
@@ -33,6 +34,8 @@ SCHEDULING = web.AppKey("scheduling", SchedulingService)
 SIGNALLING = web.AppKey("signalling", Hub)
 JOBS = web.AppKey("jobs", JobRunner)
 ACCESS = web.AppKey("access", Access)
+# The one way mail leaves (SMTP, or a test's): verification links and notice emails.
+MAILER = web.AppKey("mailer", Mailer)
 # Places and people (cell, incentive level, identity details): core/places, core/people.
 PLACES = web.AppKey("places", Places)
 PEOPLE = web.AppKey("people", People)

@@ -19,7 +19,7 @@ from core.errors import Code, ServiceError
 from core.events import Action, AuditRecord, AuditSink
 from core.fields import FieldCipher
 from core.identity.types import Principal, Role
-from core.permissions import Permission, allows, require_permission
+from core.permissions import Permission, acts_in, allows, require_permission
 
 MAX_CASELOAD = 200
 
@@ -127,10 +127,7 @@ class Caseloads:
                     if (
                         r is None
                         or r.role != Role.PRISONER.value
-                        or (
-                            not allows(actor, Permission.ANY_ESTABLISHMENT)
-                            and r.establishment_id != scope
-                        )
+                        or not acts_in(actor, r.establishment_id)
                     ):
                         raise ServiceError(Code.NOT_FOUND, "No such prisoner.")
             current = select(accounts.c.id).where(accounts.c.role == Role.PRISONER.value)

@@ -24,7 +24,7 @@ from core.errors import Code, ServiceError
 from core.events import Action, AuditRecord, AuditSink
 from core.identity import validation
 from core.identity.types import Principal, Role
-from core.permissions import Permission, allows, require_permission
+from core.permissions import Permission, acts_in, require_in, require_permission
 
 CODE = re.compile(r"^[a-z0-9][a-z0-9-]{1,31}$")
 MAX_MEMBERS = 500
@@ -51,10 +51,7 @@ def department_code(value: object) -> str:
 
 def in_scope(actor: Principal, establishment_id: str) -> None:
     """Another establishment's departments do not exist for this actor (404)."""
-    if not allows(actor, Permission.ANY_ESTABLISHMENT) and actor.establishment_id != (
-        establishment_id
-    ):
-        raise ServiceError(Code.NOT_FOUND, "No such establishment.")
+    require_in(actor, establishment_id)
 
 
 class Departments:
@@ -163,10 +160,7 @@ class Departments:
             row = (
                 await conn.execute(select(departments).where(departments.c.id == department_id))
             ).first()
-            if row is None or not (
-                allows(actor, Permission.ANY_ESTABLISHMENT)
-                or actor.establishment_id == row.establishment_id
-            ):
+            if row is None or not acts_in(actor, row.establishment_id):
                 raise ServiceError(Code.NOT_FOUND, "No such department.")
             if wanted:
                 staff = {

@@ -26,7 +26,7 @@ from core.events import Action, AuditRecord, AuditSink
 from core.identity import validation
 from core.identity.types import Principal, Role
 from core.mail import Mail, Mailer
-from core.permissions import Permission, allows, require_permission
+from core.permissions import Permission, acts_in, require_permission
 
 TOKEN_PREFIX = "tce_"  # noqa: S105 (a prefix, not a secret)
 
@@ -36,6 +36,12 @@ class StaffEmail:
     account_id: str
     email: str
     verified_at: datetime
+
+
+@dataclass(frozen=True)
+class PendingEmail:
+    email: str
+    expires_at: datetime
 
 
 def _hash(token: str) -> str:
@@ -79,9 +85,7 @@ class EmailVerifier:
                 )
             ).first()
         visible = row is not None and (
-            account_id == actor.account_id
-            or allows(actor, Permission.ANY_ESTABLISHMENT)
-            or row.establishment_id == actor.establishment_id
+            account_id == actor.account_id or acts_in(actor, row.establishment_id)
         )
         if row is None or not visible:
             raise ServiceError(Code.NOT_FOUND, "No such account.")
@@ -179,6 +183,25 @@ class EmailVerifier:
             )
         )
         return StaffEmail(row.account_id, row.email, now)
+
+    async def pending(self, account_id: str) -> PendingEmail | None:
+        """The address a link was last sent to and not yet opened, while the link still works."""
+        async with self._db.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(email_verifications.c.email, email_verifications.c.expires_at)
+                    .where(
+                        and_(
+                            email_verifications.c.account_id == account_id,
+                            email_verifications.c.used_at.is_(None),
+                            email_verifications.c.expires_at > self._clock.now(),
+                        )
+                    )
+                    .order_by(email_verifications.c.created_at.desc())
+                    .limit(1)
+                )
+            ).first()
+        return None if row is None else PendingEmail(row.email, row.expires_at)
 
     async def verified(self, account_id: str) -> StaffEmail | None:
         async with self._db.connect() as conn:

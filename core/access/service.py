@@ -5,6 +5,7 @@ from __future__ import annotations
 from core.access.caseloads import Caseloads
 from core.access.departments import Departments
 from core.access.email import EmailVerifier
+from core.access.notice_emails import NoticeEmails
 from core.access.staff import StaffDirectory
 from core.clock import Clock
 from core.db.engine import Database
@@ -36,3 +37,4 @@ class Access:
             link_base=link_base,
             lifetime_s=link_lifetime_s,
         )
+        self.notice_emails = NoticeEmails(db, clock=clock)

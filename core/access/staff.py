@@ -26,7 +26,7 @@ from core.errors import Code, ServiceError
 from core.events import Action, AuditRecord, AuditSink
 from core.fields import FieldCipher
 from core.identity.types import MULTI_ESTABLISHMENT_ROLES, STAFF_ROLES, Principal, Role
-from core.permissions import Permission, allows, parse_role, require_permission
+from core.permissions import Permission, acts_in, allows, parse_role, require_permission
 
 MAX_SERVED = 20
 
@@ -103,6 +103,19 @@ class StaffDirectory:
             email=email,
         )
 
+    async def find(self, actor: Principal, username: object) -> StaffMember:
+        """A staff account by its sign-in name, in the actor's scope (the CLI names people so)."""
+        require_permission(actor, Permission.STAFF_MANAGE)
+        if not isinstance(username, str) or not 0 < len(username.strip()) <= 64:
+            raise ServiceError(Code.NOT_FOUND, "No such account.")
+        async with self._db.connect() as conn:
+            account_id = await conn.scalar(
+                select(accounts.c.id).where(accounts.c.username == username.strip().lower())
+            )
+        if account_id is None:
+            raise ServiceError(Code.NOT_FOUND, "No such account.")
+        return await self._visible(actor, account_id)
+
     async def _visible(self, actor: Principal, account_id: str) -> StaffMember:
         member = await self.member(account_id)
         if not allows(actor, Permission.ANY_ESTABLISHMENT) and (
@@ -165,9 +178,7 @@ class StaffDirectory:
             raise ServiceError(
                 Code.INVALID_REQUEST, "Only clinicians and keyworkers serve several establishments."
             )
-        if not allows(actor, Permission.ANY_ESTABLISHMENT) and any(
-            e != actor.establishment_id for e in extra
-        ):
+        if not all(acts_in(actor, e) for e in extra):
             raise ServiceError(Code.NOT_FOUND, "No such establishment.")
         async with self._db.begin() as conn:
             known = {

@@ -9,6 +9,7 @@ of failing half-way with "database is locked".
 from __future__ import annotations
 
 import errno
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,10 +17,13 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_S = 30
+PING_AFTER_IDLE_S = 1.0
+"""A pooled PostgreSQL connection idle longer than this is pinged before use."""
+_IDLE_SINCE = "throughcare_idle_since"
 CONNECT_TIMEOUT_S = 5
 _UNREACHABLE = frozenset({errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ETIMEDOUT, errno.EPIPE})
 
@@ -121,7 +125,37 @@ def create_database(url: str, *, pool_size: int = 10) -> Database:
             url,
             pool_size=pool_size,
             max_overflow=pool_size * 2,
-            pool_pre_ping=True,
             connect_args={"timeout": CONNECT_TIMEOUT_S},
         )
+        _ping_when_idle(engine)
     return Database(engine)
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """Ping a pooled connection before use only if it sat idle, instead of `pool_pre_ping`.
+
+    With asyncpg a pre-ping is three round trips (BEGIN, a query, ROLLBACK) on every
+    checkout: a third of a delivered notice's trips in the burst of reminders at one
+    instant (bench/jobs.py). A connection given back a moment ago is as alive as a ping
+    would show; one idle longer may be dead (the store restarted, a proxy dropped it), so
+    it is pinged, and a failed ping makes the pool discard it and connect afresh (the
+    `checkout` event's documented `DisconnectionError`). A store that dies in the moment
+    between is met by the statement itself: a disconnect error, answered 503, after which
+    SQLAlchemy replaces the pool's connections.
+    """
+    sync_engine = engine.sync_engine
+    dialect = sync_engine.dialect
+
+    @event.listens_for(sync_engine, "checkin")
+    def _checked_in(dbapi_conn: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(sync_engine, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is not None and time.monotonic() - since < PING_AFTER_IDLE_S:
+            return
+        try:
+            dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # whatever the driver raises, the connection is unusable
+            raise DisconnectionError() from exc

@@ -233,6 +233,15 @@ staff_emails = Table(
     Column("verified_at", UTCDateTime, nullable=False),
 )
 
+# Staff who asked to be emailed when a notice reaches their inbox (docs/notifications.md):
+# a row while opted in. The mail goes to their verified address in `staff_emails`.
+notice_email_optins = Table(
+    "notice_email_optins",
+    metadata,
+    Column("account_id", String(36), ForeignKey("accounts.id"), primary_key=True),
+    Column("opted_in_at", UTCDateTime, nullable=False),
+)
+
 # Links sent to prove an address: the token only as its hash, used once, expiring.
 email_verifications = Table(
     "email_verifications",

@@ -11,11 +11,12 @@ import asyncio
 import secrets
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 import pyotp
 from sqlalchemy import and_, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.access.seed import add_built_in
@@ -48,9 +49,12 @@ from core.identity.types import (
     SessionsEnded,
     parse_role,
 )
+from core.people.moves import destination_cell, relocate
 from core.people.records import date_of_birth as _date_of_birth
 from core.people.records import store_date_of_birth
+from core.people.types import MoveKind
 from core.permissions import Permission, allows
+from core.places.cells import Cell
 
 MAX_ATTEMPTS = 5
 LOCKOUT = timedelta(minutes=15)
@@ -235,14 +239,20 @@ class IdentityService:
         self,
         *,
         establishment_id: str,
-        prison_number: str,
-        display_name: str,
-        pin: str,
-        sex: str | None = None,
+        prison_number: object,
+        display_name: object,
+        pin: object,
+        sex: object = None,
         date_of_birth: object = None,
+        cell: object = None,
         actor: str = SYSTEM_ACTOR,
     ) -> str:
-        """A prisoner's account; `date_of_birth` (YYYY-MM-DD) is sealed under their own key."""
+        """A prisoner's account; `date_of_birth` (YYYY-MM-DD) is sealed under their own key.
+
+        `cell` (a name or id of one of the establishment's cells) places them in
+        it in the same transaction, so a cell of another establishment, or a
+        prison number taken meanwhile (a form sent twice), leaves no account.
+        """
         number = validation.prison_number(prison_number)
         display_name = validation.display_name(display_name)
         pin = validation.pin(pin)
@@ -255,47 +265,100 @@ class IdentityService:
         account_id = str(uuid.uuid4())
         index = self._cipher.blind_index(number, purpose="prison_number")
         pin_hash = await self._hasher.hash(pin)
-        async with self._db.begin() as conn:
-            await require_establishment(conn, establishment_id)
-            taken = await conn.scalar(
-                select(accounts.c.id).where(accounts.c.prison_number_index == index)
-            )
-            if taken is not None:
-                raise ServiceError(Code.CONFLICT, "This prison number already has an account.")
-            await conn.execute(
-                insert(accounts).values(
-                    id=account_id,
-                    establishment_id=establishment_id,
-                    role=Role.PRISONER.value,
-                    prison_number_index=index,
-                    prison_number_enc=self._cipher.encrypt(
-                        number, row=account_id, column="prison_number"
-                    ),
-                    display_name_enc=self._cipher.encrypt(
-                        display_name, row=account_id, column="display_name"
-                    ),
-                    sex=sex,
-                    pin_hash=pin_hash,
-                    failed_attempts=0,
-                    active=True,
-                    locale="en",
-                    created_at=self._clock.now(),
+        taken_error = ServiceError(
+            Code.CONFLICT,
+            "This prison number already has an account.",
+            extra={"reason": "prison_number_taken"},
+        )
+        try:
+            async with self._db.begin() as conn:
+                placed = await self._insert_prisoner(
+                    conn,
+                    account_id,
+                    establishment_id,
+                    index,
+                    number,
+                    display_name,
+                    sex,
+                    pin_hash,
+                    born,
+                    cell,
+                    actor,
+                    taken_error,
                 )
-            )
-            if born is not None and self._subject_keys is not None:
-                await store_date_of_birth(
-                    conn, self._subject_keys, account_id, born, self._clock.now()
-                )
+        except IntegrityError:
+            # The same number sent twice at once: the store's unique index decides.
+            raise taken_error from None
+        details: dict[str, Any] = {"role": Role.PRISONER.value, "date_of_birth": born is not None}
+        if placed is not None:
+            details.update(cell=placed.name, wing=placed.wing)
         await self._audit.append(
             AuditRecord(
                 action=Action.ACCOUNT_CREATED,
                 actor=actor,
                 establishment=establishment_id,
                 subject=account_id,
-                details={"role": Role.PRISONER.value, "date_of_birth": born is not None},
+                details=details,
             )
         )
         return account_id
+
+    async def _insert_prisoner(
+        self,
+        conn: AsyncConnection,
+        account_id: str,
+        establishment_id: str,
+        index: str,
+        number: str,
+        display_name: str,
+        sex: str | None,
+        pin_hash: str,
+        born: date | None,
+        cell: object,
+        actor: str,
+        taken_error: ServiceError,
+    ) -> Cell | None:
+        await require_establishment(conn, establishment_id)
+        taken = await conn.scalar(
+            select(accounts.c.id).where(accounts.c.prison_number_index == index)
+        )
+        if taken is not None:
+            raise taken_error
+        to = None if cell is None else await destination_cell(conn, establishment_id, cell)
+        await conn.execute(
+            insert(accounts).values(
+                id=account_id,
+                establishment_id=establishment_id,
+                role=Role.PRISONER.value,
+                prison_number_index=index,
+                prison_number_enc=self._cipher.encrypt(
+                    number, row=account_id, column="prison_number"
+                ),
+                display_name_enc=self._cipher.encrypt(
+                    display_name, row=account_id, column="display_name"
+                ),
+                sex=sex,
+                pin_hash=pin_hash,
+                failed_attempts=0,
+                active=True,
+                locale="en",
+                created_at=self._clock.now(),
+            )
+        )
+        if born is not None and self._subject_keys is not None:
+            await store_date_of_birth(conn, self._subject_keys, account_id, born, self._clock.now())
+        if to is not None:
+            await relocate(
+                conn,
+                prisoner_id=account_id,
+                kind=MoveKind.MOVE,
+                from_establishment=None,
+                to_establishment=establishment_id,
+                to_cell=to,
+                now=self._clock.now(),
+                actor=actor,
+            )
+        return to
 
     async def account(self, account_id: str) -> AccountView | None:
         async with self._db.connect() as conn:

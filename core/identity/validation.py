@@ -17,17 +17,24 @@ MAX_SECRET = 256
 
 
 def prison_number(value: object) -> str:
+    refusal = ServiceError(
+        Code.INVALID_REQUEST,
+        "A prison number looks like A1234BC.",
+        extra={"reason": "bad_prison_number"},
+    )
     if not isinstance(value, str):
-        raise ServiceError(Code.INVALID_REQUEST, "A prison number looks like A1234BC.")
+        raise refusal
     normalised = value.strip().upper()
     if not PRISON_NUMBER.match(normalised):
-        raise ServiceError(Code.INVALID_REQUEST, "A prison number looks like A1234BC.")
+        raise refusal
     return normalised
 
 
 def pin(value: object) -> str:
     if not isinstance(value, str) or not PIN.match(value):
-        raise ServiceError(Code.INVALID_REQUEST, "A PIN is 4 to 8 digits.")
+        raise ServiceError(
+            Code.INVALID_REQUEST, "A PIN is 4 to 8 digits.", extra={"reason": "bad_pin"}
+        )
     return value
 
 
@@ -54,7 +61,9 @@ def totp_code(value: object) -> str:
 
 def display_name(value: object) -> str:
     if not isinstance(value, str) or not 1 <= len(value.strip()) <= 200:
-        raise ServiceError(Code.INVALID_REQUEST, "A name is 1 to 200 characters.")
+        raise ServiceError(
+            Code.INVALID_REQUEST, "A name is 1 to 200 characters.", extra={"reason": "bad_name"}
+        )
     return value.strip()
 
 
@@ -70,7 +79,7 @@ def sex(value: object) -> str | None:
     if value is None:
         return None
     if value not in ("F", "M", "X"):
-        raise ServiceError(Code.INVALID_REQUEST, "Sex is F, M or X.")
+        raise ServiceError(Code.INVALID_REQUEST, "Sex is F, M or X.", extra={"reason": "bad_sex"})
     return str(value)
 
 

@@ -16,7 +16,7 @@ from core.errors import Code, ServiceError
 from core.events import Action, AuditRecord, AuditSink
 from core.fields import FieldCipher, SubjectCipher
 from core.identity.types import Principal, Role
-from core.permissions import Permission, allows
+from core.permissions import Permission, acts_in, allows
 
 MAX_REASON = 500
 
@@ -83,11 +83,7 @@ async def prisoner_seen_by(
         raise missing
     if actor.role == Role.PRISONER and actor.account_id != row.id:
         raise missing
-    if (
-        actor.role != Role.PRISONER
-        and not allows(actor, Permission.ANY_ESTABLISHMENT)
-        and actor.establishment_id != row.establishment_id
-    ):
+    if actor.role != Role.PRISONER and not acts_in(actor, row.establishment_id):
         raise missing
     return PrisonerRef(row.id, row.establishment_id)
 

@@ -33,7 +33,13 @@ def date_of_birth(value: object, today: date) -> date:
             raise ServiceError(Code.INVALID_REQUEST, message, extra=BAD_DATE) from None
     else:
         raise ServiceError(Code.INVALID_REQUEST, message, extra=BAD_DATE)
-    if not EARLIEST <= found < today:
+    if found >= today:
+        raise ServiceError(
+            Code.INVALID_REQUEST,
+            "A date of birth is in the past, not today or later.",
+            extra={"reason": "future_date_of_birth"},
+        )
+    if found < EARLIEST:
         raise ServiceError(Code.INVALID_REQUEST, message, extra=BAD_DATE)
     return found
 

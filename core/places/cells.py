@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, insert, select
+from sqlalchemy import Column, Select, Table, and_, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.db.schema import cells, establishments, wings
+from core.db.schema import cells, devices, establishments, prisoner_cells, wings
 from core.errors import Code, ServiceError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ./-]{0,31}$")
@@ -192,3 +192,128 @@ async def add_cell(
         )
     )
     return Cell(cell_id, establishment_id, on.id, on.name, cell_name)
+
+
+async def rename_wing(
+    conn: AsyncConnection, establishment_id: str, wing: object, name: object
+) -> tuple[Wing, Wing]:
+    """The wing before and after; another wing of that name in the establishment is a conflict."""
+    new_name = place_name(name, "wing")
+    before = await wing_in(conn, establishment_id, wing)
+    if new_name == before.name:
+        raise ServiceError(
+            Code.CONFLICT, "The wing has that name already.", extra={"reason": "same_name"}
+        )
+    taken = await conn.scalar(
+        select(wings.c.id).where(
+            and_(wings.c.establishment_id == establishment_id, wings.c.name == new_name)
+        )
+    )
+    if taken is not None:
+        raise ServiceError(
+            Code.CONFLICT, "That wing exists already.", extra={"reason": "wing_exists"}
+        )
+    await conn.execute(update(wings).where(wings.c.id == before.id).values(name=new_name))
+    return before, Wing(before.id, establishment_id, new_name)
+
+
+async def rename_cell(
+    conn: AsyncConnection, establishment_id: str, cell: object, name: object
+) -> tuple[Cell, Cell]:
+    """The cell before and after; its name stays unique in the establishment."""
+    new_name = place_name(name, "cell")
+    before = await cell_in(conn, establishment_id, cell)
+    if new_name == before.name:
+        raise ServiceError(
+            Code.CONFLICT, "The cell has that name already.", extra={"reason": "same_name"}
+        )
+    if await cell_by_name(conn, establishment_id, new_name) is not None:
+        raise ServiceError(
+            Code.CONFLICT, "That cell exists already.", extra={"reason": "cell_exists"}
+        )
+    await conn.execute(update(cells).where(cells.c.id == before.id).values(name=new_name))
+    return before, replace(before, name=new_name)
+
+
+def _referring(target: Table) -> list[Column[Any]]:
+    """Every column of another table that names a row of `target` (`cells` or `wings`).
+
+    Read from the schema at call time, so a table added later that keeps a cell
+    (a test call, a call-back task) is counted without this module knowing it;
+    a few keep the id without a foreign key, by the `<target>_id` name.
+    """
+    names = {"cells": ("cell_id", "from_cell_id", "to_cell_id"), "wings": ("wing_id",)}[target.name]
+    found = []
+    for table in target.metadata.sorted_tables:
+        if table is target:
+            continue
+        for column in table.columns:
+            keyed = any(fk.column is target.c.id for fk in column.foreign_keys)
+            if keyed or (column.name in names and not column.foreign_keys):
+                found.append(column)
+    return found
+
+
+async def _kept_in_records(conn: AsyncConnection, target: Table, place_id: str) -> bool:
+    for column in _referring(target):
+        if await conn.scalar(select(column).where(column == place_id).limit(1)) is not None:
+            return True
+    return False
+
+
+async def remove_cell(conn: AsyncConnection, establishment_id: str, cell: object) -> Cell:
+    """Remove an empty cell nothing refers to; anything else is refused and nothing changes.
+
+    A prisoner in it, or an enrolled device, must be moved first. A cell that
+    past records name (a prisoner's moves, a retired device, a test call) stays,
+    so that history keeps saying where things happened: it can be renamed.
+    """
+    found = await cell_in(conn, establishment_id, cell)
+    occupied = await conn.scalar(
+        select(prisoner_cells.c.prisoner_id).where(prisoner_cells.c.cell_id == found.id).limit(1)
+    )
+    if occupied is not None:
+        raise ServiceError(
+            Code.CONFLICT,
+            "A prisoner is in that cell: move them first.",
+            extra={"reason": "cell_occupied"},
+        )
+    enrolled = await conn.scalar(
+        select(devices.c.id)
+        .where(and_(devices.c.cell_id == found.id, devices.c.revoked_at.is_(None)))
+        .limit(1)
+    )
+    if enrolled is not None:
+        raise ServiceError(
+            Code.CONFLICT,
+            "A device is enrolled in that cell: move it first.",
+            extra={"reason": "cell_has_device"},
+        )
+    if await _kept_in_records(conn, cells, found.id):
+        raise ServiceError(
+            Code.CONFLICT,
+            "Past records name that cell, so it stays; it can be renamed.",
+            extra={"reason": "cell_in_records"},
+        )
+    await conn.execute(delete(cells).where(cells.c.id == found.id))
+    return found
+
+
+async def remove_wing(conn: AsyncConnection, establishment_id: str, wing: object) -> Wing:
+    """Remove a wing with no cells that nothing refers to."""
+    found = await wing_in(conn, establishment_id, wing)
+    has_cells = await conn.scalar(select(cells.c.id).where(cells.c.wing_id == found.id).limit(1))
+    if has_cells is not None:
+        raise ServiceError(
+            Code.CONFLICT,
+            "That wing still has cells: remove them first.",
+            extra={"reason": "wing_has_cells"},
+        )
+    if await _kept_in_records(conn, wings, found.id):
+        raise ServiceError(
+            Code.CONFLICT,
+            "Past records name that wing, so it stays; it can be renamed.",
+            extra={"reason": "wing_in_records"},
+        )
+    await conn.execute(delete(wings).where(wings.c.id == found.id))
+    return found

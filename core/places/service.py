@@ -10,18 +10,27 @@ from core.db.schema import cells, devices, prisoner_cells, wings
 from core.errors import Code, ServiceError
 from core.events import Action, AuditRecord, AuditSink
 from core.identity.types import Principal
-from core.permissions import Permission, allows
-from core.places.cells import Cell, Wing, add_cell, add_wing, cell_by_id, cell_query, cell_row
+from core.permissions import Permission, acts_in, allows
+from core.places.cells import (
+    Cell,
+    Wing,
+    add_cell,
+    add_wing,
+    cell_by_id,
+    cell_query,
+    cell_row,
+    remove_cell,
+    remove_wing,
+    rename_cell,
+    rename_wing,
+)
 
 
 def may_keep(actor: Principal, establishment_id: str) -> None:
     """Officers keep their own establishment's places and people; admins any."""
     if not allows(actor, Permission.PEOPLE_MANAGE):
         raise ServiceError(Code.FORBIDDEN)
-    if (
-        not allows(actor, Permission.ANY_ESTABLISHMENT)
-        and actor.establishment_id != establishment_id
-    ):
+    if not acts_in(actor, establishment_id):
         raise ServiceError(Code.FORBIDDEN)
 
 
@@ -65,6 +74,80 @@ class Places:
             )
         )
         return cell
+
+    async def rename_wing(
+        self, actor: Principal, establishment_id: str, wing: object, name: object
+    ) -> Wing:
+        """Rename a wing (named, or by id); its cells and devices keep their ids."""
+        may_keep(actor, establishment_id)
+        async with self._db.begin() as conn:
+            before, after = await rename_wing(conn, establishment_id, wing, name)
+        await self._record(
+            Action.WING_RENAMED,
+            actor,
+            establishment_id,
+            after.id,
+            {"from": before.name, "to": after.name},
+        )
+        return after
+
+    async def rename_cell(
+        self, actor: Principal, establishment_id: str, cell: object, name: object
+    ) -> Cell:
+        """Rename a cell (named, or by id): whoever and whatever is in it stays there."""
+        may_keep(actor, establishment_id)
+        async with self._db.begin() as conn:
+            before, after = await rename_cell(conn, establishment_id, cell, name)
+        await self._record(
+            Action.CELL_RENAMED,
+            actor,
+            establishment_id,
+            after.id,
+            {"wing": after.wing, "from": before.name, "to": after.name},
+        )
+        return after
+
+    async def remove_wing(self, actor: Principal, establishment_id: str, wing: object) -> Wing:
+        """Remove a wing with no cells (`core.places.cells.remove_wing` says what is refused)."""
+        may_keep(actor, establishment_id)
+        async with self._db.begin() as conn:
+            gone = await remove_wing(conn, establishment_id, wing)
+        await self._record(
+            Action.WING_REMOVED, actor, establishment_id, gone.id, {"wing": gone.name}
+        )
+        return gone
+
+    async def remove_cell(self, actor: Principal, establishment_id: str, cell: object) -> Cell:
+        """Remove an empty cell that no record names (`core.places.cells.remove_cell`)."""
+        may_keep(actor, establishment_id)
+        async with self._db.begin() as conn:
+            gone = await remove_cell(conn, establishment_id, cell)
+        await self._record(
+            Action.CELL_REMOVED,
+            actor,
+            establishment_id,
+            gone.id,
+            {"wing": gone.wing, "cell": gone.name},
+        )
+        return gone
+
+    async def _record(
+        self,
+        action: Action,
+        actor: Principal,
+        establishment_id: str,
+        subject: str,
+        details: dict[str, object],
+    ) -> None:
+        await self._audit.append(
+            AuditRecord(
+                action=action,
+                actor=actor.account_id,
+                establishment=establishment_id,
+                subject=subject,
+                details=details,
+            )
+        )
 
     async def wings(self, establishment_id: str) -> list[Wing]:
         async with self._db.connect() as conn:

@@ -126,3 +126,17 @@ async def seed_history(app: Any, world: ConsultWorld) -> None:
             await scheduling.mark_did_not_attend(manager, booked.id, code)
         else:
             await scheduling.cancel(manager, booked.id, code)
+
+
+async def add_governor(app: Any, est: str) -> Staff:
+    """A governor of `est`: the second person who confirms a communications restriction."""
+    username = f"governor.{uuid.uuid4().hex[:6]}"
+    account_id, secret = await app[IDENTITY].create_staff(
+        role=Role.GOVERNOR,
+        establishment_id=est,
+        username=username,
+        display_name="Governor",
+        password=PASSWORD,
+        sex="M",
+    )
+    return Staff(account_id, username, secret, Role.GOVERNOR, est)

@@ -128,7 +128,9 @@ async def run_consult(
 
 async def end_and_record(
     clinician: Any, device: Any, axe_source: str | None, follow_up: str | None = None
-) -> None:
+) -> str | None:
+    """Ends the call and records it as seen; with `follow_up` (a date), books the first time
+    the slot search offers from that date, and returns its times as the list shows them."""
     await clinician.get_by_role("button", name="End call").click()
     await clinician.wait_for_selector("#screen-outcome:not([hidden])")
     await device.wait_for_selector("#step-ended:not([hidden])")
@@ -139,11 +141,19 @@ async def end_and_record(
         await check_accessibility(clinician, axe_source, "clinician outcome")
         await screenshot(clinician, "clinician-outcome")
     await clinician.get_by_label("Seen").check()
+    chosen = None
     if follow_up is not None:
         await clinician.get_by_label("Follow-up needed").check()
-        await clinician.get_by_label("Follow-up date and time").fill(follow_up)
+        await clinician.get_by_label("Look for times from").fill(follow_up)
+        await clinician.get_by_role("button", name="Find times").click()
+        slot = clinician.locator("#follow-up-slots input[type='radio']").first
+        await slot.wait_for()
+        label = await clinician.locator("#follow-up-slots label").first.inner_text()
+        chosen = label.rsplit(" ", 1)[1]
+        await slot.check()
     await clinician.get_by_role("button", name="Record outcome").click()
     await clinician.locator("#outcome-done").wait_for()
+    return chosen
 
 
 @pytest.mark.parametrize("store_kind", ["sqlite"])
@@ -171,12 +181,13 @@ async def test_full_consult_between_two_browsers(live: Live, browser: Any, axe_s
     await device.locator("#remote-video").wait_for(state="visible")
     assert await mute.get_attribute("aria-pressed") == "false"
 
-    await end_and_record(clinician, device, axe_source, follow_up="2026-03-03T16:00")
+    follow_up = await end_and_record(clinician, device, axe_source, follow_up="2026-03-03")
     row = clinician.locator(f"tr[data-appointment='{world.appointment_id}']")
     await clinician.wait_for_selector("#screen-list:not([hidden])")
     assert "Done" in await row.inner_text()
     rows = await clinician.locator("#today tr[data-appointment]").all_inner_texts()
-    assert any(r.startswith("16:00–16:20") and "Booked" in r for r in rows)
+    assert follow_up is not None
+    assert any(r.startswith(follow_up) and "Booked" in r for r in rows)
     await seed_history(live.app, world)
     await manager_reviews_the_consult(live, world, browser, axe_source)
 

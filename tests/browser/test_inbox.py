@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 import pytest
 
 # aiortc (imported by the app) runs ldconfig on import: not on the event loop.
@@ -20,11 +21,33 @@ from tests.browser.conftest import (
     screenshot,
     visit,
 )
-from tests.browser.seed import consult_world
-from tests.world import PASSWORD
+from tests.browser.seed import add_governor, consult_world
+from tests.world import PASSWORD, Staff, bearer
 from web.state import CLOCK, JOBS, SCHEDULING
 
 pytestmark = pytest.mark.slow
+
+
+async def _api_sign_in(http: aiohttp.ClientSession, live: Any, who: Staff) -> dict[str, str]:
+    async with http.post(
+        live.url("/api/auth/staff"),
+        json={"username": who.username, "password": PASSWORD, "totp": who.code(live.app)},
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+        return bearer(await resp.json())
+
+
+async def _api(
+    http: aiohttp.ClientSession,
+    live: Any,
+    path: str,
+    headers: dict[str, str],
+    body: Any,
+    status: int,
+) -> Any:
+    async with http.post(live.url(path), json=body, headers=headers) as resp:
+        assert resp.status == status, await resp.text()
+        return await resp.json()
 
 
 async def sign_in_device(page: Any, live: Any, world: Any) -> None:
@@ -66,18 +89,33 @@ async def test_notices_arrive_live_and_the_prisoner_takes_an_offered_time(
     assert "A health appointment is booked for" in booked
 
     # A communications restriction while both pages are open (a plain lockdown lets
-    # in-cell video consults go ahead): the notices arrive without a reload.
+    # in-cell video consults go ahead): the notices arrive without a reload. Declared by
+    # the officer and confirmed by a real governor, over HTTP as their desks do it.
     clock = live.app[CLOCK]
-    officer = Principal(world.officer.account_id, Role.OFFICER, world.est, "test")
-    declared = await live.app[SCHEDULING].declare_lockdown(
-        officer,
-        world.est,
-        starts_at=clock.now() + timedelta(minutes=1),
-        ends_at=clock.now() + timedelta(hours=2),
-        kind="communications",
-    )
-    governor = Principal("governor-of-est", Role.GOVERNOR, world.est, "test")
-    await live.app[SCHEDULING].confirm_restriction(governor, declared.id)
+    governor = await add_governor(live.app, world.est)
+    async with aiohttp.ClientSession() as http:
+        declared = await _api(
+            http,
+            live,
+            "/api/lockdowns",
+            await _api_sign_in(http, live, world.officer),
+            {
+                "kind": "communications",
+                "starts_at": (clock.now() + timedelta(minutes=1)).isoformat(),
+                "ends_at": (clock.now() + timedelta(hours=2)).isoformat(),
+            },
+            201,
+        )
+        assert declared["confirmed"] is False
+        confirmed = await _api(
+            http,
+            live,
+            f"/api/lockdowns/{declared['id']}/confirm",
+            await _api_sign_in(http, live, governor),
+            None,
+            200,
+        )
+        assert confirmed["confirmed"] is True
     await runner.run_due()
     await device.wait_for_selector("#inbox[data-unread='5']")
     cancelled = await home.locator("li[data-kind='cancelled']").inner_text()

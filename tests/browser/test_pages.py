@@ -10,7 +10,17 @@ import pytest
 
 from tests.world import sign_in_prisoner
 
-FACES = ["/", "/device", "/clinician", "/manager", "/staff"]
+FACES = [
+    "/",
+    "/device",
+    "/clinician",
+    "/manager",
+    "/staff",
+    "/governor",
+    "/triage",
+    "/booking",
+    "/availability",
+]
 
 
 @pytest.mark.parametrize("path", FACES)

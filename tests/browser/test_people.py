@@ -242,3 +242,145 @@ async def test_an_admin_keeps_the_places_of_the_establishment_they_choose(
     assert wings == ["K", "L"]
     assert [w.name for w in await live.app[PLACES].wings(first.est)] == ["A"]
     assert watch.problems == []
+
+
+async def _field_error(page: Any, field: str, words: str) -> None:
+    """The refusal is shown beside the field it is about, and the field is marked."""
+    await page.locator(f"#{field}-error:not([hidden])").get_by_text(words).wait_for()
+    assert await page.locator(f"#{field}").get_attribute("aria-invalid") == "true"
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite"])
+async def test_reception_creates_a_prisoner_once_and_officers_rename_and_remove_places(
+    live: Live, browser: Any, axe_source: str
+) -> None:
+    world = await consult_world(live.app, relay_only=True, cell="A1-01")
+    elsewhere = await consult_world(live.app, relay_only=True, cell="K2-07")
+    their_cell = (await live.app[PLACES].cells(elsewhere.est))[0].id
+    watch = PageWatch()
+    page = await new_page(browser, watch)
+    await sign_in_staff_page(page, live, "/people", world.officer)
+    await page.wait_for_selector("body[data-ready='true'] #screen-people:not([hidden])")
+    form = page.locator("#new-prisoner-form")
+    rows = page.locator("#roll tr[data-prisoner]")
+    assert await rows.count() == 1
+
+    async def fill(number: str, born: str, cell: str = "") -> None:
+        await form.get_by_label("Prison number").fill(number)
+        await form.get_by_label("Full name").fill("Evan Newman")
+        await form.get_by_label("Date of birth").fill(born)
+        await form.get_by_label("First PIN").fill("2468")
+        await form.get_by_label("Cell (optional)").select_option(cell)
+
+    create = form.get_by_role("button", name="Create account")
+    # Bad input, each refused beside its field; no account is made.
+    await fill("A12", "1991-03-04")
+    await create.click()
+    await _field_error(page, "new-number", "A prison number looks like A1234BC.")
+    await fill(world.prisoner.prison_number, "1991-03-04")
+    await create.click()
+    await _field_error(page, "new-number", "This prison number already has an account.")
+    await fill("E7654FG", "1899-12-31")
+    await create.click()
+    await _field_error(page, "new-dob", "Give a real date of birth, after 1 January 1900.")
+    assert await page.locator("#new-number-error").is_hidden()
+    await fill("E7654FG", "2999-01-01")
+    await create.click()
+    await _field_error(page, "new-dob", "A date of birth is in the past, not today or later.")
+    # A page left open while the cell list changed, or a tampered form: another's cell.
+    await page.evaluate(
+        "id => document.getElementById('new-cell').add(new Option('K2-07', id))", their_cell
+    )
+    await fill("E7654FG", "1991-03-04", their_cell)
+    await create.click()
+    await _field_error(
+        page, "new-cell", "That cell is in another establishment. Transfer the prisoner instead."
+    )
+    await check_accessibility(page, axe_source, "new prisoner, refused")
+    await screenshot(page, "people-new-prisoner-refused")
+    assert await rows.count() == 1
+
+    # Pressed twice: one account, no error, in cell A1-01.
+    await fill("e7654fg", "1991-03-04", (await live.app[PLACES].cells(world.est))[0].id)
+    await create.dblclick()
+    await page.get_by_text("Account created for Evan Newman (E7654FG).").wait_for()
+    new_row = page.locator("#roll tr", has_text="E7654FG")
+    await new_row.wait_for()
+    assert await new_row.count() == 1
+    assert await page.locator("#new-prisoner-form [role='alert']:not([hidden])").count() == 0
+    officer = Principal(world.officer.account_id, Role.OFFICER, world.est, "")
+    roll = await live.app[PEOPLE].roll(officer, world.est)
+    assert [p.prison_number for p in roll].count("E7654FG") == 1
+    await check_accessibility(page, axe_source, "new prisoner created")
+    await screenshot(page, "people-new-prisoner")
+    # A reload shows them, where they were put, with the date of birth on file (not shown).
+    await page.reload()
+    await page.wait_for_selector("body[data-ready='true'] #screen-people:not([hidden])")
+    assert await new_row.inner_text() == (
+        "Evan Newman\tE7654FG\tA1-01\tStandard\tDate of birth on file, no photo\tOpen"
+    )
+    assert "1991" not in await page.locator("main").inner_text()
+
+    # Places: renaming keeps who is in the cell; removing what is in use is refused.
+    places = page.locator("#place-form")
+    await places.get_by_label("Wing or cell").select_option(label="Cell A1-01 (wing A)")
+    await places.get_by_label("New name").fill("A1-10")
+    await places.get_by_role("button", name="Rename").click()
+    await page.get_by_text("Cell A1-01 is now A1-10.").wait_for()
+    await new_row.get_by_text("A1-10").wait_for()
+    await places.get_by_label("Wing or cell").select_option(label="Cell A1-10 (wing A)")
+    await places.get_by_role("button", name="Remove").click()
+    await (
+        page.locator("#place-error")
+        .get_by_text("A prisoner is in that cell. Move them first.")
+        .wait_for()
+    )
+    await places.get_by_label("Wing or cell").select_option(label="Wing A")
+    await places.get_by_role("button", name="Remove").click()
+    await (
+        page.locator("#place-error")
+        .get_by_text("That wing still has cells. Remove them first.")
+        .wait_for()
+    )
+    assert await page.locator("#places-cells tr[data-cell='A1-10']").count() == 1
+    await page.get_by_label("New wing").fill("Q")
+    await page.get_by_role("button", name="Add wing").click()
+    await page.get_by_text("Wing Q added.").wait_for()
+    await page.get_by_label("On wing").select_option(label="Q")
+    await page.get_by_label("New cell").fill("Q1-01")
+    await page.get_by_role("button", name="Add cell").click()
+    await page.get_by_text("Cell Q1-01 added on wing Q.").wait_for()
+    await places.get_by_label("Wing or cell").select_option(label="Cell Q1-01 (wing Q)")
+    await places.get_by_role("button", name="Remove").click()
+    await page.get_by_text("Cell Q1-01 removed.").wait_for()
+    await places.get_by_label("Wing or cell").select_option(label="Wing Q")
+    await places.get_by_role("button", name="Remove").click()
+    await page.get_by_text("Wing Q removed.").wait_for()
+    assert await page.locator("#places-cells tr[data-wing='Q']").count() == 0
+    await check_accessibility(page, axe_source, "places renamed and removed")
+    await screenshot(page, "people-places-changed")
+    assert [c.name for c in await live.app[PLACES].cells(world.est)] == ["A1-10"]
+    assert [w.name for w in await live.app[PLACES].wings(world.est)] == ["A"]
+
+    await _welsh(page)
+    await page.wait_for_selector("#screen-people:not([hidden])")
+    form = page.locator("#new-prisoner-form")
+    await form.get_by_label("Rhif carchar").fill("E7654FG")
+    await form.get_by_label("Enw llawn").fill("Evan Newman")
+    await form.get_by_label("PIN cyntaf").fill("2468")
+    await form.get_by_role("button", name="Creu cyfrif").click()
+    await _field_error(page, "new-number", "Mae gan y rhif carchar hwn gyfrif yn barod.")
+    places = page.locator("#place-form")
+    await places.get_by_label("Adain neu gell").select_option(label="Adain A")
+    await places.get_by_role("button", name="Dileu").click()
+    await (
+        page.locator("#place-error")
+        .get_by_text("Mae gan yr adain honno gelloedd o hyd. Dilëwch nhw yn gyntaf.")
+        .wait_for()
+    )
+    await check_accessibility(page, axe_source, "new prisoner and places (cy)")
+    await screenshot(page, "people-new-prisoner-cy")
+    assert [p.prison_number for p in await live.app[PEOPLE].roll(officer, world.est)].count(
+        "E7654FG"
+    ) == 1
+    assert watch.problems == []

@@ -6,9 +6,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from core.identity import Principal, Role
+from scheduling.tables import lockdowns
 from web.demo import seed
-from web.state import IDENTITY, PEOPLE, PLACES, SCHEDULING
+from web.state import ACCESS, CLOCK, DATABASE, IDENTITY, JOBS, PEOPLE, PLACES, SCHEDULING
 
 
 async def test_demo_seeds_a_consult_in_minutes_and_realistic_history(
@@ -33,3 +36,40 @@ async def test_demo_seeds_a_consult_in_minutes_and_realistic_history(
     clock.set(view.starts_at - timedelta(minutes=5))
     decision = await svc.join_decision(patient, consult["appointment_id"])
     assert decision.allowed, decision.refusal
+
+
+async def test_demo_seeds_a_past_lockdown_a_transfer_and_a_release_with_their_notices(
+    client: Any, tmp_path: Path
+) -> None:
+    """Issue 14 item 7: each screen of clinic operations has something to show."""
+    app = client.server.app
+    svc = app[SCHEDULING]
+    data = await seed(
+        app[IDENTITY],
+        tmp_path / "demo.json",
+        svc,
+        places=app[PLACES],
+        people=app[PEOPLE],
+        access=app[ACCESS],
+    )
+    ops = data["operations"]
+    assert (ops["transferred"]["moved"], ops["transferred"]["requested"]) == (1, 1)
+    est = data["establishment"]["id"]
+    manager_id = next(p["account_id"] for p in data["staff"] if p["role"] == "manager")
+    manager = Principal(manager_id, Role.MANAGER, est, "s")
+    [handover] = await svc.handover_list(manager, est)
+    assert handover.prison_number == "E5678FG" and handover.community_sharing
+    async with app[DATABASE].connect() as conn:
+        ended = list(await conn.execute(select(lockdowns.c.ends_at)))
+    assert len(ended) == 1 and ended[0].ends_at < app[CLOCK].now()
+    await app[JOBS].run_due()
+    moved = ops["transferred"]
+    east = data["access"]["second_establishment"]["id"]
+    account = moved["account_id"]
+    _, notices = await svc.inbox(Principal(account, Role.PRISONER, east, "s", moved["device_id"]))
+    assert {"transferred", "transfer_moved", "cancelled"} <= {n.kind for n in notices}
+    [cancelled] = [n for n in notices if n.kind == "cancelled"]
+    assert cancelled.fields["reason"] == "transfer"
+    # The released prisoner's hand-over cannot go anywhere yet: the manager is told why.
+    [handover] = await svc.handover_list(manager, est)
+    assert (handover.status, handover.last_error) == ("failing", "no_endpoint")

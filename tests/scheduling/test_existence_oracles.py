@@ -23,8 +23,8 @@ from core.identity import Principal, Role
 from core.identity.types import SYSTEM_ACTOR
 from scheduling.tables import rebooking_offers
 from tests.scheduling.conftest import Sched, at
-from tests.world import PASSWORD, Staff, bearer, sign_in_prisoner, sign_in_staff
-from web.state import ACCESS, DATABASE, IDENTITY, JOBS
+from tests.world import Staff, bearer, new_staff, sign_in_prisoner, sign_in_staff
+from web.state import ACCESS, DATABASE, IDENTITY, JOBS, PLACES
 
 FUTURE = "2026-03-11T10:00:00+00:00"
 
@@ -43,7 +43,6 @@ def _principal(staff: Staff) -> Principal:
 
 async def _records(client: Any, sched: Sched) -> Records:
     svc, world = sched.svc, sched.world
-    identity = sched.app[IDENTITY]
     other = world.other_prisoner
     assert other is not None
     staff = {}
@@ -52,26 +51,13 @@ async def _records(client: Any, sched: Sched) -> Records:
         (Role.MANAGER, "manager.two"),
         (Role.KEYWORKER, "keyworker.two"),
     ):
-        account_id, secret = await identity.create_staff(
-            role=role,
-            establishment_id=world.other_est,
-            username=name,
-            display_name=name,
-            password=PASSWORD,
-        )
-        staff[role] = _principal(Staff(account_id, name, secret, role, world.other_est))
+        staff[role] = _principal(await new_staff(sched.app, role, name, world.other_est))
     their_clinician, their_manager = staff[Role.CLINICIAN], staff[Role.MANAGER]
     system = Principal(SYSTEM_ACTOR, Role.ADMIN, None, "")
     their_department = (
         await sched.app[ACCESS].departments.of_establishment(system, world.other_est)
     )[0]
-    governor, governor_secret = await identity.create_staff(
-        role=Role.GOVERNOR,
-        establishment_id=world.est,
-        username="governor.one",
-        display_name="Governor One",
-        password=PASSWORD,
-    )
+    governor = await new_staff(sched.app, Role.GOVERNOR, "governor.one", world.est)
     # Escorted when seen in person: what a lockdown cancels and offers new times for.
     their_gp = await svc.create_service(
         their_manager, world.other_est, code="gp", name="GP", escort_if_in_person=True
@@ -135,6 +121,21 @@ async def _records(client: Any, sched: Sched) -> Records:
     async with sched.app[DATABASE].connect() as conn:
         their_offer = (await conn.execute(select(rebooking_offers.c.id))).scalar_one()
 
+    # A prisoner of theirs, released: the hand-over is kept for their managers alone.
+    leaver = await sched.app[IDENTITY].create_prisoner(
+        establishment_id=world.other_est, prison_number="L1111LL", display_name="L", pin="1111"
+    )
+    await svc.release(officer2, leaver)
+    [their_handover] = await svc.handover_list(their_manager, world.other_est)
+    their_leave = await svc.add_exception(
+        their_clinician,
+        clinician_id=their_clinician.account_id,
+        establishment_id=world.other_est,
+        kind="leave",
+        starts_at=at(9, 0).isoformat(),
+        ends_at=at(10, 0).isoformat(),
+    )
+
     # The other prisoner of our own establishment: what prisoner 2 may not touch.
     mine = await sched.book(at(4, 10), reason_text="My reason")
     my_consent = await sched.consent()
@@ -146,12 +147,11 @@ async def _records(client: Any, sched: Sched) -> Records:
     }
     for key in ("clinician", "manager", "officer"):
         callers[key] = bearer(await sign_in_staff(client, world.staff[key]))
-    callers["governor"] = bearer(
-        await sign_in_staff(
-            client, Staff(governor, "governor.one", governor_secret, Role.GOVERNOR, world.est)
-        )
-    )
+    callers["governor"] = bearer(await sign_in_staff(client, governor))
+    their_cell = (await sched.app[PLACES].cells(world.other_est))[0]
     ids = {
+        "their_cell": their_cell.id,
+        "their_wing": their_cell.wing_id,
         "their_appointment": their_appointment,
         "their_cancelled": their_cancelled,
         "their_consent": their_consent.id,
@@ -160,6 +160,7 @@ async def _records(client: Any, sched: Sched) -> Records:
         "their_clinician": their_clinician.account_id,
         "their_service": their_gp.id,
         "their_rule": rule.id,
+        "their_leave": their_leave.id,
         "their_window": window.id,
         "their_lockdown": lockdown.id,
         "their_device": other.device_id,
@@ -171,6 +172,7 @@ async def _records(client: Any, sched: Sched) -> Records:
         "their_establishment": world.other_est,
         "their_notice": their_notices[0].id,
         "their_offer": their_offer,
+        "their_handover": their_handover.id,
         "their_revoked_calendar": revoked.token,
         "my_appointment": mine.id,
         "my_consent": my_consent.id,
@@ -213,6 +215,19 @@ PATH_CASES: dict[tuple[str, str], list[tuple[str, str, dict[str, Any] | None]]] 
     ("POST", "/api/appointments/{appointment_id}/did-not-attend"): [
         ("clinician", "their_appointment", {"reason": "unwell"}),
     ],
+    # The consult screen (issue 15): context, notes and outcome of another's consult.
+    ("GET", "/api/appointments/{appointment_id}/context"): [
+        ("clinician", "their_appointment", None),
+    ],
+    ("GET", "/api/appointments/{appointment_id}/consult-notes"): [
+        ("clinician", "their_appointment", None),
+    ],
+    ("PUT", "/api/appointments/{appointment_id}/consult-notes"): [
+        ("clinician", "their_appointment", {"text": "Probing", "version": 0}),
+    ],
+    ("PUT", "/api/appointments/{appointment_id}/outcome"): [
+        ("clinician", "their_appointment", {"outcome": "completed"}),
+    ],
     ("POST", "/api/appointments/{appointment_id}/video-required"): [
         ("clinician", "their_appointment", {"video_required": True}),
         ("manager", "their_appointment", {"video_required": True}),
@@ -238,6 +253,21 @@ PATH_CASES: dict[tuple[str, str], list[tuple[str, str, dict[str, Any] | None]]] 
     ],
     ("POST", "/api/prisoners/{prisoner_id}/release"): [("officer", "their_prisoner", None)],
     ("DELETE", "/api/availability/{rule_id}"): [("clinician", "their_rule", None)],
+    ("DELETE", "/api/availability/exceptions/{exception_id}"): [
+        ("clinician", "their_leave", None),
+        ("manager", "their_leave", None),
+    ],
+    ("GET", "/api/clinicians/{clinician_id}/exceptions"): [
+        ("clinician", "their_clinician", None),
+        ("manager", "their_clinician", None),
+    ],
+    ("GET", "/api/health-requests/{request_id}"): [
+        ("clinician", "their_request", None),
+        ("prisoner2", "their_request", None),
+    ],
+    ("POST", "/api/health-requests/{request_id}/answer"): [
+        ("clinician", "their_request", {"decision": "decline", "message": "No"}),
+    ],
     ("GET", "/api/clinicians/{clinician_id}/availability"): [
         ("clinician", "their_clinician", None),
     ],
@@ -257,6 +287,10 @@ PATH_CASES: dict[tuple[str, str], list[tuple[str, str, dict[str, Any] | None]]] 
     # prisoner's level, answers as a missing one.
     ("POST", "/api/devices/{device_id}/move"): [("officer", "their_device", {"cell": "W0-01"})],
     ("GET", "/api/prisoners/{prisoner_id}/cells"): [("officer", "their_prisoner", None)],
+    ("PUT", "/api/wings/{wing_id}/name"): [("officer", "their_wing", {"name": "Probe"})],
+    ("DELETE", "/api/wings/{wing_id}"): [("officer", "their_wing", None)],
+    ("PUT", "/api/cells/{cell_id}/name"): [("officer", "their_cell", {"name": "Probe"})],
+    ("DELETE", "/api/cells/{cell_id}"): [("officer", "their_cell", None)],
     ("POST", "/api/prisoners/{prisoner_id}/cell"): [
         ("officer", "their_prisoner", {"cell": "W0-01"}),
     ],
@@ -299,6 +333,14 @@ PATH_CASES: dict[tuple[str, str], list[tuple[str, str, dict[str, Any] | None]]] 
     ],
     ("PUT", "/api/appointments/{appointment_id}/attendees"): [
         ("clinician", "their_appointment", {"account_ids": []}),
+    ],
+    ("GET", "/api/handovers/{handover_id}/bundle"): [("manager", "their_handover", None)],
+    # Admins only (they see every establishment): anyone else is refused alike.
+    ("GET", "/api/establishments/{establishment_id}/community-endpoint"): [
+        ("manager", "their_establishment", None),
+    ],
+    ("PUT", "/api/establishments/{establishment_id}/community-endpoint"): [
+        ("manager", "their_establishment", {"url": "https://x.invalid/"}),
     ],
     ("GET", "/api/keyworkers/{keyworker_id}/caseload"): [("officer", "their_keyworker", None)],
     ("PUT", "/api/keyworkers/{keyworker_id}/caseload"): [

@@ -13,16 +13,16 @@ import pytest
 from core.config import Secret, Settings
 from core.identity import Role
 from tests.smtp import Inbox, smtp_server
-from tests.world import PASSWORD, Staff, World, bearer, build_world, sign_in_staff
+from tests.world import (
+    PASSWORD,
+    World,
+    bearer,
+    build_world,
+    new_staff,
+    sign_in_staff,
+    signed_in_staff,
+)
 from web.state import IDENTITY
-
-
-async def _staff(client: Any, world: World, role: Role, name: str, est: str) -> Staff:
-    identity = client.server.app[IDENTITY]
-    account_id, secret = await identity.create_staff(
-        role=role, establishment_id=est, username=name, display_name=name, password=PASSWORD
-    )
-    return Staff(account_id, name, secret, role, est)
 
 
 async def _json(resp: Any, status: int) -> Any:
@@ -150,8 +150,7 @@ async def test_a_role_that_does_not_exist_is_refused_and_a_real_change_counts_fr
     client: Any, world: World
 ) -> None:
     admin = bearer(await sign_in_staff(client, world.staff["admin"]))
-    keyworker = await _staff(client, world, Role.KEYWORKER, "key.worker", world.est)
-    kw_tokens = await sign_in_staff(client, keyworker)
+    keyworker, kw_tokens = await signed_in_staff(client, Role.KEYWORKER, "key.worker", world.est)
     kw = bearer(kw_tokens)
     assert (await client.get("/api/health-requests", headers=kw)).status == 403
     resp = await client.put(
@@ -205,8 +204,8 @@ async def test_account_creation_names_the_roles_when_one_does_not_exist(
 async def test_departments_start_built_in_and_the_establishment_adds_its_own(
     client: Any, world: World
 ) -> None:
-    governor = await _staff(client, world, Role.GOVERNOR, "gov.one", world.est)
-    gov = bearer(await sign_in_staff(client, governor))
+    governor, gov_tokens = await signed_in_staff(client, Role.GOVERNOR, "gov.one", world.est)
+    gov = bearer(gov_tokens)
     url = f"/api/establishments/{world.est}/departments"
     found = await _json(await client.get(url, headers=gov), 200)
     assert sorted(d["code"] for d in found) == sorted(
@@ -260,7 +259,7 @@ async def test_departments_start_built_in_and_the_establishment_adds_its_own(
 async def test_a_keyworker_sees_their_caseload_and_only_prisoners_of_the_establishment_join_it(
     client: Any, world: World
 ) -> None:
-    keyworker = await _staff(client, world, Role.KEYWORKER, "key.one", world.est)
+    keyworker = await new_staff(client.server.app, Role.KEYWORKER, "key.one", world.est)
     officer = bearer(await sign_in_staff(client, world.staff["officer"]))
     url = f"/api/keyworkers/{keyworker.account_id}/caseload"
     mine = [p.account_id for p in world.prisoners]

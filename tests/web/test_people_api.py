@@ -4,6 +4,7 @@ every bad input gets a clear answer and changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import timedelta
 from typing import Any
@@ -437,7 +438,7 @@ async def test_clinician_of_the_consult_sees_date_of_birth_and_a_clean_photo_oth
     booked = await book_consult(app[SCHEDULING], world, starts_at=clock.now() + timedelta(hours=2))
     prisoner = booked.prisoner.account_id
     officer = await sign_in_staff(client, world.staff["officer"])
-    for bad in ("1990-02-30", "31/01/1990", "2999-01-01", 19900101, None):
+    for bad in ("1990-02-30", "31/01/1990", "1899-12-31", 19900101, None):
         resp = await client.put(
             f"/api/prisoners/{prisoner}/date-of-birth",
             json={"date_of_birth": bad},
@@ -446,6 +447,14 @@ async def test_clinician_of_the_consult_sees_date_of_birth_and_a_clean_photo_oth
         await _problem(
             resp, 400, "invalid_request", "A date of birth is a past date written YYYY-MM-DD."
         )
+    resp = await client.put(
+        f"/api/prisoners/{prisoner}/date-of-birth",
+        json={"date_of_birth": "2999-01-01"},
+        headers=bearer(officer),
+    )
+    await _problem(
+        resp, 400, "invalid_request", "A date of birth is in the past, not today or later."
+    )
     resp = await client.put(
         f"/api/prisoners/{prisoner}/date-of-birth",
         json={"date_of_birth": "1990-01-31"},
@@ -513,3 +522,183 @@ async def test_clinician_of_the_consult_sees_date_of_birth_and_a_clean_photo_oth
     assert (shredded["date_of_birth"], shredded["photo"]) == (None, True)
     resp = await client.get(patient + "/photo", headers=bearer(clinician))
     await _problem(resp, 404, "not_found")
+
+
+def _cell_ids(places: dict[str, Any]) -> dict[str, str]:
+    return {c["name"]: c["id"] for w in places["wings"] for c in w["cells"]}
+
+
+async def test_wings_and_cells_are_renamed_and_removed_only_when_nothing_is_in_them(
+    client: Any, world: World
+) -> None:
+    officer = await sign_in_staff(client, world.staff["officer"])
+    h = bearer(officer)
+    wing = await (await client.post("/api/wings", json={"name": "R"}, headers=h)).json()
+    for name in ("R1-01", "R1-02"):
+        resp = await client.post("/api/cells", json={"wing": "R", "name": name}, headers=h)
+        assert resp.status == 201
+    ids = _cell_ids(await _places(client, officer))
+
+    resp = await client.put(f"/api/cells/{ids['R1-01']}/name", json={"name": "R1-11"}, headers=h)
+    assert resp.status == 200
+    assert (await resp.json())["name"] == "R1-11"
+    resp = await client.put(f"/api/wings/{wing['id']}/name", json={"name": "S"}, headers=h)
+    assert (resp.status, (await resp.json())["name"]) == (200, "S")
+    assert _cells(await _places(client, officer))["S"] == ["R1-02", "R1-11"]
+    assert await _actions(client, ids["R1-01"]) == ["cell_added", "cell_renamed"]
+    assert await _actions(client, wing["id"]) == ["wing_added", "wing_renamed"]
+
+    # A prisoner in R1-02, a device in W0-01: both cells stay, as does the wing with cells.
+    prisoner = world.prisoners[0].account_id
+    resp = await client.post(f"/api/prisoners/{prisoner}/cell", json={"cell": "R1-02"}, headers=h)
+    assert resp.status == 200
+    theirs = _cell_ids(await _places(client, await sign_in_staff(client, world.staff["officer2"])))
+    before = await _places(client, officer)
+    refusals = [
+        ("DELETE", f"/api/cells/{ids['R1-02']}", None, 409, "cell_occupied"),
+        ("DELETE", f"/api/cells/{_cell_ids(before)['W0-01']}", None, 409, "cell_has_device"),
+        ("DELETE", f"/api/wings/{wing['id']}", None, 409, "wing_has_cells"),
+        ("PUT", f"/api/cells/{ids['R1-02']}/name", {"name": "R1-11"}, 409, "cell_exists"),
+        ("PUT", f"/api/cells/{ids['R1-02']}/name", {"name": "R1-02"}, 409, "same_name"),
+        ("PUT", f"/api/cells/{ids['R1-02']}/name", {"name": "<b>"}, 400, "bad_cell_name"),
+        ("PUT", f"/api/wings/{wing['id']}/name", {"name": "W"}, 409, "wing_exists"),
+        ("PUT", f"/api/wings/{wing['id']}/name", {}, 400, "bad_wing_name"),
+        # Another establishment's cell answers as a missing one.
+        ("PUT", f"/api/cells/{theirs['W2-03']}/name", {"name": "X1"}, 404, "unknown_cell"),
+        ("DELETE", f"/api/cells/{theirs['W2-03']}", None, 404, "unknown_cell"),
+        ("DELETE", "/api/wings/nope", None, 404, "unknown_wing"),
+    ]
+    for method, path, body, status, reason in refusals:
+        resp = await client.request(method, path, json=body, headers=h)
+        problem = await resp.json()
+        assert (resp.status, problem.get("reason")) == (status, reason), (path, problem)
+    occupied = await client.delete(f"/api/cells/{ids['R1-02']}", headers=h)
+    assert (await occupied.json())["detail"] == "A prisoner is in that cell: move them first."
+    assert await _places(client, officer) == before
+
+    # Moved out, R1-02 is empty, but the prisoner's history names it: it stays.
+    resp = await client.post(f"/api/prisoners/{prisoner}/cell", json={"cell": "W0-01"}, headers=h)
+    assert resp.status == 200
+    resp = await client.delete(f"/api/cells/{ids['R1-02']}", headers=h)
+    await _problem(
+        resp, 409, "conflict", "Past records name that cell, so it stays; it can be renamed."
+    )
+    # An empty cell no record names goes; then a wing with no cells.
+    resp = await client.delete(f"/api/cells/{ids['R1-01']}", headers=h)
+    assert resp.status == 204
+    empty = await (await client.post("/api/wings", json={"name": "T"}, headers=h)).json()
+    resp = await client.delete(f"/api/wings/{empty['id']}", headers=h)
+    assert resp.status == 204
+    after = _cells(await _places(client, officer))
+    assert after["S"] == ["R1-02"] and "T" not in after
+    assert await _actions(client, ids["R1-01"]) == ["cell_added", "cell_renamed", "cell_removed"]
+    assert await _actions(client, empty["id"]) == ["wing_added", "wing_removed"]
+
+    for who in ("clinician", "manager"):
+        tokens = await sign_in_staff(client, world.staff[who])
+        resp = await client.delete(f"/api/wings/{wing['id']}", headers=bearer(tokens))
+        await _problem(resp, 403, "forbidden")
+    resp = await client.delete(
+        f"/api/cells/{ids['R1-02']}?establishment_id={world.other_est}", headers=h
+    )
+    await _problem(resp, 403, "forbidden")
+    # An admin renames another establishment's cell, naming the establishment.
+    admin = await sign_in_staff(client, world.staff["admin"])
+    resp = await client.put(
+        f"/api/cells/{theirs['W2-03']}/name",
+        json={"name": "W2-33", "establishment_id": world.other_est},
+        headers=bearer(admin),
+    )
+    assert resp.status == 200
+
+
+async def test_reception_creates_a_prisoner_once_with_a_sealed_birth_date_in_a_cell(
+    client: Any, world: World
+) -> None:
+    officer = await sign_in_staff(client, world.staff["officer"])
+    h = bearer(officer)
+
+    async def roll() -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = await (await client.get("/api/prisoners", headers=h)).json()
+        return found
+
+    new = {
+        "prison_number": "e7654fg",
+        "name": "Evan Newman",
+        "pin": "2468",
+        "date_of_birth": "1991-03-04",
+        "cell": "W1-02",
+    }
+    before = await roll()
+    theirs = _cell_ids(await _places(client, await sign_in_staff(client, world.staff["officer2"])))
+    refusals = [
+        ({**new, "prison_number": "12345"}, 400, "bad_prison_number"),
+        ({**new, "name": " "}, 400, "bad_name"),
+        ({**new, "pin": "12"}, 400, "bad_pin"),
+        ({**new, "date_of_birth": "31/01/1990"}, 400, "bad_date_of_birth"),
+        ({**new, "date_of_birth": "2999-01-01"}, 400, "future_date_of_birth"),
+        ({**new, "cell": theirs["W2-03"]}, 409, "other_establishment"),
+        ({**new, "cell": "Q9-99"}, 404, "unknown_cell"),
+        ({**new, "prison_number": "A1234BC"}, 409, "prison_number_taken"),
+    ]
+    for body, status, reason in refusals:
+        resp = await client.post("/api/prisoners", json=body, headers=h)
+        problem = await resp.json()
+        assert (resp.status, problem.get("reason")) == (status, reason), (body, problem)
+    resp = await client.post(
+        "/api/prisoners", json={**new, "establishment_id": world.other_est}, headers=h
+    )
+    await _problem(resp, 404, "not_found", "No such establishment.")
+    clinician = await sign_in_staff(client, world.staff["clinician"])
+    resp = await client.post("/api/prisoners", json=new, headers=bearer(clinician))
+    await _problem(resp, 403, "forbidden")
+    assert await roll() == before
+
+    # Sent twice at once (a double click): one account.
+    first, second = await asyncio.gather(
+        client.post("/api/prisoners", json=new, headers=h),
+        client.post("/api/prisoners", json=new, headers=h),
+    )
+    statuses = sorted([first.status, second.status])
+    assert statuses == [201, 409]
+    made = await (first if first.status == 201 else second).json()
+    assert (made["cell"], made["wing"]) == ("W1-02", "W")
+    found = [p for p in await roll() if p["prison_number"] == "E7654FG"]
+    assert len(found) == 1
+    assert found[0] == {
+        **found[0],
+        "prisoner_id": made["prisoner_id"],
+        "name": "Evan Newman",
+        "cell": "W1-02",
+        "incentive_level": "standard",
+        "has_date_of_birth": True,
+        "has_photo": False,
+    }
+    assert await _actions(client, made["prisoner_id"]) == ["account_created"]
+    # The PIN works: the new prisoner signs in on W1-02's device.
+    device = world.prisoners[1]
+    resp = await client.post(
+        "/api/auth/prisoner",
+        json={
+            "prison_number": "E7654FG",
+            "pin": "2468",
+            "device_credential": device.device_credential,
+        },
+    )
+    assert resp.status == 200, await resp.text()
+    # Without a cell or a date of birth, too; an admin names the establishment.
+    admin = await sign_in_staff(client, world.staff["admin"])
+    resp = await client.post(
+        "/api/prisoners",
+        json={
+            "prison_number": "F1111GH",
+            "name": "Fay",
+            "pin": "1357",
+            "date_of_birth": "",
+            "cell": "",
+            "establishment_id": world.other_est,
+        },
+        headers=bearer(admin),
+    )
+    assert resp.status == 201
+    assert (await resp.json())["cell"] is None

@@ -17,8 +17,7 @@ import pytest
 
 from core.identity import Role
 from core.permissions import ROLE_PERMISSIONS, Permission, roles_with
-from tests.world import PASSWORD, Staff, bearer, sign_in_prisoner, sign_in_staff
-from web.state import IDENTITY
+from tests.world import bearer, sign_in_prisoner, sign_in_staff, signed_in_staff
 
 # Routes that no signed-in role uses: sign-in itself, a device's own, a link's.
 UNGUARDED = {
@@ -34,8 +33,6 @@ UNGUARDED = {
 
 
 async def _tokens_by_role(client: Any, world: Any) -> dict[Role, dict[str, Any]]:
-    app = client.server.app
-    identity = app[IDENTITY]
     tokens: dict[Role, dict[str, Any]] = {
         Role.PRISONER: await sign_in_prisoner(client, world.prisoners[0])
     }
@@ -45,15 +42,7 @@ async def _tokens_by_role(client: Any, world: Any) -> dict[Role, dict[str, Any]]
         if role in tokens:
             continue
         username = f"{role.value.replace('_', '-')}.walk"
-        account_id, secret = await identity.create_staff(
-            role=role,
-            establishment_id=world.est,
-            username=username,
-            display_name=f"{role.value} walk",
-            password=PASSWORD,
-        )
-        staff = Staff(account_id, username, secret, role, world.est)
-        tokens[role] = await sign_in_staff(client, staff)
+        _, tokens[role] = await signed_in_staff(client, role, username, world.est)
     return tokens
 
 
@@ -101,6 +90,10 @@ async def test_every_route_as_every_role_matches_the_table(client: Any, world: A
             "{job_id}",
             "{notice_id}",
             "{offer_id}",
+            "{wing_id}",
+            "{cell_id}",
+            "{handover_id}",
+            "{exception_id}",
         ):
             url = url.replace(placeholder, str(uuid.uuid4()))
         url = url.replace("{clinician_id}", str(uuid.uuid4())).replace("{token_id}", "x")

@@ -23,6 +23,13 @@ const KIND_KEYS = {
   "scheduling.close_windows": "jobs.kind_close_windows",
   "jobs.prune": "jobs.kind_prune",
   "notifications.deliver": "jobs.kind_deliver",
+  "notifications.email": "jobs.kind_email",
+  "scheduling.handover_send": "jobs.kind_handover_send",
+};
+// Errors named by the handlers (the runner keeps an exception's type only).
+const ERROR_KEYS = {
+  MailRefused: "jobs.error_MailRefused",
+  MailUnreachable: "jobs.error_MailUnreachable",
 };
 
 const form = () => document.getElementById("jobs-filter");
@@ -79,7 +86,7 @@ function row(job) {
     el("td", {}, t(`jobs.status_${job.status}`)),
     el("td", {}, due),
     el("td", {}, attempts),
-    el("td", {}, job.last_error || ""),
+    el("td", {}, ERROR_KEYS[job.last_error] ? t(ERROR_KEYS[job.last_error]) : job.last_error || ""),
     actions(job),
   );
 }

@@ -10,9 +10,11 @@ import {
   staffGate,
 } from "./common.js";
 import { mountInbox } from "./inbox.js";
+import { mountNoticeEmail } from "./notice_email.js";
 import { desk } from "./clinician_desk.js";
 import { setupEstablishmentChooser } from "./establishment_chooser.js";
 import { misses } from "./misses.js";
+import { calendar } from "./clinician_calendar.js";
 
 async function main() {
   let account = null;
@@ -24,8 +26,9 @@ async function main() {
     mountInbox(document.getElementById("inbox"))
       .start()
       .catch((failure) => flash(errorText(failure)));
+    mountNoticeEmail().catch((failure) => flash(errorText(failure)));
     show("screen-list");
-    await Promise.all([desk.start(account), setupEstablishmentChooser()]);
+    await Promise.all([desk.start(account), setupEstablishmentChooser(), calendar.start()]);
     await misses.start();
   }
   document.body.dataset.ready = "true";

@@ -15,6 +15,8 @@ import {
   showMode,
 } from "./call.js";
 import { WaitingRoom } from "./clinician_waiting.js";
+import { contextBlock, refreshContext } from "./clinician_context.js";
+import { notes } from "./clinician_notes.js";
 import { Signal, closeWords } from "./signal.js";
 
 const POOR_LOSS_PCT = 10;
@@ -469,6 +471,7 @@ function close({ toList = true } = {}) {
   state.stream = null;
   if (state.signal) state.signal.close();
   state.signal = null;
+  notes.close().catch(() => {});
   node("arrival-alert").hidden = true;
   state.waiting.clear();
   // The open consult's waiting room means nothing with no consult open: the list of
@@ -509,6 +512,9 @@ async function open(appointmentId, { admit: admitting = null } = {}) {
   node("call-heading").textContent = state.desk.heading(appointmentId);
   const identity = state.desk.identity(appointmentId);
   node("call-identity").replaceChildren(...(identity ? [identity] : []));
+  refreshContext(appointmentId);
+  node("call-context").replaceChildren(contextBlock(appointmentId));
+  await notes.open(appointmentId);
 }
 
 /** Ends a consult that is still open (from the list, or with its outcome). */
@@ -541,6 +547,7 @@ async function end(appointmentId, reason) {
 
 function setup(desk) {
   state.desk = desk;
+  notes.setup();
   const waiting = node("waiting");
   state.waiting = new WaitingRoom(waiting, () => (state.current ? name() : t("clinician.col_patient")));
   waiting.addEventListener("click", (event) => {

@@ -3,15 +3,29 @@
 // From the list any consult in progress or stuck can be rejoined, admitted again, or given an
 // outcome (seen, or did not attend with its reason). The consult itself is clinician_call.js.
 
-import { api, clearError, el, errorText, formatDate, formatTime, serverNow, show, showError, t } from "./common.js";
+import {
+  ApiError,
+  api,
+  clearError,
+  el,
+  errorText,
+  formatDate,
+  formatTime,
+  serverNow,
+  show,
+  showError,
+  t,
+} from "./common.js";
 import { call } from "./clinician_call.js";
 import { identityBlock } from "./clinician_identity.js";
+import { contextBlock } from "./clinician_context.js";
 import { testCallLine } from "./clinician_testcall.js";
 
 const LIVE_EVERY_MS = 3000;
 const LIST_REFRESH_MS = 30000;
 const ACTIVE = new Set(["booked", "checked_in", "in_progress"]);
 const STARTED = new Set(["checked_in", "in_progress"]);
+const RECORDED = new Set(["completed", "did_not_attend"]);
 
 const state = {
   account: null,
@@ -80,9 +94,20 @@ function liveWords(room) {
 }
 
 function rowActions(a, room) {
-  if (!ACTIVE.has(a.status)) return [];
   const when = formatTime(a.starts_at);
   const who = patientLabel(a);
+  if (RECORDED.has(a.status)) {
+    return [
+      el("button", {
+        type: "button",
+        class: "button secondary",
+        "data-outcome": a.id,
+        "aria-label": `${t("outcome.amend")}: ${when} ${who}`,
+        text: t("outcome.amend"),
+      }),
+    ];
+  }
+  if (!ACTIVE.has(a.status)) return [];
   const buttons = [];
   const patient = room && room.state !== "ended" ? room.patient : null;
   if (patient && patient.status === "waiting") {
@@ -226,6 +251,7 @@ function renderWaitingAll() {
           text: t("clinician.waiting_since", { time: formatTime(w.starts_at), since: formatTime(w.waiting_since) }),
         }),
         identityBlock(w.appointment_id, state.patients.get(w.appointment_id)),
+        contextBlock(w.appointment_id),
       );
     }),
   );
@@ -306,6 +332,7 @@ async function loadReasons() {
   const select = document.getElementById("dna-reason");
   if (state.reasons.length) {
     select.replaceChildren(
+      el("option", { value: "", text: t("outcome.choose_reason") }),
       ...state.reasons
         .filter((r) => r.cause !== "clinician")
         .map((r) => el("option", { value: r.code, text: r.label })),
@@ -313,60 +340,212 @@ async function loadReasons() {
   }
 }
 
+const END_REASONS = { unwell: "patient_unwell", network_failure: "technical", device_unavailable: "technical" };
+
+const FIELDS = {
+  outcome: { box: "outcome-choice", error: "outcome-choice-error" },
+  reason: { box: "dna-reason", error: "dna-reason-error" },
+  note: { box: "outcome-note", error: "outcome-note-error" },
+  follow_up: { box: "follow-up-search", error: "follow-up-error" },
+};
+
+function node(id) {
+  return document.getElementById(id);
+}
+
+function clearFields() {
+  for (const { box, error } of Object.values(FIELDS)) {
+    node(box).removeAttribute("aria-invalid");
+    clearError(node(error));
+  }
+  clearError(node("outcome-error"));
+}
+
+/** Marks the field the server (or the form) named as wrong, with its message, and moves to it. */
+function markField(field, text) {
+  const known = FIELDS[field];
+  if (!known) {
+    showError(node("outcome-error"), text);
+    return;
+  }
+  const box = node(known.box);
+  box.setAttribute("aria-invalid", "true");
+  showError(node(known.error), text);
+  const focusable = box.matches("input, select, textarea") ? box : box.querySelector("input, select, textarea, button");
+  if (focusable) focusable.focus();
+}
+
+function fieldText(failure, field) {
+  const reason = failure instanceof ApiError ? failure.body.reason : null;
+  if (reason === "amend_window_closed") return t("outcome.amend_closed");
+  const key = `outcome.error_${field}`;
+  return t(key) === key ? errorText(failure) : t(key);
+}
+
+/** Shows only what applies: a reason only for a consult that did not take place. */
+function showApplicable() {
+  const form = node("outcome-form");
+  const dna = form.outcome.value === "did_not_attend";
+  node("dna-reason-field").hidden = !dna;
+  node("follow-up-search").hidden = !form.follow_up.checked;
+  if (!dna) {
+    node("dna-reason").removeAttribute("aria-invalid");
+    clearError(node("dna-reason-error"));
+  }
+}
+
+function isoDate(date) {
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+}
+
 /** The outcome form for `appointmentId`; `live`: its consult is still open and ends with it. */
 function outcome(appointmentId, { live = false } = {}) {
   state.outcomeFor = appointmentId;
   state.outcomeLive = live;
-  document.getElementById("outcome-for").textContent = label(appointmentId);
-  document.getElementById("outcome-live").hidden = !live;
-  clearError(document.getElementById("outcome-error"));
+  const appointment = state.appointments.get(appointmentId);
+  const amending = Boolean(appointment && RECORDED.has(appointment.status));
+  const form = node("outcome-form");
+  form.reset();
+  if (amending) {
+    form.outcome.value = appointment.status;
+    if (appointment.outcome_reason) form.reason.value = appointment.outcome_reason;
+  }
+  node("outcome-amending").hidden = !amending;
+  node("follow-up-field").hidden = amending;
+  node("follow-up-slots").replaceChildren();
+  node("follow-up-found").textContent = "";
+  const tomorrow = new Date(serverNow() + 24 * 3600 * 1000);
+  node("follow-up-from").value = isoDate(tomorrow);
+  node("outcome-for").textContent = label(appointmentId);
+  node("outcome-live").hidden = !live;
+  node("outcome-submit").textContent = t(amending ? "outcome.amend_save" : "clinician.outcome_save");
+  clearFields();
+  showApplicable();
   show("screen-outcome");
 }
 
-const END_REASONS = { unwell: "patient_unwell", network_failure: "technical", device_unavailable: "technical" };
+/** Times for a follow-up with this clinician, from the slot search the booking screens use. */
+async function findTimes() {
+  const appointment = state.appointments.get(state.outcomeFor);
+  const list = node("follow-up-slots");
+  node("follow-up-search").removeAttribute("aria-invalid");
+  clearError(node("follow-up-error"));
+  const day = node("follow-up-from").value;
+  if (!appointment || !/^\d{4}-\d{2}-\d{2}$/.test(day)) {
+    markField("follow_up", t("outcome.error_follow_up_from"));
+    return;
+  }
+  const [year, month, date] = day.split("-").map(Number);
+  const from = new Date(year, month - 1, date);
+  const query = new URLSearchParams({
+    service_id: appointment.service_id,
+    clinician_id: state.account.account_id,
+    prisoner_id: appointment.prisoner_id,
+    from: from.toISOString(),
+    to: new Date(from.getTime() + 7 * 24 * 3600 * 1000).toISOString(),
+    limit: "12",
+  });
+  node("follow-up-found").textContent = t("common.loading");
+  const slots = await api("GET", `/api/slots?${query}`);
+  node("follow-up-found").textContent = slots.length ? t("outcome.times_found", { n: slots.length }) : t("outcome.no_times");
+  list.replaceChildren(
+    ...slots.map((slot, index) => {
+      const id = `follow-up-slot-${index}`;
+      return el(
+        "div",
+        { class: "field check" },
+        el("input", { type: "radio", id, name: "follow_up_slot", value: slot.starts_at }),
+        el("label", { for: id, text: `${formatDate(slot.starts_at)} ${formatTime(slot.starts_at)}–${formatTime(slot.ends_at)}` }),
+      );
+    }),
+  );
+}
+
+async function submitOutcome(form) {
+  clearFields();
+  const id = encodeURIComponent(state.outcomeFor);
+  const appointment = state.appointments.get(state.outcomeFor);
+  const seen = form.outcome.value === "completed";
+  let slot = null;
+  if (form.follow_up.checked && !node("follow-up-field").hidden) {
+    const chosen = form.querySelector("input[name='follow_up_slot']:checked");
+    if (!chosen) {
+      markField("follow_up", t("outcome.error_follow_up"));
+      return false;
+    }
+    slot = chosen.value;
+  }
+  if (state.outcomeLive) {
+    await call.end(state.outcomeFor, seen ? "completed" : END_REASONS[form.reason.value] || "other");
+    state.outcomeLive = false;
+  }
+  const body = { outcome: form.outcome.value };
+  if (!seen) body.reason = form.reason.value;
+  if (form.note.value.trim()) body.note = form.note.value;
+  try {
+    await api("PUT", `/api/appointments/${id}/outcome`, body);
+  } catch (failure) {
+    const field = failure instanceof ApiError ? failure.body.field : null;
+    if (field) markField(field, fieldText(failure, field));
+    else showError(node("outcome-error"), failure);
+    return false;
+  }
+  if (slot && appointment) {
+    try {
+      await api("POST", "/api/appointments", {
+        prisoner_id: appointment.prisoner_id,
+        service_id: appointment.service_id,
+        clinician_id: state.account.account_id,
+        starts_at: slot,
+      });
+    } catch (failure) {
+      // The outcome is recorded; only the follow-up is wrong, and the form says so there.
+      node("follow-up-field").hidden = true;
+      markField("follow_up", `${t("outcome.recorded_follow_up_failed")} ${errorText(failure)}`);
+      await findTimes().catch(() => {});
+      return false;
+    }
+  }
+  return true;
+}
 
 function setupOutcome() {
-  const form = document.getElementById("outcome-form");
-  const error = document.getElementById("outcome-error");
+  const form = node("outcome-form");
+  let busy = false;
+  form.addEventListener("change", (event) => {
+    if (event.target.name === "outcome" || event.target.name === "follow_up") showApplicable();
+  });
+  node("follow-up-find").addEventListener("click", () => {
+    findTimes().catch((failure) => markField("follow_up", errorText(failure)));
+  });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    clearError(error);
-    const id = encodeURIComponent(state.outcomeFor);
-    const appointment = state.appointments.get(state.outcomeFor);
-    const seen = form.outcome.value === "completed";
+    // A double click sends one outcome: the button is off until the answer is in.
+    if (busy) return;
+    busy = true;
+    const button = node("outcome-submit");
+    button.disabled = true;
+    let done = false;
     try {
-      if (state.outcomeLive) {
-        await call.end(state.outcomeFor, seen ? "completed" : END_REASONS[form.reason.value] || "other");
-        state.outcomeLive = false;
-      }
-      const now = await api("GET", `/api/appointments/${id}`);
-      if (seen) {
-        if (now.status !== "completed") await api("POST", `/api/appointments/${id}/attended`, {});
-      } else await api("POST", `/api/appointments/${id}/did-not-attend`, { reason: form.reason.value });
-      if (form.follow_up.checked && appointment) {
-        const when = form.follow_up_when.value;
-        if (!when) throw new Error("follow-up time");
-        await api("POST", "/api/appointments", {
-          prisoner_id: appointment.prisoner_id,
-          service_id: appointment.service_id,
-          clinician_id: state.account.account_id,
-          starts_at: new Date(when).toISOString(),
-        });
-      }
+      done = await submitOutcome(form);
     } catch (failure) {
-      showError(error, failure instanceof Error && failure.message === "follow-up time" ? t("error.invalid_request") : failure);
-      return;
+      showError(node("outcome-error"), failure);
+    } finally {
+      busy = false;
+      button.disabled = false;
     }
+    if (!done) return;
     form.reset();
-    document.getElementById("outcome-done").hidden = false;
+    node("outcome-done").hidden = false;
     await loadList();
     await pollLive().catch(() => {});
     setTimeout(() => {
-      document.getElementById("outcome-done").hidden = true;
+      node("outcome-done").hidden = true;
       show("screen-list");
     }, 1500);
   });
-  document.getElementById("outcome-back").addEventListener("click", () => show("screen-list"));
+  node("outcome-back").addEventListener("click", () => show("screen-list"));
 }
 
 // ---------------------------------------------------------------- setup

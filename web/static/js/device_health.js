@@ -147,6 +147,7 @@ function requestCard(request) {
     {},
     el("p", { class: "card-title", text: `${t("request.ref", { ref: reference(request) })} · ${formatDateTime(request.created_at)}` }),
     el("p", { text: status }),
+    request.response ? el("p", { class: "request-response", text: t("request.response", { text: request.response }) }) : null,
   );
 }
 

@@ -9,7 +9,9 @@ import {
   show,
   staffGate,
 } from "./common.js";
+import { handovers } from "./handovers.js";
 import { mountInbox } from "./inbox.js";
+import { mountNoticeEmail } from "./notice_email.js";
 import { dashboard } from "./manager_dashboard.js";
 
 async function main() {
@@ -22,7 +24,10 @@ async function main() {
     mountInbox(document.getElementById("inbox"))
       .start()
       .catch((failure) => flash(errorText(failure)));
+    mountNoticeEmail().catch((failure) => flash(errorText(failure)));
     show("screen-dashboard");
+    // The Bundles hold health care: only healthcare managers download them.
+    if (account.role === "manager") await handovers.start();
     await dashboard.start(account);
   }
   document.body.dataset.ready = "true";

@@ -82,6 +82,104 @@ async function loadPlaces() {
     .replaceChildren(...state.places.wings.map((w) => el("option", { value: w.id, text: w.name })));
   cellOptions(document.getElementById("device-cell"));
   if (state.open) cellOptions(document.getElementById("move-cell"));
+  const pick = document.getElementById("place-pick");
+  const picked = pick.value;
+  pick.replaceChildren(
+    ...state.places.wings.flatMap((w) => [
+      el("option", { value: `wing:${w.id}`, text: t("people.place_option_wing", { wing: w.name }) }),
+      ...w.cells.map((c) =>
+        el("option", { value: `cell:${c.id}`, text: t("people.place_option_cell", { cell: c.name, wing: w.name }) }),
+      ),
+    ]),
+  );
+  if ([...pick.options].some((o) => o.value === picked)) pick.value = picked;
+  const newCell = document.getElementById("new-cell");
+  const chosen = newCell.value;
+  newCell.replaceChildren(
+    el("option", { value: "", text: t("people.new_no_cell") }),
+    ...allCells().map((c) => el("option", { value: c.id, text: `${c.name} (${t("people.col_wing")} ${c.wing})` })),
+  );
+  if ([...newCell.options].some((o) => o.value === chosen)) newCell.value = chosen;
+}
+
+/** The wing or cell chosen in the rename-or-remove form: its kind, id and name now. */
+function pickedPlace() {
+  const [kind, id] = document.getElementById("place-pick").value.split(":");
+  const wing = state.places.wings.find((w) => (kind === "wing" ? w.id === id : w.cells.some((c) => c.id === id)));
+  const name = kind === "wing" ? wing && wing.name : wing && wing.cells.find((c) => c.id === id).name;
+  return { kind, id, name };
+}
+
+// ------------------------------------------------------- new prisoner
+
+// Which field each refusal is about: its words go beside that field.
+const NEW_FIELDS = {
+  bad_prison_number: "new-number",
+  prison_number_taken: "new-number",
+  bad_name: "new-name",
+  bad_pin: "new-pin",
+  bad_date_of_birth: "new-dob",
+  future_date_of_birth: "new-dob",
+  other_establishment: "new-cell",
+  unknown_cell: "new-cell",
+  no_cell: "new-cell",
+};
+
+function clearNewErrors(form) {
+  for (const field of form.querySelectorAll("input, select")) {
+    field.removeAttribute("aria-invalid");
+    const error = document.getElementById(`${field.id}-error`);
+    if (error) clearError(error);
+  }
+  clearError(document.getElementById("new-error"));
+}
+
+function setupNewPrisoner() {
+  const form = document.getElementById("new-prisoner-form");
+  const button = form.querySelector("button[type='submit']");
+  let sending = false;
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    // A second press while the first is on its way is the same request: one account.
+    if (sending) return;
+    sending = true;
+    button.disabled = true;
+    clearNewErrors(form);
+    const value = (id) => document.getElementById(id).value;
+    const number = value("new-number").trim().toUpperCase();
+    const name = value("new-name").trim();
+    try {
+      await api(
+        "POST",
+        "/api/prisoners",
+        body({
+          prison_number: number,
+          name,
+          date_of_birth: value("new-dob") || null,
+          pin: value("new-pin"),
+          sex: value("new-sex") || null,
+          cell: value("new-cell") || null,
+        }),
+      );
+      form.reset();
+      await Promise.all([loadRoll(), loadPlaces()]);
+      status(t("people.created", { name, number }));
+    } catch (failure) {
+      const reason = failure && failure.body && failure.body.reason;
+      const fieldId = NEW_FIELDS[reason];
+      if (fieldId) {
+        const field = document.getElementById(fieldId);
+        field.setAttribute("aria-invalid", "true");
+        showError(document.getElementById(`${fieldId}-error`), refusal(failure));
+        field.focus();
+      } else {
+        fail("new-error", failure);
+      }
+    } finally {
+      sending = false;
+      button.disabled = false;
+    }
+  });
 }
 
 // ------------------------------------------------------------ devices
@@ -248,6 +346,30 @@ function setup() {
     await loadPlaces();
     status(t("people.cell_added", { cell: cell.name, wing: cell.wing }));
   });
+  onSubmit("place-form", "place-error", async (form) => {
+    const place = pickedPlace();
+    if (!place.id) return;
+    const path = place.kind === "wing" ? "/api/wings" : "/api/cells";
+    const renamed = await api("PUT", `${path}/${encodeURIComponent(place.id)}/name`, body({ name: form.name.value.trim() }));
+    form.name.value = "";
+    await Promise.all([loadPlaces(), loadDevices(), loadRoll()]);
+    status(t(`people.${place.kind}_renamed`, { from: place.name, to: renamed.name }));
+  });
+  document.getElementById("remove-place").addEventListener("click", async () => {
+    const error = document.getElementById("place-error");
+    clearError(error);
+    const place = pickedPlace();
+    if (!place.id) return;
+    const path = place.kind === "wing" ? "/api/wings" : "/api/cells";
+    try {
+      await api("DELETE", `${path}/${encodeURIComponent(place.id)}${query()}`);
+      await loadPlaces();
+      status(t(`people.${place.kind}_removed`, { [place.kind]: place.name }));
+    } catch (failure) {
+      fail("place-error", failure);
+    }
+  });
+  setupNewPrisoner();
   onSubmit("device-form", "device-error", async (form) => {
     document.getElementById("device-result").hidden = true;
     const moved = await api("POST", `/api/devices/${encodeURIComponent(form.device.value)}/move`, {

@@ -16,7 +16,9 @@ import {
   t,
 } from "./common.js";
 import { mountInbox } from "./inbox.js";
+import { mountNoticeEmail } from "./notice_email.js";
 import { officer } from "./staff_regime.js";
+import { restriction } from "./staff_restriction.js";
 import { testCallAlerts } from "./staff_alerts.js";
 import { callBacks } from "./staff_callbacks.js";
 
@@ -61,9 +63,15 @@ async function main() {
     mountInbox(document.getElementById("inbox"), { onPush })
       .start()
       .catch((failure) => flash(errorText(failure)));
+    mountNoticeEmail().catch((failure) => flash(errorText(failure)));
     show("screen-officer");
     document.getElementById("admin-links").hidden = account.role !== "admin";
-    await Promise.all([officer.load(account), testCallAlerts.load(), callBacks.load()]);
+    await Promise.all([
+      officer.load(account),
+      restriction.load(),
+      testCallAlerts.load(),
+      callBacks.load(),
+    ]);
   }
   document.body.dataset.ready = "true";
 }

@@ -14,7 +14,7 @@ async function loadLockdowns() {
 
 // What a lockdown closes, in the reader's words: the modules registered with the server's
 // suspension mechanism (none until the kiosk, campus and interventions register).
-function closedText(modules) {
+export function closedText(modules) {
   if (!modules || modules.length === 0) return t("officer.lockdown_closed_none");
   return t("officer.lockdown_closed", { modules: modules.map((m) => t(`module.${m}`)).join(", ") });
 }
@@ -138,7 +138,7 @@ function setup() {
   });
   document.getElementById("lockdown-lift").addEventListener("click", async () => {
     clearError(lockError);
-    const current = lockdowns[0];
+    const current = lockdowns.find((x) => x.kind === "lockdown");
     if (!current) return;
     try {
       await api("POST", `/api/lockdowns/${encodeURIComponent(current.id)}/lift`);

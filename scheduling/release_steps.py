@@ -1,0 +1,66 @@
+"""Release is one step that other modules add to.
+
+Releasing a prisoner runs, in one transaction, the built-in steps of
+`scheduling.release` (the account disabled with its sessions and device sign-ins,
+the hand-over to community services built, pending care closed, consents that
+end with custody ended, the cell left), then every step a module registered
+here, in the order they registered: the kiosk pays out a balance, the
+programmes issue a community-account claim code. A step that raises rolls the
+whole release back, so a prisoner is released completely or not at all.
+
+A step writes through `ctx.conn`, puts what it did in `ctx.summary` (counts and
+ids, never words: the summary goes to the audit log), and may ask for work after
+the commit with `ctx.after_commit` (telling other nodes, say). The built-in steps
+are not held here (they are the service's own, run first), but their names are
+listed first in `names`, so an admin page can show the whole sequence.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.identity import Principal
+
+NAME = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
+BUILT_IN = ("account", "handover", "care", "consents", "cell")
+
+
+@dataclass
+class ReleaseContext:
+    conn: AsyncConnection
+    actor: Principal
+    prisoner_id: str
+    establishment_id: str
+    now: datetime
+    summary: dict[str, Any] = field(default_factory=dict)
+    after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+ReleaseStep = Callable[[ReleaseContext], Awaitable[None]]
+
+
+class ReleaseSteps:
+    """The steps modules add to a release, in the order they registered."""
+
+    def __init__(self) -> None:
+        self._steps: dict[str, ReleaseStep] = {}
+
+    def register(self, name: str, step: ReleaseStep) -> None:
+        if not NAME.match(name):
+            raise ValueError("a release step's name is 2-32 lower-case letters, digits or _")
+        if name in BUILT_IN or name in self._steps:
+            raise ValueError(f"a release step named {name} is already registered")
+        self._steps[name] = step
+
+    def __iter__(self) -> Iterator[tuple[str, ReleaseStep]]:
+        return iter(list(self._steps.items()))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return BUILT_IN + tuple(self._steps)
