@@ -11,7 +11,7 @@ An index on `health_requests` (establishment, created_at) for the requests repor
 and the cost of one escort with where that figure comes from.
 
 Revision ID: 0020
-Revises: 0014
+Revises: 0018 (after merging main: 0014 -> 0016 -> 0017 -> 0019 -> 0018)
 """
 
 import sqlalchemy as sa
@@ -20,7 +20,7 @@ from alembic import op
 from core.db.types import UTCDateTime
 
 revision = "0020"
-down_revision = "0014"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
