@@ -21,7 +21,7 @@ from core.permissions import Permission
 from signalling.rooms import MemberStatus, Room
 from web.auth import require
 from web.openapi import STR, obj, op
-from web.pages import _page
+from web.pages import page
 from web.request import json_response
 from web.state import CLOCK, IDENTITY, SCHEDULING, SIGNALLING
 
@@ -50,7 +50,7 @@ def live_status(status: str, room: Room | None) -> str:
 
 @routes.get("/operations")
 async def operations_page(request: web.Request) -> web.Response:
-    return await _page(request, "operations.html", "operations")
+    return await page(request, "operations.html", "operations")
 
 
 @routes.get("/api/operations/board")
