@@ -17,6 +17,7 @@ from core.permissions import Permission
 from kiosk.applications import MODULE, Application, Applications, DepartmentChoice
 from web.auth import require
 from web.openapi import DATETIME, STR, obj, op
+from web.pages import page
 from web.request import json_response, read_json
 from web.scheduling_shared import ID, iso_or_none, path_params
 from web.state import AUDIT, CLOCK, DATABASE, KEYS, SCHEDULING, SUBJECT_KEYS
@@ -311,3 +312,9 @@ OPENAPI: dict[str, Any] = {
         ),
     },
 }
+
+
+@routes.get("/staff/applications")
+async def queue_page(request: web.Request) -> web.Response:
+    """Staff: the application queues of their departments (and the governor's)."""
+    return await page(request, "staff_applications.html", "staff_applications")
