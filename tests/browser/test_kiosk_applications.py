@@ -86,7 +86,7 @@ async def _staff_page(browser: Any, watch: PageWatch, live: Any, who: Any) -> An
 
 @pytest.mark.parametrize("store_kind", ["sqlite"])
 @pytest.mark.parametrize("lang", ["en", "cy"])
-async def test_a_prisoner_sends_an_application_and_reads_the_reply_and_the_governor_alone_sees_a_confidential_complaint(
+async def test_prisoner_applies_reads_reply_and_only_the_governor_sees_a_confidential_complaint(
     make_live: LiveFactory, browser: Any, axe_source: str, lang: str
 ) -> None:
     live = await make_live()
