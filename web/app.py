@@ -54,6 +54,7 @@ from web import (
     ws,
 )
 from web.kiosk import applications as kiosk_applications
+from web.kiosk import timetable as kiosk_timetable
 from web.metrics import Metrics
 from web.middleware import csrf_protection, request_context, security_headers
 from web.state import (
@@ -93,6 +94,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     inbox_api,
     desk_api,
     kiosk_applications,
+    kiosk_timetable,
 )
 
 
@@ -126,6 +128,7 @@ def create_app(
         _scheduling,
         _people,
         kiosk_applications.applications_ctx,
+        kiosk_timetable.timetable_ctx,
         ws.signalling_ctx,
         jobs.jobs_ctx,
         pages.load_pages,

@@ -92,3 +92,8 @@ async def make_kiosk(client: Any, clock: FakeClock) -> Kiosk:
 @pytest.fixture
 async def kiosk(client: Any, clock: FakeClock) -> Kiosk:
     return await make_kiosk(client, clock)
+
+
+@pytest.fixture
+async def sched(client: Any, clock: FakeClock) -> Sched:
+    return await make_sched(client, clock)

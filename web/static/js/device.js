@@ -201,6 +201,10 @@ async function route() {
     show("screen-applications");
     const { applications } = await import("./device_applications.js");
     await applications.load();
+  } else if (name === "timetable") {
+    show("screen-timetable");
+    const { timetable } = await import("./device_timetable.js");
+    await timetable.load();
   } else if (name === "soon") {
     show("screen-soon");
   } else if (name === "testcall") {
