@@ -3,6 +3,7 @@ confidential complaints, lockdown, idempotency, and bad input that changes nothi
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -228,3 +229,33 @@ async def test_nobody_else_sees_a_prisoners_applications(kiosk: Kiosk) -> None:
     elsewhere = Principal(s2.account_id, Role.OFFICER, kiosk.world.other_est, "test")
     await _refused(Code.NOT_FOUND, kiosk.apps.get(elsewhere, sent.id))
     assert (await kiosk.apps.get(kiosk.patient, sent.id)).text == "Mine only"
+
+
+async def test_two_taps_at_once_with_one_key_make_one_application(kiosk: Kiosk) -> None:
+    wing = kiosk.departments["wing-office"]
+    results = await asyncio.gather(
+        *(
+            kiosk.apps.send(
+                kiosk.patient, department_id=wing, text="Canteen sheet", key="race-key-1"
+            )
+            for _ in range(4)
+        )
+    )
+    assert len({made.id for made, _ in results}) == 1
+    assert sum(new for _, new in results) == 1
+    assert await _count(kiosk) == 1
+
+
+async def test_two_staff_answering_at_once_one_reply_wins(kiosk: Kiosk) -> None:
+    wing = kiosk.departments["wing-office"]
+    sent, _ = await kiosk.apps.send(kiosk.patient, department_id=wing, text="Laundry")
+    results = await asyncio.gather(
+        kiosk.apps.answer(kiosk.wing, sent.id, reply="Tuesday"),
+        kiosk.apps.answer(kiosk.wing, sent.id, reply="Thursday"),
+        return_exceptions=True,
+    )
+    refused = [r for r in results if isinstance(r, ServiceError)]
+    assert len(refused) == 1 and refused[0].code == Code.CONFLICT
+    (mine,) = await kiosk.apps.mine(kiosk.patient)
+    assert mine.reply in {"Tuesday", "Thursday"}
+    assert kiosk.actions.count("application_answered") == 1
