@@ -16,17 +16,30 @@ from tests.browser.conftest import (
     new_page,
     screenshot,
     sign_in_device,
+    visit,
 )
 from tests.browser.seed import consult_world
+from tests.world import PASSWORD
 from web.app import create_app  # noqa: F401  (aiortc reads the system at import: not on the loop)
-from web.kiosk.timetable import TIMETABLE
 from web.state import CLOCK, IDENTITY, SCHEDULING
 
 pytestmark = pytest.mark.slow
 
 WORDS = {
-    "en": {"tile": "Timetable", "gym": "Gym", "health": "Health appointment", "day": "Tuesday"},
-    "cy": {"tile": "Amserlen", "gym": "Campfa", "health": "Apwyntiad iechyd", "day": "Dydd Mawrth"},
+    "en": {
+        "tile": "Timetable",
+        "gym": "Gym",
+        "health": "Health appointment",
+        "day": "Tuesday",
+        "overlap": "This overlaps another activity",
+    },
+    "cy": {
+        "tile": "Amserlen",
+        "gym": "Campfa",
+        "health": "Apwyntiad iechyd",
+        "day": "Dydd Mawrth",
+        "overlap": "Mae hyn yn gorgyffwrdd",
+    },
 }
 
 
@@ -42,19 +55,35 @@ async def test_the_prisoner_sees_their_week_without_health_reasons(
     await live.app[SCHEDULING].add_regime_window(
         officer, world.est, label="Roll check", weekday_value=today, start="07:30", end="08:00"
     )
-    await live.app[TIMETABLE].allocate(
-        officer,
-        world.prisoner.account_id,
-        kind="gym",
-        weekday_value=today,
-        start="16:00",
-        end="17:00",
-    )
-    await live.app[IDENTITY].set_locale(
-        Principal(world.prisoner.account_id, Role.PRISONER, world.est, ""), lang
-    )
+    for who, role in ((world.prisoner, Role.PRISONER), (world.officer, Role.OFFICER)):
+        await live.app[IDENTITY].set_locale(Principal(who.account_id, role, world.est, ""), lang)
     words = WORDS[lang]
     watch = PageWatch()
+
+    # The officer allocates the gym from the staff page.
+    staff = await new_page(browser, watch)
+    await visit(staff, live.url("/staff/timetable"))
+    await staff.fill("#username", world.officer.username)
+    await staff.fill("#password", PASSWORD)
+    await staff.fill("#totp", world.officer.code(live.app))
+    await staff.press("#totp", "Enter")
+    await staff.wait_for_selector("#screen-timetable:not([hidden])")
+    await staff.wait_for_selector("body[data-ready='true']")
+    await staff.select_option("#stt-kind", "gym")
+    await staff.select_option("#stt-day", str(today))
+    await staff.fill("#stt-start", "16:00")
+    await staff.fill("#stt-end", "17:00")
+    await staff.click("#stt-form button[type=submit]")
+    await staff.locator("#stt-list li[data-allocation]").wait_for()
+    assert f"16:00–17:00: {words['gym']}" in await staff.locator("#stt-list").inner_text()
+    await staff.fill("#stt-start", "16:30")
+    await staff.fill("#stt-end", "17:30")
+    await staff.click("#stt-form button[type=submit]")
+    await staff.wait_for_selector("#stt-error:not([hidden])")
+    assert words["overlap"] in await staff.locator("#stt-error").inner_text()
+    assert await staff.locator("#stt-list li[data-allocation]").count() == 1
+    await check_accessibility(staff, axe_source, f"staff timetable {lang}")
+    await screenshot(staff, f"staff-timetable{'' if lang == 'en' else '-cy'}")
     device = await new_page(browser, watch)
     await sign_in_device(device, live, world)
     await device.get_by_role("link", name=words["tile"]).click()

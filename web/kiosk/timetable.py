@@ -12,6 +12,7 @@ from core.permissions import Permission
 from kiosk.timetable import Allocation, Timetable
 from web.auth import require
 from web.openapi import DATETIME, STR, obj, op
+from web.pages import page
 from web.request import json_response, read_json
 from web.scheduling_shared import ID, path_params
 from web.state import AUDIT, CLOCK, DATABASE
@@ -157,3 +158,9 @@ OPENAPI: dict[str, Any] = {
         )
     },
 }
+
+
+@routes.get("/staff/timetable")
+async def allocations_page(request: web.Request) -> web.Response:
+    """Officers: each prisoner's weekly activities."""
+    return await page(request, "staff_timetable.html", "staff_timetable")
