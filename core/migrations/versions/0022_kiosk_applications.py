@@ -4,7 +4,7 @@ targets, and the activities staff allocate to a prisoner for their timetable (is
 The prisoner's words and the staff's reply are sealed under the prisoner's own key.
 
 Revision ID: 0022
-Revises: 0018
+Revises: 0020
 """
 
 import sqlalchemy as sa
@@ -13,7 +13,7 @@ from alembic import op
 from core.db.types import UTCDateTime
 
 revision = "0022"
-down_revision = "0018"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
