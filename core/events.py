@@ -55,6 +55,15 @@ class Action(StrEnum):
     LOCKDOWN_CONFIRMED = "lockdown_confirmed"
     # A suspended module refused a prisoner (which module, which lockdown).
     SUSPENDED_REFUSED = "suspended_refused"
+    # kiosk applications (kiosk/applications.py)
+    APPLICATION_SENT = "application_sent"
+    APPLICATION_ESCALATED = "application_escalated"
+    APPLICATION_ANSWERED = "application_answered"
+    APPLICATIONS_READ = "applications_read"
+    APPLICATION_TARGETS_SET = "application_targets_set"
+    # kiosk timetable (kiosk/timetable.py)
+    ALLOCATION_ADDED = "allocation_added"
+    ALLOCATION_REMOVED = "allocation_removed"
     BOOKED = "booked"
     RESCHEDULED = "rescheduled"
     VIDEO_REQUIRED_CHANGED = "video_required_changed"

@@ -117,6 +117,17 @@ class Permission(StrEnum):
     CONSULT_NOTES_WRITE = "consult_notes.write"
     # The booking desk's look-ups: find a prisoner by name or number, list clinicians.
     BOOKING_DESK = "booking.desk"
+    # Kiosk applications: send one's own and take them further (prisoners).
+    APPLICATIONS_SEND = "applications.send"
+    # Read and answer the applications of one's own departments' queues.
+    APPLICATIONS_ANSWER = "applications.answer"
+    # Confidential complaints and their appeals: the governor's queue.
+    APPLICATIONS_CONFIDENTIAL = "applications.confidential"
+    # Set a department's target days per stage.
+    APPLICATION_TARGETS_MANAGE = "application_targets.manage"
+    # Read one's own week (prisoners); keep prisoners' activity allocations (staff).
+    TIMETABLE_READ = "timetable.read"
+    ALLOCATIONS_MANAGE = "allocations.manage"
 
 
 P = Permission
@@ -169,6 +180,8 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.HEALTH_REQUESTS_READ,
                 P.INCENTIVES_READ,
                 P.REBOOKING_TAKE,
+                P.APPLICATIONS_SEND,
+                P.TIMETABLE_READ,
             }
         ),
         Role.CLINICIAN: frozenset(
@@ -214,6 +227,8 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.PEOPLE_MANAGE,
                 P.PRISONERS_CREATE,
                 P.INCENTIVES_READ,
+                P.APPLICATIONS_ANSWER,
+                P.ALLOCATIONS_MANAGE,
                 P.OPERATIONS_READ,
             }
         ),
@@ -273,13 +288,18 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.DEPARTMENTS_READ,
                 P.DEPARTMENTS_MANAGE,
                 P.CASELOAD_MANAGE,
+                P.APPLICATIONS_ANSWER,
+                P.APPLICATIONS_CONFIDENTIAL,
+                P.APPLICATION_TARGETS_MANAGE,
             }
         ),
         Role.KEYWORKER: frozenset(_EVERYONE | {P.CASELOAD_READ, P.DEPARTMENTS_READ}),
         # Per-appointment access only: nothing establishment-wide.
         Role.INTERPRETER: frozenset(_EVERYONE | {P.APPOINTMENTS_ATTEND}),
         Role.CHAPERONE: frozenset(_EVERYONE | {P.APPOINTMENTS_ATTEND}),
-        Role.DEPARTMENT_STAFF: frozenset(_EVERYONE | {P.DEPARTMENTS_READ}),
+        Role.DEPARTMENT_STAFF: frozenset(
+            _EVERYONE | {P.DEPARTMENTS_READ, P.APPLICATIONS_ANSWER, P.ALLOCATIONS_MANAGE}
+        ),
     }
 )
 

@@ -41,7 +41,18 @@ INBOX_LIMIT = 50
 # What an officer may see of a notice: when, never what for.
 OFFICER_FIELDS = frozenset({"starts_at", "cancelled_starts_at", "wing", "cell"})
 FIELDS = frozenset(
-    {"starts_at", "cancelled_starts_at", "cause", "reason", "offers", "offer", "wing", "cell"}
+    {
+        "starts_at",
+        "cancelled_starts_at",
+        "cause",
+        "reason",
+        "offers",
+        "offer",
+        "wing",
+        "cell",
+        # A kiosk application's receipt (kiosk/applications.py): never its words.
+        "receipt",
+    }
 )
 
 

@@ -55,6 +55,8 @@ from web import (
     test_calls,
     ws,
 )
+from web.kiosk import applications as kiosk_applications
+from web.kiosk import timetable as kiosk_timetable
 from web.metrics import Metrics
 from web.middleware import csrf_protection, request_context, security_headers
 from web.state import (
@@ -95,6 +97,8 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     people_api,
     inbox_api,
     desk_api,
+    kiosk_applications,
+    kiosk_timetable,
 )
 
 
@@ -127,6 +131,8 @@ def create_app(
         _access(mailer),
         _scheduling,
         _people,
+        kiosk_applications.applications_ctx,
+        kiosk_timetable.timetable_ctx,
         ws.signalling_ctx,
         jobs.jobs_ctx,
         pages.load_pages,

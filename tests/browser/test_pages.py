@@ -20,6 +20,8 @@ FACES = [
     "/triage",
     "/booking",
     "/availability",
+    "/staff/applications",
+    "/staff/timetable",
 ]
 
 

@@ -197,6 +197,14 @@ async function route() {
   } else if (name === "offer" && arg) {
     show("screen-offer");
     await showOffer(arg);
+  } else if (name === "applications") {
+    show("screen-applications");
+    const { applications } = await import("./device_applications.js");
+    await applications.load();
+  } else if (name === "timetable") {
+    show("screen-timetable");
+    const { timetable } = await import("./device_timetable.js");
+    await timetable.load();
   } else if (name === "soon") {
     show("screen-soon");
   } else if (name === "testcall") {

@@ -21,6 +21,7 @@ const KINDS = new Set([
   "patient_transferred",
   "patient_released",
   "call_back",
+  "application_answered",
 ]);
 
 /** A notice in words: its kind, its times, and (for a cancellation) why, as the reader may see. */
@@ -30,6 +31,7 @@ export function noticeText(notice) {
     time: f.starts_at ? formatDateTime(f.starts_at) : "",
     was: f.cancelled_starts_at ? formatDateTime(f.cancelled_starts_at) : "",
     place: [f.wing, f.cell].filter(Boolean).join(", ") || t("inbox.place_unknown"),
+    receipt: f.receipt || "",
   };
   const kind = KINDS.has(notice.kind) ? notice.kind : "other";
   let text = t(`inbox.kind_${kind}`, vars);
