@@ -109,6 +109,13 @@ class Permission(StrEnum):
     CONSULT_NOTES_WRITE = "consult_notes.write"
     # The booking desk's look-ups: find a prisoner by name or number, list clinicians.
     BOOKING_DESK = "booking.desk"
+    # Answer a questionnaire and see one's own scores (interventions).
+    QUESTIONNAIRES_ANSWER = "questionnaires.answer"
+    # See the scores over time of a person one follows: the establishment's (clinical
+    # staff) or one's caseload's (keyworkers); free text only with CLINICAL_TEXT_READ.
+    SCORES_READ = "scores.read"
+    # The duty healthcare queue of risk answers: see and acknowledge them.
+    RISK_ALERTS_HANDLE = "risk_alerts.handle"
 
 
 P = Permission
@@ -161,6 +168,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.HEALTH_REQUESTS_READ,
                 P.INCENTIVES_READ,
                 P.REBOOKING_TAKE,
+                P.QUESTIONNAIRES_ANSWER,
             }
         ),
         Role.CLINICIAN: frozenset(
@@ -173,6 +181,8 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.CALENDAR_MANAGE,
                 P.IDENTITY_PHOTO_READ,
                 P.MISSES_CODE,
+                P.SCORES_READ,
+                P.RISK_ALERTS_HANDLE,
             }
         ),
         Role.MANAGER: frozenset(
@@ -189,6 +199,8 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.IDENTITY_PHOTO_READ,
                 P.MISSES_CODE,
                 P.HANDOVER_DOWNLOAD,
+                P.SCORES_READ,
+                P.RISK_ALERTS_HANDLE,
             }
         ),
         Role.OFFICER: frozenset(
@@ -260,7 +272,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.CASELOAD_MANAGE,
             }
         ),
-        Role.KEYWORKER: frozenset(_EVERYONE | {P.CASELOAD_READ, P.DEPARTMENTS_READ}),
+        Role.KEYWORKER: frozenset(_EVERYONE | {P.CASELOAD_READ, P.DEPARTMENTS_READ, P.SCORES_READ}),
         # Per-appointment access only: nothing establishment-wide.
         Role.INTERPRETER: frozenset(_EVERYONE | {P.APPOINTMENTS_ATTEND}),
         Role.CHAPERONE: frozenset(_EVERYONE | {P.APPOINTMENTS_ATTEND}),

@@ -340,7 +340,7 @@ def score(kind: str, answers: Mapping[str, Any], substance: str | None = None) -
             raise _refuse("An answer is not one of the question's choices.", item=item.id)
         total += value
     if inst.kind == Kind.SDS:
-        if substance not in SDS_CUTOFFS:
+        if substance is None or substance not in SDS_CUTOFFS:
             raise _refuse("Choose a substance the scale has a cut-off for.")
         cutoff = SDS_CUTOFFS[substance].score
         above = total >= cutoff

@@ -53,6 +53,8 @@ from web import (
     test_calls,
     ws,
 )
+from web.interventions import api as interventions_api
+from web.interventions import interventions_ctx
 from web.metrics import Metrics
 from web.middleware import csrf_protection, request_context, security_headers
 from web.state import (
@@ -91,6 +93,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     people_api,
     inbox_api,
     desk_api,
+    interventions_api,
 )
 
 
@@ -123,6 +126,7 @@ def create_app(
         _access(mailer),
         _scheduling,
         _people,
+        interventions_ctx,
         ws.signalling_ctx,
         jobs.jobs_ctx,
         pages.load_pages,
