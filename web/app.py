@@ -55,6 +55,7 @@ from web import (
 )
 from web.interventions import api as interventions_api
 from web.interventions import interventions_ctx
+from web.interventions import pages as interventions_pages
 from web.metrics import Metrics
 from web.middleware import csrf_protection, request_context, security_headers
 from web.state import (
@@ -94,6 +95,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     inbox_api,
     desk_api,
     interventions_api,
+    interventions_pages,
 )
 
 
