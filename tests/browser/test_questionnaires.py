@@ -10,6 +10,7 @@ import pytest
 
 # aiortc (imported by the app) runs ldconfig on import: not on the event loop.
 import web.app  # noqa: F401
+from core.identity import Principal, Role
 from tests.browser.conftest import (
     LiveFactory,
     PageWatch,
@@ -19,7 +20,9 @@ from tests.browser.conftest import (
     visit,
 )
 from tests.browser.seed import consult_world
-from tests.world import PASSWORD
+from tests.world import PASSWORD, new_staff
+from web.interventions import INTERVENTIONS
+from web.state import ACCESS, CLOCK
 
 pytestmark = pytest.mark.slow
 
@@ -129,4 +132,52 @@ async def test_a_risk_answer_shows_help_at_once_and_the_clinician_acknowledges_i
     await desk.click("#lang-switch")
     await desk.wait_for_selector("html[lang='cy'] #screen-risk:not([hidden])")
     await _acknowledge(desk, axe_source, "cy", world.prisoner_name)
+    assert watch.problems == []
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite"])
+async def test_the_keyworker_sees_the_trend_of_each_score_as_a_chart_and_a_table(
+    make_live: LiveFactory, browser: Any, axe_source: str
+) -> None:
+    live = await make_live()
+    world = await consult_world(live.app, relay_only=False)
+    clock = live.app[CLOCK]
+    prisoner = Principal(world.prisoner.account_id, Role.PRISONER, world.est, session_id="t")
+    # A baseline and two progress checks, two weeks apart: a falling PHQ-9.
+    for total in (18, 12, 7):
+        answers = {str(n): 0 for n in range(1, 10)}
+        for n in range(total):
+            answers[str(n % 8 + 1)] += 1
+        await live.app[INTERVENTIONS].submit(prisoner, "phq9", answers)
+        clock.advance(days=14)
+    kw = await new_staff(live.app, Role.KEYWORKER, "kw.trend", world.est)
+    officer = await new_staff(live.app, Role.OFFICER, "officer.trend", world.est)
+    await live.app[ACCESS].caseloads.set_caseload(
+        Principal(officer.account_id, Role.OFFICER, world.est, session_id="t"),
+        kw.account_id,
+        [world.prisoner.account_id],
+    )
+
+    watch = PageWatch()
+    page = await new_page(browser, watch)
+    await visit(page, live.url("/scores"))
+    await page.get_by_label("Username").fill(kw.username)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_label("6-digit code").fill(kw.code(live.app))
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_selector("#screen-scores:not([hidden]) #person-field:not([hidden])")
+    for name in ("en", "cy"):
+        if name == "cy":
+            await page.click("#lang-switch")
+            await page.wait_for_selector("html[lang='cy'] #screen-scores:not([hidden])")
+        await page.select_option("#person", world.prisoner.account_id)
+        panel = page.locator("section[data-kind='phq9']")
+        await panel.wait_for()
+        assert await panel.locator("svg circle").count() == 3
+        scores = await panel.locator("tbody td:nth-child(2)").all_text_contents()
+        assert scores == ["18 / 27", "12 / 27", "7 / 27"]
+        # A keyworker never sees the person's own words.
+        assert await panel.locator("thead th").count() == 3
+        await screenshot(page, f"scores-trend-{name}")
+        await check_accessibility(page, axe_source, f"scores trend {name}")
     assert watch.problems == []

@@ -19,3 +19,9 @@ async def programmes(request: web.Request) -> web.Response:
 async def risk_queue(request: web.Request) -> web.Response:
     """Clinicians and healthcare managers: risk answers to acknowledge (risk_queue.js)."""
     return await page(request, "interventions/risk_queue.html", "risk_queue")
+
+
+@routes.get("/scores")
+async def scores(request: web.Request) -> web.Response:
+    """Keyworkers (their caseload) and clinical staff: each score's trend as a chart (scores.js)."""
+    return await page(request, "interventions/scores.html", "scores")

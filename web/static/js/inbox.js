@@ -21,6 +21,7 @@ const KINDS = new Set([
   "patient_transferred",
   "patient_released",
   "call_back",
+  "risk_alert",
 ]);
 
 /** A notice in words: its kind, its times, and (for a cancellation) why, as the reader may see. */

@@ -39,7 +39,9 @@ function isRisk(itemId, value) {
 }
 
 function showHelp() {
+  if (!help.hidden) return;
   help.hidden = false;
+  help.scrollIntoView({ block: "start" });
 }
 
 function stepsOf(q) {

@@ -24,7 +24,10 @@ const error = document.getElementById("risk-error");
 
 function card(alert) {
   const title = t("risk.raised", { name: alert.prisoner_name, time: formatDateTime(alert.created_at) });
-  const items = [el("p", { class: "card-title", text: title })];
+  const items = [
+    el("p", { class: "card-title", text: title }),
+    el("p", {}, el("a", { href: `/scores#${encodeURIComponent(alert.prisoner_id)}`, text: t("scores.see") })),
+  ];
   if (alert.escalated_at) {
     items.push(el("p", { text: t("risk.escalated", { time: formatDateTime(alert.escalated_at) }) }));
   }
