@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.clock import Clock
@@ -173,51 +174,61 @@ class Questionnaires:
         now = self._clock.now()
         response_id = str(uuid.uuid4())
         alert_id = str(uuid.uuid4()) if result.risk_items else None
-        async with self._db.begin() as conn:
-            if client_id is not None:
-                earlier = await self._by_client_id(conn, prisoner, client_id)
-                if earlier is not None:
-                    return earlier
-            plain = json.dumps({k: answers[k] for k in sorted(answers)}, sort_keys=True)
-            await conn.execute(
-                insert(questionnaire_responses).values(
-                    id=response_id,
-                    establishment_id=est,
-                    prisoner_id=prisoner,
-                    kind=result.kind.value,
-                    substance=result.substance,
-                    score=result.score,
-                    band=result.band,
-                    answers_enc=await self._subject_keys.seal(
-                        conn, prisoner, column=ANSWERS, row=response_id, text=plain
-                    ),
-                    comment_enc=None
-                    if comment is None
-                    else await self._subject_keys.seal(
-                        conn, prisoner, column=COMMENT, row=response_id, text=comment
-                    ),
-                    client_id=client_id,
-                    submitted_at=now,
-                )
-            )
-            if alert_id is not None:
+        try:
+            async with self._db.begin() as conn:
+                if client_id is not None:
+                    earlier = await self._by_client_id(conn, prisoner, client_id)
+                    if earlier is not None:
+                        return earlier
+                plain = json.dumps({k: answers[k] for k in sorted(answers)}, sort_keys=True)
                 await conn.execute(
-                    insert(risk_alerts).values(
-                        id=alert_id,
-                        response_id=response_id,
+                    insert(questionnaire_responses).values(
+                        id=response_id,
                         establishment_id=est,
                         prisoner_id=prisoner,
-                        created_at=now,
+                        kind=result.kind.value,
+                        substance=result.substance,
+                        score=result.score,
+                        band=result.band,
+                        answers_enc=await self._subject_keys.seal(
+                            conn, prisoner, column=ANSWERS, row=response_id, text=plain
+                        ),
+                        comment_enc=None
+                        if comment is None
+                        else await self._subject_keys.seal(
+                            conn, prisoner, column=COMMENT, row=response_id, text=comment
+                        ),
+                        client_id=client_id,
+                        submitted_at=now,
                     )
                 )
-                await insert_job(
-                    conn,
-                    ESCALATE_JOB,
-                    {"alert": alert_id},
-                    due_at=now + ESCALATE_AFTER,
-                    now=now,
-                    key=alert_id,
-                )
+                if alert_id is not None:
+                    await conn.execute(
+                        insert(risk_alerts).values(
+                            id=alert_id,
+                            response_id=response_id,
+                            establishment_id=est,
+                            prisoner_id=prisoner,
+                            created_at=now,
+                        )
+                    )
+                    await insert_job(
+                        conn,
+                        ESCALATE_JOB,
+                        {"alert": alert_id},
+                        due_at=now + ESCALATE_AFTER,
+                        now=now,
+                        key=alert_id,
+                    )
+        except IntegrityError:
+            # The same client id sent twice at once: the other request stored it first.
+            if client_id is None:
+                raise
+            async with self._db.connect() as conn:
+                earlier = await self._by_client_id(conn, prisoner, client_id)
+            if earlier is None:
+                raise
+            return earlier
         await self._record(
             Action.QUESTIONNAIRE_SUBMITTED,
             actor,

@@ -20,6 +20,9 @@ FACES = [
     "/triage",
     "/booking",
     "/availability",
+    "/device/programmes",
+    "/healthcare/risk-alerts",
+    "/scores",
 ]
 
 

@@ -249,3 +249,15 @@ async def test_the_api_refuses_an_out_of_range_answer_with_problem_json(
     assert len(alerts) == 1
     officer = await sign_in_staff(client, world.staff["officer"])
     assert (await client.get("/api/risk-alerts", headers=bearer(officer))).status == 403
+
+
+async def test_the_same_submission_sent_twice_at_once_is_stored_once(q: Q) -> None:
+    cid = "3f1c2d1e-0000-4000-8000-000000000002"
+    first, second = await asyncio.gather(
+        q.svc.submit(q.prisoner, "phq9", RISK, client_id=cid),
+        q.svc.submit(q.prisoner, "phq9", RISK, client_id=cid),
+    )
+    assert first.id == second.id
+    assert await q.count(questionnaire_responses) == 1
+    assert await q.count(risk_alerts) == 1
+    assert q.actions.count("questionnaire_submitted") == 1
