@@ -110,6 +110,7 @@ class Action(StrEnum):
     RISK_ALERT_ACKNOWLEDGED = "risk_alert_acknowledged"
     RISK_ALERT_ESCALATED = "risk_alert_escalated"
     ANSWERS_VIEWED = "answers_viewed"
+    CHECKS_SCHEDULED = "checks_scheduled"
     # the log itself and its keys
     LOG_VIEWED = "log_viewed"
     LOG_EXPORTED = "log_exported"

@@ -116,6 +116,8 @@ class Permission(StrEnum):
     SCORES_READ = "scores.read"
     # The duty healthcare queue of risk answers: see and acknowledge them.
     RISK_ALERTS_HANDLE = "risk_alerts.handle"
+    # Schedule a person's baseline and progress checks (the same people as SCORES_READ).
+    CHECKS_SCHEDULE = "checks.schedule"
 
 
 P = Permission
@@ -183,6 +185,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.MISSES_CODE,
                 P.SCORES_READ,
                 P.RISK_ALERTS_HANDLE,
+                P.CHECKS_SCHEDULE,
             }
         ),
         Role.MANAGER: frozenset(
@@ -201,6 +204,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.HANDOVER_DOWNLOAD,
                 P.SCORES_READ,
                 P.RISK_ALERTS_HANDLE,
+                P.CHECKS_SCHEDULE,
             }
         ),
         Role.OFFICER: frozenset(
@@ -272,7 +276,9 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.CASELOAD_MANAGE,
             }
         ),
-        Role.KEYWORKER: frozenset(_EVERYONE | {P.CASELOAD_READ, P.DEPARTMENTS_READ, P.SCORES_READ}),
+        Role.KEYWORKER: frozenset(
+            _EVERYONE | {P.CASELOAD_READ, P.DEPARTMENTS_READ, P.SCORES_READ, P.CHECKS_SCHEDULE}
+        ),
         # Per-appointment access only: nothing establishment-wide.
         Role.INTERPRETER: frozenset(_EVERYONE | {P.APPOINTMENTS_ATTEND}),
         Role.CHAPERONE: frozenset(_EVERYONE | {P.APPOINTMENTS_ATTEND}),

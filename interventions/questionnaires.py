@@ -36,8 +36,8 @@ from core.fields import FieldCipher, SealedField, SubjectCipher, Unreadable
 from core.identity import Principal, Role
 from core.jobs import insert_job
 from core.permissions import Permission, allows, require_permission
-from interventions.instruments import Result, score
-from interventions.tables import questionnaire_responses, risk_alerts
+from interventions.instruments import Result, instrument, score
+from interventions.tables import questionnaire_plans, questionnaire_responses, risk_alerts
 from scheduling.base import DELIVER_JOB
 from scheduling.tables import notifications
 
@@ -45,6 +45,9 @@ MODULE = "interventions"
 ESCALATE_JOB = "interventions.risk_escalate"
 ESCALATE_AFTER = timedelta(minutes=15)
 RISK_NOTICE = "risk_alert"
+CHECK_DUE_JOB = "interventions.check_due"
+CHECK_NOTICE = "check_due"
+MIN_EVERY_DAYS, MAX_EVERY_DAYS = 7, 182
 MAX_COMMENT = 2000
 ANSWERS = "questionnaire_responses.answers"
 COMMENT = "questionnaire_responses.comment"
@@ -76,6 +79,15 @@ class ScorePoint:
     submitted_at: datetime
     # None when the reader may not read free text, or there was none.
     comment: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckPlan:
+    id: str
+    kind: str
+    every_days: int
+    next_due_at: datetime
+    due: bool
 
 
 @dataclass(frozen=True)
@@ -202,6 +214,7 @@ class Questionnaires:
                         submitted_at=now,
                     )
                 )
+                await self._move_plan(conn, prisoner, result.kind.value, now)
                 if alert_id is not None:
                     await conn.execute(
                         insert(risk_alerts).values(
@@ -289,34 +302,44 @@ class Questionnaires:
             require_permission(actor, Permission.QUESTIONNAIRES_ANSWER)
             return await self._points(actor.account_id, with_comments=True)
         require_permission(actor, Permission.SCORES_READ)
-        if not isinstance(prisoner_id, str) or len(prisoner_id) > 36:
-            raise ServiceError(Code.NOT_FOUND, "No such person.")
         async with self._db.connect() as conn:
-            est = await conn.scalar(
-                select(accounts.c.establishment_id).where(
-                    and_(accounts.c.id == prisoner_id, accounts.c.role == Role.PRISONER.value)
-                )
-            )
-            if est is None or est != actor.establishment_id:
-                raise ServiceError(Code.NOT_FOUND, "No such person.")
-            clinical = allows(actor, Permission.CLINICAL_TEXT_READ)
-            if not clinical:
-                # A keyworker: only the people on their own caseload.
-                on = await conn.scalar(
-                    select(caseloads.c.prisoner_id).where(
-                        and_(
-                            caseloads.c.keyworker_id == actor.account_id,
-                            caseloads.c.prisoner_id == prisoner_id,
-                        )
-                    )
-                )
-                if on is None:
-                    raise ServiceError(Code.NOT_FOUND, "No such person.")
+            est, clinical = await self._follows(conn, actor, prisoner_id)
         points = await self._points(prisoner_id, with_comments=clinical)
         await self._record(
             Action.ANSWERS_VIEWED, actor, est, prisoner_id, responses=len(points), text=clinical
         )
         return points
+
+    async def _follows(
+        self, conn: AsyncConnection, actor: Principal, prisoner_id: Any
+    ) -> tuple[str, bool]:
+        """The person's establishment, and whether the actor reads clinical text.
+
+        Clinical staff follow their establishment's prisoners, a keyworker only their
+        own caseload; anyone else is told there is no such person (404, no oracle).
+        """
+        if not isinstance(prisoner_id, str) or len(prisoner_id) > 36:
+            raise ServiceError(Code.NOT_FOUND, "No such person.")
+        est = await conn.scalar(
+            select(accounts.c.establishment_id).where(
+                and_(accounts.c.id == prisoner_id, accounts.c.role == Role.PRISONER.value)
+            )
+        )
+        if est is None or est != actor.establishment_id:
+            raise ServiceError(Code.NOT_FOUND, "No such person.")
+        clinical = allows(actor, Permission.CLINICAL_TEXT_READ)
+        if not clinical:
+            on = await conn.scalar(
+                select(caseloads.c.prisoner_id).where(
+                    and_(
+                        caseloads.c.keyworker_id == actor.account_id,
+                        caseloads.c.prisoner_id == prisoner_id,
+                    )
+                )
+            )
+            if on is None:
+                raise ServiceError(Code.NOT_FOUND, "No such person.")
+        return str(est), clinical
 
     async def _points(self, prisoner_id: str, *, with_comments: bool) -> list[ScorePoint]:
         q = questionnaire_responses.c
@@ -447,7 +470,9 @@ class Questionnaires:
                 return 0
             managers = await self._managers(conn, row.establishment_id)
             for manager in managers:
-                await self._notice(conn, manager, alert_id, now)
+                await self._notice(
+                    conn, manager, RISK_NOTICE, now, dedupe=f"risk:{alert_id}:{manager}"
+                )
         await self._record(
             Action.RISK_ALERT_ESCALATED,
             "system",
@@ -482,7 +507,7 @@ class Questionnaires:
         return sorted(found)
 
     async def _notice(
-        self, conn: AsyncConnection, recipient: str, alert_id: str, now: datetime
+        self, conn: AsyncConnection, recipient: str, kind: str, now: datetime, *, dedupe: str
     ) -> None:
         """A notice in the manager's inbox (its email, for those who opted in,
         follows from delivery): a code and no health detail, as every notice."""
@@ -491,17 +516,142 @@ class Questionnaires:
             insert(notifications).values(
                 id=notice_id,
                 recipient_id=recipient,
-                kind=RISK_NOTICE,
+                kind=kind,
                 appointment_id=None,
                 payload=json.dumps({}),
                 due_at=now,
                 created_at=now,
-                dedupe_key=f"risk:{alert_id}:{recipient}",
+                dedupe_key=dedupe,
             )
         )
         await insert_job(
             conn, DELIVER_JOB, {"notification": notice_id}, due_at=now, now=now, key=notice_id
         )
+
+    # ------------------------------------------- baseline and progress checks
+
+    async def schedule_checks(
+        self, actor: Principal, prisoner_id: Any, kind: Any, every_days: Any
+    ) -> CheckPlan:
+        """Ask a person for a questionnaire now (the baseline) and every `every_days`
+        after each answer (the progress checks). Setting it again changes the interval."""
+        require_permission(actor, Permission.CHECKS_SCHEDULE)
+        inst = instrument(kind if isinstance(kind, str) else "")
+        if (
+            isinstance(every_days, bool)
+            or not isinstance(every_days, int)
+            or not MIN_EVERY_DAYS <= every_days <= MAX_EVERY_DAYS
+        ):
+            raise _refuse("Progress checks are every 7 to 182 days.")
+        now = self._clock.now()
+        p = questionnaire_plans.c
+        async with self._db.begin() as conn:
+            est, _ = await self._follows(conn, actor, prisoner_id)
+            row = (
+                await conn.execute(
+                    select(questionnaire_plans).where(
+                        and_(p.prisoner_id == prisoner_id, p.kind == inst.kind.value)
+                    )
+                )
+            ).first()
+            if row is None:
+                plan_id, due = str(uuid.uuid4()), now
+                await conn.execute(
+                    insert(questionnaire_plans).values(
+                        id=plan_id,
+                        establishment_id=est,
+                        prisoner_id=prisoner_id,
+                        kind=inst.kind.value,
+                        every_days=every_days,
+                        next_due_at=due,
+                        set_by=actor.account_id,
+                        created_at=now,
+                    )
+                )
+                await self._schedule_due(conn, plan_id, due, now)
+            else:
+                plan_id, due = row.id, row.next_due_at
+                await conn.execute(
+                    update(questionnaire_plans)
+                    .where(p.id == plan_id)
+                    .values(every_days=every_days, set_by=actor.account_id)
+                )
+        await self._record(
+            Action.CHECKS_SCHEDULED,
+            actor,
+            est,
+            str(prisoner_id),
+            kind=inst.kind.value,
+            every_days=every_days,
+        )
+        return CheckPlan(plan_id, inst.kind.value, every_days, due, due <= now)
+
+    async def my_checks(self, actor: Principal) -> list[CheckPlan]:
+        require_permission(actor, Permission.QUESTIONNAIRES_ANSWER)
+        return await self._plans(actor.account_id)
+
+    async def checks_of(self, actor: Principal, prisoner_id: Any) -> list[CheckPlan]:
+        require_permission(actor, Permission.CHECKS_SCHEDULE)
+        async with self._db.connect() as conn:
+            await self._follows(conn, actor, prisoner_id)
+        return await self._plans(str(prisoner_id))
+
+    async def _plans(self, prisoner_id: str) -> list[CheckPlan]:
+        p = questionnaire_plans.c
+        now = self._clock.now()
+        async with self._db.connect() as conn:
+            rows = await conn.execute(
+                select(questionnaire_plans)
+                .where(p.prisoner_id == prisoner_id)
+                .order_by(p.next_due_at, p.kind)
+            )
+            return [
+                CheckPlan(r.id, r.kind, r.every_days, r.next_due_at, r.next_due_at <= now)
+                for r in rows
+            ]
+
+    async def _move_plan(
+        self, conn: AsyncConnection, prisoner: str, kind: str, now: datetime
+    ) -> None:
+        """An answer is the check it was due for: the next one is `every_days` on."""
+        p = questionnaire_plans.c
+        row = (
+            await conn.execute(
+                select(p.id, p.every_days).where(and_(p.prisoner_id == prisoner, p.kind == kind))
+            )
+        ).first()
+        if row is None:
+            return
+        due = now + timedelta(days=row.every_days)
+        await conn.execute(
+            update(questionnaire_plans).where(p.id == row.id).values(next_due_at=due)
+        )
+        await self._schedule_due(conn, row.id, due, now)
+
+    async def _schedule_due(
+        self, conn: AsyncConnection, plan_id: str, due: datetime, now: datetime
+    ) -> None:
+        await insert_job(
+            conn,
+            CHECK_DUE_JOB,
+            {"plan": plan_id, "due": due.isoformat()},
+            due_at=due,
+            now=now,
+            key=f"{plan_id}:{due.isoformat()}",
+        )
+
+    async def check_due(self, plan_id: str, due: str) -> bool:
+        """The job: tell the person a check is due, unless it was answered (moved) since."""
+        p = questionnaire_plans.c
+        now = self._clock.now()
+        async with self._db.begin() as conn:
+            row = (await conn.execute(select(questionnaire_plans).where(p.id == plan_id))).first()
+            if row is None or row.next_due_at.isoformat() != due:
+                return False
+            await self._notice(
+                conn, row.prisoner_id, CHECK_NOTICE, now, dedupe=f"check:{plan_id}:{due}"
+            )
+        return True
 
 
 def _submission(response_id: str, result: Result, alert_id: str | None, at: datetime) -> Submission:

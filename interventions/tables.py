@@ -57,3 +57,19 @@ risk_alerts = Table(
     UniqueConstraint("response_id", name="uq_risk_alerts_response_id"),
     Index("ix_risk_alerts_queue", "establishment_id", "acknowledged_at"),
 )
+
+# Baseline and progress checks: a questionnaire a person is asked to answer now (the
+# baseline) and again every `every_days` after each answer (the progress checks).
+questionnaire_plans = Table(
+    "questionnaire_plans",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("establishment_id", String(36), ForeignKey("establishments.id"), nullable=False),
+    Column("prisoner_id", String(36), ForeignKey("accounts.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("every_days", Integer, nullable=False),
+    Column("next_due_at", UTCDateTime, nullable=False),
+    Column("set_by", String(36), ForeignKey("accounts.id"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("prisoner_id", "kind", name="uq_questionnaire_plans_prisoner_kind"),
+)

@@ -261,3 +261,44 @@ async def test_the_same_submission_sent_twice_at_once_is_stored_once(q: Q) -> No
     assert await q.count(questionnaire_responses) == 1
     assert await q.count(risk_alerts) == 1
     assert q.actions.count("questionnaire_submitted") == 1
+
+
+async def test_a_baseline_is_due_now_and_each_answer_sets_the_next_progress_check(
+    q: Q, clock: FakeClock
+) -> None:
+    pid = q.prisoner.account_id
+    plan = await q.svc.schedule_checks(q.clinician, pid, "phq9", 14)
+    assert plan.due
+    runner = q.app[JOBS]
+    await runner.run_due()  # the baseline's "due" notice
+    await runner.run_due()  # and its delivery
+    _, notices = await q.app[SCHEDULING].inbox(q.prisoner)
+    assert [n.kind for n in notices] == ["check_due"]
+    await q.svc.submit(q.prisoner, "phq9", CALM)
+    (after,) = await q.svc.my_checks(q.prisoner)
+    assert not after.due and after.next_due_at == clock.now() + timedelta(days=14)
+    clock.advance(days=14)
+    (later,) = await q.svc.my_checks(q.prisoner)
+    assert later.due
+    await runner.run_due()
+    await runner.run_due()
+    _, notices = await q.app[SCHEDULING].inbox(q.prisoner)
+    assert [n.kind for n in notices].count("check_due") == 2
+    assert "checks_scheduled" in q.actions
+
+
+async def test_checks_are_planned_only_by_those_who_follow_the_person(q: Q) -> None:
+    pid = q.prisoner.account_id
+    with pytest.raises(ServiceError) as caught:
+        await q.svc.schedule_checks(q.officer, pid, "phq9", 14)
+    assert caught.value.code.status == 403
+    kw = await new_staff(q.app, Role.KEYWORKER, "kw.plan", q.world.est)
+    keyworker = Principal(kw.account_id, Role.KEYWORKER, q.world.est, session_id="t")
+    with pytest.raises(ServiceError) as caught:
+        await q.svc.schedule_checks(keyworker, pid, "phq9", 14)
+    assert caught.value.code.status == 404
+    for kind, days in (("phq9", 3), ("phq9", 400), ("bdi", 14), ("gad7", "14")):
+        with pytest.raises(ServiceError) as caught:
+            await q.svc.schedule_checks(q.clinician, pid, kind, days)
+        assert caught.value.code.status == 400
+    assert await q.svc.my_checks(q.prisoner) == []

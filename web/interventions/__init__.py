@@ -13,7 +13,7 @@ from aiohttp import web
 
 from core.fields import FieldCipher
 from core.jobs import JobContext, JobRunner
-from interventions.questionnaires import ESCALATE_JOB, MODULE, Questionnaires
+from interventions.questionnaires import CHECK_DUE_JOB, ESCALATE_JOB, MODULE, Questionnaires
 from web.state import AUDIT, CLOCK, DATABASE, KEYS, SCHEDULING, SUBJECT_KEYS
 
 INTERVENTIONS = web.AppKey("interventions", Questionnaires)
@@ -34,7 +34,8 @@ async def interventions_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def register_jobs(runner: JobRunner, app: web.Application) -> None:
-    """`interventions.risk_escalate`: one per risk alert, due 15 minutes after it."""
+    """`interventions.risk_escalate`: one per risk alert, due 15 minutes after it;
+    `interventions.check_due`: one per planned check, at its due time."""
     if INTERVENTIONS not in app:
         return
     service = app[INTERVENTIONS]
@@ -46,3 +47,11 @@ def register_jobs(runner: JobRunner, app: web.Application) -> None:
         await service.escalate(alert)
 
     runner.register(ESCALATE_JOB, escalate, max_attempts=10, backoff=10, timeout=60)
+
+    async def check_due(ctx: JobContext) -> None:
+        plan, due = ctx.payload.get("plan"), ctx.payload.get("due")
+        if not isinstance(plan, str) or not isinstance(due, str):
+            raise ValueError("interventions.check_due needs a plan and its due time")
+        await service.check_due(plan, due)
+
+    runner.register(CHECK_DUE_JOB, check_due, max_attempts=10, backoff=30, timeout=60)

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from core.permissions import Permission
 from interventions.instruments import INSTRUMENTS, describe, instrument
-from interventions.questionnaires import RiskAlert, ScorePoint, Submission
+from interventions.questionnaires import CheckPlan, RiskAlert, ScorePoint, Submission
 from web.auth import require
 from web.interventions import INTERVENTIONS
 from web.openapi import DATETIME, STR, obj, op
@@ -57,6 +57,40 @@ def _alert_json(a: RiskAlert) -> dict[str, Any]:
         "acknowledged_at": iso_or_none(a.acknowledged_at),
         "escalated_at": iso_or_none(a.escalated_at),
     }
+
+
+def _plan_json(p: CheckPlan) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "kind": p.kind,
+        "every_days": p.every_days,
+        "next_due_at": iso_or_none(p.next_due_at),
+        "due": p.due,
+    }
+
+
+@routes.get("/api/me/checks")
+async def my_checks(request: web.Request) -> web.Response:
+    principal = await require(request, Permission.QUESTIONNAIRES_ANSWER)
+    plans = await request.app[INTERVENTIONS].my_checks(principal)
+    return json_response({"checks": [_plan_json(p) for p in plans]})
+
+
+@routes.get("/api/prisoners/{prisoner_id}/checks")
+async def checks(request: web.Request) -> web.Response:
+    principal = await require(request, Permission.CHECKS_SCHEDULE)
+    plans = await request.app[INTERVENTIONS].checks_of(principal, request.match_info["prisoner_id"])
+    return json_response({"checks": [_plan_json(p) for p in plans]})
+
+
+@routes.post("/api/prisoners/{prisoner_id}/checks")
+async def schedule_checks(request: web.Request) -> web.Response:
+    principal = await require(request, Permission.CHECKS_SCHEDULE)
+    body = await read_json(request)
+    plan = await request.app[INTERVENTIONS].schedule_checks(
+        principal, request.match_info["prisoner_id"], body.get("kind"), body.get("every_days")
+    )
+    return json_response(_plan_json(plan), status=201)
 
 
 @routes.get("/api/questionnaires")
@@ -135,7 +169,43 @@ ALERT = obj(
     escalated_at={"type": ["string", "null"]},
 )
 
+PLAN = obj(
+    ["id", "kind", "every_days", "next_due_at", "due"],
+    id=ID,
+    kind=STR,
+    every_days={"type": "integer"},
+    next_due_at=DATETIME,
+    due={"type": "boolean"},
+)
+PLANS = obj(["checks"], checks={"type": "array", "items": PLAN})
+
 OPENAPI: dict[str, Any] = {
+    "/api/me/checks": {
+        "get": _op(
+            "The prisoner's planned checks: which questionnaire, when next due, due now",
+            Permission.QUESTIONNAIRES_ANSWER,
+            result=PLANS,
+        )
+    },
+    "/api/prisoners/{prisoner_id}/checks": {
+        "get": _op(
+            "A person's planned baseline and progress checks",
+            Permission.CHECKS_SCHEDULE,
+            result=PLANS,
+            parameters=path_params("prisoner_id"),
+            errors=(401, 403, 404),
+        ),
+        "post": _op(
+            "Plan a questionnaire now (the baseline) and every every_days (7-182) after each "
+            "answer; the person is told in their inbox when each is due",
+            Permission.CHECKS_SCHEDULE,
+            body=obj(["kind", "every_days"], kind=STR, every_days={"type": "integer"}),
+            ok=201,
+            result=PLAN,
+            parameters=path_params("prisoner_id"),
+            errors=(400, 401, 403, 404),
+        ),
+    },
     "/api/questionnaires": {
         "get": _op(
             "The questionnaires a prisoner may answer, with items, choices and the risk rule",
