@@ -180,4 +180,20 @@ async def test_the_keyworker_sees_the_trend_of_each_score_as_a_chart_and_a_table
         assert await panel.locator("thead th").count() == 3
         await screenshot(page, f"scores-trend-{name}")
         await check_accessibility(page, axe_source, f"scores trend {name}")
+        if name == "en":
+            # The keyworker plans fortnightly progress checks; the next is due at once.
+            await page.select_option("#checks-kind", "phq9")
+            await page.fill("#checks-weeks", "2")
+            await page.click("#checks-form button[type='submit']")
+            await page.wait_for_selector("#checks-list li:has-text('every 2 week')")
+
+    device = await new_page(browser, watch)
+    await _device(device, live, world)
+    await visit(device, live.url("/device/programmes"))
+    due = device.locator("button[data-kind='phq9'][data-due='true']")
+    await due.wait_for()
+    assert "Due now" in await due.text_content()
+    assert await device.locator("button[data-due='true']").count() == 1
+    await screenshot(device, "programmes-due-en")
+    await check_accessibility(device, axe_source, "programmes due en")
     assert watch.problems == []

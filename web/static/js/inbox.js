@@ -22,6 +22,7 @@ const KINDS = new Set([
   "patient_released",
   "call_back",
   "risk_alert",
+  "check_due",
 ]);
 
 /** A notice in words: its kind, its times, and (for a cancellation) why, as the reader may see. */

@@ -191,10 +191,12 @@ document.getElementById("finish-form").addEventListener("submit", async (event) 
 });
 
 async function list() {
-  const data = await api("GET", "/api/questionnaires");
+  const [data, checks] = await Promise.all([api("GET", "/api/questionnaires"), api("GET", "/api/me/checks")]);
+  const due = new Set(checks.checks.filter((c) => c.due).map((c) => c.kind));
   const items = data.questionnaires.map((q) => {
-    const button = el("button", { type: "button", class: "tile", "data-kind": q.kind });
+    const button = el("button", { type: "button", class: "tile", "data-kind": q.kind, "data-due": String(due.has(q.kind)) });
     button.append(el("span", { class: "tile-label", text: t(`programmes.${q.kind}`) }));
+    if (due.has(q.kind)) button.append(el("span", { class: "tile-hint due", text: t("programmes.due") }));
     button.addEventListener("click", () => start(q));
     return el("li", {}, button);
   });

@@ -113,9 +113,51 @@ function table(kind, points, words) {
   );
 }
 
+let current = "";
+
+async function showChecks(prisonerId) {
+  const panel = document.getElementById("checks");
+  panel.hidden = !prisonerId;
+  if (!prisonerId) return;
+  const data = await api("GET", `/api/prisoners/${encodeURIComponent(prisonerId)}/checks`);
+  document.getElementById("checks-list").replaceChildren(
+    ...(data.checks.length
+      ? data.checks.map((c) =>
+          el("li", {
+            text: t("checks.planned", {
+              kind: KINDS[c.kind].title,
+              weeks: Math.round(c.every_days / 7),
+              when: formatDateTime(c.next_due_at),
+            }),
+          }),
+        )
+      : [el("li", { text: t("checks.none") })]),
+  );
+}
+
+document.getElementById("checks-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const checksError = document.getElementById("checks-error");
+  clearError(checksError);
+  const weeks = Number(document.getElementById("checks-weeks").value);
+  try {
+    await api("POST", `/api/prisoners/${encodeURIComponent(current)}/checks`, {
+      kind: document.getElementById("checks-kind").value,
+      every_days: Math.round(weeks * 7),
+    });
+  } catch (failure) {
+    showError(checksError, failure);
+    return;
+  }
+  document.getElementById("checks-result").textContent = t("checks.saved");
+  await showChecks(current);
+});
+
 async function showScores(prisonerId) {
   clearError(error);
   charts.replaceChildren();
+  current = prisonerId;
+  await showChecks(prisonerId).catch((failure) => showError(error, failure));
   if (!prisonerId) return;
   let data;
   try {
