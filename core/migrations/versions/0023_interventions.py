@@ -5,7 +5,7 @@ Scores and bands in the clear for trend charts; item answers and free text
 sealed under the prisoner's own key.
 
 Revision ID: 0023
-Revises: 0018
+Revises: 0020
 """
 
 import sqlalchemy as sa
@@ -14,7 +14,7 @@ from alembic import op
 from core.db.types import UTCDateTime
 
 revision = "0023"
-down_revision = "0018"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
