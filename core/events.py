@@ -112,6 +112,14 @@ class Action(StrEnum):
     # A device's pre-call test on the call's own path: its result, with the
     # cell and wing, never anything clinical.
     TEST_CALL_COMPLETED = "test_call_completed"
+    # interventions (interventions/questionnaires.py): a submission with its score,
+    # a PHQ-9 risk answer's alert and each step of it, and staff reading answers
+    QUESTIONNAIRE_SUBMITTED = "questionnaire_submitted"
+    RISK_ALERT_RAISED = "risk_alert_raised"
+    RISK_ALERT_ACKNOWLEDGED = "risk_alert_acknowledged"
+    RISK_ALERT_ESCALATED = "risk_alert_escalated"
+    ANSWERS_VIEWED = "answers_viewed"
+    CHECKS_SCHEDULED = "checks_scheduled"
     # the log itself and its keys
     LOG_VIEWED = "log_viewed"
     LOG_EXPORTED = "log_exported"

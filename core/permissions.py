@@ -128,6 +128,15 @@ class Permission(StrEnum):
     # Read one's own week (prisoners); keep prisoners' activity allocations (staff).
     TIMETABLE_READ = "timetable.read"
     ALLOCATIONS_MANAGE = "allocations.manage"
+    # Answer a questionnaire and see one's own scores (interventions).
+    QUESTIONNAIRES_ANSWER = "questionnaires.answer"
+    # See the scores over time of a person one follows: the establishment's (clinical
+    # staff) or one's caseload's (keyworkers); free text only with CLINICAL_TEXT_READ.
+    SCORES_READ = "scores.read"
+    # The duty healthcare queue of risk answers: see and acknowledge them.
+    RISK_ALERTS_HANDLE = "risk_alerts.handle"
+    # Schedule a person's baseline and progress checks (the same people as SCORES_READ).
+    CHECKS_SCHEDULE = "checks.schedule"
 
 
 P = Permission
@@ -182,6 +191,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.REBOOKING_TAKE,
                 P.APPLICATIONS_SEND,
                 P.TIMETABLE_READ,
+                P.QUESTIONNAIRES_ANSWER,
             }
         ),
         Role.CLINICIAN: frozenset(
@@ -194,6 +204,9 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.CALENDAR_MANAGE,
                 P.IDENTITY_PHOTO_READ,
                 P.MISSES_CODE,
+                P.SCORES_READ,
+                P.RISK_ALERTS_HANDLE,
+                P.CHECKS_SCHEDULE,
             }
         ),
         Role.MANAGER: frozenset(
@@ -213,6 +226,9 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.REPORTS_CONFIGURE,
                 P.OPERATIONS_READ,
                 P.HANDOVER_DOWNLOAD,
+                P.SCORES_READ,
+                P.RISK_ALERTS_HANDLE,
+                P.CHECKS_SCHEDULE,
             }
         ),
         Role.OFFICER: frozenset(
@@ -293,7 +309,9 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.APPLICATION_TARGETS_MANAGE,
             }
         ),
-        Role.KEYWORKER: frozenset(_EVERYONE | {P.CASELOAD_READ, P.DEPARTMENTS_READ}),
+        Role.KEYWORKER: frozenset(
+            _EVERYONE | {P.CASELOAD_READ, P.DEPARTMENTS_READ, P.SCORES_READ, P.CHECKS_SCHEDULE}
+        ),
         # Per-appointment access only: nothing establishment-wide.
         Role.INTERPRETER: frozenset(_EVERYONE | {P.APPOINTMENTS_ATTEND}),
         Role.CHAPERONE: frozenset(_EVERYONE | {P.APPOINTMENTS_ATTEND}),

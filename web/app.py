@@ -55,6 +55,9 @@ from web import (
     test_calls,
     ws,
 )
+from web.interventions import api as interventions_api
+from web.interventions import interventions_ctx
+from web.interventions import pages as interventions_pages
 from web.kiosk import applications as kiosk_applications
 from web.kiosk import timetable as kiosk_timetable
 from web.metrics import Metrics
@@ -99,6 +102,8 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     desk_api,
     kiosk_applications,
     kiosk_timetable,
+    interventions_api,
+    interventions_pages,
 )
 
 
@@ -133,6 +138,7 @@ def create_app(
         _people,
         kiosk_applications.applications_ctx,
         kiosk_timetable.timetable_ctx,
+        interventions_ctx,
         ws.signalling_ctx,
         jobs.jobs_ctx,
         pages.load_pages,

@@ -18,6 +18,9 @@ Kinds today (docs/jobs.md has the table):
   consent (queued by `release`, keyed by the hand-over's id): POSTs the FHIR
   Bundle to the establishment's community endpoint (web/handover_send.py),
   retried with back-off; every failure shows on the manager's page.
+- `interventions.risk_escalate`, one per PHQ-9 risk alert, due 15 minutes after it
+  (queued with the answer, keyed by the alert's id): an alert still unacknowledged
+  goes to the establishment's healthcare managers' inboxes (interventions/questionnaires.py).
 - `jobs.prune`, every hour: forgets finished jobs (a week; failed ones 30 days).
 
 - `notifications.deliver`, one per notice, due when the notice is (queued by
@@ -59,6 +62,7 @@ from scheduling.tables import notifications
 from signalling.hub import Hub
 from web.handover_send import MAX_ATTEMPTS as HANDOVER_ATTEMPTS
 from web.handover_send import handover_handler
+from web.interventions import register_jobs as register_interventions
 from web.state import (
     CLOCK,
     DATABASE,
@@ -214,6 +218,7 @@ async def jobs_ctx(app: web.Application) -> AsyncIterator[None]:
         mailer=None if isinstance(mailer, SmtpMailer) and mailer.host is None else mailer,
         link_base=settings.public_origins[0] if settings.public_origins else "",
     )
+    register_interventions(runner, app)
     app[METRICS].watch_jobs(runner.stats)
     app[JOBS] = runner
     await runner.start()

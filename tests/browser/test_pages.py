@@ -22,6 +22,9 @@ FACES = [
     "/availability",
     "/staff/applications",
     "/staff/timetable",
+    "/device/programmes",
+    "/healthcare/risk-alerts",
+    "/scores",
 ]
 
 

@@ -96,6 +96,8 @@ async def test_every_route_as_every_role_matches_the_table(client: Any, world: A
             "{exception_id}",
             "{application_id}",
             "{allocation_id}",
+            "{alert_id}",
+            "{kind}",
         ):
             url = url.replace(placeholder, str(uuid.uuid4()))
         url = url.replace("{clinician_id}", str(uuid.uuid4())).replace("{token_id}", "x")

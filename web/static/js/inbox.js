@@ -22,6 +22,8 @@ const KINDS = new Set([
   "patient_released",
   "call_back",
   "application_answered",
+  "risk_alert",
+  "check_due",
 ]);
 
 /** A notice in words: its kind, its times, and (for a cancellation) why, as the reader may see. */
