@@ -24,6 +24,9 @@ from core.identity.types import SYSTEM_ACTOR
 from scheduling.tables import rebooking_offers
 from tests.scheduling.conftest import Sched, at
 from tests.world import Staff, bearer, new_staff, sign_in_prisoner, sign_in_staff
+from web.interventions import INTERVENTIONS
+from web.kiosk.applications import APPLICATIONS
+from web.kiosk.timetable import TIMETABLE
 from web.state import ACCESS, DATABASE, IDENTITY, JOBS, PLACES
 
 FUTURE = "2026-03-11T10:00:00+00:00"
@@ -136,6 +139,22 @@ async def _records(client: Any, sched: Sched) -> Records:
         ends_at=at(10, 0).isoformat(),
     )
 
+    # The kiosk and the programmes (issues 16, 17): an application, an allocation and a
+    # risk alert of theirs, and an application of the prisoner next door.
+    their_application, _ = await sched.app[APPLICATIONS].send(
+        them, department_id=their_department.id, text="Their application"
+    )
+    their_allocation = await sched.app[TIMETABLE].allocate(
+        officer2, other.account_id, kind="work", weekday_value=1, start="09:00", end="11:00"
+    )
+    risky = {**{str(n): 0 for n in range(1, 10)}, "9": 1}
+    await sched.app[INTERVENTIONS].submit(them, "phq9", risky)
+    [their_alert] = await sched.app[INTERVENTIONS].risk_queue(their_clinician)
+    our_department = (await sched.app[ACCESS].departments.of_establishment(system, world.est))[0]
+    my_application, _ = await sched.app[APPLICATIONS].send(
+        sched.patient, department_id=our_department.id, text="My application"
+    )
+
     # The other prisoner of our own establishment: what prisoner 2 may not touch.
     mine = await sched.book(at(4, 10), reason_text="My reason")
     my_consent = await sched.consent()
@@ -174,6 +193,10 @@ async def _records(client: Any, sched: Sched) -> Records:
         "their_offer": their_offer,
         "their_handover": their_handover.id,
         "their_revoked_calendar": revoked.token,
+        "their_application": their_application.id,
+        "their_allocation": their_allocation.id,
+        "their_alert": their_alert.id,
+        "my_application": my_application.id,
         "my_appointment": mine.id,
         "my_consent": my_consent.id,
         "my_request": my_request.id,
@@ -349,6 +372,43 @@ PATH_CASES: dict[tuple[str, str], list[tuple[str, str, dict[str, Any] | None]]] 
     ("PUT", "/api/establishments/{establishment_id}/report-settings"): [
         ("manager", "their_establishment", {"min_consult_s": 120}),
     ],
+    # The kiosk (issue 16): applications and timetables of another establishment, or of
+    # the prisoner next door, answer as missing ones.
+    ("GET", "/api/kiosk/applications/{application_id}"): [("prisoner2", "my_application", None)],
+    ("POST", "/api/kiosk/applications/{application_id}/escalate"): [
+        ("prisoner2", "my_application", {"text": "Please look again"}),
+    ],
+    ("GET", "/api/kiosk/queues/{department_id}"): [("officer", "their_department", None)],
+    ("GET", "/api/kiosk/staff/applications/{application_id}"): [
+        ("officer", "their_application", None),
+    ],
+    ("POST", "/api/kiosk/staff/applications/{application_id}/answer"): [
+        ("officer", "their_application", {"reply": "Done"}),
+    ],
+    ("GET", "/api/kiosk/departments/{department_id}/targets"): [
+        ("governor", "their_department", None),
+    ],
+    ("PUT", "/api/kiosk/departments/{department_id}/targets"): [
+        ("governor", "their_department", {"application": 7}),
+    ],
+    ("GET", "/api/kiosk/prisoners/{prisoner_id}/allocations"): [
+        ("officer", "their_prisoner", None),
+    ],
+    ("POST", "/api/kiosk/prisoners/{prisoner_id}/allocations"): [
+        (
+            "officer",
+            "their_prisoner",
+            {"kind": "gym", "weekday": 2, "start": "14:00", "end": "15:00"},
+        ),
+    ],
+    ("DELETE", "/api/kiosk/allocations/{allocation_id}"): [("officer", "their_allocation", None)],
+    # The programmes (issue 17): another establishment's scores, checks and risk alerts.
+    ("GET", "/api/prisoners/{prisoner_id}/scores"): [("clinician", "their_prisoner", None)],
+    ("GET", "/api/prisoners/{prisoner_id}/checks"): [("clinician", "their_prisoner", None)],
+    ("POST", "/api/prisoners/{prisoner_id}/checks"): [
+        ("clinician", "their_prisoner", {"kind": "phq9", "every_days": 28}),
+    ],
+    ("POST", "/api/risk-alerts/{alert_id}/acknowledge"): [("clinician", "their_alert", None)],
     ("GET", "/api/keyworkers/{keyworker_id}/caseload"): [("officer", "their_keyworker", None)],
     ("PUT", "/api/keyworkers/{keyworker_id}/caseload"): [
         ("officer", "their_keyworker", {"prisoner_ids": []}),
@@ -360,6 +420,9 @@ NOT_RECORDS = {
     ("GET", "/static/{path}"),
     ("POST", "/api/admin/jobs/{job_id}/retry"),
     ("POST", "/api/admin/jobs/{job_id}/cancel"),
+    # A questionnaire's kind (phq9, audit...) names an instrument, nobody's record.
+    ("GET", "/api/questionnaires/{kind}"),
+    ("POST", "/api/questionnaires/{kind}/responses"),
 }
 
 # Ids in the query or the body: (caller, method, path, what is probed, the rest of the request)
