@@ -179,3 +179,29 @@ async def test_the_clinician_reaches_the_desk_and_the_officer_the_operations_boa
     await check_accessibility(officer, axe_source, "officer page with the board link (cy)")
     await screenshot(officer, "demo-officer-cy")
     assert seen.problems == []
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite"])
+async def test_a_new_user_books_a_consult_as_the_readme_says(
+    live: Live, browser: Any, axe_source: str, tmp_path: Path
+) -> None:
+    """README, "To book a consult as a new user", step by step with the demo's sign-ins."""
+    data = await _demo(live, tmp_path)
+    page, watch = await _sign_in(
+        browser, live, data, "healthcare_admin", "/booking", "#screen-booking"
+    )
+    await page.get_by_label("Name or prison number").fill("B2345CD")
+    await page.get_by_role("button", name="Find").click()
+    await page.get_by_role("button", name="Choose: Sam Sample").click()
+    await page.wait_for_selector("#patient:not([hidden])")
+    await page.get_by_label("Service").select_option(label="GP")
+    await page.get_by_role("button", name="Search").click()
+    first = page.locator("#slots li[data-slot]").first
+    await first.wait_for()
+    await check_accessibility(page, axe_source, "booking with the demo (en)")
+    await screenshot(page, "demo-booking-en")
+    await first.get_by_role("button", name="Book").click()
+    await page.locator("#booking-status").get_by_text("Booked:").wait_for()
+    await page.locator("#upcoming tr[data-appointment]").first.wait_for()
+    await screenshot(page, "demo-booked-en")
+    assert watch.problems == []
