@@ -309,7 +309,9 @@ async def _requests(
 ) -> dict[str, int]:
     waiting = triaged = 0
     for n, (ago, after, code, urgency, words) in enumerate(REQUESTS):
-        made_at = now - timedelta(days=ago, hours=3 + n)
+        # In the day, between breakfast and tea, as prisoners use their devices.
+        day = now.astimezone(TZ).date() - timedelta(days=ago)
+        made_at = local_instant(day, 8 * 60 + 40 + 47 * n, TZ)
         made = await scheduling.with_clock(FakeClock(made_at)).make_request(
             patients[n % len(patients)], category="general", text_value=words
         )
