@@ -9,30 +9,28 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import random
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pyotp
 
 from core.access.service import Access
-from core.clock import FakeClock
 from core.identity import IdentityService, Principal, Role
 from core.identity.service import SYSTEM_ACTOR
 from core.keys import write_secret_file
 from core.people.service import People
 from core.places.service import Places
-from scheduling import SchedulingService, Service
-from scheduling.times import local_instant
+from scheduling import SchedulingService
+from web.demo_month import describe_month, seed_month
 from web.demo_operations import describe_operations, seed_operations
 
-# code, name, minutes, buffer, target days, sensitive
+# code, name, minutes, buffer, target days, sensitive, escort if in person (seen in the
+# healthcare centre, the patient is escorted there: a video consult saves that journey)
 DEMO_SERVICES = [
-    ("gp", "GP", 20, 5, 14, False),
-    ("mental_health", "Mental health", 45, 10, 28, True),
-    ("substance_misuse", "Substance misuse", 30, 5, 21, True),
+    ("gp", "GP", 20, 5, 14, False, False),
+    ("mental_health", "Mental health", 45, 10, 28, True, True),
+    ("substance_misuse", "Substance misuse", 30, 5, 21, True, True),
 ]
 # weekday, service, local start, local end (the demo clinician)
 DEMO_AVAILABILITY = [
@@ -248,6 +246,15 @@ async def seed(
         data["access"] = await seed_access(identity, access, est_id, staff, prisoners)
     if scheduling is not None:
         data["scheduling"] = await seed_scheduling(scheduling, est_id, staff, prisoners)
+        data["month"] = await seed_month(
+            identity,
+            scheduling,
+            est_id=est_id,
+            staff=staff,
+            prisoners=prisoners,
+            services=data["scheduling"]["services"],
+        )
+        data["scheduling"]["history"] = data["month"]["counts"]
     if scheduling is not None and access is not None:
         data["operations"] = await seed_operations(
             identity,
@@ -326,10 +333,10 @@ async def seed_scheduling(
     staff: list[dict[str, Any]],
     prisoners: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """Services, availability, regime, three weeks of history and a consult in minutes.
+    """Services, availability, regime and a consult in minutes (the past month is
+    `web.demo_month`).
 
-    History is booked and closed through the service itself, on a clock set in
-    the past, so it obeys the same rules as live bookings. The first prisoner's
+    The first prisoner's
     consult is booked (and consent given) before the regime windows exist, so it
     starts a few minutes from now whatever the time of day.
     """
@@ -350,8 +357,9 @@ async def seed_scheduling(
             buffer_minutes=buffer,
             target_days=target,
             sensitive=sensitive,
+            escort_if_in_person=escort,
         )
-        for code, name, minutes, buffer, target, sensitive in DEMO_SERVICES
+        for code, name, minutes, buffer, target, sensitive, escort in DEMO_SERVICES
     }
     for weekday, code, start, end in DEMO_AVAILABILITY:
         await scheduling.add_availability(
@@ -372,8 +380,6 @@ async def seed_scheduling(
         )
 
     now = scheduling.now()
-    history = await _seed_history(scheduling, clinician, patients, services, now)
-
     soon = now.replace(second=0, microsecond=0) + timedelta(minutes=5 + (-now.minute) % 5)
     await scheduling.add_exception(
         clinician,
@@ -400,57 +406,7 @@ async def seed_scheduling(
     return {
         "services": {code: s.id for code, s in services.items()},
         "consult": {"appointment_id": consult.id, "starts_at": consult.starts_at.isoformat()},
-        "history": history,
     }
-
-
-async def _seed_history(
-    scheduling: SchedulingService,
-    clinician: Principal,
-    patients: list[Principal],
-    services: dict[str, Service],
-    now: datetime,
-) -> dict[str, int]:
-    tz = ZoneInfo("Europe/London")
-    counts: dict[str, int] = {}
-    rng = random.Random(2026)
-    today = now.astimezone(tz).date()
-    n = 0
-    for back in range(21, 0, -1):
-        day = today - timedelta(days=back)
-        if day.weekday() >= 5:
-            continue
-        for minute, code in ((10 * 60, "gp"), (10 * 60 + 25, "gp"), (14 * 60, "mental_health")):
-            starts = local_instant(day, minute, tz)
-            patient = patients[n % len(patients)]
-            n += 1
-            past = scheduling.with_clock(FakeClock(starts - timedelta(days=2)))
-            booked = await past.book(
-                clinician,
-                prisoner_id=patient.account_id,
-                service_id=services[code].id,
-                clinician_id=clinician.account_id,
-                starts_at=starts,
-            )
-            after = scheduling.with_clock(FakeClock(starts + timedelta(minutes=1)))
-            roll = rng.random()
-            if roll < 0.65:
-                await after.check_in(patient, booked.id)
-                await after.mark_attended(clinician, booked.id)
-                outcome = "attended"
-            elif roll < 0.85:
-                code_ = rng.choice(["no_escort", "lockdown", "court", "regime_change"])
-                await after.mark_did_not_attend(clinician, booked.id, code_)
-                outcome = "prison"
-            elif roll < 0.95:
-                code_ = rng.choice(["declined", "unwell", "competing_activity"])
-                await after.mark_did_not_attend(clinician, booked.id, code_)
-                outcome = "patient"
-            else:
-                await after.cancel(clinician, booked.id, "clinician_unavailable")
-                outcome = "clinician"
-            counts[outcome] = counts.get(outcome, 0) + 1
-    return counts
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
@@ -489,6 +445,8 @@ def describe(data: dict[str, Any], url: str) -> str:
         lines.append(
             f"First prisoner's video consult (consent given) starts at {consult['starts_at']}"
         )
+    if "month" in data:
+        lines.extend(describe_month(data["month"]))
     if "operations" in data:
         lines.extend(describe_operations(data["operations"]))
     return "\n".join(lines)

@@ -8,6 +8,7 @@
 import { api, clearError, download, el, formatDateTime, serverNow, showError, t } from "./common.js";
 import { barChart } from "./charts.js";
 import { misses } from "./misses.js";
+import { reportSettings } from "./report_settings.js";
 
 const ACTIONS = [
   "booked", "cancelled", "checked_in", "attended", "did_not_attend", "consent_given",
@@ -373,6 +374,7 @@ async function start(account) {
   document.getElementById("export-report-csv").addEventListener("click", () => exportReport("csv"));
   document.getElementById("export-report-xlsx").addEventListener("click", () => exportReport("xlsx"));
   await loadDashboard();
+  await reportSettings.start();
   await misses.start();
 }
 
