@@ -64,7 +64,7 @@ from scheduling.base import DELIVER_JOB  # noqa: E402
 from scheduling.tables import notifications  # noqa: E402
 from signalling.bus.redis import RedisBus  # noqa: E402
 from signalling.user_channels import UserChannels  # noqa: E402
-from web.jobs import deliver_handler  # noqa: E402
+from web.jobs import deliver_batch_handler, deliver_handler  # noqa: E402
 
 ADMIN_URL = os.environ.get(
     "THROUGHCARE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -211,7 +211,9 @@ class Socket:
     ws: Any
 
 
-async def run_delivery_burst(db: Database, n: int, recipients: int, workers: int = 4) -> float:
+async def run_delivery_burst(
+    db: Database, n: int, recipients: int, workers: int = 4, *, batch: bool = True
+) -> float:
     """Seconds until n reminders due at once are each committed to its inbox and pushed, through
     the Redis bus, to its recipient's open WebSocket (each of `recipients` people has one)."""
     people = [str(uuid.uuid4()) for _ in range(recipients)]
@@ -313,7 +315,12 @@ async def run_delivery_burst(db: Database, n: int, recipients: int, workers: int
         await users.push(recipient, {"type": "inbox", "notice": notice, "kind": kind})
 
     runner = JobRunner(db, SystemClock(), node="bench", workers=workers, poll_s=0.01, lease_s=60)
-    runner.register(DELIVER_JOB, deliver_handler(svc, push))
+    # As web/jobs.py registers it: due notices delivered in batches (`--single`: one by one).
+    runner.register(
+        DELIVER_JOB,
+        deliver_handler(svc, push),
+        batch=deliver_batch_handler(svc, push) if batch else None,
+    )
     started = time.perf_counter()
     await runner.start()
     await all_in.wait()
@@ -379,10 +386,13 @@ async def run(args: argparse.Namespace) -> None:
                 f"burst, a row per job only: {args.burst} jobs due at once, 4 workers: "
                 f"all done in {seconds:.1f} s ({args.burst / seconds:.0f} jobs/s)"
             )
-        seconds = await run_delivery_burst(db, args.burst, args.recipients, args.burst_workers)
+        seconds = await run_delivery_burst(
+            db, args.burst, args.recipients, args.burst_workers, batch=not args.single
+        )
         summary["burst_10k_s"] = round(seconds, 2)
         print(
-            f"burst, delivered: {args.burst} reminders due at once, {args.burst_workers} workers, "
+            f"burst, delivered: {args.burst} reminders due at once, {args.burst_workers} workers"
+            f"{', one job at a time' if args.single else ', in batches'}, "
             "each in its inbox "
             f"and pushed through Redis to one of {args.recipients} open sockets: "
             f"{seconds:.1f} s ({args.burst / seconds:.0f} notices/s; goal: within 60 s)"
@@ -408,6 +418,11 @@ def main() -> None:
     parser.add_argument("--recipients", type=int, default=200, help="open sockets in the burst")
     parser.add_argument(
         "--burst-workers", type=int, default=4, help="the runner's workers in the delivered burst"
+    )
+    parser.add_argument(
+        "--single",
+        action="store_true",
+        help="deliver the burst one job at a time (no batch handler), as before batching",
     )
     args = parser.parse_args()
     if args.jobs is None:
