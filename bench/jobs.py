@@ -19,7 +19,8 @@ Runner and bare loop take turns (`--turns`), so the machine's load drifts over
 both alike; each figure is the median over the turns. `ratio` is the lowest of
 the three runner/bare ratios. Then the burst: 10,000 jobs due at the same
 instant, 4 workers, the seconds until the last is delivered: each a
-`notifications.deliver` job (the handler the service runs, web/jobs.py) that
+`notifications.deliver` job (the handlers the service runs, web/jobs.py: due
+together, they are delivered in batches; `--single` for one by one) that
 commits the notice to its inbox and then pushes `inbox`, through the real
 Redis bus, to the recipient's open WebSocket (200 people, each with one, on a
 loopback aiohttp server); the clock stops when every push has been received.

@@ -24,7 +24,8 @@ Kinds today (docs/jobs.md has the table):
   scheduling's `_notify` in the transaction of the change, keyed by the
   notice's id): puts it in its inbox (`deliver_notice`, in the job's
   completing transaction, so a retry never makes a second one) and then tells
-  the recipient's open sockets on any node (`Hub.push_inbox`).
+  the recipient's open sockets on any node (`Hub.push_inbox`). Batched: notices
+  due together are delivered up to 100 at a time (`deliver_batch_handler`).
 
 - `notifications.email`, one per notice delivered to a staff member who opted
   in (core/access/notice_emails.py), scheduled by the deliver handler in its
