@@ -21,7 +21,7 @@ from audit.review import ReviewQuery, scope_for, search
 from core.errors import Code, ServiceError
 from core.events import Action, AuditRecord
 from core.identity import validation
-from core.identity.service import AccountView
+from core.identity.accounts import AccountView
 from core.permissions import Permission
 from web.auth import require
 from web.openapi import DATETIME, STR, obj, op
