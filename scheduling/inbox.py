@@ -63,6 +63,18 @@ _DELIVER = (
     .returning(notifications.c.recipient_id, notifications.c.kind)
 )
 
+_DELIVER_MANY = (
+    update(notifications)
+    .where(
+        and_(
+            notifications.c.id.in_(bindparam("p_ids", expanding=True)),
+            notifications.c.delivered_at.is_(None),
+        )
+    )
+    .values(delivered_at=bindparam("p_now"))
+    .returning(notifications.c.id, notifications.c.recipient_id, notifications.c.kind)
+)
+
 
 @dataclass(frozen=True)
 class Notice:
@@ -108,6 +120,20 @@ class Inbox(Lockdowns):
         if row is None:
             return None
         return str(row.recipient_id), str(row.kind)
+
+    async def deliver_notices(
+        self, conn: AsyncConnection, notification_ids: list[str]
+    ) -> list[tuple[str, str, str]]:
+        """`deliver_notice` for many notices in one statement (a batch of delivery
+        jobs due together): (notice, recipient, kind) of each one newly in its inbox,
+        in the order asked; one already delivered is left out."""
+        if not notification_ids:
+            return []
+        rows = await conn.execute(
+            _DELIVER_MANY, {"p_ids": notification_ids, "p_now": self._clock.now()}
+        )
+        found = {str(r.id): (str(r.id), str(r.recipient_id), str(r.kind)) for r in rows}
+        return [found[i] for i in dict.fromkeys(notification_ids) if i in found]
 
     # ------------------------------------------------------------- reading
 

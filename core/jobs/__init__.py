@@ -5,14 +5,16 @@
 caller's transaction. docs/jobs.md explains the guarantees.
 """
 
-from core.jobs.context import JobContext
+from core.jobs.context import BatchContext, JobContext
 from core.jobs.runner import PRUNE, JobRunner, JobStats, next_occurrence, prune_finished
 from core.jobs.store import insert_job
-from core.jobs.types import Backoff, Job, JobStatus, Kind, LeaseLost
+from core.jobs.types import Backoff, BatchHandler, Job, JobStatus, Kind, LeaseLost
 
 __all__ = [
     "PRUNE",
     "Backoff",
+    "BatchContext",
+    "BatchHandler",
     "Job",
     "JobContext",
     "JobRunner",

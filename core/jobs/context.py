@@ -92,3 +92,42 @@ class JobContext:
             conn, self.job, owner=self._owner, now=self._clock.now(), next_due=self._next_due
         )
         self.completed = True
+
+
+class BatchContext:
+    """One attempt at several due jobs of one batched kind, done together.
+
+    `transaction()` completes every one of them in the transaction of the
+    handler's writes, each fenced on its own lease as `JobContext.transaction`
+    is: if any of them is no longer this attempt's, the whole transaction rolls
+    back (`LeaseLost`) and the runner runs each job on its own, with its own
+    handler, fence, retries and back-off. A batch is an optimisation, never a
+    different guarantee.
+    """
+
+    def __init__(self, batch: list[Job], *, db: Database, clock: Clock, owner: str) -> None:
+        self.jobs = batch
+        self._db = db
+        self._clock = clock
+        self._owner = owner
+        self.completed = False
+
+    @property
+    def kind(self) -> str:
+        return self.jobs[0].kind
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """The handler's writes and every job's completion, together or not at all."""
+        if self.completed:
+            raise RuntimeError("a batch's completing transaction runs once")
+        async with self._db.begin() as conn:
+            yield conn
+            await self.complete_in(conn)
+
+    async def complete_in(self, conn: AsyncConnection) -> None:
+        await store.finish_many(conn, self.jobs, owner=self._owner, now=self._clock.now())
+        self.completed = True

@@ -29,8 +29,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.clock import Clock
 from core.db.engine import Database
 from core.jobs import store
-from core.jobs.context import JobContext
-from core.jobs.types import LEASE_LOST, TIMEOUT, Backoff, Handler, Job, Kind, LeaseLost
+from core.jobs.context import BatchContext, JobContext
+from core.jobs.types import (
+    LEASE_LOST,
+    TIMEOUT,
+    Backoff,
+    BatchHandler,
+    Handler,
+    Job,
+    Kind,
+    LeaseLost,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +53,8 @@ MIN_PREFETCH = 4
 """A busy node claims this many ahead (or one per worker, if more): one claim
 then serves several jobs, where claiming one at a time cost a transaction each
 (bench/jobs.py: CPU per job 2.7 times the bare loop's)."""
+BATCH_SIZE = 100
+"""Jobs of a batched kind done in one go, by default."""
 
 
 def next_occurrence(due_at: datetime, every: timedelta, now: datetime) -> datetime:
@@ -116,9 +127,20 @@ class JobRunner:
         backoff: Backoff | float = 30.0,
         timeout: timedelta | float = 300.0,
         every: timedelta | float | None = None,
+        batch: BatchHandler | None = None,
+        batch_size: int = BATCH_SIZE,
     ) -> None:
         """Say how jobs of `kind` run. `backoff` and `timeout` in seconds or as
-        objects; `every` makes the kind recurring (one row, run at that interval)."""
+        objects; `every` makes the kind recurring (one row, run at that interval).
+
+        `batch` (not for recurring kinds) does up to `batch_size` due jobs of the
+        kind at once, in one transaction completing them all (`BatchContext`),
+        under `timeout`: many jobs due together (a burst of reminders) then cost a
+        few round trips to the store instead of a few each. If a batch fails in any
+        way before it completes, its jobs are run one by one with `handler`, each
+        with its own fence, retries and back-off, so the guarantees are the
+        handler's. A job that comes due alone is run with `handler`.
+        """
         if self._loops:
             raise RuntimeError("register job kinds before the runner starts")
         if kind in self._kinds:
@@ -130,6 +152,8 @@ class JobRunner:
             backoff=backoff if isinstance(backoff, Backoff) else Backoff(_span(backoff)),
             timeout=_span(timeout),
             every=None if every is None else _span(every),
+            batch=batch,
+            batch_size=batch_size if batch is not None else 1,
         )
 
     @property
@@ -242,10 +266,14 @@ class JobRunner:
         width = max(self.workers, 1)
         while limit is None or ran < limit:
             take = width if limit is None else min(width, limit - ran)
-            claimed = await self._claim(take)
+            claimed = await self._claim(take, more=False)
             if not claimed:
                 break
-            await asyncio.gather(*(self._execute(job) for job in claimed))
+            queue = deque(claimed)
+            units = []
+            while queue:
+                units.append(self._take_unit(queue))
+            await asyncio.gather(*(self._execute_unit(unit) for unit in units))
             ran += len(claimed)
         return ran
 
@@ -259,16 +287,53 @@ class JobRunner:
                     await store.ensure_recurring(conn, kind.name, now=now)
         self._recurring_ready = True
 
-    async def _claim(self, limit: int) -> list[Job]:
+    async def _claim(self, limit: int, *, more: bool = True) -> list[Job]:
+        """Up to `limit` due jobs; with `more`, for each batched kind among them,
+        enough more of that kind (in the same transaction) to fill a batch per
+        worker, so a burst of them is claimed in a few statements, not one per job."""
+        now = self._clock.now()
         async with self._db.begin() as conn:
-            return await store.claim(
-                conn,
-                owner=self.owner,
-                kinds=self._kinds,
-                now=self._clock.now(),
-                lease=self._lease,
-                limit=limit,
+            claimed = await store.claim(
+                conn, owner=self.owner, kinds=self._kinds, now=now, lease=self._lease, limit=limit
             )
+            if not more:
+                return claimed
+            found: dict[str, int] = {}
+            for job in claimed:
+                if self._kinds[job.kind].batch is not None:
+                    found[job.kind] = found.get(job.kind, 0) + 1
+            if len(claimed) < limit:
+                return claimed  # everything due is claimed already
+            for name, count in found.items():
+                size = self._kinds[name].batch_size
+                extra = min(count, max(self.workers, 1)) * size - count
+                if extra > 0:
+                    claimed += await store.claim(
+                        conn,
+                        owner=self.owner,
+                        kinds=[name],
+                        now=now,
+                        lease=self._lease,
+                        limit=extra,
+                    )
+            return claimed
+
+    def _take_unit(self, queue: deque[Job]) -> list[Job]:
+        """The next job in `queue`, with (if its kind is batched) the queued jobs of
+        its kind, up to a batch."""
+        first = queue.popleft()
+        kind = self._kinds[first.kind]
+        if kind.batch is None or not queue:
+            return [first]
+        unit, rest = [first], deque[Job]()
+        while queue:
+            job = queue.popleft()
+            if job.kind == first.kind and len(unit) < kind.batch_size:
+                unit.append(job)
+            else:
+                rest.append(job)
+        queue.extend(rest)
+        return unit
 
     async def _claim_forever(self) -> None:
         """Claim when the local queue is empty, as many as the free workers plus
@@ -295,8 +360,8 @@ class JobRunner:
                 self._queue.extend(claimed)
                 exhausted = len(claimed) < room
             while self._queue and len(self._running) < self.workers:
-                job = self._queue.popleft()
-                task = asyncio.create_task(self._execute(job), name=f"job:{job.kind}")
+                unit = self._take_unit(self._queue)
+                task = asyncio.create_task(self._execute_unit(unit), name=f"job:{unit[0].kind}")
                 self._running.add(task)
                 task.add_done_callback(self._finished)
             if self._queue:
@@ -325,6 +390,55 @@ class JobRunner:
                     )
             except STORE_ERRORS as exc:
                 log.warning("job lease renewal failed (%s)", type(exc).__name__)
+
+    async def _execute_unit(self, unit: list[Job]) -> None:
+        if len(unit) == 1:
+            await self._execute(unit[0])
+        else:
+            await self._execute_batch(unit)
+
+    async def _execute_batch(self, batch: list[Job]) -> None:
+        """Several due jobs of one batched kind together; if that fails before
+        they are completed, each on its own (see `register`)."""
+        kind = self._kinds[batch[0].kind]
+        spent = [job for job in batch if job.attempts > kind.max_attempts]
+        batch = [job for job in batch if job.attempts <= kind.max_attempts]
+        for job in spent:
+            await self._execute(job)  # fails it as lease_lost, as alone
+        if len(batch) < 2 or kind.batch is None:
+            for job in batch:
+                await self._execute(job)
+            return
+        ctx = BatchContext(batch, db=self._db, clock=self._clock, owner=self.owner)
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(kind.timeout.total_seconds()):
+                await kind.batch(ctx)
+            if not ctx.completed:
+                async with self._db.begin() as conn:
+                    await ctx.complete_in(conn)
+        except Exception as exc:  # the batch's failure is retried job by job
+            if not ctx.completed:
+                log.info(
+                    "a batch of %d %s job(s) failed (%s); running each on its own",
+                    len(batch),
+                    kind.name,
+                    type(exc).__name__,
+                )
+                for job in batch:
+                    await self._execute(job)
+                return
+            # Completed (committed) and then failed, as a single job's handler
+            # may after its transaction: the jobs are done.
+            log.warning(
+                "a batch of %d %s job(s) failed after completing (%s)",
+                len(batch),
+                kind.name,
+                type(exc).__name__,
+            )
+        share = (time.monotonic() - started) / len(batch)
+        for job in batch:
+            self.stats.record(job.kind, "done", share)
 
     async def _execute(self, job: Job) -> None:
         kind = self._kinds[job.kind]

@@ -225,6 +225,45 @@ async def finish(
         raise LeaseLost(job.id)
 
 
+_DONE_MANY = (
+    update(jobs)
+    .where(
+        and_(
+            j.id.in_(bindparam("p_ids", expanding=True)),
+            j.lease_owner == bindparam("p_owner"),
+            j.attempts == bindparam("p_attempt"),
+            j.status == JobStatus.RUNNING.value,
+        )
+    )
+    .values(
+        status=JobStatus.DONE.value,
+        available_at=None,
+        finished_at=bindparam("p_now"),
+        lease_owner=None,
+    )
+)
+
+
+async def finish_many(
+    conn: AsyncConnection, batch: list[Job], *, owner: str, now: datetime
+) -> None:
+    """End these (non-recurring) attempts well, in one statement per attempt number
+    (usually one): each fenced as `finish` is.
+
+    Raises `LeaseLost` if any of them is no longer this runner's: the caller's
+    transaction then rolls back for all of them.
+    """
+    by_attempt: dict[int, list[str]] = {}
+    for job in batch:
+        by_attempt.setdefault(job.attempts, []).append(job.id)
+    for attempt, ids in by_attempt.items():
+        done = await conn.execute(
+            _DONE_MANY, {"p_ids": ids, "p_owner": owner, "p_attempt": attempt, "p_now": now}
+        )
+        if done.rowcount != len(ids):
+            raise LeaseLost(",".join(ids) if len(ids) < 4 else f"{len(ids)} jobs")
+
+
 def _again(next_due: datetime, now: datetime, error: str | None) -> dict[str, Any]:
     return {
         "status": JobStatus.PENDING.value,

@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from core.jobs.context import JobContext
+    from core.jobs.context import BatchContext, JobContext
 
 
 class JobStatus(StrEnum):
@@ -73,6 +73,7 @@ class Backoff:
 
 
 Handler = Callable[["JobContext"], Awaitable[None]]
+BatchHandler = Callable[["BatchContext"], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,9 @@ class Kind:
     backoff: Backoff
     timeout: timedelta
     every: timedelta | None
+    batch: BatchHandler | None = None
+    """Runs several due jobs of this kind in one go (see `JobRunner.register`)."""
+    batch_size: int = 1
 
     def __post_init__(self) -> None:
         if not 0 < len(self.name) <= 64:
@@ -95,3 +99,5 @@ class Kind:
             raise ValueError("timeout must be positive")
         if self.every is not None and self.every <= timedelta(0):
             raise ValueError("every must be positive")
+        if self.batch is not None and (self.every is not None or not 1 < self.batch_size <= 1000):
+            raise ValueError("a batched kind is not recurring and takes 2 to 1000 jobs a batch")
