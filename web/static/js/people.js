@@ -1,6 +1,8 @@
 // Officers and admins: wings and cells, devices moved between cells (enrolled again), where
 // each prisoner is, their incentive level, and the date of birth and photo clinicians check.
 // Those two are only ever written here: the page shows whether they are on file, never them.
+// Transfer and release, each confirmed in words first, end in a letter for the prisoner in
+// their own language: each appointment's time and what happens to it, printable alone.
 
 import {
   api,
@@ -11,6 +13,7 @@ import {
   formatDateIn,
   formatDateTime,
   formatWhenIn,
+  serverNow,
   setupLanguageSwitch,
   setupSignOut,
   setupStaffSignIn,
@@ -385,7 +388,7 @@ function renderLetter(leaving, done) {
   document.getElementById("letter-heading").textContent = say("letter.heading");
   document.getElementById("letter-to").textContent = say("letter.to", { name: p.name, number: p.prison_number });
   document.getElementById("letter-date").textContent = say("letter.date", {
-    date: formatDateIn(say, new Date().toISOString(), timeZone()),
+    date: formatDateIn(say, new Date(serverNow()).toISOString(), timeZone()),
   });
   document.getElementById("letter-what").textContent = say(leaving.kind === "transfer" ? "letter.transferred" : "letter.released", {
     establishment: there,
