@@ -1,8 +1,8 @@
 """Transfer and release from the officer's People page (issue 14 item 6), in English and
 Welsh, axe-clean: the officer is told what will happen before it does, sees the result in
-words, and prints a letter in the prisoner's own language that gives each appointment's time
-and what happens to it (never its reason). Releasing a prisoner twice is refused in words;
-the released prisoner can no longer sign in on the in-cell device.
+words, and prints a letter in the prisoner's own language (not necessarily the page's) that
+gives each appointment's time and what happens to it (never its reason). Releasing a prisoner
+twice is refused in words; the released prisoner can no longer sign in on the in-cell device.
 
 Before, release and transfer had no screen, and a released prisoner, whose account (and so
 inbox) is closed at release, was never told what happened to their appointments."""
@@ -101,7 +101,7 @@ async def _world(live: Any, lang: str) -> tuple[ConsultWorld, str, str]:
     """The consult world (its prisoner, on the device, has a nurse consult in 5 minutes and
     is the one released) and a second prisoner with a nurse consult and a dental one, to be
     transferred to HMP New, which has a nurse clinic (the same clinician serves both) and no
-    dental service. Both prisoners' accounts are in `lang`."""
+    dental service. The released prisoner's account is in `lang`, the mover's in the other."""
     app = live.app
     world = await consult_world(app, relay_only=False, cell="A1-01")
     scheduling, identity = app[SCHEDULING], app[IDENTITY]
@@ -152,8 +152,10 @@ async def _world(live: Any, lang: str) -> tuple[ConsultWorld, str, str]:
             end="23:59",
         )
     await place(app, new_est, "N1-01")
-    for account in (mover, world.prisoner.account_id):
-        await identity.set_locale(Principal(account, Role.PRISONER, world.est, ""), lang)
+    # The mover reads the other language from the officer's page: their letter is in theirs.
+    other = "cy" if lang == "en" else "en"
+    for account, locale in ((mover, other), (world.prisoner.account_id, lang)):
+        await identity.set_locale(Principal(account, Role.PRISONER, world.est, ""), locale)
     return world, mover, new_est
 
 
@@ -209,15 +211,16 @@ async def test_officer_transfers_and_releases_and_prints_each_prisoners_letter(
     leaving = page.locator("#leaving")
     await leaving.get_by_text(f"Mover Jones {words['transferred']}", exact=False).wait_for()
     letter = page.locator("#letter")
-    assert await letter.get_attribute("lang") == lang
-    assert await letter.get_by_role("heading").inner_text() == words["letter"]
+    theirs = WORDS["cy" if lang == "en" else "en"]
+    assert await letter.get_attribute("lang") == ("cy" if lang == "en" else "en")
+    assert await letter.get_by_role("heading").inner_text() == theirs["letter"]
     fates = letter.locator("li[data-fate]")
     assert await fates.evaluate_all("items => items.map(i => i.dataset.fate)") == [
         "moved",
         "reoffered",
     ]
-    assert words["moved"] in await fates.nth(0).inner_text()
-    assert words["reoffered"] in await fates.nth(1).inner_text()
+    assert theirs["moved"] in await fates.nth(0).inner_text()
+    assert theirs["reoffered"] in await fates.nth(1).inner_text()
     assert "M1234MV" in await letter.inner_text()
     # Times only: the consult's reason never reaches the letter.
     assert REASON not in await letter.inner_text()
@@ -237,6 +240,8 @@ async def test_officer_transfers_and_releases_and_prints_each_prisoners_letter(
     [fate] = await fates.evaluate_all("items => items.map(i => i.dataset.fate)")
     assert fate == ("handed_over" if lang == "en" else "cancelled")
     assert words[fate] in await fates.nth(0).inner_text()
+    assert await letter.get_attribute("lang") == lang
+    assert await letter.get_by_role("heading").inner_text() == words["letter"]
     assert words["closed"] in await letter.inner_text()
     assert REASON not in await letter.inner_text()
     await check_accessibility(page, axe_source, f"people release letter ({lang})")
