@@ -83,6 +83,11 @@ class Action(StrEnum):
     HANDOVER_SEND_FAILED = "handover_send_failed"
     HANDOVER_DOWNLOADED = "handover_downloaded"
     COMMUNITY_ENDPOINT_SET = "community_endpoint_set"
+    # kiosk money (kiosk/money.py): every ledger entry; a finance file posted; staff reading
+    # a prisoner's money
+    LEDGER_ENTRY = "ledger_entry"
+    MONEY_BATCH_POSTED = "money_batch_posted"
+    MONEY_VIEWED = "money_viewed"
     # consults
     JOINED = "joined"
     WAITING = "waiting"

@@ -109,6 +109,11 @@ class Permission(StrEnum):
     CONSULT_NOTES_WRITE = "consult_notes.write"
     # The booking desk's look-ups: find a prisoner by name or number, list clinicians.
     BOOKING_DESK = "booking.desk"
+    # The kiosk's money (kiosk/money.py): a prisoner's own balance and transactions.
+    MONEY_OWN = "money.own"
+    # Finance: post credits, transfer, reverse, read a prisoner's money (logged). The
+    # domain also requires membership of the establishment's finance department.
+    MONEY_MANAGE = "money.manage"
 
 
 P = Permission
@@ -161,6 +166,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.HEALTH_REQUESTS_READ,
                 P.INCENTIVES_READ,
                 P.REBOOKING_TAKE,
+                P.MONEY_OWN,
             }
         ),
         Role.CLINICIAN: frozenset(
@@ -264,7 +270,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
         # Per-appointment access only: nothing establishment-wide.
         Role.INTERPRETER: frozenset(_EVERYONE | {P.APPOINTMENTS_ATTEND}),
         Role.CHAPERONE: frozenset(_EVERYONE | {P.APPOINTMENTS_ATTEND}),
-        Role.DEPARTMENT_STAFF: frozenset(_EVERYONE | {P.DEPARTMENTS_READ}),
+        Role.DEPARTMENT_STAFF: frozenset(_EVERYONE | {P.DEPARTMENTS_READ, P.MONEY_MANAGE}),
     }
 )
 

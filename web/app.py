@@ -53,6 +53,7 @@ from web import (
     test_calls,
     ws,
 )
+from web.kiosk import money as kiosk_money
 from web.metrics import Metrics
 from web.middleware import csrf_protection, request_context, security_headers
 from web.state import (
@@ -91,6 +92,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     people_api,
     inbox_api,
     desk_api,
+    kiosk_money,
 )
 
 
@@ -123,6 +125,7 @@ def create_app(
         _access(mailer),
         _scheduling,
         _people,
+        kiosk_money.money_ctx,
         ws.signalling_ctx,
         jobs.jobs_ctx,
         pages.load_pages,

@@ -19,8 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load_all_tables() -> None:
-    for path in sorted(ROOT.glob("*/tables.py")):
-        importlib.import_module(f"{path.parent.name}.tables")
+    # `tables.py`, and a package's per-area ones (`kiosk/money_tables.py`).
+    for path in sorted(ROOT.glob("*/*tables.py")):
+        importlib.import_module(f"{path.parent.name}.{path.stem}")
 
 
 async def test_database_is_at_head(db: Database) -> None:
