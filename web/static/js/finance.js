@@ -66,6 +66,7 @@ form.addEventListener("submit", async (event) => {
   event.preventDefault();
   clearError(error);
   result.textContent = "";
+  result.hidden = true;
   preview.hidden = true;
   checked = null;
   const file = form.file.files[0];
@@ -93,6 +94,7 @@ postButton.addEventListener("click", async () => {
     checked = null;
     form.reset();
     result.textContent = t("finance.posted", { n: batch.lines, total: pounds(batch.total_pence) });
+    result.hidden = false;
   } catch (failure) {
     if (failure.body && failure.body.reason === "already_posted") {
       showError(error, t("finance.already_posted"));
