@@ -88,6 +88,14 @@ class Action(StrEnum):
     LEDGER_ENTRY = "ledger_entry"
     MONEY_BATCH_POSTED = "money_batch_posted"
     MONEY_VIEWED = "money_viewed"
+    # kiosk shop (kiosk/shop.py)
+    SHOP_ITEM_ADDED = "shop_item_added"
+    SHOP_SETTINGS_SET = "shop_settings_set"
+    # Healthcare's "not this item" for a prisoner: never why.
+    SHOP_RESTRICTED = "shop_restricted"
+    ORDER_PLACED = "order_placed"
+    ORDER_PICKED = "order_picked"
+    ORDER_DELIVERED = "order_delivered"
     # consults
     JOINED = "joined"
     WAITING = "waiting"

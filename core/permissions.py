@@ -114,6 +114,13 @@ class Permission(StrEnum):
     # Finance: post credits, transfer, reverse, read a prisoner's money (logged). The
     # domain also requires membership of the establishment's finance department.
     MONEY_MANAGE = "money.manage"
+    # The prisoner's shop: the catalogue as it applies to them, placing orders, their history.
+    SHOP_ORDER = "shop.order"
+    # Shop staff: catalogue, limits and cut-off, pick lists, picked and delivered. The domain
+    # also requires membership of the establishment's shop department.
+    SHOP_MANAGE = "shop.manage"
+    # Healthcare: stop a prisoner buying an item, without saying why.
+    SHOP_HEALTH_RESTRICT = "shop.health_restrict"
 
 
 P = Permission
@@ -167,6 +174,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.INCENTIVES_READ,
                 P.REBOOKING_TAKE,
                 P.MONEY_OWN,
+                P.SHOP_ORDER,
             }
         ),
         Role.CLINICIAN: frozenset(
@@ -179,6 +187,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.CALENDAR_MANAGE,
                 P.IDENTITY_PHOTO_READ,
                 P.MISSES_CODE,
+                P.SHOP_HEALTH_RESTRICT,
             }
         ),
         Role.MANAGER: frozenset(
@@ -251,6 +260,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.CLINICAL_TEXT_READ_LOGGED,
                 P.DEPARTMENTS_READ,
                 P.BOOKING_DESK,
+                P.SHOP_HEALTH_RESTRICT,
             }
         ),
         # Confirms security decisions; sees the regime, lockdowns and departments.
@@ -270,7 +280,9 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
         # Per-appointment access only: nothing establishment-wide.
         Role.INTERPRETER: frozenset(_EVERYONE | {P.APPOINTMENTS_ATTEND}),
         Role.CHAPERONE: frozenset(_EVERYONE | {P.APPOINTMENTS_ATTEND}),
-        Role.DEPARTMENT_STAFF: frozenset(_EVERYONE | {P.DEPARTMENTS_READ, P.MONEY_MANAGE}),
+        Role.DEPARTMENT_STAFF: frozenset(
+            _EVERYONE | {P.DEPARTMENTS_READ, P.MONEY_MANAGE, P.SHOP_MANAGE}
+        ),
     }
 )
 

@@ -325,6 +325,11 @@ class Money:
         together); the caller writes the audit events with `audit_entry` after commit."""
         return await self._write(conn, actor, prisoner_id, establishment_id, postings)
 
+    async def lock(self, conn: AsyncConnection, prisoner_id: str, establishment_id: str) -> None:
+        """Hold the prisoner's ledger for the caller's transaction: what the shop does before
+        it reads a week's spending, so two orders at once are checked one after the other."""
+        await self._lock(conn, prisoner_id, establishment_id, self._clock.now())
+
     async def audit_entry(
         self, actor: Principal, establishment_id: str, prisoner_id: str, entry_id: str, p: Posting
     ) -> None:
@@ -467,16 +472,7 @@ class Money:
         require_permission(actor, Permission.MONEY_MANAGE)
         if not acts_in(actor, establishment_id):
             raise ServiceError(Code.NOT_FOUND, NO_PRISONER)
-        member = await conn.scalar(
-            select(func.count())
-            .select_from(department_members)
-            .join(departments, departments.c.id == department_members.c.department_id)
-            .where(
-                department_members.c.account_id == actor.account_id,
-                departments.c.establishment_id == establishment_id,
-                departments.c.code == FINANCE,
-            )
-        )
+        member = await in_department(conn, actor.account_id, establishment_id, FINANCE)
         if not member:
             raise ServiceError(
                 Code.FORBIDDEN,
@@ -533,6 +529,23 @@ class Money:
             return False
 
 
+async def in_department(
+    conn: AsyncConnection, account_id: str, establishment_id: str, code: str
+) -> bool:
+    """Whether the account belongs to this establishment's department of that code."""
+    found = await conn.scalar(
+        select(func.count())
+        .select_from(department_members)
+        .join(departments, departments.c.id == department_members.c.department_id)
+        .where(
+            department_members.c.account_id == account_id,
+            departments.c.establishment_id == establishment_id,
+            departments.c.code == code,
+        )
+    )
+    return bool(found)
+
+
 def _already_posted(when: datetime | None) -> ServiceError:
     return ServiceError(
         Code.CONFLICT,
@@ -583,3 +596,4 @@ async def _entries(conn: AsyncConnection, prisoner_id: str, limit: int) -> list[
 
 
 problem_json = _problem_json
+balances = _balances

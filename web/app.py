@@ -54,6 +54,7 @@ from web import (
     ws,
 )
 from web.kiosk import money as kiosk_money
+from web.kiosk import shop as kiosk_shop
 from web.metrics import Metrics
 from web.middleware import csrf_protection, request_context, security_headers
 from web.state import (
@@ -93,6 +94,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     inbox_api,
     desk_api,
     kiosk_money,
+    kiosk_shop,
 )
 
 
@@ -126,6 +128,7 @@ def create_app(
         _scheduling,
         _people,
         kiosk_money.money_ctx,
+        kiosk_shop.shop_ctx,
         ws.signalling_ctx,
         jobs.jobs_ctx,
         pages.load_pages,

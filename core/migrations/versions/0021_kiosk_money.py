@@ -10,6 +10,12 @@
 - `money_batches`: each finance CSV posted, with its SHA-256: the same file posted twice
   is refused (`uq_money_batches_establishment_id`).
 
+The shop (issue 16 item 2): `shop_settings` (weekly limits per incentive level in pence,
+the order cut-off), `shop_items` (the catalogue, optionally from a minimum level),
+`shop_restrictions` (healthcare's per-prisoner "not this item", with no reason stored),
+`shop_orders` (receipt, status, the week it counts against; one per Idempotency-Key) and
+`shop_order_lines`.
+
 Revision ID: 0021
 Revises: 0018
 """
@@ -74,6 +80,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("reverses_id", name="uq_money_entries_reverses_id"),
         sa.UniqueConstraint("prisoner_id", "n", name="uq_money_entries_prisoner_id"),
     )
+    _shop()
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
         op.execute(_PG_FUNCTION)
@@ -93,7 +100,79 @@ def upgrade() -> None:
             )
 
 
+def _shop() -> None:
+    op.create_table(
+        "shop_settings",
+        sa.Column("establishment_id", sa.String(length=36), nullable=False),
+        sa.Column("limit_basic", sa.BigInteger(), nullable=False),
+        sa.Column("limit_standard", sa.BigInteger(), nullable=False),
+        sa.Column("limit_enhanced", sa.BigInteger(), nullable=False),
+        sa.Column("cutoff_weekday", sa.Integer(), nullable=False),
+        sa.Column("cutoff_minute", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("establishment_id", name=op.f("pk_shop_settings")),
+    )
+    op.create_table(
+        "shop_items",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("establishment_id", sa.String(length=36), nullable=False),
+        sa.Column("category", sa.String(length=40), nullable=False),
+        sa.Column("name", sa.String(length=80), nullable=False),
+        sa.Column("price_pence", sa.BigInteger(), nullable=False),
+        sa.Column("min_level", sa.String(length=16), nullable=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_shop_items")),
+    )
+    op.create_index("ix_shop_items_establishment_id", "shop_items", ["establishment_id"])
+    op.create_table(
+        "shop_restrictions",
+        sa.Column("prisoner_id", sa.String(length=36), nullable=False),
+        sa.Column("item_id", sa.String(length=36), nullable=False),
+        sa.Column("set_by", sa.String(length=36), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("prisoner_id", "item_id", name=op.f("pk_shop_restrictions")),
+    )
+    op.create_table(
+        "shop_orders",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("establishment_id", sa.String(length=36), nullable=False),
+        sa.Column("prisoner_id", sa.String(length=36), nullable=False),
+        sa.Column("receipt", sa.String(length=16), nullable=False),
+        sa.Column("idempotency_key", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("total_pence", sa.BigInteger(), nullable=False),
+        sa.Column("refunded_pence", sa.BigInteger(), nullable=False),
+        sa.Column("week_start", UTCDateTime(), nullable=False),
+        sa.Column("placed_at", UTCDateTime(), nullable=False),
+        sa.Column("picked_at", UTCDateTime(), nullable=True),
+        sa.Column("delivered_at", UTCDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_shop_orders")),
+        sa.UniqueConstraint("receipt", name="uq_shop_orders_receipt"),
+        sa.UniqueConstraint("prisoner_id", "idempotency_key", name="uq_shop_orders_prisoner_id"),
+    )
+    op.create_index("ix_shop_orders_establishment_id", "shop_orders", ["establishment_id"])
+    op.create_table(
+        "shop_order_lines",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("order_id", sa.String(length=36), nullable=False),
+        sa.Column("item_id", sa.String(length=36), nullable=False),
+        sa.Column("name", sa.String(length=80), nullable=False),
+        sa.Column("price_pence", sa.BigInteger(), nullable=False),
+        sa.Column("quantity", sa.Integer(), nullable=False),
+        sa.Column("out_of_stock", sa.Boolean(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_shop_order_lines")),
+    )
+    op.create_index("ix_shop_order_lines_order_id", "shop_order_lines", ["order_id"])
+
+
 def downgrade() -> None:
+    for table in (
+        "shop_order_lines",
+        "shop_orders",
+        "shop_restrictions",
+        "shop_items",
+        "shop_settings",
+    ):
+        op.drop_table(table)
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS money_entries_append_only ON money_entries")
