@@ -125,3 +125,69 @@ async def test_finance_pays_in_a_file_once_and_the_prisoner_reads_it_on_the_devi
     await check_accessibility(device, axe_source, "device money, Welsh")
     await screenshot(device, "money-device-cy")
     assert watch.problems == []
+
+
+@pytest.mark.parametrize("store_kind", ["postgres"])
+async def test_prisoner_fills_a_basket_orders_once_with_a_double_tap_and_sees_the_receipt(
+    live: Live, live_world: World, browser: Any, axe_source: str
+) -> None:
+    from core.identity import Principal
+    from web.kiosk.money import MONEY
+    from web.kiosk.shop import SHOP
+
+    world = live_world
+    app = live.app
+    finance = await new_staff(app, Role.DEPARTMENT_STAFF, "finance.shop", world.est)
+    shop_staff = await new_staff(app, Role.DEPARTMENT_STAFF, "shop.browser", world.est)
+    await join_department(app, world.est, "finance", finance.account_id)
+    await join_department(app, world.est, "shop", shop_staff.account_id)
+    as_finance = Principal(finance.account_id, Role.DEPARTMENT_STAFF, world.est, "t")
+    as_shop = Principal(shop_staff.account_id, Role.DEPARTMENT_STAFF, world.est, "t")
+    await app[MONEY].post_credits(
+        as_finance, world.est, credits_csv(f"{A},spends,10.00,wages,Wages week 12")
+    )
+    for category, name, price, level in (
+        ("Food", "Crisps", 65, None),
+        ("Phone", "Phone credit £5", 500, None),
+        ("Drinks", "Fresh coffee", 250, "enhanced"),
+    ):
+        await app[SHOP].add_item(
+            as_shop, world.est, category=category, name=name, price_pence=price, min_level=level
+        )
+
+    watch = PageWatch()
+    device = await new_page(browser, watch)
+    await sign_in_device(device, live, SimpleNamespace(prisoner=world.prisoners[0]))
+    await device.get_by_role("link", name="Shop", exact=False).click()
+    await device.wait_for_selector("#screen-shop:not([hidden])")
+    await device.get_by_text("Spends £10.00. You can spend £25.00 more this week").wait_for()
+    assert await device.locator("[data-item] .hint").all_inner_texts() == ["Only on Enhanced."]
+
+    # Too much: three phone credits are £15.00, over the £10.00 of spends.
+    for _ in range(3):
+        await device.get_by_role("button", name="Add Phone credit £5 to your basket").click()
+    await device.get_by_role("button", name="Place order").click()
+    await device.get_by_text("You do not have enough spends for this order.").wait_for()
+    await screenshot(device, "shop-device-refused")
+    await device.get_by_role("button", name="Remove Phone credit £5 from your basket").click()
+
+    await device.get_by_role("button", name="Add Crisps to your basket").click()
+    await device.get_by_role("button", name="Add Crisps to your basket").click()
+    await device.get_by_role("button", name="Add Phone credit £5 to your basket").click()
+    await device.get_by_text("Total £6.30").wait_for()
+    # A double tap: one order.
+    await device.get_by_role("button", name="Place order").dblclick()
+    receipt = device.locator("#shop-receipt")
+    await receipt.get_by_text("Order placed. Your receipt number is", exact=False).wait_for()
+    await device.get_by_text("Spends £3.70.", exact=False).wait_for()
+    assert await device.locator("#shop-orders [data-order]").count() == 1
+    assert await device.locator("#shop-orders [data-status='placed']").count() == 1
+    await check_accessibility(device, axe_source, "device shop")
+    await screenshot(device, "shop-device")
+
+    await _welsh(device)
+    await device.wait_for_selector("#screen-shop:not([hidden])")
+    await device.get_by_text("Arian gwario £3.70.", exact=False).wait_for()
+    await check_accessibility(device, axe_source, "device shop, Welsh")
+    await screenshot(device, "shop-device-cy")
+    assert watch.problems == []

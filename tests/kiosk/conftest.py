@@ -27,6 +27,7 @@ class MoneyWorld:
     finance_staff: Staff
     # Department staff, but of the shop, not finance.
     shop: Principal
+    shop_staff: Staff
     officer: Principal
     prisoner: Principal
     prisoner2: Principal
@@ -71,6 +72,7 @@ async def make_money(client: Any, clock: FakeClock) -> MoneyWorld:
         finance=Principal(finance.account_id, Role.DEPARTMENT_STAFF, world.est, "test"),
         finance_staff=finance,
         shop=Principal(shop.account_id, Role.DEPARTMENT_STAFF, world.est, "test"),
+        shop_staff=shop,
         officer=Principal(officer.account_id, Role.OFFICER, world.est, "test"),
         prisoner=prisoner(p1.account_id, world.est),
         prisoner2=prisoner(p2.account_id, world.est),

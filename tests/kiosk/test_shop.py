@@ -18,8 +18,8 @@ from core.identity import Principal
 from kiosk.money_csv import MoneyAccount
 from kiosk.shop import Shop
 from kiosk.shop_tables import shop_orders
-from tests.kiosk.conftest import MoneyWorld, credits_csv, join_department, make_money
-from tests.world import SYSTEM, place
+from tests.kiosk.conftest import MoneyWorld, credits_csv, make_money
+from tests.world import place
 from web.state import DATABASE, PEOPLE, SCHEDULING
 
 A, B = "A1234BC", "B2345CD"
@@ -52,7 +52,6 @@ async def sw(client: Any, clock: FakeClock) -> ShopWorld:
     mw = await make_money(client, clock)
     app = mw.app
     shop = Shop(app[DATABASE], money=mw.money, gate=app[SCHEDULING], clock=clock, audit=mw.audit)
-    await join_department(app, mw.world.est, "shop", mw.shop.account_id)
     crisps = await shop.add_item(
         mw.shop, mw.world.est, category="Food", name="Crisps", price_pence=65
     )
@@ -251,4 +250,3 @@ async def test_staff_orders_nothing_and_a_prisoner_manages_nothing(sw: ShopWorld
             sw.mw.shop, sw.mw.world.est, category="Food", name="<b>x</b>", price_pence=1
         )
     assert refused.value.code.slug == "invalid_request"
-    assert SYSTEM is not None

@@ -198,6 +198,10 @@ async function route() {
     show("screen-money");
     const { money } = await import("./device_money.js");
     await money.load();
+  } else if (name === "shop") {
+    show("screen-shop");
+    const { shop } = await import("./device_shop.js");
+    await shop.load();
   } else if (name === "offer" && arg) {
     show("screen-offer");
     await showOffer(arg);
