@@ -191,3 +191,62 @@ async def test_prisoner_fills_a_basket_orders_once_with_a_double_tap_and_sees_th
     await check_accessibility(device, axe_source, "device shop, Welsh")
     await screenshot(device, "shop-device-cy")
     assert watch.problems == []
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite"])
+async def test_shop_staff_pick_an_order_with_a_line_out_of_stock_and_deliver_it(
+    live: Live, live_world: World, browser: Any, axe_source: str
+) -> None:
+    from core.identity import Principal
+    from web.kiosk.money import MONEY
+    from web.kiosk.shop import SHOP
+    from web.state import IDENTITY
+
+    world = live_world
+    app = live.app
+    finance = await new_staff(app, Role.DEPARTMENT_STAFF, "finance.pick", world.est)
+    shop_staff = await new_staff(app, Role.DEPARTMENT_STAFF, "shop.pick", world.est)
+    await join_department(app, world.est, "finance", finance.account_id)
+    await join_department(app, world.est, "shop", shop_staff.account_id)
+    as_finance = Principal(finance.account_id, Role.DEPARTMENT_STAFF, world.est, "t")
+    as_shop = Principal(shop_staff.account_id, Role.DEPARTMENT_STAFF, world.est, "t")
+    await app[MONEY].post_credits(as_finance, world.est, credits_csv(f"{A},spends,10.00,wages,w"))
+    crisps = await app[SHOP].add_item(
+        as_shop, world.est, category="Food", name="Crisps", price_pence=65
+    )
+    soap = await app[SHOP].add_item(
+        as_shop, world.est, category="Toiletries", name="Soap", price_pence=120
+    )
+    prisoner_id = await app[IDENTITY].find_prisoner(A)
+    assert prisoner_id is not None
+    prisoner = Principal(prisoner_id, Role.PRISONER, world.est, "t")
+    order, _ = await app[SHOP].place(
+        prisoner,
+        [{"item_id": crisps.id, "quantity": 2}, {"item_id": soap.id, "quantity": 1}],
+        "browser-pick-0001",
+    )
+
+    watch = PageWatch()
+    page = await new_page(browser, watch)
+    await sign_in_staff_page(page, live, "/shop-desk", shop_staff)
+    await page.wait_for_selector("#screen-shopdesk:not([hidden])")
+    card = page.locator(f"[data-order='{order.id}']")
+    await card.get_by_text("To pick").wait_for()
+    await card.get_by_label("Soap out of stock").check()
+    await check_accessibility(page, axe_source, "shop desk")
+    await screenshot(page, "shop-desk")
+    await page.get_by_role("button", name=f"Mark order {order.receipt} picked").click()
+    await page.get_by_text(
+        f"Order {order.receipt} picked. £1.20 for lines out of stock was given back"
+    ).wait_for()
+    await page.get_by_role("button", name=f"Mark order {order.receipt} delivered").click()
+    await page.get_by_text(f"Order {order.receipt} delivered.").wait_for()
+    await page.get_by_text("No orders to pick or deliver.").wait_for()
+    mine = await app[MONEY].statement(prisoner, prisoner_id)
+    # 2 x 0.65 + 1.20 taken, the soap's 1.20 given back.
+    assert sum(mine.balances.values()) == 1000 - 250 + 120
+    await _welsh(page)
+    await page.get_by_role("heading", name="Siop: rhestr gasglu").wait_for()
+    await check_accessibility(page, axe_source, "shop desk, Welsh")
+    await screenshot(page, "shop-desk-cy")
+    assert watch.problems == []

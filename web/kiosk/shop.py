@@ -20,6 +20,7 @@ from kiosk.shop import MODULE, Catalogue, Item, Order, Shop
 from web.auth import require
 from web.kiosk.money import MONEY
 from web.openapi import DATETIME, STR, obj, op
+from web.pages import page
 from web.request import json_response, read_json
 from web.scheduling_shared import ID, INT, path_params, query_params
 from web.state import AUDIT, CLOCK, DATABASE, SCHEDULING
@@ -89,6 +90,12 @@ def _establishment(principal: Any) -> str:
     if principal.establishment_id is None:
         raise ServiceError(Code.INVALID_REQUEST, "Choose an establishment first.")
     return str(principal.establishment_id)
+
+
+@routes.get("/shop-desk")
+async def shop_desk_page(request: web.Request) -> web.Response:
+    """Shop staff: the pick list per wing, picked and delivered."""
+    return await page(request, "shop_desk.html", "shop_desk")
 
 
 @routes.get("/api/kiosk/shop")
