@@ -22,7 +22,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from audit import store
 from audit.checkpoints import timestamp
@@ -50,6 +50,11 @@ class ReviewQuery:
     action: Action | None = None
     limit: int = 100
     before: int | None = None
+    # Events by or about any of these ids (actor, subject or appointment): what a search
+    # for a person, a prison number or an appointment resolved to. Empty finds nothing.
+    any_of: frozenset[str] | None = None
+    # The words typed, kept in the `log_viewed` record of this reading.
+    text: str | None = None
 
 
 def scope_for(reader: Principal, requested: str | None) -> tuple[str | None, bool]:
@@ -120,6 +125,9 @@ async def search(log: AuditLog, reader: Principal, query: ReviewQuery) -> list[d
         sql = sql.where(c.action == query.action.value)
     if query.before is not None:
         sql = sql.where(c.seq < query.before)
+    if query.any_of is not None:
+        ids = sorted(query.any_of)
+        sql = sql.where(or_(c.subject.in_(ids), c.actor.in_(ids), c.appointment_id.in_(ids)))
     async with log.db.connect() as conn:
         events = [store.to_event(r) for r in (await conn.execute(sql)).all()]
         keys = await log.keys.by_ids(conn, {e.key_id for e in events}) if show_details else {}
@@ -127,7 +135,7 @@ async def search(log: AuditLog, reader: Principal, query: ReviewQuery) -> list[d
         details = await asyncio.to_thread(_decrypt, events, keys)
     else:
         details = [(None, "withheld")] * len(events)
-    filters = {k: v for k, v in asdict(query).items() if v is not None}
+    filters = {k: v for k, v in asdict(query).items() if v is not None and k != "any_of"}
     filters["establishment"] = establishment
     await log.append(
         AuditRecord(

@@ -158,6 +158,9 @@ def serve_app() -> None:
         ) -> bool:
             return False
 
+        async def record_call_summary(self, appointment_id: str, summary: dict[str, Any]) -> None:
+            return None
+
     settings = Settings.from_env()
     app = create_app(settings)
     app[JOIN_POLICY] = BenchPolicy()

@@ -119,6 +119,8 @@ class Action(StrEnum):
     # the log itself and its keys
     LOG_VIEWED = "log_viewed"
     LOG_EXPORTED = "log_exported"
+    # A manager's report settings: the shortest consult, the escort cost and its source.
+    REPORT_SETTINGS_CHANGED = "report_settings_changed"
     KEY_ROTATED = "key_rotated"
     SUBJECT_SHREDDED = "subject_shredded"
     # the job runner: an admin's hand on a job (docs/jobs.md)

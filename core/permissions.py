@@ -105,6 +105,14 @@ class Permission(StrEnum):
     REBOOKING_TAKE = "rebooking_offers.take"
     # The to-do list of consults whose window closed with no outcome recorded.
     MISSES_CODE = "misses.code"
+    # The establishment's reports (misses, waits, calls, quality, escorts, pre-call
+    # tests, requests) and their exports; figures only, never clinical text.
+    REPORTS_READ = "reports.read"
+    # The report settings: the shortest consult, the cost of an escort and its source.
+    REPORTS_CONFIGURE = "reports.configure"
+    # The day's operations board: every consult of the day and where it stands (times,
+    # names, cells; the service and clinician only with appointments.detail).
+    OPERATIONS_READ = "operations.read"
     # Read and write the notes of one's own consult, during the call (scheduling/consult_record.py).
     CONSULT_NOTES_WRITE = "consult_notes.write"
     # The booking desk's look-ups: find a prisoner by name or number, list clinicians.
@@ -203,6 +211,9 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.CLINICAL_TEXT_READ_LOGGED,
                 P.IDENTITY_PHOTO_READ,
                 P.MISSES_CODE,
+                P.REPORTS_READ,
+                P.REPORTS_CONFIGURE,
+                P.OPERATIONS_READ,
                 P.HANDOVER_DOWNLOAD,
             }
         ),
@@ -218,6 +229,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.PEOPLE_MANAGE,
                 P.PRISONERS_CREATE,
                 P.INCENTIVES_READ,
+                P.OPERATIONS_READ,
             }
         ),
         # Admins run the system; they are not clinicians and read no clinical free text.
@@ -241,6 +253,9 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.PEOPLE_MANAGE,
                 P.PRISONERS_CREATE,
                 P.INCENTIVES_READ,
+                P.REPORTS_READ,
+                P.REPORTS_CONFIGURE,
+                P.OPERATIONS_READ,
             }
         ),
         # Triage health requests, search slots and book, move and cancel with a reason.

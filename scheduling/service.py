@@ -18,6 +18,7 @@ from scheduling.inbox import Inbox
 from scheduling.join import JoinPolicy
 from scheduling.misses import Misses
 from scheduling.movements import Movements
+from scheduling.operations import Operations
 from scheduling.reminders import Reminders
 from scheduling.triage import Triage
 
@@ -26,6 +27,7 @@ class SchedulingService(
     Movements,
     Misses,
     CallBacks,
+    Operations,
     ConsultRecord,
     JoinPolicy,
     Inbox,

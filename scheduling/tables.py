@@ -14,6 +14,7 @@ from __future__ import annotations
 from sqlalchemy import (
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -137,6 +138,8 @@ health_requests = Table(
     # sealed under the prisoner's key like the request's own text.
     Column("response_enc", LargeBinary, nullable=True),
     Index("ix_health_requests_queue", "establishment_id", "status"),
+    # Reports: requests made in a period (migration 0020).
+    Index("ix_health_requests_created", "establishment_id", "created_at"),
     Index("ix_health_requests_prisoner", "prisoner_id"),
 )
 
@@ -390,4 +393,50 @@ appointment_attendees = Table(
     Column("invited_by", String(36), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_appointment_attendees_account", "account_id"),
+)
+
+# One plain row per consult whose call ended (migration 0020, scheduling/call_summaries.py):
+# times, counts and link figures for reports, because the audit log's are encrypted.
+# `answer`: answered (admitted), unanswered (still waiting at the end), abandoned
+# (the patient left the waiting room unadmitted), absent (the patient never came).
+call_summaries = Table(
+    "call_summaries",
+    metadata,
+    Column("appointment_id", String(36), ForeignKey("appointments.id"), primary_key=True),
+    Column("establishment_id", String(36), nullable=False),
+    Column("scheduled_start", UTCDateTime, nullable=False),
+    # JSON list of the roles that were in the room (patient, clinician, interpreter...).
+    Column("attended", Text, nullable=False),
+    Column("patient_attended", Boolean, nullable=False),
+    Column("first_arrival_at", UTCDateTime, nullable=True),
+    Column("first_admit_at", UTCDateTime, nullable=True),
+    # From the later of first arrival and scheduled start to the first admit.
+    Column("wait_s", Integer, nullable=True),
+    Column("admits", Integer, nullable=False),
+    # The longest wait to be admitted again after a drop: counted apart from `wait_s`.
+    Column("readmit_wait_s", Integer, nullable=True),
+    Column("call_s", Integer, nullable=True),
+    Column("ended_at", UTCDateTime, nullable=False),
+    Column("ended_reason", String(32), nullable=False),
+    Column("answer", String(16), nullable=False),
+    Column("mode_changes", Integer, nullable=False),
+    Column("final_mode", String(16), nullable=False),
+    Column("worst_loss_pct", Float, nullable=True),
+    Column("lowest_bitrate_kbps", Float, nullable=True),
+    # The device's last pre-call test for this appointment: good, poor, failed, aborted.
+    Column("precall", String(16), nullable=True),
+    Index("ix_call_summaries_establishment", "establishment_id", "scheduled_start"),
+)
+
+# Per establishment: the shortest call counted as a consult, and the cost of one escort
+# with where the figure comes from (a setting, never typed into a report form).
+report_settings = Table(
+    "report_settings",
+    metadata,
+    Column("establishment_id", String(36), ForeignKey("establishments.id"), primary_key=True),
+    Column("min_consult_s", Integer, nullable=False),
+    Column("escort_cost_pence", Integer, nullable=True),
+    Column("escort_cost_source", String(200), nullable=True),
+    Column("updated_by", String(36), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -522,6 +522,12 @@ class Hub(Session, Timers, Restore):
             raise SignallingError(ErrorCode.NOT_IN_ROOM)
         if not member.admitted:
             raise SignallingError(ErrorCode.NOT_ADMITTED)
+        if (room.worst_loss_pct is None or message.loss_pct > room.worst_loss_pct) or (
+            room.lowest_bitrate_kbps is None or message.bitrate_kbps < room.lowest_bitrate_kbps
+        ):
+            # Written only when the link is worse than any report before, so the
+            # room is not rewritten every two seconds.
+            await self._note_quality(room_id, message.loss_pct, message.bitrate_kbps)
         out = Outbox()
         # The other side sees each report live (the clinician, both directions of
         # the link); the audit log keeps one in `QUALITY_AUDIT_EVERY_S` per connection.
@@ -607,6 +613,14 @@ class Hub(Session, Timers, Restore):
             room, fresh = None, False
         raise SignallingError(ErrorCode.UNAVAILABLE)  # the room changed four times meanwhile
 
+    async def _note_quality(self, room_id: str, loss_pct: float, bitrate_kbps: float) -> None:
+        def step(current: Room | None) -> tuple[Room | None, None]:
+            if current is None or current.ended:
+                return None, None
+            return (current if current.note_quality(loss_pct, bitrate_kbps) else None), None
+
+        await self._store.update(room_id, step)
+
     async def _start_call(self, room_id: str) -> None:
         """The first answer relayed after the admit: the call is on."""
         now = self._clock.now()
@@ -651,6 +665,11 @@ class Hub(Session, Timers, Restore):
                 await self._policy.record_call_event(room_id, event, actor)  # type: ignore[arg-type]
             except (ServiceError, ConnectionError, OSError) as exc:
                 log.warning("could not record a call event (%s)", type(exc).__name__)
+        if out.summary is not None:
+            try:
+                await self._policy.record_call_summary(room_id, out.summary)
+            except (ServiceError, ConnectionError, OSError) as exc:
+                log.warning("could not keep a call summary (%s)", type(exc).__name__)
         if out.queue_changed:
             await self._update_queue(room)
 

@@ -28,6 +28,10 @@ class JoinPolicy(Protocol):
         """The last step of the fallback ladder: a task for the staff of the device's wing."""
         ...
 
+    async def record_call_summary(self, appointment_id: str, summary: dict[str, Any]) -> None:
+        """Keep the plain per-call summary (`Room.call_summary`) when a call ends."""
+        ...
+
 
 class Authenticator(Protocol):
     async def authenticate(self, token: object) -> Principal: ...

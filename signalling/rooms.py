@@ -120,6 +120,8 @@ class Outbox:
     """(clinician, the patient's device): a call-back task to open in scheduling."""
     queue_changed: bool = False
     first_join: bool = False
+    summary: dict[str, Any] | None = None
+    """The plain per-call summary to keep when the call ends (`Room.call_summary`)."""
 
     def send(self, recipients: tuple[str, ...], body: dict[str, Any]) -> None:
         if recipients:
@@ -161,6 +163,15 @@ class Room:
     ended_reason: str | None = None
     video_required: bool = False
     mode: CallMode = CallMode.VIDEO
+    # What the per-call summary keeps (no clinical text): first arrival in the
+    # waiting room, admits, the longest wait for a re-admit, mode changes, and
+    # the worst link any side reported.
+    first_arrival_at: str | None = None
+    admits: int = 0
+    readmit_wait_s: int | None = None
+    mode_changes: int = 0
+    worst_loss_pct: float | None = None
+    lowest_bitrate_kbps: float | None = None
 
     # ------------------------------------------------------------ persistence
 
@@ -367,6 +378,8 @@ class Room:
         return out
 
     def _enter_waiting(self, member: Member, now: datetime, out: Outbox) -> None:
+        if member.role == "patient" and self.first_arrival_at is None:
+            self.first_arrival_at = _iso(now)
         out.audit(Action.WAITING, member.participant, now)
         out.call_events.append(("waiting", member.participant))
         out.send(
@@ -398,6 +411,9 @@ class Room:
             self.admitted_at = self.admitted_at or _iso(now)
         out = Outbox(queue_changed=True)
         waited = _seconds_between(member.waiting_since, now)
+        if self.admits and waited is not None:
+            self.readmit_wait_s = max(self.readmit_wait_s or 0, waited)
+        self.admits += 1
         member.admitted = True
         member.status = MemberStatus.PRESENT
         member.since = _iso(now)
@@ -448,6 +464,7 @@ class Room:
         self.ended_at = _iso(now)
         self.ended_reason = reason
         call_s = _seconds_between(self.admitted_at, now)
+        out.summary = self.call_summary(now, call_s)
         for member in self.members.values():
             if member.status in ACTIVE:
                 member.status = MemberStatus.LEFT
@@ -456,6 +473,58 @@ class Room:
         out.call_events.append(("ended", by or "system"))
         out.send(recipients, {"type": "ended", "reason": reason, "by": by})
         return out
+
+    def call_summary(self, now: datetime, call_s: int | None) -> dict[str, Any]:
+        """The plain row kept when the call ends: who came, when, and how the link was.
+
+        Taken before the members are marked as left, so that a patient still
+        waiting at the end (unanswered) is told apart from one who had gone
+        (abandoned).
+        """
+        patient = next((m for m in self.members.values() if m.role == "patient"), None)
+        if self.admits:
+            answer = "answered"
+        elif patient is None:
+            answer = "absent"
+        elif patient.status in ACTIVE:
+            answer = "unanswered"
+        else:
+            answer = "abandoned"
+        wait_s = None
+        if self.first_arrival_at is not None and self.admitted_at is not None:
+            since = max(
+                datetime.fromisoformat(self.first_arrival_at),
+                datetime.fromisoformat(self.starts_at),
+            )
+            wait_s = max(0, int((datetime.fromisoformat(self.admitted_at) - since).total_seconds()))
+        return {
+            "attended": sorted({m.role for m in self.members.values()}),
+            "patient_attended": patient is not None,
+            "first_arrival_at": self.first_arrival_at,
+            "first_admit_at": self.admitted_at,
+            "wait_s": wait_s,
+            "admits": self.admits,
+            "readmit_wait_s": self.readmit_wait_s,
+            "call_s": call_s,
+            "ended_at": _iso(now),
+            "ended_reason": self.ended_reason or "",
+            "answer": answer,
+            "mode_changes": self.mode_changes,
+            "final_mode": self.mode.value,
+            "worst_loss_pct": self.worst_loss_pct,
+            "lowest_bitrate_kbps": self.lowest_bitrate_kbps,
+        }
+
+    def note_quality(self, loss_pct: float, bitrate_kbps: float) -> bool:
+        """Keep the worst link seen; True if this report was worse than any before."""
+        worse = False
+        if self.worst_loss_pct is None or loss_pct > self.worst_loss_pct:
+            self.worst_loss_pct = loss_pct
+            worse = True
+        if self.lowest_bitrate_kbps is None or bitrate_kbps < self.lowest_bitrate_kbps:
+            self.lowest_bitrate_kbps = bitrate_kbps
+            worse = True
+        return worse
 
     def away(self, participant: str, conn: str, now: datetime) -> Outbox:
         """A connection dropped; nothing happens if a newer one already took over."""
@@ -657,6 +726,7 @@ class Room:
     def _move(self, out: Outbox, by: str, target: CallMode, cause: str, now: datetime) -> Outbox:
         previous = self.mode
         self.mode = target
+        self.mode_changes += 1
         out.audit(
             Action.CALL_MODE_CHANGED,
             by,
@@ -691,3 +761,4 @@ def _merge(into: Outbox, step: Outbox) -> None:
     into.kicks.extend(step.kicks)
     into.call_backs.extend(step.call_backs)
     into.queue_changed = into.queue_changed or step.queue_changed
+    into.summary = into.summary or step.summary

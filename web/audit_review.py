@@ -8,7 +8,10 @@ read is logged by the service as `log_viewed`, every export as `log_exported`.
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 
@@ -17,11 +20,13 @@ from audit.integrity import verify_log
 from audit.review import ReviewQuery, scope_for, search
 from core.errors import Code, ServiceError
 from core.events import Action, AuditRecord
+from core.identity import validation
+from core.identity.service import AccountView
 from core.permissions import Permission
 from web.auth import require
 from web.openapi import DATETIME, STR, obj, op
 from web.request import json_response
-from web.state import AUDIT
+from web.state import AUDIT, IDENTITY
 
 routes = web.RouteTableDef()
 
@@ -48,6 +53,41 @@ def _int(request: web.Request, name: str, default: int | None) -> int | None:
     if not raw.isdigit():
         raise ServiceError(Code.INVALID_REQUEST, f"{name} must be a whole number.")
     return int(raw)
+
+
+MAX_SEARCH = 100
+_ID = re.compile(r"^[0-9a-fA-F-]{36}$")
+
+
+async def _resolve(request: web.Request, establishment: str | None, text: str) -> frozenset[str]:
+    """What a search box's words name: an appointment or account id as typed, a prisoner
+    by prison number, or people of the establishment by name (names are encrypted, so
+    they are matched in the identity service, not in SQL). Never SQL or HTML: the words
+    are only compared, and shown back as text."""
+    if len(text) > MAX_SEARCH:
+        raise ServiceError(Code.INVALID_REQUEST, f"The search is at most {MAX_SEARCH} characters.")
+    identity = request.app[IDENTITY]
+    if _ID.match(text):
+        return frozenset({text.lower()})
+    try:
+        number = validation.prison_number(text)
+    except ServiceError:
+        number = None
+    if number is not None:
+        found = await identity.find_prisoner(number)
+        return frozenset({found}) if found else frozenset()
+    if establishment is None:
+        raise ServiceError(
+            Code.INVALID_REQUEST, "Choose an establishment to search the log by name."
+        )
+    return frozenset(await identity.find_people(establishment, text))
+
+
+def _people_json(people: dict[str, AccountView]) -> dict[str, dict[str, Any]]:
+    return {
+        i: {"name": v.display_name, "prison_number": v.prison_number, "role": v.role.value}
+        for i, v in people.items()
+    }
 
 
 def _query(request: web.Request) -> ReviewQuery:
@@ -80,10 +120,25 @@ def _query(request: web.Request) -> ReviewQuery:
 
 @routes.get("/api/audit/events")
 async def audit_events(request: web.Request) -> web.Response:
+    """One page of the log, newest first; `next_before` continues below it.
+
+    With `q`, only the events by or about what it names; `people` resolves the
+    names and prison numbers of the page for a reader shown details (a manager
+    of the establishment), never for an admin, who sees metadata only.
+    """
     reader = await require(request, Permission.AUDIT_READ)
     query = _query(request)
+    establishment, show = scope_for(reader, query.establishment)
+    text = (request.query.get("q") or "").strip()
+    if text:
+        query = replace(query, any_of=await _resolve(request, establishment, text), text=text)
     events = await search(request.app[AUDIT], reader, query)
-    return json_response({"events": events})
+    people: dict[str, dict[str, Any]] = {}
+    if show:
+        ids = {e["actor"] for e in events} | {e["subject"] for e in events if e["subject"]}
+        people = _people_json(await request.app[IDENTITY].people(ids))
+    next_before = events[-1]["seq"] if len(events) == query.limit else None
+    return json_response({"events": events, "people": people, "next_before": next_before})
 
 
 @routes.get("/api/audit/export")
@@ -132,6 +187,7 @@ _QUERY = [
         ("clinician", STR),
         ("appointment", STR),
         ("action", STR),
+        ("q", {"type": "string", "maxLength": 100}),
         ("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
         ("before", {"type": "integer", "minimum": 0}),
     )
@@ -156,7 +212,11 @@ OPENAPI = {
             tag="audit",
             permission=Permission.AUDIT_READ,
             parameters=_QUERY,
-            result=obj(events={"type": "array", "items": _EVENT}),
+            result=obj(
+                events={"type": "array", "items": _EVENT},
+                people={"type": "object"},
+                next_before={"type": ["integer", "null"]},
+            ),
         )
     },
     "/api/audit/export": {

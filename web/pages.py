@@ -161,9 +161,6 @@ async def page(request: web.Request, template: str, face: str, **context: Any) -
     return response
 
 
-_page = page
-
-
 @routes.get("/favicon.ico")
 async def favicon(request: web.Request) -> web.Response:
     """Browsers ask for it on every origin; the same icon the pages link to."""
@@ -173,44 +170,44 @@ async def favicon(request: web.Request) -> web.Response:
 
 @routes.get("/")
 async def index(request: web.Request) -> web.Response:
-    return await _page(request, "index.html", "index")
+    return await page(request, "index.html", "index")
 
 
 @routes.get("/device")
 async def device(request: web.Request) -> web.Response:
-    return await _page(request, "device.html", "device")
+    return await page(request, "device.html", "device")
 
 
 @routes.get("/clinician")
 async def clinician(request: web.Request) -> web.Response:
-    return await _page(request, "clinician.html", "clinician")
+    return await page(request, "clinician.html", "clinician")
 
 
 @routes.get("/manager")
 async def manager(request: web.Request) -> web.Response:
-    return await _page(request, "manager.html", "manager")
+    return await page(request, "manager.html", "manager")
 
 
 @routes.get("/staff")
 async def staff(request: web.Request) -> web.Response:
-    return await _page(request, "staff.html", "staff")
+    return await page(request, "staff.html", "staff")
 
 
 @routes.get("/governor")
 async def governor(request: web.Request) -> web.Response:
     """Governors: communications restrictions awaiting a second person's confirmation."""
-    return await _page(request, "governor.html", "governor")
+    return await page(request, "governor.html", "governor")
 
 
 @routes.get("/admin/jobs")
 async def admin_jobs(request: web.Request) -> web.Response:
     """The job runner for admins (web/admin_jobs.py serves its API)."""
-    return await _page(request, "admin_jobs.html", "admin_jobs")
+    return await page(request, "admin_jobs.html", "admin_jobs")
 
 
 @routes.get("/admin")
 async def admin(request: web.Request) -> web.Response:
-    return await _page(
+    return await page(
         request, "admin.html", "admin", roles=[r.value for r in Role if r != Role.PRISONER]
     )
 
@@ -218,13 +215,13 @@ async def admin(request: web.Request) -> web.Response:
 @routes.get("/verify-email")
 async def verify_email(request: web.Request) -> web.Response:
     """The page an email verification link opens; the token is in the fragment."""
-    return await _page(request, "verify_email.html", "verify_email")
+    return await page(request, "verify_email.html", "verify_email")
 
 
 @routes.get("/people")
 async def people(request: web.Request) -> web.Response:
     """Officers and admins: wings, cells, devices, and where each prisoner is (people.js)."""
-    return await _page(request, "people.html", "people")
+    return await page(request, "people.html", "people")
 
 
 @routes.post("/api/me/locale")

@@ -148,7 +148,7 @@ async def test_manager_filter_lists_establishments_from_the_api(
     watch = PageWatch()
     manager = await new_page(browser, watch)
     await sign_in_staff_page(manager, live, "/manager", second.manager)
-    await manager.wait_for_selector("#volumes-chart[data-drawn='6']")
+    await manager.wait_for_selector("#volumes-chart[data-drawn='7']")
     select = manager.get_by_label("Establishment")
     assert await select.locator("option").all_inner_texts() == [names[second.est]]
     assert await select.input_value() == second.est
@@ -157,7 +157,7 @@ async def test_manager_filter_lists_establishments_from_the_api(
 
     page = await new_page(browser, watch)
     await sign_in_staff_page(page, live, "/manager", admin)
-    await page.wait_for_selector("#volumes-chart[data-drawn='6']")
+    await page.wait_for_selector("#volumes-chart[data-drawn='7']")
     select = page.get_by_label("Establishment")
     offered = await select.locator("option").evaluate_all("os => os.map(o => o.value)")
     assert {first.est, second.est} <= set(offered)

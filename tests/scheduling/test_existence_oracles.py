@@ -342,6 +342,13 @@ PATH_CASES: dict[tuple[str, str], list[tuple[str, str, dict[str, Any] | None]]] 
     ("PUT", "/api/establishments/{establishment_id}/community-endpoint"): [
         ("manager", "their_establishment", {"url": "https://x.invalid/"}),
     ],
+    # A manager's reports are of the establishments they serve (issue 15).
+    ("GET", "/api/establishments/{establishment_id}/report-settings"): [
+        ("manager", "their_establishment", None),
+    ],
+    ("PUT", "/api/establishments/{establishment_id}/report-settings"): [
+        ("manager", "their_establishment", {"min_consult_s": 120}),
+    ],
     ("GET", "/api/keyworkers/{keyworker_id}/caseload"): [("officer", "their_keyworker", None)],
     ("PUT", "/api/keyworkers/{keyworker_id}/caseload"): [
         ("officer", "their_keyworker", {"prisoner_ids": []}),

@@ -41,6 +41,7 @@ class FakePolicy:
     consent: set[str] = field(default_factory=set)
     events: list[tuple[str, str, str]] = field(default_factory=list)
     call_backs: list[tuple[str, str, str | None]] = field(default_factory=list)
+    summaries: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def book(
         self,
@@ -104,6 +105,9 @@ class FakePolicy:
     ) -> bool:
         self.call_backs.append((appointment_id, clinician_id, device_id))
         return True
+
+    async def record_call_summary(self, appointment_id: str, summary: dict[str, Any]) -> None:
+        self.summaries.append((appointment_id, summary))
 
 
 class Tokens:
