@@ -17,7 +17,7 @@ the order cut-off), `shop_items` (the catalogue, optionally from a minimum level
 `shop_order_lines`.
 
 Revision ID: 0021
-Revises: 0018
+Revises: 0020
 """
 
 import sqlalchemy as sa
@@ -26,7 +26,7 @@ from alembic import op
 from core.db.types import UTCDateTime
 
 revision = "0021"
-down_revision = "0018"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
