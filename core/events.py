@@ -92,6 +92,19 @@ class Action(StrEnum):
     HANDOVER_SEND_FAILED = "handover_send_failed"
     HANDOVER_DOWNLOADED = "handover_downloaded"
     COMMUNITY_ENDPOINT_SET = "community_endpoint_set"
+    # kiosk money (kiosk/money.py): every ledger entry; a finance file posted; staff reading
+    # a prisoner's money
+    LEDGER_ENTRY = "ledger_entry"
+    MONEY_BATCH_POSTED = "money_batch_posted"
+    MONEY_VIEWED = "money_viewed"
+    # kiosk shop (kiosk/shop.py)
+    SHOP_ITEM_ADDED = "shop_item_added"
+    SHOP_SETTINGS_SET = "shop_settings_set"
+    # Healthcare's "not this item" for a prisoner: never why.
+    SHOP_RESTRICTED = "shop_restricted"
+    ORDER_PLACED = "order_placed"
+    ORDER_PICKED = "order_picked"
+    ORDER_DELIVERED = "order_delivered"
     # consults
     JOINED = "joined"
     WAITING = "waiting"

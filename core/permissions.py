@@ -137,6 +137,18 @@ class Permission(StrEnum):
     RISK_ALERTS_HANDLE = "risk_alerts.handle"
     # Schedule a person's baseline and progress checks (the same people as SCORES_READ).
     CHECKS_SCHEDULE = "checks.schedule"
+    # The kiosk's money (kiosk/money.py): a prisoner's own balance and transactions.
+    MONEY_OWN = "money.own"
+    # Finance: post credits, transfer, reverse, read a prisoner's money (logged). The
+    # domain also requires membership of the establishment's finance department.
+    MONEY_MANAGE = "money.manage"
+    # The prisoner's shop: the catalogue as it applies to them, placing orders, their history.
+    SHOP_ORDER = "shop.order"
+    # Shop staff: catalogue, limits and cut-off, pick lists, picked and delivered. The domain
+    # also requires membership of the establishment's shop department.
+    SHOP_MANAGE = "shop.manage"
+    # Healthcare: stop a prisoner buying an item, without saying why.
+    SHOP_HEALTH_RESTRICT = "shop.health_restrict"
 
 
 P = Permission
@@ -192,6 +204,8 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.APPLICATIONS_SEND,
                 P.TIMETABLE_READ,
                 P.QUESTIONNAIRES_ANSWER,
+                P.MONEY_OWN,
+                P.SHOP_ORDER,
             }
         ),
         Role.CLINICIAN: frozenset(
@@ -207,6 +221,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.SCORES_READ,
                 P.RISK_ALERTS_HANDLE,
                 P.CHECKS_SCHEDULE,
+                P.SHOP_HEALTH_RESTRICT,
             }
         ),
         Role.MANAGER: frozenset(
@@ -291,6 +306,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.CLINICAL_TEXT_READ_LOGGED,
                 P.DEPARTMENTS_READ,
                 P.BOOKING_DESK,
+                P.SHOP_HEALTH_RESTRICT,
             }
         ),
         # Confirms security decisions; sees the regime, lockdowns and departments.
@@ -316,7 +332,14 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
         Role.INTERPRETER: frozenset(_EVERYONE | {P.APPOINTMENTS_ATTEND}),
         Role.CHAPERONE: frozenset(_EVERYONE | {P.APPOINTMENTS_ATTEND}),
         Role.DEPARTMENT_STAFF: frozenset(
-            _EVERYONE | {P.DEPARTMENTS_READ, P.APPLICATIONS_ANSWER, P.ALLOCATIONS_MANAGE}
+            _EVERYONE
+            | {
+                P.DEPARTMENTS_READ,
+                P.APPLICATIONS_ANSWER,
+                P.ALLOCATIONS_MANAGE,
+                P.MONEY_MANAGE,
+                P.SHOP_MANAGE,
+            }
         ),
     }
 )

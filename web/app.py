@@ -59,6 +59,8 @@ from web.interventions import api as interventions_api
 from web.interventions import interventions_ctx
 from web.interventions import pages as interventions_pages
 from web.kiosk import applications as kiosk_applications
+from web.kiosk import money as kiosk_money
+from web.kiosk import shop as kiosk_shop
 from web.kiosk import timetable as kiosk_timetable
 from web.metrics import Metrics
 from web.middleware import csrf_protection, request_context, security_headers
@@ -104,6 +106,8 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     kiosk_timetable,
     interventions_api,
     interventions_pages,
+    kiosk_money,
+    kiosk_shop,
 )
 
 
@@ -139,6 +143,8 @@ def create_app(
         kiosk_applications.applications_ctx,
         kiosk_timetable.timetable_ctx,
         interventions_ctx,
+        kiosk_money.money_ctx,
+        kiosk_shop.shop_ctx,
         ws.signalling_ctx,
         jobs.jobs_ctx,
         pages.load_pages,

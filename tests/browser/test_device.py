@@ -82,10 +82,11 @@ async def test_officer_enrols_a_device_and_a_prisoner_signs_in(
     await device.wait_for_selector("#screen-home:not([hidden])")
     await check_accessibility(device, axe_source, "device home")
     await screenshot(device, "device-home")
-    for tile in ("Health", "Shop", "Visits", "Applications", "Learning", "Programmes"):
+    for tile in ("Health", "Money", "Shop", "Visits", "Applications", "Learning", "Programmes"):
         assert await device.get_by_role("link", name=tile).count() == 1
 
-    await device.get_by_role("link", name="Shop").click()
+    # Money and Shop open real screens (tests/browser/test_money.py); Visits is still to come.
+    await device.get_by_role("link", name="Visits").click()
     await device.wait_for_selector("#screen-soon:not([hidden])")
     assert await device.locator("#soon-heading").inner_text() == "Coming soon"
     await device.get_by_role("link", name="Home").click()

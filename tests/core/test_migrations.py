@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load_all_tables() -> None:
+    # `tables.py`, and a package's per-area ones (`kiosk/money_tables.py`).
     for path in sorted(ROOT.glob("*/*tables.py")):
         importlib.import_module(f"{path.parent.name}.{path.stem}")
 

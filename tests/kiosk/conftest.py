@@ -15,6 +15,7 @@ from core.fields import FieldCipher
 from core.identity import Principal, Role
 from core.keys import load_service_keys
 from kiosk.applications import MODULE, Applications
+from tests.kiosk.money_world import mw  # noqa: F401  (the money and shop tests' fixture)
 from tests.scheduling.conftest import Sched, make_sched
 from tests.world import Staff, World, new_staff
 from web.state import ACCESS, DATABASE, SETTINGS, SUBJECT_KEYS

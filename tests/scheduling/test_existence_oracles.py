@@ -22,10 +22,13 @@ from sqlalchemy import select
 from core.identity import Principal, Role
 from core.identity.types import SYSTEM_ACTOR
 from scheduling.tables import rebooking_offers
+from tests.kiosk.money_world import credits_csv, join_department
 from tests.scheduling.conftest import Sched, at
 from tests.world import Staff, bearer, new_staff, sign_in_prisoner, sign_in_staff
 from web.interventions import INTERVENTIONS
 from web.kiosk.applications import APPLICATIONS
+from web.kiosk.money import MONEY
+from web.kiosk.shop import SHOP
 from web.kiosk.timetable import TIMETABLE
 from web.state import ACCESS, DATABASE, IDENTITY, JOBS, PLACES
 
@@ -139,6 +142,7 @@ async def _records(client: Any, sched: Sched) -> Records:
         ends_at=at(10, 0).isoformat(),
     )
 
+    our_staff: dict[str, Staff] = {}
     # The kiosk and the programmes (issues 16, 17): an application, an allocation and a
     # risk alert of theirs, and an application of the prisoner next door.
     their_application, _ = await sched.app[APPLICATIONS].send(
@@ -150,6 +154,37 @@ async def _records(client: Any, sched: Sched) -> Records:
     risky = {**{str(n): 0 for n in range(1, 10)}, "9": 1}
     await sched.app[INTERVENTIONS].submit(them, "phq9", risky)
     [their_alert] = await sched.app[INTERVENTIONS].risk_queue(their_clinician)
+    # Their shop: an item, limits, spends paid in by their finance, and an order.
+    their_shop = _principal(
+        await new_staff(sched.app, Role.DEPARTMENT_STAFF, "shop.two", world.other_est)
+    )
+    their_finance = _principal(
+        await new_staff(sched.app, Role.DEPARTMENT_STAFF, "finance.two", world.other_est)
+    )
+    await join_department(sched.app, world.other_est, "shop", their_shop.account_id)
+    await join_department(sched.app, world.other_est, "finance", their_finance.account_id)
+    crisps = await sched.app[SHOP].add_item(
+        their_shop, world.other_est, category="Food", name="Crisps", price_pence=65
+    )
+    await sched.app[SHOP].set_settings(
+        their_shop,
+        world.other_est,
+        limits={"basic": 1000, "standard": 2000, "enhanced": 3000},
+        cutoff_weekday=6,
+        cutoff_time="23:59",
+    )
+    await sched.app[MONEY].post_credits(
+        their_finance, world.other_est, credits_csv(f"{other.prison_number},spends,5.00,wages,w")
+    )
+    their_order, _ = await sched.app[SHOP].place(
+        them, [{"item_id": crisps.id, "quantity": 1}], "their-order"
+    )
+    their_entry = (await sched.app[MONEY].statement(their_finance, other.account_id)).entries[0]
+    # Ours: a finance officer and a shop keeper, who may not touch theirs.
+    for code, name in (("finance", "finance.one"), ("shop", "shop.one")):
+        ours = await new_staff(sched.app, Role.DEPARTMENT_STAFF, name, world.est)
+        await join_department(sched.app, world.est, code, ours.account_id)
+        our_staff[code] = ours
     our_department = (await sched.app[ACCESS].departments.of_establishment(system, world.est))[0]
     my_application, _ = await sched.app[APPLICATIONS].send(
         sched.patient, department_id=our_department.id, text="My application"
@@ -167,6 +202,8 @@ async def _records(client: Any, sched: Sched) -> Records:
     for key in ("clinician", "manager", "officer"):
         callers[key] = bearer(await sign_in_staff(client, world.staff[key]))
     callers["governor"] = bearer(await sign_in_staff(client, governor))
+    for code, ours in our_staff.items():
+        callers[code] = bearer(await sign_in_staff(client, ours))
     their_cell = (await sched.app[PLACES].cells(world.other_est))[0]
     ids = {
         "their_cell": their_cell.id,
@@ -196,6 +233,8 @@ async def _records(client: Any, sched: Sched) -> Records:
         "their_application": their_application.id,
         "their_allocation": their_allocation.id,
         "their_alert": their_alert.id,
+        "their_order": their_order.id,
+        "their_entry": their_entry.id,
         "my_application": my_application.id,
         "my_appointment": mine.id,
         "my_consent": my_consent.id,
@@ -402,6 +441,17 @@ PATH_CASES: dict[tuple[str, str], list[tuple[str, str, dict[str, Any] | None]]] 
         ),
     ],
     ("DELETE", "/api/kiosk/allocations/{allocation_id}"): [("officer", "their_allocation", None)],
+    ("POST", "/api/kiosk/money/prisoners/{prisoner_id}/transfers"): [
+        ("finance", "their_prisoner", {"from": "private", "to": "spends", "amount_pence": 100}),
+    ],
+    # The entry's id stays as the route's placeholder: the prisoner is what is probed.
+    ("POST", "/api/kiosk/money/prisoners/{prisoner_id}/entries/{entry_id}/reverse"): [
+        ("finance", "their_prisoner", {}),
+    ],
+    ("POST", "/api/kiosk/shop/orders/{order_id}/picked"): [
+        ("shop", "their_order", {"out_of_stock": []}),
+    ],
+    ("POST", "/api/kiosk/shop/orders/{order_id}/delivered"): [("shop", "their_order", {})],
     # The programmes (issue 17): another establishment's scores, checks and risk alerts.
     ("GET", "/api/prisoners/{prisoner_id}/scores"): [("clinician", "their_prisoner", None)],
     ("GET", "/api/prisoners/{prisoner_id}/checks"): [("clinician", "their_prisoner", None)],

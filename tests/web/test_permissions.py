@@ -98,6 +98,8 @@ async def test_every_route_as_every_role_matches_the_table(client: Any, world: A
             "{allocation_id}",
             "{alert_id}",
             "{kind}",
+            "{entry_id}",
+            "{order_id}",
         ):
             url = url.replace(placeholder, str(uuid.uuid4()))
         url = url.replace("{clinician_id}", str(uuid.uuid4())).replace("{token_id}", "x")

@@ -194,6 +194,14 @@ async function route() {
   if (name === "health") {
     show("screen-health");
     await health.load(state.account);
+  } else if (name === "money") {
+    show("screen-money");
+    const { money } = await import("./device_money.js");
+    await money.load();
+  } else if (name === "shop") {
+    show("screen-shop");
+    const { shop } = await import("./device_shop.js");
+    await shop.load();
   } else if (name === "offer" && arg) {
     show("screen-offer");
     await showOffer(arg);

@@ -1,0 +1,762 @@
+"""The shop: the establishment's catalogue, orders against spends and a weekly limit, and
+the shop staff's pick list.
+
+Placing an order is one transaction that first locks the prisoner's ledger
+(`Money.lock`), then checks, in order: the cut-off, each item (this establishment's,
+allowed at their incentive level, not restricted for them by healthcare), the week's
+limit for their level, and, by writing the debit, their spends balance. So two orders at
+once are checked one after the other and can never together exceed the balance or the
+limit. The week starts Monday 00:00 in the establishment's time zone.
+
+An order is placed once per `Idempotency-Key`: the same key again (a double tap, a
+retry after a lost answer) returns the first order rather than placing another.
+
+Status: placed -> picked -> delivered. Lines marked out of stock when picked are refunded
+to spends at once, by a refund entry in the ledger.
+
+Healthcare's restriction says only "not available to you": the reason is never stored.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.clock import Clock
+from core.db.engine import Database
+from core.db.schema import accounts, cells, establishments, prisoner_cells, wings
+from core.errors import Code, ServiceError
+from core.events import Action, AuditRecord, AuditSink
+from core.identity.types import Principal, Role
+from core.people.incentives import levels_of
+from core.people.types import IncentiveLevel
+from core.permissions import Permission, acts_in, require_permission
+from kiosk.money import Money, Posting, balances, in_department
+from kiosk.money_csv import EntryKind, MoneyAccount, safe_text
+from kiosk.shop_tables import (
+    shop_items,
+    shop_order_lines,
+    shop_orders,
+    shop_restrictions,
+    shop_settings,
+)
+
+MODULE = "shop"
+SHOP = "shop"
+MAX_LINES = 30
+MAX_QUANTITY = 20
+MAX_PRICE = 100_000
+KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+DEFAULT_LIMITS = {
+    IncentiveLevel.BASIC: 1_500,
+    IncentiveLevel.STANDARD: 2_500,
+    IncentiveLevel.ENHANCED: 4_000,
+}
+DEFAULT_CUTOFF = (2, 12 * 60)
+"""Wednesday 12:00, for Friday's delivery."""
+LEVEL_ORDER = [IncentiveLevel.BASIC, IncentiveLevel.STANDARD, IncentiveLevel.ENHANCED]
+
+
+class OrderStatus(StrEnum):
+    PLACED = "placed"
+    PICKED = "picked"
+    DELIVERED = "delivered"
+
+
+class Gate(Protocol):
+    """scheduling's lockdown check (`SchedulingService.require_open`)."""
+
+    async def require_open(self, actor: Principal, module: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Settings:
+    limits: dict[IncentiveLevel, int]
+    cutoff_weekday: int
+    cutoff_minute: int
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    category: str
+    name: str
+    price_pence: int
+    min_level: IncentiveLevel | None
+    unavailable: str | None
+    """For the prisoner asking: None, "level" (needs a higher level) or "restricted"."""
+
+
+@dataclass(frozen=True)
+class Line:
+    id: str
+    item_id: str
+    name: str
+    price_pence: int
+    quantity: int
+    out_of_stock: bool
+
+
+@dataclass(frozen=True)
+class Order:
+    id: str
+    prisoner_id: str
+    receipt: str
+    status: OrderStatus
+    total_pence: int
+    refunded_pence: int
+    placed_at: datetime
+    lines: list[Line]
+    cell: str | None = None
+    wing: str | None = None
+
+
+@dataclass(frozen=True)
+class Window:
+    week_start: datetime
+    cutoff: datetime
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    items: list[Item]
+    level: IncentiveLevel
+    limit_pence: int
+    spent_pence: int
+    spends_pence: int
+    cutoff: datetime
+    open: bool
+
+
+def week_window(now: datetime, zone: str, settings: Settings) -> Window:
+    """This week's start (Monday 00:00 local) and cut-off, as UTC instants."""
+    tz = ZoneInfo(zone)
+    local = now.astimezone(tz)
+    monday = local.date() - timedelta(days=local.weekday())
+    start = datetime.combine(monday, time(0, 0), tzinfo=tz)
+    cut_day = monday + timedelta(days=settings.cutoff_weekday)
+    cut = datetime.combine(
+        cut_day, time(settings.cutoff_minute // 60, settings.cutoff_minute % 60), tzinfo=tz
+    )
+    return Window(start.astimezone(UTC), cut.astimezone(UTC))
+
+
+def quantity(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_QUANTITY:
+        raise ServiceError(
+            Code.INVALID_REQUEST,
+            f"A quantity is a whole number from 1 to {MAX_QUANTITY}.",
+            extra={"reason": "bad_quantity"},
+        )
+    return value
+
+
+def basket(value: object) -> dict[str, int]:
+    """[{item_id, quantity}] -> item id -> quantity (the same item twice is added up)."""
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_LINES:
+        raise ServiceError(
+            Code.INVALID_REQUEST,
+            f"An order has 1 to {MAX_LINES} lines.",
+            extra={"reason": "bad_basket"},
+        )
+    found: dict[str, int] = {}
+    for line in value:
+        if not isinstance(line, dict) or not isinstance(line.get("item_id"), str):
+            raise ServiceError(Code.INVALID_REQUEST, "Each line names an item_id.")
+        item_id = line["item_id"][:64]
+        found[item_id] = found.get(item_id, 0) + quantity(line.get("quantity"))
+        if found[item_id] > MAX_QUANTITY:
+            quantity(found[item_id])
+    return found
+
+
+def idempotency_key(value: str | None) -> str:
+    if value is None or not KEY.match(value):
+        raise ServiceError(
+            Code.INVALID_REQUEST,
+            "Send an Idempotency-Key header of 8 to 64 letters, digits, - or _.",
+            extra={"reason": "idempotency_key"},
+        )
+    return value
+
+
+def _refuse(reason: str, detail: str, **extra: Any) -> ServiceError:
+    return ServiceError(Code.CONFLICT, detail, extra={"reason": reason, **extra})
+
+
+class Shop:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        money: Money,
+        gate: Gate,
+        clock: Clock,
+        audit: AuditSink,
+    ) -> None:
+        self._db = db
+        self._money = money
+        self._gate = gate
+        self._clock = clock
+        self._audit = audit
+
+    # ------------------------------------------------------------------ staff: set-up
+
+    async def add_item(
+        self,
+        actor: Principal,
+        establishment_id: str,
+        *,
+        category: object,
+        name: object,
+        price_pence: object,
+        min_level: object = None,
+    ) -> Item:
+        async with self._db.connect() as conn:
+            await self._require_shop(conn, actor, establishment_id)
+        for text, limit in ((category, 40), (name, 80)):
+            if not isinstance(text, str) or not text.strip() or not safe_text(text.strip(), limit):
+                raise ServiceError(
+                    Code.INVALID_REQUEST, "A category and a name are plain text, not too long."
+                )
+        assert isinstance(category, str) and isinstance(name, str)
+        if (
+            isinstance(price_pence, bool)
+            or not isinstance(price_pence, int)
+            or not 1 <= price_pence <= MAX_PRICE
+        ):
+            raise ServiceError(Code.INVALID_REQUEST, "A price is a whole number of pence.")
+        level = None
+        if min_level is not None:
+            if min_level not in [lv.value for lv in IncentiveLevel]:
+                raise ServiceError(
+                    Code.INVALID_REQUEST, "The level is basic, standard or enhanced."
+                )
+            level = IncentiveLevel(str(min_level))
+        item = Item(str(uuid.uuid4()), category.strip(), name.strip(), price_pence, level, None)
+        async with self._db.begin() as conn:
+            await conn.execute(
+                insert(shop_items).values(
+                    id=item.id,
+                    establishment_id=establishment_id,
+                    category=item.category,
+                    name=item.name,
+                    price_pence=item.price_pence,
+                    min_level=level.value if level else None,
+                    created_at=self._clock.now(),
+                )
+            )
+        await self._audit.append(
+            AuditRecord(
+                Action.SHOP_ITEM_ADDED,
+                actor.account_id,
+                establishment=establishment_id,
+                subject=item.id,
+            )
+        )
+        return item
+
+    async def set_settings(
+        self,
+        actor: Principal,
+        establishment_id: str,
+        *,
+        limits: object,
+        cutoff_weekday: object,
+        cutoff_time: object,
+    ) -> Settings:
+        async with self._db.connect() as conn:
+            await self._require_shop(conn, actor, establishment_id)
+        if not isinstance(limits, dict) or set(limits) != {lv.value for lv in IncentiveLevel}:
+            raise ServiceError(
+                Code.INVALID_REQUEST, "Give a limit for basic, standard and enhanced."
+            )
+        for value in limits.values():
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_PRICE:
+                raise ServiceError(Code.INVALID_REQUEST, "A limit is a whole number of pence.")
+        if (
+            isinstance(cutoff_weekday, bool)
+            or not isinstance(cutoff_weekday, int)
+            or not 0 <= cutoff_weekday <= 6
+        ):
+            raise ServiceError(Code.INVALID_REQUEST, "The cut-off day is 0 (Monday) to 6 (Sunday).")
+        found = (
+            re.match(r"^([01]\d|2[0-3]):([0-5]\d)$", cutoff_time)
+            if isinstance(cutoff_time, str)
+            else None
+        )
+        if not found:
+            raise ServiceError(Code.INVALID_REQUEST, "The cut-off time is HH:MM.")
+        minute = int(found.group(1)) * 60 + int(found.group(2))
+        values = {
+            "limit_basic": limits["basic"],
+            "limit_standard": limits["standard"],
+            "limit_enhanced": limits["enhanced"],
+            "cutoff_weekday": cutoff_weekday,
+            "cutoff_minute": minute,
+        }
+        async with self._db.begin() as conn:
+            done = await conn.execute(
+                update(shop_settings)
+                .where(shop_settings.c.establishment_id == establishment_id)
+                .values(**values)
+            )
+            if done.rowcount == 0:
+                await conn.execute(
+                    insert(shop_settings).values(establishment_id=establishment_id, **values)
+                )
+        await self._audit.append(
+            AuditRecord(
+                Action.SHOP_SETTINGS_SET,
+                actor.account_id,
+                establishment=establishment_id,
+                details={**values},
+            )
+        )
+        return Settings(
+            {IncentiveLevel(k): int(v) for k, v in limits.items()}, cutoff_weekday, minute
+        )
+
+    async def restrict(self, actor: Principal, prisoner_id: str, item_id: str) -> None:
+        """Healthcare: this prisoner may not buy this item. No reason is asked or kept."""
+        require_permission(actor, Permission.SHOP_HEALTH_RESTRICT)
+        async with self._db.begin() as conn:
+            establishment = await _prisoner_establishment(conn, prisoner_id)
+            if not acts_in(actor, establishment):
+                raise ServiceError(Code.NOT_FOUND, "No such prisoner.")
+            item = await conn.scalar(
+                select(shop_items.c.id).where(
+                    shop_items.c.id == item_id, shop_items.c.establishment_id == establishment
+                )
+            )
+            if item is None:
+                raise ServiceError(Code.NOT_FOUND, "No such item.")
+            exists = await conn.scalar(
+                select(func.count())
+                .select_from(shop_restrictions)
+                .where(
+                    shop_restrictions.c.prisoner_id == prisoner_id,
+                    shop_restrictions.c.item_id == item_id,
+                )
+            )
+            if not exists:
+                await conn.execute(
+                    insert(shop_restrictions).values(
+                        prisoner_id=prisoner_id,
+                        item_id=item_id,
+                        set_by=actor.account_id,
+                        created_at=self._clock.now(),
+                    )
+                )
+        await self._audit.append(
+            AuditRecord(
+                Action.SHOP_RESTRICTED,
+                actor.account_id,
+                establishment=establishment,
+                subject=prisoner_id,
+                details={"item": item_id},
+            )
+        )
+
+    # ------------------------------------------------------------------ the prisoner
+
+    async def catalogue(self, actor: Principal) -> Catalogue:
+        require_permission(actor, Permission.SHOP_ORDER)
+        prisoner_id, est = _own(actor)
+        now = self._clock.now()
+        async with self._db.connect() as conn:
+            settings, zone = await _settings(conn, est)
+            window = week_window(now, zone, settings)
+            level = await _level(conn, prisoner_id)
+            restricted = await _restricted(conn, prisoner_id)
+            rows = await conn.execute(
+                select(shop_items)
+                .where(shop_items.c.establishment_id == est)
+                .order_by(shop_items.c.category, shop_items.c.name)
+            )
+            items = [_item(r, level, restricted) for r in rows]
+            spent = await _spent(conn, prisoner_id, window.week_start)
+            spends = (await balances(conn, prisoner_id))[MoneyAccount.SPENDS]
+        return Catalogue(
+            items=items,
+            level=level,
+            limit_pence=settings.limits[level],
+            spent_pence=spent,
+            spends_pence=spends,
+            cutoff=window.cutoff,
+            open=now < window.cutoff,
+        )
+
+    async def place(self, actor: Principal, lines: object, key: str | None) -> tuple[Order, bool]:
+        """Place an order, or return the one this key already placed (then `False`)."""
+        require_permission(actor, Permission.SHOP_ORDER)
+        prisoner_id, est = _own(actor)
+        await self._gate.require_open(actor, MODULE)
+        wanted = basket(lines)
+        key = idempotency_key(key)
+        now = self._clock.now()
+        try:
+            async with self._db.begin() as conn:
+                await self._money.lock(conn, prisoner_id, est)
+                existing = await conn.scalar(
+                    select(shop_orders.c.id).where(
+                        shop_orders.c.prisoner_id == prisoner_id,
+                        shop_orders.c.idempotency_key == key,
+                    )
+                )
+                if existing is not None:
+                    return await _order(conn, str(existing)), False
+                settings, zone = await _settings(conn, est)
+                window = week_window(now, zone, settings)
+                if now >= window.cutoff:
+                    raise _refuse(
+                        "after_cutoff",
+                        "Orders for this week have closed.",
+                        cutoff=window.cutoff.isoformat(),
+                    )
+                level = await _level(conn, prisoner_id)
+                restricted = await _restricted(conn, prisoner_id)
+                rows = {
+                    r.id: r
+                    for r in await conn.execute(
+                        select(shop_items).where(
+                            shop_items.c.id.in_(list(wanted)), shop_items.c.establishment_id == est
+                        )
+                    )
+                }
+                order_lines = []
+                for item_id, count in wanted.items():
+                    row = rows.get(item_id)
+                    if row is None:
+                        raise ServiceError(Code.NOT_FOUND, "No such item.")
+                    item = _item(row, level, restricted)
+                    if item.unavailable:
+                        raise _refuse(
+                            item.unavailable,
+                            "This item is not available to you.",
+                            item_id=item_id,
+                        )
+                    order_lines.append((item, count))
+                total = sum(item.price_pence * count for item, count in order_lines)
+                spent = await _spent(conn, prisoner_id, window.week_start)
+                limit = settings.limits[level]
+                if spent + total > limit:
+                    raise _refuse(
+                        "over_limit",
+                        "This order is over your weekly limit.",
+                        limit_pence=limit,
+                        spent_pence=spent,
+                    )
+                order_id = str(uuid.uuid4())
+                receipt = "S" + "".join(
+                    secrets.choice("ACDEFGHJKLMNPQRTUVWXY3479") for _ in range(7)
+                )
+                await conn.execute(
+                    insert(shop_orders).values(
+                        id=order_id,
+                        establishment_id=est,
+                        prisoner_id=prisoner_id,
+                        receipt=receipt,
+                        idempotency_key=key,
+                        status=OrderStatus.PLACED.value,
+                        total_pence=total,
+                        refunded_pence=0,
+                        week_start=window.week_start,
+                        placed_at=now,
+                    )
+                )
+                for item, count in order_lines:
+                    await conn.execute(
+                        insert(shop_order_lines).values(
+                            id=str(uuid.uuid4()),
+                            order_id=order_id,
+                            item_id=item.id,
+                            name=item.name,
+                            price_pence=item.price_pence,
+                            quantity=count,
+                            out_of_stock=False,
+                        )
+                    )
+                debit = Posting(
+                    MoneyAccount.SPENDS, EntryKind.ORDER, -total, receipt, order_id=order_id
+                )
+                entry = (await self._money.write(conn, actor, prisoner_id, est, [debit]))[0]
+                order = await _order(conn, order_id)
+        except IntegrityError:
+            # The same key raced past the check on a store without row locks: the first won.
+            async with self._db.connect() as conn:
+                existing = await conn.scalar(
+                    select(shop_orders.c.id).where(
+                        shop_orders.c.prisoner_id == prisoner_id,
+                        shop_orders.c.idempotency_key == key,
+                    )
+                )
+                if existing is None:
+                    raise
+                return await _order(conn, str(existing)), False
+        await self._money.audit_entry(actor, est, prisoner_id, entry, debit)
+        await self._audit.append(
+            AuditRecord(
+                Action.ORDER_PLACED,
+                actor.account_id,
+                establishment=est,
+                subject=prisoner_id,
+                details={"order": order.id, "receipt": order.receipt, "total_pence": total},
+            )
+        )
+        return order, True
+
+    async def history(self, actor: Principal) -> list[Order]:
+        require_permission(actor, Permission.SHOP_ORDER)
+        prisoner_id, _ = _own(actor)
+        async with self._db.connect() as conn:
+            ids = await conn.scalars(
+                select(shop_orders.c.id)
+                .where(shop_orders.c.prisoner_id == prisoner_id)
+                .order_by(shop_orders.c.placed_at.desc(), shop_orders.c.receipt)
+                .limit(100)
+            )
+            return [await _order(conn, i) for i in list(ids)]
+
+    # ------------------------------------------------------------------ staff: picking
+
+    async def pick_list(
+        self, actor: Principal, establishment_id: str, wing: str | None
+    ) -> list[Order]:
+        """Orders still to pick or deliver, with each prisoner's cell and wing now."""
+        async with self._db.connect() as conn:
+            await self._require_shop(conn, actor, establishment_id)
+            query = (
+                select(shop_orders.c.id, cells.c.name.label("cell"), wings.c.name.label("wing"))
+                .outerjoin(
+                    prisoner_cells, prisoner_cells.c.prisoner_id == shop_orders.c.prisoner_id
+                )
+                .outerjoin(cells, cells.c.id == prisoner_cells.c.cell_id)
+                .outerjoin(wings, wings.c.id == cells.c.wing_id)
+                .where(
+                    shop_orders.c.establishment_id == establishment_id,
+                    shop_orders.c.status.in_([OrderStatus.PLACED.value, OrderStatus.PICKED.value]),
+                )
+                .order_by(wings.c.name, cells.c.name, shop_orders.c.receipt)
+            )
+            if wing:
+                query = query.where(wings.c.name == wing)
+            found = []
+            for r in list(await conn.execute(query)):
+                order = await _order(conn, r.id)
+                found.append(Order(**{**order.__dict__, "cell": r.cell, "wing": r.wing}))
+            return found
+
+    async def picked(self, actor: Principal, order_id: str, out_of_stock: object) -> Order:
+        """Picked: lines out of stock are refunded to spends at once."""
+        if not isinstance(out_of_stock, list) or not all(isinstance(x, str) for x in out_of_stock):
+            raise ServiceError(Code.INVALID_REQUEST, "out_of_stock is a list of line ids.")
+        async with self._db.begin() as conn:
+            row = await self._staff_order(conn, actor, order_id)
+            await self._money.lock(conn, row.prisoner_id, row.establishment_id)
+            status = await conn.scalar(
+                select(shop_orders.c.status).where(shop_orders.c.id == order_id)
+            )
+            if status != OrderStatus.PLACED.value:
+                raise _refuse("wrong_status", "Only a placed order can be picked.", status=status)
+            lines = (await _order(conn, order_id)).lines
+            missing = [line for line in lines if line.id in set(out_of_stock)]
+            if len(missing) != len(set(out_of_stock)):
+                raise ServiceError(Code.INVALID_REQUEST, "Those lines are not this order's.")
+            refund = sum(line.price_pence * line.quantity for line in missing)
+            for line in missing:
+                await conn.execute(
+                    update(shop_order_lines)
+                    .where(shop_order_lines.c.id == line.id)
+                    .values(out_of_stock=True)
+                )
+            await conn.execute(
+                update(shop_orders)
+                .where(shop_orders.c.id == order_id)
+                .values(
+                    status=OrderStatus.PICKED.value,
+                    picked_at=self._clock.now(),
+                    refunded_pence=refund,
+                )
+            )
+            credit = None
+            entry = ""
+            if refund:
+                credit = Posting(
+                    MoneyAccount.SPENDS, EntryKind.REFUND, refund, row.receipt, order_id=order_id
+                )
+                entry = (
+                    await self._money.write(
+                        conn, actor, row.prisoner_id, row.establishment_id, [credit]
+                    )
+                )[0]
+            order = await _order(conn, order_id)
+        if credit is not None:
+            await self._money.audit_entry(
+                actor, row.establishment_id, row.prisoner_id, entry, credit
+            )
+        await self._audit.append(
+            AuditRecord(
+                Action.ORDER_PICKED,
+                actor.account_id,
+                establishment=row.establishment_id,
+                subject=row.prisoner_id,
+                details={"order": order_id, "refunded_pence": refund},
+            )
+        )
+        return order
+
+    async def delivered(self, actor: Principal, order_id: str) -> Order:
+        async with self._db.begin() as conn:
+            row = await self._staff_order(conn, actor, order_id)
+            done = await conn.execute(
+                update(shop_orders)
+                .where(
+                    shop_orders.c.id == order_id, shop_orders.c.status == OrderStatus.PICKED.value
+                )
+                .values(status=OrderStatus.DELIVERED.value, delivered_at=self._clock.now())
+            )
+            if done.rowcount != 1:
+                raise _refuse("wrong_status", "Only a picked order can be delivered.")
+            order = await _order(conn, order_id)
+        await self._audit.append(
+            AuditRecord(
+                Action.ORDER_DELIVERED,
+                actor.account_id,
+                establishment=row.establishment_id,
+                subject=row.prisoner_id,
+                details={"order": order_id},
+            )
+        )
+        return order
+
+    # ------------------------------------------------------------------ internals
+
+    async def _staff_order(self, conn: AsyncConnection, actor: Principal, order_id: str) -> Any:
+        require_permission(actor, Permission.SHOP_MANAGE)
+        row = (await conn.execute(select(shop_orders).where(shop_orders.c.id == order_id))).first()
+        if row is None or not acts_in(actor, row.establishment_id):
+            raise ServiceError(Code.NOT_FOUND, "No such order.")
+        await self._require_shop(conn, actor, row.establishment_id)
+        return row
+
+    async def _require_shop(
+        self, conn: AsyncConnection, actor: Principal, establishment_id: str
+    ) -> None:
+        require_permission(actor, Permission.SHOP_MANAGE)
+        if not acts_in(actor, establishment_id):
+            raise ServiceError(Code.NOT_FOUND, "No such establishment.")
+        if not await in_department(conn, actor.account_id, establishment_id, SHOP):
+            raise ServiceError(
+                Code.FORBIDDEN,
+                "Only the shop department's staff may do this.",
+                extra={"reason": "not_shop"},
+            )
+
+
+def _own(actor: Principal) -> tuple[str, str]:
+    if actor.role != Role.PRISONER or actor.establishment_id is None:
+        raise ServiceError(Code.FORBIDDEN, "Only a prisoner orders from the shop.")
+    return actor.account_id, actor.establishment_id
+
+
+def _item(row: Any, level: IncentiveLevel, restricted: set[str]) -> Item:
+    min_level = IncentiveLevel(row.min_level) if row.min_level else None
+    unavailable = None
+    if row.id in restricted:
+        unavailable = "restricted"
+    elif min_level and LEVEL_ORDER.index(level) < LEVEL_ORDER.index(min_level):
+        unavailable = "level"
+    return Item(row.id, row.category, row.name, int(row.price_pence), min_level, unavailable)
+
+
+async def _settings(conn: AsyncConnection, establishment_id: str) -> tuple[Settings, str]:
+    zone = await conn.scalar(
+        select(establishments.c.timezone).where(establishments.c.id == establishment_id)
+    )
+    row = (
+        await conn.execute(
+            select(shop_settings).where(shop_settings.c.establishment_id == establishment_id)
+        )
+    ).first()
+    if row is None:
+        settings = Settings(dict(DEFAULT_LIMITS), *DEFAULT_CUTOFF)
+    else:
+        settings = Settings(
+            {
+                IncentiveLevel.BASIC: int(row.limit_basic),
+                IncentiveLevel.STANDARD: int(row.limit_standard),
+                IncentiveLevel.ENHANCED: int(row.limit_enhanced),
+            },
+            int(row.cutoff_weekday),
+            int(row.cutoff_minute),
+        )
+    return settings, str(zone or "Europe/London")
+
+
+async def _level(conn: AsyncConnection, prisoner_id: str) -> IncentiveLevel:
+    return (await levels_of(conn, [prisoner_id])).get(prisoner_id, IncentiveLevel.STANDARD)
+
+
+async def _restricted(conn: AsyncConnection, prisoner_id: str) -> set[str]:
+    return set(
+        await conn.scalars(
+            select(shop_restrictions.c.item_id).where(
+                shop_restrictions.c.prisoner_id == prisoner_id
+            )
+        )
+    )
+
+
+async def _spent(conn: AsyncConnection, prisoner_id: str, week_start: datetime) -> int:
+    found = await conn.scalar(
+        select(
+            func.coalesce(func.sum(shop_orders.c.total_pence - shop_orders.c.refunded_pence), 0)
+        ).where(
+            and_(shop_orders.c.prisoner_id == prisoner_id, shop_orders.c.week_start == week_start)
+        )
+    )
+    return int(found or 0)
+
+
+async def _prisoner_establishment(conn: AsyncConnection, prisoner_id: str) -> str:
+    row = (
+        await conn.execute(
+            select(accounts.c.establishment_id, accounts.c.role).where(accounts.c.id == prisoner_id)
+        )
+    ).first()
+    if row is None or row.role != Role.PRISONER.value or row.establishment_id is None:
+        raise ServiceError(Code.NOT_FOUND, "No such prisoner.")
+    return str(row.establishment_id)
+
+
+async def _order(conn: AsyncConnection, order_id: str) -> Order:
+    row = (await conn.execute(select(shop_orders).where(shop_orders.c.id == order_id))).one()
+    lines = [
+        Line(r.id, r.item_id, r.name, int(r.price_pence), int(r.quantity), bool(r.out_of_stock))
+        for r in await conn.execute(
+            select(shop_order_lines)
+            .where(shop_order_lines.c.order_id == order_id)
+            .order_by(shop_order_lines.c.name, shop_order_lines.c.id)
+        )
+    ]
+    return Order(
+        id=row.id,
+        prisoner_id=row.prisoner_id,
+        receipt=row.receipt,
+        status=OrderStatus(row.status),
+        total_pence=int(row.total_pence),
+        refunded_pence=int(row.refunded_pence),
+        placed_at=row.placed_at,
+        lines=lines,
+    )
