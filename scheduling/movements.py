@@ -25,7 +25,7 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.access.serving import serves
-from core.db.schema import accounts
+from core.db.schema import accounts, establishments
 from core.errors import Code, ServiceError
 from core.events import Action
 from core.identity import Principal, Role
@@ -35,7 +35,7 @@ from core.permissions import Permission, require_permission
 from scheduling.base import REQUEST_TEXT, new_id, require_visible, service_from
 from scheduling.handover import Handovers
 from scheduling.locks import lock_people
-from scheduling.release import Release
+from scheduling.release import Fate, Release, account_locale
 from scheduling.tables import (
     appointments,
     availability,
@@ -45,7 +45,7 @@ from scheduling.tables import (
     services,
 )
 from scheduling.triage import OPEN
-from scheduling.types import Status
+from scheduling.types import EstablishmentView, Status
 
 
 @dataclass(frozen=True)
@@ -54,9 +54,24 @@ class Transfer:
     """Consults that go ahead at the new establishment."""
     requested: int
     """Consults that could not, now requests in its triage queue."""
+    locale: str = "en"
+    """The prisoner's language, for their letter."""
+    appointments: tuple[Fate, ...] = ()
+    """What became of each pending consult (`moved` or `reoffered`)."""
 
 
 class Movements(Release, Handovers):
+    async def transfer_destinations(self, actor: Principal) -> list[EstablishmentView]:
+        """Every establishment a prisoner may be transferred to: all but the actor's own."""
+        require_permission(actor, Permission.PRISONERS_MOVE)
+        e = establishments.c
+        query = select(e.id, e.code, e.name, e.timezone).order_by(e.name, e.id)
+        if actor.establishment_id is not None:
+            query = query.where(e.id != actor.establishment_id)
+        async with self._db.connect() as conn:
+            rows = await conn.execute(query)
+            return [EstablishmentView(r.id, r.code, r.name, r.timezone) for r in rows]
+
     async def transfer(
         self, actor: Principal, prisoner_id: str, to_establishment: str, to_cell: object = None
     ) -> Transfer:
@@ -73,16 +88,24 @@ class Movements(Release, Handovers):
             require_visible(actor, source, "No such prisoner.")
             await self._zone_name(conn, to_establishment)
             if to_establishment == source:
-                raise ServiceError(Code.INVALID_REQUEST, "The prisoner is already there.")
+                raise ServiceError(
+                    Code.INVALID_REQUEST,
+                    "The prisoner is already there.",
+                    extra={"reason": "already_there"},
+                )
             if not prisoner.active:
-                raise ServiceError(Code.CONFLICT, "This prisoner has been released.")
+                raise ServiceError(
+                    Code.CONFLICT, "This prisoner has been released.", extra={"reason": "released"}
+                )
             cell = (
                 None if to_cell is None else await destination_cell(conn, to_establishment, to_cell)
             )
             pending = await self._active_of(conn, prisoner_id=prisoner.id)
             moved = 0
+            fates: list[Fate] = []
             for m in pending:
                 taken_by = await self._move_consult(conn, m, prisoner, to_establishment)
+                fates.append(Fate(m["id"], m["starts_at"], "moved" if taken_by else "reoffered"))
                 if taken_by is not None:
                     moved += 1
                     await self._notify(
@@ -139,6 +162,7 @@ class Movements(Release, Handovers):
                 actor=actor.account_id,
             )
             await self._notify(conn, prisoner.id, "transferred")
+            locale = await account_locale(conn, prisoner.id)
             await conn.execute(
                 insert(movements).values(
                     id=new_id(),
@@ -161,7 +185,9 @@ class Movements(Release, Handovers):
             from_cell=left.name if left else None,
             cell=cell.name if cell else None,
         )
-        return Transfer(moved=moved, requested=len(pending) - moved)
+        return Transfer(
+            moved=moved, requested=len(pending) - moved, locale=locale, appointments=tuple(fates)
+        )
 
     async def _move_consult(
         self, conn: AsyncConnection, m: Any, prisoner: Any, to_establishment: str

@@ -21,7 +21,9 @@ step registered in `release_steps` (scheduling/release_steps.py):
 from __future__ import annotations
 
 import json
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
 
 from sqlalchemy import and_, insert, select, update
 
@@ -48,10 +50,39 @@ HANDOVER_JOB = "scheduling.handover_send"
 ALREADY_RELEASED = "This prisoner has already been released."
 ENDS_WITH_CUSTODY = (Scope.TELEHEALTH.value, Scope.RECORDING.value)
 
+FateKind = Literal["moved", "reoffered", "handed_over", "cancelled"]
+
+
+@dataclass(frozen=True)
+class Fate:
+    """What became of one pending consult when its prisoner left: its time and a code,
+    never its reason or any clinical text (the prisoner's letter is made from these)."""
+
+    appointment_id: str
+    starts_at: datetime
+    fate: FateKind
+    """`moved`: goes ahead at the new establishment; `reoffered`: its healthcare team
+    will offer a new time; `handed_over`: in the Bundle sent to the community
+    provider; `cancelled`: cancelled (released with no community-sharing consent)."""
+
+
+@dataclass(frozen=True)
+class Released:
+    closed: int
+    """Pending consults closed."""
+    locale: str
+    """The prisoner's language, for their letter."""
+    appointments: tuple[Fate, ...]
+
+
+async def account_locale(conn: Any, account_id: str) -> str:
+    locale = await conn.scalar(select(accounts.c.locale).where(accounts.c.id == account_id))
+    return str(locale or "en")
+
 
 class Release(Lockdowns, Consents):
-    async def release(self, actor: Principal, prisoner_id: str) -> int:
-        """Returns how many pending consults were closed.
+    async def release(self, actor: Principal, prisoner_id: str) -> Released:
+        """How many pending consults were closed, and what became of each.
 
         A second release (or of a disabled account) is refused with nothing changed.
         """
@@ -64,7 +95,8 @@ class Release(Lockdowns, Consents):
             ctx = ReleaseContext(conn, actor, prisoner.id, source, now)
             await self._release_account(ctx)
             await self._release_handover(ctx)
-            await self._release_care(ctx)
+            fates = await self._release_care(ctx)
+            locale = await account_locale(conn, prisoner.id)
             await self._release_consents(ctx)
             await self._release_cell(ctx)
             for name, step in self.release_steps:
@@ -81,7 +113,7 @@ class Release(Lockdowns, Consents):
         for then in ctx.after_commit:
             await then()
         closed: int = ctx.summary["closed"]
-        return closed
+        return Released(closed, locale, fates)
 
     async def _release_account(self, ctx: ReleaseContext) -> None:
         disabled = await ctx.conn.execute(
@@ -100,6 +132,7 @@ class Release(Lockdowns, Consents):
             raise ServiceError(
                 Code.CONFLICT,
                 ALREADY_RELEASED if released else "This prisoner's account is disabled.",
+                extra={"reason": "already_released" if released else "account_disabled"},
             )
         revoked = await ctx.conn.execute(
             update(sessions)
@@ -201,8 +234,10 @@ class Release(Lockdowns, Consents):
             return None
         return fhir.consent(consent_from(row._mapping))
 
-    async def _release_care(self, ctx: ReleaseContext) -> None:
+    async def _release_care(self, ctx: ReleaseContext) -> tuple[Fate, ...]:
         pending = await self._active_of(ctx.conn, prisoner_id=ctx.prisoner_id)
+        # In the Bundle either way; it leaves only with a community-sharing consent.
+        fate: FateKind = "handed_over" if ctx.summary.get("handover_shared") else "cancelled"
         for m in pending:
             await self._apply(ctx.conn, m["id"], Status.CANCELLED, None, "release", None)
             await self._notify(
@@ -224,6 +259,7 @@ class Release(Lockdowns, Consents):
         )
         ctx.summary["closed"] = len(pending)
         ctx.summary["requests_closed"] = closed.rowcount
+        return tuple(Fate(m["id"], m["starts_at"], fate) for m in pending)
 
     async def _release_consents(self, ctx: ReleaseContext) -> None:
         ended = await ctx.conn.execute(

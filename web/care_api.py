@@ -12,6 +12,7 @@ from aiohttp import web
 from core.errors import Code, ServiceError
 from core.permissions import Permission
 from scheduling import Consent
+from scheduling.release import Fate
 from scheduling.types import HealthRequest
 from web.auth import require
 from web.openapi import STR, obj
@@ -180,14 +181,44 @@ async def transfer(request: web.Request) -> web.Response:
     done = await scheduling_of(request).transfer(
         principal, request.match_info["prisoner_id"], to, body.get("to_cell")
     )
-    return json_response({"moved": done.moved, "reoffered": done.requested})
+    return json_response(
+        {
+            "moved": done.moved,
+            "reoffered": done.requested,
+            "locale": done.locale,
+            "appointments": _fates_json(done.appointments),
+        }
+    )
+
+
+def _fates_json(fates: tuple[Fate, ...]) -> list[dict[str, Any]]:
+    """Times and codes only: the prisoner's letter never carries a reason or clinical text."""
+    return [
+        {"appointment_id": f.appointment_id, "starts_at": iso_or_none(f.starts_at), "fate": f.fate}
+        for f in sorted(fates, key=lambda f: f.starts_at)
+    ]
 
 
 @routes.post("/api/prisoners/{prisoner_id}/release")
 async def release(request: web.Request) -> web.Response:
     principal = await require(request, Permission.PRISONERS_MOVE)
-    closed = await scheduling_of(request).release(principal, request.match_info["prisoner_id"])
-    return json_response({"closed": closed})
+    done = await scheduling_of(request).release(principal, request.match_info["prisoner_id"])
+    return json_response(
+        {
+            "closed": done.closed,
+            "locale": done.locale,
+            "appointments": _fates_json(done.appointments),
+        }
+    )
+
+
+@routes.get("/api/transfer-destinations")
+async def transfer_destinations(request: web.Request) -> web.Response:
+    principal = await require(request, Permission.PRISONERS_MOVE)
+    found = await scheduling_of(request).transfer_destinations(principal)
+    return json_response(
+        [{"id": e.id, "code": e.code, "name": e.name, "timezone": e.timezone} for e in found]
+    )
 
 
 @routes.get("/api/handover")
@@ -391,6 +422,13 @@ OPENAPI: dict[str, Any] = {
             Permission.PRISONERS_MOVE,
             parameters=path_params("prisoner_id"),
             errors=(401, 403, 404, 409),
+        )
+    },
+    "/api/transfer-destinations": {
+        "get": api_op(
+            "Establishments a prisoner may be transferred to",
+            Permission.PRISONERS_MOVE,
+            result=ARRAY,
         )
     },
     "/api/handover": {

@@ -221,7 +221,13 @@ async def verify_email(request: web.Request) -> web.Response:
 @routes.get("/people")
 async def people(request: web.Request) -> web.Response:
     """Officers and admins: wings, cells, devices, and where each prisoner is (people.js)."""
-    return await page(request, "people.html", "people")
+    # The prisoner's letter is in their language, which may not be the officer's.
+    strings = request.app[PAGES].strings
+    letter = {
+        locale: {k: v for k, v in words.items() if k.startswith(("letter.", "date."))}
+        for locale, words in strings.items()
+    }
+    return await page(request, "people.html", "people", letter_strings=letter)
 
 
 @routes.post("/api/me/locale")

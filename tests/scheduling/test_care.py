@@ -104,7 +104,7 @@ async def test_release_closes_pending_care_and_lists_for_handover(sched: Sched) 
         version=1,
         decision="given",
     )
-    assert await sched.svc.release(sched.officer, sched.patient.account_id) == 1
+    assert (await sched.svc.release(sched.officer, sched.patient.account_id)).closed == 1
     closed = await sched.svc.appointment(sched.manager, booked.id)
     assert (closed.status, closed.outcome_code, closed.outcome_category) == (
         Status.CANCELLED,

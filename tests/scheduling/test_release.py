@@ -67,7 +67,13 @@ async def test_release_disables_the_account_ends_custody_consents_and_hands_care
             )
         )
 
-    assert await sched.svc.release(sched.officer, sched.patient.account_id) == 1
+    done = await sched.svc.release(sched.officer, sched.patient.account_id)
+    # With a community-sharing consent the consult goes to the community provider.
+    assert (done.closed, [f.fate for f in done.appointments], done.locale) == (
+        1,
+        ["handed_over"],
+        "en",
+    )
 
     async with sched.svc._db.connect() as conn:
         active = await conn.scalar(
@@ -119,7 +125,8 @@ async def test_release_disables_the_account_ends_custody_consents_and_hands_care
 
 async def test_without_a_sharing_consent_the_hand_over_is_kept_not_sent(sched: Sched) -> None:
     await sched.book(at(4, 10))
-    await sched.svc.release(sched.officer, sched.patient.account_id)
+    done = await sched.svc.release(sched.officer, sched.patient.account_id)
+    assert [f.fate for f in done.appointments] == ["cancelled"]
     [kept] = await sched.svc.handover_list(sched.manager, sched.world.est)
     assert (kept.status, kept.community_sharing, kept.name) == ("held", False, "Prisoner A1234BC")
     assert await _jobs(sched, "scheduling.handover_send") == 0
@@ -239,6 +246,10 @@ async def test_a_consult_moves_with_the_prisoner_when_its_clinician_serves_both(
     done = await sched.svc.transfer(sched.officer, sched.patient.account_id, sched.world.other_est)
 
     assert (done.moved, done.requested) == (1, 1)
+    assert [(f.appointment_id, f.fate) for f in done.appointments] == [
+        (kept.id, "moved"),
+        (late.id, "reoffered"),
+    ]
     async with sched.svc._db.connect() as conn:
         moved = (await conn.execute(select(appointments).where(appointments.c.id == kept.id))).one()
         requests = list(

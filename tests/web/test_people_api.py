@@ -28,11 +28,12 @@ from tests.world import PASSWORD, Staff, World, bearer, sign_in_prisoner, sign_i
 from web.state import AUDIT, DATABASE, IDENTITY, SCHEDULING
 
 
-async def _problem(resp: Any, status: int, code: str, detail: str | None = None) -> None:
-    body = await resp.json()
+async def _problem(resp: Any, status: int, code: str, detail: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = await resp.json()
     assert (resp.status, body["code"]) == (status, code), body
     if detail is not None:
         assert body["detail"] == detail
+    return body
 
 
 async def _actions(client: Any, subject: str) -> list[str]:
@@ -265,12 +266,25 @@ async def test_a_transfer_moves_the_prisoner_into_a_cell_of_the_new_establishmen
     ).json()
     assert (still["establishment_id"], still["cell"]) == (world.est, "W1-02")
 
+    # Where an officer may send a prisoner: every establishment but their own.
+    where = await (await client.get("/api/transfer-destinations", headers=bearer(officer))).json()
+    assert world.other_est in {e["id"] for e in where} and world.est not in {e["id"] for e in where}
+    resp = await client.post(
+        f"/api/prisoners/{prisoner}/transfer",
+        json={"to_establishment_id": world.est},
+        headers=bearer(officer),
+    )
+    assert (await _problem(resp, 400, "invalid_request", "The prisoner is already there."))[
+        "reason"
+    ] == "already_there"
     resp = await client.post(
         f"/api/prisoners/{prisoner}/transfer",
         json={"to_establishment_id": world.other_est, "to_cell": "W2-03"},
         headers=bearer(officer),
     )
     assert resp.status == 200
+    # What the prisoner's letter is made of: their language and each appointment's fate.
+    assert await resp.json() == {"moved": 0, "reoffered": 0, "locale": "en", "appointments": []}
     there = await (
         await client.get(f"/api/prisoners/{prisoner}/cells", headers=bearer(admin))
     ).json()
@@ -288,7 +302,10 @@ async def test_a_transfer_moves_the_prisoner_into_a_cell_of_the_new_establishmen
     assert {r["prison_number"]: r["cell"] for r in roll}["B2345CD"] == "W2-03"
     # Released: out of any cell.
     resp = await client.post(f"/api/prisoners/{prisoner}/release", headers=bearer(other))
-    assert resp.status == 200
+    assert await resp.json() == {"closed": 0, "locale": "en", "appointments": []}
+    again = await client.post(f"/api/prisoners/{prisoner}/release", headers=bearer(other))
+    refused = await _problem(again, 409, "conflict", "This prisoner has already been released.")
+    assert refused["reason"] == "already_released"
     gone = await (
         await client.get(f"/api/prisoners/{prisoner}/cells", headers=bearer(admin))
     ).json()

@@ -229,6 +229,26 @@ export function formatWhen(iso, zone) {
   });
 }
 
+/** A `t` over another language's strings: a prisoner's letter is in their language. */
+export function translator(strings) {
+  return (key, vars = {}) => {
+    let text = Object.prototype.hasOwnProperty.call(strings, key) ? strings[key] : key;
+    for (const [name, value] of Object.entries(vars)) text = text.split(`{${name}}`).join(String(value));
+    return text;
+  };
+}
+
+/** `formatWhen` and `formatDate` in the words of `say` (a `translator`). */
+export function formatWhenIn(say, iso, zone) {
+  const p = dateParts(iso, zone);
+  return say("date.when", { weekday: say(`date.day_${p.weekday}`), day: p.day, month: say(`date.month_${p.month}`), time: p.time });
+}
+
+export function formatDateIn(say, iso, zone) {
+  const p = dateParts(iso, zone);
+  return say("date.date", { weekday: say(`date.day_${p.weekday}`), day: p.day, month: say(`date.month_${p.month}`), year: p.year });
+}
+
 export function formatDate(iso) {
   const p = dateParts(iso, timeZone());
   return t("date.date", { weekday: t(`date.day_${p.weekday}`), day: p.day, month: t(`date.month_${p.month}`), year: p.year });

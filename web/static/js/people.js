@@ -1,6 +1,8 @@
 // Officers and admins: wings and cells, devices moved between cells (enrolled again), where
 // each prisoner is, their incentive level, and the date of birth and photo clinicians check.
 // Those two are only ever written here: the page shows whether they are on file, never them.
+// Transfer and release, each confirmed in words first, end in a letter for the prisoner in
+// their own language: each appointment's time and what happens to it, printable alone.
 
 import {
   api,
@@ -8,7 +10,10 @@ import {
   el,
   errorText,
   flash,
+  formatDateIn,
   formatDateTime,
+  formatWhenIn,
+  serverNow,
   setupLanguageSwitch,
   setupSignOut,
   setupStaffSignIn,
@@ -16,10 +21,22 @@ import {
   showError,
   staffGate,
   t,
+  timeZone,
+  translator,
   upload,
 } from "./common.js";
 
-const state = { account: null, establishment: null, places: null, roll: [], devices: [], open: null };
+const state = {
+  account: null,
+  establishment: null,
+  places: null,
+  roll: [],
+  devices: [],
+  open: null,
+  destinations: [],
+  leaving: null,
+};
+const LETTER_STRINGS = JSON.parse(document.getElementById("letter-strings").textContent);
 
 /** A refusal in this page's words: its own reason if the API gave one, else the common text. */
 function refusal(failure) {
@@ -306,7 +323,11 @@ async function renderPrisoner() {
 
 async function openPrisoner(prisonerId) {
   state.open = prisonerId;
-  for (const id of ["move-error", "level-error", "dob-error", "photo-error"]) clearError(document.getElementById(id));
+  for (const id of ["move-error", "level-error", "dob-error", "photo-error", "leave-error"]) {
+    clearError(document.getElementById(id));
+  }
+  document.getElementById("leave-confirm").hidden = true;
+  state.leaving = null;
   document.getElementById("photo-form").reset();
   document.getElementById("photo-preview").hidden = true;
   await renderPrisoner();
@@ -314,7 +335,124 @@ async function openPrisoner(prisonerId) {
 }
 
 async function reload() {
-  await Promise.all([loadPlaces(), loadDevices(), loadRoll()]);
+  await Promise.all([loadPlaces(), loadDevices(), loadRoll(), loadDestinations()]);
+}
+
+// ------------------------------------------------- transfer and release
+
+async function loadDestinations() {
+  const found = await api("GET", "/api/transfer-destinations");
+  state.destinations = found.filter((e) => e.id !== state.establishment);
+  const select = document.getElementById("transfer-to");
+  select.replaceChildren(
+    ...(state.destinations.length
+      ? state.destinations.map((e) => el("option", { value: e.id, text: e.name }))
+      : [el("option", { value: "", text: t("people.no_destinations") })]),
+  );
+}
+
+/** Says what will happen before anything does; "Yes" does it. */
+function askToLeave(leaving) {
+  const p = state.roll.find((r) => r.prisoner_id === state.open);
+  if (!p) return;
+  state.leaving = { ...leaving, prisoner: p };
+  clearError(document.getElementById("leave-error"));
+  const vars = { name: p.name, establishment: leaving.to ? leaving.to.name : "" };
+  const keys =
+    leaving.kind === "transfer"
+      ? ["people.confirm_transfer_moved", "people.confirm_transfer_reoffered", "people.confirm_transfer_rest"]
+      : ["people.confirm_release_account", "people.confirm_release_care", "people.confirm_release_rest"];
+  document.getElementById("leave-confirm-heading").textContent = t(`people.confirm_${leaving.kind}_heading`, vars);
+  document.getElementById("leave-confirm-list").replaceChildren(...keys.map((k) => el("li", { text: t(k, vars) })));
+  document.getElementById("leave-yes").textContent = t(`people.confirm_yes_${leaving.kind}`);
+  const box = document.getElementById("leave-confirm");
+  box.hidden = false;
+  document.getElementById("leave-confirm-heading").focus();
+}
+
+function closeConfirm() {
+  document.getElementById("leave-confirm").hidden = true;
+  const back = state.leaving && state.leaving.kind === "release" ? "release-button" : "transfer-to";
+  state.leaving = null;
+  return back;
+}
+
+/** The prisoner's letter, in their language: each appointment's time and what happens to it. */
+function renderLetter(leaving, done) {
+  const say = translator(LETTER_STRINGS[done.locale] || LETTER_STRINGS.en);
+  const p = leaving.prisoner;
+  const there = leaving.to ? leaving.to.name : "";
+  const zone = (leaving.to && leaving.to.timezone) || timeZone();
+  const letter = document.getElementById("letter");
+  letter.lang = done.locale;
+  document.getElementById("letter-heading").textContent = say("letter.heading");
+  document.getElementById("letter-to").textContent = say("letter.to", { name: p.name, number: p.prison_number });
+  document.getElementById("letter-date").textContent = say("letter.date", {
+    date: formatDateIn(say, new Date(serverNow()).toISOString(), timeZone()),
+  });
+  document.getElementById("letter-what").textContent = say(leaving.kind === "transfer" ? "letter.transferred" : "letter.released", {
+    establishment: there,
+  });
+  document.getElementById("letter-appointments").replaceChildren(
+    ...(done.appointments.length
+      ? done.appointments.map((a) =>
+          el("li", {
+            "data-fate": a.fate,
+            text: say(`letter.${a.fate}`, { when: formatWhenIn(say, a.starts_at, zone), establishment: there }),
+          }),
+        )
+      : [el("li", { text: say("letter.none") })]),
+  );
+  document.getElementById("letter-account").textContent = say(
+    leaving.kind === "transfer" ? "letter.account_transferred" : "letter.account_released",
+    { establishment: there },
+  );
+}
+
+async function leave() {
+  const leaving = state.leaving;
+  if (!leaving) return;
+  const yes = document.getElementById("leave-yes");
+  yes.disabled = true;
+  const id = encodeURIComponent(leaving.prisoner.prisoner_id);
+  try {
+    const done =
+      leaving.kind === "transfer"
+        ? await api("POST", `/api/prisoners/${id}/transfer`, { to_establishment_id: leaving.to.id })
+        : await api("POST", `/api/prisoners/${id}/release`);
+    closeConfirm();
+    const name = leaving.prisoner.name;
+    document.getElementById("leaving-result").textContent =
+      leaving.kind === "transfer"
+        ? t("people.transferred", { name, establishment: leaving.to.name, moved: done.moved, reoffered: done.reoffered })
+        : t("people.released", { name, closed: done.closed });
+    renderLetter(leaving, done);
+    document.getElementById("leaving").hidden = false;
+    await Promise.all([loadRoll(), loadPlaces()]);
+    document.getElementById("leaving-heading").focus();
+  } catch (failure) {
+    const back = closeConfirm();
+    fail("leave-error", failure);
+    document.getElementById(back).focus();
+  } finally {
+    yes.disabled = false;
+  }
+}
+
+function setupLeaving() {
+  document.getElementById("transfer-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const to = state.destinations.find((e) => e.id === document.getElementById("transfer-to").value);
+    if (to) askToLeave({ kind: "transfer", to });
+  });
+  document.getElementById("release-button").addEventListener("click", () => askToLeave({ kind: "release" }));
+  document.getElementById("leave-yes").addEventListener("click", () => {
+    leave().catch((failure) => flash(errorText(failure)));
+  });
+  document.getElementById("leave-no").addEventListener("click", () => {
+    document.getElementById(closeConfirm()).focus();
+  });
+  document.getElementById("print-letter").addEventListener("click", () => window.print());
 }
 
 // -------------------------------------------------------------- forms
@@ -370,6 +508,7 @@ function setup() {
     }
   });
   setupNewPrisoner();
+  setupLeaving();
   onSubmit("device-form", "device-error", async (form) => {
     document.getElementById("device-result").hidden = true;
     const moved = await api("POST", `/api/devices/${encodeURIComponent(form.device.value)}/move`, {
