@@ -86,7 +86,10 @@ async def test_officer_declares_and_lifts_a_lockdown_and_the_consult_goes_ahead(
     confirm = officer.locator("#lockdown-confirm")
     await confirm.wait_for()
     said = await confirm.inner_text()
-    closed = {"en": "Closed for prisoners: shop.", "cy": "Ar gau i garcharorion: siop."}[lang]
+    closed = {
+        "en": "Closed for prisoners: applications, programmes, shop.",
+        "cy": "Ar gau i garcharorion: ceisiadau, rhaglenni, siop.",
+    }[lang]
     video = {
         "en": "In-cell video health consults go ahead",
         "cy": "Mae ymgynghoriadau iechyd fideo yn y gell yn mynd yn eu blaen",
@@ -142,7 +145,19 @@ async def test_a_miss_nobody_recorded_is_coded_from_the_to_do_list(
     await item.wait_for()
     await check_accessibility(page, axe_source, f"misses-{lang}")
     await screenshot(page, f"misses-{lang}")
-    await item.locator("select").select_option("no_escort")
+    # No reason is chosen for them, and each reason is in the page's language.
+    select = item.locator("select")
+    assert await select.input_value() == ""
+    no_escort = {
+        "en": "No officer available to escort or unlock",
+        "cy": "Dim swyddog ar gael i hebrwng neu ddatgloi",
+    }[lang]
+    assert await select.locator("option[value='no_escort']").inner_text() == no_escort
+    await item.locator("button.primary").click()
+    await page.locator("#misses-error:not([hidden])").wait_for()
+    still = await live.app[SCHEDULING].appointment_view(world.appointment_id)
+    assert still.status == Status.NOT_RECORDED.value
+    await select.select_option("no_escort")
     await item.locator("button.primary").click()
     await item.wait_for(state="detached")
     none = {"en": "Nothing to record.", "cy": "Dim byd i'w gofnodi."}[lang]

@@ -7,6 +7,7 @@ from typing import Any
 
 from tests.scheduling.conftest import Sched, at
 from tests.world import bearer, sign_in_prisoner, sign_in_staff
+from web.state import SCHEDULING
 
 CLINICAL_KEYS = {
     "service",
@@ -88,7 +89,8 @@ async def test_officers_read_the_lockdowns_of_their_own_establishment(
             "ends_at": "2026-03-03T18:00:00+00:00",
             "kind": "lockdown",
             "confirmed": True,
-            "suspended": [],
+            # The modules the app registered at start-up (the kiosk's, the programmes').
+            "suspended": list(sched.app[SCHEDULING].suspensions.modules),
         }
     ]
     other = await _staff(client, sched, "officer2")

@@ -11,6 +11,7 @@ import {
   errorText,
   formatDate,
   formatTime,
+  reasonLabel,
   serverNow,
   show,
   showError,
@@ -335,7 +336,7 @@ async function loadReasons() {
       el("option", { value: "", text: t("outcome.choose_reason") }),
       ...state.reasons
         .filter((r) => r.cause !== "clinician")
-        .map((r) => el("option", { value: r.code, text: r.label })),
+        .map((r) => el("option", { value: r.code, text: reasonLabel(r) })),
     );
   }
 }

@@ -14,6 +14,14 @@ export function t(key, vars = {}) {
   return text;
 }
 
+/** An outcome reason (from /api/reasons) in the page's language; the server's English label
+ * if a new code has no words yet. */
+export function reasonLabel(reason) {
+  const key = `reason.${reason.code}`;
+  const text = t(key);
+  return text === key ? reason.label : text;
+}
+
 export class ApiError extends Error {
   constructor(status, code, body) {
     super(code);

@@ -3,7 +3,7 @@
 // until someone codes each one: seen, or did not attend with a reason (the reason carries
 // its cause: prison, patient or clinician).
 
-import { api, clearError, el, formatDateTime, showError, t } from "./common.js";
+import { api, clearError, el, formatDateTime, reasonLabel, showError, t } from "./common.js";
 
 let reasons = null;
 
@@ -11,7 +11,9 @@ function reasonSelect(id) {
   return el(
     "select",
     { id, name: "reason" },
-    ...reasons.filter((r) => r.cause !== "clinician").map((r) => el("option", { value: r.code, text: r.label })),
+    // No reason chosen until someone chooses one: a slip must not record a prison-caused miss.
+    el("option", { value: "", text: t("outcome.choose_reason") }),
+    ...reasons.filter((r) => r.cause !== "clinician").map((r) => el("option", { value: r.code, text: reasonLabel(r) })),
   );
 }
 
