@@ -38,8 +38,7 @@ from core.jobs import insert_job
 from core.permissions import Permission, allows, require_permission
 from interventions.instruments import Result, instrument, score
 from interventions.tables import questionnaire_plans, questionnaire_responses, risk_alerts
-from scheduling.base import DELIVER_JOB
-from scheduling.tables import notifications
+from scheduling.notices import queue_notice
 
 MODULE = "interventions"
 ESCALATE_JOB = "interventions.risk_escalate"
@@ -509,24 +508,9 @@ class Questionnaires:
     async def _notice(
         self, conn: AsyncConnection, recipient: str, kind: str, now: datetime, *, dedupe: str
     ) -> None:
-        """A notice in the manager's inbox (its email, for those who opted in,
-        follows from delivery): a code and no health detail, as every notice."""
-        notice_id = str(uuid.uuid4())
-        await conn.execute(
-            insert(notifications).values(
-                id=notice_id,
-                recipient_id=recipient,
-                kind=kind,
-                appointment_id=None,
-                payload=json.dumps({}),
-                due_at=now,
-                created_at=now,
-                dedupe_key=dedupe,
-            )
-        )
-        await insert_job(
-            conn, DELIVER_JOB, {"notification": notice_id}, due_at=now, now=now, key=notice_id
-        )
+        """A notice in the person's inbox (its email, for those who opted in, follows from
+        delivery): a code and no health detail, as every notice; once per `dedupe` key."""
+        await queue_notice(conn, recipient, kind, now=now, dedupe_key=dedupe)
 
     # ------------------------------------------- baseline and progress checks
 

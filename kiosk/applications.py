@@ -17,7 +17,6 @@ A reply reaches the prisoner's inbox as a notice holding only the receipt.
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import uuid
@@ -37,11 +36,9 @@ from core.errors import Code, ServiceError
 from core.events import Action, AuditRecord, AuditSink
 from core.fields import FieldCipher, SealedField, SubjectCipher
 from core.identity import Principal, Role
-from core.jobs import insert_job
 from core.permissions import Permission, acts_in, allows, require_permission
 from kiosk.application_tables import kiosk_application_targets, kiosk_applications
-from scheduling.base import DELIVER_JOB
-from scheduling.tables import notifications
+from scheduling.notices import queue_notice
 
 # The name a lockdown closes (scheduling.suspension).
 MODULE = "applications"
@@ -595,24 +592,9 @@ class Applications:
     # -------------------------------------------------------------- effects
 
     async def _notify(self, conn: AsyncConnection, recipient: str, receipt: str) -> None:
-        """A notice in the prisoner's inbox, delivered by the scheduling inbox's job: the
-        receipt only; the page words it and the reply is read on the Applications screen."""
-        now = self._clock.now()
-        notice_id = str(uuid.uuid4())
-        await conn.execute(
-            insert(notifications).values(
-                id=notice_id,
-                recipient_id=recipient,
-                kind=NOTICE_KIND,
-                appointment_id=None,
-                payload=json.dumps({"receipt": receipt}),
-                due_at=now,
-                created_at=now,
-            )
-        )
-        await insert_job(
-            conn, DELIVER_JOB, {"notification": notice_id}, due_at=now, now=now, key=notice_id
-        )
+        """A notice in the prisoner's inbox: the receipt only; the page words it and the
+        reply is read on the Applications screen."""
+        await queue_notice(conn, recipient, NOTICE_KIND, now=self._clock.now(), receipt=receipt)
 
     async def _log_reading(self, actor: Principal, shown: Sequence[Application]) -> None:
         by_prisoner: dict[tuple[str, str], list[str]] = {}

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,9 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any, Self
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.access.serving import serves
@@ -37,16 +34,15 @@ from core.events import Action, AuditRecord, AuditSink
 from core.fields import FieldCipher, SealedField, SubjectCipher, Unreadable
 from core.identity import Principal, Role
 from core.identity.types import NoEndings, SessionEndings
-from core.jobs import insert_job
 from core.permissions import Permission, allows
+from scheduling.notices import DELIVER_JOB as DELIVER_JOB
+from scheduling.notices import queue_notice
 from scheduling.release_steps import ReleaseSteps
 from scheduling.suspension import Suspensions
-from scheduling.tables import appointments, notifications, service_readers, services
+from scheduling.tables import appointments, service_readers, services
 from scheduling.types import Appointment, Service, Status, TextStatus
 
 MAX_TEXT = 2000
-DELIVER_JOB = "notifications.deliver"
-"""The job kind that puts a queued notice in its inbox and tells open sockets."""
 
 # The column names each sealed field is bound to (its associated data).
 REASON = "appointments.reason"
@@ -380,55 +376,18 @@ class ServiceBase:
         dedupe_key: str | None = None,
         **payload: Any,
     ) -> bool:
-        """Queue a notice for `recipient`'s inbox; False if already queued.
-
-        The payload is codes, times and ids (rendered in the reader's language
-        when read), never words: no reason or note sits in plain text here.
-        """
-        now = self._clock.now()
-        notice_id, due = new_id(), due_at or now
-        values = {
-            "id": notice_id,
-            "recipient_id": recipient,
-            "kind": kind,
-            "appointment_id": appointment_id,
-            "payload": json.dumps(
-                {k: v for k, v in payload.items() if v is not None},
-                default=_json_default,
-                sort_keys=True,
-            ),
-            "due_at": due,
-            "created_at": now,
-            "dedupe_key": dedupe_key,
-        }
-        if dedupe_key is None:
-            await conn.execute(insert(notifications).values(**values))
-        else:
-            dialect_insert = sqlite_insert if self._db.is_sqlite else pg_insert
-            result = await conn.execute(
-                dialect_insert(notifications)
-                .values(**values)
-                .on_conflict_do_nothing(index_elements=["dedupe_key"])
-            )
-            if result.rowcount != 1:
-                return False
-        # Delivery is a job in this same transaction: the notice exists exactly
-        # when the change that wants it commits, and survives any node's restart.
-        await insert_job(
+        """Queue a notice for `recipient`'s inbox; False if already queued
+        (`scheduling.notices.queue_notice`)."""
+        return await queue_notice(
             conn,
-            DELIVER_JOB,
-            {"notification": notice_id},
-            due_at=due,
-            now=now,
-            key=notice_id,
+            recipient,
+            kind,
+            now=self._clock.now(),
+            appointment_id=appointment_id,
+            due_at=due_at,
+            dedupe_key=dedupe_key,
+            **payload,
         )
-        return True
-
-
-def _json_default(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(type(value).__name__)
 
 
 def service_from(m: Any) -> Service:
