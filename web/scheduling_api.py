@@ -20,7 +20,6 @@ from core.permissions import Permission, allows
 from scheduling import REASONS, Appointment
 from scheduling.catalogue import AvailabilityRule, RegimeWindow
 from scheduling.consent_forms import current_forms
-from scheduling.lockdown import Lockdown
 from scheduling.search import slot_dict
 from scheduling.times import instant
 from scheduling.types import (
@@ -115,18 +114,6 @@ def _waiting_json(w: WaitingPatient) -> dict[str, Any]:
         "starts_at": iso_or_none(w.starts_at),
         "ends_at": iso_or_none(w.ends_at),
         "waiting_since": iso_or_none(w.waiting_since),
-    }
-
-
-def _lockdown_json(lockdown: Lockdown) -> dict[str, Any]:
-    return {
-        "id": lockdown.id,
-        "establishment_id": lockdown.establishment_id,
-        "starts_at": iso_or_none(lockdown.starts_at),
-        "ends_at": iso_or_none(lockdown.ends_at),
-        "kind": lockdown.kind,
-        "confirmed": lockdown.confirmed,
-        "suspended": list(lockdown.suspended),
     }
 
 
@@ -296,83 +283,11 @@ async def remove_regime(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-@routes.post("/api/lockdowns")
-async def declare_lockdown(request: web.Request) -> web.Response:
-    principal = await require(request, Permission.LOCKDOWN_MANAGE)
-    body = await read_json(request)
-    lockdown = await scheduling_of(request).declare_lockdown(
-        principal,
-        establishment_asked(principal, body.get("establishment_id")),
-        starts_at=body.get("starts_at"),
-        ends_at=body.get("ends_at"),
-        kind=body.get("kind", "lockdown"),
-    )
-    return json_response(_declared_json(lockdown), status=201)
-
-
-@routes.post("/api/lockdowns/{lockdown_id}/confirm")
-async def confirm_restriction(request: web.Request) -> web.Response:
-    principal = await require(request, Permission.SECURITY_CONFIRM)
-    lockdown = await scheduling_of(request).confirm_restriction(
-        principal, request.match_info["lockdown_id"]
-    )
-    return json_response(_declared_json(lockdown))
-
-
-def _declared_json(lockdown: Lockdown) -> dict[str, Any]:
-    """Officers learn how many consults moved and when, never what they were."""
-    return {
-        **_lockdown_json(lockdown),
-        "going_ahead": lockdown.going_ahead,
-        "affected": [
-            {
-                "appointment_id": r.appointment_id,
-                "offers": [iso_or_none(s.starts_at) for s in r.offers],
-            }
-            for r in lockdown.affected
-        ],
-    }
-
-
-@routes.get("/api/suspensions")
-async def suspensions(request: web.Request) -> web.Response:
-    """What a lockdown would close: the modules registered with the suspension mechanism."""
-    await require(request, Permission.LOCKDOWN_READ)
-    return json_response({"modules": list(scheduling_of(request).suspensions.modules)})
-
-
-@routes.get("/api/lockdown-status")
-async def lockdown_status(request: web.Request) -> web.Response:
-    """The prisoner's device: is a lockdown in force here, and what is closed."""
-    principal = await require(request, Permission.SELF)
-    est = principal.establishment_id
-    found = await scheduling_of(request).in_force(est) if est else None
-    if found is None:
-        return json_response({"lockdown": None})
-    return json_response(
-        {
-            "lockdown": {
-                "kind": found.kind,
-                "ends_at": iso_or_none(found.ends_at),
-                "closed": list(found.suspended),
-            }
-        }
-    )
-
-
 @routes.get("/api/misses")
 async def misses(request: web.Request) -> web.Response:
     principal = await require(request, Permission.MISSES_CODE)
     found = await scheduling_of(request).misses_to_code(principal)
     return json_response([appointment_json(a) for a in found])
-
-
-@routes.get("/api/lockdowns")
-async def list_lockdowns(request: web.Request) -> web.Response:
-    principal = await require(request, Permission.LOCKDOWN_READ)
-    est = establishment_asked(principal, request.query.get("establishment_id"))
-    found = await scheduling_of(request).current_lockdowns(principal, est)
-    return json_response([_lockdown_json(x) for x in found])
 
 
 @routes.get("/api/establishments")
@@ -387,13 +302,6 @@ async def waiting_room(request: web.Request) -> web.Response:
     principal = await require(request, Permission.WAITING_ROOM)
     found = await scheduling_of(request).waiting_room(principal)
     return json_response([_waiting_json(w) for w in found])
-
-
-@routes.post("/api/lockdowns/{lockdown_id}/lift")
-async def lift_lockdown(request: web.Request) -> web.Response:
-    principal = await require(request, Permission.LOCKDOWN_MANAGE)
-    await scheduling_of(request).lift_lockdown(principal, request.match_info["lockdown_id"])
-    return web.Response(status=204)
 
 
 # -------------------------------------------------------------------- slots
@@ -727,49 +635,6 @@ OPENAPI: dict[str, Any] = {
             errors=(401, 403, 404),
         )
     },
-    "/api/lockdowns": {
-        "get": api_op(
-            "Lockdowns in force or to come at the establishment (not lifted, not over)",
-            Permission.LOCKDOWN_READ,
-            result=ARRAY,
-            parameters=query_params("establishment_id"),
-        ),
-        "post": api_op(
-            "Declare a lockdown (registered modules suspended; in-cell video consults go ahead;"
-            " escorted appointments cancelled, prison-caused, and re-offered) or a"
-            " communications restriction (in force once a second person, a governor, confirms)",
-            Permission.LOCKDOWN_MANAGE,
-            body=obj(
-                ["ends_at"],
-                starts_at=DATETIME,
-                ends_at=DATETIME,
-                establishment_id=ID,
-                kind={"type": "string", "enum": ["lockdown", "communications"]},
-            ),
-            ok=201,
-            errors=(400, 401, 403, 404, 409),
-        ),
-    },
-    "/api/lockdowns/{lockdown_id}/confirm": {
-        "post": api_op(
-            "Confirm a communications restriction: a governor other than its declarer; every"
-            " consult in it not yet started is cancelled (prison-caused) and re-offered",
-            Permission.SECURITY_CONFIRM,
-            parameters=path_params("lockdown_id"),
-            errors=(401, 403, 404, 409),
-        )
-    },
-    "/api/suspensions": {
-        "get": api_op(
-            "The modules a lockdown closes (registered at start-up)", Permission.LOCKDOWN_READ
-        )
-    },
-    "/api/lockdown-status": {
-        "get": api_op(
-            "The prisoner's establishment: the lockdown in force now, if any, and what it closes",
-            Permission.SELF,
-        )
-    },
     "/api/misses": {
         "get": api_op(
             "Appointments whose window closed with no outcome, to code: a clinician's own,"
@@ -793,14 +658,6 @@ OPENAPI: dict[str, Any] = {
             "The clinician's own patients checked in and waiting now, across appointments",
             Permission.WAITING_ROOM,
             result=ARRAY,
-        )
-    },
-    "/api/lockdowns/{lockdown_id}/lift": {
-        "post": api_op(
-            "Lift a lockdown",
-            Permission.LOCKDOWN_MANAGE,
-            ok=204,
-            parameters=path_params("lockdown_id"),
         )
     },
     "/api/slots": {
