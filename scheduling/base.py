@@ -37,7 +37,7 @@ from core.identity.types import NoEndings, SessionEndings
 from core.permissions import Permission, allows
 from scheduling.notices import DELIVER_JOB as DELIVER_JOB
 from scheduling.notices import queue_notice
-from scheduling.release_steps import ReleaseSteps
+from scheduling.release_steps import ReleaseSteps, TransferSteps
 from scheduling.suspension import Suspensions
 from scheduling.tables import appointments, service_readers, services
 from scheduling.types import Appointment, Service, Status, TextStatus
@@ -122,6 +122,7 @@ class ServiceBase:
         self._zones: dict[str, ZoneInfo] = {}
         self.suspensions = Suspensions()
         self.release_steps = ReleaseSteps()
+        self.transfer_steps = TransferSteps()
 
     def now(self) -> datetime:
         return self._clock.now()

@@ -36,6 +36,7 @@ from scheduling.base import REQUEST_TEXT, new_id, require_visible, service_from
 from scheduling.handover import Handovers
 from scheduling.locks import lock_people
 from scheduling.release import Fate, Release, account_locale
+from scheduling.release_steps import TransferContext
 from scheduling.tables import (
     appointments,
     availability,
@@ -161,6 +162,10 @@ class Movements(Release, Handovers):
                 now=now,
                 actor=actor.account_id,
             )
+            ctx = TransferContext(conn, actor, prisoner.id, source, to_establishment, now)
+            for name, step in self.transfer_steps:
+                await step(ctx)
+                ctx.summary.setdefault(name, True)
             await self._notify(conn, prisoner.id, "transferred")
             locale = await account_locale(conn, prisoner.id)
             await conn.execute(
@@ -184,7 +189,11 @@ class Movements(Release, Handovers):
             reoffered=len(pending) - moved,
             from_cell=left.name if left else None,
             cell=cell.name if cell else None,
+            steps=list(self.transfer_steps.names),
+            **ctx.summary,
         )
+        for then in ctx.after_commit:
+            await then()
         return Transfer(
             moved=moved, requested=len(pending) - moved, locale=locale, appointments=tuple(fates)
         )

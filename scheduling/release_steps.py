@@ -1,4 +1,4 @@
-"""Release is one step that other modules add to.
+"""Release and transfer are each one step that other modules add to.
 
 Releasing a prisoner runs, in one transaction, the built-in steps of
 `scheduling.release` (the account disabled with its sessions and device sign-ins,
@@ -13,6 +13,11 @@ ids, never words: the summary goes to the audit log), and may ask for work after
 the commit with `ctx.after_commit` (telling other nodes, say). The built-in steps
 are not held here (they are the service's own, run first), but their names are
 listed first in `names`, so an admin page can show the whole sequence.
+
+A transfer works the same way with `TransferSteps`: the built-in steps (the
+consults moved or sent to triage, requests and consents moved, the cell left)
+run first, then each registered step with a `TransferContext` that names both
+establishments, all in the transfer's one transaction.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -29,6 +34,7 @@ from core.identity import Principal
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 BUILT_IN = ("account", "handover", "care", "consents", "cell")
+TRANSFER_BUILT_IN = ("care", "requests", "consents", "cell")
 
 
 @dataclass
@@ -42,25 +48,53 @@ class ReleaseContext:
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
+@dataclass
+class TransferContext:
+    conn: AsyncConnection
+    actor: Principal
+    prisoner_id: str
+    from_establishment_id: str
+    to_establishment_id: str
+    now: datetime
+    summary: dict[str, Any] = field(default_factory=dict)
+    after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+C = TypeVar("C", ReleaseContext, TransferContext)
 ReleaseStep = Callable[[ReleaseContext], Awaitable[None]]
+TransferStep = Callable[[TransferContext], Awaitable[None]]
 
 
-class ReleaseSteps:
-    """The steps modules add to a release, in the order they registered."""
+class _Steps(Generic[C]):
+    """The steps modules add to a movement, in the order they registered."""
+
+    built_in: tuple[str, ...] = ()
 
     def __init__(self) -> None:
-        self._steps: dict[str, ReleaseStep] = {}
+        self._steps: dict[str, Callable[[C], Awaitable[None]]] = {}
 
-    def register(self, name: str, step: ReleaseStep) -> None:
+    def register(self, name: str, step: Callable[[C], Awaitable[None]]) -> None:
         if not NAME.match(name):
-            raise ValueError("a release step's name is 2-32 lower-case letters, digits or _")
-        if name in BUILT_IN or name in self._steps:
-            raise ValueError(f"a release step named {name} is already registered")
+            raise ValueError("a step's name is 2-32 lower-case letters, digits or _")
+        if name in self.built_in or name in self._steps:
+            raise ValueError(f"a step named {name} is already registered")
         self._steps[name] = step
 
-    def __iter__(self) -> Iterator[tuple[str, ReleaseStep]]:
+    def __iter__(self) -> Iterator[tuple[str, Callable[[C], Awaitable[None]]]]:
         return iter(list(self._steps.items()))
 
     @property
     def names(self) -> tuple[str, ...]:
-        return BUILT_IN + tuple(self._steps)
+        return self.built_in + tuple(self._steps)
+
+
+class ReleaseSteps(_Steps[ReleaseContext]):
+    """The steps modules add to a release, in the order they registered."""
+
+    built_in = BUILT_IN
+
+
+class TransferSteps(_Steps[TransferContext]):
+    """The steps modules add to a transfer, in the order they registered."""
+
+    built_in = TRANSFER_BUILT_IN

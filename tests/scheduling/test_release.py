@@ -13,7 +13,7 @@ from sqlalchemy import func, insert, select
 from core.db.schema import accounts, jobs, sessions, staff_establishments
 from core.errors import ServiceError
 from scheduling import Status
-from scheduling.release_steps import ReleaseContext
+from scheduling.release_steps import ReleaseContext, TransferContext
 from scheduling.tables import appointments, consents, handovers, health_requests, notifications
 from tests.scheduling.conftest import Sched, at
 
@@ -191,6 +191,45 @@ async def test_a_module_adds_a_step_to_release_and_a_failing_step_undoes_all_of_
     released = [r for r in sched.audit.records if r.action.value == "released"][-1]
     assert released.details["paid_out_pence"] == 1250
     assert released.details["steps"][-1] == "kiosk_payout"
+
+
+async def test_a_module_adds_a_step_to_transfer_and_a_failing_step_undoes_all_of_it(
+    sched: Sched,
+) -> None:
+    seen: list[tuple[str, str, str | None]] = []
+
+    async def move_balance(ctx: TransferContext) -> None:
+        # Runs in the transfer's transaction, after the account has moved.
+        where = await ctx.conn.scalar(
+            select(accounts.c.establishment_id).where(accounts.c.id == ctx.prisoner_id)
+        )
+        seen.append((ctx.from_establishment_id, ctx.to_establishment_id, where))
+        ctx.summary["moved_pence"] = 700
+
+    async def broken(ctx: TransferContext) -> None:
+        raise RuntimeError("the visits book is unavailable")
+
+    sched.svc.transfer_steps.register("kiosk_move", move_balance)
+    assert sched.svc.transfer_steps.names[-1] == "kiosk_move"
+    with pytest.raises(ValueError):
+        sched.svc.transfer_steps.register("kiosk_move", move_balance)
+    sched.svc.transfer_steps.register("visits_move", broken)
+    with pytest.raises(RuntimeError):
+        await sched.svc.transfer(sched.officer, sched.patient.account_id, sched.world.other_est)
+    async with sched.svc._db.connect() as conn:
+        assert (
+            await conn.scalar(
+                select(accounts.c.establishment_id).where(accounts.c.id == sched.patient.account_id)
+            )
+            == sched.world.est
+        )
+    assert "transferred" not in sched.audit_actions
+    sched.svc.transfer_steps._steps.pop("visits_move")
+    await sched.svc.transfer(sched.officer, sched.patient.account_id, sched.world.other_est)
+    assert seen[-1] == (sched.world.est, sched.world.other_est, sched.world.other_est)
+    moved = [r for r in sched.audit.records if r.action.value == "transferred"][-1]
+    assert moved.details["moved_pence"] == 700
+    assert moved.details["steps"][-1] == "kiosk_move"
 
 
 async def _gp_at_other(sched: Sched) -> Any:
