@@ -12,6 +12,7 @@ own command line and probed with a TURN client. Every value comes from the
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime as dt
 import ipaddress
@@ -280,3 +281,124 @@ async def test_coturn_started_as_composed_relays_only_to_its_own_addresses(
         "10.0.0.1": 403,
         "198.51.101.0": 200,
     }
+
+
+# ---------------------------------------------------------------- HAProxy in front of a node
+
+
+def lb_config(app_port: int, http_port: int, https_port: int) -> str:
+    """deploy/haproxy.cfg with only what a container gives it changed: the ports it
+    binds (on loopback here), and the replicas' addresses (one app node on loopback
+    here, for both `app1` and `app2`, where Docker's DNS would name two)."""
+    text = HAPROXY_CONFIG.read_text()
+    changes = {
+        "    bind :8080\n": f"    bind 127.0.0.1:{http_port}\n",
+        "    bind :8443 ssl": f"    bind 127.0.0.1:{https_port} ssl",
+        "    server app1 app1:8080\n": f"    server app1 127.0.0.1:{app_port}\n",
+        "    server app2 app2:8080\n": f"    server app2 127.0.0.1:{app_port}\n",
+    }
+    for old, new in changes.items():
+        assert text.count(old) == 1, f"deploy/haproxy.cfg no longer has {old.strip()!r}"
+        text = text.replace(old, new)
+    return text
+
+
+async def _until_served(session: Any, url: str) -> Any:
+    """The load balancer's first health checks take a moment to find the node up."""
+    for _ in range(100):
+        try:
+            resp = await session.get(url, ssl=False)
+        except OSError:
+            resp = None
+        if resp is not None and resp.status == 200:
+            return resp
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{url} never answered 200 through HAProxy")
+
+
+@pytest.mark.slow
+@pytest.mark.allow_blocking
+@pytest.mark.parametrize("store_kind", ["sqlite"], indirect=True)
+async def test_haproxy_serves_a_node_over_tls_with_the_clients_address(
+    app: Any, aiohttp_server: Any, tmp_path: Path
+) -> None:
+    """The shipped configuration, run: HTTP is sent to HTTPS, TLS ends at HAProxy, a
+    request and a signalling WebSocket reach the node, and the node is told the client's
+    address in X-Forwarded-For (one value, whatever the client claimed) and the scheme."""
+    import aiohttp
+    from aiohttp import web
+
+    from tests.turn import free_port
+    from tests.world import PASSWORD, build_world
+
+    haproxy = shutil.which("haproxy")
+    if haproxy is None:
+        pytest.fail("haproxy is missing: run scripts/install --test", pytrace=False)
+    seen: list[tuple[str, list[str], str | None]] = []
+
+    @web.middleware
+    async def record(request: web.Request, handler: Any) -> web.StreamResponse:
+        forwarded = request.headers.getall("X-Forwarded-For", [])
+        seen.append((request.path, forwarded, request.headers.get("X-Forwarded-Proto")))
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    app.middlewares.append(record)
+    server = await aiohttp_server(app)
+    world = await build_world(app)
+    clinician = world.staff["clinician"]
+    http_port, https_port = free_port(), free_port()
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(lb_config(server.port, http_port, https_port))
+    pem = tmp_path / "site.pem"
+    pem.write_bytes(self_signed_pem("telehealth.example.org"))
+    log = (tmp_path / "haproxy.log").open("wb")
+    # -n: this machine's file limit is below what the shipped maxconn needs (twice
+    # it, which the compose file's `ulimits` gives the container).
+    proc = subprocess.Popen(  # noqa: ASYNC220 - started once, waited for in a thread
+        [haproxy, "-db", "-n", "2000", "-f", str(config)],
+        env={**os.environ, "TLS_CERT": str(pem)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            base = f"https://127.0.0.1:{https_port}"
+            health = await _until_served(session, f"{base}/healthz")
+            assert (await health.json())["status"] == "ok"
+            plain = await session.get(
+                f"http://127.0.0.1:{http_port}/healthz", allow_redirects=False
+            )
+            assert plain.status == 301
+            assert plain.headers["Location"] == f"https://127.0.0.1:{http_port}/healthz"
+
+            seen.clear()
+            spoofed = {"X-Forwarded-For": "203.0.113.9"}
+            signed_in = await session.post(
+                f"{base}/api/auth/staff",
+                json={
+                    "username": clinician.username,
+                    "password": PASSWORD,
+                    "totp": clinician.code(app),
+                },
+                headers=spoofed,
+                ssl=False,
+            )
+            assert signed_in.status == 200, await signed_in.text()
+            token = (await signed_in.json())["access_token"]
+            async with session.ws_connect(f"wss://127.0.0.1:{https_port}/ws", ssl=False) as ws:
+                await ws.send_json({"v": 1, "type": "hello", "token": token})
+                welcome = await asyncio.wait_for(ws.receive_json(), 5)
+                assert welcome["type"] == "welcome", welcome
+                await ws.send_json({"v": 1, "type": "ping"})
+                assert (await asyncio.wait_for(ws.receive_json(), 5))["type"] == "pong"
+    finally:
+        proc.terminate()
+        await asyncio.to_thread(proc.wait, 10)
+        log.close()
+        await server.close()
+    client_seen = [s for s in seen if s[0] in ("/api/auth/staff", "/ws")]
+    assert client_seen == [
+        ("/api/auth/staff", ["127.0.0.1"], "https"),
+        ("/ws", ["127.0.0.1"], "https"),
+    ]
