@@ -3,7 +3,8 @@
 This machine has no Docker daemon, so each part is checked as far as it goes
 without one: the compose file against the Compose Specification's JSON schema
 (tests/fixtures/compose-spec.json, vendored from
-https://github.com/compose-spec/compose-spec/blob/170098ba07d9f53c383a41bfd4c5166b0a4529a6/schema/compose-spec.json),
+https://github.com/compose-spec/compose-spec/blob/170098ba07d9f53c383a41bfd4c5166b0a4529a6/schema/compose-spec.json
+under the Apache License 2.0: tests/fixtures/compose-spec.NOTICE and .LICENSE),
 the environment it gives the app against the app's own settings, HAProxy's
 configuration with `haproxy -c`, and coturn started with the compose file's
 own command line and probed with a TURN client. Every value comes from the
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import datetime as dt
+import hashlib
 import ipaddress
 import json
 import os
@@ -22,6 +24,9 @@ import re
 import secrets
 import shutil
 import subprocess
+import sys
+import tomllib
+import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -90,6 +95,20 @@ def test_compose_file_follows_the_compose_specification(compose: dict[str, Any])
 
 
 @pytest.mark.allow_blocking
+def test_the_vendored_schema_is_the_one_its_notice_names_with_its_licence() -> None:
+    """Apache-2.0 lets the schema be copied here with its licence and NOTICE kept."""
+    fixtures = ROOT / "tests/fixtures"
+    notice = (fixtures / "compose-spec.NOTICE").read_text()
+    digest = hashlib.sha256((fixtures / "compose-spec.json").read_bytes()).hexdigest()
+    assert f"sha256 {digest}." in notice
+    commit = re.search(r"compose-spec/blob/([0-9a-f]{40})/", __doc__ or "")
+    assert commit is not None and commit.group(1) in notice
+    assert "Copyright 2020 The Compose Specification Authors" in notice
+    licence = (fixtures / "compose-spec.LICENSE").read_text()
+    assert "Apache License" in licence and "Version 2.0, January 2004" in licence
+
+
+@pytest.mark.allow_blocking
 def test_readme_env_sets_every_variable_the_compose_file_reads() -> None:
     wanted = set(re.findall(r"\$\{(\w+)", COMPOSE.read_text()))
     assert set(readme_env()) == wanted
@@ -101,6 +120,61 @@ def test_every_needed_service_is_defined(compose: dict[str, Any]) -> None:
     for name in ("app1", "app2", "lb", "postgres", "redis", "coturn", "migrate"):
         assert name in services, name
     assert (ROOT / "deploy/haproxy.cfg").read_text().count("server app") == 2
+
+
+def _packages() -> list[str]:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    include = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    return [name.rstrip("*") for name in include]
+
+
+@pytest.mark.allow_blocking
+def test_the_image_copies_every_package_the_project_installs() -> None:
+    """The Dockerfile copies the packages one by one: a new one must be added there too."""
+    copied = re.findall(r"^COPY (\w+) \1$", (ROOT / "Dockerfile").read_text(), re.M)
+    assert sorted(copied) == sorted(_packages())
+
+
+@pytest.mark.allow_blocking
+def test_every_volume_the_service_mounts_is_its_own_in_the_image(compose: dict[str, Any]) -> None:
+    """A named volume starts as the image's directory: one the image lacks starts as
+    root's, and the service (uid 10001, not root) could not write its keys or checkpoints."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    made = re.search(r"mkdir -p ([^\\&\n]+)", dockerfile)
+    owned = re.search(r"chown throughcare ([^\\&\n]+)", dockerfile)
+    assert made is not None and owned is not None
+    for name in ("app1", "app2", "migrate"):
+        targets = {v.split(":")[1] for v in compose["services"][name]["volumes"]}
+        assert targets <= set(made.group(1).split()), name
+        assert targets <= set(owned.group(1).split()), name
+    # `migrate` runs the first CLI commands, which append audit events: the same volumes.
+    assert compose["services"]["migrate"]["volumes"] == compose["services"]["app1"]["volumes"]
+
+
+@pytest.mark.slow
+@pytest.mark.allow_blocking
+def test_the_installed_package_holds_every_page_script_and_word(tmp_path: Path) -> None:
+    """What `pip install .` puts in the image: every file of every package, the
+    templates, scripts and translations included, not only the Python modules."""
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
+    [wheel] = tmp_path.glob("throughcare-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        inside = set(archive.namelist())
+    tracked = subprocess.run(
+        ["git", "ls-files", *(f"{name}/" for name in _packages())],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert any(path.startswith("web/templates/") for path in tracked)
+    assert [path for path in tracked if path not in inside] == []
 
 
 @pytest.mark.allow_blocking
