@@ -13,6 +13,7 @@ own command line and probed with a TURN client. Every value comes from the
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import copy
 import datetime as dt
@@ -22,16 +23,21 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import subprocess
 import sys
+import time
 import tomllib
+import urllib.request
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import jsonschema
+import pyotp
 import pytest
 import yaml
 from cryptography import x509
@@ -476,3 +482,224 @@ async def test_haproxy_serves_a_node_over_tls_with_the_clients_address(
         ("/api/auth/staff", ["127.0.0.1"], "https"),
         ("/ws", ["127.0.0.1"], "https"),
     ]
+
+
+# ---------------------------------------------------------------- the replicas' database role
+
+
+def _throughcare(env: dict[str, str], *args: str, stdin: str = "") -> str:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("THROUGHCARE_")}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "throughcare"), *args],
+        env={**clean, "THROUGHCARE_LOG_LEVEL": "WARNING", **env},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _pg(url: str, *statements: str) -> None:
+    async def run() -> None:
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            for statement in statements:
+                await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+@pytest.mark.slow
+@pytest.mark.allow_blocking
+def test_the_replicas_run_as_the_role_that_migrate_grants_to(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """As composed: postgres's init script makes the replicas' role, `migrate` (the owner)
+    upgrades and grants, the first admin is created as the owner, and a node connected as
+    the role starts, is ready, and signs the admin in (sessions and audit events written)."""
+    from sqlalchemy.engine import make_url
+
+    from tests.turn import free_port
+
+    role, password = f"tc_app_{secrets.token_hex(5)}", secrets.token_hex(16)
+    owner = make_url(postgres_url)
+    init = subprocess.run(
+        [str(ROOT / "deploy/postgres-init.sh")],
+        env={
+            **os.environ,
+            "PGHOST": owner.host or "127.0.0.1",
+            "PGPORT": str(owner.port or 5432),
+            "PGPASSWORD": owner.password or "",
+            "POSTGRES_USER": owner.username or "postgres",
+            "POSTGRES_DB": owner.database or "",
+            "APP_DB_ROLE": role,
+            "APP_DB_PASSWORD": password,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert init.returncode == 0, init.stderr
+    common = {"THROUGHCARE_KEYS_DIR": str(tmp_path / "keys"), "THROUGHCARE_DATA_DIR": str(tmp_path)}
+    as_owner = {**common, "THROUGHCARE_DATABASE_URL": postgres_url}
+    as_role = {
+        **common,
+        "THROUGHCARE_DATABASE_URL": owner.set(username=role, password=password).render_as_string(
+            hide_password=False
+        ),
+    }
+    port = free_port()
+    serve: subprocess.Popen[str] | None = None
+    try:
+        assert "granted" in _throughcare(as_owner, "db", "upgrade", "--grant-to", role)
+        admin = json.loads(
+            _throughcare(
+                as_owner,
+                *("accounts", "create", "--role", "admin", "--username", f"admin-{role}"),
+                *("--name", "First Admin", "--secret-stdin", "--json"),
+                stdin="a long first password\n",
+            )
+        )
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("THROUGHCARE_")}
+        serve = subprocess.Popen(
+            [str(Path(sys.executable).parent / "throughcare"), "serve", "--port", str(port)],
+            env={**clean, "THROUGHCARE_LOG_LEVEL": "WARNING", **as_role},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(150):
+            try:
+                with urllib.request.urlopen(f"{base}/readyz", timeout=2) as ready:  # noqa: S310
+                    assert json.loads(ready.read())["status"] == "ready"
+                    break
+            except OSError:
+                assert serve.poll() is None, serve.communicate()[1]
+                time.sleep(0.2)
+        else:
+            raise AssertionError("the node connected as the app's role never became ready")
+        body = json.dumps(
+            {
+                "username": f"admin-{role}",
+                "password": "a long first password",
+                "totp": pyotp.TOTP(admin["totp_secret"]).now(),
+            }
+        ).encode()
+        request = urllib.request.Request(  # noqa: S310
+            f"{base}/api/auth/staff", data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as signed_in:  # noqa: S310
+            assert "access_token" in json.loads(signed_in.read())
+    finally:
+        if serve is not None:
+            serve.terminate()
+            serve.communicate(timeout=30)
+        _pg(postgres_url, f'DROP OWNED BY "{role}"', f'DROP ROLE "{role}"')
+
+
+# ---------------------------------------------------------------- README's steps, checked
+
+
+def _production_section() -> str:
+    text = (ROOT / "README.md").read_text()
+    start = text.index("\n## Production\n")
+    return text[start : text.index("\n## ", start + 1)]
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+DOCKER_COMPOSE = {"build", "run", "up", "ps", "logs", "exec", "restart", "stop", "start"}
+WITH_VALUE = {"--entrypoint", "-u", "--user", "-e", "-w"}
+
+
+@pytest.mark.allow_blocking
+def test_readme_production_commands_run_real_services_and_throughcare_commands(
+    compose: dict[str, Any],
+) -> None:
+    """Each `docker compose` line of the steps names a compose command and a service the
+    compose file defines, and each `throughcare` command it runs parses as the CLI's."""
+    from web.cli import _parser
+
+    section = _production_section()
+    lines = [
+        line.strip()
+        for block in re.findall(r"```sh\n(.*?)```", section, re.S)
+        for line in block.splitlines()
+    ]
+    lines += re.findall(r"`(docker compose [^`]+)`", section)
+    composed = [line for line in lines if line.startswith("docker compose ")]
+    assert len(composed) >= 15
+    services = set(compose["services"])
+    ran = 0
+    for line in composed:
+        words = shlex.split(line.split(" > ")[0].split(" < ")[0])
+        command, rest = words[2], words[3:]
+        assert command in DOCKER_COMPOSE, line
+        named: list[str] = []
+        skip = False
+        for word in rest:
+            if skip:
+                skip = False
+            elif word in WITH_VALUE:
+                skip = True
+            elif not word.startswith("-"):
+                named.append(word)
+        if command in ("build", "up", "ps") and not named:
+            continue
+        if command in ("run", "exec", "logs", "build"):
+            named = named[:1]
+            args = rest[rest.index(named[0]) + 1 :]
+            if command == "run" and args[:1] == ["throughcare"]:
+                try:
+                    _parser().parse_args(args[1:])
+                except SystemExit:
+                    pytest.fail(f"README runs a command the CLI refuses: {line}")
+                ran += 1
+        assert set(named) <= services, line
+    assert ran >= 2
+    # `throughcare X Y` named in the prose are commands the CLI has.
+    commands = _subcommands(_parser())
+    for top, sub in re.findall(r"`throughcare (\w[\w-]*) (\w[\w-]*)", section):
+        assert top in commands, top
+        assert sub in _subcommands(commands[top]), f"throughcare {top} {sub}"
+
+
+@pytest.mark.allow_blocking
+def test_readme_lists_every_setting_and_only_real_ones() -> None:
+    """The configuration table and the settings read in core/config.py are the same set."""
+    read = {
+        f"THROUGHCARE_{name}"
+        for name in re.findall(r'reader\.\w+\(\s*"(\w+)"', (ROOT / "core/config.py").read_text())
+    }
+    assert len(read) > 30
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Configuration") : readme.index("## Production")]
+    assert set(re.findall(r"`(THROUGHCARE_\w+)`", table)) == read
+    named = set(re.findall(r"\bTHROUGHCARE_[A-Z_]+[A-Z]\b", readme))
+    assert named <= read, named - read
+
+
+@pytest.mark.allow_blocking
+def test_readme_command_list_names_real_commands() -> None:
+    from web.cli import _parser
+
+    commands = _subcommands(_parser())
+    readme = (ROOT / "README.md").read_text()
+    block = readme[readme.index("## The `throughcare` command") : readme.index("## Configuration")]
+    listed = re.findall(r"^throughcare (\S+)(?: (\(?[\w-]+))?", block, re.M)
+    assert len(listed) > 15
+    for top, sub in listed:
+        assert top in commands, top
+        children = _subcommands(commands[top])
+        if children and sub and not sub.startswith("-"):
+            assert sub.lstrip("(") in children, f"throughcare {top} {sub}"
