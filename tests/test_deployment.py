@@ -501,6 +501,21 @@ def _throughcare(env: dict[str, str], *args: str, stdin: str = "") -> str:
     return done.stdout
 
 
+@pytest.mark.allow_blocking
+def test_grants_are_refused_on_sqlite_with_one_line(tmp_path: Path) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("THROUGHCARE_")}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "throughcare"), "db", "upgrade", "--grant-to", "x"],
+        env={**clean, "THROUGHCARE_DATA_DIR": str(tmp_path), "THROUGHCARE_LOG_LEVEL": "WARNING"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == "throughcare: --grant-to is for PostgreSQL: SQLite has no roles"
+    assert not (tmp_path / "throughcare.db").exists()  # refused before anything was made
+
+
 def _pg(url: str, *statements: str) -> None:
     async def run() -> None:
         conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))

@@ -314,13 +314,16 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "db":
         from audit.field_migration import load_field_mover
 
+        if args.grant_to and not settings.is_postgres:  # refused before changing anything
+            raise ConfigError("--grant-to is for PostgreSQL: SQLite has no roles")
+
         # Data migrations move sealed fields between keys (0005): they get the keys folder.
         fields = await asyncio.to_thread(load_field_mover, settings.keys_dir)
         db = await asyncio.to_thread(create_database, settings.database_url.reveal())
         try:
             await upgrade(db, fields=fields)
             if args.db_command == "upgrade" and args.grant_to:
-                await _apply_grants(db, settings, args.grant_to)
+                await _apply_grants(db, args.grant_to)
         finally:
             await db.dispose()
         print("database is up to date")
@@ -351,14 +354,12 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     return 2
 
 
-async def _apply_grants(db: Database, settings: Settings, role: str) -> None:
+async def _apply_grants(db: Database, role: str) -> None:
     """As the tables' owner, after an upgrade: the service's role gets what it needs."""
     import web.app  # noqa: F401  (declares every table on the metadata)
     from core.db.grants import grant_statements
     from core.db.schema import metadata
 
-    if not settings.is_postgres:
-        raise ConfigError("--grant-to is for PostgreSQL: SQLite has no roles")
     try:
         statements = grant_statements(metadata, role)
     except ValueError as exc:
