@@ -125,19 +125,24 @@ class SyncKind(Protocol):
         Raises ServiceError for content the kind refuses."""
         ...
 
+    def summary(self, prepared: Any) -> dict[str, Any]:
+        """What the device is told about a stored item, now and on every replay: nothing
+        clinical beyond what the person sees (a score and its band, say)."""
+        ...
+
     async def store(
         self,
         conn: AsyncConnection,
         actor: Principal,
-        items: Sequence[tuple[Item, Any]],
+        items: Sequence[tuple[Item, Any, str]],
         now: datetime,
-    ) -> list[tuple[str | None, dict[str, Any]]]:
-        """Store the batch's new items in the caller's transaction (batched): each
-        item's record id and non-clinical summary, in order."""
+    ) -> None:
+        """Store the batch's new items (item, prepared, the id its record takes) in the
+        caller's transaction, batched."""
         ...
 
     async def after(
-        self, actor: Principal, stored: Sequence[tuple[Item, str | None, dict[str, Any]]]
+        self, actor: Principal, stored: Sequence[tuple[Item, str, dict[str, Any]]]
     ) -> None:
         """After the commit: audit events and the like."""
         ...
@@ -209,7 +214,7 @@ class OfflineSync:
         require_permission(actor, Permission.OFFLINE_SYNC)
         return queue_key(self._secret, actor.account_id, actor.device_id)
 
-    def _open(self, key: QueueKey, raw: Any) -> Item:
+    def _open(self, aead: AESGCM, raw: Any) -> Item:
         if not isinstance(raw, Mapping):
             raise _refuse("Each queued item is an id, a nonce and sealed data.")
         client_id = _client_id(raw.get("id"))
@@ -217,7 +222,7 @@ class OfflineSync:
         if len(nonce) != 12 or len(data) > MAX_ITEM_BYTES:
             raise _refuse("Each queued item is an id, a nonce and sealed data.")
         try:
-            plain = AESGCM(key.key).decrypt(nonce, data, _aad(client_id))
+            plain = aead.decrypt(nonce, data, _aad(client_id))
             opened = json.loads(plain)
         except (InvalidTag, ValueError):
             raise _not_yours() from None
@@ -242,8 +247,9 @@ class OfflineSync:
             raise _refuse(f"A batch is a list of 1 to {MAX_BATCH} queued items.")
         items: list[Item] = []
         seen: set[str] = set()
+        aead = AESGCM(key.key)
         for raw in raw_items:
-            item = self._open(key, raw)
+            item = self._open(aead, raw)
             if item.client_id in seen:
                 continue
             seen.add(item.client_id)
@@ -272,97 +278,73 @@ class OfflineSync:
         checked: dict[str, Any],
         refused: dict[str, dict[str, Any]],
     ) -> list[Outcome]:
+        """Claim first, look later: the batch's receipts go in with one insert ... on
+        conflict do nothing, and only ids that were not claimed (a replay, another
+        person's id, a slot already held) cost a look-up."""
         owner = actor.account_id
         now = self._clock.now()
         r = sync_receipts.c
         outcomes: dict[str, Outcome] = {}
-        stored: dict[str, list[tuple[Item, str | None, dict[str, Any]]]] = {}
+        candidates = [i for i in items if i.client_id not in refused]
+        refs = {i.client_id: str(uuid.uuid4()) for i in candidates}
+        summaries = {
+            i.client_id: self._kinds[i.kind].summary(checked[i.client_id]) for i in candidates
+        }
+        stored: dict[str, list[tuple[Item, str, dict[str, Any]]]] = {}
         conflicts: list[tuple[Item, str]] = []
         try:
             async with self._db.begin() as conn:
-                earlier = {
-                    row.client_id: row
-                    for row in await conn.execute(
-                        select(r.client_id, r.owner_id, r.status, r.summary).where(
-                            r.client_id.in_([i.client_id for i in items])
+                claimed = await self._claim(
+                    conn,
+                    [
+                        self._receipt(
+                            owner, i, "stored", refs[i.client_id], summaries[i.client_id], now
                         )
+                        for i in candidates
+                    ],
+                )
+                lost = [i for i in candidates if i.client_id not in claimed]
+                if lost:
+                    earlier = {
+                        row.client_id: row
+                        for row in await conn.execute(
+                            select(r.client_id, r.owner_id, r.status, r.summary).where(
+                                r.client_id.in_([i.client_id for i in lost])
+                            )
+                        )
+                    }
+                    if any(row.owner_id != owner for row in earlier.values()):
+                        raise _not_yours()
+                    for cid, row in earlier.items():
+                        status = "conflict" if row.status == "conflict" else "replayed"
+                        outcomes[cid] = Outcome(cid, status, json.loads(row.summary))
+                    held = await self._held_slots(
+                        conn, owner, [i for i in lost if i.client_id not in earlier]
                     )
-                }
-                if any(row.owner_id != owner for row in earlier.values()):
-                    raise _not_yours()
-                for cid, row in earlier.items():
-                    summary = json.loads(row.summary)
-                    status = "conflict" if row.status == "conflict" else "replayed"
-                    outcomes[cid] = Outcome(cid, status, summary)
-                fresh = [
-                    i for i in items if i.client_id not in earlier and i.client_id not in refused
-                ]
-                held = await self._held_slots(conn, owner, fresh)
-                winners: list[Item] = []
-                for item in fresh:
-                    if item.slot is not None and (item.kind, item.slot) in held:
-                        conflicts.append((item, held[(item.kind, item.slot)]))
-                    else:
-                        if item.slot is not None:
-                            held[(item.kind, item.slot)] = item.client_id
-                        winners.append(item)
-                receipts: list[dict[str, Any]] = []
+                    for item in lost:
+                        if item.client_id in earlier:
+                            continue
+                        kept = held.get((item.kind, item.slot or ""))
+                        if kept is None or kept == item.client_id:
+                            raise _Raced()
+                        conflicts.append((item, kept))
+                        outcomes[item.client_id] = Outcome(
+                            item.client_id, "conflict", {"kept": kept}
+                        )
+                    await self._set_aside(conn, owner, conflicts, now)
+                winners = [i for i in candidates if i.client_id in claimed]
                 for kind in sorted({i.kind for i in winners}):
                     mine = [i for i in winners if i.kind == kind]
-                    results = await self._kinds[kind].store(
-                        conn, actor, [(i, checked[i.client_id]) for i in mine], now
+                    await self._kinds[kind].store(
+                        conn,
+                        actor,
+                        [(i, checked[i.client_id], refs[i.client_id]) for i in mine],
+                        now,
                     )
-                    for item, (ref, summary) in zip(mine, results, strict=True):
-                        stored.setdefault(kind, []).append((item, ref, summary))
-                        outcomes[item.client_id] = Outcome(item.client_id, "stored", summary)
-                        receipts.append(
-                            {
-                                "client_id": item.client_id,
-                                "owner_id": owner,
-                                "kind": kind,
-                                "slot": item.slot,
-                                "status": "stored",
-                                "ref": ref,
-                                "summary": json.dumps(summary, sort_keys=True),
-                                "received_at": now,
-                            }
-                        )
-                for item, kept in conflicts:
-                    summary = {"kept": kept}
-                    outcomes[item.client_id] = Outcome(item.client_id, "conflict", summary)
-                    receipts.append(
-                        {
-                            "client_id": item.client_id,
-                            "owner_id": owner,
-                            "kind": item.kind,
-                            "slot": None,
-                            "status": "conflict",
-                            "ref": None,
-                            "summary": json.dumps(summary),
-                            "received_at": now,
-                        }
-                    )
-                await self._claim(conn, receipts)
-                for item, kept in conflicts:
-                    conflict_id = str(uuid.uuid4())
-                    await conn.execute(
-                        insert(sync_conflicts).values(
-                            id=conflict_id,
-                            owner_id=owner,
-                            client_id=item.client_id,
-                            kind=item.kind,
-                            slot=item.slot,
-                            kept_client_id=kept,
-                            body_enc=await self._subject_keys.seal(
-                                conn,
-                                owner,
-                                column=CONFLICT_BODY,
-                                row=conflict_id,
-                                text=json.dumps(item.body, sort_keys=True),
-                            ),
-                            received_at=now,
-                        )
-                    )
+                    for item in mine:
+                        cid = item.client_id
+                        stored.setdefault(kind, []).append((item, refs[cid], summaries[cid]))
+                        outcomes[cid] = Outcome(cid, "stored", summaries[cid])
         except IntegrityError:
             raise _Raced() from None
         for kind, done in stored.items():
@@ -381,9 +363,66 @@ class OfflineSync:
             outcomes[cid] = Outcome(cid, "refused", summary)
         return [outcomes[i.client_id] for i in items]
 
+    @staticmethod
+    def _receipt(
+        owner: str,
+        item: Item,
+        status: str,
+        ref: str | None,
+        summary: Mapping[str, Any],
+        now: datetime,
+    ) -> dict[str, Any]:
+        return {
+            "client_id": item.client_id,
+            "owner_id": owner,
+            "kind": item.kind,
+            # Only a stored item holds its slot: a conflict's receipt must not collide.
+            "slot": item.slot if status == "stored" else None,
+            "status": status,
+            "ref": ref,
+            "summary": json.dumps(summary, sort_keys=True),
+            "received_at": now,
+        }
+
+    async def _set_aside(
+        self, conn: AsyncConnection, owner: str, conflicts: list[tuple[Item, str]], now: datetime
+    ) -> None:
+        """A later answer for a held slot: its receipt (so a replay says conflict again)
+        and the answer itself, sealed under the person's key, for them to be shown."""
+        if not conflicts:
+            return
+        receipts = [
+            self._receipt(owner, item, "conflict", None, {"kept": kept}, now)
+            for item, kept in conflicts
+        ]
+        if len(await self._claim(conn, receipts)) != len(receipts):
+            raise _Raced()
+        for item, kept in conflicts:
+            conflict_id = str(uuid.uuid4())
+            await conn.execute(
+                insert(sync_conflicts).values(
+                    id=conflict_id,
+                    owner_id=owner,
+                    client_id=item.client_id,
+                    kind=item.kind,
+                    slot=item.slot,
+                    kept_client_id=kept,
+                    body_enc=await self._subject_keys.seal(
+                        conn,
+                        owner,
+                        column=CONFLICT_BODY,
+                        row=conflict_id,
+                        text=json.dumps(item.body, sort_keys=True),
+                    ),
+                    received_at=now,
+                )
+            )
+
     async def _held_slots(
         self, conn: AsyncConnection, owner: str, items: list[Item]
     ) -> dict[tuple[str, str], str]:
+        """Who holds each item's slot now (the batch's own winners included: they are
+        claimed in this transaction)."""
         wanted = {(i.kind, i.slot) for i in items if i.slot is not None}
         if not wanted:
             return {}
@@ -395,14 +434,17 @@ class OfflineSync:
         )
         return {(row.kind, row.slot): row.client_id for row in rows}
 
-    async def _claim(self, conn: AsyncConnection, receipts: list[dict[str, Any]]) -> None:
-        """One statement for the batch's receipts; an id claimed meanwhile is a race."""
+    async def _claim(self, conn: AsyncConnection, receipts: list[dict[str, Any]]) -> set[str]:
+        """The receipts in one executemany (sent by the driver as multi-row inserts); the
+        ids it claimed. One already there, or whose slot is held, is skipped."""
         if not receipts:
-            return
+            return set()
         dialect = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        done = await conn.execute(dialect(sync_receipts).values(receipts).on_conflict_do_nothing())
-        if done.rowcount != len(receipts):
-            raise _Raced()
+        claimed = await conn.execute(
+            dialect(sync_receipts).on_conflict_do_nothing().returning(sync_receipts.c.client_id),
+            receipts,
+        )
+        return {row.client_id for row in claimed}
 
     async def conflicts(self, actor: Principal) -> list[dict[str, Any]]:
         """The person's answers that lost to an earlier one, not yet marked seen."""

@@ -91,20 +91,38 @@ class QueuedAnswers:
         plain = json.dumps({k: answers[k] for k in sorted(answers)}, sort_keys=True)
         return _Checked(result, plain, comment)
 
+    def summary(self, prepared: Any) -> dict[str, Any]:
+        result: Result = prepared.result
+        return {
+            "kind": result.kind.value,
+            "score": result.score,
+            "band": result.band,
+            "substance": result.substance,
+            "risk": bool(result.risk_items),
+        }
+
     async def store(
         self,
         conn: AsyncConnection,
         actor: Principal,
-        items: Sequence[tuple[Item, Any]],
+        items: Sequence[tuple[Item, Any, str]],
         now: datetime,
-    ) -> list[tuple[str | None, dict[str, Any]]]:
+    ) -> None:
         prisoner, est = actor.account_id, actor.establishment_id
+        # One key look-up for the batch: the answers, then any free text, sealed together.
+        fields = [(ANSWERS, ref, checked.answers) for _, checked, ref in items]
+        fields += [(COMMENT, ref, c.comment) for _, c, ref in items if c.comment is not None]
+        sealed = dict(
+            zip(
+                ((column, row) for column, row, _ in fields),
+                await self._subject_keys.seal_many(conn, prisoner, fields),
+                strict=True,
+            )
+        )
         rows: list[dict[str, Any]] = []
         alerts: list[dict[str, Any]] = []
-        done: list[tuple[str | None, dict[str, Any]]] = []
-        for item, checked in items:
+        for item, checked, response_id in items:
             result: Result = checked.result
-            response_id = str(uuid.uuid4())
             rows.append(
                 {
                     "id": response_id,
@@ -114,20 +132,13 @@ class QueuedAnswers:
                     "substance": result.substance,
                     "score": result.score,
                     "band": result.band,
-                    "answers_enc": await self._subject_keys.seal(
-                        conn, prisoner, column=ANSWERS, row=response_id, text=checked.answers
-                    ),
-                    "comment_enc": None
-                    if checked.comment is None
-                    else await self._subject_keys.seal(
-                        conn, prisoner, column=COMMENT, row=response_id, text=checked.comment
-                    ),
+                    "answers_enc": sealed[(ANSWERS, response_id)],
+                    "comment_enc": sealed.get((COMMENT, response_id)),
                     "client_id": item.client_id,
                     "submitted_at": now,
                 }
             )
-            risk = bool(result.risk_items)
-            if risk:
+            if result.risk_items:
                 alerts.append(
                     {
                         "id": str(uuid.uuid4()),
@@ -137,36 +148,24 @@ class QueuedAnswers:
                         "created_at": now,
                     }
                 )
-            done.append(
-                (
-                    response_id,
-                    {
-                        "kind": result.kind.value,
-                        "score": result.score,
-                        "band": result.band,
-                        "substance": result.substance,
-                        "risk": risk,
-                    },
-                )
-            )
-        await conn.execute(insert(questionnaire_responses).values(rows))
+        # executemany: one compiled statement, sent by the driver as multi-row inserts.
+        await conn.execute(insert(questionnaire_responses), rows)
         if alerts:
-            await conn.execute(insert(risk_alerts).values(alerts))
+            await conn.execute(insert(risk_alerts), alerts)
             for alert in alerts:
+                # No dedupe key: the alert is new in this very transaction, so its job
+                # cannot exist yet (and a key costs a second statement).
                 await insert_job(
                     conn,
                     ESCALATE_JOB,
                     {"alert": alert["id"]},
                     due_at=now + ESCALATE_AFTER,
                     now=now,
-                    key=alert["id"],
                 )
-        for kind in sorted({row["kind"] for row in rows}):
-            await _move_plan(conn, prisoner, kind, now)
-        return done
+        await _move_plans(conn, prisoner, {row["kind"] for row in rows}, now)
 
     async def after(
-        self, actor: Principal, stored: Sequence[tuple[Item, str | None, dict[str, Any]]]
+        self, actor: Principal, stored: Sequence[tuple[Item, str, dict[str, Any]]]
     ) -> None:
         """The same audit events as an online answer, appended together (the log batches)."""
         records = []
@@ -199,24 +198,23 @@ class QueuedAnswers:
         await asyncio.gather(*(self._audit.append(r) for r in records))
 
 
-async def _move_plan(conn: AsyncConnection, prisoner: str, kind: str, now: datetime) -> None:
-    """As `Questionnaires._move_plan`: an answer is the check it was due for, so the next
-    one is `every_days` on (and its due-job is queued)."""
+async def _move_plans(conn: AsyncConnection, prisoner: str, kinds: set[str], now: datetime) -> None:
+    """As `Questionnaires._move_plan`, for every kind in the batch with one look-up: an
+    answer is the check it was due for, so the next is `every_days` on (with its job)."""
     p = questionnaire_plans.c
-    row = (
-        await conn.execute(
-            select(p.id, p.every_days).where(and_(p.prisoner_id == prisoner, p.kind == kind))
-        )
-    ).first()
-    if row is None:
-        return
-    due = now + timedelta(days=row.every_days)
-    await conn.execute(update(questionnaire_plans).where(p.id == row.id).values(next_due_at=due))
-    await insert_job(
-        conn,
-        CHECK_DUE_JOB,
-        {"plan": row.id, "due": due.isoformat()},
-        due_at=due,
-        now=now,
-        key=f"{row.id}:{due.isoformat()}",
+    rows = await conn.execute(
+        select(p.id, p.every_days).where(and_(p.prisoner_id == prisoner, p.kind.in_(sorted(kinds))))
     )
+    for row in list(rows):
+        due = now + timedelta(days=row.every_days)
+        await conn.execute(
+            update(questionnaire_plans).where(p.id == row.id).values(next_due_at=due)
+        )
+        await insert_job(
+            conn,
+            CHECK_DUE_JOB,
+            {"plan": row.id, "due": due.isoformat()},
+            due_at=due,
+            now=now,
+            key=f"{row.id}:{due.isoformat()}",
+        )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -33,7 +34,7 @@ from tests.browser.conftest import (
 from tests.browser.seed import consult_world
 from tests.proxy import TcpProxy
 from web.interventions import INTERVENTIONS
-from web.state import DATABASE, IDENTITY
+from web.state import CLOCK, DATABASE, IDENTITY, SCHEDULING
 
 pytestmark = pytest.mark.slow
 
@@ -83,7 +84,7 @@ async def _programmes(page: Any, origin: str) -> None:
     await visit(page, origin + "/device/programmes")
     await page.wait_for_selector("#screen-list:not([hidden])")
     # The worker is in charge and has the definitions: the screen can open offline.
-    for _ in range(100):
+    for _ in range(600):
         ready = await page.evaluate(
             """async () => Boolean(navigator.serviceWorker.controller) &&
                 Boolean(await (await caches.open('tc-device-v1')).match('/api/questionnaires'))"""
@@ -94,9 +95,9 @@ async def _programmes(page: Any, origin: str) -> None:
     raise AssertionError("the service worker never took charge of the programmes screen")
 
 
-async def _waiting(page: Any, n: int) -> None:
+async def _waiting(page: Any, n: int, wait_ms: int = 20_000) -> None:
     await page.wait_for_selector(
-        f"#sync-status[data-waiting='{n}']", state="attached", timeout=20_000
+        f"#sync-status[data-waiting='{n}']", state="attached", timeout=wait_ms
     )
 
 
@@ -303,6 +304,56 @@ async def test_a_cellmate_can_neither_read_nor_send_anothers_queue(
         await _waiting(page, 0)
         assert await _scores(live.app, a, world.est) == [("gad7", 14)]
         assert a_item in sent[-1]
+        assert _problems(watch) == []
+    finally:
+        await proxy.close()
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite"])
+async def test_during_a_lockdown_answers_wait_on_the_device_until_it_lifts(
+    make_live: LiveFactory, browser: Any, axe_source: str
+) -> None:
+    live, proxy, _ = await _linked(make_live)
+    origin = f"http://127.0.0.1:{proxy.port}"
+    try:
+        world = await consult_world(live.app, relay_only=False)
+        p = world.prisoner
+        watch = PageWatch()
+        page = await new_page(browser, watch)
+        await _sign_in(page, origin, p.device_credential, p.prison_number, p.pin)
+        await _programmes(page, origin)
+        officer = Principal(world.officer.account_id, Role.OFFICER, world.est, session_id="t")
+        scheduling = live.app[SCHEDULING]
+        lockdown = await scheduling.declare_lockdown(
+            officer,
+            world.est,
+            starts_at=None,
+            ends_at=live.app[CLOCK].now() + timedelta(hours=2),
+        )
+        for name in ("en", "cy"):
+            if name == "cy":
+                await page.click("#lang-switch")
+                await page.wait_for_selector("html[lang='cy'] body[data-ready='true']")
+            await _answer(page, "gad7", [1] * 7)
+            await page.click("#finish-send")
+            await page.wait_for_selector("#screen-saved:not([hidden])")
+            await page.wait_for_selector("#sync-status[data-state='lockdown']")
+            words = await page.text_content("#sync-status")
+            if name == "en":
+                assert "Waiting to send: 1" in words
+                assert "paused during the lockdown" in words
+            else:
+                assert "Yn aros i'w anfon: 2" in words
+                assert "cyfyngiadau symud" in words
+            await screenshot(page, f"offline-lockdown-{name}")
+            await check_accessibility(page, axe_source, f"offline lockdown {name}")
+            await page.click("#screen-saved a[href='/device/programmes']")
+            await page.wait_for_selector("body[data-ready='true'] #screen-list:not([hidden])")
+        assert await _scores(live.app, p, world.est) == []
+        await scheduling.lift_lockdown(officer, lockdown.id)
+        # A device in a lockdown asks again every 20 s (each refusal is logged).
+        await _waiting(page, 0, wait_ms=60_000)
+        assert await _scores(live.app, p, world.est) == [("gad7", 7), ("gad7", 7)]
         assert _problems(watch) == []
     finally:
         await proxy.close()

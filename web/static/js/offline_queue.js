@@ -21,6 +21,8 @@ const WHO = "tc_queue_who";
 export const CACHE = "tc-device-v1";
 const BATCH = 50;
 const RETRY_MS = 3000;
+// A lockdown lasts hours, and each refused try is logged: ask again less often.
+const LOCKDOWN_RETRY_MS = 20000;
 
 function request(req) {
   return new Promise((resolve, reject) => {
@@ -192,7 +194,7 @@ export class OfflineQueue {
     clearTimeout(this.timer);
     this.count().then((waiting) => {
       if (waiting > 0 && this.state !== "signed_out") {
-        this.timer = setTimeout(() => this.sync(), RETRY_MS);
+        this.timer = setTimeout(() => this.sync(), this.state === "lockdown" ? LOCKDOWN_RETRY_MS : RETRY_MS);
       }
     });
   }

@@ -311,9 +311,9 @@ async function main() {
     signedInAs(account);
     show("screen-list");
     await list();
-    await queue.changed();
-    await queue.sync();
-    await startWorker();
+    // The queue and the worker go on in the background: the screen is usable already.
+    queue.sync().catch((failure) => flash(errorText(failure)));
+    startWorker();
   }
   document.body.dataset.ready = "true";
 }
