@@ -133,6 +133,8 @@ class Action(StrEnum):
     RISK_ALERT_ESCALATED = "risk_alert_escalated"
     ANSWERS_VIEWED = "answers_viewed"
     CHECKS_SCHEDULED = "checks_scheduled"
+    # an offline answer that lost to an earlier one for the same slot (core/offline.py)
+    SYNC_CONFLICT = "sync_conflict"
     # the log itself and its keys
     LOG_VIEWED = "log_viewed"
     LOG_EXPORTED = "log_exported"

@@ -130,6 +130,8 @@ class Permission(StrEnum):
     ALLOCATIONS_MANAGE = "allocations.manage"
     # Answer a questionnaire and see one's own scores (interventions).
     QUESTIONNAIRES_ANSWER = "questionnaires.answer"
+    # Send what one's device queued offline, and get one's own queue key (core/offline.py).
+    OFFLINE_SYNC = "offline.sync"
     # See the scores over time of a person one follows: the establishment's (clinical
     # staff) or one's caseload's (keyworkers); free text only with CLINICAL_TEXT_READ.
     SCORES_READ = "scores.read"
@@ -204,6 +206,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.APPLICATIONS_SEND,
                 P.TIMETABLE_READ,
                 P.QUESTIONNAIRES_ANSWER,
+                P.OFFLINE_SYNC,
                 P.MONEY_OWN,
                 P.SHOP_ORDER,
             }
