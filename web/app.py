@@ -57,7 +57,7 @@ from web import (
     ws,
 )
 from web.interventions import api as interventions_api
-from web.interventions import interventions_ctx
+from web.interventions import interventions_ctx, programmes_api
 from web.interventions import pages as interventions_pages
 from web.kiosk import applications as kiosk_applications
 from web.kiosk import money as kiosk_money
@@ -108,6 +108,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     kiosk_timetable,
     interventions_api,
     interventions_pages,
+    programmes_api,
     kiosk_money,
     kiosk_shop,
 )
