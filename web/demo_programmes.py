@@ -249,9 +249,16 @@ VIOLENCE: dict[str, Any] = {
 DEMO_PROGRAMMES = (SUBSTANCE, THINKING, VIOLENCE)
 
 
+async def create_programmes_of(
+    service: Programmes, establishment_id: str | None, *found: dict[str, Any]
+) -> list[str]:
+    """These programmes, offered by the establishment (None: by every one)."""
+    return [await service.create(establishment_id=establishment_id, **p) for p in found]
+
+
 async def create_programmes(service: Programmes, establishment_id: str | None) -> list[str]:
-    """The three programmes, offered by the establishment (None: by every one)."""
-    return [await service.create(establishment_id=establishment_id, **p) for p in DEMO_PROGRAMMES]
+    """The three demo programmes."""
+    return await create_programmes_of(service, establishment_id, *DEMO_PROGRAMMES)
 
 
 def _phq9(total: int) -> dict[str, int]:
