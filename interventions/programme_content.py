@@ -154,19 +154,20 @@ def parse_session(data: Any) -> SessionContent:
     )
 
 
-def _refuse(detail: str) -> ServiceError:
-    return ServiceError(Code.INVALID_REQUEST, detail)
+def _refuse(detail: str, reason: str) -> ServiceError:
+    """`reason` is a stable word the device turns into its own sentence, in its language."""
+    return ServiceError(Code.INVALID_REQUEST, detail, extra={"reason": reason})
 
 
 def _plain(value: Any, limit: int, what: str) -> str:
     if not isinstance(value, str):
-        raise _refuse(f"{what} must be text.")
+        raise _refuse(f"{what} must be text.", "not_text")
     if len(value) > limit:
-        raise _refuse(f"{what} must be {limit} characters or fewer.")
+        raise _refuse(f"{what} must be {limit} characters or fewer.", "too_long")
     if MARKUP.search(value):
-        raise _refuse(f"{what} must be plain words, without < > tags.")
+        raise _refuse(f"{what} must be plain words, without < > tags.", "markup")
     if CONTROL.search(value):
-        raise _refuse(f"{what} has characters that are not text.")
+        raise _refuse(f"{what} has characters that are not text.", "not_text")
     return value.strip()
 
 
@@ -175,21 +176,21 @@ def check_answer(exercise: Exercise, value: Any) -> Any:
     if exercise.kind == ExerciseKind.TEXT:
         text = _plain(value, MAX_TEXT, "Your answer")
         if not text:
-            raise _refuse("Write something before saving.")
+            raise _refuse("Write something before saving.", "empty")
         return text
     if exercise.kind == ExerciseKind.CHOICE:
         if not isinstance(value, str) or all(o.value != value for o in exercise.options):
-            raise _refuse("Choose one of the answers shown.")
+            raise _refuse("Choose one of the answers shown.", "choice")
         return value
     if not isinstance(value, Mapping) or set(value) - set(PLAN_PARTS):
-        raise _refuse("A plan has triggers, ways to avoid them and ways to cope.")
+        raise _refuse("A plan has triggers, ways to avoid them and ways to cope.", "plan")
     plan: dict[str, list[str]] = {}
     for part in PLAN_PARTS:
         items = value.get(part, [])
         if not isinstance(items, list) or len(items) > MAX_PLAN_ITEMS:
-            raise _refuse(f"Each part of the plan has up to {MAX_PLAN_ITEMS} entries.")
+            raise _refuse(f"Each part of the plan has up to {MAX_PLAN_ITEMS} entries.", "plan_size")
         entries = [_plain(i, MAX_PLAN_ITEM, "Each entry of the plan") for i in items]
         plan[part] = [e for e in entries if e]
     if not any(plan.values()):
-        raise _refuse("Write at least one thing in your plan before saving.")
+        raise _refuse("Write at least one thing in your plan before saving.", "plan_empty")
     return plan

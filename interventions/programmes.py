@@ -656,7 +656,9 @@ class Programmes:
                 break
             if completed_at is None:
                 raise ServiceError(
-                    Code.CONFLICT, f"Finish session {earlier.position} before this one."
+                    Code.CONFLICT,
+                    f"Finish session {earlier.position} before this one.",
+                    extra={"reason": "order"},
                 )
         this = next(x for x in sessions if x[0].id == sid)
         return row, enrolment, this[1], this[2] is not None
@@ -797,7 +799,7 @@ class Programmes:
                     raise ServiceError(
                         Code.INVALID_REQUEST,
                         "Answer every exercise in this session first.",
-                        extra={"missing": missing},
+                        extra={"missing": missing, "reason": "unanswered"},
                     )
                 await conn.execute(
                     insert(programme_completions).values(

@@ -170,7 +170,10 @@ async def test_sessions_are_worked_in_order_and_a_reload_shows_every_saved_answe
     # Not complete until every exercise has an answer.
     with pytest.raises(ServiceError) as caught:
         await p.svc.complete_session(p.prisoner, first)
-    assert caught.value.code.status == 400 and caught.value.extra == {"missing": ["ready"]}
+    assert caught.value.code.status == 400 and caught.value.extra == {
+        "missing": ["ready"],
+        "reason": "unanswered",
+    }
     await p.svc.record_answer(p.prisoner, first, "ready", "thinking", client_id=cid())
     view = await p.svc.my_programme(p.prisoner, p.ids[0])
     assert [s.state for s in view.sessions] == ["open", "locked", "locked"]
