@@ -600,6 +600,17 @@ class Programmes:
             )
             for r in rows
         ]
+        # Scores come from a person's answers: showing them is a reading, logged per person.
+        for row in found:
+            if row.latest_scores:
+                await self._record(
+                    Action.ANSWERS_VIEWED,
+                    actor,
+                    est,
+                    row.prisoner_id,
+                    latest=len(row.latest_scores),
+                    text=False,
+                )
         return sorted(found, key=lambda x: (x.display_name, x.prisoner_id))
 
     async def _latest_scores(

@@ -29,7 +29,7 @@ from interventions.programmes import Programmes
 from interventions.questionnaires import Questionnaires
 from interventions.tables import questionnaire_plans
 from tests.world import World, bearer, new_staff, sign_in_prisoner, sign_in_staff
-from web.demo_programmes import SUBSTANCE, THINKING, create_programmes
+from web.demo_programmes import SUBSTANCE, THINKING, create_programmes, seed_programmes
 from web.state import ACCESS, DATABASE, SCHEDULING, SETTINGS, SUBJECT_KEYS
 
 PLAN = {"triggers": ["Pay day"], "avoid": ["Give my card to my sister"], "cope": ["Ring Sam"]}
@@ -327,6 +327,7 @@ async def test_the_keyworker_and_clinician_read_answers_officers_never_and_each_
     (row,) = await p.svc.caseload(p.keyworker)
     assert (row.prisoner_id, row.programmes[0].completed_sessions) == (pid, 1)
     assert [(s.kind, s.score) for s in row.latest_scores] == [("phq9", 9)]
+    assert p.actions[-1] == "answers_viewed" and p.audit.records[-1].subject == pid
     assert [r.prisoner_id for r in await p.svc.caseload(p.clinician)] == [pid]
     with pytest.raises(ServiceError):
         await p.svc.caseload(p.officer)
@@ -427,6 +428,34 @@ async def test_the_api_answers_and_refuses_as_the_service_does(client: Any, worl
     assert seen["session_list"][0]["answers"] == {"last_time": "I shouted at my cellmate"}
     caseload = await (await client.get("/api/programmes/caseload", headers=clinician)).json()
     assert caseload["people"][0]["programmes"][0]["programme"]["id"] == ids[1]
+
+
+async def test_the_demo_seeds_programmes_a_session_done_and_three_checks_of_two_scores(
+    p: P,
+) -> None:
+    keys = await asyncio.to_thread(load_service_keys, p.app[SETTINGS].keys_dir)
+    pr = p.world.prisoners[1]
+    staff = [{"role": "keyworker", "account_id": p.keyworker.account_id}]
+    await p.app[ACCESS].caseloads.set_caseload(p.officer, p.keyworker.account_id, [pr.account_id])
+    seeded = await seed_programmes(
+        p.app[DATABASE],
+        cipher=FieldCipher(keys.field_key),
+        subject_keys=p.app[SUBJECT_KEYS],
+        audit=p.audit,
+        clock=p.clock,
+        est_id=p.world.est,
+        staff=staff,
+        prisoners=[{"account_id": pr.account_id, "prison_number": pr.prison_number}],
+    )
+    assert len(seeded["programmes"]) == 3
+    them = Principal(pr.account_id, Role.PRISONER, p.world.est, session_id="t")
+    points = await p.questionnaires.scores(them)
+    trend = {k: [x.score for x in points if x.kind == k] for k in ("audit", "phq9")}
+    assert trend == {"audit": [22, 15, 9], "phq9": [17, 11, 6]}
+    assert points[0].submitted_at == p.clock.now() - timedelta(days=28)
+    view = await p.svc.my_programme(them, seeded["programmes"][0])
+    assert [s.state for s in view.sessions] == ["done", "open", "locked"]
+    assert view.sessions[1].answers["plan"]["cope"] == ["Ring my sponsor", "Go to the gym"]
 
 
 def app_programmes(app: Any) -> Programmes:
