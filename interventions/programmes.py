@@ -124,6 +124,9 @@ class AnswerRecord:
     updated_at: datetime
     # True when this client id had been seen before: nothing was changed.
     replayed: bool
+    # The write said which version it changed (`base_version`) and another write had
+    # landed since: the later write still wins, and the device can say so.
+    conflicted: bool = False
 
 
 @dataclass(frozen=True)
@@ -682,6 +685,7 @@ class Programmes:
         value: Any,
         *,
         client_id: Any,
+        base_version: Any = None,
     ) -> AnswerRecord:
         """Save one exercise's answer for the prisoner, idempotently by `client_id`.
 
@@ -689,10 +693,16 @@ class Programmes:
         A client id seen before (for this prisoner) returns that write's record with
         `replayed=True` and changes nothing, even if a later write has since replaced
         the answer. Otherwise the answer is checked, sealed and stored (replacing any
-        earlier answer to the exercise, `version` + 1).
+        earlier answer to the exercise, `version` + 1). The rule between two devices: the
+        later write to arrive wins; a write that names the version it edited
+        (`base_version`, 0 for none) and finds another is marked `conflicted`.
         """
         self._prisoner(actor)
         cid = _client_id(client_id)
+        if base_version is not None and (
+            isinstance(base_version, bool) or not isinstance(base_version, int) or base_version < 0
+        ):
+            raise ServiceError(Code.INVALID_REQUEST, "The base version must be a whole number.")
         prisoner = actor.account_id
         a = programme_answers.c
         await self._require_open(actor, MODULE)
@@ -763,7 +773,10 @@ class Programmes:
             if seen is not None:
                 return seen
             raise ServiceError(Code.CONFLICT, "This answer changed meanwhile: try again.") from None
-        return AnswerRecord(answer_id, row.id, key, cid, version, now, replayed=False)
+        conflicted = base_version is not None and base_version != version - 1
+        return AnswerRecord(
+            answer_id, row.id, key, cid, version, now, replayed=False, conflicted=conflicted
+        )
 
     async def _write_of(
         self, conn: AsyncConnection, prisoner: str, client_id: str

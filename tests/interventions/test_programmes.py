@@ -218,13 +218,23 @@ async def test_an_answer_is_idempotent_by_its_client_id_and_the_later_write_wins
     assert view.sessions[0].answers["change"] == "second words"
     assert await p.count(programme_answers) == 1
     assert await p.count(programme_answer_writes) == 2
+    # Two devices edit version 2: both land, the later wins, and it is marked conflicted.
+    x = await p.svc.record_answer(
+        p.prisoner, first, "change", "device x", client_id=cid(), base_version=2
+    )
+    y = await p.svc.record_answer(
+        p.prisoner, first, "change", "device y", client_id=cid(), base_version=2
+    )
+    assert (x.version, x.conflicted, y.version, y.conflicted) == (3, False, 4, True)
+    view = await p.svc.my_programme(p.prisoner, p.ids[0])
+    assert view.sessions[0].answers["change"] == "device y"
     # The same write sent twice at once is stored once.
     c = cid()
     got = await asyncio.gather(
         p.svc.record_answer(p.prisoner, first, "ready", "ready", client_id=c),
         p.svc.record_answer(p.prisoner, first, "ready", "ready", client_id=c),
     )
-    assert {g.id for g in got} == {got[0].id} and await p.count(programme_answer_writes) == 3
+    assert {g.id for g in got} == {got[0].id} and await p.count(programme_answer_writes) == 5
 
 
 @pytest.mark.parametrize(

@@ -76,6 +76,7 @@ def _answer_json(a: AnswerRecord) -> dict[str, Any]:
         "version": a.version,
         "updated_at": iso_or_none(a.updated_at),
         "replayed": a.replayed,
+        "conflicted": a.conflicted,
     }
 
 
@@ -133,6 +134,7 @@ async def answer(request: web.Request) -> web.Response:
         request.match_info["exercise"],
         body.get("value"),
         client_id=body.get("client_id"),
+        base_version=body.get("base_version"),
     )
     return json_response(_answer_json(saved))
 
@@ -210,6 +212,7 @@ ANSWER = obj(
     version={"type": "integer"},
     updated_at=DATETIME,
     replayed={"type": "boolean"},
+    conflicted={"type": "boolean"},
 )
 
 OPENAPI: dict[str, Any] = {
@@ -248,9 +251,12 @@ OPENAPI: dict[str, Any] = {
         "put": _op(
             "Save one exercise's answer (text, a choice's value, or a plan of triggers, "
             "avoid and cope). client_id is the device's id for this write: the same id "
-            "again changes nothing (replayed: true); the later of two writes wins",
+            "again changes nothing (replayed: true); the later of two writes wins, and one "
+            "that names the version it edited (base_version) and finds another is conflicted",
             Permission.PROGRAMMES_TAKE,
-            body=obj(["value", "client_id"], value={}, client_id=ID),
+            body=obj(
+                ["value", "client_id"], value={}, client_id=ID, base_version={"type": "integer"}
+            ),
             result=ANSWER,
             parameters=path_params("session_id", "exercise"),
             errors=(400, 401, 403, 404, 409, 423),
