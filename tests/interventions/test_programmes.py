@@ -30,7 +30,7 @@ from interventions.questionnaires import Questionnaires
 from interventions.tables import questionnaire_plans
 from tests.world import World, bearer, new_staff, sign_in_prisoner, sign_in_staff
 from web.demo_programmes import SUBSTANCE, THINKING, create_programmes, seed_programmes
-from web.state import ACCESS, DATABASE, SCHEDULING, SETTINGS, SUBJECT_KEYS
+from web.state import ACCESS, CLOCK, DATABASE, SCHEDULING, SETTINGS, SUBJECT_KEYS
 
 PLAN = {"triggers": ["Pay day"], "avoid": ["Give my card to my sister"], "cope": ["Ring Sam"]}
 
@@ -438,6 +438,17 @@ async def test_the_api_answers_and_refuses_as_the_service_does(client: Any, worl
     assert seen["session_list"][0]["answers"] == {"last_time": "I shouted at my cellmate"}
     caseload = await (await client.get("/api/programmes/caseload", headers=clinician)).json()
     assert caseload["people"][0]["programmes"][0]["programme"]["id"] == ids[1]
+    # During a lockdown the device's writes answer 423 and change nothing; reading works.
+    officer_p = Principal(
+        world.staff["officer"].account_id, Role.OFFICER, world.est, session_id="t"
+    )
+    await app[SCHEDULING].declare_lockdown(
+        officer_p, world.est, starts_at=None, ends_at=app[CLOCK].now() + timedelta(hours=2)
+    )
+    resp = await client.put(url, json={"value": "during", "client_id": cid()}, headers=tokens)
+    assert resp.status == 423 and (await resp.json())["code"] == "lockdown"
+    view = await (await client.get(f"/api/me/programmes/{ids[1]}", headers=tokens)).json()
+    assert view["session_list"][0]["answers"] == {"last_time": "I shouted at my cellmate"}
 
 
 async def test_the_demo_seeds_programmes_a_session_done_and_three_checks_of_two_scores(
