@@ -1,6 +1,7 @@
 """Programmes: a person put on one (or enrolling themselves where it allows) works
-through its sessions in order, answering each exercise; staff who follow them see
-their progress and, each reading logged, their answers.
+through its sessions in order, answering each exercise. The staff's side (the caseload,
+reading a person's answers) is `self.desk` (`programme_desk.ProgrammeDesk`); what both
+read is `programme_records`.
 
 Rules, each checked before anything is written:
 - Sessions in order: a session opens when every earlier one is complete; answering a
@@ -31,28 +32,43 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.clock import Clock
 from core.db.engine import Database
-from core.db.schema import accounts, caseloads
 from core.errors import Code, ServiceError
 from core.events import Action, AuditRecord, AuditSink
-from core.fields import FieldCipher, SealedField, SubjectCipher, Unreadable
+from core.fields import FieldCipher, SubjectCipher
 from core.identity import Principal, Role
-from core.permissions import Permission, allows, require_permission
+from core.permissions import Permission, require_permission
 from interventions.instruments import instrument
 from interventions.programme_content import (
     ProgrammeKind,
     SessionContent,
     check_answer,
     parse_session,
+)
+from interventions.programme_desk import ProgrammeDesk
+from interventions.programme_records import (
+    ANSWER,
+    Programme,
+    ProgrammeView,
+    Progress,
+    clean_id,
+    enrolment_of,
+    follows,
+    missing,
+    offered,
+    programme_rows,
+    progress_of,
+    sessions_of,
+    view_of,
 )
 from interventions.programme_tables import (
     programme_answer_writes,
@@ -66,52 +82,9 @@ from interventions.questionnaires import MODULE, bring_check_forward, plan_check
 from interventions.tables import questionnaire_plans, questionnaire_responses
 from scheduling.release_steps import TransferContext
 
-ANSWER = "programme_answers.answer"
 DEFAULT_CHECK_DAYS = 28
 
 Gate = Callable[[Principal, str], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class Programme:
-    id: str
-    kind: str
-    title: str
-    title_cy: str | None
-    summary: str
-    summary_cy: str | None
-    self_enrol: bool
-    check_kinds: tuple[str, ...]
-    sessions: int
-
-
-@dataclass(frozen=True)
-class Progress:
-    """A person's place in one programme."""
-
-    enrolment_id: str
-    programme: Programme
-    enrolled_at: datetime
-    completed_sessions: int
-    completed_at: datetime | None
-
-
-@dataclass(frozen=True)
-class SessionView:
-    id: str
-    position: int
-    content: SessionContent
-    # "done", "open" (the next to do) or "locked" (an earlier one is not done).
-    state: str
-    completed_at: datetime | None
-    # exercise key -> the answer (None where the reader may not see it).
-    answers: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ProgrammeView:
-    progress: Progress
-    sessions: list[SessionView]
 
 
 @dataclass(frozen=True)
@@ -127,31 +100,6 @@ class AnswerRecord:
     # The write said which version it changed (`base_version`) and another write had
     # landed since: the later write still wins, and the device can say so.
     conflicted: bool = False
-
-
-@dataclass(frozen=True)
-class LatestScore:
-    kind: str
-    score: int
-    band: str
-    submitted_at: datetime
-
-
-@dataclass(frozen=True)
-class CaseloadRow:
-    prisoner_id: str
-    display_name: str
-    prison_number: str | None
-    programmes: list[Progress]
-    latest_scores: list[LatestScore]
-
-
-def _missing(what: str = "No such programme.") -> ServiceError:
-    return ServiceError(Code.NOT_FOUND, what)
-
-
-def _id(value: Any) -> str | None:
-    return value if isinstance(value, str) and 0 < len(value) <= 36 else None
 
 
 class Programmes:
@@ -171,6 +119,7 @@ class Programmes:
         self._clock = clock
         self._audit = audit
         self._require_open = require_open
+        self.desk = ProgrammeDesk(db, cipher=cipher, subject_keys=subject_keys, audit=audit)
 
     async def _record(
         self, action: Action, actor: Principal, establishment: str | None, subject: str, **d: Any
@@ -240,59 +189,17 @@ class Programmes:
 
     # ------------------------------------------------------------ catalogue
 
-    async def _programme_rows(
-        self, conn: AsyncConnection, where: Any, *, ids: Sequence[str] | None = None
-    ) -> dict[str, Programme]:
-        p = programmes.c
-        counts = (
-            select(programme_sessions.c.programme_id, func.count().label("n"))
-            .group_by(programme_sessions.c.programme_id)
-            .subquery()
-        )
-        query = select(programmes, counts.c.n).join(counts, counts.c.programme_id == p.id)
-        if where is not None:
-            query = query.where(where)
-        if ids is not None:
-            query = query.where(p.id.in_(list(ids)))
-        rows = await conn.execute(query.order_by(p.title, p.id))
-        return {
-            r.id: Programme(
-                r.id,
-                r.kind,
-                r.title,
-                r.title_cy,
-                r.summary,
-                r.summary_cy,
-                bool(r.self_enrol),
-                tuple(k for k in r.check_kinds.split(",") if k),
-                int(r.n),
-            )
-            for r in rows
-        }
-
-    @staticmethod
-    def _offered(establishment_id: str | None) -> Any:
-        p = programmes.c
-        return or_(p.establishment_id.is_(None), p.establishment_id == establishment_id)
-
-    async def catalogue(self, actor: Principal) -> list[Programme]:
-        """The programmes staff may put people on here: the establishment's and shared ones."""
-        require_permission(actor, Permission.PROGRAMMES_ENROL)
-        async with self._db.connect() as conn:
-            found = await self._programme_rows(conn, self._offered(actor.establishment_id))
-        return list(found.values())
-
     async def mine(self, actor: Principal) -> tuple[list[Progress], list[Programme]]:
         """A prisoner's programmes with their progress, and those they may enrol on."""
         self._prisoner(actor)
         async with self._db.connect() as conn:
-            progress = await self._progress_of(conn, [actor.account_id])
+            progress = await progress_of(conn, [actor.account_id])
             own = progress.get(actor.account_id, [])
             taken = {x.programme.id for x in own}
-            offered = await self._programme_rows(
-                conn, and_(self._offered(actor.establishment_id), programmes.c.self_enrol)
+            joinable = await programme_rows(
+                conn, and_(offered(actor.establishment_id), programmes.c.self_enrol)
             )
-        return own, [p for p in offered.values() if p.id not in taken]
+        return own, [p for p in joinable.values() if p.id not in taken]
 
     @staticmethod
     def _prisoner(actor: Principal) -> None:
@@ -300,45 +207,17 @@ class Programmes:
         if actor.role != Role.PRISONER or actor.establishment_id is None:
             raise ServiceError(Code.FORBIDDEN)
 
-    async def _progress_of(
-        self, conn: AsyncConnection, prisoner_ids: Sequence[str], establishment_id: Any = None
-    ) -> dict[str, list[Progress]]:
-        e = programme_enrolments.c
-        done = (
-            select(programme_completions.c.enrolment_id, func.count().label("n"))
-            .group_by(programme_completions.c.enrolment_id)
-            .subquery()
-        )
-        query = (
-            select(programme_enrolments, done.c.n)
-            .outerjoin(done, done.c.enrolment_id == e.id)
-            .where(e.prisoner_id.in_(list(prisoner_ids)))
-            .order_by(e.enrolled_at, e.id)
-        )
-        if establishment_id is not None:
-            query = query.where(e.establishment_id == establishment_id)
-        rows = list(await conn.execute(query))
-        known = await self._programme_rows(conn, None, ids=[r.programme_id for r in rows])
-        found: dict[str, list[Progress]] = {}
-        for r in rows:
-            found.setdefault(r.prisoner_id, []).append(
-                Progress(r.id, known[r.programme_id], r.enrolled_at, int(r.n or 0), r.completed_at)
-            )
-        return found
-
-    # ------------------------------------------------------------- enrolling
-
     async def enrol_self(self, actor: Principal, programme_id: Any) -> Progress:
         self._prisoner(actor)
         await self._require_open(actor, MODULE)
         try:
             async with self._db.begin() as conn:
-                found = await self._programme_rows(
-                    conn, self._offered(actor.establishment_id), ids=[_id(programme_id) or ""]
+                found = await programme_rows(
+                    conn, offered(actor.establishment_id), ids=[clean_id(programme_id) or ""]
                 )
                 programme = found.get(str(programme_id))
                 if programme is None:
-                    raise _missing()
+                    raise missing()
                 if not programme.self_enrol:
                     raise ServiceError(
                         Code.FORBIDDEN,
@@ -365,13 +244,11 @@ class Programmes:
         require_permission(actor, Permission.PROGRAMMES_ENROL)
         try:
             async with self._db.begin() as conn:
-                est = await self._follows(conn, actor, prisoner_id)
-                found = await self._programme_rows(
-                    conn, self._offered(est), ids=[_id(programme_id) or ""]
-                )
+                est = await follows(conn, actor, prisoner_id)
+                found = await programme_rows(conn, offered(est), ids=[clean_id(programme_id) or ""])
                 programme = found.get(str(programme_id))
                 if programme is None:
-                    raise _missing()
+                    raise missing()
                 progress = await self._enrol(conn, actor, str(prisoner_id), est, programme)
         except IntegrityError:
             raise ServiceError(Code.CONFLICT, "Already on this programme.") from None
@@ -429,242 +306,31 @@ class Programmes:
 
     # --------------------------------------------------------------- reading
 
-    async def _enrolment(self, conn: AsyncConnection, prisoner_id: str, programme_id: Any) -> Any:
-        e = programme_enrolments.c
-        pid = _id(programme_id)
-        if pid is None:
-            raise _missing()
-        row = (
-            await conn.execute(
-                select(programme_enrolments).where(
-                    and_(e.programme_id == pid, e.prisoner_id == prisoner_id)
-                )
-            )
-        ).first()
-        if row is None:
-            raise _missing()
-        return row
-
-    async def _sessions(
-        self, conn: AsyncConnection, enrolment: Any
-    ) -> list[tuple[Any, SessionContent, datetime | None]]:
-        s = programme_sessions.c
-        rows = list(
-            await conn.execute(
-                select(programme_sessions, programme_completions.c.completed_at)
-                .outerjoin(
-                    programme_completions,
-                    and_(
-                        programme_completions.c.session_id == s.id,
-                        programme_completions.c.enrolment_id == enrolment.id,
-                    ),
-                )
-                .where(s.programme_id == enrolment.programme_id)
-                .order_by(s.position)
-            )
-        )
-        return [(r, parse_session(json.loads(r.content)), r.completed_at) for r in rows]
-
-    async def _view(
-        self, conn: AsyncConnection, enrolment: Any, *, with_answers: bool
-    ) -> ProgrammeView:
-        sessions = await self._sessions(conn, enrolment)
-        answers: dict[tuple[str, str], Any] = {}
-        if with_answers:
-            a = programme_answers.c
-            rows = list(
-                await conn.execute(
-                    select(a.id, a.session_id, a.exercise, a.answer_enc).where(
-                        a.enrolment_id == enrolment.id
-                    )
-                )
-            )
-            opened = await self._subject_keys.open_many(
-                conn,
-                [SealedField(r.answer_enc, enrolment.prisoner_id, ANSWER, r.id) for r in rows],
-            )
-            for r, text in zip(rows, opened, strict=True):
-                if not isinstance(text, Unreadable):
-                    answers[(r.session_id, r.exercise)] = json.loads(text)
-        views: list[SessionView] = []
-        open_found = False
-        for row, content, completed_at in sessions:
-            if completed_at is not None:
-                state = "done"
-            elif not open_found:
-                state, open_found = "open", True
-            else:
-                state = "locked"
-            views.append(
-                SessionView(
-                    row.id,
-                    row.position,
-                    content,
-                    state,
-                    completed_at,
-                    {k: v for (sid, k), v in answers.items() if sid == row.id},
-                )
-            )
-        found = await self._progress_of(conn, [enrolment.prisoner_id])
-        progress = next(x for x in found[enrolment.prisoner_id] if x.enrolment_id == enrolment.id)
-        return ProgrammeView(progress, views)
-
     async def my_programme(self, actor: Principal, programme_id: Any) -> ProgrammeView:
         """One's own programme: its sessions, where one is, and one's answers."""
         self._prisoner(actor)
         async with self._db.connect() as conn:
-            enrolment = await self._enrolment(conn, actor.account_id, programme_id)
-            return await self._view(conn, enrolment, with_answers=True)
-
-    async def answers_of(
-        self, actor: Principal, prisoner_id: Any, programme_id: Any
-    ) -> ProgrammeView:
-        """A followed person's programme with their answers; the reading is logged."""
-        require_permission(actor, Permission.PROGRAMME_ANSWERS_READ)
-        async with self._db.connect() as conn:
-            est = await self._follows(conn, actor, prisoner_id)
-            enrolment = await self._enrolment(conn, str(prisoner_id), programme_id)
-            if enrolment.establishment_id != est:
-                raise _missing()
-            view = await self._view(conn, enrolment, with_answers=True)
-        await self._record(
-            Action.PROGRAMME_ANSWERS_VIEWED,
-            actor,
-            est,
-            str(prisoner_id),
-            programme=enrolment.programme_id,
-            answers=sum(len(s.answers) for s in view.sessions),
-        )
-        return view
-
-    async def _follows(self, conn: AsyncConnection, actor: Principal, prisoner_id: Any) -> str:
-        """The person's establishment, if the actor follows them: clinical staff their
-        establishment's prisoners, a keyworker their own caseload. Anyone else is told
-        there is no such person (404, no oracle)."""
-        if _id(prisoner_id) is None:
-            raise ServiceError(Code.NOT_FOUND, "No such person.")
-        est = await conn.scalar(
-            select(accounts.c.establishment_id).where(
-                and_(accounts.c.id == prisoner_id, accounts.c.role == Role.PRISONER.value)
-            )
-        )
-        if est is None or est != actor.establishment_id:
-            raise ServiceError(Code.NOT_FOUND, "No such person.")
-        if not allows(actor, Permission.CLINICAL_TEXT_READ):
-            on = await conn.scalar(
-                select(caseloads.c.prisoner_id).where(
-                    and_(
-                        caseloads.c.keyworker_id == actor.account_id,
-                        caseloads.c.prisoner_id == prisoner_id,
-                    )
-                )
-            )
-            if on is None:
-                raise ServiceError(Code.NOT_FOUND, "No such person.")
-        return str(est)
-
-    async def caseload(self, actor: Principal) -> list[CaseloadRow]:
-        """The people one follows here with their programmes' progress and latest scores:
-        a keyworker's caseload; for clinical staff, everyone here on a programme."""
-        require_permission(actor, Permission.PROGRAMMES_ENROL)
-        est = actor.establishment_id
-        if est is None:
-            return []
-        c = accounts.c
-        if allows(actor, Permission.CLINICAL_TEXT_READ):
-            people = select(c.id, c.display_name_enc, c.prison_number_enc).where(
-                c.id.in_(
-                    select(programme_enrolments.c.prisoner_id).where(
-                        programme_enrolments.c.establishment_id == est
-                    )
-                )
-            )
-        else:
-            people = (
-                select(c.id, c.display_name_enc, c.prison_number_enc)
-                .join(caseloads, caseloads.c.prisoner_id == c.id)
-                .where(caseloads.c.keyworker_id == actor.account_id)
-            )
-        people = people.where(and_(c.establishment_id == est, c.role == Role.PRISONER.value))
-        async with self._db.connect() as conn:
-            rows = list(await conn.execute(people))
-            ids = [r.id for r in rows]
-            progress = await self._progress_of(conn, ids, est)
-            latest = await self._latest_scores(conn, ids)
-        found = [
-            CaseloadRow(
-                r.id,
-                self._cipher.decrypt(r.display_name_enc, row=r.id, column="display_name"),
-                None
-                if r.prison_number_enc is None
-                else self._cipher.decrypt(r.prison_number_enc, row=r.id, column="prison_number"),
-                progress.get(r.id, []),
-                latest.get(r.id, []),
-            )
-            for r in rows
-        ]
-        # Scores come from a person's answers: showing them is a reading, logged per person.
-        for row in found:
-            if row.latest_scores:
-                await self._record(
-                    Action.ANSWERS_VIEWED,
-                    actor,
-                    est,
-                    row.prisoner_id,
-                    latest=len(row.latest_scores),
-                    text=False,
-                )
-        return sorted(found, key=lambda x: (x.display_name, x.prisoner_id))
-
-    async def _latest_scores(
-        self, conn: AsyncConnection, prisoner_ids: Sequence[str]
-    ) -> dict[str, list[LatestScore]]:
-        q = questionnaire_responses.c
-        newest = (
-            select(q.prisoner_id, q.kind, func.max(q.submitted_at).label("at"))
-            .where(q.prisoner_id.in_(list(prisoner_ids)))
-            .group_by(q.prisoner_id, q.kind)
-            .subquery()
-        )
-        rows = await conn.execute(
-            select(q.prisoner_id, q.kind, q.score, q.band, q.submitted_at)
-            .join(
-                newest,
-                and_(
-                    newest.c.prisoner_id == q.prisoner_id,
-                    newest.c.kind == q.kind,
-                    newest.c.at == q.submitted_at,
-                ),
-            )
-            .order_by(q.prisoner_id, q.kind)
-        )
-        found: dict[str, list[LatestScore]] = {}
-        for r in rows:
-            mine = found.setdefault(r.prisoner_id, [])
-            if all(x.kind != r.kind for x in mine):
-                mine.append(LatestScore(r.kind, r.score, r.band, r.submitted_at))
-        return found
-
-    # -------------------------------------------------------------- working
+            enrolment = await enrolment_of(conn, actor.account_id, programme_id)
+            return await view_of(conn, self._subject_keys, enrolment, with_answers=True)
 
     async def _open_session(
         self, conn: AsyncConnection, actor: Principal, session_id: Any
     ) -> tuple[Any, Any, SessionContent, bool]:
         """The session, the actor's enrolment on its programme, its content, and
         whether it is complete; refused if it is locked behind an earlier one."""
-        sid = _id(session_id)
+        sid = clean_id(session_id)
         if sid is None:
-            raise _missing("No such session.")
+            raise missing("No such session.")
         row = (
             await conn.execute(select(programme_sessions).where(programme_sessions.c.id == sid))
         ).first()
         if row is None:
-            raise _missing("No such session.")
+            raise missing("No such session.")
         try:
-            enrolment = await self._enrolment(conn, actor.account_id, row.programme_id)
+            enrolment = await enrolment_of(conn, actor.account_id, row.programme_id)
         except ServiceError:
-            raise _missing("No such session.") from None
-        sessions = await self._sessions(conn, enrolment)
+            raise missing("No such session.") from None
+        sessions = await sessions_of(conn, enrolment)
         for earlier, _, completed_at in sessions:
             if earlier.position >= row.position:
                 break
@@ -751,11 +417,14 @@ class Programmes:
                         )
                     )
                 else:
-                    await conn.execute(
+                    changed = await conn.execute(
                         update(programme_answers)
                         .where(and_(a.id == answer_id, a.version == current.version))
                         .values(answer_enc=sealed, client_id=cid, version=version, updated_at=now)
                     )
+                    if changed.rowcount != 1:
+                        # Another write to this exercise committed since we read it.
+                        raise _changed()
                 await conn.execute(
                     insert(programme_answer_writes).values(
                         prisoner_id=prisoner,
@@ -772,7 +441,7 @@ class Programmes:
                 seen = await self._write_of(conn, prisoner, cid)
             if seen is not None:
                 return seen
-            raise ServiceError(Code.CONFLICT, "This answer changed meanwhile: try again.") from None
+            raise _changed() from None
         conflicted = base_version is not None and base_version != version - 1
         return AnswerRecord(
             answer_id, row.id, key, cid, version, now, replayed=False, conflicted=conflicted
@@ -805,7 +474,15 @@ class Programmes:
         """Mark a session done once every exercise has an answer; again changes nothing."""
         self._prisoner(actor)
         await self._require_open(actor, MODULE)
+        try:
+            return await self._complete(actor, session_id)
+        except IntegrityError:
+            # The same session completed twice at once: the other request did it.
+            return await self._complete(actor, session_id)
+
+    async def _complete(self, actor: Principal, session_id: Any) -> Progress:
         now = self._clock.now()
+        finished = False
         async with self._db.begin() as conn:
             row, enrolment, content, done = await self._open_session(conn, actor, session_id)
             if not done:
@@ -831,7 +508,7 @@ class Programmes:
                     )
                 )
                 finished = await self._after_completion(conn, enrolment, now)
-            found = await self._progress_of(conn, [actor.account_id])
+            found = await progress_of(conn, [actor.account_id])
         progress = next(x for x in found[actor.account_id] if x.enrolment_id == enrolment.id)
         if not done:
             await self._record(
@@ -910,6 +587,12 @@ class Programmes:
             .values(establishment_id=ctx.to_establishment_id)
         )
         ctx.summary["programmes"] = moved.rowcount
+
+
+def _changed() -> ServiceError:
+    return ServiceError(
+        Code.CONFLICT, "This answer changed meanwhile: try again.", extra={"reason": "changed"}
+    )
 
 
 def _client_id(value: Any) -> str:

@@ -323,24 +323,24 @@ async def test_the_keyworker_and_clinician_read_answers_officers_never_and_each_
     await _do_session(p, first, {"change": "Less drink", "ready": "ready"})
     pid = p.prisoner.account_id
     for reader in (p.keyworker, p.clinician):
-        view = await p.svc.answers_of(reader, pid, p.ids[0])
+        view = await p.svc.desk.answers_of(reader, pid, p.ids[0])
         assert view.sessions[0].answers["change"] == "Less drink"
         assert p.actions[-1] == "programme_answers_viewed"
         assert p.audit.records[-1].details == {"programme": p.ids[0], "answers": 2}
     admin = _staff(p.world, "admin")
     for reader in (p.officer, admin):
         with pytest.raises(ServiceError) as caught:
-            await p.svc.answers_of(reader, pid, p.ids[0])
+            await p.svc.desk.answers_of(reader, pid, p.ids[0])
         assert caught.value.code.status == 403
     # The caseload view: progress and latest scores, no answers.
     await p.questionnaires.submit(p.prisoner, "phq9", {str(n): 1 for n in range(1, 10)})
-    (row,) = await p.svc.caseload(p.keyworker)
+    (row,) = await p.svc.desk.caseload(p.keyworker)
     assert (row.prisoner_id, row.programmes[0].completed_sessions) == (pid, 1)
     assert [(s.kind, s.score) for s in row.latest_scores] == [("phq9", 9)]
     assert p.actions[-1] == "answers_viewed" and p.audit.records[-1].subject == pid
-    assert [r.prisoner_id for r in await p.svc.caseload(p.clinician)] == [pid]
+    assert [r.prisoner_id for r in await p.svc.desk.caseload(p.clinician)] == [pid]
     with pytest.raises(ServiceError):
-        await p.svc.caseload(p.officer)
+        await p.svc.desk.caseload(p.officer)
 
 
 async def test_progress_checks_come_due_every_n_sessions(p: P) -> None:
@@ -389,14 +389,14 @@ async def test_records_move_with_the_person_on_transfer(p: P) -> None:
     # The old establishment's staff see them no more.
     for reader in (p.keyworker, p.clinician):
         with pytest.raises(ServiceError) as caught:
-            await p.svc.answers_of(reader, pid, p.ids[0])
+            await p.svc.desk.answers_of(reader, pid, p.ids[0])
         assert caught.value.code.status == 404
-    assert await p.svc.caseload(p.clinician) == []
+    assert await p.svc.desk.caseload(p.clinician) == []
     their = await new_staff(p.app, Role.CLINICIAN, "clin.two", p.world.other_est)
     there = Principal(their.account_id, Role.CLINICIAN, p.world.other_est, session_id="t")
-    view = await p.svc.answers_of(there, pid, p.ids[0])
+    view = await p.svc.desk.answers_of(there, pid, p.ids[0])
     assert view.progress.completed_sessions == 1 and view.sessions[0].answers["change"] == "x"
-    assert [r.prisoner_id for r in await p.svc.caseload(there)] == [pid]
+    assert [r.prisoner_id for r in await p.svc.desk.caseload(there)] == [pid]
     async with p.app[DATABASE].connect() as conn:
         plans = {r.establishment_id for r in await conn.execute(select(questionnaire_plans))}
     assert plans == {p.world.other_est}

@@ -521,6 +521,14 @@ QUERY_CASES: list[tuple[str, str, str, tuple[str, str], dict[str, Any]]] = [
 ]
 BOOKING = {"starts_at": FUTURE}
 BODY_CASES: list[tuple[str, str, str, tuple[str, str], dict[str, Any]]] = [
+    # Another establishment's programme is not offered here: as a missing one.
+    (
+        "clinician",
+        "POST",
+        "/api/prisoners/{my_prisoner}/programmes",
+        ("programme_id", "their_programme"),
+        {},
+    ),
     (
         "clinician",
         "POST",
@@ -641,6 +649,7 @@ async def test_ids_in_the_query_or_body_answer_for_anothers_record_as_for_a_miss
     leaks = []
     for caller, method, path, (field, record), rest in [*QUERY_CASES, *BODY_CASES]:
         path = path.replace("{my_request}", records.ids["my_request"])
+        path = path.replace("{my_prisoner}", records.ids["my_prisoner"])
         fixed = {k: _resolve(records, sched, v) for k, v in rest.items()}
         answers = []
         for value in (str(uuid.uuid4()), records.ids[record]):

@@ -8,13 +8,9 @@ from typing import Any
 from aiohttp import web
 
 from core.permissions import Permission
-from interventions.programmes import (
-    AnswerRecord,
-    CaseloadRow,
-    Programme,
-    ProgrammeView,
-    Progress,
-)
+from interventions.programme_desk import CaseloadRow
+from interventions.programme_records import Programme, ProgrammeView, Progress
+from interventions.programmes import AnswerRecord
 from web.auth import require
 from web.interventions import PROGRAMMES
 from web.openapi import DATETIME, STR, obj, op
@@ -151,14 +147,14 @@ async def complete(request: web.Request) -> web.Response:
 @routes.get("/api/programmes")
 async def catalogue(request: web.Request) -> web.Response:
     principal = await require(request, Permission.PROGRAMMES_ENROL)
-    found = await request.app[PROGRAMMES].catalogue(principal)
+    found = await request.app[PROGRAMMES].desk.catalogue(principal)
     return json_response({"programmes": [_programme_json(p) for p in found]})
 
 
 @routes.get("/api/programmes/caseload")
 async def caseload(request: web.Request) -> web.Response:
     principal = await require(request, Permission.PROGRAMMES_ENROL)
-    rows = await request.app[PROGRAMMES].caseload(principal)
+    rows = await request.app[PROGRAMMES].desk.caseload(principal)
     return json_response({"people": [_row_json(r) for r in rows]})
 
 
@@ -175,7 +171,7 @@ async def enrol(request: web.Request) -> web.Response:
 @routes.get("/api/prisoners/{prisoner_id}/programmes/{programme_id}/answers")
 async def answers_of(request: web.Request) -> web.Response:
     principal = await require(request, Permission.PROGRAMME_ANSWERS_READ)
-    view = await request.app[PROGRAMMES].answers_of(
+    view = await request.app[PROGRAMMES].desk.answers_of(
         principal, request.match_info["prisoner_id"], request.match_info["programme_id"]
     )
     return json_response(_view_json(view))
