@@ -57,7 +57,7 @@ from web import (
     ws,
 )
 from web.interventions import api as interventions_api
-from web.interventions import interventions_ctx
+from web.interventions import interventions_ctx, programmes_api
 from web.interventions import pages as interventions_pages
 from web.interventions import sync as interventions_sync
 from web.kiosk import applications as kiosk_applications
@@ -110,6 +110,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     interventions_api,
     interventions_pages,
     interventions_sync,
+    programmes_api,
     kiosk_money,
     kiosk_shop,
 )

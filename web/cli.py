@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import getpass
 import json
@@ -396,6 +397,7 @@ async def _demo(core: Core, args: argparse.Namespace) -> int:
     from core.places.service import Places
     from web.app import build_access, build_scheduling
     from web.demo import describe, seed
+    from web.demo_programmes import seed_programmes
 
     clock = SystemClock()
     subject_keys = SubjectKeys(core.audit.keys, clock)
@@ -409,6 +411,14 @@ async def _demo(core: Core, args: argparse.Namespace) -> int:
         clock=clock,
         audit=core.audit,
     )
+    programmes = functools.partial(
+        seed_programmes,
+        core.db,
+        cipher=FieldCipher(core.keys.field_key),
+        subject_keys=subject_keys,
+        audit=core.audit,
+        clock=clock,
+    )
     data = await seed(
         core.identity,
         core.settings.data_dir / "demo.json",
@@ -416,6 +426,9 @@ async def _demo(core: Core, args: argparse.Namespace) -> int:
         places=places,
         people=people,
         access=access,
+        programmes=lambda est, staff, prisoners: programmes(
+            est_id=est, staff=staff, prisoners=prisoners
+        ),
     )
     url = f"http://{core.settings.host}:{core.settings.port}"
     if args.json:
