@@ -56,6 +56,9 @@ from web import (
     test_calls,
     ws,
 )
+from web.campus import api as campus_api
+from web.campus import campus_ctx
+from web.campus import pages as campus_pages
 from web.interventions import api as interventions_api
 from web.interventions import interventions_ctx
 from web.interventions import pages as interventions_pages
@@ -110,6 +113,8 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     interventions_pages,
     kiosk_money,
     kiosk_shop,
+    campus_api,
+    campus_pages,
 )
 
 
@@ -145,6 +150,7 @@ def create_app(
         kiosk_applications.applications_ctx,
         kiosk_timetable.timetable_ctx,
         interventions_ctx,
+        campus_ctx,
         kiosk_money.money_ctx,
         kiosk_shop.shop_ctx,
         ws.signalling_ctx,
