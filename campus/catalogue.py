@@ -243,7 +243,10 @@ class Catalogue:
                 if enrolled is None or row.status != "approved":
                     raise ServiceError(Code.NOT_FOUND, NO_FILE)
             else:
-                await self.visible_course(conn, actor, row.course_id)
+                try:
+                    await self.visible_course(conn, actor, row.course_id)
+                except ServiceError:
+                    raise ServiceError(Code.NOT_FOUND, NO_FILE) from None
         if learner:
             await self._gate(actor, "campus")
         return _file(row), bytes(row.data)

@@ -100,6 +100,11 @@ async def test_every_route_as_every_role_matches_the_table(client: Any, world: A
             "{kind}",
             "{entry_id}",
             "{order_id}",
+            "{course_id}",
+            "{lesson_id}",
+            "{file_id}",
+            "{learner_id}",
+            "{goal_id}",
         ):
             url = url.replace(placeholder, str(uuid.uuid4()))
         url = url.replace("{clinician_id}", str(uuid.uuid4())).replace("{token_id}", "x")
