@@ -362,6 +362,7 @@ async def _demo(core: Core, args: argparse.Namespace) -> int:
     from core.people.service import People
     from core.places.service import Places
     from web.app import build_access, build_scheduling
+    from web.campus import build_campus
     from web.demo import describe, seed
 
     clock = SystemClock()
@@ -383,6 +384,7 @@ async def _demo(core: Core, args: argparse.Namespace) -> int:
         places=places,
         people=people,
         access=access,
+        campus=build_campus(core.db, core.audit, clock, core.keys, subject_keys, scheduling),
     )
     url = f"http://{core.settings.host}:{core.settings.port}"
     if args.json:

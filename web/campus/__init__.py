@@ -15,7 +15,12 @@ from aiohttp import web
 from campus.catalogue import Catalogue
 from campus.learning import Learning
 from campus.rules import MODULE
-from core.fields import FieldCipher
+from core.clock import Clock
+from core.db import Database
+from core.events import AuditSink
+from core.fields import FieldCipher, SubjectCipher
+from core.keys import ServiceKeys
+from scheduling import SchedulingService
 from scheduling.release_steps import TransferContext
 from web.state import AUDIT, CLOCK, DATABASE, KEYS, SCHEDULING, SUBJECT_KEYS
 
@@ -23,20 +28,33 @@ CATALOGUE = web.AppKey("campus_catalogue", Catalogue)
 LEARNING = web.AppKey("campus_learning", Learning)
 
 
+def build_campus(
+    db: Database,
+    audit: AuditSink,
+    clock: Clock,
+    keys: ServiceKeys,
+    subject_keys: SubjectCipher,
+    scheduling: SchedulingService,
+) -> tuple[Catalogue, Learning]:
+    """The two services, registered with the lockdown (the app and `throughcare demo`)."""
+    scheduling.suspensions.register(MODULE)
+    catalogue = Catalogue(db, clock=clock, audit=audit, gate=scheduling.require_open)
+    learning = Learning(
+        db,
+        catalogue,
+        cipher=FieldCipher(keys.field_key),
+        subject_keys=subject_keys,
+        clock=clock,
+        audit=audit,
+        gate=scheduling.require_open,
+    )
+    return catalogue, learning
+
+
 async def campus_ctx(app: web.Application) -> AsyncIterator[None]:
     scheduling = app[SCHEDULING]
-    scheduling.suspensions.register(MODULE)
-    catalogue = Catalogue(
-        app[DATABASE], clock=app[CLOCK], audit=app[AUDIT], gate=scheduling.require_open
-    )
-    learning = Learning(
-        app[DATABASE],
-        catalogue,
-        cipher=FieldCipher(app[KEYS].field_key),
-        subject_keys=app[SUBJECT_KEYS],
-        clock=app[CLOCK],
-        audit=app[AUDIT],
-        gate=scheduling.require_open,
+    catalogue, learning = build_campus(
+        app[DATABASE], app[AUDIT], app[CLOCK], app[KEYS], app[SUBJECT_KEYS], scheduling
     )
     app[CATALOGUE] = catalogue
     app[LEARNING] = learning
