@@ -230,3 +230,96 @@ async def test_staff_build_and_approve_a_course_and_the_prisoner_learns_and_is_c
     await check_accessibility(approver, axe_source, f"education progress {lang}")
     await screenshot(approver, f"staff-campus-progress{suffix}")
     assert watch.problems == []
+
+
+REFUSALS = {
+    "en": {
+        "needs": "You need to finish Reading a payslip before you can join this course.",
+        "not_found": "We could not find that lesson. You may need to join the course first.",
+        "lockdown": "Learning is closed during the lockdown. "
+        "You can still see your courses and your certificates.",
+    },
+    "cy": {
+        "needs": "Mae angen i chi orffen Reading a payslip cyn y gallwch ymuno â'r cwrs hwn.",
+        "not_found": "Ni allem ddod o hyd i'r wers honno. "
+        "Efallai bod angen i chi ymuno â'r cwrs yn gyntaf.",
+        "lockdown": "Mae Dysgu ar gau yn ystod y cyfyngiadau symud. "
+        "Gallwch weld eich cyrsiau a'ch tystysgrifau o hyd.",
+    },
+}
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite"])
+@pytest.mark.parametrize("lang", ["en", "cy"])
+async def test_the_device_says_why_when_a_course_or_lesson_is_refused_and_nothing_changes(
+    make_live: LiveFactory, browser: Any, axe_source: str, lang: str
+) -> None:
+    from web.campus import CATALOGUE, LEARNING
+    from web.state import CLOCK, SCHEDULING
+
+    live = await make_live()
+    world = await consult_world(live.app, relay_only=False)
+    teacher_staff = await new_staff(live.app, Role.DEPARTMENT_STAFF, f"t.{lang}", world.est)
+    education = next(
+        d
+        for d in await live.app[ACCESS].departments.of_establishment(SYSTEM, world.est)
+        if d.code == "education"
+    )
+    await live.app[ACCESS].departments.set_members(SYSTEM, education.id, [teacher_staff.account_id])
+    teacher = Principal(teacher_staff.account_id, Role.DEPARTMENT_STAFF, world.est, "")
+    learner = Principal(world.prisoner.account_id, Role.PRISONER, world.est, "")
+    await live.app[IDENTITY].set_locale(learner, lang)
+    catalogue = live.app[CATALOGUE]
+    first = await catalogue.add_course(teacher, title="Reading a payslip")
+    lesson, _ = await catalogue.add_lesson(
+        teacher, first.id, title="What it shows", body_html="<p>Your pay.</p>"
+    )
+    second = await catalogue.add_course(teacher, title="Budgeting", requires_course_id=first.id)
+    await catalogue.add_lesson(teacher, second.id, title="Money", body_html="<p>Money.</p>")
+    words = REFUSALS[lang]
+    suffix = "" if lang == "en" else "-cy"
+    watch = PageWatch()
+
+    device = await new_page(browser, watch)
+    await sign_in_device(device, live, world)
+    await device.locator("a.tile-learning").click()
+    await device.wait_for_selector("#screen-courses:not([hidden])")
+    await _ready(device)
+    # The course that needs another first: the page says which, and nothing is joined.
+    budgeting = device.locator(f"#catalogue li[data-course='{second.id}']")
+    await budgeting.locator("button").click()
+    await budgeting.locator(".error:not([hidden])").wait_for()
+    assert await budgeting.locator(".error").inner_text() == words["needs"]
+    assert await live.app[LEARNING].mine(learner) == []
+    await check_accessibility(device, axe_source, f"device learning prerequisite {lang}")
+    await screenshot(device, f"device-learning-prerequisite{suffix}")
+
+    # A lesson of a course not joined, opened by its address.
+    await device.goto(live.url(f"/device/learning#lesson/{lesson.id}"))
+    await _ready(device)
+    await device.wait_for_selector("#flash:not([hidden])")
+    assert await device.locator("#flash").inner_text() == words["not_found"]
+
+    # Joined, then a lockdown: the lesson is closed, the course is still listed.
+    await live.app[LEARNING].enrol(learner, first.id)
+    now = live.app[CLOCK].now()
+    await live.app[SCHEDULING].declare_lockdown(
+        Principal(world.officer.account_id, Role.OFFICER, world.est, ""),
+        world.est,
+        starts_at=now.isoformat(),
+        ends_at=(now.replace(hour=23, minute=0)).isoformat(),
+    )
+    await device.goto(live.url("/device/learning#courses"))
+    await _ready(device)
+    await device.goto(live.url(f"/device/learning#lesson/{lesson.id}"))
+    await device.reload()
+    await _ready(device)
+    await device.wait_for_selector("#flash:not([hidden])")
+    assert await device.locator("#flash").inner_text() == words["lockdown"]
+    mine = device.locator(f"#my-courses li[data-course='{first.id}']")
+    await mine.wait_for()
+    progress = await live.app[LEARNING].course_lessons(learner, first.id)
+    assert [p.step for _lesson, p in progress[2]] == [0]
+    await check_accessibility(device, axe_source, f"device learning lockdown {lang}")
+    await screenshot(device, f"device-learning-lockdown{suffix}")
+    assert watch.problems == []
