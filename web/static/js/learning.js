@@ -356,6 +356,7 @@ async function showTest(courseId) {
 }
 
 document.getElementById("test-back").addEventListener("click", () => go(`#course/${state.course.id}`));
+document.getElementById("test-form").addEventListener("change", () => clearError(document.getElementById("test-error")));
 
 document.getElementById("test-form").addEventListener("submit", async (event) => {
   event.preventDefault();
