@@ -1,6 +1,6 @@
 # The Throughcare service. One image; docker-compose.yml runs several replicas.
 FROM python:3.11-slim-bookworm
-RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg \
+RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /srv/throughcare --uid 10001 throughcare
 WORKDIR /srv/throughcare
@@ -8,6 +8,7 @@ COPY pyproject.toml README.md ./
 COPY core core
 COPY audit audit
 COPY scheduling scheduling
+COPY campus campus
 COPY signalling signalling
 COPY media media
 COPY web web
