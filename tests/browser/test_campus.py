@@ -43,6 +43,7 @@ WORDS = {
         "passed": "You passed!",
         "done": "Finished. Well done!",
         "own": "You uploaded this file: another member of education approves it.",
+        "goal_set": "Goal added to the learner's plan.",
     },
     "cy": {
         "removed": "Cafodd sgriptiau a chynnwys gweithredol arall eu tynnu o'r testun.",
@@ -54,6 +55,7 @@ WORDS = {
         "passed": "Rydych wedi pasio!",
         "done": "Wedi gorffen. Da iawn!",
         "own": "Chi a lwythodd y ffeil hon: mae aelod arall o'r adran addysg yn ei chymeradwyo.",
+        "goal_set": "Nod wedi'i ychwanegu at gynllun y dysgwr.",
     },
 }
 
@@ -227,8 +229,16 @@ async def test_staff_build_and_approve_a_course_and_the_prisoner_learns_and_is_c
     row = approver.locator(f"#progress-rows tr[data-learner='{world.prisoner.prison_number}']")
     await row.wait_for()
     assert "100%" in await row.inner_text()
+    # The plan, set with the learner: it shows on their device.
+    await approver.fill("#plan-goal", "Read my own payslip without help")
+    await approver.fill("#plan-date", "2027-06-30")
+    await approver.locator("#plan-form button[type='submit']").click()
+    await approver.wait_for_selector(f'#scampus-result:has-text("{words["goal_set"]}")')
     await check_accessibility(approver, axe_source, f"education progress {lang}")
     await screenshot(approver, f"staff-campus-progress{suffix}")
+    await device.reload()
+    await _ready(device)
+    await device.wait_for_selector("#goals li:has-text('Read my own payslip without help')")
     assert watch.problems == []
 
 

@@ -195,6 +195,10 @@ async function loadProgress() {
     }),
   );
   if (!found.length) rows.replaceChildren(el("tr", {}, el("td", { colspan: "5", text: t("scampus.no_learners") })));
+  document.getElementById("plan-form").hidden = !found.length;
+  document.getElementById("plan-learner").replaceChildren(
+    ...found.map((p) => el("option", { value: p.learner.id, text: `${p.learner.name} (${p.learner.prison_number || ""})` })),
+  );
 }
 
 document.getElementById("course-form").addEventListener("submit", async (event) => {
@@ -286,6 +290,29 @@ document.getElementById("enrol-form").addEventListener("submit", async (event) =
   document.getElementById("enrol-number").value = "";
   status(t("scampus.enrolled", { number }));
   await loadProgress();
+});
+
+document.getElementById("plan-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  const problem = document.getElementById("plan-error");
+  clearError(problem);
+  if (!form.goal.value.trim() || !form.target_date.value) {
+    showError(problem, t("learning.goal_missing"));
+    return;
+  }
+  try {
+    await api("POST", `/api/campus/staff/learners/${encodeURIComponent(form.learner.value)}/goals`, {
+      goal: form.goal.value.trim(),
+      target_date: form.target_date.value,
+    });
+  } catch (failure) {
+    showError(problem, refusal(failure));
+    return;
+  }
+  form.goal.value = "";
+  form.target_date.value = "";
+  status(t("scampus.goal_set"));
 });
 
 select.addEventListener("change", () => loadCourse().catch((failure) => flash(refusal(failure))));
