@@ -105,6 +105,20 @@ class Action(StrEnum):
     ORDER_PLACED = "order_placed"
     ORDER_PICKED = "order_picked"
     ORDER_DELIVERED = "order_delivered"
+    # campus (campus/): content and its approval, enrolments, lesson completions,
+    # assessment results, course completions, plans, and staff reading a learner's record
+    CAMPUS_COURSE_ADDED = "campus_course_added"
+    CAMPUS_LESSON_ADDED = "campus_lesson_added"
+    CAMPUS_QUESTIONS_SET = "campus_questions_set"
+    CAMPUS_FILE_UPLOADED = "campus_file_uploaded"
+    CAMPUS_FILE_APPROVED = "campus_file_approved"
+    CAMPUS_FILE_REFUSED = "campus_file_refused"
+    CAMPUS_ENROLLED = "campus_enrolled"
+    CAMPUS_LESSON_COMPLETED = "campus_lesson_completed"
+    CAMPUS_ASSESSED = "campus_assessed"
+    CAMPUS_COMPLETED = "campus_completed"
+    CAMPUS_GOAL_SET = "campus_goal_set"
+    CAMPUS_RECORD_READ = "campus_record_read"
     # consults
     JOINED = "joined"
     WAITING = "waiting"

@@ -160,6 +160,15 @@ class Permission(StrEnum):
     SHOP_MANAGE = "shop.manage"
     # Healthcare: stop a prisoner buying an item, without saying why.
     SHOP_HEALTH_RESTRICT = "shop.health_restrict"
+    # The campus (campus/): a prisoner's catalogue, enrolment, lessons, assessments,
+    # certificates, learning plan and learning record.
+    CAMPUS_LEARN = "campus.learn"
+    # Education staff: courses, lessons and uploads, enrolling learners, plans, their
+    # learners' progress and records (logged). The domain also requires membership of
+    # the establishment's education department.
+    CAMPUS_TEACH = "campus.teach"
+    # Approve or refuse an uploaded lesson file (never one's own upload).
+    CAMPUS_APPROVE = "campus.approve"
 
 
 P = Permission
@@ -219,6 +228,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.PROGRAMMES_TAKE,
                 P.MONEY_OWN,
                 P.SHOP_ORDER,
+                P.CAMPUS_LEARN,
             }
         ),
         Role.CLINICIAN: frozenset(
@@ -364,6 +374,8 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.ALLOCATIONS_MANAGE,
                 P.MONEY_MANAGE,
                 P.SHOP_MANAGE,
+                P.CAMPUS_TEACH,
+                P.CAMPUS_APPROVE,
             }
         ),
     }

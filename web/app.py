@@ -56,6 +56,9 @@ from web import (
     test_calls,
     ws,
 )
+from web.campus import api as campus_api
+from web.campus import campus_ctx
+from web.campus import pages as campus_pages
 from web.interventions import api as interventions_api
 from web.interventions import interventions_ctx, programmes_api
 from web.interventions import pages as interventions_pages
@@ -113,6 +116,8 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     programmes_api,
     kiosk_money,
     kiosk_shop,
+    campus_api,
+    campus_pages,
 )
 
 
@@ -149,6 +154,7 @@ def create_app(
         kiosk_timetable.timetable_ctx,
         interventions_ctx,
         interventions_sync.offline_ctx,
+        campus_ctx,
         kiosk_money.money_ctx,
         kiosk_shop.shop_ctx,
         ws.signalling_ctx,

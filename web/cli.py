@@ -396,6 +396,7 @@ async def _demo(core: Core, args: argparse.Namespace) -> int:
     from core.people.service import People
     from core.places.service import Places
     from web.app import build_access, build_scheduling
+    from web.campus import build_campus
     from web.demo import describe, seed
     from web.demo_programmes import seed_programmes
 
@@ -429,6 +430,7 @@ async def _demo(core: Core, args: argparse.Namespace) -> int:
         programmes=lambda est, staff, prisoners: programmes(
             est_id=est, staff=staff, prisoners=prisoners
         ),
+        campus=build_campus(core.db, core.audit, clock, core.keys, subject_keys, scheduling),
     )
     url = f"http://{core.settings.host}:{core.settings.port}"
     if args.json:

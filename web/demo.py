@@ -16,6 +16,8 @@ from typing import Any
 
 import pyotp
 
+from campus.catalogue import Catalogue
+from campus.learning import Learning
 from core.access.service import Access
 from core.identity import IdentityService, Principal, Role
 from core.identity.service import SYSTEM_ACTOR
@@ -23,6 +25,7 @@ from core.keys import write_secret_file
 from core.people.service import People
 from core.places.service import Places
 from scheduling import SchedulingService
+from web.demo_campus import seed_campus
 from web.demo_month import describe_month, seed_month
 from web.demo_operations import describe_operations, seed_operations
 
@@ -172,6 +175,7 @@ async def seed(
     people: People,
     access: Access | None = None,
     programmes: ProgrammesSeed | None = None,
+    campus: tuple[Catalogue, Learning] | None = None,
 ) -> dict[str, Any]:
     existing = await identity.establishment_by_code(ESTABLISHMENT["code"])
     if existing is not None:
@@ -275,6 +279,11 @@ async def seed(
         )
     if programmes is not None and access is not None:
         data["programmes"] = await programmes(est_id, staff, prisoners)
+    if campus is not None and access is not None:
+        data["campus"] = await seed_campus(
+            identity, access, *campus, est_id=est_id, prisoners=prisoners
+        )
+        data["staff"] = [*data["staff"], *data["campus"]["staff"]]
     await asyncio.to_thread(_write, demo_file, data)
     return data
 
