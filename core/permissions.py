@@ -149,6 +149,13 @@ class Permission(StrEnum):
     SHOP_MANAGE = "shop.manage"
     # Healthcare: stop a prisoner buying an item, without saying why.
     SHOP_HEALTH_RESTRICT = "shop.health_restrict"
+    # Consult recordings (media/recordings.py): play those of one's own patients (clinicians)
+    # or the establishment's (healthcare managers), each viewing logged; never officers or admins.
+    RECORDINGS_PLAY = "recordings.play"
+    # Put a recording on legal hold (a complaint, an inquest) and lift it.
+    RECORDINGS_HOLD = "recordings.hold"
+    # How long each service keeps its recordings.
+    RECORDINGS_RETENTION = "recordings.retention"
 
 
 P = Permission
@@ -222,6 +229,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.RISK_ALERTS_HANDLE,
                 P.CHECKS_SCHEDULE,
                 P.SHOP_HEALTH_RESTRICT,
+                P.RECORDINGS_PLAY,
             }
         ),
         Role.MANAGER: frozenset(
@@ -244,6 +252,9 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.SCORES_READ,
                 P.RISK_ALERTS_HANDLE,
                 P.CHECKS_SCHEDULE,
+                P.RECORDINGS_PLAY,
+                P.RECORDINGS_HOLD,
+                P.RECORDINGS_RETENTION,
             }
         ),
         Role.OFFICER: frozenset(
