@@ -421,7 +421,7 @@ class Recordings:
             ):
                 raise StreamError("the stored size is not the size stored")
         except (StreamError, StorageMissing) as exc:
-            await self._damaged(rec, type(exc).__name__)
+            await self.mark_damaged(rec, type(exc).__name__)
             raise ServiceError(Code.RECORDING_DAMAGED) from None
         return opener
 
@@ -452,7 +452,7 @@ class Recordings:
             sealed = await self.storage.read(playable.media_key, lo, hi)
             return await asyncio.to_thread(playable.opener.open_range, first, sealed, start, end)
         except (StreamError, StorageMissing) as exc:
-            await self._damaged(playable.recording, type(exc).__name__)
+            await self.mark_damaged(playable.recording, type(exc).__name__)
             raise ServiceError(Code.RECORDING_DAMAGED) from None
 
     async def read_all(self, actor: Principal, recording_id: str) -> bytes:
@@ -475,7 +475,7 @@ class Recordings:
             if hashlib.sha256(plain).hexdigest() != rec.sha256:
                 raise StreamError("file digest")
         except (StreamError, StorageMissing) as exc:
-            await self._damaged(rec, type(exc).__name__)
+            await self.mark_damaged(rec, type(exc).__name__)
             raise ServiceError(Code.RECORDING_DAMAGED) from None
         return bytes(plain)
 
@@ -494,10 +494,10 @@ class Recordings:
             sealed = await self.storage.read(row.poster_key, lo, hi)
             return opener.open_range(0, sealed, 0, layout.plain_size)
         except (StreamError, StorageMissing) as exc:
-            await self._damaged(_recording(row, False), type(exc).__name__)
+            await self.mark_damaged(_recording(row, False), type(exc).__name__)
             raise ServiceError(Code.RECORDING_DAMAGED) from None
 
-    async def _damaged(self, rec: Recording, why: str) -> None:
+    async def mark_damaged(self, rec: Recording, why: str) -> None:
         log.warning("recording %s failed its integrity check (%s)", rec.id, why)
         async with self._db.begin() as conn:
             await conn.execute(
@@ -529,7 +529,7 @@ class Recordings:
                 ok, why = False, "missing"
             if not ok:
                 failed += 1
-                await self._damaged(rec, why)
+                await self.mark_damaged(rec, why)
                 continue
             async with self._db.begin() as conn:
                 await conn.execute(

@@ -50,6 +50,7 @@ from web import (
     operations,
     pages,
     people_api,
+    recordings_api,
     reports_api,
     scheduling_api,
     signin,
@@ -110,6 +111,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     interventions_pages,
     kiosk_money,
     kiosk_shop,
+    recordings_api,
 )
 
 
@@ -147,6 +149,7 @@ def create_app(
         interventions_ctx,
         kiosk_money.money_ctx,
         kiosk_shop.shop_ctx,
+        recordings_api.recordings_ctx,
         ws.signalling_ctx,
         jobs.jobs_ctx,
         pages.load_pages,
