@@ -214,18 +214,15 @@ class S3Storage:
         region: str = "us-east-1",
         create_bucket: bool = False,
     ) -> S3Storage:
-        from aiobotocore.session import get_session
-
+        options: dict[str, Any] = {
+            "endpoint_url": endpoint,
+            "region_name": region,
+            "aws_access_key_id": access_key,
+            "aws_secret_access_key": secret_key,
+        }
+        session = await asyncio.to_thread(_botocore_session, options)
         stack = contextlib.AsyncExitStack()
-        client = await stack.enter_async_context(
-            get_session().create_client(
-                "s3",
-                endpoint_url=endpoint,
-                region_name=region,
-                aws_access_key_id=access_key,
-                aws_secret_access_key=secret_key,
-            )
-        )
+        client = await stack.enter_async_context(session.create_client("s3", **options))
         if create_bucket:
             with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
                 await client.create_bucket(Bucket=bucket)
@@ -268,6 +265,26 @@ class S3Storage:
 
     async def close(self) -> None:
         await self._stack.aclose()
+
+
+def _botocore_session(options: dict[str, Any]) -> Any:
+    """aiobotocore's session with everything an S3 client needs already read.
+
+    botocore reads its data files (models, endpoints, defaults) with blocking
+    calls the first time a client is made, and caches them on the session. So
+    a first client is made and closed here, in a worker thread with its own
+    loop, at start-up; the client the store keeps is then made from the caches.
+    """
+    from aiobotocore.session import get_session
+
+    session = get_session()
+
+    async def warm() -> None:
+        async with session.create_client("s3", **options):
+            pass
+
+    asyncio.run(warm())
+    return session
 
 
 def _missing(exc: Any) -> bool:
