@@ -343,11 +343,13 @@ class Recordings:
         ).first()
         return hold is not None
 
-    async def _may_play(self, conn: AsyncConnection, actor: Principal, row: Any) -> None:
+    async def _may_play(
+        self, conn: AsyncConnection, actor: Principal, row: Any, missing: str = "No such recording."
+    ) -> None:
         require_permission(actor, Permission.RECORDINGS_PLAY)
-        # Establishment first: another establishment's recording is a missing one.
+        # Establishment first: another establishment's record is a missing one.
         if actor.establishment_id != row.establishment_id:
-            raise ServiceError(Code.NOT_FOUND, "No such recording.")
+            raise ServiceError(Code.NOT_FOUND, missing)
         if actor.role == Role.MANAGER:
             return
         if actor.role != Role.CLINICIAN:
@@ -375,7 +377,7 @@ class Recordings:
             ).first()
             if appt is None:
                 raise ServiceError(Code.NOT_FOUND, "No such appointment.")
-            await self._may_play(conn, actor, appt)
+            await self._may_play(conn, actor, appt, "No such appointment.")
             rows = (
                 await conn.execute(
                     select(recordings)
