@@ -68,7 +68,7 @@ def _carry_over() -> None:
                     " form_version, language, decision, decided_at, device_id, witness_id,"
                     " appointment_id) VALUES (:id, :p, :e, 'recording', :v, :l, :d, :at,"
                     " NULL, :w, :a)"
-                ).bindparams(sa.bindparam("at", type_=UTCDateTime)),
+                ),
                 {
                     "id": str(uuid.uuid4()),
                     "p": row.prisoner_id,
@@ -76,7 +76,7 @@ def _carry_over() -> None:
                     "v": row.form_version,
                     "l": row.language,
                     "d": row.decision,
-                    "at": row.decided_at,
+                    "at": row.decided_at,  # as stored: copied, not converted
                     "w": row.witness_id,
                     "a": appt.id,
                 },
