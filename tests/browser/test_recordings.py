@@ -20,12 +20,13 @@ from tests.browser.conftest import (
     check_accessibility,
     new_page,
     screenshot,
+    sign_in_device,
 )
 from tests.browser.seed import consult_world
 from tests.browser.test_views import sign_in_staff_page
 from tests.media.sources import two_sides
 from web.recordings_api import RECORDINGS
-from web.state import AUDIT
+from web.state import AUDIT, SCHEDULING
 
 pytestmark = pytest.mark.slow
 
@@ -118,4 +119,38 @@ async def test_a_clinician_plays_a_stored_recording_and_a_shredded_one_is_refuse
     assert await page.locator("video.recording-player").first.is_hidden()
     await check_accessibility(page, axe_source, "recordings: a shredded patient's, Welsh")
     await screenshot(page, "recordings-shredded-cy")
+    assert watch.problems == []
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite"])
+async def test_the_prisoner_says_yes_to_recording_one_appointment_and_withdraws_it(
+    live: Live, browser: Any, axe_source: str
+) -> None:
+    world = await consult_world(live.app, relay_only=True)
+    scheduling = live.app[SCHEDULING]
+    watch = PageWatch()
+    device = await new_page(browser, watch)
+    await sign_in_device(device, live, world)
+    await device.get_by_role("link", name="Health").click()
+    block = device.locator(f"[data-recording-for='{world.appointment_id}']")
+    await block.get_by_text("It will not be recorded unless you say yes.").wait_for()
+    # Recording is asked on the appointment, no longer among the prisoner's consents.
+    assert await device.locator("li[data-consent='recording']").count() == 0
+    await block.get_by_role("button", name="Yes, it can be recorded").click()
+    await block.get_by_text("You said yes").wait_for()
+    assert await scheduling.recording_allowed(world.appointment_id)
+    await check_accessibility(device, axe_source, "device: recording consent given")
+    await screenshot(device, "recordings-device-consent-en")
+    # A reload shows the server's answer, in Welsh too; withdrawing stops it at once.
+    await device.locator("#lang-switch").click()
+    await device.wait_for_selector("html[lang='cy'] body[data-ready='true']")
+    if not await device.locator("#screen-health").is_visible():
+        await device.get_by_role("link", name="Iechyd").click()
+    block = device.locator(f"[data-recording-for='{world.appointment_id}']")
+    await block.get_by_text("Rydych wedi dweud ie").wait_for()
+    await check_accessibility(device, axe_source, "device: recording consent, Welsh")
+    await screenshot(device, "recordings-device-consent-cy")
+    await block.get_by_role("button", name="Stopio: peidiwch â'i recordio").click()
+    await block.get_by_text("Ni chaiff ei recordio oni bai").wait_for()
+    assert not await scheduling.recording_allowed(world.appointment_id)
     assert watch.problems == []
