@@ -22,6 +22,8 @@ Kinds today (docs/jobs.md has the table):
   (queued with the answer, keyed by the alert's id): an alert still unacknowledged
   goes to the establishment's healthcare managers' inboxes (interventions/questionnaires.py).
 - `jobs.prune`, every hour: forgets finished jobs (a week; failed ones 30 days).
+- `media.recordings_retention`, hourly, and `media.recordings_verify`, every
+  `recording_verify_hours`: registered by web/recordings_api.py (docs/media.md).
 
 - `notifications.deliver`, one per notice, due when the notice is (queued by
   scheduling's `_notify` in the transaction of the change, keyed by the
