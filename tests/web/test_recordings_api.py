@@ -3,6 +3,7 @@ nobody else's: officers and admins never, another establishment's as a missing o
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from typing import Any
@@ -10,12 +11,13 @@ from typing import Any
 import pytest
 
 from core.clock import FakeClock
-from media.recordings import MAX_RANGE
-from media.stream_aead import DEFAULT_CHUNK
+from media.recording_storage import LocalStorage
+from media.recordings import MAX_RANGE, RETENTION_JOB, VERIFY_JOB
+from media.stream_aead import DEFAULT_CHUNK, HEADER_LEN, TAG_LEN
 from tests.scheduling.conftest import Sched, make_sched
 from tests.world import World, bearer, sign_in_staff
 from web.recordings_api import RECORDINGS
-from web.state import AUDIT
+from web.state import AUDIT, JOBS
 
 pytestmark = pytest.mark.parametrize("store_kind", ["sqlite"])
 PLAIN = os.urandom(MAX_RANGE + 3 * DEFAULT_CHUNK + 99)
@@ -129,3 +131,43 @@ async def test_a_hold_and_its_lifting_over_http(client: Any, sched: Sched) -> No
     assert lifted.status == 200 and (await lifted.json())["held"] is False
     again = await client.delete(url, headers=h)
     assert again.status == 409
+
+
+async def test_a_tampered_file_is_refused_over_http_and_logged(client: Any, sched: Sched) -> None:
+    rec = await stored(sched)
+    storage = sched.app[RECORDINGS].storage
+    assert isinstance(storage, LocalStorage)
+    path = storage.path(f"{rec.id}/media")
+
+    def flip() -> None:
+        data = bytearray(path.read_bytes())
+        data[HEADER_LEN + 2 * (DEFAULT_CHUNK + TAG_LEN) + 1] ^= 0x80
+        path.write_bytes(bytes(data))
+
+    await asyncio.to_thread(flip)
+    h = await headers_of(client, sched.world, "clinician")
+    url = f"/api/recordings/{rec.id}/media"
+    ok = await client.get(url, headers={**h, "Range": "bytes=10-20"})
+    assert ok.status == 206  # chunk 0 is whole
+    bad = await client.get(url, headers={**h, "Range": f"bytes={2 * DEFAULT_CHUNK}-"})
+    assert bad.status == 409
+    assert (await bad.json())["code"] == "recording_damaged"
+    await sched.app[AUDIT].kept()
+    manager = await headers_of(client, sched.world, "manager")
+    log = await client.get("/api/audit/events?action=recording_tampered", headers=manager)
+    assert len((await log.json())["events"]) == 1
+
+
+async def test_a_shredded_patients_recording_answers_410(client: Any, sched: Sched) -> None:
+    rec = await stored(sched)
+    await sched.app[AUDIT].shred(sched.patient.account_id, "admin-1")
+    h = await headers_of(client, sched.world, "clinician")
+    resp = await client.get(f"/api/recordings/{rec.id}/media", headers={**h, "Range": "bytes=0-"})
+    assert resp.status == 410
+    assert (await resp.json())["code"] == "recording_shredded"
+
+
+async def test_retention_and_verification_are_recurring_jobs(client: Any) -> None:
+    kinds = client.server.app[JOBS].kinds
+    assert kinds[RETENTION_JOB].every is not None
+    assert kinds[VERIFY_JOB].every is not None
