@@ -97,6 +97,15 @@ class Settings:
     email_link_seconds: int = 24 * 3600
     # an identity photo upload (core/people/photos.py)
     photo_max_bytes: int = 5 * 1024 * 1024
+    # consult recordings (media/recordings.py, docs/media.md): a directory on this node,
+    # or one S3-compatible bucket for every node; how often the stored digests are checked
+    recording_storage: str = "local"
+    recording_dir: Path | None = None
+    recording_s3_endpoint: str = ""
+    recording_s3_bucket: str = "throughcare-recordings"
+    recording_s3_access_key: str = ""
+    recording_s3_secret_key: Secret | None = None
+    recording_verify_hours: int = 24
 
     @property
     def is_postgres(self) -> bool:
@@ -177,6 +186,17 @@ class Settings:
             ),
             photo_max_bytes=reader.integer(
                 "PHOTO_MAX_BYTES", 5 * 1024 * 1024, minimum=64 * 1024, maximum=32 * 1024 * 1024
+            ),
+            recording_storage=reader.choice("RECORDING_STORAGE", "LOCAL", ("LOCAL", "S3")).lower(),
+            recording_dir=Path(raw) if (raw := reader.text("RECORDING_DIR", "")) else None,
+            recording_s3_endpoint=reader.text("RECORDING_S3_ENDPOINT", ""),
+            recording_s3_bucket=reader.text("RECORDING_S3_BUCKET", "throughcare-recordings"),
+            recording_s3_access_key=reader.text("RECORDING_S3_ACCESS_KEY", ""),
+            recording_s3_secret_key=(
+                Secret(raw) if (raw := reader.text("RECORDING_S3_SECRET_KEY", "")) else None
+            ),
+            recording_verify_hours=reader.integer(
+                "RECORDING_VERIFY_HOURS", 24, minimum=1, maximum=24 * 31
             ),
         )
 

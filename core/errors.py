@@ -59,6 +59,19 @@ class Code(Enum):
         503,
         "The service cannot reach its records just now. Try again shortly.",
     )
+    # media/recordings.py: a range past the end, a shredded subject's recording, and a
+    # stored recording that no longer authenticates (refused, and logged).
+    RANGE_NOT_SATISFIABLE = (
+        "range_not_satisfiable",
+        416,
+        "The range asked for is beyond the end of the recording.",
+    )
+    RECORDING_SHREDDED = ("recording_shredded", 410, "This recording can no longer be played.")
+    RECORDING_DAMAGED = (
+        "recording_damaged",
+        409,
+        "This recording failed its integrity check and cannot be played.",
+    )
     INTERNAL = ("internal_error", 500, "Something went wrong on our side.")
 
     @property

@@ -134,6 +134,15 @@ class Action(StrEnum):
     MESSAGE_SENT = "message_sent"
     RECORDING_STARTED = "recording_started"
     RECORDING_STOPPED = "recording_stopped"
+    # media/recordings.py: a finished recording stored (with its SHA-256 digests), each
+    # viewing, a stored file that failed its check, retention's deletions, legal holds.
+    RECORDING_STORED = "recording_stored"
+    RECORDING_VIEWED = "recording_viewed"
+    RECORDING_TAMPERED = "recording_tampered"
+    RECORDING_DELETED = "recording_deleted"
+    RECORDING_HOLD_PLACED = "recording_hold_placed"
+    RECORDING_HOLD_LIFTED = "recording_hold_lifted"
+    RECORDING_RETENTION_SET = "recording_retention_set"
     # reading health records: a healthcare manager's reading of clinical text
     CLINICAL_VIEWED = "clinical_viewed"
     # A device's pre-call test on the call's own path: its result, with the

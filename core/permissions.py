@@ -169,6 +169,13 @@ class Permission(StrEnum):
     CAMPUS_TEACH = "campus.teach"
     # Approve or refuse an uploaded lesson file (never one's own upload).
     CAMPUS_APPROVE = "campus.approve"
+    # Consult recordings (media/recordings.py): play those of one's own patients (clinicians)
+    # or the establishment's (healthcare managers), each viewing logged; never officers or admins.
+    RECORDINGS_PLAY = "recordings.play"
+    # Put a recording on legal hold (a complaint, an inquest) and lift it.
+    RECORDINGS_HOLD = "recordings.hold"
+    # How long each service keeps its recordings.
+    RECORDINGS_RETENTION = "recordings.retention"
 
 
 P = Permission
@@ -247,6 +254,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.PROGRAMMES_ENROL,
                 P.PROGRAMME_ANSWERS_READ,
                 P.SHOP_HEALTH_RESTRICT,
+                P.RECORDINGS_PLAY,
             }
         ),
         Role.MANAGER: frozenset(
@@ -271,6 +279,9 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.CHECKS_SCHEDULE,
                 P.PROGRAMMES_ENROL,
                 P.PROGRAMME_ANSWERS_READ,
+                P.RECORDINGS_PLAY,
+                P.RECORDINGS_HOLD,
+                P.RECORDINGS_RETENTION,
             }
         ),
         Role.OFFICER: frozenset(

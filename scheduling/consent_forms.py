@@ -72,6 +72,30 @@ FORMS: dict[tuple[Scope, int], ConsentForm] = {
                 ),
             },
         ),
+        # Version 2: recording consent is for one appointment (migration 0030), and the
+        # recording is encrypted, watched only by the patient's clinicians and their manager.
+        ConsentForm(
+            Scope.RECORDING,
+            2,
+            {"en": "Recording this video appointment", "cy": "Recordio'r apwyntiad fideo hwn"},
+            {
+                "en": (
+                    "The health worker may ask to record this video appointment for your "
+                    "health record. The recording is encrypted, and only the health workers "
+                    "caring for you and their manager can watch it; each viewing is logged. "
+                    "Nothing is recorded unless you say yes on this device. You can change "
+                    "your mind at any time, even during the appointment: recording stops at once."
+                ),
+                "cy": (
+                    "Efallai y bydd y gweithiwr iechyd yn gofyn am recordio'r apwyntiad fideo "
+                    "hwn ar gyfer eich cofnod iechyd. Caiff y recordiad ei amgryptio, a dim ond "
+                    "y gweithwyr iechyd sy'n gofalu amdanoch a'u rheolwr all ei wylio; caiff "
+                    "pob gwylio ei gofnodi. Ni chaiff dim ei recordio oni bai eich bod yn dweud "
+                    "ie ar y ddyfais hon. Gallwch newid eich meddwl unrhyw bryd, hyd yn oed yn "
+                    "ystod yr apwyntiad: bydd y recordio'n stopio ar unwaith."
+                ),
+            },
+        ),
         ConsentForm(
             Scope.COMMUNITY_SHARING,
             1,

@@ -207,7 +207,11 @@ consents = Table(
     Column("withdrawn_device_id", String(36), nullable=True),
     # Set when the consent ended with custody ("released") rather than being withdrawn.
     Column("ended_reason", String(16), nullable=True),
+    # Recording consent is for one appointment (migration 0030): asked at booking
+    # (witnessed, no device) and confirmed on the device when the clinician asks.
+    Column("appointment_id", String(36), nullable=True),
     Index("ix_consents_prisoner", "prisoner_id", "scope"),
+    Index("ix_consents_appointment", "appointment_id", "scope"),
 )
 
 notifications = Table(

@@ -191,6 +191,8 @@ class Consent:
     witness_id: str | None
     withdrawn_at: datetime | None
     withdrawn_device_id: str | None
+    # Set for recording consent, which is for one appointment.
+    appointment_id: str | None = None
 
     @property
     def in_force(self) -> bool:

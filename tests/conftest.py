@@ -246,6 +246,9 @@ def no_blocking_calls(
             function.can_block_in("asyncpg/connect_utils.py", "_parse_connect_dsn_and_args")
             # redis-py reads its own package version when it opens a connection.
             function.can_block_in("redis/utils.py", "get_lib_version")
+            # botocore's first S3 client reads its data files: made in a worker thread with
+            # its own loop at start-up (media/recording_storage.py), never on the app's loop.
+            function.can_block_in("media/recording_storage.py", "warm")
         yield bb
 
 

@@ -123,7 +123,7 @@ def test_readme_env_sets_every_variable_the_compose_file_reads() -> None:
 @pytest.mark.allow_blocking
 def test_every_needed_service_is_defined(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    for name in ("app1", "app2", "lb", "postgres", "redis", "coturn", "migrate"):
+    for name in ("app1", "app2", "lb", "postgres", "redis", "coturn", "migrate", "minio"):
         assert name in services, name
     assert (ROOT / "deploy/haproxy.cfg").read_text().count("server app") == 2
 
@@ -216,6 +216,13 @@ def test_replica_environment_is_accepted_by_the_settings(compose: dict[str, Any]
         "turn:turn.example.org:3478?transport=udp",
         "turn:turn.example.org:3478?transport=tcp",
     )
+    # Recordings go to the MinIO bucket every replica shares, with the password of its root.
+    assert settings.recording_storage == "s3"
+    assert settings.recording_s3_endpoint == "http://minio:9000"
+    assert settings.recording_s3_secret_key is not None
+    assert settings.recording_s3_secret_key.reveal() == dotenv["MINIO_PASSWORD"]
+    minio = compose["services"]["minio"]["environment"]
+    assert interpolate(minio["MINIO_ROOT_PASSWORD"], dotenv) == dotenv["MINIO_PASSWORD"]
 
 
 def self_signed_pem(name: str) -> bytes:

@@ -50,6 +50,7 @@ from web import (
     operations,
     pages,
     people_api,
+    recordings_api,
     reports_api,
     scheduling_api,
     signin,
@@ -118,6 +119,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     kiosk_shop,
     campus_api,
     campus_pages,
+    recordings_api,
 )
 
 
@@ -157,6 +159,7 @@ def create_app(
         campus_ctx,
         kiosk_money.money_ctx,
         kiosk_shop.shop_ctx,
+        recordings_api.recordings_ctx,
         ws.signalling_ctx,
         jobs.jobs_ctx,
         pages.load_pages,

@@ -45,6 +45,7 @@ def consent_json(c: Consent) -> dict[str, Any]:
         "witness_id": c.witness_id,
         "withdrawn_at": iso_or_none(c.withdrawn_at),
         "in_force": c.in_force,
+        "appointment_id": c.appointment_id,
     }
 
 
@@ -86,6 +87,7 @@ async def record_consent(request: web.Request) -> web.Response:
         decision=body.get("decision"),
         language=body.get("language", "en"),
         device_id=body.get("device_id"),
+        appointment_id=body.get("appointment_id"),
     )
     return json_response(consent_json(consent), status=201)
 
@@ -334,7 +336,8 @@ OPENAPI: dict[str, Any] = {
             parameters=query_params("prisoner_id"),
         ),
         "post": api_op(
-            "Give or decline consent (on the device, or witnessed by staff)",
+            "Give or decline consent (on the device, or witnessed by staff); recording "
+            "consent names its appointment (asked at booking, confirmed on the device)",
             Permission.CONSENTS_MANAGE,
             body=obj(
                 ["scope", "form_version", "decision"],
@@ -344,6 +347,7 @@ OPENAPI: dict[str, Any] = {
                 language={"enum": ["en", "cy"]},
                 prisoner_id=ID,
                 device_id=ID,
+                appointment_id=ID,
             ),
             ok=201,
         ),

@@ -22,6 +22,8 @@ Kinds today (docs/jobs.md has the table):
   (queued with the answer, keyed by the alert's id): an alert still unacknowledged
   goes to the establishment's healthcare managers' inboxes (interventions/questionnaires.py).
 - `jobs.prune`, every hour: forgets finished jobs (a week; failed ones 30 days).
+- `media.recordings_retention`, hourly, and `media.recordings_verify`, every
+  `recording_verify_hours`: registered by web/recordings_api.py (docs/media.md).
 
 - `notifications.deliver`, one per notice, due when the notice is (queued by
   scheduling's `_notify` in the transaction of the change, keyed by the
@@ -64,6 +66,7 @@ from signalling.hub import Hub
 from web.handover_send import MAX_ATTEMPTS as HANDOVER_ATTEMPTS
 from web.handover_send import handover_handler
 from web.interventions import register_jobs as register_interventions
+from web.recordings_api import register_jobs as register_recordings
 from web.state import (
     CLOCK,
     DATABASE,
@@ -267,6 +270,7 @@ async def jobs_ctx(app: web.Application) -> AsyncIterator[None]:
         link_base=settings.public_origins[0] if settings.public_origins else "",
     )
     register_interventions(runner, app)
+    register_recordings(runner, app)
     app[METRICS].watch_jobs(runner.stats)
     app[JOBS] = runner
     await runner.start()

@@ -31,6 +31,9 @@ def problem_response(error: ServiceError, request_id: str) -> web.Response:
         headers["WWW-Authenticate"] = 'Bearer realm="throughcare"'
     if code.status == 503:
         headers["Retry-After"] = str(RETRY_AFTER_S)
+    if code.status == 416 and isinstance(size := error.extra.get("size"), int):
+        # RFC 9110 14.4: an unsatisfiable range answer says how long the representation is.
+        headers["Content-Range"] = f"bytes */{size}"
     return web.Response(
         status=code.status,
         body=json.dumps(body).encode(),

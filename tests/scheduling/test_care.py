@@ -160,6 +160,7 @@ async def test_consent_versions_device_witness_and_withdrawal(sched: Sched) -> N
         None,
         1,
     )
+    # Recording consent is per appointment now (migration 0030): asked at booking.
     witnessed = await sched.svc.record_consent(
         sched.clinician,
         prisoner_id=sched.patient.account_id,
@@ -167,6 +168,7 @@ async def test_consent_versions_device_witness_and_withdrawal(sched: Sched) -> N
         version=1,
         decision="declined",
         language="cy",
+        appointment_id=(await sched.book()).id,
     )
     assert witnessed.witness_id == sched.clinician.account_id
     withdrawn = await sched.svc.withdraw_consent(sched.patient, own.id)

@@ -33,6 +33,7 @@ from web.kiosk.applications import APPLICATIONS
 from web.kiosk.money import MONEY
 from web.kiosk.shop import SHOP
 from web.kiosk.timetable import TIMETABLE
+from web.recordings_api import RECORDINGS
 from web.state import ACCESS, DATABASE, IDENTITY, JOBS, PLACES
 
 FUTURE = "2026-03-11T10:00:00+00:00"
@@ -93,6 +94,9 @@ async def _records(client: Any, sched: Sched) -> Records:
         return booked.id
 
     their_appointment = await book_theirs(10)
+    their_recording = await sched.app[RECORDINGS].begin(their_appointment, actor=SYSTEM_ACTOR)
+    await their_recording.write(b"their consult")
+    await their_recording.finish(duration_ms=1000)
     their_cancelled = await book_theirs(11)
     await svc.cancel(their_clinician, their_cancelled, "clinician_unavailable")
     their_consent = await svc.record_consent(
@@ -250,6 +254,7 @@ async def _records(client: Any, sched: Sched) -> Records:
         "their_cell": their_cell.id,
         "their_wing": their_cell.wing_id,
         "their_appointment": their_appointment,
+        "their_recording": their_recording.id,
         "their_cancelled": their_cancelled,
         "their_consent": their_consent.id,
         "their_request": their_request.id,
@@ -398,6 +403,24 @@ PATH_CASES: dict[tuple[str, str], list[tuple[str, str, dict[str, Any] | None]]] 
     ("DELETE", "/api/calendar-tokens/{token_id}"): [("clinician", "their_token", None)],
     ("GET", "/calendar/{token}"): [("anyone", "their_revoked_calendar", None)],
     ("GET", "/api/services/{service_id}/readers"): [("manager", "their_service", None)],
+    # Recordings (issue 18): another establishment's recording, appointment or service.
+    ("GET", "/api/appointments/{appointment_id}/recordings"): [
+        ("clinician", "their_appointment", None),
+        ("manager", "their_appointment", None),
+    ],
+    ("GET", "/api/recordings/{recording_id}"): [
+        ("clinician", "their_recording", None),
+        ("manager", "their_recording", None),
+    ],
+    ("GET", "/api/recordings/{recording_id}/media"): [("manager", "their_recording", None)],
+    ("GET", "/api/recordings/{recording_id}/poster"): [("clinician", "their_recording", None)],
+    ("POST", "/api/recordings/{recording_id}/hold"): [
+        ("manager", "their_recording", {"kind": "complaint"}),
+    ],
+    ("DELETE", "/api/recordings/{recording_id}/hold"): [("manager", "their_recording", None)],
+    ("PUT", "/api/services/{service_id}/recording-retention"): [
+        ("manager", "their_service", {"days": 30}),
+    ],
     # People and places (issue 13): another establishment's prisoner or device, or another
     # prisoner's level, answers as a missing one.
     ("POST", "/api/devices/{device_id}/move"): [("officer", "their_device", {"cell": "W0-01"})],

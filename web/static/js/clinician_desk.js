@@ -106,6 +106,12 @@ function rowActions(a, room) {
         "aria-label": `${t("outcome.amend")}: ${when} ${who}`,
         text: t("outcome.amend"),
       }),
+      el("a", {
+        class: "button secondary",
+        href: `/recordings?appointment=${encodeURIComponent(a.id)}`,
+        "aria-label": `${t("recordings.open")}: ${when} ${who}`,
+        text: t("recordings.open"),
+      }),
     ];
   }
   if (!ACTIVE.has(a.status)) return [];

@@ -44,7 +44,74 @@ function withWhom(appointment, services) {
   return service ? service.name : t("health.with_clinician");
 }
 
-function appointmentCard(appointment, services) {
+// Recording consent is for one appointment (docs/media.md): the newest answer the prisoner
+// gave on this device for it, or the booking's answer (staff-witnessed, no device).
+function recordingAnswers(consents) {
+  const device = new Map();
+  const booking = new Map();
+  const newest = [...consents]
+    .filter((c) => c.scope === "recording" && c.appointment_id)
+    .sort((a, b) => b.decided_at.localeCompare(a.decided_at));
+  for (const c of newest) {
+    const mine = c.device_id && !c.witness_id;
+    const into = mine ? device : booking;
+    if (!into.has(c.appointment_id)) into.set(c.appointment_id, c);
+  }
+  return { device, booking };
+}
+
+function recordingBlock(appointment, answers) {
+  const booked = answers.booking.get(appointment.id);
+  if (booked && booked.decision === "declined") return null;
+  const mine = answers.device.get(appointment.id);
+  const inForce = Boolean(mine && mine.in_force);
+  const stateId = `recording-state-${appointment.id}`;
+  const buttons = inForce
+    ? [
+        el("button", {
+          type: "button",
+          class: "button secondary big",
+          "data-recording-withdraw": mine.id,
+          "aria-describedby": stateId,
+          text: t("recording_consent.withdraw"),
+        }),
+      ]
+    : [
+        el("button", {
+          type: "button",
+          class: "button primary big",
+          "data-recording-answer": "given",
+          "data-appointment": appointment.id,
+          "aria-describedby": stateId,
+          text: t("recording_consent.yes"),
+        }),
+        mine
+          ? null
+          : el("button", {
+              type: "button",
+              class: "button secondary big",
+              "data-recording-answer": "declined",
+              "data-appointment": appointment.id,
+              "aria-describedby": stateId,
+              text: t("recording_consent.no"),
+            }),
+      ];
+  const form = forms.find((f) => f.scope === "recording");
+  return el(
+    "div",
+    { class: "recording-consent", "data-recording-for": appointment.id },
+    el("p", { class: "recording-question", text: t("recording_consent.question") }),
+    form ? el("details", {}, el("summary", { text: t("consent.read_more") }), el("p", { text: form.text[LOCALE] || form.text.en })) : null,
+    el("p", {
+      class: "consent-state",
+      id: stateId,
+      text: inForce ? t("recording_consent.state_yes") : t("recording_consent.state_no"),
+    }),
+    el("div", { class: "actions" }, ...buttons),
+  );
+}
+
+function appointmentCard(appointment, services, answers) {
   const when = formatWhen(appointment.starts_at, timeZone());
   const line = `${when}, ${withWhom(appointment, services)}, ${t("health.by_video")}`;
   const statusKey = `health.status_${appointment.status}`;
@@ -69,6 +136,7 @@ function appointmentCard(appointment, services) {
     el("p", { class: "card-title", text: line }),
     el("p", { text: t(statusKey) }),
     action,
+    ACTIVE.has(appointment.status) ? recordingBlock(appointment, answers) : null,
   );
 }
 
@@ -76,16 +144,20 @@ async function loadAppointments() {
   const list = document.getElementById("appointments");
   list.replaceChildren(el("li", { text: t("common.loading") }));
   try {
-    const [appointments, services] = await Promise.all([
+    const [appointments, services, consents, available] = await Promise.all([
       api("GET", PATHS.appointments),
       api("GET", PATHS.services).catch(() => []),
+      api("GET", PATHS.consents).catch(() => []),
+      forms.length ? forms : api("GET", PATHS.forms).catch(() => []),
     ]);
+    forms = available;
+    const answers = recordingAnswers(consents);
     const byId = new Map(services.map((s) => [s.id, s]));
     const items = appointments
       .filter((a) => a.status !== "cancelled" && new Date(a.ends_at).getTime() > serverNow() - 3600e3)
       .sort((a, b) => a.starts_at.localeCompare(b.starts_at));
     list.replaceChildren(
-      ...(items.length ? items.map((a) => appointmentCard(a, byId)) : [el("li", { text: t("health.none") })]),
+      ...(items.length ? items.map((a) => appointmentCard(a, byId, answers)) : [el("li", { text: t("health.none") })]),
     );
   } catch (failure) {
     if (sessionGone(failure)) throw failure;
@@ -120,8 +192,9 @@ async function loadConsents() {
   try {
     const [consents, available] = await Promise.all([api("GET", PATHS.consents), api("GET", PATHS.forms)]);
     forms = available;
-    const held = new Map(consents.filter((c) => c.in_force).map((c) => [c.scope, c]));
-    list.replaceChildren(...forms.map((f) => consentCard(f, held.get(f.scope))));
+    // Recording is asked per appointment, on each appointment's card.
+    const held = new Map(consents.filter((c) => c.in_force && !c.appointment_id).map((c) => [c.scope, c]));
+    list.replaceChildren(...forms.filter((f) => f.scope !== "recording").map((f) => consentCard(f, held.get(f.scope))));
   } catch (failure) {
     if (sessionGone(failure)) throw failure;
     list.replaceChildren(el("li", { text: t("health.unavailable") }));
@@ -204,6 +277,41 @@ function setup(sessionLost) {
       }
       await loadConsents();
       const again = document.querySelector(`#consents button[data-scope="${scope}"]`);
+      if (again) again.focus();
+    });
+  });
+
+  document.getElementById("appointments").addEventListener("click", async (event) => {
+    const answer = event.target.closest("button[data-recording-answer]");
+    const withdraw = event.target.closest("button[data-recording-withdraw]");
+    if (!answer && !withdraw) return;
+    const button = answer || withdraw;
+    const block = button.closest("[data-recording-for]");
+    const appointmentId = block.dataset.recordingFor;
+    const appointmentsError = document.getElementById("appointments-error");
+    clearError(appointmentsError);
+    button.disabled = true;
+    await guarded(async () => {
+      try {
+        if (withdraw) await api("POST", PATHS.withdraw(withdraw.dataset.recordingWithdraw));
+        else {
+          const form = forms.find((f) => f.scope === "recording");
+          await api("POST", PATHS.consents, {
+            scope: "recording",
+            form_version: form.version,
+            decision: answer.dataset.recordingAnswer,
+            language: LOCALE,
+            appointment_id: appointmentId,
+          });
+        }
+      } catch (failure) {
+        if (sessionGone(failure)) throw failure;
+        button.disabled = false;
+        showError(appointmentsError, failure);
+        return;
+      }
+      await loadAppointments();
+      const again = document.querySelector(`[data-recording-for="${appointmentId}"] button`);
       if (again) again.focus();
     });
   });
