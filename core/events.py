@@ -105,6 +105,7 @@ class Action(StrEnum):
     ORDER_PLACED = "order_placed"
     ORDER_PICKED = "order_picked"
     ORDER_DELIVERED = "order_delivered"
+    ORDER_CANCELLED = "order_cancelled"
     # consults
     JOINED = "joined"
     WAITING = "waiting"

@@ -16,6 +16,8 @@ from aiohttp import web
 
 from core.errors import Code, ServiceError
 from core.permissions import Permission
+from kiosk.leaving import STEP as LEAVING_STEP
+from kiosk.leaving import KioskLeaving
 from kiosk.shop import MODULE, Catalogue, Item, Order, Shop
 from web.auth import require
 from web.kiosk.money import MONEY
@@ -36,6 +38,9 @@ async def shop_ctx(app: web.Application) -> AsyncIterator[None]:
     app[SHOP] = Shop(
         app[DATABASE], money=app[MONEY], gate=scheduling, clock=app[CLOCK], audit=app[AUDIT]
     )
+    leaving = KioskLeaving(money=app[MONEY], audit=app[AUDIT])
+    scheduling.transfer_steps.register(LEAVING_STEP, leaving.transfer)
+    scheduling.release_steps.register(LEAVING_STEP, leaving.release)
     yield
 
 
@@ -225,7 +230,7 @@ ORDER = obj(
     ["id", "receipt", "status", "total_pence", "refunded_pence", "placed_at", "lines"],
     id=ID,
     receipt=STR,
-    status={"enum": ["placed", "picked", "delivered"]},
+    status={"enum": ["placed", "picked", "delivered", "cancelled"]},
     total_pence=INT,
     refunded_pence=INT,
     placed_at=DATETIME,
