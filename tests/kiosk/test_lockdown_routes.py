@@ -28,7 +28,8 @@ def prisoner_routes(app: Any) -> tuple[set[tuple[str, str]], set[tuple[str, str]
     """(writes, reads) under /api/kiosk that the prisoner's role may call, by the
     permission each operation documents (every route documents one)."""
     spec = app[DOCUMENT]["paths"]
-    writes, reads = set(), set()
+    writes: set[tuple[str, str]] = set()
+    reads: set[tuple[str, str]] = set()
     for route in app.router.routes():
         path = route.resource.canonical if route.resource is not None else ""
         if route.method == "HEAD" or not path.startswith("/api/kiosk"):
