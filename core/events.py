@@ -102,6 +102,8 @@ class Action(StrEnum):
     SHOP_SETTINGS_SET = "shop_settings_set"
     # Healthcare's "not this item" for a prisoner: never why.
     SHOP_RESTRICTED = "shop_restricted"
+    SHOP_UNRESTRICTED = "shop_unrestricted"
+    SHOP_ITEM_CHANGED = "shop_item_changed"
     ORDER_PLACED = "order_placed"
     ORDER_PICKED = "order_picked"
     ORDER_DELIVERED = "order_delivered"

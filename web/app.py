@@ -62,6 +62,7 @@ from web.interventions import pages as interventions_pages
 from web.kiosk import applications as kiosk_applications
 from web.kiosk import money as kiosk_money
 from web.kiosk import shop as kiosk_shop
+from web.kiosk import shop_catalogue as kiosk_shop_catalogue
 from web.kiosk import timetable as kiosk_timetable
 from web.metrics import Metrics
 from web.middleware import csrf_protection, request_context, security_headers
@@ -110,6 +111,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     interventions_pages,
     kiosk_money,
     kiosk_shop,
+    kiosk_shop_catalogue,
 )
 
 
@@ -147,6 +149,7 @@ def create_app(
         interventions_ctx,
         kiosk_money.money_ctx,
         kiosk_shop.shop_ctx,
+        kiosk_shop_catalogue.shop_catalogue_ctx,
         ws.signalling_ctx,
         jobs.jobs_ctx,
         pages.load_pages,

@@ -236,6 +236,7 @@ async def _records(client: Any, sched: Sched) -> Records:
         "their_alert": their_alert.id,
         "their_order": their_order.id,
         "their_entry": their_entry.id,
+        "their_item": crisps.id,
         "my_application": my_application.id,
         "my_appointment": mine.id,
         "my_consent": my_consent.id,
@@ -453,6 +454,7 @@ PATH_CASES: dict[tuple[str, str], list[tuple[str, str, dict[str, Any] | None]]] 
         ("shop", "their_order", {"out_of_stock": []}),
     ],
     ("POST", "/api/kiosk/shop/orders/{order_id}/delivered"): [("shop", "their_order", {})],
+    ("PUT", "/api/kiosk/shop/items/{item_id}"): [("shop", "their_item", {"price_pence": 100})],
     # The programmes (issue 17): another establishment's scores, checks and risk alerts.
     ("GET", "/api/prisoners/{prisoner_id}/scores"): [("clinician", "their_prisoner", None)],
     ("GET", "/api/prisoners/{prisoner_id}/checks"): [("clinician", "their_prisoner", None)],
