@@ -72,6 +72,10 @@ WORDS = {
         "money_moved": "Your money moves with you: £0.00 private cash and £10.00 spends.",
         "orders_cancelled": "Shop orders not yet delivered are cancelled: 1. £1.30 was"
         " refunded to your spends first.",
+        "paid_out": "Pay out £25.00 to them (receipt P",
+        "refunded": "Shop orders not yet delivered, cancelled and refunded: 1.",
+        "confirm_money": "Their money moves with them. Shop orders not yet delivered are"
+        " cancelled and refunded to their spends.",
         "money_paid": "Paid out to you today: £20.00 private cash and £5.00 spends, £25.00 in"
         " all. Receipt number: P",
     },
@@ -106,6 +110,10 @@ WORDS = {
         " arian gwario.",
         "orders_cancelled": "Archebion siop heb eu dosbarthu wedi'u canslo: 1. Cafodd £1.30 ei"
         " ad-dalu i'ch arian gwario yn gyntaf.",
+        "paid_out": "Talwch £25.00 iddynt (derbynneb P",
+        "refunded": "Archebion siop heb eu dosbarthu, wedi'u canslo a'u had-dalu: 1.",
+        "confirm_money": "Mae eu harian yn symud gyda nhw. Mae archebion siop heb eu dosbarthu"
+        " yn cael eu canslo a'u had-dalu i'w harian gwario.",
         "money_paid": "Wedi'i dalu allan i chi heddiw: £20.00 o arian preifat a £5.00 o arian"
         " gwario, £25.00 i gyd. Rhif y dderbynneb: P",
     },
@@ -253,11 +261,13 @@ async def test_officer_transfers_and_releases_and_prints_each_prisoners_letter(
     await panel.get_by_role("button", name=words["transfer"]).click()
     confirm = page.locator("#leave-confirm")
     await confirm.get_by_text(words["confirm_transfer"]).wait_for()
+    await confirm.get_by_text(words["confirm_money"]).wait_for()
     await check_accessibility(page, axe_source, f"people transfer confirmation ({lang})")
     await screenshot(page, f"people-transfer-confirm-{lang}")
     await confirm.get_by_role("button", name=words["yes_transfer"]).click()
     leaving = page.locator("#leaving")
     await leaving.get_by_text(f"Mover Jones {words['transferred']}", exact=False).wait_for()
+    assert words["refunded"] in await page.locator("#leaving-result").inner_text()
     letter = page.locator("#letter")
     theirs = WORDS["cy" if lang == "en" else "en"]
     assert await letter.get_attribute("lang") == ("cy" if lang == "en" else "en")
@@ -288,6 +298,8 @@ async def test_officer_transfers_and_releases_and_prints_each_prisoners_letter(
     await confirm.get_by_role("button", name=words["yes_release"]).click()
     await leaving.get_by_text(f"{world.prisoner_name}", exact=False).first.wait_for()
     assert words["released"] in await page.locator("#leaving-result").inner_text()
+    # The officer is told in their own language what to pay out, and under which receipt.
+    assert words["paid_out"] in await page.locator("#leaving-result").inner_text()
     [fate] = await fates.evaluate_all("items => items.map(i => i.dataset.fate)")
     assert fate == ("handed_over" if lang == "en" else "cancelled")
     assert words[fate] in await fates.nth(0).inner_text()

@@ -363,8 +363,8 @@ function askToLeave(leaving) {
   const vars = { name: p.name, establishment: leaving.to ? leaving.to.name : "" };
   const keys =
     leaving.kind === "transfer"
-      ? ["people.confirm_transfer_moved", "people.confirm_transfer_reoffered", "people.confirm_transfer_rest"]
-      : ["people.confirm_release_account", "people.confirm_release_care", "people.confirm_release_rest"];
+      ? ["people.confirm_transfer_moved", "people.confirm_transfer_reoffered", "people.confirm_transfer_money", "people.confirm_transfer_rest"]
+      : ["people.confirm_release_account", "people.confirm_release_care", "people.confirm_release_money", "people.confirm_release_rest"];
   document.getElementById("leave-confirm-heading").textContent = t(`people.confirm_${leaving.kind}_heading`, vars);
   document.getElementById("leave-confirm-list").replaceChildren(...keys.map((k) => el("li", { text: t(k, vars) })));
   document.getElementById("leave-yes").textContent = t(`people.confirm_yes_${leaving.kind}`);
@@ -453,6 +453,15 @@ async function leave() {
       leaving.kind === "transfer"
         ? t("people.transferred", { name, establishment: leaving.to.name, moved: done.moved, reoffered: done.reoffered })
         : t("people.released", { name, closed: done.closed });
+    const money = done.steps && done.steps.kiosk_money;
+    if (money && typeof money === "object") {
+      const more = [];
+      if (money.orders_cancelled) more.push(t("people.orders_refunded", { count: money.orders_cancelled }));
+      if (leaving.kind === "release" && money.receipt) {
+        more.push(t("people.paid_out", { total: pounds(money.private_pence + money.spends_pence), receipt: money.receipt }));
+      }
+      if (more.length) document.getElementById("leaving-result").textContent += ` ${more.join(" ")}`;
+    }
     renderLetter(leaving, done);
     document.getElementById("leaving").hidden = false;
     await Promise.all([loadRoll(), loadPlaces()]);
