@@ -102,6 +102,8 @@ class Action(StrEnum):
     SHOP_SETTINGS_SET = "shop_settings_set"
     # Healthcare's "not this item" for a prisoner: never why.
     SHOP_RESTRICTED = "shop_restricted"
+    SHOP_UNRESTRICTED = "shop_unrestricted"
+    SHOP_ITEM_CHANGED = "shop_item_changed"
     ORDER_PLACED = "order_placed"
     ORDER_PICKED = "order_picked"
     ORDER_DELIVERED = "order_delivered"
@@ -119,6 +121,7 @@ class Action(StrEnum):
     CAMPUS_COMPLETED = "campus_completed"
     CAMPUS_GOAL_SET = "campus_goal_set"
     CAMPUS_RECORD_READ = "campus_record_read"
+    ORDER_CANCELLED = "order_cancelled"
     # consults
     JOINED = "joined"
     WAITING = "waiting"

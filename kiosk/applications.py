@@ -10,7 +10,8 @@ Anyone else is told it does not exist (404), as another establishment's are.
 
 The words are personal data: sealed under the prisoner's own key, never logged,
 and refused if they look like HTML (the pages show them as text anyway).
-Sending and escalating pass `require_open` (a lockdown answers 423); a staff
+Sending and escalating pass `require_open` first (a lockdown answers 423 before the
+request is looked at, whatever it holds); a staff
 member's reading of a prisoner's applications, and every reply, is an audit event.
 A reply reaches the prisoner's inbox as a notice holding only the receipt.
 """
@@ -167,11 +168,11 @@ class Applications:
     ) -> tuple[Application, bool]:
         """A new application and whether it was new (False: the same key was sent before)."""
         require_permission(actor, Permission.APPLICATIONS_SEND)
+        await self._gate(actor, MODULE)
         words = application_text(text)
         the_key = idempotency_key(key)
         if not isinstance(department_id, str) or not 0 < len(department_id) <= 64:
             raise ServiceError(Code.INVALID_REQUEST, "Choose a department.")
-        await self._gate(actor, MODULE)
         if the_key is not None:
             earlier = await self._by_key(actor, the_key)
             if earlier is not None:
@@ -232,11 +233,11 @@ class Applications:
         """The next stage of an answered one: an application becomes a complaint, a
         complaint an appeal (an appeal of a confidential complaint stays confidential)."""
         require_permission(actor, Permission.APPLICATIONS_SEND)
+        await self._gate(actor, MODULE)
         words = application_text(text)
         the_key = idempotency_key(key)
         if not isinstance(confidential, bool):
             raise ServiceError(Code.INVALID_REQUEST, "confidential is true or false.")
-        await self._gate(actor, MODULE)
         if the_key is not None:
             earlier = await self._by_key(actor, the_key)
             if earlier is not None:

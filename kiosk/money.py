@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -329,6 +329,17 @@ class Money:
         """Hold the prisoner's ledger for the caller's transaction: what the shop does before
         it reads a week's spending, so two orders at once are checked one after the other."""
         await self._lock(conn, prisoner_id, establishment_id, self._clock.now())
+
+    async def move_holder(
+        self, conn: AsyncConnection, prisoner_id: str, establishment_id: str
+    ) -> None:
+        """The prisoner's ledger now belongs to this establishment (a transfer, in the
+        caller's transaction); past entries keep the establishment they were made at."""
+        await conn.execute(
+            update(money_holders)
+            .where(money_holders.c.prisoner_id == prisoner_id)
+            .values(establishment_id=establishment_id)
+        )
 
     async def audit_entry(
         self, actor: Principal, establishment_id: str, prisoner_id: str, entry_id: str, p: Posting

@@ -46,6 +46,7 @@ class EntryKind(StrEnum):
     ORDER = "order"
     TRANSFER = "transfer"
     REVERSAL = "reversal"
+    PAYOUT = "payout"
 
 
 CSV_KINDS = (EntryKind.WAGES, EntryKind.SENT_IN, EntryKind.REFUND)

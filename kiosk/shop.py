@@ -71,6 +71,8 @@ class OrderStatus(StrEnum):
     PLACED = "placed"
     PICKED = "picked"
     DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+    """Only when the prisoner left before delivery (kiosk/leaving.py): refunded in full."""
 
 
 class Gate(Protocol):

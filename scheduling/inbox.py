@@ -52,6 +52,9 @@ FIELDS = frozenset(
         "cell",
         # A kiosk application's receipt (kiosk/applications.py): never its words.
         "receipt",
+        # The kiosk's cancelled orders on a transfer (kiosk/leaving.py): a count and pence.
+        "orders",
+        "refunded_pence",
     }
 )
 

@@ -17,7 +17,8 @@ Release is scheduling/release.py; the hand-over it makes, scheduling/handover.py
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -59,6 +60,8 @@ class Transfer:
     """The prisoner's language, for their letter."""
     appointments: tuple[Fate, ...] = ()
     """What became of each pending consult (`moved` or `reoffered`)."""
+    steps: Mapping[str, Any] = field(default_factory=dict)
+    """What each registered step put in its summary (the kiosk's balances, say)."""
 
 
 class Movements(Release, Handovers):
@@ -195,7 +198,11 @@ class Movements(Release, Handovers):
         for then in ctx.after_commit:
             await then()
         return Transfer(
-            moved=moved, requested=len(pending) - moved, locale=locale, appointments=tuple(fates)
+            moved=moved,
+            requested=len(pending) - moved,
+            locale=locale,
+            appointments=tuple(fates),
+            steps={name: ctx.summary[name] for name, _ in self.transfer_steps},
         )
 
     async def _move_consult(

@@ -21,7 +21,8 @@ step registered in `release_steps` (scheduling/release_steps.py):
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -73,6 +74,9 @@ class Released:
     locale: str
     """The prisoner's language, for their letter."""
     appointments: tuple[Fate, ...]
+    steps: Mapping[str, Any] = field(default_factory=dict)
+    """What each registered step put in its summary (the kiosk's payout and receipt
+    number, say): pence, counts and ids, for the officer's page and the letter."""
 
 
 async def account_locale(conn: Any, account_id: str) -> str:
@@ -113,7 +117,8 @@ class Release(Lockdowns, Consents):
         for then in ctx.after_commit:
             await then()
         closed: int = ctx.summary["closed"]
-        return Released(closed, locale, fates)
+        steps = {name: ctx.summary[name] for name, _ in self.release_steps}
+        return Released(closed, locale, fates, steps)
 
     async def _release_account(self, ctx: ReleaseContext) -> None:
         disabled = await ctx.conn.execute(

@@ -67,6 +67,7 @@ from web.interventions import sync as interventions_sync
 from web.kiosk import applications as kiosk_applications
 from web.kiosk import money as kiosk_money
 from web.kiosk import shop as kiosk_shop
+from web.kiosk import shop_catalogue as kiosk_shop_catalogue
 from web.kiosk import timetable as kiosk_timetable
 from web.metrics import Metrics
 from web.middleware import csrf_protection, request_context, security_headers
@@ -120,6 +121,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     campus_api,
     campus_pages,
     recordings_api,
+    kiosk_shop_catalogue,
 )
 
 
@@ -160,6 +162,7 @@ def create_app(
         kiosk_money.money_ctx,
         kiosk_shop.shop_ctx,
         recordings_api.recordings_ctx,
+        kiosk_shop_catalogue.shop_catalogue_ctx,
         ws.signalling_ctx,
         jobs.jobs_ctx,
         pages.load_pages,

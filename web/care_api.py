@@ -189,6 +189,7 @@ async def transfer(request: web.Request) -> web.Response:
             "reoffered": done.requested,
             "locale": done.locale,
             "appointments": _fates_json(done.appointments),
+            "steps": dict(done.steps),
         }
     )
 
@@ -210,6 +211,7 @@ async def release(request: web.Request) -> web.Response:
             "closed": done.closed,
             "locale": done.locale,
             "appointments": _fates_json(done.appointments),
+            "steps": dict(done.steps),
         }
     )
 
@@ -408,7 +410,8 @@ OPENAPI: dict[str, Any] = {
     },
     "/api/prisoners/{prisoner_id}/transfer": {
         "post": api_op(
-            "Transfer a prisoner; pending care moves with them",
+            "Transfer a prisoner; pending care moves with them; `steps` says what each"
+            " module did (the kiosk's balances and cancelled orders)",
             Permission.PRISONERS_MOVE,
             body=obj(
                 ["to_establishment_id"],
@@ -422,7 +425,8 @@ OPENAPI: dict[str, Any] = {
     "/api/prisoners/{prisoner_id}/release": {
         "post": api_op(
             "Release a prisoner: account disabled, sign-ins and sockets ended, consents that"
-            " end with custody ended, pending care closed and handed over",
+            " end with custody ended, pending care closed and handed over; `steps` says what"
+            " each module did (the kiosk's payout and its receipt number)",
             Permission.PRISONERS_MOVE,
             parameters=path_params("prisoner_id"),
             errors=(401, 403, 404, 409),

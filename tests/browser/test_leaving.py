@@ -20,6 +20,8 @@ import web.app  # noqa: F401
 from core.db.schema import staff_establishments
 from core.identity import Principal, Role
 from core.identity.service import SYSTEM_ACTOR
+from kiosk.money import Posting
+from kiosk.money_csv import EntryKind, MoneyAccount
 from tests.browser.conftest import (
     LiveFactory,
     PageWatch,
@@ -30,7 +32,10 @@ from tests.browser.conftest import (
 )
 from tests.browser.seed import ConsultWorld, consult_world
 from tests.browser.test_views import sign_in_staff_page
-from tests.world import place
+from tests.kiosk.money_world import join_department
+from tests.world import new_staff, place
+from web.kiosk.money import MONEY
+from web.kiosk.shop import SHOP
 from web.state import CLOCK, DATABASE, IDENTITY, SCHEDULING
 
 pytestmark = pytest.mark.slow
@@ -64,6 +69,15 @@ WORDS = {
         "twice": "This prisoner has already been released. Nothing was changed.",
         "print": "Print the letter",
         "bad_sign_in": "That prison number or PIN is not right.",
+        "money_moved": "Your money moves with you: £0.00 private cash and £10.00 spends.",
+        "orders_cancelled": "Shop orders not yet delivered are cancelled: 1. £1.30 was"
+        " refunded to your spends first.",
+        "paid_out": "Pay out £25.00 to them (receipt P",
+        "refunded": "Shop orders not yet delivered, cancelled and refunded: 1.",
+        "confirm_money": "Their money moves with them. Shop orders not yet delivered are"
+        " cancelled and refunded to their spends.",
+        "money_paid": "Paid out to you today: £20.00 private cash and £5.00 spends, £25.00 in"
+        " all. Receipt number: P",
     },
     "cy": {
         "open": "Agor",
@@ -92,6 +106,16 @@ WORDS = {
         "twice": "Mae'r carcharor hwn eisoes wedi cael ei ryddhau. Ni newidiwyd dim.",
         "print": "Argraffu'r llythyr",
         "bad_sign_in": "Nid yw'r rhif carchar neu'r PIN hwnnw'n gywir.",
+        "money_moved": "Mae eich arian yn symud gyda chi: £0.00 o arian preifat a £10.00 o"
+        " arian gwario.",
+        "orders_cancelled": "Archebion siop heb eu dosbarthu wedi'u canslo: 1. Cafodd £1.30 ei"
+        " ad-dalu i'ch arian gwario yn gyntaf.",
+        "paid_out": "Talwch £25.00 iddynt (derbynneb P",
+        "refunded": "Archebion siop heb eu dosbarthu, wedi'u canslo a'u had-dalu: 1.",
+        "confirm_money": "Mae eu harian yn symud gyda nhw. Mae archebion siop heb eu dosbarthu"
+        " yn cael eu canslo a'u had-dalu i'w harian gwario.",
+        "money_paid": "Wedi'i dalu allan i chi heddiw: £20.00 o arian preifat a £5.00 o arian"
+        " gwario, £25.00 i gyd. Rhif y dderbynneb: P",
     },
 }
 REASON = "Follow-up of a wound dressing"
@@ -152,11 +176,43 @@ async def _world(live: Any, lang: str) -> tuple[ConsultWorld, str, str]:
             end="23:59",
         )
     await place(app, new_est, "N1-01")
+    await _money(app, world, mover)
     # The mover reads the other language from the officer's page: their letter is in theirs.
     other = "cy" if lang == "en" else "en"
     for account, locale in ((mover, other), (world.prisoner.account_id, lang)):
         await identity.set_locale(Principal(account, Role.PRISONER, world.est, ""), locale)
     return world, mover, new_est
+
+
+async def _money(app: Any, world: ConsultWorld, mover: str) -> None:
+    """Issue 16 item 6: the mover has 10.00 in spends and an order of 1.30 not yet picked;
+    the prisoner to be released has 20.00 private cash and 5.00 spends."""
+    money, shop = app[MONEY], app[SHOP]
+    await money.post(SYSTEM, mover, [Posting(MoneyAccount.SPENDS, EntryKind.WAGES, 1000)])
+    await money.post(
+        SYSTEM,
+        world.prisoner.account_id,
+        [
+            Posting(MoneyAccount.PRIVATE, EntryKind.SENT_IN, 2000),
+            Posting(MoneyAccount.SPENDS, EntryKind.WAGES, 500),
+        ],
+    )
+    staff = await new_staff(app, Role.DEPARTMENT_STAFF, "shop.leaving", world.est)
+    await join_department(app, world.est, "shop", staff.account_id)
+    keeper = Principal(staff.account_id, Role.DEPARTMENT_STAFF, world.est, "")
+    await shop.set_settings(
+        keeper,
+        world.est,
+        limits={"basic": 5000, "standard": 5000, "enhanced": 5000},
+        cutoff_weekday=6,
+        cutoff_time="23:59",
+    )
+    crisps = await shop.add_item(keeper, world.est, category="Food", name="Crisps", price_pence=65)
+    await shop.place(
+        Principal(mover, Role.PRISONER, world.est, ""),
+        [{"item_id": crisps.id, "quantity": 2}],
+        "leaving-order-0001",
+    )
 
 
 async def _open(page: Any, words: dict[str, str], name: str) -> Any:
@@ -205,15 +261,17 @@ async def test_officer_transfers_and_releases_and_prints_each_prisoners_letter(
     await panel.get_by_role("button", name=words["transfer"]).click()
     confirm = page.locator("#leave-confirm")
     await confirm.get_by_text(words["confirm_transfer"]).wait_for()
+    await confirm.get_by_text(words["confirm_money"]).wait_for()
     await check_accessibility(page, axe_source, f"people transfer confirmation ({lang})")
     await screenshot(page, f"people-transfer-confirm-{lang}")
     await confirm.get_by_role("button", name=words["yes_transfer"]).click()
     leaving = page.locator("#leaving")
     await leaving.get_by_text(f"Mover Jones {words['transferred']}", exact=False).wait_for()
+    assert words["refunded"] in await page.locator("#leaving-result").inner_text()
     letter = page.locator("#letter")
     theirs = WORDS["cy" if lang == "en" else "en"]
     assert await letter.get_attribute("lang") == ("cy" if lang == "en" else "en")
-    assert await letter.get_by_role("heading").inner_text() == theirs["letter"]
+    assert await letter.get_by_role("heading", level=3).inner_text() == theirs["letter"]
     fates = letter.locator("li[data-fate]")
     assert await fates.evaluate_all("items => items.map(i => i.dataset.fate)") == [
         "moved",
@@ -222,10 +280,16 @@ async def test_officer_transfers_and_releases_and_prints_each_prisoners_letter(
     assert theirs["moved"] in await fates.nth(0).inner_text()
     assert theirs["reoffered"] in await fates.nth(1).inner_text()
     assert "M1234MV" in await letter.inner_text()
+    # Their money moves with them; the order the old shop had not picked is refunded.
+    assert await letter.locator("#letter-money").inner_text() == theirs["money_moved"]
+    assert await letter.locator("#letter-orders").inner_text() == theirs["orders_cancelled"]
     # Times only: the consult's reason never reaches the letter.
     assert REASON not in await letter.inner_text()
     # The transferred prisoner is no longer on this establishment's roll.
-    assert await page.get_by_role("button", name=f"{words['open']}: Mover Jones").count() == 0
+    # (The roll reloads after the letter is shown: wait for it rather than race it.)
+    await page.get_by_role("button", name=f"{words['open']}: Mover Jones").wait_for(
+        state="detached"
+    )
     await check_accessibility(page, axe_source, f"people transfer letter ({lang})")
     await screenshot(page, f"people-transfer-letter-{lang}")
 
@@ -237,12 +301,18 @@ async def test_officer_transfers_and_releases_and_prints_each_prisoners_letter(
     await confirm.get_by_role("button", name=words["yes_release"]).click()
     await leaving.get_by_text(f"{world.prisoner_name}", exact=False).first.wait_for()
     assert words["released"] in await page.locator("#leaving-result").inner_text()
+    # The officer is told in their own language what to pay out, and under which receipt.
+    assert words["paid_out"] in await page.locator("#leaving-result").inner_text()
     [fate] = await fates.evaluate_all("items => items.map(i => i.dataset.fate)")
     assert fate == ("handed_over" if lang == "en" else "cancelled")
     assert words[fate] in await fates.nth(0).inner_text()
     assert await letter.get_attribute("lang") == lang
-    assert await letter.get_by_role("heading").inner_text() == words["letter"]
+    assert await letter.get_by_role("heading", level=3).inner_text() == words["letter"]
     assert words["closed"] in await letter.inner_text()
+    # The payout and its receipt number are part of the same printed letter.
+    paid = await letter.locator("#letter-money").inner_text()
+    assert paid.startswith(words["money_paid"]) and len(paid) == len(words["money_paid"]) + 8
+    assert await letter.locator("#letter-orders").is_hidden()
     assert REASON not in await letter.inner_text()
     await check_accessibility(page, axe_source, f"people release letter ({lang})")
     await screenshot(page, f"people-release-letter-{lang}")
@@ -250,6 +320,7 @@ async def test_officer_transfers_and_releases_and_prints_each_prisoners_letter(
     # On paper, only the letter.
     await page.emulate_media(media="print")
     assert await letter.is_visible()
+    assert await letter.locator("#letter-money").is_visible()
     assert not await page.get_by_role("button", name=words["print"]).is_visible()
     assert not await page.locator("#roll-heading").is_visible()
     await screenshot(page, f"people-release-letter-print-{lang}")

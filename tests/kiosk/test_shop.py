@@ -49,6 +49,11 @@ class ShopWorld:
 
 @pytest.fixture
 async def sw(client: Any, clock: FakeClock) -> ShopWorld:
+    return await make_shop(client, clock)
+
+
+async def make_shop(client: Any, clock: FakeClock) -> ShopWorld:
+    """Crisps, phone credit and coffee (enhanced only); 15.00 and 50.00 in spends."""
     mw = await make_money(client, clock)
     app = mw.app
     shop = Shop(app[DATABASE], money=mw.money, gate=app[SCHEDULING], clock=clock, audit=mw.audit)

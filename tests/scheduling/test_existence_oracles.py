@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core.identity import Principal, Role
 from core.identity.types import SYSTEM_ACTOR
+from kiosk.money_tables import money_entries
 from scheduling.tables import rebooking_offers
 from tests.campus import files
 from tests.kiosk.money_world import credits_csv, join_department
@@ -293,6 +294,7 @@ async def _records(client: Any, sched: Sched) -> Records:
         "my_course": my_course.id,
         "my_lesson": my_lesson.id,
         "my_file": my_file.id,
+        "their_item": crisps.id,
         "my_application": my_application.id,
         "my_appointment": mine.id,
         "my_consent": my_consent.id,
@@ -528,6 +530,7 @@ PATH_CASES: dict[tuple[str, str], list[tuple[str, str, dict[str, Any] | None]]] 
         ("shop", "their_order", {"out_of_stock": []}),
     ],
     ("POST", "/api/kiosk/shop/orders/{order_id}/delivered"): [("shop", "their_order", {})],
+    ("PUT", "/api/kiosk/shop/items/{item_id}"): [("shop", "their_item", {"price_pence": 100})],
     # The programmes (issue 17): another establishment's scores, checks and risk alerts.
     ("GET", "/api/prisoners/{prisoner_id}/scores"): [("clinician", "their_prisoner", None)],
     ("GET", "/api/prisoners/{prisoner_id}/checks"): [("clinician", "their_prisoner", None)],
@@ -787,3 +790,33 @@ async def test_ids_in_the_query_or_body_answer_for_anothers_record_as_for_a_miss
         if missing != theirs:
             leaks.append((method, path, field, missing, theirs))
     assert leaks == []
+
+
+async def test_reversing_anothers_entry_through_our_own_prisoner_answers_as_missing(
+    client: Any, sched: Sched, records: Records
+) -> None:
+    """Regression (issue 16 item 5): the reverse route was probed only with another
+    establishment's prisoner in the path; finance may name their own prisoner, so the
+    entry's id is probed too: another establishment's entry is as missing as no entry,
+    and it is not reversed."""
+    finance = records.callers["finance"]
+    ours = records.ids["my_prisoner"]
+    answers = [
+        await _answer(
+            client,
+            "POST",
+            f"/api/kiosk/money/prisoners/{ours}/entries/{entry}/reverse",
+            finance,
+            json={},
+        )
+        for entry in (str(uuid.uuid4()), records.ids["their_entry"])
+    ]
+    missing, theirs = answers
+    assert theirs == missing and theirs[0] == 404
+    async with sched.app[DATABASE].connect() as conn:
+        reversals = await conn.scalar(
+            select(func.count())
+            .select_from(money_entries)
+            .where(money_entries.c.reverses_id == records.ids["their_entry"])
+        )
+    assert reversals == 0

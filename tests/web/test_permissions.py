@@ -109,6 +109,7 @@ async def test_every_route_as_every_role_matches_the_table(client: Any, world: A
             "{learner_id}",
             "{goal_id}",
             "{recording_id}",
+            "{item_id}",
         ):
             url = url.replace(placeholder, str(uuid.uuid4()))
         url = url.replace("{clinician_id}", str(uuid.uuid4())).replace("{token_id}", "x")

@@ -1,5 +1,6 @@
 """The kiosk's shop: the prisoner's catalogue, orders and history; shop staff's set-up and
-pick list; healthcare's restriction. Prices and totals are integer pence on the wire.
+pick list (the staff catalogue and healthcare's restrictions are in
+web/kiosk/shop_catalogue.py). Prices and totals are integer pence on the wire.
 
 Placing an order needs an `Idempotency-Key` header (the device makes one per basket):
 the same key again answers 200 with the first order instead of 201 with a new one.
@@ -16,6 +17,8 @@ from aiohttp import web
 
 from core.errors import Code, ServiceError
 from core.permissions import Permission
+from kiosk.leaving import STEP as LEAVING_STEP
+from kiosk.leaving import KioskLeaving
 from kiosk.shop import MODULE, Catalogue, Item, Order, Shop
 from web.auth import require
 from web.kiosk.money import MONEY
@@ -36,10 +39,13 @@ async def shop_ctx(app: web.Application) -> AsyncIterator[None]:
     app[SHOP] = Shop(
         app[DATABASE], money=app[MONEY], gate=scheduling, clock=app[CLOCK], audit=app[AUDIT]
     )
+    leaving = KioskLeaving(money=app[MONEY], audit=app[AUDIT])
+    scheduling.transfer_steps.register(LEAVING_STEP, leaving.transfer)
+    scheduling.release_steps.register(LEAVING_STEP, leaving.release)
     yield
 
 
-def _item_json(i: Item) -> dict[str, Any]:
+def item_json(i: Item) -> dict[str, Any]:
     return {
         "id": i.id,
         "category": i.category,
@@ -76,7 +82,7 @@ def _order_json(o: Order) -> dict[str, Any]:
 
 def _catalogue_json(c: Catalogue) -> dict[str, Any]:
     return {
-        "items": [_item_json(i) for i in c.items],
+        "items": [item_json(i) for i in c.items],
         "level": c.level.value,
         "limit_pence": c.limit_pence,
         "spent_pence": c.spent_pence,
@@ -86,7 +92,7 @@ def _catalogue_json(c: Catalogue) -> dict[str, Any]:
     }
 
 
-def _establishment(principal: Any) -> str:
+def establishment_of(principal: Any) -> str:
     if principal.establishment_id is None:
         raise ServiceError(Code.INVALID_REQUEST, "Choose an establishment first.")
     return str(principal.establishment_id)
@@ -126,13 +132,13 @@ async def add_item(request: web.Request) -> web.Response:
     body = await read_json(request)
     item = await request.app[SHOP].add_item(
         principal,
-        _establishment(principal),
+        establishment_of(principal),
         category=body.get("category"),
         name=body.get("name"),
         price_pence=body.get("price_pence"),
         min_level=body.get("min_level"),
     )
-    return json_response(_item_json(item), status=201)
+    return json_response(item_json(item), status=201)
 
 
 @routes.put("/api/kiosk/shop/settings")
@@ -141,7 +147,7 @@ async def set_settings(request: web.Request) -> web.Response:
     body = await read_json(request)
     found = await request.app[SHOP].set_settings(
         principal,
-        _establishment(principal),
+        establishment_of(principal),
         limits=body.get("limits"),
         cutoff_weekday=body.get("cutoff_weekday"),
         cutoff_time=body.get("cutoff_time"),
@@ -155,22 +161,11 @@ async def set_settings(request: web.Request) -> web.Response:
     )
 
 
-@routes.post("/api/kiosk/shop/restrictions")
-async def restrict(request: web.Request) -> web.Response:
-    principal = await require(request, Permission.SHOP_HEALTH_RESTRICT)
-    body = await read_json(request)
-    prisoner_id, item_id = body.get("prisoner_id"), body.get("item_id")
-    if not isinstance(prisoner_id, str) or not isinstance(item_id, str):
-        raise ServiceError(Code.INVALID_REQUEST, "Send prisoner_id and item_id.")
-    await request.app[SHOP].restrict(principal, prisoner_id[:64], item_id[:64])
-    return web.Response(status=204)
-
-
 @routes.get("/api/kiosk/shop/pick-list")
 async def pick_list(request: web.Request) -> web.Response:
     principal = await require(request, Permission.SHOP_MANAGE)
     wing = request.query.get("wing") or None
-    orders = await request.app[SHOP].pick_list(principal, _establishment(principal), wing)
+    orders = await request.app[SHOP].pick_list(principal, establishment_of(principal), wing)
     if request.query.get("format") == "csv":
         out = io.StringIO()
         writer = csv.writer(out)
@@ -225,7 +220,7 @@ ORDER = obj(
     ["id", "receipt", "status", "total_pence", "refunded_pence", "placed_at", "lines"],
     id=ID,
     receipt=STR,
-    status={"enum": ["placed", "picked", "delivered"]},
+    status={"enum": ["placed", "picked", "delivered", "cancelled"]},
     total_pence=INT,
     refunded_pence=INT,
     placed_at=DATETIME,
@@ -318,15 +313,6 @@ OPENAPI: dict[str, Any] = {
             ),
             result={"type": "object"},
             errors=(400, 401, 403),
-        )
-    },
-    "/api/kiosk/shop/restrictions": {
-        "post": _op(
-            "Healthcare: a prisoner may not buy an item (no reason is asked or kept)",
-            Permission.SHOP_HEALTH_RESTRICT,
-            body=obj(["prisoner_id", "item_id"], prisoner_id=ID, item_id=ID),
-            ok=204,
-            errors=(400, 401, 403, 404),
         )
     },
     "/api/kiosk/shop/pick-list": {

@@ -90,7 +90,14 @@ function orderCard(o) {
 }
 
 async function load() {
-  const [shop, orders] = await Promise.all([api("GET", "/api/kiosk/shop"), api("GET", "/api/kiosk/shop/orders")]);
+  const [shop, orders, status] = await Promise.all([
+    api("GET", "/api/kiosk/shop"),
+    api("GET", "/api/kiosk/shop/orders"),
+    api("GET", "/api/lockdown-status"),
+  ]);
+  // In a lockdown the screen says so at once; the server still decides each order, so the
+  // moment it lifts an order goes through without reloading.
+  const lockedDown = Boolean(status.lockdown && (status.lockdown.closed || []).includes("shop"));
   items = new Map(shop.items.map((i) => [i.id, i]));
   document.getElementById("shop-summary").textContent = t("shop.summary", {
     spends: pounds(shop.spends_pence),
@@ -99,7 +106,9 @@ async function load() {
     level: t(`level.${shop.level}`),
   });
   const closed = document.getElementById("shop-closed");
-  closed.textContent = shop.open ? t("shop.closes", { when: formatDateTime(shop.cutoff) }) : t("shop.closed");
+  if (lockedDown) closed.textContent = t("shop.refused_lockdown");
+  else closed.textContent = shop.open ? t("shop.closes", { when: formatDateTime(shop.cutoff) }) : t("shop.closed");
+  closed.dataset.lockdown = String(lockedDown);
   closed.hidden = false;
   const byCategory = new Map();
   for (const item of shop.items) {

@@ -3,6 +3,7 @@
 // message (which carries only an id: the page fetches its inbox again). Reading one is recorded.
 
 import { api, el, errorText, formatDateTime, t } from "./common.js";
+import { pounds } from "./money_words.js";
 import { Signal } from "./signal.js";
 
 const KINDS = new Set([
@@ -22,6 +23,7 @@ const KINDS = new Set([
   "patient_released",
   "call_back",
   "application_answered",
+  "shop_orders_cancelled",
   "risk_alert",
   "check_due",
 ]);
@@ -34,6 +36,8 @@ export function noticeText(notice) {
     was: f.cancelled_starts_at ? formatDateTime(f.cancelled_starts_at) : "",
     place: [f.wing, f.cell].filter(Boolean).join(", ") || t("inbox.place_unknown"),
     receipt: f.receipt || "",
+    orders: f.orders || 0,
+    amount: pounds(f.refunded_pence || 0),
   };
   const kind = KINDS.has(notice.kind) ? notice.kind : "other";
   let text = t(`inbox.kind_${kind}`, vars);

@@ -2,7 +2,9 @@
 // each prisoner is, their incentive level, and the date of birth and photo clinicians check.
 // Those two are only ever written here: the page shows whether they are on file, never them.
 // Transfer and release, each confirmed in words first, end in a letter for the prisoner in
-// their own language: each appointment's time and what happens to it, printable alone.
+// their own language: each appointment's time and what happens to it, printable alone,
+// and the kiosk's part: the money that moves with them, or on release the payout and its
+// receipt number (what the kiosk's step returned; kiosk/leaving.py).
 
 import {
   api,
@@ -25,6 +27,7 @@ import {
   translator,
   upload,
 } from "./common.js";
+import { pounds } from "./money_words.js";
 
 const state = {
   account: null,
@@ -360,8 +363,8 @@ function askToLeave(leaving) {
   const vars = { name: p.name, establishment: leaving.to ? leaving.to.name : "" };
   const keys =
     leaving.kind === "transfer"
-      ? ["people.confirm_transfer_moved", "people.confirm_transfer_reoffered", "people.confirm_transfer_rest"]
-      : ["people.confirm_release_account", "people.confirm_release_care", "people.confirm_release_rest"];
+      ? ["people.confirm_transfer_moved", "people.confirm_transfer_reoffered", "people.confirm_transfer_money", "people.confirm_transfer_rest"]
+      : ["people.confirm_release_account", "people.confirm_release_care", "people.confirm_release_money", "people.confirm_release_rest"];
   document.getElementById("leave-confirm-heading").textContent = t(`people.confirm_${leaving.kind}_heading`, vars);
   document.getElementById("leave-confirm-list").replaceChildren(...keys.map((k) => el("li", { text: t(k, vars) })));
   document.getElementById("leave-yes").textContent = t(`people.confirm_yes_${leaving.kind}`);
@@ -403,10 +406,34 @@ function renderLetter(leaving, done) {
         )
       : [el("li", { text: say("letter.none") })]),
   );
+  renderMoney(say, leaving, done.steps && done.steps.kiosk_money);
   document.getElementById("letter-account").textContent = say(
     leaving.kind === "transfer" ? "letter.account_transferred" : "letter.account_released",
     { establishment: there },
   );
+}
+
+/** The kiosk's part of the letter: the money that moved, or the payout and its receipt. */
+function renderMoney(say, leaving, money) {
+  const part = document.getElementById("letter-money-part");
+  part.hidden = !money || typeof money !== "object";
+  if (part.hidden) return;
+  document.getElementById("letter-money-heading").textContent = say("letter.money_heading");
+  const orders = document.getElementById("letter-orders");
+  orders.hidden = !money.orders_cancelled;
+  orders.textContent = say("letter.orders_cancelled", {
+    count: money.orders_cancelled,
+    amount: pounds(money.refunded_pence),
+  });
+  const sums = {
+    private: pounds(money.private_pence),
+    spends: pounds(money.spends_pence),
+    total: pounds(money.private_pence + money.spends_pence),
+    receipt: money.receipt || "",
+  };
+  let words = "letter.money_moved";
+  if (leaving.kind === "release") words = money.receipt ? "letter.money_paid" : "letter.money_none";
+  document.getElementById("letter-money").textContent = say(words, sums);
 }
 
 async function leave() {
@@ -426,6 +453,15 @@ async function leave() {
       leaving.kind === "transfer"
         ? t("people.transferred", { name, establishment: leaving.to.name, moved: done.moved, reoffered: done.reoffered })
         : t("people.released", { name, closed: done.closed });
+    const money = done.steps && done.steps.kiosk_money;
+    if (money && typeof money === "object") {
+      const more = [];
+      if (money.orders_cancelled) more.push(t("people.orders_refunded", { count: money.orders_cancelled }));
+      if (leaving.kind === "release" && money.receipt) {
+        more.push(t("people.paid_out", { total: pounds(money.private_pence + money.spends_pence), receipt: money.receipt }));
+      }
+      if (more.length) document.getElementById("leaving-result").textContent += ` ${more.join(" ")}`;
+    }
     renderLetter(leaving, done);
     document.getElementById("leaving").hidden = false;
     await Promise.all([loadRoll(), loadPlaces()]);

@@ -1,5 +1,7 @@
 // Shop staff: the pick list per wing (on screen and as a CSV file), marking an order picked
-// (ticking lines out of stock, which the server refunds at once) and then delivered.
+// (ticking lines out of stock, which the server refunds at once) and then delivered; and the
+// catalogue: its items, a new item, a new price or level. Prices are typed in pounds
+// ("1.25") and read as text into whole pence: never through a float.
 
 import {
   api,
@@ -102,6 +104,102 @@ document.getElementById("picklist-csv").addEventListener("click", async () => {
   }
 });
 
+// ------------------------------------------------------------- the catalogue
+
+/** "1.25", "£1.25" or "3" -> 125, 125, 300; anything else -> null. */
+export function penceFrom(text) {
+  const found = /^£?(\d{1,4})(?:\.(\d{2}))?$/.exec(text.trim());
+  if (!found) return null;
+  const pence = Number(found[1]) * 100 + Number(found[2] || 0);
+  return pence >= 1 && pence <= 100000 ? pence : null;
+}
+
+function levelWords(level) {
+  return t(level ? `shopdesk.level_${level}` : "shopdesk.level_any");
+}
+
+async function loadCatalogue() {
+  const found = await api("GET", "/api/kiosk/shop/items");
+  document.querySelector("#catalogue-table tbody").replaceChildren(
+    ...(found.length
+      ? found.map((i) =>
+          el(
+            "tr",
+            { "data-item": i.id },
+            el("td", { text: i.category }),
+            el("td", { text: i.name }),
+            el("td", { text: pounds(i.price_pence) }),
+            el("td", { text: levelWords(i.min_level) }),
+          ),
+        )
+      : [el("tr", {}, el("td", { colspan: "4", text: t("shopdesk.catalogue_empty") }))]),
+  );
+  const select = document.getElementById("change-item");
+  const chosen = select.value;
+  select.replaceChildren(
+    ...found.map((i) => el("option", { value: i.id, text: `${i.name} (${i.category}, ${pounds(i.price_pence)})` })),
+  );
+  if (found.some((i) => i.id === chosen)) select.value = chosen;
+}
+
+function said(text) {
+  const box = document.getElementById("catalogue-result");
+  box.textContent = text;
+  box.hidden = false;
+}
+
+function setupCatalogue() {
+  const itemForm = document.getElementById("item-form");
+  const itemError = document.getElementById("item-error");
+  itemForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearError(itemError);
+    const pence = penceFrom(itemForm.price.value);
+    if (pence === null) {
+      showError(itemError, t("shopdesk.bad_price"));
+      itemForm.price.focus();
+      return;
+    }
+    try {
+      const made = await api("POST", "/api/kiosk/shop/items", {
+        category: itemForm.category.value.trim(),
+        name: itemForm.name.value.trim(),
+        price_pence: pence,
+        min_level: itemForm.level.value || null,
+      });
+      itemForm.reset();
+      said(t("shopdesk.added", { name: made.name, price: pounds(made.price_pence) }));
+      await loadCatalogue();
+    } catch (failure) {
+      showError(itemError, failure);
+    }
+  });
+  const changeForm = document.getElementById("change-form");
+  const changeError = document.getElementById("change-error");
+  changeForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearError(changeError);
+    const pence = penceFrom(changeForm.price.value);
+    if (pence === null) {
+      showError(changeError, t("shopdesk.bad_price"));
+      changeForm.price.focus();
+      return;
+    }
+    if (!changeForm.item.value) return;
+    try {
+      const done = await api("PUT", `/api/kiosk/shop/items/${encodeURIComponent(changeForm.item.value)}`, {
+        price_pence: pence,
+        min_level: changeForm.level.value || null,
+      });
+      changeForm.price.value = "";
+      said(t("shopdesk.changed", { name: done.name, price: pounds(done.price_pence), level: levelWords(done.min_level) }));
+      await loadCatalogue();
+    } catch (failure) {
+      showError(changeError, failure);
+    }
+  });
+}
+
 async function main() {
   let account = null;
   setupLanguageSwitch(() => account !== null);
@@ -110,7 +208,8 @@ async function main() {
   account = await staffGate(["department_staff"]);
   if (account) {
     show("screen-shopdesk");
-    await load();
+    setupCatalogue();
+    await Promise.all([load(), loadCatalogue()]);
   }
   document.body.dataset.ready = "true";
 }
