@@ -363,6 +363,7 @@ async def _demo(core: Core, args: argparse.Namespace) -> int:
     from core.places.service import Places
     from web.app import build_access, build_scheduling
     from web.demo import describe, seed
+    from web.demo_kiosk import KioskDemoDeps
 
     clock = SystemClock()
     subject_keys = SubjectKeys(core.audit.keys, clock)
@@ -383,6 +384,15 @@ async def _demo(core: Core, args: argparse.Namespace) -> int:
         places=places,
         people=people,
         access=access,
+        kiosk=KioskDemoDeps(
+            db=core.db,
+            identity=core.identity,
+            audit=core.audit,
+            cipher=FieldCipher(core.keys.field_key),
+            subject_keys=subject_keys,
+            gate=scheduling,
+            clock=clock,
+        ),
     )
     url = f"http://{core.settings.host}:{core.settings.port}"
     if args.json:

@@ -22,6 +22,7 @@ from core.keys import write_secret_file
 from core.people.service import People
 from core.places.service import Places
 from scheduling import SchedulingService
+from web.demo_kiosk import KioskDemoDeps, describe_kiosk, seed_kiosk
 from web.demo_month import describe_month, seed_month
 from web.demo_operations import describe_operations, seed_operations
 
@@ -164,6 +165,7 @@ async def seed(
     places: Places,
     people: People,
     access: Access | None = None,
+    kiosk: KioskDemoDeps | None = None,
 ) -> dict[str, Any]:
     existing = await identity.establishment_by_code(ESTABLISHMENT["code"])
     if existing is not None:
@@ -265,6 +267,15 @@ async def seed(
             staff=staff,
             services=data["scheduling"]["services"],
         )
+    if kiosk is not None and access is not None:
+        data["kiosk"] = await seed_kiosk(
+            kiosk,
+            est_id=est_id,
+            staff=staff,
+            prisoners=prisoners,
+            departments=access.departments,
+        )
+        staff.append(data["kiosk"]["shop_staff"])
     await asyncio.to_thread(_write, demo_file, data)
     return data
 
@@ -449,4 +460,6 @@ def describe(data: dict[str, Any], url: str) -> str:
         lines.extend(describe_month(data["month"]))
     if "operations" in data:
         lines.extend(describe_operations(data["operations"]))
+    if "kiosk" in data:
+        lines.extend(describe_kiosk(data["kiosk"]))
     return "\n".join(lines)
