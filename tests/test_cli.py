@@ -89,6 +89,7 @@ def test_demo_seeds_once_and_prints_the_same_sign_ins(seeded: Path) -> None:
     assert roles == [
         "admin",
         "clinician",
+        "department_staff",
         "governor",
         "healthcare_admin",
         "interpreter",

@@ -361,6 +361,8 @@ async def _demo(core: Core, args: argparse.Namespace) -> int:
     from core.fields import FieldCipher
     from core.people.service import People
     from core.places.service import Places
+    from kiosk.applications import MODULE as APPLICATIONS
+    from kiosk.shop import MODULE as SHOP
     from web.app import build_access, build_scheduling
     from web.demo import describe, seed
     from web.demo_kiosk import KioskDemoDeps
@@ -368,6 +370,8 @@ async def _demo(core: Core, args: argparse.Namespace) -> int:
     clock = SystemClock()
     subject_keys = SubjectKeys(core.audit.keys, clock)
     scheduling = build_scheduling(core.db, core.audit, clock, core.keys, subject_keys)
+    for module in (SHOP, APPLICATIONS):  # as the app registers them: a lockdown closes them
+        scheduling.suspensions.register(module)
     places = Places(core.db, clock=clock, audit=core.audit)
     access = build_access(core.settings, core.db, core.audit, clock, core.keys)
     people = People(
