@@ -19,6 +19,7 @@ Healthcare's restriction says only "not available to you": the reason is never s
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import uuid
@@ -513,15 +514,18 @@ class Shop:
                 if existing is None:
                     raise
                 return await _order(conn, str(existing)), False
-        await self._money.audit_entry(actor, est, prisoner_id, entry, debit)
-        await self._audit.append(
-            AuditRecord(
-                Action.ORDER_PLACED,
-                actor.account_id,
-                establishment=est,
-                subject=prisoner_id,
-                details={"order": order.id, "receipt": order.receipt, "total_pence": total},
-            )
+        # Both events at once: the audit log writes what is waiting together.
+        await asyncio.gather(
+            self._money.audit_entry(actor, est, prisoner_id, entry, debit),
+            self._audit.append(
+                AuditRecord(
+                    Action.ORDER_PLACED,
+                    actor.account_id,
+                    establishment=est,
+                    subject=prisoner_id,
+                    details={"order": order.id, "receipt": order.receipt, "total_pence": total},
+                )
+            ),
         )
         return order, True
 
