@@ -133,6 +133,14 @@ class Action(StrEnum):
     RISK_ALERT_ESCALATED = "risk_alert_escalated"
     ANSWERS_VIEWED = "answers_viewed"
     CHECKS_SCHEDULED = "checks_scheduled"
+    # an offline answer that lost to an earlier one for the same slot (core/offline.py)
+    SYNC_CONFLICT = "sync_conflict"
+    # programmes (interventions/programmes.py): who was put on one and by whom, each
+    # session completed and the programme finished, and staff reading a person's answers
+    PROGRAMME_ENROLLED = "programme_enrolled"
+    PROGRAMME_SESSION_COMPLETED = "programme_session_completed"
+    PROGRAMME_COMPLETED = "programme_completed"
+    PROGRAMME_ANSWERS_VIEWED = "programme_answers_viewed"
     # the log itself and its keys
     LOG_VIEWED = "log_viewed"
     LOG_EXPORTED = "log_exported"

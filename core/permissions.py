@@ -130,6 +130,8 @@ class Permission(StrEnum):
     ALLOCATIONS_MANAGE = "allocations.manage"
     # Answer a questionnaire and see one's own scores (interventions).
     QUESTIONNAIRES_ANSWER = "questionnaires.answer"
+    # Send what one's device queued offline, and get one's own queue key (core/offline.py).
+    OFFLINE_SYNC = "offline.sync"
     # See the scores over time of a person one follows: the establishment's (clinical
     # staff) or one's caseload's (keyworkers); free text only with CLINICAL_TEXT_READ.
     SCORES_READ = "scores.read"
@@ -137,6 +139,15 @@ class Permission(StrEnum):
     RISK_ALERTS_HANDLE = "risk_alerts.handle"
     # Schedule a person's baseline and progress checks (the same people as SCORES_READ).
     CHECKS_SCHEDULE = "checks.schedule"
+    # Programmes (interventions/programmes.py): take one, enrol oneself where it allows,
+    # answer its exercises and complete its sessions in order (prisoners).
+    PROGRAMMES_TAKE = "programmes.take"
+    # Put a person one follows on a programme and see their progress: the keyworker
+    # (their caseload) and clinical staff (their establishment's prisoners).
+    PROGRAMMES_ENROL = "programmes.enrol"
+    # Read a followed person's programme answers (free text, choices, personal plan);
+    # each reading is logged. Never officers, never admins.
+    PROGRAMME_ANSWERS_READ = "programme_answers.read"
     # The kiosk's money (kiosk/money.py): a prisoner's own balance and transactions.
     MONEY_OWN = "money.own"
     # Finance: post credits, transfer, reverse, read a prisoner's money (logged). The
@@ -204,6 +215,8 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.APPLICATIONS_SEND,
                 P.TIMETABLE_READ,
                 P.QUESTIONNAIRES_ANSWER,
+                P.OFFLINE_SYNC,
+                P.PROGRAMMES_TAKE,
                 P.MONEY_OWN,
                 P.SHOP_ORDER,
             }
@@ -221,6 +234,8 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.SCORES_READ,
                 P.RISK_ALERTS_HANDLE,
                 P.CHECKS_SCHEDULE,
+                P.PROGRAMMES_ENROL,
+                P.PROGRAMME_ANSWERS_READ,
                 P.SHOP_HEALTH_RESTRICT,
             }
         ),
@@ -244,6 +259,8 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.SCORES_READ,
                 P.RISK_ALERTS_HANDLE,
                 P.CHECKS_SCHEDULE,
+                P.PROGRAMMES_ENROL,
+                P.PROGRAMME_ANSWERS_READ,
             }
         ),
         Role.OFFICER: frozenset(
@@ -326,7 +343,15 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
             }
         ),
         Role.KEYWORKER: frozenset(
-            _EVERYONE | {P.CASELOAD_READ, P.DEPARTMENTS_READ, P.SCORES_READ, P.CHECKS_SCHEDULE}
+            _EVERYONE
+            | {
+                P.CASELOAD_READ,
+                P.DEPARTMENTS_READ,
+                P.SCORES_READ,
+                P.CHECKS_SCHEDULE,
+                P.PROGRAMMES_ENROL,
+                P.PROGRAMME_ANSWERS_READ,
+            }
         ),
         # Per-appointment access only: nothing establishment-wide.
         Role.INTERPRETER: frozenset(_EVERYONE | {P.APPOINTMENTS_ATTEND}),

@@ -106,6 +106,9 @@ def test_demo_seeds_once_and_prints_the_same_sign_ins(seeded: Path) -> None:
     )
     assert data["access"]["second_establishment"]["code"] == "DEMO-EAST"
     assert all(p["device_credential"].startswith("tcd_") for p in data["prisoners"])
+    # Issue 17: three programmes, the first prisoner on one with three checks of two scores.
+    assert len(data["programmes"]["programmes"]) == 3
+    assert data["programmes"]["enrolled"] == data["prisoners"][0]["prison_number"]
     again = run(seeded, "demo", "--json")
     assert json.loads(again.stdout) == data
     text = run(seeded, "demo")

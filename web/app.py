@@ -57,8 +57,9 @@ from web import (
     ws,
 )
 from web.interventions import api as interventions_api
-from web.interventions import interventions_ctx
+from web.interventions import interventions_ctx, programmes_api
 from web.interventions import pages as interventions_pages
+from web.interventions import sync as interventions_sync
 from web.kiosk import applications as kiosk_applications
 from web.kiosk import money as kiosk_money
 from web.kiosk import shop as kiosk_shop
@@ -108,6 +109,8 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     kiosk_timetable,
     interventions_api,
     interventions_pages,
+    interventions_sync,
+    programmes_api,
     kiosk_money,
     kiosk_shop,
 )
@@ -145,6 +148,7 @@ def create_app(
         kiosk_applications.applications_ctx,
         kiosk_timetable.timetable_ctx,
         interventions_ctx,
+        interventions_sync.offline_ctx,
         kiosk_money.money_ctx,
         kiosk_shop.shop_ctx,
         ws.signalling_ctx,

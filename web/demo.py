@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,12 @@ from scheduling import SchedulingService
 from web.demo_kiosk import KioskDemoDeps, describe_kiosk, seed_kiosk
 from web.demo_month import describe_month, seed_month
 from web.demo_operations import describe_operations, seed_operations
+
+ProgrammesSeed = Callable[
+    [str, list[dict[str, Any]], list[dict[str, Any]]], Awaitable[dict[str, Any]]
+]
+"""`web.demo_programmes.seed_programmes` with its services bound: (establishment, staff,
+prisoners) -> what it seeded."""
 
 # code, name, minutes, buffer, target days, sensitive, escort if in person (seen in the
 # healthcare centre, the patient is escorted there: a video consult saves that journey)
@@ -165,6 +172,7 @@ async def seed(
     places: Places,
     people: People,
     access: Access | None = None,
+    programmes: ProgrammesSeed | None = None,
     kiosk: KioskDemoDeps | None = None,
 ) -> dict[str, Any]:
     existing = await identity.establishment_by_code(ESTABLISHMENT["code"])
@@ -267,6 +275,8 @@ async def seed(
             staff=staff,
             services=data["scheduling"]["services"],
         )
+    if programmes is not None and access is not None:
+        data["programmes"] = await programmes(est_id, staff, prisoners)
     if kiosk is not None and access is not None:
         data["kiosk"] = await seed_kiosk(
             kiosk,
@@ -460,6 +470,11 @@ def describe(data: dict[str, Any], url: str) -> str:
         lines.extend(describe_month(data["month"]))
     if "operations" in data:
         lines.extend(describe_operations(data["operations"]))
+    if "programmes" in data:
+        lines.append(
+            f"Programmes: {len(data['programmes']['programmes'])}; prisoner "
+            f"{data['programmes']['enrolled']} is on one with three checks of AUDIT and PHQ-9"
+        )
     if "kiosk" in data:
         lines.extend(describe_kiosk(data["kiosk"]))
     return "\n".join(lines)

@@ -25,6 +25,8 @@ FACES = [
     "/device/programmes",
     "/healthcare/risk-alerts",
     "/scores",
+    "/device/programme-work",
+    "/programmes/caseload",
 ]
 
 

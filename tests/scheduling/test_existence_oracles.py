@@ -25,7 +25,8 @@ from scheduling.tables import rebooking_offers
 from tests.kiosk.money_world import credits_csv, join_department
 from tests.scheduling.conftest import Sched, at
 from tests.world import Staff, bearer, new_staff, sign_in_prisoner, sign_in_staff
-from web.interventions import INTERVENTIONS
+from web.demo_programmes import THINKING, create_programmes_of
+from web.interventions import INTERVENTIONS, PROGRAMMES
 from web.kiosk.applications import APPLICATIONS
 from web.kiosk.money import MONEY
 from web.kiosk.shop import SHOP
@@ -154,6 +155,15 @@ async def _records(client: Any, sched: Sched) -> Records:
     risky = {**{str(n): 0 for n in range(1, 10)}, "9": 1}
     await sched.app[INTERVENTIONS].submit(them, "phq9", risky)
     [their_alert] = await sched.app[INTERVENTIONS].risk_queue(their_clinician)
+    # Their programme (one anyone there may join) and a session of it they are on; and
+    # a session of a shared programme our first prisoner is on, that prisoner 2 is not.
+    programmes = sched.app[PROGRAMMES]
+    [their_programme] = await create_programmes_of(programmes, world.other_est, THINKING)
+    await programmes.enrol_self(them, their_programme)
+    their_session = (await programmes.my_programme(them, their_programme)).sessions[0].id
+    [shared] = await create_programmes_of(programmes, None, THINKING)
+    await programmes.enrol_self(sched.patient, shared)
+    my_session = (await programmes.my_programme(sched.patient, shared)).sessions[0].id
     # Their shop: an item, limits, spends paid in by their finance, and an order.
     their_shop = _principal(
         await new_staff(sched.app, Role.DEPARTMENT_STAFF, "shop.two", world.other_est)
@@ -235,6 +245,10 @@ async def _records(client: Any, sched: Sched) -> Records:
         "their_alert": their_alert.id,
         "their_order": their_order.id,
         "their_entry": their_entry.id,
+        "their_programme": their_programme,
+        "their_session": their_session,
+        "my_programme": shared,
+        "my_session": my_session,
         "my_application": my_application.id,
         "my_appointment": mine.id,
         "my_consent": my_consent.id,
@@ -459,6 +473,26 @@ PATH_CASES: dict[tuple[str, str], list[tuple[str, str, dict[str, Any] | None]]] 
         ("clinician", "their_prisoner", {"kind": "phq9", "every_days": 28}),
     ],
     ("POST", "/api/risk-alerts/{alert_id}/acknowledge"): [("clinician", "their_alert", None)],
+    # Programmes: another establishment's, or one the prisoner next door is on.
+    ("POST", "/api/me/programmes/{programme_id}/enrol"): [("prisoner2", "their_programme", {})],
+    ("GET", "/api/me/programmes/{programme_id}"): [
+        ("prisoner2", "their_programme", None),
+        ("prisoner2", "my_programme", None),
+    ],
+    ("PUT", "/api/me/programme-sessions/{session_id}/answers/{exercise}"): [
+        ("prisoner2", "my_session", {"value": "x", "client_id": str(uuid.uuid4())}),
+        ("prisoner2", "their_session", {"value": "x", "client_id": str(uuid.uuid4())}),
+    ],
+    ("POST", "/api/me/programme-sessions/{session_id}/complete"): [
+        ("prisoner2", "my_session", {}),
+        ("prisoner2", "their_session", {}),
+    ],
+    ("POST", "/api/prisoners/{prisoner_id}/programmes"): [
+        ("clinician", "their_prisoner", {"programme_id": str(uuid.uuid4())}),
+    ],
+    ("GET", "/api/prisoners/{prisoner_id}/programmes/{programme_id}/answers"): [
+        ("clinician", "their_prisoner", None),
+    ],
     ("GET", "/api/keyworkers/{keyworker_id}/caseload"): [("officer", "their_keyworker", None)],
     ("PUT", "/api/keyworkers/{keyworker_id}/caseload"): [
         ("officer", "their_keyworker", {"prisoner_ids": []}),
@@ -487,6 +521,14 @@ QUERY_CASES: list[tuple[str, str, str, tuple[str, str], dict[str, Any]]] = [
 ]
 BOOKING = {"starts_at": FUTURE}
 BODY_CASES: list[tuple[str, str, str, tuple[str, str], dict[str, Any]]] = [
+    # Another establishment's programme is not offered here: as a missing one.
+    (
+        "clinician",
+        "POST",
+        "/api/prisoners/{my_prisoner}/programmes",
+        ("programme_id", "their_programme"),
+        {},
+    ),
     (
         "clinician",
         "POST",
@@ -607,6 +649,7 @@ async def test_ids_in_the_query_or_body_answer_for_anothers_record_as_for_a_miss
     leaks = []
     for caller, method, path, (field, record), rest in [*QUERY_CASES, *BODY_CASES]:
         path = path.replace("{my_request}", records.ids["my_request"])
+        path = path.replace("{my_prisoner}", records.ids["my_prisoner"])
         fixed = {k: _resolve(records, sched, v) for k, v in rest.items()}
         answers = []
         for value in (str(uuid.uuid4()), records.ids[record]):

@@ -3,13 +3,13 @@ places the order: an index on (prisoner_id, week_start) finds those orders witho
 reading the prisoner's whole history (issue 16, performance).
 
 Revision ID: 0026
-Revises: 0021
+Revises: 0028
 """
 
 from alembic import op
 
 revision = "0026"
-down_revision = "0021"
+down_revision = "0028"
 branch_labels = None
 depends_on = None
 
