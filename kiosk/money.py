@@ -320,10 +320,15 @@ class Money:
         prisoner_id: str,
         establishment_id: str,
         postings: list[Posting],
+        *,
+        locked: bool = False,
     ) -> list[str]:
-        """`post` inside the caller's transaction (the shop's order and its debit commit
-        together); the caller writes the audit events with `audit_entry` after commit."""
-        return await self._write(conn, actor, prisoner_id, establishment_id, postings)
+        """`post` inside the caller's transaction (the shop's refund commits with the order's
+        change); `locked` when the caller took `lock` in this transaction already. The
+        caller writes the audit events with `audit_entry` after commit."""
+        return await self._write(
+            conn, actor, prisoner_id, establishment_id, postings, locked=locked
+        )
 
     async def lock(self, conn: AsyncConnection, prisoner_id: str, establishment_id: str) -> None:
         """Hold the prisoner's ledger for the caller's transaction: what the shop does before
@@ -380,61 +385,43 @@ class Money:
         prisoner_id: str,
         establishment_id: str,
         postings: list[Posting],
+        *,
+        locked: bool = False,
     ) -> list[str]:
+        """Lock (unless the caller holds the lock), read the balances and the last entry's
+        number in one statement, and write the entries in one more."""
         now = self._clock.now()
-        await self._lock(conn, prisoner_id, establishment_id, now)
-        balances = await _balances(conn, prisoner_id)
-        for p in postings:
-            balances[p.account] += p.amount_pence
-        if any(value < 0 for value in balances.values()):
-            raise ServiceError(
-                Code.CONFLICT,
-                "There is not enough money in the account for this.",
-                extra={"reason": "not_enough_money"},
-            )
-        last = await conn.scalar(
-            select(func.coalesce(func.max(money_entries.c.n), 0)).where(
-                money_entries.c.prisoner_id == prisoner_id
-            )
-        )
-        ids = []
-        for offset, p in enumerate(postings, start=1):
-            entry_id = str(uuid.uuid4())
-            await conn.execute(
-                insert(money_entries).values(
-                    id=entry_id,
-                    n=int(last or 0) + offset,
-                    establishment_id=establishment_id,
-                    prisoner_id=prisoner_id,
-                    account=p.account.value,
-                    kind=p.kind.value,
-                    amount_pence=p.amount_pence,
-                    reference=p.reference,
-                    batch_id=p.batch_id,
-                    reverses_id=p.reverses_id,
-                    order_id=p.order_id,
-                    actor_id=actor.account_id,
-                    created_at=now,
-                )
-            )
-            ids.append(entry_id)
-        return ids
+        if not locked:
+            await self._lock(conn, prisoner_id, establishment_id, now)
+        state = (await conn.execute(select(*ledger_columns(prisoner_id)))).one()
+        found = {account: int(state._mapping[account.value]) for account in MoneyAccount}
+        refuse_if_short(found, postings)
+        rows = [
+            entry_values(actor, prisoner_id, establishment_id, p, int(state.last_n) + offset, now)
+            for offset, p in enumerate(postings, start=1)
+        ]
+        if rows:
+            await conn.execute(insert(money_entries).values(rows))
+        return [str(r["id"]) for r in rows]
 
     async def _lock(
         self, conn: AsyncConnection, prisoner_id: str, establishment_id: str, now: datetime
     ) -> None:
-        """The prisoner's holder row, created if new, locked for this transaction."""
+        """The prisoner's holder row locked for this transaction: one statement once the
+        holder exists (every prisoner with a ledger), created first if new."""
+        query = select(money_holders.c.prisoner_id).where(
+            money_holders.c.prisoner_id == prisoner_id
+        )
+        if not self._db.is_sqlite:
+            query = query.with_for_update()
+        if (await conn.execute(query)).first() is not None:
+            return
         values = {"prisoner_id": prisoner_id, "establishment_id": establishment_id}
         if self._db.is_sqlite:
             stmt: Any = sqlite_insert(money_holders).values(**values, created_at=now)
         else:
             stmt = pg_insert(money_holders).values(**values, created_at=now)
         await conn.execute(stmt.on_conflict_do_nothing(index_elements=["prisoner_id"]))
-        query = select(money_holders.c.prisoner_id).where(
-            money_holders.c.prisoner_id == prisoner_id
-        )
-        if not self._db.is_sqlite:
-            query = query.with_for_update()
         await conn.execute(query)
 
     async def _audit_entry(
@@ -604,6 +591,67 @@ async def _entries(conn: AsyncConnection, prisoner_id: str, limit: int) -> list[
         )
         for r in rows
     ]
+
+
+def ledger_columns(prisoner_id: str) -> list[Any]:
+    """Scalar subqueries for one prisoner's ledger, to read inside a statement that reads
+    other things too: each account's balance (labelled by the account's name) and `last_n`,
+    the number of their latest entry (0 when none)."""
+    mine = money_entries.c.prisoner_id == prisoner_id
+    columns: list[Any] = [
+        select(func.coalesce(func.sum(money_entries.c.amount_pence), 0))
+        .where(mine, money_entries.c.account == account.value)
+        .scalar_subquery()
+        .label(account.value)
+        for account in MoneyAccount
+    ]
+    columns.append(
+        select(func.coalesce(func.max(money_entries.c.n), 0))
+        .where(mine)
+        .scalar_subquery()
+        .label("last_n")
+    )
+    return columns
+
+
+def refuse_if_short(found: dict[MoneyAccount, int], postings: Iterable[Posting]) -> None:
+    """Refuse postings that would take any account below zero (`found` is left alone)."""
+    after = dict(found)
+    for p in postings:
+        after[p.account] = after.get(p.account, 0) + p.amount_pence
+    if any(value < 0 for value in after.values()):
+        raise ServiceError(
+            Code.CONFLICT,
+            "There is not enough money in the account for this.",
+            extra={"reason": "not_enough_money"},
+        )
+
+
+def entry_values(
+    actor: Principal,
+    prisoner_id: str,
+    establishment_id: str,
+    p: Posting,
+    n: int,
+    now: datetime,
+) -> dict[str, Any]:
+    """One `money_entries` row, the n-th of the prisoner's ledger: for a caller that holds
+    the prisoner's lock and has read `ledger_columns` in the same transaction."""
+    return {
+        "id": str(uuid.uuid4()),
+        "n": n,
+        "establishment_id": establishment_id,
+        "prisoner_id": prisoner_id,
+        "account": p.account.value,
+        "kind": p.kind.value,
+        "amount_pence": p.amount_pence,
+        "reference": p.reference,
+        "batch_id": p.batch_id,
+        "reverses_id": p.reverses_id,
+        "order_id": p.order_id,
+        "actor_id": actor.account_id,
+        "created_at": now,
+    }
 
 
 problem_json = _problem_json

@@ -19,30 +19,47 @@ Healthcare's restriction says only "not available to you": the reason is never s
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, exists, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.clock import Clock
 from core.db.engine import Database
-from core.db.schema import accounts, cells, establishments, prisoner_cells, wings
+from core.db.schema import (
+    accounts,
+    cells,
+    establishments,
+    incentive_levels,
+    prisoner_cells,
+    wings,
+)
 from core.errors import Code, ServiceError
 from core.events import Action, AuditRecord, AuditSink
 from core.identity.types import Principal, Role
 from core.people.incentives import levels_of
 from core.people.types import IncentiveLevel
 from core.permissions import Permission, acts_in, require_permission
-from kiosk.money import Money, Posting, balances, in_department
+from kiosk.money import (
+    Money,
+    Posting,
+    balances,
+    entry_values,
+    in_department,
+    ledger_columns,
+    refuse_if_short,
+)
 from kiosk.money_csv import EntryKind, MoneyAccount, safe_text
+from kiosk.money_tables import money_entries
 from kiosk.shop_tables import (
     shop_items,
     shop_order_lines,
@@ -409,39 +426,24 @@ class Shop:
         now = self._clock.now()
         try:
             async with self._db.begin() as conn:
+                # Three statements on PostgreSQL: the prisoner's lock, everything the checks
+                # need, and the order, its lines and its debit written together.
                 await self._money.lock(conn, prisoner_id, est)
-                existing = await conn.scalar(
-                    select(shop_orders.c.id).where(
-                        shop_orders.c.prisoner_id == prisoner_id,
-                        shop_orders.c.idempotency_key == key,
-                    )
-                )
-                if existing is not None:
-                    return await _order(conn, str(existing)), False
-                settings, zone = await _settings(conn, est)
-                window = week_window(now, zone, settings)
+                state = await _placing(conn, prisoner_id, est, key, list(wanted))
+                if state.existing is not None:
+                    return await _order(conn, state.existing), False
+                window = week_window(now, state.zone, state.settings)
                 if now >= window.cutoff:
                     raise _refuse(
                         "after_cutoff",
                         "Orders for this week have closed.",
                         cutoff=window.cutoff.isoformat(),
                     )
-                level = await _level(conn, prisoner_id)
-                restricted = await _restricted(conn, prisoner_id)
-                rows = {
-                    r.id: r
-                    for r in await conn.execute(
-                        select(shop_items).where(
-                            shop_items.c.id.in_(list(wanted)), shop_items.c.establishment_id == est
-                        )
-                    )
-                }
                 order_lines = []
                 for item_id, count in wanted.items():
-                    row = rows.get(item_id)
-                    if row is None:
+                    item = state.items.get(item_id)
+                    if item is None:
                         raise ServiceError(Code.NOT_FOUND, "No such item.")
-                    item = _item(row, level, restricted)
                     if item.unavailable:
                         raise _refuse(
                             item.unavailable,
@@ -450,8 +452,10 @@ class Shop:
                         )
                     order_lines.append((item, count))
                 total = sum(item.price_pence * count for item, count in order_lines)
-                spent = await _spent(conn, prisoner_id, window.week_start)
-                limit = settings.limits[level]
+                spent = state.spent_in(window.week_start)
+                if spent is None:  # orders dated after this week (a clock set back): count
+                    spent = await _spent(conn, prisoner_id, window.week_start)
+                limit = state.settings.limits[state.level]
                 if spent + total > limit:
                     raise _refuse(
                         "over_limit",
@@ -463,37 +467,43 @@ class Shop:
                 receipt = "S" + "".join(
                     secrets.choice("ACDEFGHJKLMNPQRTUVWXY3479") for _ in range(7)
                 )
-                await conn.execute(
-                    insert(shop_orders).values(
-                        id=order_id,
-                        establishment_id=est,
-                        prisoner_id=prisoner_id,
-                        receipt=receipt,
-                        idempotency_key=key,
-                        status=OrderStatus.PLACED.value,
-                        total_pence=total,
-                        refunded_pence=0,
-                        week_start=window.week_start,
-                        placed_at=now,
-                    )
-                )
-                for item, count in order_lines:
-                    await conn.execute(
-                        insert(shop_order_lines).values(
-                            id=str(uuid.uuid4()),
-                            order_id=order_id,
-                            item_id=item.id,
-                            name=item.name,
-                            price_pence=item.price_pence,
-                            quantity=count,
-                            out_of_stock=False,
-                        )
-                    )
                 debit = Posting(
                     MoneyAccount.SPENDS, EntryKind.ORDER, -total, receipt, order_id=order_id
                 )
-                entry = (await self._money.write(conn, actor, prisoner_id, est, [debit]))[0]
-                order = await _order(conn, order_id)
+                refuse_if_short(state.balances, [debit])
+                order_row = {
+                    "id": order_id,
+                    "establishment_id": est,
+                    "prisoner_id": prisoner_id,
+                    "receipt": receipt,
+                    "idempotency_key": key,
+                    "status": OrderStatus.PLACED.value,
+                    "total_pence": total,
+                    "refunded_pence": 0,
+                    "week_start": window.week_start,
+                    "placed_at": now,
+                }
+                lines = sorted(
+                    (
+                        Line(str(uuid.uuid4()), item.id, item.name, item.price_pence, count, False)
+                        for item, count in order_lines
+                    ),
+                    key=lambda line: (line.name, line.id),
+                )
+                line_rows = [{"order_id": order_id, **asdict(line)} for line in lines]
+                entry_row = entry_values(actor, prisoner_id, est, debit, state.last_n + 1, now)
+                await write_order(conn, self._db.is_sqlite, order_row, line_rows, [entry_row])
+                entry = str(entry_row["id"])
+                order = Order(
+                    id=order_id,
+                    prisoner_id=prisoner_id,
+                    receipt=receipt,
+                    status=OrderStatus.PLACED,
+                    total_pence=total,
+                    refunded_pence=0,
+                    placed_at=now,
+                    lines=lines,
+                )
         except IntegrityError:
             # The same key raced past the check on a store without row locks: the first won.
             async with self._db.connect() as conn:
@@ -506,15 +516,18 @@ class Shop:
                 if existing is None:
                     raise
                 return await _order(conn, str(existing)), False
-        await self._money.audit_entry(actor, est, prisoner_id, entry, debit)
-        await self._audit.append(
-            AuditRecord(
-                Action.ORDER_PLACED,
-                actor.account_id,
-                establishment=est,
-                subject=prisoner_id,
-                details={"order": order.id, "receipt": order.receipt, "total_pence": total},
-            )
+        # Both events at once: the audit log writes what is waiting together.
+        await asyncio.gather(
+            self._money.audit_entry(actor, est, prisoner_id, entry, debit),
+            self._audit.append(
+                AuditRecord(
+                    Action.ORDER_PLACED,
+                    actor.account_id,
+                    establishment=est,
+                    subject=prisoner_id,
+                    details={"order": order.id, "receipt": order.receipt, "total_pence": total},
+                )
+            ),
         )
         return order, True
 
@@ -599,7 +612,7 @@ class Shop:
                 )
                 entry = (
                     await self._money.write(
-                        conn, actor, row.prisoner_id, row.establishment_id, [credit]
+                        conn, actor, row.prisoner_id, row.establishment_id, [credit], locked=True
                     )
                 )[0]
             order = await _order(conn, order_id)
@@ -664,6 +677,159 @@ class Shop:
                 "Only the shop department's staff may do this.",
                 extra={"reason": "not_shop"},
             )
+
+
+@dataclass(frozen=True)
+class _Placing:
+    """What placing an order checks, read in one statement under the prisoner's lock."""
+
+    existing: str | None
+    zone: str
+    settings: Settings
+    level: IncentiveLevel
+    items: dict[str, Item]
+    balances: dict[MoneyAccount, int]
+    last_n: int
+    last_week: datetime | None
+    spent_last_week: int
+
+    def spent_in(self, week_start: datetime) -> int | None:
+        """This week's spending, or None when the latest order counts against a later week."""
+        if self.last_week is None or self.last_week < week_start:
+            return 0
+        if self.last_week == week_start:
+            return self.spent_last_week
+        return None
+
+
+async def _placing(
+    conn: AsyncConnection, prisoner_id: str, est: str, key: str, item_ids: list[str]
+) -> _Placing:
+    """One row per wanted item of this establishment (one row with no item when none is),
+    each carrying the same state: the order this key placed, the time zone and settings,
+    the level, the ledger, and the spending of the latest week the prisoner ordered in.
+    The week is the latest one rather than this one because this week's start needs the
+    time zone read here; `_Placing.spent_in` compares."""
+    mine = shop_orders.c.prisoner_id == prisoner_id
+    last_week = select(func.max(shop_orders.c.week_start)).where(mine).scalar_subquery()
+    query = (
+        select(
+            establishments.c.timezone,
+            shop_settings.c.limit_basic,
+            shop_settings.c.limit_standard,
+            shop_settings.c.limit_enhanced,
+            shop_settings.c.cutoff_weekday,
+            shop_settings.c.cutoff_minute,
+            select(shop_orders.c.id)
+            .where(mine, shop_orders.c.idempotency_key == key)
+            .scalar_subquery()
+            .label("existing"),
+            select(incentive_levels.c.level)
+            .where(incentive_levels.c.prisoner_id == prisoner_id)
+            .scalar_subquery()
+            .label("level"),
+            last_week.label("last_week"),
+            select(
+                func.coalesce(func.sum(shop_orders.c.total_pence - shop_orders.c.refunded_pence), 0)
+            )
+            .where(mine, shop_orders.c.week_start == last_week)
+            .scalar_subquery()
+            .label("spent"),
+            *ledger_columns(prisoner_id),
+            shop_items.c.id.label("item_id"),
+            shop_items.c.category,
+            shop_items.c.name,
+            shop_items.c.price_pence,
+            shop_items.c.min_level,
+            exists()
+            .where(
+                shop_restrictions.c.prisoner_id == prisoner_id,
+                shop_restrictions.c.item_id == shop_items.c.id,
+            )
+            .label("restricted"),
+        )
+        .select_from(
+            establishments.outerjoin(
+                shop_settings, shop_settings.c.establishment_id == establishments.c.id
+            ).outerjoin(
+                shop_items,
+                and_(
+                    shop_items.c.establishment_id == establishments.c.id,
+                    shop_items.c.id.in_(item_ids),
+                ),
+            )
+        )
+        .where(establishments.c.id == est)
+    )
+    rows = list(await conn.execute(query))
+    if not rows:
+        raise ServiceError(Code.NOT_FOUND, "No such establishment.")
+    first = rows[0]
+    if first.limit_basic is None:
+        settings = Settings(dict(DEFAULT_LIMITS), *DEFAULT_CUTOFF)
+    else:
+        settings = Settings(
+            {
+                IncentiveLevel.BASIC: int(first.limit_basic),
+                IncentiveLevel.STANDARD: int(first.limit_standard),
+                IncentiveLevel.ENHANCED: int(first.limit_enhanced),
+            },
+            int(first.cutoff_weekday),
+            int(first.cutoff_minute),
+        )
+    level = IncentiveLevel(first.level) if first.level else IncentiveLevel.STANDARD
+    items = {}
+    for r in rows:
+        if r.item_id is None:
+            continue
+        items[str(r.item_id)] = _item(
+            _ItemRow(r.item_id, r.category, r.name, r.price_pence, r.min_level),
+            level,
+            {str(r.item_id)} if r.restricted else set(),
+        )
+    return _Placing(
+        existing=None if first.existing is None else str(first.existing),
+        zone=str(first.timezone or "Europe/London"),
+        settings=settings,
+        level=level,
+        items=items,
+        balances={account: int(first._mapping[account.value]) for account in MoneyAccount},
+        last_n=int(first.last_n),
+        last_week=first.last_week,
+        spent_last_week=int(first.spent),
+    )
+
+
+@dataclass(frozen=True)
+class _ItemRow:
+    id: str
+    category: str
+    name: str
+    price_pence: int
+    min_level: str | None
+
+
+async def write_order(
+    conn: AsyncConnection,
+    sqlite: bool,
+    order: dict[str, Any],
+    lines: list[dict[str, Any]],
+    entries: list[dict[str, Any]],
+) -> None:
+    """An order, its lines and its ledger entries: one statement on PostgreSQL (inserts as
+    common table expressions), three on SQLite (which has none). No checks: the caller
+    made them under the prisoner's lock. The bench's bare inserts use this too."""
+    statements = [
+        insert(shop_orders).values(order),
+        insert(shop_order_lines).values(lines),
+        insert(money_entries).values(entries),
+    ]
+    if sqlite:
+        for statement in statements:
+            await conn.execute(statement)
+        return
+    ctes = [s.cte(f"w{i}") for i, s in enumerate(statements)]
+    await conn.execute(select(literal(1)).add_cte(*ctes))
 
 
 def _own(actor: Principal) -> tuple[str, str]:

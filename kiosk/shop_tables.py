@@ -1,4 +1,5 @@
-"""The shop tables, declared on the shared metadata; migration 0021 creates the same."""
+"""The shop tables, declared on the shared metadata; migration 0021 creates the same
+(0026 adds the index on an order's prisoner and week)."""
 
 from __future__ import annotations
 
@@ -58,6 +59,7 @@ shop_orders = Table(
     UniqueConstraint("receipt", name="uq_shop_orders_receipt"),
     UniqueConstraint("prisoner_id", "idempotency_key", name="uq_shop_orders_prisoner_id"),
     Index("ix_shop_orders_establishment_id", "establishment_id"),
+    Index("ix_shop_orders_prisoner_week", "prisoner_id", "week_start"),
 )
 
 shop_order_lines = Table(

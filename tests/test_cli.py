@@ -91,6 +91,7 @@ def test_demo_seeds_once_and_prints_the_same_sign_ins(seeded: Path) -> None:
         "clinician",
         "department_staff",
         "department_staff",
+        "department_staff",
         "governor",
         "healthcare_admin",
         "interpreter",

@@ -395,14 +395,19 @@ async def _demo(core: Core, args: argparse.Namespace) -> int:
     from core.fields import FieldCipher
     from core.people.service import People
     from core.places.service import Places
+    from kiosk.applications import MODULE as APPLICATIONS
+    from kiosk.shop import MODULE as SHOP
     from web.app import build_access, build_scheduling
     from web.campus import build_campus
     from web.demo import describe, seed
+    from web.demo_kiosk import KioskDemoDeps
     from web.demo_programmes import seed_programmes
 
     clock = SystemClock()
     subject_keys = SubjectKeys(core.audit.keys, clock)
     scheduling = build_scheduling(core.db, core.audit, clock, core.keys, subject_keys)
+    for module in (SHOP, APPLICATIONS):  # as the app registers them: a lockdown closes them
+        scheduling.suspensions.register(module)
     places = Places(core.db, clock=clock, audit=core.audit)
     access = build_access(core.settings, core.db, core.audit, clock, core.keys)
     people = People(
@@ -427,6 +432,15 @@ async def _demo(core: Core, args: argparse.Namespace) -> int:
         places=places,
         people=people,
         access=access,
+        kiosk=KioskDemoDeps(
+            db=core.db,
+            identity=core.identity,
+            audit=core.audit,
+            cipher=FieldCipher(core.keys.field_key),
+            subject_keys=subject_keys,
+            gate=scheduling,
+            clock=clock,
+        ),
         programmes=lambda est, staff, prisoners: programmes(
             est_id=est, staff=staff, prisoners=prisoners
         ),

@@ -26,6 +26,7 @@ from core.people.service import People
 from core.places.service import Places
 from scheduling import SchedulingService
 from web.demo_campus import seed_campus
+from web.demo_kiosk import KioskDemoDeps, describe_kiosk, seed_kiosk
 from web.demo_month import describe_month, seed_month
 from web.demo_operations import describe_operations, seed_operations
 
@@ -176,6 +177,7 @@ async def seed(
     access: Access | None = None,
     programmes: ProgrammesSeed | None = None,
     campus: tuple[Catalogue, Learning] | None = None,
+    kiosk: KioskDemoDeps | None = None,
 ) -> dict[str, Any]:
     existing = await identity.establishment_by_code(ESTABLISHMENT["code"])
     if existing is not None:
@@ -279,6 +281,15 @@ async def seed(
         )
     if programmes is not None and access is not None:
         data["programmes"] = await programmes(est_id, staff, prisoners)
+    if kiosk is not None and access is not None:
+        data["kiosk"] = await seed_kiosk(
+            kiosk,
+            est_id=est_id,
+            staff=staff,
+            prisoners=prisoners,
+            departments=access.departments,
+        )
+        staff.append(data["kiosk"]["shop_staff"])
     if campus is not None and access is not None:
         data["campus"] = await seed_campus(
             identity, access, *campus, est_id=est_id, prisoners=prisoners
@@ -473,4 +484,6 @@ def describe(data: dict[str, Any], url: str) -> str:
             f"Programmes: {len(data['programmes']['programmes'])}; prisoner "
             f"{data['programmes']['enrolled']} is on one with three checks of AUDIT and PHQ-9"
         )
+    if "kiosk" in data:
+        lines.extend(describe_kiosk(data["kiosk"]))
     return "\n".join(lines)

@@ -16,6 +16,7 @@ from core.clock import FakeClock
 from core.errors import ServiceError
 from core.identity import Principal
 from kiosk.money_csv import MoneyAccount
+from kiosk.money_tables import money_entries
 from kiosk.shop import Shop
 from kiosk.shop_tables import shop_orders
 from tests.kiosk.money_world import MoneyWorld, credits_csv, make_money
@@ -177,6 +178,75 @@ async def test_orders_at_once_never_exceed_the_balance_or_the_limit(sw: ShopWorl
     assert set(theirs) == {"placed", "over_limit"}
     assert await sw.spends() == 0
     assert await sw.spends(sw.mw.prisoner2) == 3000
+
+
+async def test_fifty_orders_at_once_against_a_balance_for_ten_place_exactly_ten(
+    sw: ShopWorld,
+) -> None:
+    """Fifty taps at once, each its own key, against spends that buy ten: each waits for
+    the prisoner's ledger lock in turn, so ten are placed and forty refused; the ledger's
+    numbers have no gap and every placed order has its one debit."""
+    tea = await sw.shop.add_item(
+        sw.mw.shop, sw.mw.world.est, category="Drinks", name="Tea", price_pence=150
+    )
+
+    async def attempt(i: int) -> str:
+        try:
+            await sw.place(f"fifty-at-once-{i:03d}", (tea.id, 1))
+        except ServiceError as error:
+            return str(error.extra.get("reason"))
+        return "placed"
+
+    outcomes = await asyncio.gather(*(attempt(i) for i in range(50)))
+    assert outcomes.count("placed") == 10
+    assert outcomes.count("not_enough_money") == 40
+    assert await sw.spends() == 0
+    assert await sw.orders() == 10
+    async with sw.mw.app[DATABASE].connect() as conn:
+        numbers = list(
+            await conn.scalars(
+                select(money_entries.c.n)
+                .where(money_entries.c.prisoner_id == sw.mw.prisoner.account_id)
+                .order_by(money_entries.c.n)
+            )
+        )
+        debits = await conn.scalar(
+            select(func.count())
+            .select_from(money_entries)
+            .join(shop_orders, shop_orders.c.id == money_entries.c.order_id)
+            .where(money_entries.c.amount_pence == -shop_orders.c.total_pence)
+        )
+    assert numbers == list(range(1, 12))  # the wages, then ten debits
+    assert debits == 10
+    assert sw.mw.actions.count("order_placed") == 10
+
+
+async def test_the_weeks_spending_is_this_weeks_less_refunds(sw: ShopWorld) -> None:
+    """B's limit is 20.00 a week (50.00 in spends). Last week's orders do not count, a
+    refund gives the limit back, and an order dated later than the clock (a clock set
+    back) does not hide this week's spending."""
+    sw.mw.clock.set(datetime(2026, 3, 3, 9, 0, tzinfo=UTC))  # Tuesday, week of 2 March
+    b = sw.mw.prisoner2
+    first, _ = await sw.place("week-one-0", (sw.phone_credit, 3), (sw.crisps, 7), who=b)
+    with pytest.raises(ServiceError) as refused:
+        await sw.place("week-one-1", (sw.crisps, 1), who=b)
+    assert refused.value.extra["reason"] == "over_limit"
+    assert refused.value.extra["spent_pence"] == 1955
+    sw.mw.clock.set(datetime(2026, 3, 9, 0, 0, tzinfo=UTC))  # Monday: a new week
+    await sw.place("week-two-0", (sw.phone_credit, 3), who=b)
+    with pytest.raises(ServiceError) as refused:
+        await sw.place("week-two-1", (sw.phone_credit, 2), who=b)
+    assert refused.value.extra["spent_pence"] == 1500
+    # Back in the first week (the clock set back): its 19.55 still counts.
+    sw.mw.clock.set(datetime(2026, 3, 4, 9, 0, tzinfo=UTC))
+    with pytest.raises(ServiceError) as refused:
+        await sw.place("week-one-2", (sw.crisps, 1), who=b)
+    assert refused.value.extra["spent_pence"] == 1955
+    # The crisps out of stock: their 4.55 refunded gives 4.55 of the limit back.
+    crisps = next(line for line in first.lines if line.item_id == sw.crisps)
+    await sw.shop.picked(sw.mw.shop, first.id, [crisps.id])
+    assert (await sw.place("week-one-3", (sw.phone_credit, 1), who=b))[1]
+    assert await sw.spends(b) == 5000 - 1955 - 1500 + 455 - 500
 
 
 async def test_after_the_cut_off_orders_wait_for_next_week(sw: ShopWorld) -> None:

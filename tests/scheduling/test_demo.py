@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from core.identity import Principal, Role
 from scheduling.tables import lockdowns
-from web.demo import seed
+from web.demo import describe, seed
 from web.state import ACCESS, CLOCK, DATABASE, IDENTITY, JOBS, PEOPLE, PLACES, SCHEDULING
 
 
@@ -121,3 +121,86 @@ async def test_after_the_demo_every_section_of_the_past_months_dashboard_has_fig
     assert requests["waiting"] > 0 and requests["over_target"] > 0
     # Two more clinicians can sign in, and the month counts came back to the caller.
     assert [c["username"] for c in data["month"]["clinicians"]] == ["dr.patel", "nurse.okafor"]
+
+
+async def test_after_the_demo_each_kiosk_screen_has_something_to_show(
+    client: Any, tmp_path: Path, clock: Any
+) -> None:
+    """Issue 16 item 9 (visits aside): what the Money, Shop, Applications and Timetable
+    tiles and the finance, shop desk and application queue pages read, for the demo's
+    first prisoner and staff. Run on a Thursday, after the week's cut-off: this week's
+    orders were still placed before it."""
+    from kiosk.money_csv import EntryKind, MoneyAccount
+    from web.demo_kiosk import deps_of
+    from web.kiosk.applications import APPLICATIONS
+    from web.kiosk.money import MONEY
+    from web.kiosk.shop import SHOP
+    from web.kiosk.timetable import TIMETABLE
+
+    app = client.server.app
+    clock.set(datetime(2026, 3, 5, 15, 0, tzinfo=UTC))
+    data = await seed(
+        app[IDENTITY],
+        tmp_path / "demo.json",
+        app[SCHEDULING],
+        places=app[PLACES],
+        people=app[PEOPLE],
+        access=app[ACCESS],
+        kiosk=deps_of(app),
+    )
+    est = data["establishment"]["id"]
+    first = data["prisoners"][0]
+    alex = Principal(first["account_id"], Role.PRISONER, est, "s", first["device_id"])
+    staff = {p["role"]: p["account_id"] for p in data["staff"]}
+
+    # Money: both accounts in credit, and wages, money sent in, orders and refunds.
+    statement = await app[MONEY].statement(alex, alex.account_id)
+    assert all(v > 0 for v in statement.balances.values()), statement.balances
+    assert {EntryKind.WAGES, EntryKind.SENT_IN, EntryKind.ORDER, EntryKind.REFUND} <= {
+        e.kind for e in statement.entries
+    }
+    assert (
+        sum(e.amount_pence for e in statement.entries if e.account == MoneyAccount.SPENDS)
+        == (statement.balances[MoneyAccount.SPENDS])
+    )
+
+    # Shop: categories, an item for Enhanced only, one healthcare restricted, orders in
+    # each state with a line refunded out of stock, and this week still open.
+    catalogue = await app[SHOP].catalogue(alex)
+    assert len({i.category for i in catalogue.items}) >= 4
+    assert any(i.min_level for i in catalogue.items)
+    assert [i.name for i in catalogue.items if i.unavailable] == ["Energy drink"]
+    assert not catalogue.open and 0 < catalogue.spent_pence < catalogue.limit_pence
+    history = await app[SHOP].history(alex)
+    assert {o.status.value for o in history} == {"placed", "picked", "delivered"}
+    assert any(line.out_of_stock for o in history for line in o.lines)
+    shop_staff = Principal(staff["department_staff"], Role.DEPARTMENT_STAFF, est, "s")
+    picking = await app[SHOP].pick_list(shop_staff, est, None)
+    assert {o.status.value for o in picking} == {"placed", "picked"}
+    assert len({o.prisoner_id for o in picking}) == 2
+
+    # Applications: received, replied, a complaint, an appeal, a confidential complaint.
+    mine = await app[APPLICATIONS].mine(alex)
+    states = {(a.stage, a.status, a.confidential) for a in mine}
+    assert {
+        ("application", "open", False),
+        ("application", "answered", False),
+        ("complaint", "open", False),
+        ("complaint", "answered", False),
+        ("appeal", "open", False),
+        ("complaint", "open", True),
+    } <= states
+    assert all(a.reply for a in mine if a.status == "answered")
+    governor = Principal(staff["governor"], Role.GOVERNOR, est, "s")
+    [secret] = await app[APPLICATIONS].queue(governor, "confidential")
+    assert secret.stage == "complaint" and secret.prisoner_id == alex.account_id
+    officer = Principal(staff["officer"], Role.OFFICER, est, "s")
+    wing = next(d for d in await app[APPLICATIONS].my_queues(officer) if d.code == "wing-office")
+    queued = await app[APPLICATIONS].queue(officer, wing.id)
+    assert {a.stage for a in queued} == {"complaint", "appeal"}
+    assert not any(a.confidential for a in queued)
+
+    # Timetable: the regime and work, education and gym in the prisoner's week.
+    week = await app[TIMETABLE].week(alex)
+    assert {"regime", "work", "education", "gym"} <= {e.kind for e in week.entries}
+    assert "kiosk" in data and "Kiosk:" in describe(data, "http://x")
