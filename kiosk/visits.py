@@ -770,6 +770,15 @@ class Visits:
             if row.id in offered:
                 await self._audit.append(
                     AuditRecord(
+                        Action.VISIT_CANCELLED,
+                        actor,
+                        establishment=declared.establishment_id,
+                        subject=row.prisoner_id,
+                        details={"booking": row.id, "reason": "lockdown"},
+                    )
+                )
+                await self._audit.append(
+                    AuditRecord(
                         Action.VISITS_OFFERED,
                         actor,
                         establishment=declared.establishment_id,
@@ -783,29 +792,22 @@ class Visits:
                 )
 
     async def transfer_step(self, ctx: TransferContext) -> None:
-        ctx.summary["visits_cancelled"] = await self._leave(
-            ctx.conn, ctx.prisoner_id, ctx.from_establishment_id, "transfer", ctx.actor
-        )
+        """Visits booked at the establishment left are cancelled and their visitors told;
+        the approved visitors stay with the prisoner."""
+        await self._leave(ctx, ctx.from_establishment_id, "transfer")
 
     async def release_step(self, ctx: ReleaseContext) -> None:
-        ctx.summary["visits_cancelled"] = await self._leave(
-            ctx.conn, ctx.prisoner_id, ctx.establishment_id, "release", ctx.actor
-        )
+        await self._leave(ctx, ctx.establishment_id, "release")
 
     async def _leave(
-        self,
-        conn: AsyncConnection,
-        prisoner_id: str,
-        establishment_id: str,
-        reason: str,
-        actor: Principal,
-    ) -> int:
+        self, ctx: TransferContext | ReleaseContext, establishment_id: str, reason: str
+    ) -> None:
         ids = list(
-            await conn.scalars(
+            await ctx.conn.scalars(
                 select(visit_bookings.c.id)
                 .join(visit_sessions, visit_sessions.c.id == visit_bookings.c.session_id)
                 .where(
-                    (visit_bookings.c.prisoner_id == prisoner_id)
+                    (visit_bookings.c.prisoner_id == ctx.prisoner_id)
                     & (visit_bookings.c.establishment_id == establishment_id)
                     & (visit_bookings.c.status == "booked")
                     & (visit_sessions.c.starts_at > self._clock.now())
@@ -813,8 +815,22 @@ class Visits:
             )
         )
         for booking in ids:
-            await self._cancel_in(conn, booking, reason, actor.account_id, tell=False)
-        return len(ids)
+            await self._cancel_in(ctx.conn, booking, reason, ctx.actor.account_id, tell=False)
+        ctx.summary["visits_cancelled"] = len(ids)
+
+        async def record() -> None:
+            for booking in ids:
+                await self._record(
+                    Action.VISIT_CANCELLED,
+                    ctx.actor,
+                    establishment_id,
+                    ctx.prisoner_id,
+                    booking=booking,
+                    reason=reason,
+                )
+
+        if ids:
+            ctx.after_commit.append(record)
 
     # ------------------------------------------------------------- internals
 
