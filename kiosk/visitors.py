@@ -43,7 +43,8 @@ HTML = re.compile(r"<\s*[/!?]?\s*[a-zA-Z]|<!--|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 EMAIL = re.compile(r"^[^@\s<>]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 PHONE = re.compile(r"^\+?[0-9 ()-]{6,24}$")
 LIMITS = {"name": 80, "relationship": 40, "email": 254, "phone": 24, "reason": 500}
-DECIDED_NOTICE = "visitor_decided"
+APPROVED_NOTICE = "visitor_approved"
+REFUSED_NOTICE = "visitor_refused"
 
 Gate = Callable[[Principal, str], Awaitable[None]]
 
@@ -291,13 +292,12 @@ class Visitors:
                     "This visitor was already decided.",
                     extra={"reason": "already_decided"},
                 )
+            # The words (and the reason) are read on the Visits screen, not in the inbox.
             await queue_notice(
                 conn,
                 row.prisoner_id,
-                DECIDED_NOTICE,
+                APPROVED_NOTICE if approve else REFUSED_NOTICE,
                 now=self._clock.now(),
-                visitor=row.id,
-                approved=approve,
             )
         await self._record(
             Action.VISITOR_DECIDED,

@@ -476,7 +476,7 @@ class Visits:
                     prisoner_id,
                     BOOKED_NOTICE,
                     now=now,
-                    reference=reference,
+                    receipt=reference,
                     starts_at=session.starts_at,
                 )
                 made = (await self._bookings(conn, visit_bookings.c.id == booking_id))[0]
@@ -726,7 +726,12 @@ class Visits:
         async with self._db.begin() as conn:
             rows = (
                 await conn.execute(
-                    select(visit_bookings.c.id, visit_bookings.c.prisoner_id)
+                    select(
+                        visit_bookings.c.id,
+                        visit_bookings.c.prisoner_id,
+                        visit_bookings.c.reference,
+                        visit_sessions.c.starts_at,
+                    )
                     .join(visit_sessions, visit_sessions.c.id == visit_bookings.c.session_id)
                     .where(
                         (visit_bookings.c.establishment_id == declared.establishment_id)
@@ -745,6 +750,8 @@ class Visits:
                 if s.free > 0 and s.starts_at >= after
             ]
             offered: dict[str, list[str]] = {}
+            reference_of = {r.id: r.reference for r in rows}
+            starts_of = {r.id: r.starts_at for r in rows}
             for row in rows:
                 if not await self._cancel_in(conn, row.id, "lockdown", actor, tell=False):
                     continue
@@ -763,8 +770,8 @@ class Visits:
                     row.prisoner_id,
                     OFFERED_NOTICE,
                     now=now,
-                    booking=row.id,
-                    offers=len(times),
+                    receipt=reference_of[row.id],
+                    starts_at=starts_of[row.id],
                 )
         for row in rows:
             if row.id in offered:
@@ -861,7 +868,7 @@ class Visits:
                 row.prisoner_id,
                 CANCELLED_NOTICE,
                 now=now,
-                reference=row.reference,
+                receipt=row.reference,
                 reason=reason,
             )
         return True

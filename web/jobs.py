@@ -64,6 +64,7 @@ from signalling.hub import Hub
 from web.handover_send import MAX_ATTEMPTS as HANDOVER_ATTEMPTS
 from web.handover_send import handover_handler
 from web.interventions import register_jobs as register_interventions
+from web.kiosk.visits import register_jobs as register_visits
 from web.state import (
     CLOCK,
     DATABASE,
@@ -267,6 +268,7 @@ async def jobs_ctx(app: web.Application) -> AsyncIterator[None]:
         link_base=settings.public_origins[0] if settings.public_origins else "",
     )
     register_interventions(runner, app)
+    register_visits(runner, app)
     app[METRICS].watch_jobs(runner.stats)
     app[JOBS] = runner
     await runner.start()

@@ -68,7 +68,7 @@ async def test_a_visitor_is_asked_for_then_approved_and_kept_sealed(vw: VisitWor
     assert [v.status for v in await vw.visitors.mine(vw.patient)] == ["approved"]
     assert await vw.visitors.requests(vw.officer, vw.est) == []
     assert {"visitor_requested", "visitor_decided"} <= set(vw.actions)
-    assert await _count(vw, notifications, notifications.c.kind == "visitor_decided") == 1
+    assert await _count(vw, notifications, notifications.c.kind == "visitor_approved") == 1
 
 
 async def test_refusing_needs_a_reason_the_prisoner_reads_and_happens_once(
@@ -181,7 +181,7 @@ async def test_refusals_say_why_and_change_nothing(vw: VisitWorld) -> None:
     past = await vw.session(at(3, 12))
     vw.sched.clock.advance(hours=4)  # past's start is behind us now
 
-    cases = [
+    cases: list[tuple[dict[str, Any], Code, str | None]] = [
         ({"session_id": session.id, "visitors": [asked.id]}, Code.CONFLICT, "visitor_not_approved"),
         ({"session_id": session.id, "visitors": [theirs.id]}, Code.NOT_FOUND, None),
         ({"session_id": session.id, "visitors": ["nobody"]}, Code.NOT_FOUND, None),

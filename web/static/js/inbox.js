@@ -22,6 +22,11 @@ const KINDS = new Set([
   "patient_released",
   "call_back",
   "application_answered",
+  "visit_booked",
+  "visit_cancelled",
+  "visits_offered",
+  "visitor_approved",
+  "visitor_refused",
   "risk_alert",
   "check_due",
 ]);
