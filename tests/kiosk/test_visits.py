@@ -19,6 +19,7 @@ from kiosk.visits import EMAIL_JOB
 from scheduling.tables import notifications
 from tests.kiosk.visit_world import VisitWorld, make_visits
 from tests.scheduling.conftest import at
+from web.kiosk.timetable import TIMETABLE
 from web.state import DATABASE
 
 
@@ -340,3 +341,18 @@ async def test_sessions_and_allowances_are_checked(vw: VisitWorld) -> None:
         "standard": 3,
         "enhanced": 4,
     }
+
+
+async def test_the_prisoners_week_shows_their_booked_visits(vw: VisitWorld) -> None:
+    jane = await vw.approved(vw.patient)
+    this_week = await vw.session(at(5, 14))
+    cancelled = await vw.session(at(6, 14))
+    next_week = await vw.session(at(10, 14))
+    for session in (this_week, cancelled, next_week):
+        await vw.visits.book(vw.patient, session_id=session.id, visitors=[jane.id])
+    await vw.visits.cancel(vw.patient, (await vw.visits.mine(vw.patient))[1].id)
+    week = await vw.sched.app[TIMETABLE].week(vw.patient)
+    visits = [(e.starts_at, e.ends_at) for e in week.entries if e.kind == "visit"]
+    assert visits == [(this_week.starts_at, this_week.ends_at)]
+    theirs = await vw.sched.app[TIMETABLE].week(vw.patient2)
+    assert [e for e in theirs.entries if e.kind == "visit"] == []
