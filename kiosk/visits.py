@@ -215,6 +215,10 @@ class Visits:
     def visitors(self) -> Visitors:
         return self._visitors
 
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
     # ------------------------------------------------------------ staff: set-up
 
     async def set_allowances(

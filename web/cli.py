@@ -363,10 +363,12 @@ async def _demo(core: Core, args: argparse.Namespace) -> int:
     from core.places.service import Places
     from web.app import build_access, build_scheduling
     from web.demo import describe, seed
+    from web.kiosk.visits import build_visits
 
     clock = SystemClock()
     subject_keys = SubjectKeys(core.audit.keys, clock)
     scheduling = build_scheduling(core.db, core.audit, clock, core.keys, subject_keys)
+    visits = build_visits(core.db, core.audit, clock, core.keys, subject_keys, scheduling)
     places = Places(core.db, clock=clock, audit=core.audit)
     access = build_access(core.settings, core.db, core.audit, clock, core.keys)
     people = People(
@@ -383,6 +385,7 @@ async def _demo(core: Core, args: argparse.Namespace) -> int:
         places=places,
         people=people,
         access=access,
+        visits=visits,
     )
     url = f"http://{core.settings.host}:{core.settings.port}"
     if args.json:

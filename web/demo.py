@@ -21,9 +21,11 @@ from core.identity.service import SYSTEM_ACTOR
 from core.keys import write_secret_file
 from core.people.service import People
 from core.places.service import Places
+from kiosk.visits import Visits
 from scheduling import SchedulingService
 from web.demo_month import describe_month, seed_month
 from web.demo_operations import describe_operations, seed_operations
+from web.demo_visits import describe_visits, seed_visits
 
 # code, name, minutes, buffer, target days, sensitive, escort if in person (seen in the
 # healthcare centre, the patient is escorted there: a video consult saves that journey)
@@ -164,6 +166,7 @@ async def seed(
     places: Places,
     people: People,
     access: Access | None = None,
+    visits: Visits | None = None,
 ) -> dict[str, Any]:
     existing = await identity.establishment_by_code(ESTABLISHMENT["code"])
     if existing is not None:
@@ -264,6 +267,10 @@ async def seed(
             east_id=data["access"]["second_establishment"]["id"],
             staff=staff,
             services=data["scheduling"]["services"],
+        )
+    if visits is not None:
+        data["visits"] = await seed_visits(
+            visits, est_id=est_id, staff=staff, prisoners=prisoners, now=visits.clock.now()
         )
     await asyncio.to_thread(_write, demo_file, data)
     return data
@@ -449,4 +456,6 @@ def describe(data: dict[str, Any], url: str) -> str:
         lines.extend(describe_month(data["month"]))
     if "operations" in data:
         lines.extend(describe_operations(data["operations"]))
+    if "visits" in data:
+        lines.extend(describe_visits(data["visits"]))
     return "\n".join(lines)

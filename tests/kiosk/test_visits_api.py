@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from core.identity import Role
+from core.identity import Principal, Role
 from tests.kiosk.conftest import make_kiosk
 from tests.scheduling.conftest import at
 from tests.world import bearer, new_staff, sign_in_prisoner, sign_in_staff
+from web.demo import describe, seed
+from web.kiosk.visits import VISITS
+from web.state import IDENTITY, PEOPLE, PLACES, SCHEDULING
 
 
 async def test_ask_approve_book_list_and_cancel_over_http(client: Any, clock: Any) -> None:
@@ -134,3 +137,34 @@ async def test_bad_input_over_http_gets_a_clear_answer_and_changes_nothing(
     resp = await client.get("/api/kiosk/visits", headers=officer)
     assert resp.status == 403
     assert await (await client.get("/api/kiosk/visits", headers=prisoner)).json() == []
+
+
+async def test_the_demo_seeds_visitors_sessions_and_bookings_in_each_state(
+    client: Any, tmp_path: Any
+) -> None:
+    app = client.server.app
+    data = await seed(
+        app[IDENTITY],
+        tmp_path / "demo.json",
+        app[SCHEDULING],
+        places=app[PLACES],
+        people=app[PEOPLE],
+        visits=app[VISITS],
+    )
+    est = data["establishment"]["id"]
+    first = data["prisoners"][0]
+    me = Principal(first["account_id"], Role.PRISONER, est, "s")
+    visitors = await app[VISITS].visitors.mine(me)
+    assert sorted(v.status for v in visitors) == ["approved", "approved", "requested"]
+    mine = await app[VISITS].mine(me)
+    assert sorted(b.status for b in mine) == ["booked", "cancelled"]
+    third = data["prisoners"][2]
+    them = Principal(third["account_id"], Role.PRISONER, est, "s")
+    refused = await app[VISITS].visitors.mine(them)
+    assert [v.status for v in refused] == ["refused"] and refused[0].reason
+    officer_id = next(p["account_id"] for p in data["staff"] if p["role"] == "officer")
+    officer = Principal(officer_id, Role.OFFICER, est, "s")
+    assert len(await app[VISITS].visitors.requests(officer, est)) == 2
+    day = await app[VISITS].day_list(officer, est, data["visits"]["day"])
+    assert sum(len(d.bookings) for d in day) == 2
+    assert data["visits"]["booked"]["reference"] in describe(data, "http://x")

@@ -14,12 +14,17 @@ from typing import Any
 
 from aiohttp import web
 
-from core.fields import FieldCipher
+from core.clock import Clock
+from core.db.engine import Database
+from core.events import AuditSink
+from core.fields import FieldCipher, SubjectCipher
 from core.jobs import JobContext, JobRunner
+from core.keys import ServiceKeys
 from core.mail import SmtpMailer
 from core.permissions import Permission
 from kiosk.visitors import MODULE, Visitor, Visitors
 from kiosk.visits import EMAIL_JOB, Booking, Choices, Letter, Session, Visits
+from scheduling import SchedulingService
 from web.auth import require
 from web.openapi import DATETIME, STR, obj, op
 from web.pages import page
@@ -32,29 +37,48 @@ VISITS = web.AppKey("visits", Visits)
 routes = web.RouteTableDef()
 
 
+def build_visits(
+    db: Database,
+    audit: AuditSink,
+    clock: Clock,
+    keys: ServiceKeys,
+    subject_keys: SubjectCipher,
+    scheduling: SchedulingService,
+    *,
+    email: bool = False,
+) -> Visits:
+    """The visits service, its module registered with the suspension mechanism (a
+    lockdown closes booking and cancels the visits in its window)."""
+    visitors = Visitors(
+        db,
+        cipher=FieldCipher(keys.field_key),
+        subject_keys=subject_keys,
+        clock=clock,
+        audit=audit,
+        gate=scheduling.require_open,
+    )
+    visits = Visits(
+        db, visitors=visitors, clock=clock, audit=audit, gate=scheduling.require_open, email=email
+    )
+    scheduling.suspensions.register(MODULE, on_declared=visits.on_lockdown)
+    return visits
+
+
 async def visits_ctx(app: web.Application) -> AsyncIterator[None]:
     """After scheduling's: booking closes in a lockdown, and a lockdown, a transfer and a
     release cancel the visits they touch."""
     scheduling = app[SCHEDULING]
     mailer = app[MAILER]
-    visitors = Visitors(
+    visits = build_visits(
         app[DATABASE],
-        cipher=FieldCipher(app[KEYS].field_key),
-        subject_keys=app[SUBJECT_KEYS],
-        clock=app[CLOCK],
-        audit=app[AUDIT],
-        gate=scheduling.require_open,
-    )
-    visits = Visits(
-        app[DATABASE],
-        visitors=visitors,
-        clock=app[CLOCK],
-        audit=app[AUDIT],
-        gate=scheduling.require_open,
+        app[AUDIT],
+        app[CLOCK],
+        app[KEYS],
+        app[SUBJECT_KEYS],
+        scheduling,
         # Without a mail server every letter is printed for the visits hall.
         email=not (isinstance(mailer, SmtpMailer) and mailer.host is None),
     )
-    scheduling.suspensions.register(MODULE, on_declared=visits.on_lockdown)
     scheduling.transfer_steps.register("visits", visits.transfer_step)
     scheduling.release_steps.register("visits", visits.release_step)
     app[VISITS] = visits
