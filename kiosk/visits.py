@@ -326,15 +326,24 @@ class Visits:
     # ------------------------------------------------------------ prisoner
 
     async def choices(self, actor: Principal) -> Choices:
-        """The sessions with free places in the next four weeks, the allowance and how much
-        of this month's is used, and any new times a lockdown offered."""
+        """The sessions with free places in the next four weeks (not those already booked),
+        the allowance and how much of this month's is used, and any new times a lockdown
+        offered."""
         prisoner_id, est = own(actor)
         now = self._clock.now()
         async with self._db.connect() as conn:
+            mine = set(
+                await conn.scalars(
+                    select(visit_bookings.c.session_id).where(
+                        (visit_bookings.c.prisoner_id == prisoner_id)
+                        & (visit_bookings.c.status == "booked")
+                    )
+                )
+            )
             found = [
                 s
                 for s in await _sessions(conn, est, now, now + HORIZON)
-                if s.free > 0 and s.starts_at > now
+                if s.free > 0 and s.starts_at > now and s.id not in mine
             ]
             level = (await levels_of(conn, [prisoner_id])).get(prisoner_id, DEFAULT_LEVEL)
             allowance = (await _allowances(conn, est))[level]
@@ -367,7 +376,9 @@ class Visits:
         the_key = idempotency_key(key)
         if not isinstance(session_id, str) or not 0 < len(session_id) <= 64:
             raise ServiceError(Code.INVALID_REQUEST, "Choose a session.")
-        await self._gate(actor, MODULE)
+        if rebook_of is None:
+            # A new time the lockdown itself offered (after it) may be taken during it.
+            await self._gate(actor, MODULE)
         now = self._clock.now()
         booking_id = str(uuid.uuid4())
         try:
@@ -513,7 +524,8 @@ class Visits:
         self, actor: Principal, booking_id: object, *, session_id: object, key: object = None
     ) -> tuple[Booking, bool]:
         """A new time for a visit a lockdown cancelled: one of the offered sessions, with
-        the same visitors (those still approved)."""
+        the same visitors (those still approved). Open during the lockdown: the times
+        offered are after it, and taking one is the lockdown's own remedy."""
         prisoner_id, _ = own(actor)
         async with self._db.connect() as conn:
             row = (

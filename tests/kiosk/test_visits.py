@@ -228,7 +228,8 @@ async def test_a_full_session_and_a_used_allowance_are_refused(vw: VisitWorld) -
     await vw.visits.book(vw.patient, session_id=april.id, visitors=[jane.id])
     choices = await vw.visits.choices(vw.patient)
     assert (choices.allowance, choices.used_this_month) == (2, 2)
-    assert small.id not in {s.id for s in choices.sessions}
+    assert small.id not in {s.id for s in choices.sessions}  # full
+    assert second.id not in {s.id for s in choices.sessions}  # booked already
     assert await _count(vw, visit_bookings) == 3
 
 

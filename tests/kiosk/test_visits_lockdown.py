@@ -159,3 +159,22 @@ async def test_a_release_cancels_the_booked_visits(vw: VisitWorld) -> None:
     assert ("cancelled", made.reference) in {(p.event, p.reference) for p in letters}
     day = await vw.visits.day_list(vw.officer, vw.est, "2026-03-05")
     assert day[0].bookings == []
+
+
+async def test_an_offered_time_can_be_taken_while_the_lockdown_is_in_force(
+    vw: VisitWorld,
+) -> None:
+    jane = await vw.approved(vw.patient)
+    covered = await vw.session(at(3, 14))
+    after = await vw.session(at(6, 14))
+    made, _ = await vw.visits.book(vw.patient, session_id=covered.id, visitors=[jane.id])
+    await vw.sched.svc.declare_lockdown(
+        vw.officer, vw.est, starts_at=None, ends_at=at(4, 0).isoformat()
+    )
+    [offer] = (await vw.visits.choices(vw.patient)).offers
+    assert [s.id for s in offer.sessions] == [after.id]
+    with pytest.raises(ServiceError) as closed:
+        await vw.visits.book(vw.patient, session_id=after.id, visitors=[jane.id])
+    assert closed.value.code == Code.LOCKDOWN
+    rebooked, _ = await vw.visits.take_offer(vw.patient, made.id, session_id=after.id)
+    assert (rebooked.status, rebooked.session_id) == ("booked", after.id)

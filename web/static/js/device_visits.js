@@ -147,11 +147,13 @@ function offerCard(o) {
 }
 
 async function refresh() {
-  const [choices, mine, visitors] = await Promise.all([
+  const [choices, mine, visitors, status] = await Promise.all([
     api("GET", PATHS.choices),
     api("GET", PATHS.visits),
     api("GET", PATHS.visitors),
+    api("GET", "/api/lockdown-status"),
   ]);
+  $("visits-closed").hidden = !(status.lockdown && status.lockdown.closed.includes("visits"));
   $("visits-allowance").textContent = t("visits.allowance", {
     allowance: choices.allowance,
     used: choices.used_this_month,
