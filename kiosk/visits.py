@@ -25,32 +25,38 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.clock import Clock
 from core.db.engine import Database
-from core.db.schema import accounts, cells, establishments, prisoner_cells, wings
 from core.errors import Code, ServiceError
 from core.events import Action, AuditRecord, AuditSink
 from core.identity import Principal
-from core.jobs import insert_job
-from core.mail import Mail
 from core.people.incentives import levels_of
 from core.people.types import DEFAULT_LEVEL, IncentiveLevel
 from core.permissions import Permission, allows, require_permission
+from kiosk.visit_letters import VisitLetters
+from kiosk.visit_records import (
+    Booking,
+    Session,
+    allowances_of,
+    bookings,
+    month_of,
+    sessions_between,
+    sessions_by_id,
+    used_in,
+    zone_of,
+)
 from kiosk.visit_tables import (
     visit_booking_visitors,
     visit_bookings,
-    visit_letters,
     visit_offers,
     visit_sessions,
     visit_settings,
@@ -59,7 +65,6 @@ from kiosk.visit_tables import (
 from kiosk.visitors import (
     MODULE,
     Gate,
-    Visitor,
     Visitors,
     idempotency_key,
     own,
@@ -71,13 +76,6 @@ from scheduling.suspension import Declared
 from scheduling.tables import booking_locks
 from scheduling.times import instant
 
-EMAIL_JOB = "kiosk.visit_email"
-"""The job that emails one letter to a visitor (payload: the letter's id)."""
-DEFAULT_ALLOWANCES = {
-    IncentiveLevel.BASIC: 2,
-    IncentiveLevel.STANDARD: 3,
-    IncentiveLevel.ENHANCED: 4,
-}
 MAX_ALLOWANCE = 31
 MAX_CAPACITY = 200
 MAX_SESSION = timedelta(hours=8)
@@ -88,39 +86,6 @@ REFERENCE_ALPHABET = "ACDEFHJKLMNPRTUVWXY3479"
 BOOKED_NOTICE = "visit_booked"
 CANCELLED_NOTICE = "visit_cancelled"
 OFFERED_NOTICE = "visits_offered"
-
-
-@dataclass(frozen=True)
-class Session:
-    id: str
-    establishment_id: str
-    starts_at: datetime
-    ends_at: datetime
-    capacity: int
-    booked: int
-
-    @property
-    def free(self) -> int:
-        return max(0, self.capacity - self.booked)
-
-
-@dataclass(frozen=True)
-class Booking:
-    id: str
-    reference: str
-    establishment_id: str
-    session_id: str
-    prisoner_id: str
-    status: str
-    cancel_reason: str | None
-    starts_at: datetime
-    ends_at: datetime
-    booked_at: datetime
-    visitors: list[Visitor]
-    prison_number: str | None = None
-    prisoner_name: str | None = None
-    cell: str | None = None
-    wing: str | None = None
 
 
 @dataclass(frozen=True)
@@ -146,36 +111,12 @@ class DaySession:
     bookings: list[Booking]
 
 
-@dataclass(frozen=True)
-class Letter:
-    id: str
-    event: str
-    reference: str
-    establishment: str
-    starts_at: datetime
-    ends_at: datetime
-    visitor_name: str | None
-    prison_number: str | None
-    prisoner_name: str | None
-
-
 def _refuse(reason: str, detail: str, **extra: Any) -> ServiceError:
     return ServiceError(Code.CONFLICT, detail, extra={"reason": reason, **extra})
 
 
 def _reference() -> str:
     return "V" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(7))
-
-
-def month_of(when: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    """The local calendar month holding `when`, as UTC instants [start, end)."""
-    local = when.astimezone(tz)
-    first = date(local.year, local.month, 1)
-    following = date(local.year + local.month // 12, local.month % 12 + 1, 1)
-    return (
-        datetime.combine(first, time(), tzinfo=tz).astimezone(UTC),
-        datetime.combine(following, time(), tzinfo=tz).astimezone(UTC),
-    )
 
 
 def visitor_ids(value: object) -> list[str]:
@@ -209,7 +150,7 @@ class Visits:
         self._clock = clock
         self._audit = audit
         self._gate = gate
-        self._email = email
+        self.letters = VisitLetters(db, visitors=visitors, clock=clock, audit=audit, email=email)
 
     @property
     def visitors(self) -> Visitors:
@@ -262,7 +203,7 @@ class Visits:
     async def allowances(self, actor: Principal, establishment_id: str) -> dict[str, int]:
         async with self._db.connect() as conn:
             await require_visits_staff(conn, actor, establishment_id)
-            found = await _allowances(conn, establishment_id)
+            found = await allowances_of(conn, establishment_id)
         return {k.value: v for k, v in found.items()}
 
     async def create_session(
@@ -321,7 +262,7 @@ class Visits:
         async with self._db.connect() as conn:
             await require_visits_staff(conn, actor, establishment_id)
             start, end = await self._days(conn, establishment_id, day)
-            return await _sessions(conn, establishment_id, start, end)
+            return await sessions_between(conn, establishment_id, start, end)
 
     # ------------------------------------------------------------ prisoner
 
@@ -342,13 +283,13 @@ class Visits:
             )
             found = [
                 s
-                for s in await _sessions(conn, est, now, now + HORIZON)
+                for s in await sessions_between(conn, est, now, now + HORIZON)
                 if s.free > 0 and s.starts_at > now and s.id not in mine
             ]
             level = (await levels_of(conn, [prisoner_id])).get(prisoner_id, DEFAULT_LEVEL)
-            allowance = (await _allowances(conn, est))[level]
-            tz = await _zone(conn, est)
-            used = await _used(conn, prisoner_id, *month_of(now, tz))
+            allowance = (await allowances_of(conn, est))[level]
+            tz = await zone_of(conn, est)
+            used = await used_in(conn, prisoner_id, *month_of(now, tz))
             offers = await self._offers(conn, prisoner_id)
         return Choices(found, level, allowance, used, offers)
 
@@ -356,8 +297,9 @@ class Visits:
         prisoner_id, _ = own(actor)
         since = self._clock.now() - timedelta(days=31)
         async with self._db.connect() as conn:
-            return await self._bookings(
+            return await bookings(
                 conn,
+                self._visitors,
                 (visit_bookings.c.prisoner_id == prisoner_id) & (visit_sessions.c.ends_at > since),
             )
 
@@ -392,9 +334,9 @@ class Visits:
                         )
                     )
                     if earlier is not None:
-                        return (await self._bookings(conn, visit_bookings.c.id == earlier))[
-                            0
-                        ], False
+                        return (
+                            await bookings(conn, self._visitors, visit_bookings.c.id == earlier)
+                        )[0], False
                 query = select(visit_sessions).where(visit_sessions.c.id == session_id)
                 if not self._db.is_sqlite:
                     query = query.with_for_update()
@@ -443,9 +385,9 @@ class Visits:
                 if int(taken or 0) >= session.capacity:
                     raise _refuse("full", "This session is full. Choose another time.")
                 level = (await levels_of(conn, [prisoner_id])).get(prisoner_id, DEFAULT_LEVEL)
-                allowance = (await _allowances(conn, est))[level]
-                tz = await _zone(conn, est)
-                used = await _used(conn, prisoner_id, *month_of(session.starts_at, tz))
+                allowance = (await allowances_of(conn, est))[level]
+                tz = await zone_of(conn, est)
+                used = await used_in(conn, prisoner_id, *month_of(session.starts_at, tz))
                 if used >= allowance:
                     raise _refuse(
                         "over_allowance",
@@ -485,7 +427,7 @@ class Visits:
                             booking_id=booking_id, visitor_id=visitor
                         )
                     )
-                await self._letters(conn, est, booking_id, "confirmed")
+                await self.letters.write(conn, est, booking_id, "confirmed")
                 await queue_notice(
                     conn,
                     prisoner_id,
@@ -494,13 +436,14 @@ class Visits:
                     receipt=reference,
                     starts_at=session.starts_at,
                 )
-                made = (await self._bookings(conn, visit_bookings.c.id == booking_id))[0]
+                made = (await bookings(conn, self._visitors, visit_bookings.c.id == booking_id))[0]
         except IntegrityError:
             if the_key is None:
                 raise
             async with self._db.connect() as conn:
-                found = await self._bookings(
+                found = await bookings(
                     conn,
+                    self._visitors,
                     (visit_bookings.c.prisoner_id == prisoner_id)
                     & (visit_bookings.c.idempotency_key == the_key),
                 )
@@ -592,7 +535,7 @@ class Visits:
             )
             if not done:
                 raise _refuse("already_cancelled", "This visit is already cancelled.")
-            found = (await self._bookings(conn, visit_bookings.c.id == row.id))[0]
+            found = (await bookings(conn, self._visitors, visit_bookings.c.id == row.id))[0]
         await self._record(
             Action.VISIT_CANCELLED,
             actor,
@@ -613,126 +556,28 @@ class Visits:
         async with self._db.connect() as conn:
             await require_visits_staff(conn, actor, establishment_id)
             start, end = await self._days(conn, establishment_id, day, one=True)
-            found = await _sessions(conn, establishment_id, start, end)
-            bookings = await self._bookings(
+            found = await sessions_between(conn, establishment_id, start, end)
+            booked = await bookings(
                 conn,
+                self._visitors,
                 (visit_bookings.c.establishment_id == establishment_id)
                 & (visit_bookings.c.status == "booked")
                 & (visit_sessions.c.starts_at >= start)
                 & (visit_sessions.c.starts_at < end),
                 staff=True,
             )
-        for prisoner in sorted({b.prisoner_id for b in bookings}):
+        for prisoner in sorted({b.prisoner_id for b in booked}):
             await self._record(
                 Action.VISITORS_READ,
                 actor,
                 establishment_id,
                 prisoner,
                 visitors=sorted(
-                    {v.id for b in bookings if b.prisoner_id == prisoner for v in b.visitors}
+                    {v.id for b in booked if b.prisoner_id == prisoner for v in b.visitors}
                 ),
                 day_list=True,
             )
-        return [DaySession(s, [b for b in bookings if b.session_id == s.id]) for s in found]
-
-    async def letters_to_print(self, actor: Principal, establishment_id: str) -> list[Letter]:
-        """The visits hall's pile: letters for visitors without an email, not yet printed."""
-        async with self._db.connect() as conn:
-            await require_visits_staff(conn, actor, establishment_id)
-            ids = list(
-                await conn.scalars(
-                    select(visit_letters.c.id)
-                    .where(
-                        (visit_letters.c.establishment_id == establishment_id)
-                        & (visit_letters.c.channel == "print")
-                        & visit_letters.c.printed_at.is_(None)
-                    )
-                    .order_by(visit_letters.c.created_at, visit_letters.c.id)
-                    .limit(500)
-                )
-            )
-            found = await self._letter_rows(conn, ids)
-        for prisoner in sorted({p for _, p in found}):
-            await self._record(
-                Action.VISITORS_READ,
-                actor,
-                establishment_id,
-                prisoner,
-                letters=[letter.id for letter, p in found if p == prisoner],
-            )
-        return [letter for letter, _ in found]
-
-    async def mark_printed(
-        self, actor: Principal, establishment_id: str, letter_ids: object
-    ) -> int:
-        if not isinstance(letter_ids, list) or not all(isinstance(i, str) for i in letter_ids):
-            raise ServiceError(Code.INVALID_REQUEST, "letter_ids is a list of letter ids.")
-        async with self._db.begin() as conn:
-            await require_visits_staff(conn, actor, establishment_id)
-            done = await conn.execute(
-                update(visit_letters)
-                .where(
-                    visit_letters.c.id.in_(letter_ids[:500])
-                    & (visit_letters.c.establishment_id == establishment_id)
-                    & (visit_letters.c.channel == "print")
-                    & visit_letters.c.printed_at.is_(None)
-                )
-                .values(printed_at=self._clock.now())
-            )
-        return int(done.rowcount or 0)
-
-    # ----------------------------------------------------------- the letters
-
-    async def email_letter(self, letter_id: str) -> Mail | None:
-        """The email of one letter, built now (None if it has no address or was sent)."""
-        async with self._db.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(
-                        visit_letters.c.sent_at,
-                        visit_visitors.c.email_enc,
-                        visit_visitors.c.prisoner_id,
-                        visit_visitors.c.id.label("vid"),
-                    )
-                    .join(visit_visitors, visit_visitors.c.id == visit_letters.c.visitor_id)
-                    .where(visit_letters.c.id == letter_id)
-                )
-            ).first()
-            if row is None or row.sent_at is not None or row.email_enc is None:
-                return None
-            found = await self._letter_rows(conn, [letter_id])
-            address = await self._visitors.open_email(conn, row.email_enc, row.prisoner_id, row.vid)
-        if not found or address is None:
-            return None
-        letter = found[0][0]
-        when = letter.starts_at.strftime("%d/%m/%Y %H:%M UTC")
-        if letter.event == "confirmed":
-            en = f"Your visit to {letter.establishment} on {when} is booked."
-            cy = f"Mae eich ymweliad â {letter.establishment} ar {when} wedi'i drefnu."
-        else:
-            en = f"Your visit to {letter.establishment} on {when} is cancelled."
-            cy = f"Mae eich ymweliad â {letter.establishment} ar {when} wedi'i ganslo."
-        return Mail(
-            to=address,
-            subject=f"Visit {letter.reference} / Ymweliad {letter.reference}",
-            text=(
-                f"{en}\nReference: {letter.reference}\n"
-                "Bring photo ID. Arrive 30 minutes before the start.\n\n"
-                f"{cy}\nCyfeirnod: {letter.reference}\n"
-                "Dewch â dogfen adnabod â llun. Cyrhaeddwch 30 munud cyn y dechrau.\n"
-            ),
-            message_id=f"<visit-letter.{letter_id}@throughcare.invalid>",
-        )
-
-    async def letter_sent(self, letter_id: str) -> None:
-        async with self._db.begin() as conn:
-            await conn.execute(
-                update(visit_letters)
-                .where((visit_letters.c.id == letter_id) & visit_letters.c.sent_at.is_(None))
-                .values(sent_at=self._clock.now())
-            )
-
-    # ------------------------------------------------- lockdown and movements
+        return [DaySession(s, [b for b in booked if b.session_id == s.id]) for s in found]
 
     async def on_lockdown(self, declared: Declared) -> None:
         """Cancel the booked visits in the lockdown's window, offer the prisoner the free
@@ -762,7 +607,9 @@ class Visits:
             after = max(declared.ends_at, now)
             free = [
                 s
-                for s in await _sessions(conn, declared.establishment_id, after, after + HORIZON)
+                for s in await sessions_between(
+                    conn, declared.establishment_id, after, after + HORIZON
+                )
                 if s.free > 0 and s.starts_at >= after
             ]
             offered: dict[str, list[str]] = {}
@@ -877,7 +724,7 @@ class Visits:
                 ).where(visit_bookings.c.id == booking_id)
             )
         ).one()
-        await self._letters(conn, row.establishment_id, booking_id, "cancelled")
+        await self.letters.write(conn, row.establishment_id, booking_id, "cancelled")
         if tell:
             await queue_notice(
                 conn,
@@ -888,40 +735,6 @@ class Visits:
                 reason=reason,
             )
         return True
-
-    async def _letters(
-        self, conn: AsyncConnection, establishment_id: str, booking_id: str, event: str
-    ) -> None:
-        now = self._clock.now()
-        rows = (
-            await conn.execute(
-                select(visit_visitors.c.id, visit_visitors.c.email_enc)
-                .join(
-                    visit_booking_visitors,
-                    visit_booking_visitors.c.visitor_id == visit_visitors.c.id,
-                )
-                .where(visit_booking_visitors.c.booking_id == booking_id)
-                .order_by(visit_visitors.c.id)
-            )
-        ).all()
-        for row in rows:
-            channel = "email" if self._email and row.email_enc is not None else "print"
-            letter_id = str(uuid.uuid4())
-            await conn.execute(
-                insert(visit_letters).values(
-                    id=letter_id,
-                    establishment_id=establishment_id,
-                    booking_id=booking_id,
-                    visitor_id=row.id,
-                    event=event,
-                    channel=channel,
-                    created_at=now,
-                )
-            )
-            if channel == "email":
-                await insert_job(
-                    conn, EMAIL_JOB, {"letter": letter_id}, due_at=now, now=now, key=letter_id
-                )
 
     async def _hold_prisoner(self, conn: AsyncConnection, prisoner_id: str) -> None:
         if self._db.is_sqlite:
@@ -935,7 +748,7 @@ class Visits:
     async def _days(
         self, conn: AsyncConnection, establishment_id: str, day: object, *, one: bool = False
     ) -> tuple[datetime, datetime]:
-        tz = await _zone(conn, establishment_id)
+        tz = await zone_of(conn, establishment_id)
         local = self._clock.now().astimezone(tz).date()
         if day is not None and day != "":
             try:
@@ -962,138 +775,12 @@ class Visits:
         for row in rows:
             ids = json.loads(row.sessions)
             sessions = [
-                s for s in await _sessions_by_id(conn, ids) if s.free > 0 and s.starts_at > now
+                s for s in await sessions_by_id(conn, ids) if s.free > 0 and s.starts_at > now
             ]
-            booking = (await self._bookings(conn, visit_bookings.c.id == row.booking_id))[0]
+            booking = (await bookings(conn, self._visitors, visit_bookings.c.id == row.booking_id))[
+                0
+            ]
             found.append(Offer(booking, sessions))
-        return found
-
-    async def _bookings(
-        self, conn: AsyncConnection, where: Any, *, staff: bool = False
-    ) -> list[Booking]:
-        rows = (
-            await conn.execute(
-                select(
-                    visit_bookings,
-                    visit_sessions.c.starts_at,
-                    visit_sessions.c.ends_at,
-                    accounts.c.display_name_enc,
-                    accounts.c.prison_number_enc,
-                    cells.c.name.label("cell"),
-                    wings.c.name.label("wing"),
-                )
-                .join(visit_sessions, visit_sessions.c.id == visit_bookings.c.session_id)
-                .join(accounts, accounts.c.id == visit_bookings.c.prisoner_id)
-                .outerjoin(
-                    prisoner_cells, prisoner_cells.c.prisoner_id == visit_bookings.c.prisoner_id
-                )
-                .outerjoin(cells, cells.c.id == prisoner_cells.c.cell_id)
-                .outerjoin(wings, wings.c.id == cells.c.wing_id)
-                .where(where)
-                .order_by(visit_sessions.c.starts_at, visit_bookings.c.reference)
-                .limit(1000)
-            )
-        ).all()
-        ids = [r.id for r in rows]
-        who: dict[str, list[Visitor]] = {i: [] for i in ids}
-        if ids:
-            vrows = (
-                await conn.execute(
-                    select(visit_visitors, visit_booking_visitors.c.booking_id)
-                    .join(
-                        visit_booking_visitors,
-                        visit_booking_visitors.c.visitor_id == visit_visitors.c.id,
-                    )
-                    .where(visit_booking_visitors.c.booking_id.in_(ids))
-                    .order_by(visit_visitors.c.requested_at, visit_visitors.c.id)
-                )
-            ).all()
-            opened = await self._visitors.present(conn, [r._mapping for r in vrows])
-            for r, v in zip(vrows, opened, strict=True):
-                who[r.booking_id].append(v)
-        found = []
-        for r in rows:
-            m: Mapping[Any, Any] = r._mapping
-            found.append(
-                Booking(
-                    id=r.id,
-                    reference=r.reference,
-                    establishment_id=r.establishment_id,
-                    session_id=r.session_id,
-                    prisoner_id=r.prisoner_id,
-                    status=r.status,
-                    cancel_reason=r.cancel_reason,
-                    starts_at=r.starts_at,
-                    ends_at=r.ends_at,
-                    booked_at=r.booked_at,
-                    visitors=who[r.id],
-                    prison_number=self._visitors.open_account(m, "prison_number")
-                    if staff
-                    else None,
-                    prisoner_name=self._visitors.open_account(m, "display_name") if staff else None,
-                    cell=r.cell if staff else None,
-                    wing=r.wing if staff else None,
-                )
-            )
-        return found
-
-    async def _letter_rows(
-        self, conn: AsyncConnection, ids: Sequence[str]
-    ) -> list[tuple[Letter, str]]:
-        if not ids:
-            return []
-        rows = (
-            await conn.execute(
-                select(
-                    visit_letters.c.id,
-                    visit_letters.c.event,
-                    visit_letters.c.visitor_id,
-                    visit_bookings.c.reference,
-                    visit_bookings.c.prisoner_id,
-                    visit_sessions.c.starts_at,
-                    visit_sessions.c.ends_at,
-                    establishments.c.name.label("establishment"),
-                    accounts.c.display_name_enc,
-                    accounts.c.prison_number_enc,
-                )
-                .join(visit_bookings, visit_bookings.c.id == visit_letters.c.booking_id)
-                .join(visit_sessions, visit_sessions.c.id == visit_bookings.c.session_id)
-                .join(establishments, establishments.c.id == visit_letters.c.establishment_id)
-                .join(accounts, accounts.c.id == visit_bookings.c.prisoner_id)
-                .where(visit_letters.c.id.in_(list(ids)))
-                .order_by(visit_letters.c.created_at, visit_letters.c.id)
-            )
-        ).all()
-        vrows = (
-            await conn.execute(
-                select(visit_visitors).where(visit_visitors.c.id.in_([r.visitor_id for r in rows]))
-            )
-        ).all()
-        people = {v.id: v for v in await self._visitors.present(conn, [r._mapping for r in vrows])}
-        found = []
-        for r in rows:
-            m: Mapping[Any, Any] = r._mapping
-            visitor = people.get(r.visitor_id)
-            found.append(
-                (
-                    Letter(
-                        id=r.id,
-                        event=r.event,
-                        reference=r.reference,
-                        establishment=r.establishment,
-                        starts_at=r.starts_at,
-                        ends_at=r.ends_at,
-                        visitor_name=visitor.name if visitor else None,
-                        prison_number=self._visitors.open_account(
-                            {**m, "prisoner_id": r.prisoner_id}, "prison_number"
-                        ),
-                        prisoner_name=self._visitors.open_account(
-                            {**m, "prisoner_id": r.prisoner_id}, "display_name"
-                        ),
-                    ),
-                    str(r.prisoner_id),
-                )
-            )
         return found
 
     async def _record(
@@ -1117,85 +804,3 @@ class Visits:
 
 def allows_booking(actor: Principal) -> bool:
     return allows(actor, Permission.VISITS_BOOK)
-
-
-async def _zone(conn: AsyncConnection, establishment_id: str) -> ZoneInfo:
-    name = await conn.scalar(
-        select(establishments.c.timezone).where(establishments.c.id == establishment_id)
-    )
-    return ZoneInfo(str(name or "Europe/London"))
-
-
-async def _allowances(conn: AsyncConnection, establishment_id: str) -> dict[IncentiveLevel, int]:
-    row = (
-        await conn.execute(
-            select(visit_settings).where(visit_settings.c.establishment_id == establishment_id)
-        )
-    ).first()
-    if row is None:
-        return dict(DEFAULT_ALLOWANCES)
-    return {
-        IncentiveLevel.BASIC: int(row.allowance_basic),
-        IncentiveLevel.STANDARD: int(row.allowance_standard),
-        IncentiveLevel.ENHANCED: int(row.allowance_enhanced),
-    }
-
-
-async def _used(conn: AsyncConnection, prisoner_id: str, start: datetime, end: datetime) -> int:
-    found = await conn.scalar(
-        select(func.count())
-        .select_from(visit_bookings)
-        .join(visit_sessions, visit_sessions.c.id == visit_bookings.c.session_id)
-        .where(
-            and_(
-                visit_bookings.c.prisoner_id == prisoner_id,
-                visit_bookings.c.status == "booked",
-                visit_sessions.c.starts_at >= start,
-                visit_sessions.c.starts_at < end,
-            )
-        )
-    )
-    return int(found or 0)
-
-
-def _session_query() -> Any:
-    booked = (
-        select(visit_bookings.c.session_id, func.count().label("booked"))
-        .where(visit_bookings.c.status == "booked")
-        .group_by(visit_bookings.c.session_id)
-        .subquery()
-    )
-    return select(visit_sessions, func.coalesce(booked.c.booked, 0).label("booked")).outerjoin(
-        booked, booked.c.session_id == visit_sessions.c.id
-    )
-
-
-def _session(r: Any) -> Session:
-    return Session(r.id, r.establishment_id, r.starts_at, r.ends_at, int(r.capacity), int(r.booked))
-
-
-async def _sessions(
-    conn: AsyncConnection, establishment_id: str, start: datetime, end: datetime
-) -> list[Session]:
-    rows = await conn.execute(
-        _session_query()
-        .where(
-            (visit_sessions.c.establishment_id == establishment_id)
-            & (visit_sessions.c.starts_at >= start)
-            & (visit_sessions.c.starts_at < end)
-        )
-        .order_by(visit_sessions.c.starts_at, visit_sessions.c.id)
-        .limit(500)
-    )
-    return [_session(r) for r in rows]
-
-
-async def _sessions_by_id(conn: AsyncConnection, ids: list[str]) -> list[Session]:
-    if not ids:
-        return []
-    rows = await conn.execute(
-        _session_query()
-        .where(visit_sessions.c.id.in_(ids))
-        .order_by(visit_sessions.c.starts_at, visit_sessions.c.id)
-    )
-    return [_session(r) for r in rows]

@@ -12,7 +12,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from core.identity import Principal, Role
-from kiosk.visits import Session, Visits
+from kiosk.visit_records import Session
+from kiosk.visits import Visits
 
 VISITORS: list[list[dict[str, Any]]] = [
     [

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from core.db.schema import jobs
 from core.errors import Code, ServiceError
 from core.identity import Principal
+from kiosk.visit_letters import EMAIL_JOB
 from kiosk.visit_tables import visit_bookings, visit_letters, visit_visitors
-from kiosk.visits import EMAIL_JOB
 from scheduling.tables import notifications
 from tests.kiosk.visit_world import VisitWorld, make_visits
 from tests.scheduling.conftest import at
@@ -140,14 +140,14 @@ async def test_a_booking_has_a_reference_and_tells_the_prisoner_and_the_hall(
     assert [b.reference for b in await vw.visits.mine(vw.patient)] == [made.reference]
     assert await _count(vw, notifications, notifications.c.kind == "visit_booked") == 1
     # No email address (and no mail server here): a letter for the visits hall to print.
-    [letter] = await vw.visits.letters_to_print(vw.officer, vw.est)
+    [letter] = await vw.visits.letters.to_print(vw.officer, vw.est)
     assert (letter.event, letter.reference, letter.visitor_name) == (
         "confirmed",
         made.reference,
         "Jane Smith",
     )
-    assert await vw.visits.mark_printed(vw.officer, vw.est, [letter.id]) == 1
-    assert await vw.visits.letters_to_print(vw.officer, vw.est) == []
+    assert await vw.visits.letters.mark_printed(vw.officer, vw.est, [letter.id]) == 1
+    assert await vw.visits.letters.to_print(vw.officer, vw.est) == []
     assert "visit_booked" in vw.actions
 
 
@@ -157,19 +157,19 @@ async def test_a_visitor_with_an_email_is_emailed_not_printed(client: Any, clock
     bob = await vw.approved(vw.patient, name="Bob Smith")
     session = await vw.session()
     made, _ = await vw.visits.book(vw.patient, session_id=session.id, visitors=[jane.id, bob.id])
-    printed = await vw.visits.letters_to_print(vw.officer, vw.est)
+    printed = await vw.visits.letters.to_print(vw.officer, vw.est)
     assert [p.visitor_name for p in printed] == ["Bob Smith"]
     async with vw.sched.app[DATABASE].connect() as conn:
         letter = await conn.scalar(
             select(visit_letters.c.id).where(visit_letters.c.channel == "email")
         )
     assert letter is not None
-    mail = await vw.visits.email_letter(letter)
+    mail = await vw.visits.letters.email(letter)
     assert mail is not None and mail.to == "jane@example.org"
     assert made.reference in mail.subject and "is booked" in mail.text
     assert "Jane" not in mail.text and "A1234BC" not in mail.text
-    await vw.visits.letter_sent(letter)
-    assert await vw.visits.email_letter(letter) is None
+    await vw.visits.letters.sent(letter)
+    assert await vw.visits.letters.email(letter) is None
     assert await _count(vw, jobs, jobs.c.kind == EMAIL_JOB) == 1
 
 
@@ -284,7 +284,7 @@ async def test_the_prisoner_or_staff_cancel_and_the_visitors_are_told(vw: VisitW
     assert (done.status, done.cancel_reason) == ("cancelled", "prisoner")
     twice = await _refused(vw.visits.cancel(vw.patient, made.id))
     assert twice.extra["reason"] == "already_cancelled"
-    events = sorted(p.event for p in await vw.visits.letters_to_print(vw.officer, vw.est))
+    events = sorted(p.event for p in await vw.visits.letters.to_print(vw.officer, vw.est))
     assert events == ["cancelled", "confirmed"]
 
     again, _ = await vw.visits.book(vw.patient, session_id=session.id, visitors=[jane.id])

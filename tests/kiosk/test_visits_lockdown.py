@@ -106,7 +106,7 @@ async def test_a_lockdown_over_a_visit_cancels_it_offers_new_times_and_tells_vis
     # The full session after it is not offered; the free ones are, soonest first.
     assert [s.id for s in offer.sessions] == [free_after.id, kept.id]
     events = sorted(
-        (p.event, p.reference) for p in await vw.visits.letters_to_print(vw.officer, vw.est)
+        (p.event, p.reference) for p in await vw.visits.letters.to_print(vw.officer, vw.est)
     )
     assert ("cancelled", made.reference) in events
     assert {"visit_cancelled", "visits_offered"} <= set(vw.actions)
@@ -139,7 +139,7 @@ async def test_a_transfer_cancels_the_booked_visits_but_the_visitors_move(
     assert [(b.id, b.cancel_reason) for b in await vw.visits.mine(there)] == [(made.id, "transfer")]
     assert [v.status for v in await vw.visitors.mine(there)] == ["approved"]
     # The letter telling Jane is in the old establishment's hall pile.
-    letters = await vw.visits.letters_to_print(vw.officer, vw.est)
+    letters = await vw.visits.letters.to_print(vw.officer, vw.est)
     assert ("cancelled", made.reference) in {(p.event, p.reference) for p in letters}
     assert "visit_cancelled" in vw.actions
     # The new establishment's staff now decide for them; the old one's do not.
@@ -155,7 +155,7 @@ async def test_a_release_cancels_the_booked_visits(vw: VisitWorld) -> None:
     session = await vw.session()
     made, _ = await vw.visits.book(vw.patient, session_id=session.id, visitors=[jane.id])
     await vw.sched.svc.release(vw.officer, vw.patient.account_id)
-    letters = await vw.visits.letters_to_print(vw.officer, vw.est)
+    letters = await vw.visits.letters.to_print(vw.officer, vw.est)
     assert ("cancelled", made.reference) in {(p.event, p.reference) for p in letters}
     day = await vw.visits.day_list(vw.officer, vw.est, "2026-03-05")
     assert day[0].bookings == []

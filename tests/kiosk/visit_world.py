@@ -15,8 +15,9 @@ from core.events import MemorySink
 from core.fields import FieldCipher
 from core.identity import Principal, Role
 from core.keys import load_service_keys
+from kiosk.visit_records import Session
 from kiosk.visitors import MODULE, Visitor, Visitors
-from kiosk.visits import Session, Visits
+from kiosk.visits import Visits
 from tests.kiosk.money_world import join_department
 from tests.scheduling.conftest import Sched, at, make_sched
 from tests.world import new_staff

@@ -22,8 +22,10 @@ from core.jobs import JobContext, JobRunner
 from core.keys import ServiceKeys
 from core.mail import SmtpMailer
 from core.permissions import Permission
+from kiosk.visit_letters import EMAIL_JOB, Letter
+from kiosk.visit_records import Booking, Session
 from kiosk.visitors import MODULE, Visitor, Visitors
-from kiosk.visits import EMAIL_JOB, Booking, Choices, Letter, Session, Visits
+from kiosk.visits import Choices, Visits
 from scheduling import SchedulingService
 from web.auth import require
 from web.openapi import DATETIME, STR, obj, op
@@ -96,10 +98,10 @@ def register_jobs(runner: JobRunner, app: web.Application) -> None:
         letter = ctx.payload.get("letter")
         if not isinstance(letter, str):
             raise ValueError("kiosk.visit_email needs a letter")
-        mail = await visits.email_letter(letter)
+        mail = await visits.letters.email(letter)
         if mail is not None:
             await mailer.send(mail)
-            await visits.letter_sent(letter)
+            await visits.letters.sent(letter)
 
     runner.register(EMAIL_JOB, send, max_attempts=10, backoff=60, timeout=60)
 
@@ -367,7 +369,7 @@ async def staff_cancel(request: web.Request) -> web.Response:
 @routes.get("/api/kiosk/staff/visit-letters")
 async def letters(request: web.Request) -> web.Response:
     principal = await require(request, Permission.VISITS_MANAGE)
-    found = await request.app[VISITS].letters_to_print(principal, _here(request, principal))
+    found = await request.app[VISITS].letters.to_print(principal, _here(request, principal))
     return json_response([_letter_json(letter) for letter in found])
 
 
@@ -375,7 +377,7 @@ async def letters(request: web.Request) -> web.Response:
 async def printed(request: web.Request) -> web.Response:
     principal = await require(request, Permission.VISITS_MANAGE)
     body = await read_json(request)
-    count = await request.app[VISITS].mark_printed(
+    count = await request.app[VISITS].letters.mark_printed(
         principal, _here(request, principal), body.get("letter_ids")
     )
     return json_response({"printed": count})
