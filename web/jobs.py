@@ -21,6 +21,8 @@ Kinds today (docs/jobs.md has the table):
 - `interventions.risk_escalate`, one per PHQ-9 risk alert, due 15 minutes after it
   (queued with the answer, keyed by the alert's id): an alert still unacknowledged
   goes to the establishment's healthcare managers' inboxes (interventions/questionnaires.py).
+- `kiosk.visit_email`, one per letter to a visitor who gave an email address,
+  queued with the booking or cancellation (web/kiosk/visits.py, docs/kiosk-visits.md).
 - `jobs.prune`, every hour: forgets finished jobs (a week; failed ones 30 days).
 
 - `notifications.deliver`, one per notice, due when the notice is (queued by
