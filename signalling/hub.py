@@ -8,7 +8,8 @@ there is one node and the hub delivers what it logs itself.
 
 Its session steps (hello, resume, reauth) are in `signalling/session.py` and its
 timers (liveness, the sweep) in `signalling/timers.py` and what it does when the
-bus lost its subscription in `signalling/restore.py`, mixed in; whose sockets are
+bus lost its subscription in `signalling/restore.py`, and its calls' quality reports in
+`signalling/call_quality.py`, mixed in; whose sockets are
 open, for sessions that end and the cap per identity, is `signalling/identities.py`.
 A device's pre-call test (the `test_*` messages) is handed to `signalling/test_calls.py`.
 
@@ -32,17 +33,15 @@ import orjson
 from core.clock import Clock
 from core.db.engine import is_unavailable
 from core.errors import ServiceError
-from core.events import Action, AuditRecord, AuditSink
+from core.events import AuditRecord, AuditSink
 from core.identity import Role
 from signalling.bus.base import Bus, Subscription
+from signalling.call_quality import CallQuality
 from signalling.connection import Connection, Limits, Transport
 from signalling.errors import CLOSE_REASONS, Close, ErrorCode, SignallingError
 from signalling.identities import (
-    CLOSE_FOR,
     IDENTITY_CHANNEL,
     Identities,
-    decode_identity,
-    encode_replace,
 )
 from signalling.messages import (
     Admit,
@@ -92,8 +91,6 @@ from signalling.waiting_room import position, queue_score, waiting_message, wait
 log = logging.getLogger(__name__)
 
 MEMBER_ROLES = {Role.PRISONER: "patient", Role.CLINICIAN: "clinician"}
-QUALITY_AUDIT_EVERY_S = 9.5
-"""Pages report quality every 2 s for the other side to see; the log needs far fewer."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +108,7 @@ class HubConfig:
     limits: Limits = Limits()
 
 
-class Hub(Session, Timers, Restore):
+class Hub(Session, Timers, Restore, CallQuality):
     def __init__(
         self,
         *,
@@ -510,39 +507,6 @@ class Hub(Session, Timers, Restore):
     async def _notice(self, conn: Connection, message: Notice) -> None:
         await self._step(conn, lambda room, me, now: room.notice(me, message.text, now))
 
-    async def _quality(self, conn: Connection, message: Quality) -> None:
-        room_id, participant = conn.room, conn.participant
-        if room_id is None or participant is None:
-            raise SignallingError(ErrorCode.NOT_IN_ROOM)
-        room = await self._store.get(room_id)
-        if room is None or room.ended:
-            raise SignallingError(ErrorCode.NOT_IN_ROOM)
-        member = room.active_member(participant)
-        if member is None or member.conn != conn.id:
-            raise SignallingError(ErrorCode.NOT_IN_ROOM)
-        if not member.admitted:
-            raise SignallingError(ErrorCode.NOT_ADMITTED)
-        if (room.worst_loss_pct is None or message.loss_pct > room.worst_loss_pct) or (
-            room.lowest_bitrate_kbps is None or message.bitrate_kbps < room.lowest_bitrate_kbps
-        ):
-            # Written only when the link is worse than any report before, so the
-            # room is not rewritten every two seconds.
-            await self._note_quality(room_id, message.loss_pct, message.bitrate_kbps)
-        out = Outbox()
-        # The other side sees each report live (the clinician, both directions of
-        # the link); the audit log keeps one in `QUALITY_AUDIT_EVERY_S` per connection.
-        out.send(
-            room.others(participant),
-            {"type": "quality", "participant": participant, **message.details()},
-        )
-        started = time.monotonic()
-        if conn.quality_audited_at is None or (
-            started - conn.quality_audited_at >= QUALITY_AUDIT_EVERY_S
-        ):
-            conn.quality_audited_at = started
-            out.audit(Action.QUALITY_REPORT, participant, self._clock.now(), **message.details())
-        await self._apply(room, out)
-
     def _claim(self, room_id: str, entry: LogEntry) -> Connection | None:
         """The local connection to write a relayed `entry` to now, if any (one node).
 
@@ -612,25 +576,6 @@ class Hub(Session, Timers, Restore):
                 return room
             room, fresh = None, False
         raise SignallingError(ErrorCode.UNAVAILABLE)  # the room changed four times meanwhile
-
-    async def _note_quality(self, room_id: str, loss_pct: float, bitrate_kbps: float) -> None:
-        def step(current: Room | None) -> tuple[Room | None, None]:
-            if current is None or current.ended:
-                return None, None
-            return (current if current.note_quality(loss_pct, bitrate_kbps) else None), None
-
-        await self._store.update(room_id, step)
-
-    async def _start_call(self, room_id: str) -> None:
-        """The first answer relayed after the admit: the call is on."""
-        now = self._clock.now()
-
-        def step(current: Room | None) -> tuple[Room | None, bool]:
-            if current is None or not current.start_call(now):
-                return None, False
-            return current, True
-
-        await self._store.update(room_id, step)
 
     # ------------------------------------------------------------ effects
 
@@ -750,48 +695,6 @@ class Hub(Session, Timers, Restore):
         if conn is not None and not conn.closed:
             conn.closed = True
             self._spawn(self._close_transport(conn, code), "signalling-kick")
-
-    # ------------------------------------------------------------ identities
-
-    async def _opened(self, conn: Connection) -> bool:
-        """An authenticated connection counts against its identity's cap.
-
-        False (and the connection closing) if its session ended while its hello
-        was being checked. Past the cap, the oldest of the identity's
-        connections, on whichever node, is closed with 4010.
-        """
-        principal = conn.principal
-        assert principal is not None
-        ended = self.identities.add(conn)
-        if ended is not None:
-            self._kick(conn.id, CLOSE_FOR[ended])
-            return False
-        try:
-            over = await self._store.identity_open(
-                principal.account_id, conn.id, self.config.max_per_identity
-            )
-        except StoreUnavailable:
-            log.warning("room store unreachable; connection not counted against its cap")
-            return True
-        for conn_id in over:
-            if conn_id in self._conns:
-                self._kick(conn_id, Close.SUPERSEDED)
-            elif self._store.broadcasts:
-                try:
-                    await self._bus.publish(IDENTITY_CHANNEL, encode_replace(conn_id))
-                except Exception as exc:  # the bus is down: that node's socket stays a while
-                    log.warning("could not publish a replaced connection (%s)", type(exc).__name__)
-        return True
-
-    async def _on_identity(self, channel: str, payload: bytes) -> None:
-        """Sessions ended, or a connection over its identity's cap (from any node)."""
-        message = decode_identity(payload)
-        if isinstance(message, str):
-            self._kick(message, Close.SUPERSEDED)
-        elif message is not None:
-            code = CLOSE_FOR[message.reason]
-            for conn in self.identities.ended(message):
-                self._kick(conn.id, code)
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)

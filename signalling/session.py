@@ -1,10 +1,12 @@
-"""The hub's session steps: hello, welcome, re-authentication and resuming a room.
+"""The hub's session steps: hello, welcome, re-authentication and resuming a room,
+and an authenticated connection counted against its identity's cap (on any node).
 
 Mixed into `Hub` (signalling/hub.py), whose state these methods use.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -17,20 +19,31 @@ from core.identity import Principal, Role
 from core.identity.tokens import hash_token
 from signalling.connection import Connection
 from signalling.errors import Close, ErrorCode, SignallingError
+from signalling.identities import (
+    CLOSE_FOR,
+    IDENTITY_CHANNEL,
+    Identities,
+    decode_identity,
+    encode_replace,
+)
 from signalling.messages import Hello, Reauth
 from signalling.messages.session import ResumeRequest
 from signalling.registry import ALLOWED_BY_ROLE
 from signalling.rooms import Outbox, Room
 from signalling.store import ResumeRecord
+from signalling.store.base import StoreUnavailable
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from core.clock import Clock
+    from signalling.bus.base import Bus
     from signalling.hub import HubConfig
     from signalling.policy import Authenticator, IceServerIssuer
     from signalling.store import RoomStore
     from signalling.user_channels import UserChannels
+
+log = logging.getLogger(__name__)
 
 
 def _token_expiry(token: str) -> datetime | None:
@@ -55,7 +68,10 @@ class Session:
     _attach: Callable[[Connection, str, str], Awaitable[None]]
     _flush_pending: Callable[[Connection], Awaitable[None]]
     _send: Callable[[Connection, dict[str, Any]], Awaitable[None]]
-    _opened: Callable[[Connection], Awaitable[bool]]
+    _bus: Bus
+    _conns: dict[str, Connection]
+    identities: Identities
+    _kick: Callable[..., None]
     users: UserChannels
 
     async def _authenticate(self, token: str) -> tuple[Principal, datetime | None]:
@@ -208,3 +224,43 @@ class Session:
         await self._flush_pending(conn)
         await self._apply(room, out)
         return None
+
+    async def _opened(self, conn: Connection) -> bool:
+        """An authenticated connection counts against its identity's cap.
+
+        False (and the connection closing) if its session ended while its hello
+        was being checked. Past the cap, the oldest of the identity's
+        connections, on whichever node, is closed with 4010.
+        """
+        principal = conn.principal
+        assert principal is not None
+        ended = self.identities.add(conn)
+        if ended is not None:
+            self._kick(conn.id, CLOSE_FOR[ended])
+            return False
+        try:
+            over = await self._store.identity_open(
+                principal.account_id, conn.id, self.config.max_per_identity
+            )
+        except StoreUnavailable:
+            log.warning("room store unreachable; connection not counted against its cap")
+            return True
+        for conn_id in over:
+            if conn_id in self._conns:
+                self._kick(conn_id, Close.SUPERSEDED)
+            elif self._store.broadcasts:
+                try:
+                    await self._bus.publish(IDENTITY_CHANNEL, encode_replace(conn_id))
+                except Exception as exc:  # the bus is down: that node's socket stays a while
+                    log.warning("could not publish a replaced connection (%s)", type(exc).__name__)
+        return True
+
+    async def _on_identity(self, channel: str, payload: bytes) -> None:
+        """Sessions ended, or a connection over its identity's cap (from any node)."""
+        message = decode_identity(payload)
+        if isinstance(message, str):
+            self._kick(message, Close.SUPERSEDED)
+        elif message is not None:
+            code = CLOSE_FOR[message.reason]
+            for conn in self.identities.ended(message):
+                self._kick(conn.id, code)
