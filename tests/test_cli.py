@@ -105,6 +105,8 @@ def test_demo_seeds_once_and_prints_the_same_sign_ins(seeded: Path) -> None:
     )
     assert data["access"]["second_establishment"]["code"] == "DEMO-EAST"
     assert all(p["device_credential"].startswith("tcd_") for p in data["prisoners"])
+    # Issue 16 item 3: sessions and a booked visit to show.
+    assert data["visits"]["sessions"] > 0 and data["visits"]["booked"]["reference"][0] == "V"
     again = run(seeded, "demo", "--json")
     assert json.loads(again.stdout) == data
     text = run(seeded, "demo")
