@@ -124,6 +124,12 @@ class SubjectKeys:
         key = await self.key_for(conn, subject)
         return key.seal(column=column, row=row, text=text)
 
+    async def seal_many(
+        self, conn: AsyncConnection, subject: str, fields: Sequence[tuple[str, str, str]]
+    ) -> list[bytes]:
+        key = await self.key_for(conn, subject)
+        return [key.seal(column=column, row=row, text=text) for column, row, text in fields]
+
     async def seal_bytes(
         self, conn: AsyncConnection, subject: str, *, column: str, row: str, data: bytes
     ) -> bytes:

@@ -81,6 +81,8 @@ class Settings:
     ws_max_connections: int = 5000
     ws_max_per_identity: int = 4
     ws_replay_messages: int = 256
+    ws_fast_path: str = "auto"
+    """`auto`: the one-node fast path when aiohttp's internals fit it (web/ws_fast.py); `off`."""
     # the job runner (docs/jobs.md)
     job_workers: int = 4
     job_poll_ms: int = 1000
@@ -160,6 +162,7 @@ class Settings:
             ws_replay_messages=reader.integer(
                 "WS_REPLAY_MESSAGES", 256, minimum=16, maximum=100_000
             ),
+            ws_fast_path=reader.choice("WS_FAST_PATH", "AUTO", ("AUTO", "OFF")).lower(),
             job_workers=reader.integer("JOB_WORKERS", 4, minimum=0, maximum=64),
             job_poll_ms=reader.integer("JOB_POLL_MS", 1000, minimum=10, maximum=60_000),
             job_lease_seconds=reader.integer("JOB_LEASE_SECONDS", 60, minimum=2, maximum=3600),

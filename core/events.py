@@ -116,6 +116,20 @@ class Action(StrEnum):
     VISIT_BOOKED = "visit_booked"
     VISIT_CANCELLED = "visit_cancelled"
     VISITS_OFFERED = "visits_offered"
+    # campus (campus/): content and its approval, enrolments, lesson completions,
+    # assessment results, course completions, plans, and staff reading a learner's record
+    CAMPUS_COURSE_ADDED = "campus_course_added"
+    CAMPUS_LESSON_ADDED = "campus_lesson_added"
+    CAMPUS_QUESTIONS_SET = "campus_questions_set"
+    CAMPUS_FILE_UPLOADED = "campus_file_uploaded"
+    CAMPUS_FILE_APPROVED = "campus_file_approved"
+    CAMPUS_FILE_REFUSED = "campus_file_refused"
+    CAMPUS_ENROLLED = "campus_enrolled"
+    CAMPUS_LESSON_COMPLETED = "campus_lesson_completed"
+    CAMPUS_ASSESSED = "campus_assessed"
+    CAMPUS_COMPLETED = "campus_completed"
+    CAMPUS_GOAL_SET = "campus_goal_set"
+    CAMPUS_RECORD_READ = "campus_record_read"
     # consults
     JOINED = "joined"
     WAITING = "waiting"
@@ -144,6 +158,14 @@ class Action(StrEnum):
     RISK_ALERT_ESCALATED = "risk_alert_escalated"
     ANSWERS_VIEWED = "answers_viewed"
     CHECKS_SCHEDULED = "checks_scheduled"
+    # an offline answer that lost to an earlier one for the same slot (core/offline.py)
+    SYNC_CONFLICT = "sync_conflict"
+    # programmes (interventions/programmes.py): who was put on one and by whom, each
+    # session completed and the programme finished, and staff reading a person's answers
+    PROGRAMME_ENROLLED = "programme_enrolled"
+    PROGRAMME_SESSION_COMPLETED = "programme_session_completed"
+    PROGRAMME_COMPLETED = "programme_completed"
+    PROGRAMME_ANSWERS_VIEWED = "programme_answers_viewed"
     # the log itself and its keys
     LOG_VIEWED = "log_viewed"
     LOG_EXPORTED = "log_exported"

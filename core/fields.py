@@ -103,6 +103,12 @@ class SubjectCipher(Protocol):
         self, conn: AsyncConnection, fields: Sequence[SealedField]
     ) -> list[str | Unreadable]: ...
 
+    async def seal_many(
+        self, conn: AsyncConnection, subject: str, fields: Sequence[tuple[str, str, str]]
+    ) -> list[bytes]:
+        """Several (column, row, text) of one subject with one key look-up: a batch."""
+        ...
+
     async def seal_bytes(
         self, conn: AsyncConnection, subject: str, *, column: str, row: str, data: bytes
     ) -> bytes: ...

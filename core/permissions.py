@@ -130,6 +130,8 @@ class Permission(StrEnum):
     ALLOCATIONS_MANAGE = "allocations.manage"
     # Answer a questionnaire and see one's own scores (interventions).
     QUESTIONNAIRES_ANSWER = "questionnaires.answer"
+    # Send what one's device queued offline, and get one's own queue key (core/offline.py).
+    OFFLINE_SYNC = "offline.sync"
     # See the scores over time of a person one follows: the establishment's (clinical
     # staff) or one's caseload's (keyworkers); free text only with CLINICAL_TEXT_READ.
     SCORES_READ = "scores.read"
@@ -137,6 +139,15 @@ class Permission(StrEnum):
     RISK_ALERTS_HANDLE = "risk_alerts.handle"
     # Schedule a person's baseline and progress checks (the same people as SCORES_READ).
     CHECKS_SCHEDULE = "checks.schedule"
+    # Programmes (interventions/programmes.py): take one, enrol oneself where it allows,
+    # answer its exercises and complete its sessions in order (prisoners).
+    PROGRAMMES_TAKE = "programmes.take"
+    # Put a person one follows on a programme and see their progress: the keyworker
+    # (their caseload) and clinical staff (their establishment's prisoners).
+    PROGRAMMES_ENROL = "programmes.enrol"
+    # Read a followed person's programme answers (free text, choices, personal plan);
+    # each reading is logged. Never officers, never admins.
+    PROGRAMME_ANSWERS_READ = "programme_answers.read"
     # The kiosk's money (kiosk/money.py): a prisoner's own balance and transactions.
     MONEY_OWN = "money.own"
     # Finance: post credits, transfer, reverse, read a prisoner's money (logged). The
@@ -155,6 +166,15 @@ class Permission(StrEnum):
     # list and the visits hall's letters, cancel a booking. Officers of the establishment,
     # or department staff of its visits department (the domain checks which).
     VISITS_MANAGE = "visits.manage"
+    # The campus (campus/): a prisoner's catalogue, enrolment, lessons, assessments,
+    # certificates, learning plan and learning record.
+    CAMPUS_LEARN = "campus.learn"
+    # Education staff: courses, lessons and uploads, enrolling learners, plans, their
+    # learners' progress and records (logged). The domain also requires membership of
+    # the establishment's education department.
+    CAMPUS_TEACH = "campus.teach"
+    # Approve or refuse an uploaded lesson file (never one's own upload).
+    CAMPUS_APPROVE = "campus.approve"
 
 
 P = Permission
@@ -210,9 +230,12 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.APPLICATIONS_SEND,
                 P.TIMETABLE_READ,
                 P.QUESTIONNAIRES_ANSWER,
+                P.OFFLINE_SYNC,
+                P.PROGRAMMES_TAKE,
                 P.MONEY_OWN,
                 P.SHOP_ORDER,
                 P.VISITS_BOOK,
+                P.CAMPUS_LEARN,
             }
         ),
         Role.CLINICIAN: frozenset(
@@ -228,6 +251,8 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.SCORES_READ,
                 P.RISK_ALERTS_HANDLE,
                 P.CHECKS_SCHEDULE,
+                P.PROGRAMMES_ENROL,
+                P.PROGRAMME_ANSWERS_READ,
                 P.SHOP_HEALTH_RESTRICT,
             }
         ),
@@ -251,6 +276,8 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.SCORES_READ,
                 P.RISK_ALERTS_HANDLE,
                 P.CHECKS_SCHEDULE,
+                P.PROGRAMMES_ENROL,
+                P.PROGRAMME_ANSWERS_READ,
             }
         ),
         Role.OFFICER: frozenset(
@@ -334,7 +361,15 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
             }
         ),
         Role.KEYWORKER: frozenset(
-            _EVERYONE | {P.CASELOAD_READ, P.DEPARTMENTS_READ, P.SCORES_READ, P.CHECKS_SCHEDULE}
+            _EVERYONE
+            | {
+                P.CASELOAD_READ,
+                P.DEPARTMENTS_READ,
+                P.SCORES_READ,
+                P.CHECKS_SCHEDULE,
+                P.PROGRAMMES_ENROL,
+                P.PROGRAMME_ANSWERS_READ,
+            }
         ),
         # Per-appointment access only: nothing establishment-wide.
         Role.INTERPRETER: frozenset(_EVERYONE | {P.APPOINTMENTS_ATTEND}),
@@ -348,6 +383,8 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.MONEY_MANAGE,
                 P.SHOP_MANAGE,
                 P.VISITS_MANAGE,
+                P.CAMPUS_TEACH,
+                P.CAMPUS_APPROVE,
             }
         ),
     }

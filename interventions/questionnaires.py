@@ -649,3 +649,66 @@ def _submission(response_id: str, result: Result, alert_id: str | None, at: date
         alert_id=alert_id,
         submitted_at=at,
     )
+
+
+async def plan_check(
+    conn: AsyncConnection,
+    *,
+    prisoner_id: str,
+    establishment_id: str,
+    kind: str,
+    every_days: int,
+    set_by: str,
+    now: datetime,
+) -> bool:
+    """A programme's baseline: plan `kind` due now and every `every_days` after each answer,
+    unless the person already has a plan for it (theirs stands). True if one was made."""
+    p = questionnaire_plans.c
+    found = await conn.scalar(
+        select(p.id).where(and_(p.prisoner_id == prisoner_id, p.kind == kind))
+    )
+    if found is not None:
+        return False
+    plan_id = str(uuid.uuid4())
+    await conn.execute(
+        insert(questionnaire_plans).values(
+            id=plan_id,
+            establishment_id=establishment_id,
+            prisoner_id=prisoner_id,
+            kind=kind,
+            every_days=every_days,
+            next_due_at=now,
+            set_by=set_by,
+            created_at=now,
+        )
+    )
+    await _due_job(conn, plan_id, now, now)
+    return True
+
+
+async def bring_check_forward(
+    conn: AsyncConnection, *, prisoner_id: str, kind: str, now: datetime
+) -> bool:
+    """A programme's progress check after N sessions: the planned check is due now."""
+    p = questionnaire_plans.c
+    row = (
+        await conn.execute(
+            select(p.id, p.next_due_at).where(and_(p.prisoner_id == prisoner_id, p.kind == kind))
+        )
+    ).first()
+    if row is None or row.next_due_at <= now:
+        return False
+    await conn.execute(update(questionnaire_plans).where(p.id == row.id).values(next_due_at=now))
+    await _due_job(conn, row.id, now, now)
+    return True
+
+
+async def _due_job(conn: AsyncConnection, plan_id: str, due: datetime, now: datetime) -> None:
+    await insert_job(
+        conn,
+        CHECK_DUE_JOB,
+        {"plan": plan_id, "due": due.isoformat()},
+        due_at=due,
+        now=now,
+        key=f"{plan_id}:{due.isoformat()}",
+    )

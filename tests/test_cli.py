@@ -89,6 +89,8 @@ def test_demo_seeds_once_and_prints_the_same_sign_ins(seeded: Path) -> None:
     assert roles == [
         "admin",
         "clinician",
+        "department_staff",
+        "department_staff",
         "governor",
         "healthcare_admin",
         "interpreter",
@@ -107,6 +109,12 @@ def test_demo_seeds_once_and_prints_the_same_sign_ins(seeded: Path) -> None:
     assert all(p["device_credential"].startswith("tcd_") for p in data["prisoners"])
     # Issue 16 item 3: sessions and a booked visit to show.
     assert data["visits"]["sessions"] > 0 and data["visits"]["booked"]["reference"][0] == "V"
+    # Issue 17: three programmes, the first prisoner on one with three checks of two scores.
+    assert len(data["programmes"]["programmes"]) == 3
+    assert data["programmes"]["enrolled"] == data["prisoners"][0]["prison_number"]
+    # Issue 17: the campus's two courses, a learner part-way and one with a certificate.
+    assert len(data["campus"]["courses"]) == 2
+    assert data["campus"]["completed"] == data["prisoners"][1]["prison_number"]
     again = run(seeded, "demo", "--json")
     assert json.loads(again.stdout) == data
     text = run(seeded, "demo")

@@ -56,9 +56,13 @@ from web import (
     test_calls,
     ws,
 )
+from web.campus import api as campus_api
+from web.campus import campus_ctx
+from web.campus import pages as campus_pages
 from web.interventions import api as interventions_api
-from web.interventions import interventions_ctx
+from web.interventions import interventions_ctx, programmes_api
 from web.interventions import pages as interventions_pages
+from web.interventions import sync as interventions_sync
 from web.kiosk import applications as kiosk_applications
 from web.kiosk import money as kiosk_money
 from web.kiosk import shop as kiosk_shop
@@ -109,9 +113,13 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     kiosk_timetable,
     interventions_api,
     interventions_pages,
+    interventions_sync,
+    programmes_api,
     kiosk_money,
     kiosk_shop,
     kiosk_visits,
+    campus_api,
+    campus_pages,
 )
 
 
@@ -147,6 +155,8 @@ def create_app(
         kiosk_applications.applications_ctx,
         kiosk_timetable.timetable_ctx,
         interventions_ctx,
+        interventions_sync.offline_ctx,
+        campus_ctx,
         kiosk_money.money_ctx,
         kiosk_shop.shop_ctx,
         kiosk_visits.visits_ctx,

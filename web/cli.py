@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import getpass
 import json
@@ -13,6 +14,9 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from audit import AuditLog, SubjectKeys, open_audit_log
 from core.clock import SystemClock
@@ -98,7 +102,12 @@ def _parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    db_sub.add_parser("upgrade", help="apply all migrations (safe to run again)")
+    db_upgrade = db_sub.add_parser("upgrade", help="apply all migrations (safe to run again)")
+    db_upgrade.add_argument(
+        "--grant-to",
+        metavar="ROLE",
+        help="then give this PostgreSQL role (the service's) what `db grants` prints, and no more",
+    )
     grants = db_sub.add_parser(
         "grants",
         help="print the SQL that gives the service's PostgreSQL role only what it needs",
@@ -306,11 +315,16 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "db":
         from audit.field_migration import load_field_mover
 
+        if args.grant_to and not settings.is_postgres:  # refused before changing anything
+            raise ConfigError("--grant-to is for PostgreSQL: SQLite has no roles")
+
         # Data migrations move sealed fields between keys (0005): they get the keys folder.
         fields = await asyncio.to_thread(load_field_mover, settings.keys_dir)
         db = await asyncio.to_thread(create_database, settings.database_url.reveal())
         try:
             await upgrade(db, fields=fields)
+            if args.db_command == "upgrade" and args.grant_to:
+                await _apply_grants(db, args.grant_to)
         finally:
             await db.dispose()
         print("database is up to date")
@@ -341,6 +355,26 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     return 2
 
 
+async def _apply_grants(db: Database, role: str) -> None:
+    """As the tables' owner, after an upgrade: the service's role gets what it needs."""
+    import web.app  # noqa: F401  (declares every table on the metadata)
+    from core.db.grants import grant_statements
+    from core.db.schema import metadata
+
+    try:
+        statements = grant_statements(metadata, role)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        async with db.begin() as conn:
+            for statement in statements:
+                await conn.execute(text(statement))
+    except DBAPIError as exc:
+        first = str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
+        raise ConfigError(f"could not grant to {role}: {first}") from None
+    print(f"granted {role} what the service needs")
+
+
 def _print_grants(role: str) -> int:
     import web.app  # noqa: F401  (declares every table on the metadata)
     from core.db.grants import grant_statements
@@ -362,7 +396,9 @@ async def _demo(core: Core, args: argparse.Namespace) -> int:
     from core.people.service import People
     from core.places.service import Places
     from web.app import build_access, build_scheduling
+    from web.campus import build_campus
     from web.demo import describe, seed
+    from web.demo_programmes import seed_programmes
     from web.kiosk.visits import build_visits
 
     clock = SystemClock()
@@ -378,6 +414,14 @@ async def _demo(core: Core, args: argparse.Namespace) -> int:
         clock=clock,
         audit=core.audit,
     )
+    programmes = functools.partial(
+        seed_programmes,
+        core.db,
+        cipher=FieldCipher(core.keys.field_key),
+        subject_keys=subject_keys,
+        audit=core.audit,
+        clock=clock,
+    )
     data = await seed(
         core.identity,
         core.settings.data_dir / "demo.json",
@@ -386,6 +430,10 @@ async def _demo(core: Core, args: argparse.Namespace) -> int:
         people=people,
         access=access,
         visits=visits,
+        programmes=lambda est, staff, prisoners: programmes(
+            est_id=est, staff=staff, prisoners=prisoners
+        ),
+        campus=build_campus(core.db, core.audit, clock, core.keys, subject_keys, scheduling),
     )
     url = f"http://{core.settings.host}:{core.settings.port}"
     if args.json:

@@ -9,12 +9,15 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pyotp
 
+from campus.catalogue import Catalogue
+from campus.learning import Learning
 from core.access.service import Access
 from core.identity import IdentityService, Principal, Role
 from core.identity.service import SYSTEM_ACTOR
@@ -23,9 +26,16 @@ from core.people.service import People
 from core.places.service import Places
 from kiosk.visits import Visits
 from scheduling import SchedulingService
+from web.demo_campus import seed_campus
 from web.demo_month import describe_month, seed_month
 from web.demo_operations import describe_operations, seed_operations
 from web.demo_visits import describe_visits, seed_visits
+
+ProgrammesSeed = Callable[
+    [str, list[dict[str, Any]], list[dict[str, Any]]], Awaitable[dict[str, Any]]
+]
+"""`web.demo_programmes.seed_programmes` with its services bound: (establishment, staff,
+prisoners) -> what it seeded."""
 
 # code, name, minutes, buffer, target days, sensitive, escort if in person (seen in the
 # healthcare centre, the patient is escorted there: a video consult saves that journey)
@@ -167,6 +177,8 @@ async def seed(
     people: People,
     access: Access | None = None,
     visits: Visits | None = None,
+    programmes: ProgrammesSeed | None = None,
+    campus: tuple[Catalogue, Learning] | None = None,
 ) -> dict[str, Any]:
     existing = await identity.establishment_by_code(ESTABLISHMENT["code"])
     if existing is not None:
@@ -272,6 +284,13 @@ async def seed(
         data["visits"] = await seed_visits(
             visits, est_id=est_id, staff=staff, prisoners=prisoners, now=visits.clock.now()
         )
+    if programmes is not None and access is not None:
+        data["programmes"] = await programmes(est_id, staff, prisoners)
+    if campus is not None and access is not None:
+        data["campus"] = await seed_campus(
+            identity, access, *campus, est_id=est_id, prisoners=prisoners
+        )
+        data["staff"] = [*data["staff"], *data["campus"]["staff"]]
     await asyncio.to_thread(_write, demo_file, data)
     return data
 
@@ -458,4 +477,9 @@ def describe(data: dict[str, Any], url: str) -> str:
         lines.extend(describe_operations(data["operations"]))
     if "visits" in data:
         lines.extend(describe_visits(data["visits"]))
+    if "programmes" in data:
+        lines.append(
+            f"Programmes: {len(data['programmes']['programmes'])}; prisoner "
+            f"{data['programmes']['enrolled']} is on one with three checks of AUDIT and PHQ-9"
+        )
     return "\n".join(lines)

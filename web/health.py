@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from core.errors import Code, ServiceError
 from web.request import json_response
 from web.state import BUS, DATABASE, JOBS, METRICS
+from web.ws import WS_PATH
 
 routes = web.RouteTableDef()
 log = logging.getLogger(__name__)
@@ -19,7 +20,10 @@ READY_TIMEOUT_S = 2.0
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
-    return json_response({"status": "ok"})
+    # Which way /ws carries frames (web/ws.py, chosen at start-up): worth seeing after an
+    # aiohttp upgrade, which may leave only the public path.
+    path = request.app.get(WS_PATH)
+    return json_response({"status": "ok", "ws_path": path.name if path else None})
 
 
 @routes.get("/readyz")

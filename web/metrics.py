@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -30,6 +30,11 @@ class Metrics:
             "throughcare_http_request_seconds",
             "HTTP request handling time.",
             ["route"],
+            registry=self.registry,
+        )
+        self.ws_fast_path = Gauge(
+            "throughcare_ws_fast_path",
+            "1 when /ws runs the one-node fast path on aiohttp's internals, 0 on its public API.",
             registry=self.registry,
         )
 

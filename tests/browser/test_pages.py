@@ -26,6 +26,8 @@ FACES = [
     "/device/programmes",
     "/healthcare/risk-alerts",
     "/scores",
+    "/device/programme-work",
+    "/programmes/caseload",
 ]
 
 

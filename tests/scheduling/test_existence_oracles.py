@@ -22,10 +22,13 @@ from sqlalchemy import select
 from core.identity import Principal, Role
 from core.identity.types import SYSTEM_ACTOR
 from scheduling.tables import rebooking_offers
+from tests.campus import files
 from tests.kiosk.money_world import credits_csv, join_department
 from tests.scheduling.conftest import Sched, at
 from tests.world import Staff, bearer, new_staff, sign_in_prisoner, sign_in_staff
-from web.interventions import INTERVENTIONS
+from web.campus import CATALOGUE, LEARNING
+from web.demo_programmes import THINKING, create_programmes_of
+from web.interventions import INTERVENTIONS, PROGRAMMES
 from web.kiosk.applications import APPLICATIONS
 from web.kiosk.money import MONEY
 from web.kiosk.shop import SHOP
@@ -155,6 +158,15 @@ async def _records(client: Any, sched: Sched) -> Records:
     risky = {**{str(n): 0 for n in range(1, 10)}, "9": 1}
     await sched.app[INTERVENTIONS].submit(them, "phq9", risky)
     [their_alert] = await sched.app[INTERVENTIONS].risk_queue(their_clinician)
+    # Their programme (one anyone there may join) and a session of it they are on; and
+    # a session of a shared programme our first prisoner is on, that prisoner 2 is not.
+    programmes = sched.app[PROGRAMMES]
+    [their_programme] = await create_programmes_of(programmes, world.other_est, THINKING)
+    await programmes.enrol_self(them, their_programme)
+    their_session = (await programmes.my_programme(them, their_programme)).sessions[0].id
+    [shared] = await create_programmes_of(programmes, None, THINKING)
+    await programmes.enrol_self(sched.patient, shared)
+    my_session = (await programmes.my_programme(sched.patient, shared)).sessions[0].id
     # Their shop: an item, limits, spends paid in by their finance, and an order.
     their_shop = _principal(
         await new_staff(sched.app, Role.DEPARTMENT_STAFF, "shop.two", world.other_est)
@@ -209,6 +221,35 @@ async def _records(client: Any, sched: Sched) -> Records:
         sched.patient, department_id=our_department.id, text="My application"
     )
 
+    # The campus (issue 17): their course, lesson, file and goal, and their learner; our
+    # course, which our first prisoner is on and prisoner 2 is not.
+    catalogue, learning = sched.app[CATALOGUE], sched.app[LEARNING]
+    their_teacher = _principal(
+        await new_staff(sched.app, Role.DEPARTMENT_STAFF, "teacher.two", world.other_est)
+    )
+    await join_department(sched.app, world.other_est, "education", their_teacher.account_id)
+    their_course = await catalogue.add_course(their_teacher, title="Theirs")
+    their_lesson, _ = await catalogue.add_lesson(
+        their_teacher, their_course.id, title="Theirs", body_html="<p>Theirs</p>"
+    )
+    their_file = await catalogue.upload(
+        their_teacher, their_lesson.id, data=files.png(), claimed="image/png", name="theirs"
+    )
+    await learning.enrol(them, their_course.id)
+    their_goal = await learning.add_goal(them, goal="Their goal", target_date="2026-06-01")
+    our_teacher = await new_staff(sched.app, Role.DEPARTMENT_STAFF, "teacher.one", world.est)
+    await join_department(sched.app, world.est, "education", our_teacher.account_id)
+    our_staff["education"] = our_teacher
+    my_course = await catalogue.add_course(_principal(our_teacher), title="Ours")
+    my_lesson, _ = await catalogue.add_lesson(
+        _principal(our_teacher), my_course.id, title="Ours", body_html="<p>Ours</p>"
+    )
+    my_file = await catalogue.upload(
+        _principal(our_teacher), my_lesson.id, data=files.png(), claimed="image/png", name="o"
+    )
+    await catalogue.decide(system, my_file.id, approve=True)
+    await learning.enrol(sched.patient, my_course.id)
+
     # The other prisoner of our own establishment: what prisoner 2 may not touch.
     mine = await sched.book(at(4, 10), reason_text="My reason")
     my_consent = await sched.consent()
@@ -254,6 +295,18 @@ async def _records(client: Any, sched: Sched) -> Records:
         "their_alert": their_alert.id,
         "their_order": their_order.id,
         "their_entry": their_entry.id,
+        "their_programme": their_programme,
+        "their_session": their_session,
+        "my_programme": shared,
+        "my_session": my_session,
+        "their_course": their_course.id,
+        "their_lesson": their_lesson.id,
+        "their_file": their_file.id,
+        "their_goal": their_goal.id,
+        "their_number": other.prison_number,
+        "my_course": my_course.id,
+        "my_lesson": my_lesson.id,
+        "my_file": my_file.id,
         "my_application": my_application.id,
         "their_visitor": their_visitor,
         "their_booking": their_booking,
@@ -493,7 +546,84 @@ PATH_CASES: dict[tuple[str, str], list[tuple[str, str, dict[str, Any] | None]]] 
         ("clinician", "their_prisoner", {"kind": "phq9", "every_days": 28}),
     ],
     ("POST", "/api/risk-alerts/{alert_id}/acknowledge"): [("clinician", "their_alert", None)],
+    # Programmes: another establishment's, or one the prisoner next door is on.
+    ("POST", "/api/me/programmes/{programme_id}/enrol"): [("prisoner2", "their_programme", {})],
+    ("GET", "/api/me/programmes/{programme_id}"): [
+        ("prisoner2", "their_programme", None),
+        ("prisoner2", "my_programme", None),
+    ],
+    ("PUT", "/api/me/programme-sessions/{session_id}/answers/{exercise}"): [
+        ("prisoner2", "my_session", {"value": "x", "client_id": str(uuid.uuid4())}),
+        ("prisoner2", "their_session", {"value": "x", "client_id": str(uuid.uuid4())}),
+    ],
+    ("POST", "/api/me/programme-sessions/{session_id}/complete"): [
+        ("prisoner2", "my_session", {}),
+        ("prisoner2", "their_session", {}),
+    ],
+    ("POST", "/api/prisoners/{prisoner_id}/programmes"): [
+        ("clinician", "their_prisoner", {"programme_id": str(uuid.uuid4())}),
+    ],
+    ("GET", "/api/prisoners/{prisoner_id}/programmes/{programme_id}/answers"): [
+        ("clinician", "their_prisoner", None),
+    ],
     ("GET", "/api/keyworkers/{keyworker_id}/caseload"): [("officer", "their_keyworker", None)],
+    # The campus (issue 17): another establishment's courses, lessons, files and learners,
+    # and a course or lesson of our own that prisoner 2 is not on.
+    ("GET", "/api/campus/courses/{course_id}"): [("prisoner2", "their_course", None)],
+    ("POST", "/api/campus/courses/{course_id}/enrol"): [("prisoner2", "their_course", None)],
+    ("GET", "/api/campus/courses/{course_id}/assessment"): [
+        ("prisoner2", "their_course", None),
+        ("prisoner2", "my_course", None),
+    ],
+    ("POST", "/api/campus/courses/{course_id}/assessment"): [
+        ("prisoner2", "my_course", {"answers": [0]}),
+    ],
+    ("GET", "/api/campus/courses/{course_id}/certificate"): [("prisoner2", "my_course", None)],
+    ("GET", "/api/campus/lessons/{lesson_id}"): [
+        ("prisoner2", "my_lesson", None),
+        ("prisoner2", "their_lesson", None),
+    ],
+    ("PUT", "/api/campus/lessons/{lesson_id}/progress"): [
+        ("prisoner2", "my_lesson", {"step": 1, "completed": True}),
+    ],
+    ("GET", "/api/campus/files/{file_id}"): [
+        ("prisoner2", "my_file", None),
+        ("prisoner2", "their_file", None),
+    ],
+    ("PUT", "/api/campus/goals/{goal_id}"): [("prisoner2", "their_goal", {"done": True})],
+    ("GET", "/api/campus/staff/courses/{course_id}"): [("education", "their_course", None)],
+    ("POST", "/api/campus/staff/courses/{course_id}/lessons"): [
+        ("education", "their_course", {"title": "Probe", "body_html": "<p>Probe</p>"}),
+    ],
+    ("PUT", "/api/campus/staff/courses/{course_id}/questions"): [
+        (
+            "education",
+            "their_course",
+            {"questions": [{"text": "Q", "choices": ["A", "B"], "answer": 0}]},
+        ),
+    ],
+    ("GET", "/api/campus/staff/courses/{course_id}/progress"): [
+        ("education", "their_course", None),
+    ],
+    ("POST", "/api/campus/staff/courses/{course_id}/enrolments"): [
+        ("education", "their_course", {"prison_number": "B2345CD"}),
+    ],
+    ("POST", "/api/campus/staff/lessons/{lesson_id}/files"): [
+        ("education", "their_lesson", {}),
+    ],
+    ("GET", "/api/campus/staff/files/{file_id}"): [("education", "their_file", None)],
+    ("POST", "/api/campus/staff/files/{file_id}/decision"): [
+        ("education", "their_file", {"approve": True}),
+    ],
+    ("GET", "/api/campus/staff/learners/{learner_id}/record"): [
+        ("education", "their_prisoner", None),
+    ],
+    ("GET", "/api/campus/staff/learners/{learner_id}/record.pdf"): [
+        ("education", "their_prisoner", None),
+    ],
+    ("POST", "/api/campus/staff/learners/{learner_id}/goals"): [
+        ("education", "their_prisoner", {"goal": "Probe", "target_date": "2026-06-01"}),
+    ],
     ("PUT", "/api/keyworkers/{keyworker_id}/caseload"): [
         ("officer", "their_keyworker", {"prisoner_ids": []}),
     ],
@@ -521,6 +651,21 @@ QUERY_CASES: list[tuple[str, str, str, tuple[str, str], dict[str, Any]]] = [
 ]
 BOOKING = {"starts_at": FUTURE}
 BODY_CASES: list[tuple[str, str, str, tuple[str, str], dict[str, Any]]] = [
+    # Another establishment's programme is not offered here: as a missing one.
+    (
+        "clinician",
+        "POST",
+        "/api/prisoners/{my_prisoner}/programmes",
+        ("programme_id", "their_programme"),
+        {},
+    ),
+    (
+        "education",
+        "POST",
+        "/api/campus/staff/courses/{my_course}/enrolments",
+        ("prison_number", "their_number"),
+        {},
+    ),
     (
         "clinician",
         "POST",
@@ -641,6 +786,8 @@ async def test_ids_in_the_query_or_body_answer_for_anothers_record_as_for_a_miss
     leaks = []
     for caller, method, path, (field, record), rest in [*QUERY_CASES, *BODY_CASES]:
         path = path.replace("{my_request}", records.ids["my_request"])
+        path = path.replace("{my_prisoner}", records.ids["my_prisoner"])
+        path = path.replace("{my_course}", records.ids["my_course"])
         fixed = {k: _resolve(records, sched, v) for k, v in rest.items()}
         answers = []
         for value in (str(uuid.uuid4()), records.ids[record]):

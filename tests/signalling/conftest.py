@@ -146,12 +146,31 @@ BUSES = ["memory", "redis"]
 
 
 @pytest.fixture
+def ws_path(request: pytest.FixtureRequest) -> str:
+    """How `/ws` carries frames (web/ws.py): the fast path on aiohttp's internals
+    unless a module or test runs on both, with `EDGES` or
+    `pytest.mark.parametrize("ws_path", WS_PATHS, indirect=True)`."""
+    return str(getattr(request, "param", "fast"))
+
+
+WS_PATHS = ["fast", "public"]
+
+EDGES = [("memory", "fast"), ("memory", "public"), ("redis", "fast")]
+"""Both buses, and both WebSocket paths on one node, where the fast path relays
+from the read callback (on Redis it relays nothing itself):
+`pytestmark = pytest.mark.parametrize(("bus_kind", "ws_path"), EDGES, indirect=True)`."""
+
+
+@pytest.fixture
 def policy(clock: FakeClock) -> FakePolicy:
     return FakePolicy(clock)
 
 
 @pytest.fixture
-def sig_settings(settings: Settings, bus_kind: str, request: pytest.FixtureRequest) -> Settings:
+def sig_settings(
+    settings: Settings, bus_kind: str, ws_path: str, request: pytest.FixtureRequest
+) -> Settings:
+    settings = replace(settings, ws_fast_path="off" if ws_path == "public" else "auto")
     if bus_kind == "redis":
         url: str = request.getfixturevalue("redis_url")
         return replace(settings, redis_url=Secret(url))
@@ -177,6 +196,17 @@ async def app(
     sig_settings: Settings, clock: FakeClock, hasher: SecretHasher, policy: FakePolicy
 ) -> Any:
     return build_app(sig_settings, clock, hasher, policy)
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, app: Any, ws_path: str) -> Any:
+    """The app on a loopback port, on the WebSocket path the test asked for."""
+    from web.ws import WS_PATH
+
+    started = await aiohttp_client(app)
+    chosen = app[WS_PATH]
+    assert chosen.name == ws_path, f"/ws runs the {chosen.name} path: {chosen.why}"
+    return started
 
 
 # ---------------------------------------------------------------- clients

@@ -10,7 +10,7 @@ import pytest
 
 from core.events import Action
 from tests.signalling.conftest import (
-    BUSES,
+    EDGES,
     FakePolicy,
     audit_records,
     book_consult,
@@ -20,7 +20,7 @@ from tests.signalling.conftest import (
 )
 from tests.world import sign_in_prisoner
 
-pytestmark = pytest.mark.parametrize("bus_kind", BUSES, indirect=True)
+pytestmark = pytest.mark.parametrize(("bus_kind", "ws_path"), EDGES, indirect=True)
 
 SDP = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
 
@@ -190,7 +190,7 @@ def _metric(text: str, name: str) -> float:
 
 
 async def test_metrics_show_connections_rooms_and_relayed_messages(
-    client: Any, world: Any, policy: FakePolicy
+    client: Any, world: Any, policy: FakePolicy, ws_path: str
 ) -> None:
     consult = await book_consult(client, world, policy)
     patient, clinician = await in_call(client, consult)
@@ -201,6 +201,7 @@ async def test_metrics_show_connections_rooms_and_relayed_messages(
     assert _metric(text, "throughcare_rooms") == 1
     assert _metric(text, "throughcare_messages_relayed_total") >= 1
     assert _metric(text, "throughcare_relay_seconds_count") >= 1
+    assert _metric(text, "throughcare_ws_fast_path") == (1 if ws_path == "fast" else 0)
     await patient.ws.close()
     await clinician.ws.close()
     await asyncio.sleep(0.1)

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from aiohttp import WSMsgType
 
-from tests.signalling.conftest import BUSES, FakePolicy, Peer, book_consult, in_call
+from tests.signalling.conftest import EDGES, FakePolicy, Peer, book_consult, in_call
 
-pytestmark = pytest.mark.parametrize("bus_kind", BUSES, indirect=True)
+pytestmark = pytest.mark.parametrize(("bus_kind", "ws_path"), EDGES, indirect=True)
 
 SDP = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
 DATA_CHANNEL = SDP + "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"

@@ -10,7 +10,7 @@ import pytest
 from core.clock import FakeClock
 from core.events import Action
 from tests.signalling.conftest import (
-    BUSES,
+    EDGES,
     TICK_S,
     FakePolicy,
     audit_records,
@@ -21,7 +21,7 @@ from tests.signalling.conftest import (
 from tests.world import sign_in_prisoner, sign_in_staff
 from web.state import SIGNALLING
 
-pytestmark = pytest.mark.parametrize("bus_kind", BUSES, indirect=True)
+pytestmark = pytest.mark.parametrize(("bus_kind", "ws_path"), EDGES, indirect=True)
 
 SDP = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
 

@@ -102,6 +102,14 @@ async def test_every_route_as_every_role_matches_the_table(client: Any, world: A
             "{order_id}",
             "{booking_id}",
             "{visitor_id}",
+            "{programme_id}",
+            "{session_id}",
+            "{exercise}",
+            "{course_id}",
+            "{lesson_id}",
+            "{file_id}",
+            "{learner_id}",
+            "{goal_id}",
         ):
             url = url.replace(placeholder, str(uuid.uuid4()))
         url = url.replace("{clinician_id}", str(uuid.uuid4())).replace("{token_id}", "x")

@@ -1,7 +1,8 @@
 """The interventions' routes and pages (the domain is the top-level `interventions` package).
 
 `interventions_ctx` builds the service once the store, audit and scheduling are
-up, registers the module for lockdown suspension, and must run before
+up (the questionnaires and the programmes), registers the module for lockdown
+suspension and the programmes' transfer step, and must run before
 `web.jobs.jobs_ctx`, which registers the escalation job kind from it.
 """
 
@@ -13,10 +14,12 @@ from aiohttp import web
 
 from core.fields import FieldCipher
 from core.jobs import JobContext, JobRunner
+from interventions.programmes import Programmes
 from interventions.questionnaires import CHECK_DUE_JOB, ESCALATE_JOB, MODULE, Questionnaires
 from web.state import AUDIT, CLOCK, DATABASE, KEYS, SCHEDULING, SUBJECT_KEYS
 
 INTERVENTIONS = web.AppKey("interventions", Questionnaires)
+PROGRAMMES = web.AppKey("programmes", Programmes)
 
 
 async def interventions_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -30,6 +33,16 @@ async def interventions_ctx(app: web.Application) -> AsyncIterator[None]:
         audit=app[AUDIT],
         require_open=scheduling.require_open,
     )
+    app[PROGRAMMES] = Programmes(
+        app[DATABASE],
+        cipher=FieldCipher(app[KEYS].field_key),
+        subject_keys=app[SUBJECT_KEYS],
+        clock=app[CLOCK],
+        audit=app[AUDIT],
+        require_open=scheduling.require_open,
+    )
+    # Programme records, scores and planned checks move with the person on transfer.
+    scheduling.transfer_steps.register("programmes", app[PROGRAMMES].transfer_step)
     yield
 
 

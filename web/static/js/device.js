@@ -18,6 +18,7 @@ import {
   t,
 } from "./common.js";
 import { recall } from "./consult_memory.js";
+import { forgetSession } from "./offline_queue.js";
 import { health } from "./device_health.js";
 import { mountInbox } from "./inbox.js";
 
@@ -267,6 +268,7 @@ async function main() {
   setupSignIn();
   setupLanguageSwitch(() => state.account !== null);
   setupSignOut(() => {
+    forgetSession();
     state.account = null;
     window.location.hash = "";
     show("screen-signin");

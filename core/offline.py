@@ -1,0 +1,468 @@
+"""Offline queues: what a device queued while its link was down, received once, in batches.
+
+A device queues a person's answers in IndexedDB, each sealed (AES-GCM) under a
+key the server derives for that person on that device (`queue_key`) and hands
+only to their signed-in session; the page holds it as a non-extractable
+WebCrypto key. The device sends the sealed items as they are: the server opens
+each with the key of the person *now signed in*, with the item's client id as
+associated data. So an item another person queued, or an id changed on the
+way (forged), does not open, and the whole batch is refused with nothing
+changed. The device never needs to decrypt what it queued.
+
+Each kind of item (questionnaire answers; later exercise answers, lesson
+progress) registers a `SyncKind` that checks an item and stores a batch of
+them in the batch's one transaction. What `sync` adds around the kinds:
+
+- idempotence: every client id gets a receipt (`sync_receipts`, unique id);
+  a replay answers from the receipt and changes nothing, in any order;
+- ownership: an id already received from another person refuses the batch;
+- conflicts: items of one kind with the same `slot` are the same answer; the
+  first the server receives holds it, a later one is kept sealed in
+  `sync_conflicts` and its owner is told (the stated rule, docs/offline.md);
+- lockdown: a kind's module is checked before anything; a suspended module
+  refuses the whole batch (423) and the device keeps its queue.
+
+Lives in `core` so that every module (campus too) can register a kind.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import and_, insert, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.clock import Clock
+from core.db.engine import Database
+from core.errors import Code, ServiceError
+from core.events import Action, AuditRecord, AuditSink
+from core.fields import SubjectCipher
+from core.identity import Principal
+from core.offline_tables import sync_conflicts, sync_receipts
+from core.permissions import Permission, require_permission
+
+MAX_BATCH = 100
+MAX_ITEM_BYTES = 16_384
+KEY_VERSION = b"tc-offline-queue-v1"
+CONFLICT_BODY = "sync_conflicts.body"
+
+Gate = Callable[[Principal, str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class QueueKey:
+    """The person's key for their queue on one device, and the tag their items carry.
+
+    The tag lets a page count its owner's items without opening them; it says
+    nothing about who the owner is.
+    """
+
+    key: bytes = field(repr=False)
+    tag: str
+
+
+def queue_key(secret: bytes, account_id: str, device_id: str | None) -> QueueKey:
+    """Derived, never stored: the same person on the same device always gets the same key,
+    so a queue left when they signed out is theirs to send when they sign in again."""
+    message = KEY_VERSION + b"\0" + account_id.encode() + b"\0" + (device_id or "").encode()
+    key = hmac.new(secret, message, hashlib.sha256).digest()
+    tag = hmac.new(key, b"owner-tag", hashlib.sha256).hexdigest()[:32]
+    return QueueKey(key, tag)
+
+
+def _aad(client_id: str) -> bytes:
+    return b"tc-offline-v1:" + client_id.encode()
+
+
+def seal_item(key: QueueKey, client_id: str, item: Mapping[str, Any], nonce: bytes) -> bytes:
+    """What a device does (tests and the bench use it): AES-GCM over the item's JSON."""
+    return AESGCM(key.key).encrypt(nonce, json.dumps(item).encode(), _aad(client_id))
+
+
+@dataclass(frozen=True)
+class Item:
+    """One opened item: `body` is the kind's; `slot` names "the same answer" (or None)."""
+
+    client_id: str
+    kind: str
+    slot: str | None
+    body: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """`stored`, `replayed` (received before: nothing changed), `conflict` (the slot was
+    held by an earlier item: kept aside), or `refused` (the kind refused the content:
+    nothing stored; `summary` has the code)."""
+
+    client_id: str
+    status: str
+    summary: Mapping[str, Any]
+
+
+class SyncKind(Protocol):
+    """A kind of queued item, registered with `OfflineSync.register`."""
+
+    module: str
+    """The module whose lockdown suspension stops this kind (`require_open`)."""
+
+    def check(self, actor: Principal, item: Item) -> Any:
+        """Validate the item's body (no I/O); the prepared value goes to `store`.
+        Raises ServiceError for content the kind refuses."""
+        ...
+
+    def summary(self, prepared: Any) -> dict[str, Any]:
+        """What the device is told about a stored item, now and on every replay: nothing
+        clinical beyond what the person sees (a score and its band, say)."""
+        ...
+
+    async def store(
+        self,
+        conn: AsyncConnection,
+        actor: Principal,
+        items: Sequence[tuple[Item, Any, str]],
+        now: datetime,
+    ) -> None:
+        """Store the batch's new items (item, prepared, the id its record takes) in the
+        caller's transaction, batched."""
+        ...
+
+    async def after(
+        self, actor: Principal, stored: Sequence[tuple[Item, str, dict[str, Any]]]
+    ) -> None:
+        """After the commit: audit events and the like."""
+        ...
+
+
+class _Raced(Exception):
+    """Another request claimed one of the batch's ids or slots between our read and write."""
+
+
+def _refuse(detail: str) -> ServiceError:
+    return ServiceError(Code.INVALID_REQUEST, detail)
+
+
+def _not_yours() -> ServiceError:
+    return ServiceError(
+        Code.CONFLICT,
+        "Something in this batch was not queued by you on this device. Nothing was stored.",
+    )
+
+
+def _b64(value: Any) -> bytes:
+    if not isinstance(value, str) or len(value) > MAX_ITEM_BYTES * 2:
+        raise _refuse("Each queued item is an id, a nonce and sealed data.")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise _refuse("Each queued item is an id, a nonce and sealed data.") from None
+
+
+def _client_id(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _refuse("Each queued item's id must be a UUID.")
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        raise _refuse("Each queued item's id must be a UUID.") from None
+    if parsed.version != 4 or str(parsed) != value.lower():
+        raise _refuse("Each queued item's id must be a UUID.")
+    return str(parsed)
+
+
+class OfflineSync:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        secret: bytes,
+        subject_keys: SubjectCipher,
+        clock: Clock,
+        audit: AuditSink,
+        require_open: Gate,
+    ) -> None:
+        self._db = db
+        self._secret = secret
+        self._subject_keys = subject_keys
+        self._clock = clock
+        self._audit = audit
+        self._require_open = require_open
+        self._kinds: dict[str, SyncKind] = {}
+
+    def register(self, kind: str, handler: SyncKind) -> None:
+        """At start-up only; a kind name is at most 32 characters."""
+        if kind in self._kinds or not 0 < len(kind) <= 32:
+            raise ValueError(f"sync kind {kind!r} is taken or too long")
+        self._kinds[kind] = handler
+
+    def key_for(self, actor: Principal) -> QueueKey:
+        """The signed-in person's queue key on this device (handed to their session only)."""
+        require_permission(actor, Permission.OFFLINE_SYNC)
+        return queue_key(self._secret, actor.account_id, actor.device_id)
+
+    def _open(self, aead: AESGCM, raw: Any) -> Item:
+        if not isinstance(raw, Mapping):
+            raise _refuse("Each queued item is an id, a nonce and sealed data.")
+        client_id = _client_id(raw.get("id"))
+        nonce, data = _b64(raw.get("nonce")), _b64(raw.get("data"))
+        if len(nonce) != 12 or len(data) > MAX_ITEM_BYTES:
+            raise _refuse("Each queued item is an id, a nonce and sealed data.")
+        try:
+            plain = aead.decrypt(nonce, data, _aad(client_id))
+            opened = json.loads(plain)
+        except (InvalidTag, ValueError):
+            raise _not_yours() from None
+        kind, slot, body = opened.get("kind"), opened.get("slot"), opened.get("body")
+        if not isinstance(kind, str) or kind not in self._kinds:
+            raise _refuse("This device queued something the service does not take.")
+        if slot is not None and (not isinstance(slot, str) or not 0 < len(slot) <= 80):
+            raise _refuse("A queued item's slot is text of 80 characters or fewer.")
+        if not isinstance(body, Mapping):
+            raise _refuse("A queued item's body must be an object.")
+        return Item(client_id, kind, slot, body)
+
+    async def sync(self, actor: Principal, raw_items: Any) -> list[Outcome]:
+        """Receive a batch from the signed-in person's queue; one outcome per item, in order.
+
+        Refused whole, with nothing changed: a malformed batch (400), an item that
+        does not open with this person's key or an id another person sent (409), a
+        suspended module (423).
+        """
+        key = self.key_for(actor)
+        if not isinstance(raw_items, list) or not 0 < len(raw_items) <= MAX_BATCH:
+            raise _refuse(f"A batch is a list of 1 to {MAX_BATCH} queued items.")
+        items: list[Item] = []
+        seen: set[str] = set()
+        aead = AESGCM(key.key)
+        for raw in raw_items:
+            item = self._open(aead, raw)
+            if item.client_id in seen:
+                continue
+            seen.add(item.client_id)
+            items.append(item)
+        for module in sorted({self._kinds[i.kind].module for i in items}):
+            await self._require_open(actor, module)
+        checked: dict[str, Any] = {}
+        refused: dict[str, dict[str, Any]] = {}
+        for item in items:
+            try:
+                checked[item.client_id] = self._kinds[item.kind].check(actor, item)
+            except ServiceError as error:
+                refused[item.client_id] = {"code": error.code.slug, "detail": error.detail or ""}
+        for attempt in range(3):
+            try:
+                return await self._apply(actor, items, checked, refused)
+            except _Raced:
+                if attempt == 2:
+                    raise ServiceError(Code.CONFLICT, "Try again.") from None
+        raise AssertionError("unreachable")
+
+    async def _apply(
+        self,
+        actor: Principal,
+        items: list[Item],
+        checked: dict[str, Any],
+        refused: dict[str, dict[str, Any]],
+    ) -> list[Outcome]:
+        """Claim first, look later: the batch's receipts go in with one insert ... on
+        conflict do nothing, and only ids that were not claimed (a replay, another
+        person's id, a slot already held) cost a look-up."""
+        owner = actor.account_id
+        now = self._clock.now()
+        r = sync_receipts.c
+        outcomes: dict[str, Outcome] = {}
+        candidates = [i for i in items if i.client_id not in refused]
+        refs = {i.client_id: str(uuid.uuid4()) for i in candidates}
+        summaries = {
+            i.client_id: self._kinds[i.kind].summary(checked[i.client_id]) for i in candidates
+        }
+        stored: dict[str, list[tuple[Item, str, dict[str, Any]]]] = {}
+        conflicts: list[tuple[Item, str]] = []
+        try:
+            async with self._db.begin() as conn:
+                claimed = await self._claim(
+                    conn,
+                    [
+                        self._receipt(
+                            owner, i, "stored", refs[i.client_id], summaries[i.client_id], now
+                        )
+                        for i in candidates
+                    ],
+                )
+                lost = [i for i in candidates if i.client_id not in claimed]
+                if lost:
+                    earlier = {
+                        row.client_id: row
+                        for row in await conn.execute(
+                            select(r.client_id, r.owner_id, r.status, r.summary).where(
+                                r.client_id.in_([i.client_id for i in lost])
+                            )
+                        )
+                    }
+                    if any(row.owner_id != owner for row in earlier.values()):
+                        raise _not_yours()
+                    for cid, row in earlier.items():
+                        status = "conflict" if row.status == "conflict" else "replayed"
+                        outcomes[cid] = Outcome(cid, status, json.loads(row.summary))
+                    held = await self._held_slots(
+                        conn, owner, [i for i in lost if i.client_id not in earlier]
+                    )
+                    for item in lost:
+                        if item.client_id in earlier:
+                            continue
+                        kept = held.get((item.kind, item.slot or ""))
+                        if kept is None or kept == item.client_id:
+                            raise _Raced()
+                        conflicts.append((item, kept))
+                        outcomes[item.client_id] = Outcome(
+                            item.client_id, "conflict", {"kept": kept}
+                        )
+                    await self._set_aside(conn, owner, conflicts, now)
+                winners = [i for i in candidates if i.client_id in claimed]
+                for kind in sorted({i.kind for i in winners}):
+                    mine = [i for i in winners if i.kind == kind]
+                    await self._kinds[kind].store(
+                        conn,
+                        actor,
+                        [(i, checked[i.client_id], refs[i.client_id]) for i in mine],
+                        now,
+                    )
+                    for item in mine:
+                        cid = item.client_id
+                        stored.setdefault(kind, []).append((item, refs[cid], summaries[cid]))
+                        outcomes[cid] = Outcome(cid, "stored", summaries[cid])
+        except IntegrityError:
+            raise _Raced() from None
+        for kind, done in stored.items():
+            await self._kinds[kind].after(actor, done)
+        for item, kept in conflicts:
+            await self._audit.append(
+                AuditRecord(
+                    action=Action.SYNC_CONFLICT,
+                    actor=owner,
+                    establishment=actor.establishment_id,
+                    subject=owner,
+                    details={"kind": item.kind, "client_id": item.client_id, "kept": kept},
+                )
+            )
+        for cid, summary in refused.items():
+            outcomes[cid] = Outcome(cid, "refused", summary)
+        return [outcomes[i.client_id] for i in items]
+
+    @staticmethod
+    def _receipt(
+        owner: str,
+        item: Item,
+        status: str,
+        ref: str | None,
+        summary: Mapping[str, Any],
+        now: datetime,
+    ) -> dict[str, Any]:
+        return {
+            "client_id": item.client_id,
+            "owner_id": owner,
+            "kind": item.kind,
+            # Only a stored item holds its slot: a conflict's receipt must not collide.
+            "slot": item.slot if status == "stored" else None,
+            "status": status,
+            "ref": ref,
+            "summary": json.dumps(summary, sort_keys=True),
+            "received_at": now,
+        }
+
+    async def _set_aside(
+        self, conn: AsyncConnection, owner: str, conflicts: list[tuple[Item, str]], now: datetime
+    ) -> None:
+        """A later answer for a held slot: its receipt (so a replay says conflict again)
+        and the answer itself, sealed under the person's key, for them to be shown."""
+        if not conflicts:
+            return
+        receipts = [
+            self._receipt(owner, item, "conflict", None, {"kept": kept}, now)
+            for item, kept in conflicts
+        ]
+        if len(await self._claim(conn, receipts)) != len(receipts):
+            raise _Raced()
+        for item, kept in conflicts:
+            conflict_id = str(uuid.uuid4())
+            await conn.execute(
+                insert(sync_conflicts).values(
+                    id=conflict_id,
+                    owner_id=owner,
+                    client_id=item.client_id,
+                    kind=item.kind,
+                    slot=item.slot,
+                    kept_client_id=kept,
+                    body_enc=await self._subject_keys.seal(
+                        conn,
+                        owner,
+                        column=CONFLICT_BODY,
+                        row=conflict_id,
+                        text=json.dumps(item.body, sort_keys=True),
+                    ),
+                    received_at=now,
+                )
+            )
+
+    async def _held_slots(
+        self, conn: AsyncConnection, owner: str, items: list[Item]
+    ) -> dict[tuple[str, str], str]:
+        """Who holds each item's slot now (the batch's own winners included: they are
+        claimed in this transaction)."""
+        wanted = {(i.kind, i.slot) for i in items if i.slot is not None}
+        if not wanted:
+            return {}
+        r = sync_receipts.c
+        rows = await conn.execute(
+            select(r.kind, r.slot, r.client_id).where(
+                and_(r.owner_id == owner, tuple_(r.kind, r.slot).in_(sorted(wanted)))
+            )
+        )
+        return {(row.kind, row.slot): row.client_id for row in rows}
+
+    async def _claim(self, conn: AsyncConnection, receipts: list[dict[str, Any]]) -> set[str]:
+        """The receipts in one executemany (sent by the driver as multi-row inserts); the
+        ids it claimed. One already there, or whose slot is held, is skipped."""
+        if not receipts:
+            return set()
+        dialect = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        claimed = await conn.execute(
+            dialect(sync_receipts).on_conflict_do_nothing().returning(sync_receipts.c.client_id),
+            receipts,
+        )
+        return {row.client_id for row in claimed}
+
+    async def conflicts(self, actor: Principal) -> list[dict[str, Any]]:
+        """The person's answers that lost to an earlier one, not yet marked seen."""
+        require_permission(actor, Permission.OFFLINE_SYNC)
+        c = sync_conflicts.c
+        async with self._db.connect() as conn:
+            rows = await conn.execute(
+                select(c.id, c.kind, c.client_id, c.kept_client_id, c.received_at)
+                .where(and_(c.owner_id == actor.account_id, c.seen_at.is_(None)))
+                .order_by(c.received_at)
+            )
+            return [
+                {
+                    "id": row.id,
+                    "kind": row.kind,
+                    "client_id": row.client_id,
+                    "kept_client_id": row.kept_client_id,
+                    "received_at": row.received_at,
+                }
+                for row in rows
+            ]
