@@ -4,7 +4,7 @@ bookings and the visitors on them, the letters that tell visitors, and the new
 times offered after a lockdown cancels a visit.
 
 Revision ID: 0024
-Revises: 0021
+Revises: 0027
 """
 
 import sqlalchemy as sa
@@ -13,7 +13,7 @@ from alembic import op
 from core.db.types import UTCDateTime
 
 revision = "0024"
-down_revision = "0021"
+down_revision = "0027"
 branch_labels = None
 depends_on = None
 
