@@ -107,6 +107,17 @@ class Action(StrEnum):
     ORDER_PLACED = "order_placed"
     ORDER_PICKED = "order_picked"
     ORDER_DELIVERED = "order_delivered"
+    # kiosk visits (kiosk/visitors.py, kiosk/visits.py): a visitor asked for and the
+    # decision; staff reading a prisoner's visitors; sessions, allowances, bookings,
+    # cancellations and the new times a lockdown offers.
+    VISITOR_REQUESTED = "visitor_requested"
+    VISITOR_DECIDED = "visitor_decided"
+    VISITORS_READ = "visitors_read"
+    VISIT_SESSION_CREATED = "visit_session_created"
+    VISIT_ALLOWANCES_SET = "visit_allowances_set"
+    VISIT_BOOKED = "visit_booked"
+    VISIT_CANCELLED = "visit_cancelled"
+    VISITS_OFFERED = "visits_offered"
     # campus (campus/): content and its approval, enrolments, lesson completions,
     # assessment results, course completions, plans, and staff reading a learner's record
     CAMPUS_COURSE_ADDED = "campus_course_added"

@@ -160,6 +160,12 @@ class Permission(StrEnum):
     SHOP_MANAGE = "shop.manage"
     # Healthcare: stop a prisoner buying an item, without saying why.
     SHOP_HEALTH_RESTRICT = "shop.health_restrict"
+    # Visits (kiosk/visits.py): ask for one's own visitors, book and cancel one's own visits.
+    VISITS_BOOK = "visits.book"
+    # Visits staff: decide visitor requests, create sessions, set allowances, the day's
+    # list and the visits hall's letters, cancel a booking. Officers of the establishment,
+    # or department staff of its visits department (the domain checks which).
+    VISITS_MANAGE = "visits.manage"
     # The campus (campus/): a prisoner's catalogue, enrolment, lessons, assessments,
     # certificates, learning plan and learning record.
     CAMPUS_LEARN = "campus.learn"
@@ -235,6 +241,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.PROGRAMMES_TAKE,
                 P.MONEY_OWN,
                 P.SHOP_ORDER,
+                P.VISITS_BOOK,
                 P.CAMPUS_LEARN,
             }
         ),
@@ -299,6 +306,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.APPLICATIONS_ANSWER,
                 P.ALLOCATIONS_MANAGE,
                 P.OPERATIONS_READ,
+                P.VISITS_MANAGE,
             }
         ),
         # Admins run the system; they are not clinicians and read no clinical free text.
@@ -385,6 +393,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.ALLOCATIONS_MANAGE,
                 P.MONEY_MANAGE,
                 P.SHOP_MANAGE,
+                P.VISITS_MANAGE,
                 P.CAMPUS_TEACH,
                 P.CAMPUS_APPROVE,
             }

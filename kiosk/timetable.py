@@ -1,5 +1,5 @@
 """The prisoner's own week: the establishment's regime, the activities staff allocate to
-them, and the times of their health appointments.
+them, their booked visits, and the times of their health appointments.
 
 An allocation (work, education, gym) is a weekly slot for one prisoner, kept by staff
 of the prisoner's establishment. Health appointments give only their times here, never
@@ -27,6 +27,7 @@ from core.events import Action, AuditRecord, AuditSink
 from core.identity import Principal, Role
 from core.permissions import Permission, acts_in, require_permission
 from kiosk.timetable_tables import kiosk_allocations
+from kiosk.visit_tables import visit_bookings, visit_sessions
 from scheduling.tables import appointments, regime_windows
 from scheduling.times import clock_minute, hhmm, local_instant, weekday, zone
 from scheduling.types import ACTIVE_STATUSES
@@ -233,6 +234,17 @@ class Timetable:
                 )
             ):
                 entries.append(Entry("health", r.starts_at, r.ends_at))
+            for r in await conn.execute(
+                select(visit_sessions.c.starts_at, visit_sessions.c.ends_at)
+                .join(visit_bookings, visit_bookings.c.session_id == visit_sessions.c.id)
+                .where(
+                    (visit_bookings.c.prisoner_id == actor.account_id)
+                    & (visit_bookings.c.status == "booked")
+                    & (visit_sessions.c.starts_at >= start)
+                    & (visit_sessions.c.starts_at < end)
+                )
+            ):
+                entries.append(Entry("visit", r.starts_at, r.ends_at))
         entries.sort(key=lambda e: (e.starts_at, e.ends_at, e.kind))
         return Week(monday, str(zone_name), entries)
 

@@ -22,6 +22,7 @@ overlaps another of the same kind at the establishment. When it comes into force
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,9 +38,12 @@ from core.jobs import insert_job
 from core.permissions import Permission, require_permission
 from scheduling.base import new_id, require_establishment, require_visible
 from scheduling.booking import Booking
+from scheduling.suspension import Declared
 from scheduling.tables import appointments, lockdowns, rebooking_offers, services
 from scheduling.times import instant
 from scheduling.types import Appointment, Slot, Status
+
+log = logging.getLogger(__name__)
 
 OFFERS = 3
 OFFER_HORIZON = timedelta(days=28)
@@ -266,6 +270,22 @@ class Lockdowns(Booking):
             affected.append(await self._offer_rebooking(actor, cancelled, after=end))
         going_ahead = len(rows) - len(affected)
         suspended = self.suspensions.modules
+        hooks_failed: list[str] = []
+        declared = Declared(
+            lockdown_id,
+            establishment_id,
+            start,
+            end,
+            "communications" if restriction else "lockdown",
+            actor,
+        )
+        for module, hook in self.suspensions.on_declared:
+            try:
+                await hook(declared)
+            except Exception:  # the lockdown is in force already; the rest still run
+                log.exception("the %s module's lockdown hook failed", module)
+                hooks_failed.append(module)
+        extra: dict[str, Any] = {"hooks_failed": hooks_failed} if hooks_failed else {}
         await self._record(
             Action.LOCKDOWN_DECLARED if not restriction else Action.LOCKDOWN_CONFIRMED,
             actor,
@@ -275,6 +295,7 @@ class Lockdowns(Booking):
             suspended=list(suspended),
             rebooked=len(affected),
             going_ahead=going_ahead,
+            **extra,
         )
         return Lockdown(
             lockdown_id,

@@ -108,6 +108,8 @@ def test_demo_seeds_once_and_prints_the_same_sign_ins(seeded: Path) -> None:
     )
     assert data["access"]["second_establishment"]["code"] == "DEMO-EAST"
     assert all(p["device_credential"].startswith("tcd_") for p in data["prisoners"])
+    # Issue 16 item 3: sessions and a booked visit to show.
+    assert data["visits"]["sessions"] > 0 and data["visits"]["booked"]["reference"][0] == "V"
     # Issue 17: three programmes, the first prisoner on one with three checks of two scores.
     assert len(data["programmes"]["programmes"]) == 3
     assert data["programmes"]["enrolled"] == data["prisoners"][0]["prison_number"]

@@ -69,6 +69,7 @@ from web.kiosk import money as kiosk_money
 from web.kiosk import shop as kiosk_shop
 from web.kiosk import shop_catalogue as kiosk_shop_catalogue
 from web.kiosk import timetable as kiosk_timetable
+from web.kiosk import visits as kiosk_visits
 from web.metrics import Metrics
 from web.middleware import csrf_protection, request_context, security_headers
 from web.state import (
@@ -118,6 +119,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     programmes_api,
     kiosk_money,
     kiosk_shop,
+    kiosk_visits,
     campus_api,
     campus_pages,
     recordings_api,
@@ -163,6 +165,7 @@ def create_app(
         kiosk_shop.shop_ctx,
         recordings_api.recordings_ctx,
         kiosk_shop_catalogue.shop_catalogue_ctx,
+        kiosk_visits.visits_ctx,
         ws.signalling_ctx,
         jobs.jobs_ctx,
         pages.load_pages,

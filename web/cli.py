@@ -402,12 +402,14 @@ async def _demo(core: Core, args: argparse.Namespace) -> int:
     from web.demo import describe, seed
     from web.demo_kiosk import KioskDemoDeps
     from web.demo_programmes import seed_programmes
+    from web.kiosk.visits import build_visits
 
     clock = SystemClock()
     subject_keys = SubjectKeys(core.audit.keys, clock)
     scheduling = build_scheduling(core.db, core.audit, clock, core.keys, subject_keys)
     for module in (SHOP, APPLICATIONS):  # as the app registers them: a lockdown closes them
         scheduling.suspensions.register(module)
+    visits = build_visits(core.db, core.audit, clock, core.keys, subject_keys, scheduling)
     places = Places(core.db, clock=clock, audit=core.audit)
     access = build_access(core.settings, core.db, core.audit, clock, core.keys)
     people = People(
@@ -441,6 +443,7 @@ async def _demo(core: Core, args: argparse.Namespace) -> int:
             gate=scheduling,
             clock=clock,
         ),
+        visits=visits,
         programmes=lambda est, staff, prisoners: programmes(
             est_id=est, staff=staff, prisoners=prisoners
         ),

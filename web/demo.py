@@ -24,11 +24,13 @@ from core.identity.service import SYSTEM_ACTOR
 from core.keys import write_secret_file
 from core.people.service import People
 from core.places.service import Places
+from kiosk.visits import Visits
 from scheduling import SchedulingService
 from web.demo_campus import seed_campus
 from web.demo_kiosk import KioskDemoDeps, describe_kiosk, seed_kiosk
 from web.demo_month import describe_month, seed_month
 from web.demo_operations import describe_operations, seed_operations
+from web.demo_visits import describe_visits, seed_visits
 
 ProgrammesSeed = Callable[
     [str, list[dict[str, Any]], list[dict[str, Any]]], Awaitable[dict[str, Any]]
@@ -175,6 +177,7 @@ async def seed(
     places: Places,
     people: People,
     access: Access | None = None,
+    visits: Visits | None = None,
     programmes: ProgrammesSeed | None = None,
     campus: tuple[Catalogue, Learning] | None = None,
     kiosk: KioskDemoDeps | None = None,
@@ -278,6 +281,10 @@ async def seed(
             east_id=data["access"]["second_establishment"]["id"],
             staff=staff,
             services=data["scheduling"]["services"],
+        )
+    if visits is not None:
+        data["visits"] = await seed_visits(
+            visits, est_id=est_id, staff=staff, prisoners=prisoners, now=visits.clock.now()
         )
     if programmes is not None and access is not None:
         data["programmes"] = await programmes(est_id, staff, prisoners)
@@ -479,6 +486,8 @@ def describe(data: dict[str, Any], url: str) -> str:
         lines.extend(describe_month(data["month"]))
     if "operations" in data:
         lines.extend(describe_operations(data["operations"]))
+    if "visits" in data:
+        lines.extend(describe_visits(data["visits"]))
     if "programmes" in data:
         lines.append(
             f"Programmes: {len(data['programmes']['programmes'])}; prisoner "

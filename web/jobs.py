@@ -21,6 +21,8 @@ Kinds today (docs/jobs.md has the table):
 - `interventions.risk_escalate`, one per PHQ-9 risk alert, due 15 minutes after it
   (queued with the answer, keyed by the alert's id): an alert still unacknowledged
   goes to the establishment's healthcare managers' inboxes (interventions/questionnaires.py).
+- `kiosk.visit_email`, one per letter to a visitor who gave an email address,
+  queued with the booking or cancellation (web/kiosk/visits.py, docs/kiosk-visits.md).
 - `jobs.prune`, every hour: forgets finished jobs (a week; failed ones 30 days).
 - `media.recordings_retention`, hourly, and `media.recordings_verify`, every
   `recording_verify_hours`: registered by web/recordings_api.py (docs/media.md).
@@ -66,6 +68,7 @@ from signalling.hub import Hub
 from web.handover_send import MAX_ATTEMPTS as HANDOVER_ATTEMPTS
 from web.handover_send import handover_handler
 from web.interventions import register_jobs as register_interventions
+from web.kiosk.visits import register_jobs as register_visits
 from web.recordings_api import register_jobs as register_recordings
 from web.state import (
     CLOCK,
@@ -271,6 +274,7 @@ async def jobs_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     register_interventions(runner, app)
     register_recordings(runner, app)
+    register_visits(runner, app)
     app[METRICS].watch_jobs(runner.stats)
     app[JOBS] = runner
     await runner.start()

@@ -85,10 +85,11 @@ async def test_officer_enrols_a_device_and_a_prisoner_signs_in(
     for tile in ("Health", "Money", "Shop", "Visits", "Applications", "Learning", "Programmes"):
         assert await device.get_by_role("link", name=tile).count() == 1
 
-    # Money and Shop open real screens (tests/browser/test_money.py); Visits is still to come.
+    # Money, Shop and Visits open real screens (tests/browser/test_money.py,
+    # tests/browser/test_kiosk_visits.py).
     await device.get_by_role("link", name="Visits").click()
-    await device.wait_for_selector("#screen-soon:not([hidden])")
-    assert await device.locator("#soon-heading").inner_text() == "Coming soon"
+    await device.wait_for_selector("#screen-visits:not([hidden])")
+    assert await device.locator("#visits-heading").inner_text() == "Visits"
     await device.get_by_role("link", name="Home").click()
     await device.wait_for_selector("#screen-home:not([hidden])")
     assert watch.problems == []

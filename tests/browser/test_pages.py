@@ -22,6 +22,7 @@ FACES = [
     "/availability",
     "/staff/applications",
     "/staff/timetable",
+    "/staff/visits",
     "/device/programmes",
     "/healthcare/risk-alerts",
     "/scores",

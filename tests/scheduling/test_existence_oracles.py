@@ -34,6 +34,7 @@ from web.kiosk.applications import APPLICATIONS
 from web.kiosk.money import MONEY
 from web.kiosk.shop import SHOP
 from web.kiosk.timetable import TIMETABLE
+from web.kiosk.visits import VISITS
 from web.recordings_api import RECORDINGS
 from web.state import ACCESS, DATABASE, IDENTITY, JOBS, PLACES
 
@@ -197,6 +198,24 @@ async def _records(client: Any, sched: Sched) -> Records:
         them, [{"item_id": crisps.id, "quantity": 1}], "their-order"
     )
     their_entry = (await sched.app[MONEY].statement(their_finance, other.account_id)).entries[0]
+    # Their visits (and ours): an approved visitor, a session and a booking each.
+    visits = sched.app[VISITS]
+
+    async def a_visit(who: Principal, officer: Principal, est: str) -> tuple[str, str]:
+        visitor, _ = await visits.visitors.request(who, name="A Visitor", relationship="Friend")
+        await visits.visitors.decide(officer, visitor.id, approve=True)
+        session = await visits.create_session(
+            officer,
+            est,
+            starts_at=at(6, 14).isoformat(),
+            ends_at=at(6, 16).isoformat(),
+            capacity=5,
+        )
+        booking, _ = await visits.book(who, session_id=session.id, visitors=[visitor.id])
+        return visitor.id, booking.id
+
+    their_visitor, their_booking = await a_visit(them, officer2, world.other_est)
+    _, my_booking = await a_visit(sched.patient, sched.officer, world.est)
     # Ours: a finance officer and a shop keeper, who may not touch theirs.
     for code, name in (("finance", "finance.one"), ("shop", "shop.one")):
         ours = await new_staff(sched.app, Role.DEPARTMENT_STAFF, name, world.est)
@@ -296,6 +315,9 @@ async def _records(client: Any, sched: Sched) -> Records:
         "my_file": my_file.id,
         "their_item": crisps.id,
         "my_application": my_application.id,
+        "their_visitor": their_visitor,
+        "their_booking": their_booking,
+        "my_booking": my_booking,
         "my_appointment": mine.id,
         "my_consent": my_consent.id,
         "my_request": my_request.id,
@@ -531,6 +553,18 @@ PATH_CASES: dict[tuple[str, str], list[tuple[str, str, dict[str, Any] | None]]] 
     ],
     ("POST", "/api/kiosk/shop/orders/{order_id}/delivered"): [("shop", "their_order", {})],
     ("PUT", "/api/kiosk/shop/items/{item_id}"): [("shop", "their_item", {"price_pence": 100})],
+    # Visits: another prisoner's booking, another establishment's booking, visitor, prisoner.
+    ("POST", "/api/kiosk/visits/{booking_id}/cancel"): [("prisoner2", "my_booking", None)],
+    ("POST", "/api/kiosk/visits/{booking_id}/rebook"): [
+        ("prisoner2", "my_booking", {"session_id": "x"}),
+    ],
+    ("POST", "/api/kiosk/staff/visits/{booking_id}/cancel"): [("officer", "their_booking", None)],
+    ("POST", "/api/kiosk/staff/visitors/{visitor_id}/decision"): [
+        ("officer", "their_visitor", {"approve": True}),
+    ],
+    ("GET", "/api/kiosk/staff/prisoners/{prisoner_id}/visitors"): [
+        ("officer", "their_prisoner", None),
+    ],
     # The programmes (issue 17): another establishment's scores, checks and risk alerts.
     ("GET", "/api/prisoners/{prisoner_id}/scores"): [("clinician", "their_prisoner", None)],
     ("GET", "/api/prisoners/{prisoner_id}/checks"): [("clinician", "their_prisoner", None)],

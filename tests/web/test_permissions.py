@@ -100,6 +100,8 @@ async def test_every_route_as_every_role_matches_the_table(client: Any, world: A
             "{kind}",
             "{entry_id}",
             "{order_id}",
+            "{booking_id}",
+            "{visitor_id}",
             "{programme_id}",
             "{session_id}",
             "{exercise}",

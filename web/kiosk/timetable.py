@@ -99,7 +99,7 @@ ALLOCATION = obj(
 )
 ENTRY = obj(
     ["kind", "starts_at", "ends_at"],
-    kind={"type": "string", "enum": ["regime", "work", "education", "gym", "health"]},
+    kind={"type": "string", "enum": ["regime", "work", "education", "gym", "health", "visit"]},
     starts_at=DATETIME,
     ends_at=DATETIME,
     label={"type": ["string", "null"]},

@@ -210,6 +210,10 @@ async function route() {
     show("screen-applications");
     const { applications } = await import("./device_applications.js");
     await applications.load();
+  } else if (name === "visits") {
+    show("screen-visits");
+    const { visits } = await import("./device_visits.js");
+    await visits.load();
   } else if (name === "timetable") {
     show("screen-timetable");
     const { timetable } = await import("./device_timetable.js");

@@ -24,6 +24,11 @@ const KINDS = new Set([
   "call_back",
   "application_answered",
   "shop_orders_cancelled",
+  "visit_booked",
+  "visit_cancelled",
+  "visits_offered",
+  "visitor_approved",
+  "visitor_refused",
   "risk_alert",
   "check_due",
 ]);
