@@ -169,6 +169,7 @@ class Visitors:
     ) -> tuple[Visitor, bool]:
         """Ask for a visitor to be approved; the same key again answers the first (False)."""
         prisoner_id, establishment_id = own(actor)
+        await self._gate(actor, MODULE)  # closed in a lockdown, before the body is looked at
         details = {
             "name": words(name, "name"),
             "relationship": words(relationship, "relationship"),
@@ -176,7 +177,6 @@ class Visitors:
             "phone": words(phone, "phone", required=False),
         }
         the_key = idempotency_key(key)
-        await self._gate(actor, MODULE)
         if the_key is not None:
             earlier = await self._by_key(prisoner_id, the_key)
             if earlier is not None:

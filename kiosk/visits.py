@@ -314,13 +314,14 @@ class Visits:
     ) -> tuple[Booking, bool]:
         """Book a session for approved visitors, or answer the booking this key made."""
         prisoner_id, est = own(actor)
+        if rebook_of is None:
+            # Closed in a lockdown, before the body is looked at; a new time the lockdown
+            # itself offered (after it) may be taken during it.
+            await self._gate(actor, MODULE)
         wanted = visitor_ids(visitors)
         the_key = idempotency_key(key)
         if not isinstance(session_id, str) or not 0 < len(session_id) <= 64:
             raise ServiceError(Code.INVALID_REQUEST, "Choose a session.")
-        if rebook_of is None:
-            # A new time the lockdown itself offered (after it) may be taken during it.
-            await self._gate(actor, MODULE)
         now = self._clock.now()
         booking_id = str(uuid.uuid4())
         try:
@@ -503,6 +504,8 @@ class Visits:
         """The prisoner cancels their own, or visits staff of its establishment cancel any;
         the visitors are told."""
         staff = not allows_booking(actor)
+        if not staff:
+            await self._gate(actor, MODULE)  # closed in a lockdown, before the visit is looked up
         async with self._db.connect() as conn:
             row = (
                 await conn.execute(
@@ -525,8 +528,6 @@ class Visits:
                 prisoner_id, _ = own(actor)
                 if row is None or row.prisoner_id != prisoner_id:
                     raise ServiceError(Code.NOT_FOUND, "No such visit.")
-        if not staff:
-            await self._gate(actor, MODULE)
         async with self._db.begin() as conn:
             if row.starts_at <= self._clock.now():
                 raise _refuse("past", "A visit that has started cannot be cancelled.")

@@ -22,6 +22,11 @@ from web.openapi import DOCUMENT
 from web.state import DATABASE
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+OPEN_IN_LOCKDOWN = {
+    # Taking one of the times offered because a lockdown cancelled a visit is the
+    # lockdown's own remedy, and the times offered are after it (kiosk/visits.py).
+    ("POST", "/api/kiosk/visits/{booking_id}/rebook"),
+}
 
 
 def prisoner_routes(app: Any) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
@@ -82,8 +87,9 @@ async def test_every_prisoner_write_under_api_kiosk_is_closed_in_a_lockdown_and_
     assert declared.status == 201, await declared.text()
     before = await kiosk_rows(app)
 
+    assert OPEN_IN_LOCKDOWN <= writes, "an exemption for a route that is gone"
     open_anyway = []
-    for method, path in sorted(writes):
+    for method, path in sorted(writes - OPEN_IN_LOCKDOWN):
         resp = await client.request(
             method,
             filled(path),
