@@ -128,7 +128,9 @@ async def test_shop_staff_keep_the_catalogue_and_healthcare_restrict_an_item_wit
 
     # Healthcare make it unavailable to one prisoner: no reason is asked.
     desk = await new_page(browser, watch)
-    await sign_in_staff_page(desk, live, "/shop-restrictions", nurse)
+    # From their desk, by the link only those who may restrict items see.
+    await sign_in_staff_page(desk, live, "/triage", nurse)
+    await desk.locator("a[href='/shop-restrictions']:visible").click()
     await desk.wait_for_selector("#screen-restrict:not([hidden])")
     await desk.wait_for_selector("body[data-ready='true']")
     await _language(desk, lang)

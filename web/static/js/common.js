@@ -309,6 +309,11 @@ export function setupSignOut(onSignedOut) {
 export function signedInAs(account) {
   document.getElementById("who").textContent = t("common.signed_in_as", { name: account.display_name });
   document.getElementById("sign-out").hidden = false;
+  // A link to a desk the person may not use is not shown (the server refuses it anyway).
+  const mine = new Set(account.permissions || []);
+  for (const link of document.querySelectorAll("[data-permission]")) {
+    link.hidden = !mine.has(link.dataset.permission);
+  }
 }
 
 /** The staff sign-in form shared by the clinician, manager and officer pages. */
