@@ -284,7 +284,16 @@ async def test_a_transfer_moves_the_prisoner_into_a_cell_of_the_new_establishmen
     )
     assert resp.status == 200
     # What the prisoner's letter is made of: their language and each appointment's fate.
-    assert await resp.json() == {"moved": 0, "reoffered": 0, "locale": "en", "appointments": []}
+    moved = await resp.json()
+    assert {k: v for k, v in moved.items() if k != "steps"} == {
+        "moved": 0,
+        "reoffered": 0,
+        "locale": "en",
+        "appointments": [],
+    }
+    # What each module's transfer step did (issue 16: the money moves with the prisoner).
+    assert "kiosk_money" in moved["steps"]
+    assert set(moved["steps"]) <= set(client.server.app[SCHEDULING].transfer_steps.names)
     there = await (
         await client.get(f"/api/prisoners/{prisoner}/cells", headers=bearer(admin))
     ).json()
@@ -302,7 +311,14 @@ async def test_a_transfer_moves_the_prisoner_into_a_cell_of_the_new_establishmen
     assert {r["prison_number"]: r["cell"] for r in roll}["B2345CD"] == "W2-03"
     # Released: out of any cell.
     resp = await client.post(f"/api/prisoners/{prisoner}/release", headers=bearer(other))
-    assert await resp.json() == {"closed": 0, "locale": "en", "appointments": []}
+    released = await resp.json()
+    assert {k: v for k, v in released.items() if k != "steps"} == {
+        "closed": 0,
+        "locale": "en",
+        "appointments": [],
+    }
+    assert "kiosk_money" in released["steps"]
+    assert set(released["steps"]) <= set(client.server.app[SCHEDULING].release_steps.names)
     again = await client.post(f"/api/prisoners/{prisoner}/release", headers=bearer(other))
     refused = await _problem(again, 409, "conflict", "This prisoner has already been released.")
     assert refused["reason"] == "already_released"
