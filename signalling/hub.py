@@ -35,6 +35,7 @@ from core.db.engine import is_unavailable
 from core.errors import ServiceError
 from core.events import AuditRecord, AuditSink
 from core.identity import Role
+from signalling.auth_batch import BatchedAuthenticator
 from signalling.bus.base import Bus, Subscription
 from signalling.call_quality import CallQuality
 from signalling.connection import Connection, Limits, Transport
@@ -124,7 +125,7 @@ class Hub(Session, Timers, Restore, CallQuality):
         test_calls: PrecallTests | None = None,
     ) -> None:
         self.node = f"{node_name}:{uuid.uuid4().hex[:8]}"
-        self._identity = identity
+        self._identity = BatchedAuthenticator(identity)
         self._policy = policy
         self._store = store
         self._bus = bus
