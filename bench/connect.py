@@ -311,7 +311,12 @@ async def storm(
     # Back in the room: each clinician's offer reaches its patient, and the answer comes back.
     relayed = 0
     for patient, clinician in pairs:
-        await clinician.send({"type": "offer", "to": patient.me, "sdp": OFFER_SDP})
+        try:
+            await clinician.send({"type": "offer", "to": patient.me, "sdp": OFFER_SDP})
+        except aiohttp.ClientError:
+            clinician.problems.append(
+                f"closed by the server ({clinician.ws and clinician.ws.close_code})"
+            )
     for patient, clinician in pairs:
         try:
             got = await patient.expect("offer", 10)
@@ -321,7 +326,7 @@ async def storm(
             got = await clinician.expect("answer", 10)
             if got.get("from") == patient.me:
                 relayed += 1
-        except TimeoutError:
+        except (TimeoutError, aiohttp.ClientError):
             patient.problems.append("the offer or answer did not arrive")
     problems = [f"{c.me[:8]}: {p}" for c in clients for p in c.problems]
     await asyncio.gather(*(c.close() for c in clients))

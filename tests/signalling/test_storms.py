@@ -263,7 +263,7 @@ async def _tight_loop(client: Any, token: str, times: int, **kw: Any) -> list[di
         ws = await client.ws_connect("/ws", **kw)
         peer = Peer(ws)
         await peer.send({"type": "hello", "token": token})
-        firsts.append(await peer.recv())
+        firsts.append(await peer.recv(30))
         await ws.close()
     return firsts
 
@@ -290,9 +290,9 @@ async def test_an_identity_reconnecting_in_a_tight_loop_is_told_to_back_off_othe
     assert refused["code"] == "too_many_connections"
     assert "Wait retry_after_s seconds" in refused["message"]
     assert 1 <= refused["retry_after_s"] <= 60
-    assert await looping.closed() == 1013
+    assert await looping.closed(30) == 1013
     # The clinician, from the same address, is let in; so is the patient once the wait is over.
-    clinician, welcome = await open_peer(client, consult.clinician_token)
+    clinician, welcome = await _open(client, consult.clinician_token)
     assert welcome["participant"] == consult.clinician_id
     await clinician.ws.close()
     hub: Hub = app[SIGNALLING]
@@ -322,11 +322,11 @@ async def test_an_address_reconnecting_in_a_tight_loop_is_limited_by_the_proxys_
     refused = await Peer(ws).recv()
     assert (refused["type"], refused["code"]) == ("error", "too_many_connections")
     assert refused["retry_after_s"] >= 1
-    assert await Peer(ws).closed() == 1013
+    assert await Peer(ws).closed(30) == 1013
     # Another address behind the same proxy is unaffected.
-    other, welcome = await open_peer(
-        client, consult.clinician_token, headers={"X-Forwarded-For": "198.51.100.7"}
-    )
+    other = Peer(await client.ws_connect("/ws", headers={"X-Forwarded-For": "198.51.100.7"}))
+    await other.send({"type": "hello", "token": consult.clinician_token})
+    welcome = await other.recv(30)
     assert welcome["type"] == "welcome"
     await other.ws.close()
 
@@ -348,7 +348,7 @@ async def test_a_forwarded_for_header_from_an_untrusted_peer_is_ignored(
     for n in range(2):
         ws = await client.ws_connect("/ws", headers={"X-Forwarded-For": f"192.0.2.{n}"})
         await Peer(ws).send({"type": "hello", "token": consult.patient_token})
-        assert (await Peer(ws).recv())["type"] == "welcome"
+        assert (await Peer(ws).recv(30))["type"] == "welcome"
         await ws.close()
     ws = await client.ws_connect("/ws", headers={"X-Forwarded-For": "192.0.2.77"})
     refused = await Peer(ws).recv()
@@ -431,5 +431,5 @@ async def test_a_node_with_its_clock_a_few_seconds_off_takes_valid_tokens_refuse
     ws = await client.ws_connect("/ws")
     refused = Peer(ws)
     await refused.send({"type": "hello", "token": consult.patient_token})
-    assert (await refused.recv())["code"] == "invalid_token"
-    assert await refused.closed() == 4001
+    assert (await refused.recv(30))["code"] == "invalid_token"
+    assert await refused.closed(30) == 4001
