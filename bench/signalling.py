@@ -117,7 +117,7 @@ def serve_app() -> None:
     from core.identity import Principal, Role
     from scheduling.types import AppointmentView, JoinDecision
     from web.app import create_app
-    from web.cli import tune_gc
+    from web.cli import LISTEN_BACKLOG, tune_gc
     from web.ws import JOIN_POLICY
 
     people = json.loads(Path(os.environ["BENCH_PEOPLE"]).read_text())
@@ -175,6 +175,7 @@ def serve_app() -> None:
         access_log=None,
         print=None,
         loop=uvloop.new_event_loop(),
+        backlog=LISTEN_BACKLOG,  # as `throughcare serve` listens
     )
 
 
