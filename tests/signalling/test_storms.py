@@ -157,7 +157,7 @@ class Wide:
         self._client = client
         self._session = session
 
-    async def ws_connect(self, path: str, **kw: Any) -> aiohttp.ClientWebSocketResponse:
+    async def ws_connect(self, path: str, **kw: Any) -> Any:
         return await self._session.ws_connect(self._client.make_url(path), **kw)
 
 
