@@ -190,8 +190,6 @@ async def transfer(request: web.Request) -> web.Response:
             "locale": done.locale,
             "appointments": _fates_json(done.appointments),
             "steps": dict(done.steps),
-            # The community account's claim code: for the letter, shown once.
-            "handout": dict(done.handout),
         }
     )
 
@@ -214,6 +212,8 @@ async def release(request: web.Request) -> web.Response:
             "locale": done.locale,
             "appointments": _fates_json(done.appointments),
             "steps": dict(done.steps),
+            # The community account's claim code: for the letter, shown once.
+            "handout": dict(done.handout),
         }
     )
 
