@@ -5,6 +5,7 @@ the app's HTTP API. Before: release closed the account and the records stayed be
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -15,11 +16,12 @@ from sqlalchemy import func, select, update
 
 from core.clock import FakeClock
 from core.db.schema import accounts, community_claims, community_emails
+from core.errors import ServiceError
 from core.identity.community import CLAIM_DAYS, MAX_FAILURES
-from tests.world import World, bearer, sign_in_prisoner, sign_in_staff
+from tests.world import World, bearer, community_account, sign_in_prisoner, sign_in_staff
 from web.demo_programmes import THINKING, create_programmes_of
 from web.interventions import PROGRAMMES
-from web.state import DATABASE
+from web.state import DATABASE, IDENTITY
 
 EMAIL = "sam.jones@example.org"
 NEW_PASSWORD = "a long walk by the sea"
@@ -296,3 +298,38 @@ async def test_a_code_for_someone_not_released_is_refused(
         await client.post("/api/community/claim/start", json={"code": code}), 409, "not_released"
     )
     assert (await _state(client, prisoner.account_id))[:2] == ("prisoner", True)
+
+
+async def test_two_claims_at_once_make_one_account(
+    client: Any, world: World, clock: FakeClock
+) -> None:
+    """The service itself: the same code claimed twice at once (two tabs, a double click)."""
+    identity = client.server.app[IDENTITY]
+    code = (await _release(client, world))["handout"]["community"]["code"]
+    enrolment = await identity.start_claim(code, source="test")
+    totp = pyotp.TOTP(enrolment.secret).at(clock.now())
+    results = await asyncio.gather(
+        identity.claim(code, EMAIL, NEW_PASSWORD, totp, source="test"),
+        identity.claim(code, "other@example.org", NEW_PASSWORD, totp, source="test"),
+        return_exceptions=True,
+    )
+    won = [r for r in results if not isinstance(r, BaseException)]
+    lost = [r for r in results if isinstance(r, ServiceError)]
+    assert len(won) == 1 and len(lost) == 1, results
+    assert lost[0].extra.get("reason") in ("used", "not_released")
+    assert await _state(client, world.prisoners[0].account_id) == ("community", True, True, 1, 1)
+
+
+async def test_a_community_account_is_nobody_staff_can_manage(
+    client: Any, world: World, clock: FakeClock
+) -> None:
+    """An admin cannot find a community account among staff, nor give it a staff role."""
+    admin = await sign_in_staff(client, world.staff["admin"])
+    tokens, _ = await community_account(
+        client, world.prisoners[0], await sign_in_staff(client, world.staff["officer"]), EMAIL
+    )
+    resp = await client.put(
+        f"/api/staff/{tokens['account_id']}/role", json={"role": "admin"}, headers=bearer(admin)
+    )
+    await _problem(resp, 404)
+    assert (await _state(client, world.prisoners[0].account_id))[0] == "community"
