@@ -592,7 +592,7 @@ class IdentityService(Accounts, CommunityAccounts):
         """
         if not isinstance(establishment_id, str) or not 0 < len(establishment_id) <= 64:
             raise ServiceError(Code.INVALID_REQUEST, "establishment_id is required.")
-        if principal.role == Role.PRISONER:
+        if not principal.is_staff:
             raise ServiceError(Code.FORBIDDEN)
         async with self._db.begin() as conn:
             if not await serves(conn, principal.account_id, establishment_id):
