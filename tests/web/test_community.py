@@ -14,14 +14,16 @@ import pyotp
 import pytest
 from sqlalchemy import func, select, update
 
+from audit.review import ReviewQuery, search
 from core.clock import FakeClock
 from core.db.schema import accounts, community_claims, community_emails
 from core.errors import ServiceError
+from core.identity import Principal, Role
 from core.identity.community import CLAIM_DAYS, MAX_FAILURES
 from tests.world import World, bearer, community_account, sign_in_prisoner, sign_in_staff
 from web.demo_programmes import THINKING, create_programmes_of
 from web.interventions import PROGRAMMES
-from web.state import DATABASE, IDENTITY
+from web.state import AUDIT, DATABASE, IDENTITY
 
 EMAIL = "sam.jones@example.org"
 NEW_PASSWORD = "a long walk by the sea"
@@ -208,6 +210,20 @@ async def test_release_gives_a_code_that_claims_an_account_that_carries_on(
     await _problem(resp, 409, "used")
     assert await _state(client, prisoner.account_id) == ("community", True, True, 1, 1)
 
+    # Audited: the code issued (with the release), claimed, each sign-in; never the code.
+    admin = world.staff["admin"]
+    events = await search(
+        client.server.app[AUDIT],
+        Principal(admin.account_id, Role.ADMIN, None, "test"),
+        ReviewQuery(any_of=frozenset({prisoner.account_id}), limit=500),
+    )
+    actions = [e["action"] for e in sorted(events, key=lambda e: e["seq"])]
+    for wanted in ("released", "community_code_issued", "community_claimed", "sign_in"):
+        assert wanted in actions, actions
+    assert actions.count("sign_in") >= 3  # the prisoner's, the claim's, the later one
+    assert "community_claim_failed" in actions  # the second claim above
+    assert code not in str(events) and code.replace("-", "") not in str(events)
+
 
 async def test_a_wrong_or_expired_code_or_totp_is_refused_and_changes_nothing(
     client: Any, world: World, clock: FakeClock
@@ -333,3 +349,32 @@ async def test_a_community_account_is_nobody_staff_can_manage(
     )
     await _problem(resp, 404)
     assert (await _state(client, world.prisoners[0].account_id))[0] == "community"
+
+
+async def test_community_sign_in_locks_after_five_wrong_tries_as_staff_does(
+    client: Any, world: World, clock: FakeClock
+) -> None:
+    _, secret = await community_account(
+        client, world.prisoners[0], await sign_in_staff(client, world.staff["officer"]), EMAIL
+    )
+    for n in range(5):
+        clock.advance(30)
+        resp = await client.post(
+            "/api/auth/community",
+            json={
+                "email": EMAIL,
+                "password": "not the password at all",
+                "totp": pyotp.TOTP(secret).at(clock.now()),
+            },
+        )
+        await _problem(resp, 423 if n == 4 else 401)
+    clock.advance(30)
+    right = {"email": EMAIL, "password": NEW_PASSWORD, "totp": pyotp.TOTP(secret).at(clock.now())}
+    await _problem(await client.post("/api/auth/community", json=right), 423)
+    # An unknown email is refused exactly as a wrong password is.
+    unknown = {**right, "email": "nobody@example.org"}
+    await _problem(await client.post("/api/auth/community", json=unknown), 401)
+    clock.advance(minutes=16)
+    right["totp"] = pyotp.TOTP(secret).at(clock.now())
+    resp = await client.post("/api/auth/community", json=right)
+    assert resp.status == 200, await resp.text()
