@@ -700,6 +700,12 @@ class Learning:
     # --------------------------------------------------------------- helpers
 
     async def _learner(self, conn: AsyncConnection, actor: Principal, learner_id: object) -> str:
+        if actor.role == Role.COMMUNITY:
+            # A former prisoner's community account: their own record and certificates.
+            require_permission(actor, Permission.LEARNING_RECORD_OWN)
+            if learner_id not in (None, "", actor.account_id):
+                raise ServiceError(Code.NOT_FOUND, NO_LEARNER)
+            return actor.account_id
         if actor.role == Role.PRISONER:
             require_permission(actor, Permission.CAMPUS_LEARN)
             if learner_id not in (None, "", actor.account_id):

@@ -39,6 +39,7 @@ from web import (
     calendar_feed,
     call_backs,
     care_api,
+    community,
     consults_api,
     desk_api,
     fhir,
@@ -124,6 +125,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     campus_pages,
     recordings_api,
     kiosk_shop_catalogue,
+    community,
 )
 
 

@@ -38,6 +38,8 @@ from web.state import IDENTITY
 routes = web.RouteTableDef()
 
 LEARN = Permission.CAMPUS_LEARN
+# One's own record and certificates: prisoners, and former prisoners' community accounts.
+OWN_RECORD = Permission.LEARNING_RECORD_OWN
 TEACH = Permission.CAMPUS_TEACH
 APPROVE = Permission.CAMPUS_APPROVE
 EXTENSIONS = {
@@ -304,7 +306,7 @@ async def submit(request: web.Request) -> web.Response:
 
 @routes.get("/api/campus/courses/{course_id}/certificate")
 async def certificate(request: web.Request) -> web.Response:
-    principal = await require(request, LEARN)
+    principal = await require(request, OWN_RECORD)
     name, data = await request.app[LEARNING].certificate(principal, request.match_info["course_id"])
     return pdf_response(name, data)
 
@@ -320,14 +322,14 @@ async def lesson_file(request: web.Request) -> web.Response:
 
 @routes.get("/api/campus/record")
 async def my_record(request: web.Request) -> web.Response:
-    principal = await require(request, LEARN)
+    principal = await require(request, OWN_RECORD)
     found = await request.app[LEARNING].record(principal)
     return json_response(record_json(found))
 
 
 @routes.get("/api/campus/record.pdf")
 async def my_record_pdf(request: web.Request) -> web.Response:
-    principal = await require(request, LEARN)
+    principal = await require(request, OWN_RECORD)
     data = await request.app[LEARNING].record_pdf(principal)
     return pdf_response("learning-record.pdf", data)
 
@@ -698,7 +700,7 @@ OPENAPI: dict[str, Any] = {
         "get": _binary(
             campus_op(
                 "The certificate of a completed course, a PDF in the learner's language",
-                LEARN,
+                OWN_RECORD,
                 parameters=path_params("course_id"),
                 errors=(401, 403, 404, 409),
             ),
@@ -719,14 +721,14 @@ OPENAPI: dict[str, Any] = {
     "/api/campus/record": {
         "get": campus_op(
             "The learner's own learning record, as portable JSON",
-            LEARN,
+            OWN_RECORD,
             result=RECORD,
             errors=(401, 403),
         )
     },
     "/api/campus/record.pdf": {
         "get": _binary(
-            campus_op("The learner's own learning record as a PDF", LEARN, errors=(401, 403)),
+            campus_op("The learner's own learning record as a PDF", OWN_RECORD, errors=(401, 403)),
             "application/pdf",
         )
     },
