@@ -11,7 +11,10 @@ changed. The device never needs to decrypt what it queued.
 
 Each kind of item (questionnaire answers; later exercise answers, lesson
 progress) registers a `SyncKind` that checks an item and stores a batch of
-them in the batch's one transaction. What `sync` adds around the kinds:
+them in the batch's transaction. Batches that arrive together share one
+transaction (group commit, `_write_group`): a batch that cannot go with the
+others is taken out and gets its own answer, so it never fails them. What
+`sync` adds around the kinds:
 
 - idempotence: every client id gets a receipt (`sync_receipts`, unique id);
   a replay answers from the receipt and changes nothing, in any order;
@@ -117,7 +120,11 @@ class Outcome:
 
 
 class SyncKind(Protocol):
-    """A kind of queued item, registered with `OfflineSync.register`."""
+    """A kind of queued item, registered with `OfflineSync.register`.
+
+    A kind may also define `async store_many(conn, parts, now)`, `parts` being
+    (person, items as for `store`) for everyone in a shared transaction: then it is
+    called once per group instead of `store` once per person."""
 
     module: str
     """The module whose lockdown suspension stops this kind (`require_open`)."""
