@@ -74,6 +74,8 @@ import aiohttp  # noqa: E402
 import orjson  # noqa: E402
 from relay_load import Pair, Person, Stats, closed_loop, fixed_load, open_pairs  # noqa: E402
 
+from tests.media.nodes import free_tcp_port  # noqa: E402
+
 HERE = Path(__file__).resolve()
 GENERATOR_CPU = 0
 SERVER_CPUS = "1"
@@ -227,6 +229,8 @@ class Target:
     patient_url: str
     clinician_url: str
     bare: bool
+    redis_pid: int | None = None
+    """The bench's own Redis (two nodes): its CPU is reported apart from the nodes'."""
 
 
 async def measure(
@@ -274,9 +278,11 @@ async def measure(
             slices: dict[str, list[tuple[float, int, float, float]]] = {
                 t.label: [] for t in targets
             }
+            redis_slices: dict[str, list[float]] = {t.label: [] for t in targets}
             for _ in range(windows):
                 for target in targets:
                     cpu0 = sum(cpu_seconds(pid) for pid in target.pids)
+                    redis0 = cpu_seconds(target.redis_pid) if target.redis_pid else 0.0
                     gen0 = time.process_time()
                     t0 = time.monotonic()
                     relayed = await closed_loop(
@@ -284,6 +290,9 @@ async def measure(
                     )
                     elapsed = time.monotonic() - t0
                     cpu = sum(cpu_seconds(pid) for pid in target.pids) - cpu0
+                    if target.redis_pid and relayed:
+                        redis_cpu = cpu_seconds(target.redis_pid) - redis0
+                        redis_slices[target.label].append(redis_cpu * 1e6 / relayed)
                     generator = time.process_time() - gen0
                     slices[target.label].append((cpu, relayed, elapsed, generator))
             for target in targets:
@@ -300,6 +309,10 @@ async def measure(
                     peak_rss_mb=round(sum(memory_kb(p, "VmHWM") for p in target.pids) / 1024, 1),
                     stalled_pairs=len(stalls[target.label]),
                 )
+                if redis_slices[target.label]:
+                    figures[target.label]["redis_cpu_us_per_msg"] = round(
+                        statistics.median(redis_slices[target.label]), 1
+                    )
                 if stalls[target.label]:
                     log(f"{target.label} P={count}: stalled, e.g. {stalls[target.label][0]}")
             baseline = next((t for t in targets if t.bare), None)
@@ -460,8 +473,28 @@ async def main(
 
         if "two" not in phases:
             return _summary(results, counts, quick, before) if before else results
+        # A Redis of the bench's own, on the nodes' core: its CPU is measured, and
+        # the shared one (other people's tests) neither disturbs nor is disturbed.
+        redis_port = free_tcp_port()
+        redis = await asyncio.create_subprocess_exec(
+            "taskset",
+            "-c",
+            SERVER_CPUS,
+            "redis-server",
+            "--port",
+            str(redis_port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        await _wait_redis(redis_port)
         cluster = await create_cluster(
-            Path(tmp) / "two", redis_url="redis://127.0.0.1:6379/0", env=limits
+            Path(tmp) / "two", redis_url=f"redis://127.0.0.1:{redis_port}/0", env=limits
         )
         try:
             world = await cluster.seed(SecretHasher(time_cost=1, memory_cost=1024))
@@ -473,13 +506,27 @@ async def main(
             a = await cluster.start_node("a", cpus=SERVER_CPUS, command=serve, **bench_env)
             b = await cluster.start_node("b", cpus=SERVER_CPUS, command=serve, **bench_env)
             two = Target(
-                "two nodes", [a.process.pid, b.process.pid], a.ws_url, b.ws_url, bare=False
+                "two nodes",
+                [a.process.pid, b.process.pid],
+                a.ws_url,
+                b.ws_url,
+                bare=False,
+                redis_pid=redis.pid,
             )
             results["two_nodes"] = (
-                await measure([two], two_counts, seconds, windows=1, people=people, fixed_at=None)
+                await measure(
+                    [two],
+                    two_counts,
+                    seconds,
+                    windows=1 if quick else 3,
+                    people=people,
+                    fixed_at=max(two_counts),
+                )
             )[two.label]
         finally:
             await cluster.stop()
+            redis.terminate()
+            await redis.wait()
     return _summary(results, counts, quick, before)
 
 
@@ -523,11 +570,46 @@ def _summary(
         "two_node_msgs_per_s_by_pairs": {
             k: v["msgs_per_s"] for k, v in results["two_nodes"].items()
         },
+        **_two_node_goals(results, top),
         "pairs": max(counts),
         "quick": quick,
         **({"against_before": results["against_before"]} if "against_before" in results else {}),
     }
     return summary
+
+
+def _two_node_goals(results: dict[str, Any], top: str) -> dict[str, Any]:
+    """Issue 19's two-node figures: at the largest P, and at P = 100 (`_p100`)."""
+    out: dict[str, Any] = {}
+    for count, suffix in ((top, ""), ("100", "_p100")):
+        two = results["two_nodes"].get(count)
+        one = results["one_node"].get(count)
+        if two is None or one is None or (suffix and count == top):
+            continue
+        two_us, one_us = two["cpu_us_per_msg"], one["cpu_us_per_msg"]
+        out.update(
+            {
+                f"two_node_cpu_us_per_msg{suffix}": two_us,
+                f"one_node_cpu_us_per_msg{suffix}": one_us,
+                f"ratio{suffix}": round(two_us / one_us, 2) if two_us and one_us else None,
+                f"redis_cpu_us_per_msg{suffix}": two.get("redis_cpu_us_per_msg"),
+                f"p99_ms_two_node{suffix}": two.get("p99_ms"),
+                f"stalled_pairs{suffix}": two["stalled_pairs"],
+            }
+        )
+    return out
+
+
+async def _wait_redis(port: int) -> None:
+    for _ in range(100):
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        return
+    raise RuntimeError("the bench's Redis did not start")
 
 
 if __name__ == "__main__":
@@ -537,6 +619,11 @@ if __name__ == "__main__":
     )
     parser.add_argument(
         "--pairs", default=None, help="comma-separated P values (10,100,1000; quick: 10,100)"
+    )
+    parser.add_argument(
+        "--two-node",
+        action="store_true",
+        help="one node, the bare relay and two nodes on a Redis of the bench's own (the default)",
     )
     parser.add_argument("--phases", default="one,bare,two", help=argparse.SUPPRESS)
     parser.add_argument(
