@@ -502,6 +502,8 @@ async def main(
             people_file = Path(tmp) / "people-two.json"
             people = await sign_in_people(cluster, max(two_counts), people_file)
             bench_env = {"BENCH_PEOPLE": str(people_file), "BENCH_ESTABLISHMENT": world.est}
+            if os.environ.get("BENCH_CODE_DIR"):  # the two nodes on another revision's code
+                bench_env["BENCH_CODE_DIR"] = os.environ["BENCH_CODE_DIR"]
             serve = [sys.executable, str(HERE), "--serve"]
             a = await cluster.start_node("a", cpus=SERVER_CPUS, command=serve, **bench_env)
             b = await cluster.start_node("b", cpus=SERVER_CPUS, command=serve, **bench_env)

@@ -24,6 +24,7 @@ with `RedisTimeout` (a `TimeoutError`, so an `OSError`), which callers turn into
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from collections import deque
 from collections.abc import Callable
@@ -93,10 +94,8 @@ class Endpoint:
             transport, _ = await loop.create_unix_connection(factory, self.path)
         else:
             context = ssl.create_default_context() if self.tls else None
-            transport, _ = await loop.create_connection(
-                factory, self.host, self.port, ssl=context
-            )
-        return transport  # type: ignore[return-value]
+            transport, _ = await loop.create_connection(factory, self.host, self.port, ssl=context)
+        return transport
 
 
 def pack(args: tuple[bytes | str | int | float, ...]) -> bytes:
@@ -110,8 +109,8 @@ def pack(args: tuple[bytes | str | int | float, ...]) -> bytes:
             if arg.__class__ is str
             else repr(arg).encode()
         )
-        out.append(b"$%d\r\n" % len(data))  # type: ignore[arg-type]
-        out.append(data)  # type: ignore[arg-type]
+        out.append(b"$%d\r\n" % len(data))
+        out.append(data)
         out.append(b"\r\n")
     return b"".join(out)
 
@@ -224,7 +223,7 @@ class Lane(asyncio.Protocol):
             if future.done():
                 continue
             if reply.__class__ is RedisReplyError:
-                future.set_exception(reply)  # type: ignore[arg-type]
+                future.set_exception(reply)
             else:
                 future.set_result(reply)
 
@@ -249,10 +248,8 @@ class Lane(asyncio.Protocol):
         self._closed = True
         if self._connecting is not None:
             self._connecting.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._connecting
-            except (asyncio.CancelledError, Exception):
-                pass
         if self._transport is not None:
             self._transport.close()
         self._fail(ConnectionError("Redis lane closed"))

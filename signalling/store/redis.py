@@ -123,7 +123,7 @@ class RedisRoomStore:
         )
         # The relay's path (append, kick): one pipelined connection, see bus/resp.py.
         self._lane = Lane(url, timeout_s=timeout_s)
-        self._append_sha = hashlib.sha1(_APPEND.encode()).hexdigest()
+        self._append_sha = hashlib.sha1(_APPEND.encode(), usedforsecurity=False).hexdigest()
         self._pool = pool
         self._client = redis_async.Redis(connection_pool=pool)
         self._prefix = prefix
