@@ -15,9 +15,10 @@ message's cost. Here:
 
 A Redis that answers slowly is a timeout, not a stall: each lane has at most one
 timer armed, for its oldest unanswered command; when that command has waited
-`timeout_s` the connection is dropped and every command waiting on it fails
-with `RedisTimeout` (a `TimeoutError`, so an `OSError`), which callers turn into
-"try again later". A lost connection fails what waited on it with
+`timeout_s` and no reply at all came in that time the connection is dropped and
+every command waiting on it fails with `RedisTimeout` (a `TimeoutError`, so an
+`OSError`), which callers turn into "try again later". Replies still coming in
+are a deep queue (or this node's own loop being busy), not a stuck Redis. A lost connection fails what waited on it with
 `ConnectionError`; the next command connects again.
 """
 
@@ -33,7 +34,7 @@ from urllib.parse import unquote, urlparse
 
 import hiredis
 
-DEFAULT_TIMEOUT_S = 2.0
+DEFAULT_TIMEOUT_S = 5.0
 
 
 class RedisTimeout(TimeoutError):
@@ -130,6 +131,7 @@ class Lane(asyncio.Protocol):
         self._connecting: asyncio.Task[None] | None = None
         self._watch: asyncio.TimerHandle | None = None
         self._why: Exception | None = None
+        self._heard = 0.0
         self._closed = False
 
     # ------------------------------------------------------------ commands
@@ -188,17 +190,20 @@ class Lane(asyncio.Protocol):
             self._out[:0] = [pack(command) for command in hello]
         self._flush()
 
+    def _quiet_since(self) -> float:
+        return max(self._waiting[0][1], self._heard)
+
     def _arm(self) -> None:
         if not self._waiting or self._loop is None:
             return
-        due = self._waiting[0][1] + self.timeout_s
+        due = self._quiet_since() + self.timeout_s
         self._watch = self._loop.call_at(due, self._check)
 
     def _check(self) -> None:
         self._watch = None
         if not self._waiting or self._loop is None:
             return
-        if self._waiting[0][1] + self.timeout_s <= self._loop.time():
+        if self._quiet_since() + self.timeout_s <= self._loop.time():
             self._why = RedisTimeout(f"Redis did not answer within {self.timeout_s} s")
             if self._transport is not None:
                 self._transport.abort()  # connection_lost fails what waits
@@ -213,6 +218,8 @@ class Lane(asyncio.Protocol):
         reader = self._reader
         reader.feed(data)
         waiting = self._waiting
+        if self._loop is not None:
+            self._heard = self._loop.time()
         while True:
             reply = reader.gets()
             if reply is False:
