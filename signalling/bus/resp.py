@@ -18,8 +18,9 @@ timer armed, for its oldest unanswered command; when that command has waited
 `timeout_s` and no reply at all came in that time the connection is dropped and
 every command waiting on it fails with `RedisTimeout` (a `TimeoutError`, so an
 `OSError`), which callers turn into "try again later". Replies still coming in
-are a deep queue (or this node's own loop being busy), not a stuck Redis. A lost connection fails what waited on it with
-`ConnectionError`; the next command connects again.
+are a deep queue (or this node's own loop being busy), not a stuck Redis. A
+lost connection fails what waited on it with `ConnectionError`; the next
+command connects again.
 """
 
 from __future__ import annotations
