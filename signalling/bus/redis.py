@@ -59,6 +59,7 @@ class RedisBus:
         self._resubscribed: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._again: asyncio.Task[None] | None = None
+        self._pending: dict[str, asyncio.Future[None]] = {}
         self._closing = False
 
     def _full(self, channel: str) -> bytes:
@@ -156,17 +157,24 @@ class RedisBus:
         If the connection is down meanwhile, subscribing again covers this channel.
         """
         sub = _RedisSubscription(self, channel, handler, now)
+        full = self._full(channel)
+        # Bookkeeping only under the lock; the confirmations of many channels are
+        # awaited together (one round trip for a burst of joins, not one each).
         async with self._lock:
             first = not self._handlers.get(channel)
             self._handlers[channel].add(sub)
-            full = self._full(channel)
             if now is not None:
                 self._now[full] = now
-            if first and self._sub.connected:
-                try:
-                    await self._sub.subscribe([full])
-                except LOST as exc:
-                    log.warning("redis bus subscription not confirmed (%s)", type(exc).__name__)
+            pending = self._pending.get(channel)
+            if first and pending is None and self._sub.connected:
+                pending = asyncio.ensure_future(self._sub.subscribe([full]))
+                self._pending[channel] = pending
+                pending.add_done_callback(lambda _: self._pending.pop(channel, None))
+        if pending is not None:
+            try:
+                await asyncio.shield(pending)
+            except LOST as exc:
+                log.warning("redis bus subscription not confirmed (%s)", type(exc).__name__)
         return sub
 
     async def _remove(self, sub: _RedisSubscription) -> None:
