@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/signalling.py            # P = 10, 100, 1000; 12 s per target
     .venv/bin/python bench/signalling.py --quick    # P = 10, 100; 3 s per target (about a minute)
+    .venv/bin/python bench/signalling.py --two-node # the same (every phase runs by default)
 
 In --quick the headline figures are for the largest P run (100), not 1000:
 setting up 2,000 clients in their rooms alone takes longer than a minute here.
@@ -44,7 +45,15 @@ ratio of this code's CPU per message to REV's (`cpu_change_vs_before`). The base
 aiohttp WebSocket relay (uvloop + orjson, no checks), in a process of its own
 on the same core, under the same generator. Two-node figures: two server
 processes (both on CPU 1) on the Redis bus, patients on one and clinicians on
-the other; CPU is the sum of both.
+the other; CPU is the sum of both. Their Redis is the bench's own (started on
+CPU 1, beside the nodes, with nothing kept on disk), not the shared one: its
+CPU per relayed message is reported apart (`redis_cpu_us_per_msg`). At the
+largest P the two nodes also run the fixed load (`p99_ms_two_node`).
+
+Issue 19's two-node keys, for the largest P and (suffix `_p100`) for P = 100:
+two_node_cpu_us_per_msg, one_node_cpu_us_per_msg (the same run), ratio (the
+two over the one; the goal is at most 3), redis_cpu_us_per_msg,
+p99_ms_two_node (goal under 20 ms) and stalled_pairs (goal 0).
 
 The last line is one JSON object with cpu_us_per_msg, baseline_cpu_us_per_msg,
 cpu_ratio, p99_ms_fixed_load, kb_per_client and two_node_cpu_us_per_msg for
