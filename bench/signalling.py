@@ -128,7 +128,7 @@ def serve_app() -> None:
     from core.identity import Principal, Role
     from scheduling.types import AppointmentView, JoinDecision
     from web.app import create_app
-    from web.cli import tune_gc
+    from web.cli import LISTEN_BACKLOG, tune_gc
     from web.ws import JOIN_POLICY
 
     people = json.loads(Path(os.environ["BENCH_PEOPLE"]).read_text())
@@ -186,6 +186,7 @@ def serve_app() -> None:
         access_log=None,
         print=None,
         loop=uvloop.new_event_loop(),
+        backlog=LISTEN_BACKLOG,  # as `throughcare serve` listens
     )
 
 
@@ -388,26 +389,28 @@ async def sign_in_people(cluster: Any, count: int, path: Path) -> list[Person]:
     identity = cluster.identity_app[IDENTITY]
     world = cluster.world
     device = world.prisoners[0].device_credential
-    people: list[Person] = []
-    for n in range(count):
+    gate = asyncio.Semaphore(16)  # the audit log batches what arrives together
+
+    async def one(n: int) -> Person:
         number = f"Z{n:04d}ZZ"
-        patient_id = await identity.create_prisoner(
-            establishment_id=world.est, prison_number=number, display_name=f"B{n}", pin="1234"
-        )
-        clinician_id, secret = await identity.create_staff(
-            role=Role.CLINICIAN,
-            establishment_id=world.est,
-            username=f"bench.clinician.{n}",
-            display_name=f"C{n}",
-            password=PASSWORD,
-        )
-        patient = await identity.sign_in_prisoner(device, number, "1234")
-        clinician = await identity.sign_in_staff(
-            f"bench.clinician.{n}", PASSWORD, pyotp.TOTP(secret).now()
-        )
-        people.append(
-            Person(patient_id, clinician_id, patient.access.token, clinician.access.token)
-        )
+        async with gate:
+            patient_id = await identity.create_prisoner(
+                establishment_id=world.est, prison_number=number, display_name=f"B{n}", pin="1234"
+            )
+            clinician_id, secret = await identity.create_staff(
+                role=Role.CLINICIAN,
+                establishment_id=world.est,
+                username=f"bench.clinician.{n}",
+                display_name=f"C{n}",
+                password=PASSWORD,
+            )
+            patient = await identity.sign_in_prisoner(device, number, "1234")
+            clinician = await identity.sign_in_staff(
+                f"bench.clinician.{n}", PASSWORD, pyotp.TOTP(secret).now()
+            )
+        return Person(patient_id, clinician_id, patient.access.token, clinician.access.token)
+
+    people = list(await asyncio.gather(*(one(n) for n in range(count))))
     await asyncio.to_thread(
         path.write_text, json.dumps([[p.patient_id, p.clinician_id] for p in people])
     )

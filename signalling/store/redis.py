@@ -278,6 +278,11 @@ class RedisRoomStore:
         await self._client.delete(f"{self._prefix}resume:{token_hash}")
 
     @_reachable
+    async def take_resume(self, token_hash: str) -> bool:
+        # DEL answers how many keys it removed: 1 for one caller only.
+        return bool(await self._client.delete(f"{self._prefix}resume:{token_hash}"))
+
+    @_reachable
     async def queue_put(self, clinician: str, appointment: str, score: float) -> None:
         key = f"{self._prefix}queue:{clinician}"
         await self._client.zadd(key, {appointment: score})
