@@ -34,7 +34,7 @@ import hmac
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -104,6 +104,16 @@ class Item:
 
 
 @dataclass(frozen=True)
+class Superseded:
+    """What a kind's `ready` answers for an item whose answer was changed since the
+    device read it (its base): a conflict. `kept` is the client id of the write that
+    stands; `slot` names the answer (kept with the conflict, for the person)."""
+
+    kept: str
+    slot: str
+
+
+@dataclass(frozen=True)
 class Outcome:
     """`stored`, `replayed` (received before: nothing changed), `conflict` (the slot was
     held by an earlier item: kept aside), or `refused` (the kind refused the content:
@@ -130,6 +140,14 @@ class SyncKind(Protocol):
         clinical beyond what the person sees (a score and its band, say)."""
         ...
 
+    async def ready(self, actor: Principal, items: Sequence[tuple[Item, Any]]) -> dict[str, Any]:
+        """Look before the batch's transaction (I/O allowed): for each item (with what
+        `check` prepared) that must change, its client id mapped to a ServiceError
+        (refused: not stored), a `Superseded` (a conflict, kept aside) or a new prepared
+        value. Items not in the answer go on as they are. Replays are looked at too:
+        their receipts answer for them whatever this says."""
+        ...
+
     async def store(
         self,
         conn: AsyncConnection,
@@ -154,6 +172,10 @@ class _Raced(Exception):
 
 def _refuse(detail: str) -> ServiceError:
     return ServiceError(Code.INVALID_REQUEST, detail)
+
+
+def _refusal(error: ServiceError) -> dict[str, Any]:
+    return {**error.extra, "code": error.code.slug, "detail": error.detail or ""}
 
 
 def _not_yours() -> ServiceError:
@@ -262,33 +284,69 @@ class OfflineSync:
             try:
                 checked[item.client_id] = self._kinds[item.kind].check(actor, item)
             except ServiceError as error:
-                refused[item.client_id] = {"code": error.code.slug, "detail": error.detail or ""}
+                refused[item.client_id] = _refusal(error)
         for attempt in range(3):
+            ready, declined, superseded = await self._ready(actor, items, checked, refused)
             try:
-                return await self._apply(actor, items, checked, refused)
+                return await self._apply(actor, items, ready, declined, superseded)
             except _Raced:
                 if attempt == 2:
                     raise ServiceError(Code.CONFLICT, "Try again.") from None
         raise AssertionError("unreachable")
+
+    async def _ready(
+        self,
+        actor: Principal,
+        items: list[Item],
+        checked: dict[str, Any],
+        refused: dict[str, dict[str, Any]],
+    ) -> tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, Superseded]]:
+        """Each kind's look at its checked items (`SyncKind.ready`), outside the
+        transaction: the prepared values, the refusals and the superseded items."""
+        ready, declined, superseded = dict(checked), dict(refused), {}
+        for kind in sorted({i.kind for i in items}):
+            mine = [
+                (i, checked[i.client_id])
+                for i in items
+                if i.kind == kind and i.client_id in checked
+            ]
+            if not mine:
+                continue
+            for cid, value in (await self._kinds[kind].ready(actor, mine)).items():
+                if isinstance(value, ServiceError):
+                    declined[cid] = _refusal(value)
+                    ready.pop(cid, None)
+                elif isinstance(value, Superseded):
+                    superseded[cid] = value
+                else:
+                    ready[cid] = value
+        return ready, declined, superseded
 
     async def _apply(
         self,
         actor: Principal,
         items: list[Item],
         checked: dict[str, Any],
-        refused: dict[str, dict[str, Any]],
+        declined: dict[str, dict[str, Any]],
+        superseded: dict[str, Superseded],
     ) -> list[Outcome]:
         """Claim first, look later: the batch's receipts go in with one insert ... on
         conflict do nothing, and only ids that were not claimed (a replay, another
-        person's id, a slot already held) cost a look-up."""
+        person's id, a slot already held) or that a kind refused cost a look-up."""
         owner = actor.account_id
         now = self._clock.now()
         r = sync_receipts.c
         outcomes: dict[str, Outcome] = {}
+        refused = dict(declined)
         candidates = [i for i in items if i.client_id not in refused]
         refs = {i.client_id: str(uuid.uuid4()) for i in candidates}
         summaries = {
-            i.client_id: self._kinds[i.kind].summary(checked[i.client_id]) for i in candidates
+            i.client_id: (
+                {"kept": superseded[i.client_id].kept}
+                if i.client_id in superseded
+                else self._kinds[i.kind].summary(checked[i.client_id])
+            )
+            for i in candidates
         }
         stored: dict[str, list[tuple[Item, str, dict[str, Any]]]] = {}
         conflicts: list[tuple[Item, str]] = []
@@ -298,18 +356,26 @@ class OfflineSync:
                     conn,
                     [
                         self._receipt(
-                            owner, i, "stored", refs[i.client_id], summaries[i.client_id], now
+                            owner,
+                            i,
+                            "conflict" if i.client_id in superseded else "stored",
+                            None if i.client_id in superseded else refs[i.client_id],
+                            summaries[i.client_id],
+                            now,
                         )
                         for i in candidates
                     ],
                 )
                 lost = [i for i in candidates if i.client_id not in claimed]
-                if lost:
+                # A refused item may be a replay of one stored before (what it did then
+                # made it refusable now): its receipt answers for it.
+                look = lost + [i for i in items if i.client_id in refused]
+                if look:
                     earlier = {
                         row.client_id: row
                         for row in await conn.execute(
                             select(r.client_id, r.owner_id, r.status, r.summary).where(
-                                r.client_id.in_([i.client_id for i in lost])
+                                r.client_id.in_([i.client_id for i in look])
                             )
                         )
                     }
@@ -318,6 +384,7 @@ class OfflineSync:
                     for cid, row in earlier.items():
                         status = "conflict" if row.status == "conflict" else "replayed"
                         outcomes[cid] = Outcome(cid, status, json.loads(row.summary))
+                        refused.pop(cid, None)
                     held = await self._held_slots(
                         conn, owner, [i for i in lost if i.client_id not in earlier]
                     )
@@ -332,7 +399,21 @@ class OfflineSync:
                             item.client_id, "conflict", {"kept": kept}
                         )
                     await self._set_aside(conn, owner, conflicts, now)
-                winners = [i for i in candidates if i.client_id in claimed]
+                # Superseded items claimed their receipts as conflicts: kept aside, not stored.
+                late = [
+                    (replace(i, slot=superseded[i.client_id].slot), superseded[i.client_id].kept)
+                    for i in candidates
+                    if i.client_id in claimed and i.client_id in superseded
+                ]
+                await self._set_aside(conn, owner, late, now, claim=False)
+                for item, kept in late:
+                    outcomes[item.client_id] = Outcome(item.client_id, "conflict", {"kept": kept})
+                conflicts += late
+                winners = [
+                    i
+                    for i in candidates
+                    if i.client_id in claimed and i.client_id not in superseded
+                ]
                 for kind in sorted({i.kind for i in winners}):
                     mine = [i for i in winners if i.kind == kind]
                     await self._kinds[kind].store(
@@ -385,7 +466,13 @@ class OfflineSync:
         }
 
     async def _set_aside(
-        self, conn: AsyncConnection, owner: str, conflicts: list[tuple[Item, str]], now: datetime
+        self,
+        conn: AsyncConnection,
+        owner: str,
+        conflicts: list[tuple[Item, str]],
+        now: datetime,
+        *,
+        claim: bool = True,
     ) -> None:
         """A later answer for a held slot: its receipt (so a replay says conflict again)
         and the answer itself, sealed under the person's key, for them to be shown."""
@@ -395,7 +482,7 @@ class OfflineSync:
             self._receipt(owner, item, "conflict", None, {"kept": kept}, now)
             for item, kept in conflicts
         ]
-        if len(await self._claim(conn, receipts)) != len(receipts):
+        if claim and len(await self._claim(conn, receipts)) != len(receipts):
             raise _Raced()
         for item, kept in conflicts:
             conflict_id = str(uuid.uuid4())
