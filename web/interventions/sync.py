@@ -24,8 +24,8 @@ from interventions.programme_sync import KIND as PROGRAMME_KIND
 from interventions.programme_sync import QueuedProgrammeWork
 from interventions.sync import KIND, QueuedAnswers
 from web.auth import require
-from web.openapi import STR, obj, op
 from web.interventions import PROGRAMMES
+from web.openapi import STR, obj, op
 from web.pages import PAGES
 from web.request import json_response, read_json
 from web.scheduling_shared import iso_or_none
