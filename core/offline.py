@@ -175,6 +175,8 @@ def _refuse(detail: str) -> ServiceError:
 
 
 def _refusal(error: ServiceError) -> dict[str, Any]:
+    """A refusal from a kind's `ready`: its code, its words and what else it names (the
+    reason a page has words for, say)."""
     return {**error.extra, "code": error.code.slug, "detail": error.detail or ""}
 
 
@@ -284,7 +286,7 @@ class OfflineSync:
             try:
                 checked[item.client_id] = self._kinds[item.kind].check(actor, item)
             except ServiceError as error:
-                refused[item.client_id] = _refusal(error)
+                refused[item.client_id] = {"code": error.code.slug, "detail": error.detail or ""}
         for attempt in range(3):
             ready, declined, superseded = await self._ready(actor, items, checked, refused)
             try:
