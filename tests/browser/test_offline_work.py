@@ -307,10 +307,25 @@ async def test_a_programme_session_worked_offline_is_sent_by_itself_and_a_cellma
         await _open(page, origin, f"/device/programme-work#p={programme}", "screen-programme")
         await _waiting(page, 0)
         assert await page.is_hidden("#sync-status")
-        await screenshot(page, "offline-session-cellmate-cy")
-        await check_accessibility(page, axe_source, "offline session cellmate cy")
+        await screenshot(page, "offline-session-cellmate")
+        await check_accessibility(page, axe_source, "offline session cellmate")
         assert all(item not in body for body in sent for item in queued)
         assert (await app[PROGRAMMES].my_programme(me, programme)).sessions[1].state == "open"
+
+        # The first person signs in here again: their session goes by itself.
+        await page.goto(origin + "/device")
+        await page.wait_for_selector("body[data-ready='true']")
+        await page.click("#sign-out")
+        await page.wait_for_selector("#screen-signin:not([hidden])")
+        await page.fill("#prison-number", p.prison_number)
+        await page.fill("#pin", p.pin)
+        await page.locator("#screen-signin button[type='submit']").click()
+        await page.wait_for_selector("#screen-home:not([hidden])")
+        await _open(page, origin, f"/device/programme-work#p={programme}", "screen-programme")
+        await _waiting(page, 0)
+        finished = await app[PROGRAMMES].my_programme(me, programme)
+        assert finished.sessions[1].answers == {"their_view": "Roedd e wedi blino hefyd"}
+        assert finished.progress.completed_at is not None
         assert _problems(watch) == []
     finally:
         await proxy.close()

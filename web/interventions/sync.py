@@ -122,7 +122,8 @@ OPENAPI: dict[str, Any] = {
     },
     "/api/sync": {
         "post": op(
-            f"Send up to {MAX_BATCH} sealed items from the device's queue; each is stored, "
+            f"Send up to {MAX_BATCH} sealed items from the device's queue (questionnaire, "
+            "programme, lesson, assessment; played in order); each is stored, "
             "replayed (received before, nothing changed), a conflict (the first received "
             "stands) or refused. An item not sealed by this person on this device, or an id "
             "another person sent, refuses the whole batch (409); a lockdown too (423)",
