@@ -39,7 +39,7 @@ import json
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -109,6 +109,16 @@ class Item:
 
 
 @dataclass(frozen=True)
+class Superseded:
+    """What a kind's `ready` answers for an item whose answer was changed since the
+    device read it (its base): a conflict. `kept` is the client id of the write that
+    stands; `slot` names the answer (kept with the conflict, for the person)."""
+
+    kept: str
+    slot: str
+
+
+@dataclass(frozen=True)
 class Outcome:
     """`stored`, `replayed` (received before: nothing changed), `conflict` (the slot was
     held by an earlier item: kept aside), or `refused` (the kind refused the content:
@@ -137,6 +147,14 @@ class SyncKind(Protocol):
     def summary(self, prepared: Any) -> dict[str, Any]:
         """What the device is told about a stored item, now and on every replay: nothing
         clinical beyond what the person sees (a score and its band, say)."""
+        ...
+
+    async def ready(self, actor: Principal, items: Sequence[tuple[Item, Any]]) -> dict[str, Any]:
+        """Look before the batch's transaction (I/O allowed): for each item (with what
+        `check` prepared) that must change, its client id mapped to a ServiceError
+        (refused: not stored), a `Superseded` (a conflict, kept aside) or a new prepared
+        value. Items not in the answer go on as they are. Replays are looked at too:
+        their receipts answer for them whatever this says."""
         ...
 
     async def store(
@@ -179,7 +197,14 @@ class _Batch:
     checked: dict[str, Any]
     refused: dict[str, dict[str, Any]]
     summaries: dict[str, dict[str, Any]]
+    superseded: dict[str, Superseded]
     done: asyncio.Future[list[Outcome]]
+
+
+def _refusal(error: ServiceError) -> dict[str, Any]:
+    """A refusal from a kind's `ready`: its code, its words and what else it names (the
+    reason a page has words for, say)."""
+    return {**error.extra, "code": error.code.slug, "detail": error.detail or ""}
 
 
 def _refuse(detail: str) -> ServiceError:
@@ -308,16 +333,23 @@ class OfflineSync:
                 checked[item.client_id] = self._kinds[item.kind].check(actor, item)
             except ServiceError as error:
                 refused[item.client_id] = {"code": error.code.slug, "detail": error.detail or ""}
-        candidates = [i for i in items if i.client_id not in refused]
+        ready, declined, superseded = await self._ready(actor, items, checked, refused)
+        candidates = [i for i in items if i.client_id not in declined]
         batch = _Batch(
             actor=actor,
             items=items,
             candidates=candidates,
-            checked=checked,
-            refused=refused,
+            checked=ready,
+            refused=declined,
             summaries={
-                i.client_id: self._kinds[i.kind].summary(checked[i.client_id]) for i in candidates
+                i.client_id: (
+                    {"kept": superseded[i.client_id].kept}
+                    if i.client_id in superseded
+                    else self._kinds[i.kind].summary(ready[i.client_id])
+                )
+                for i in candidates
             },
+            superseded=superseded,
             done=asyncio.get_running_loop().create_future(),
         )
         self._pending.append(batch)
@@ -328,6 +360,34 @@ class OfflineSync:
             task.add_done_callback(self._tasks.discard)
         # Shielded: a request that goes away does not take the group's result with it.
         return await asyncio.shield(batch.done)
+
+    async def _ready(
+        self,
+        actor: Principal,
+        items: list[Item],
+        checked: dict[str, Any],
+        refused: dict[str, dict[str, Any]],
+    ) -> tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, Superseded]]:
+        """Each kind's look at its checked items (`SyncKind.ready`), outside the
+        transaction: the prepared values, the refusals and the superseded items."""
+        ready, declined, superseded = dict(checked), dict(refused), {}
+        for kind in sorted({i.kind for i in items}):
+            mine = [
+                (i, checked[i.client_id])
+                for i in items
+                if i.kind == kind and i.client_id in checked
+            ]
+            if not mine:
+                continue
+            for cid, value in (await self._kinds[kind].ready(actor, mine)).items():
+                if isinstance(value, ServiceError):
+                    declined[cid] = _refusal(value)
+                    ready.pop(cid, None)
+                elif isinstance(value, Superseded):
+                    superseded[cid] = value
+                else:
+                    ready[cid] = value
+        return ready, declined, superseded
 
     async def _write(self) -> None:
         """One writer: takes every batch waiting (up to `group_items` items) and writes
@@ -402,6 +462,7 @@ class OfflineSync:
         outcomes: list[dict[str, Outcome]] = [{} for _ in group]
         conflicts: list[list[tuple[Item, str]]] = [[] for _ in group]
         stored: list[dict[str, list[tuple[Item, str, dict[str, Any]]]]] = [{} for _ in group]
+        refused_now = [dict(b.refused) for b in group]
         try:
             async with self._db.begin() as conn:
                 claimed = await self._claim(
@@ -410,8 +471,8 @@ class OfflineSync:
                         self._receipt(
                             b.actor.account_id,
                             i,
-                            "stored",
-                            refs[i.client_id],
+                            "conflict" if i.client_id in b.superseded else "stored",
+                            None if i.client_id in b.superseded else refs[i.client_id],
                             b.summaries[i.client_id],
                             now,
                         )
@@ -420,18 +481,24 @@ class OfflineSync:
                     ],
                 )
                 lost = [[i for i in b.candidates if i.client_id not in claimed] for b in group]
-                if any(lost):
+                # A refused item may be a replay of one stored before (what it did then
+                # made it refusable now): its receipt answers for it.
+                look = [
+                    mine + [i for i in b.items if i.client_id in b.refused]
+                    for b, mine in zip(group, lost, strict=True)
+                ]
+                if any(look):
                     earlier = {
                         row.client_id: row
                         for row in await conn.execute(
                             select(r.client_id, r.owner_id, r.status, r.summary).where(
-                                r.client_id.in_([i.client_id for mine in lost for i in mine])
+                                r.client_id.in_([i.client_id for mine in look for i in mine])
                             )
                         )
                     }
                     refused = [
                         (b, _not_yours())
-                        for b, mine in zip(group, lost, strict=True)
+                        for b, mine in zip(group, look, strict=True)
                         if any(
                             i.client_id in earlier
                             and earlier[i.client_id].owner_id != b.actor.account_id
@@ -451,6 +518,12 @@ class OfflineSync:
                     )
                     for n, (b, mine) in enumerate(zip(group, lost, strict=True)):
                         owner = b.actor.account_id
+                        for cid in b.refused:
+                            row = earlier.get(cid)
+                            if row is not None:
+                                status = "conflict" if row.status == "conflict" else "replayed"
+                                outcomes[n][cid] = Outcome(cid, status, json.loads(row.summary))
+                                refused_now[n].pop(cid, None)
                         for item in mine:
                             cid = item.client_id
                             row = earlier.get(cid)
@@ -464,7 +537,30 @@ class OfflineSync:
                             conflicts[n].append((item, kept))
                             outcomes[n][cid] = Outcome(cid, "conflict", {"kept": kept})
                         await self._set_aside(conn, owner, conflicts[n], now)
-                winners = [[i for i in b.candidates if i.client_id in claimed] for b in group]
+                # Superseded items claimed their receipts as conflicts: kept aside, not stored.
+                for n, b in enumerate(group):
+                    late = [
+                        (
+                            replace(i, slot=b.superseded[i.client_id].slot),
+                            b.superseded[i.client_id].kept,
+                        )
+                        for i in b.candidates
+                        if i.client_id in claimed and i.client_id in b.superseded
+                    ]
+                    await self._set_aside(conn, b.actor.account_id, late, now, claim=False)
+                    for item, kept in late:
+                        outcomes[n][item.client_id] = Outcome(
+                            item.client_id, "conflict", {"kept": kept}
+                        )
+                    conflicts[n] += late
+                winners = [
+                    [
+                        i
+                        for i in b.candidates
+                        if i.client_id in claimed and i.client_id not in b.superseded
+                    ]
+                    for b in group
+                ]
                 for kind in sorted({i.kind for mine in winners for i in mine}):
                     handler = self._kinds[kind]
                     parts = [
@@ -497,7 +593,7 @@ class OfflineSync:
             except Exception as error:
                 b.done.set_exception(error)
                 continue
-            for cid, summary in b.refused.items():
+            for cid, summary in refused_now[n].items():
                 outcomes[n][cid] = Outcome(cid, "refused", summary)
             b.done.set_result([outcomes[n][i.client_id] for i in b.items])
 
@@ -543,7 +639,13 @@ class OfflineSync:
         }
 
     async def _set_aside(
-        self, conn: AsyncConnection, owner: str, conflicts: list[tuple[Item, str]], now: datetime
+        self,
+        conn: AsyncConnection,
+        owner: str,
+        conflicts: list[tuple[Item, str]],
+        now: datetime,
+        *,
+        claim: bool = True,
     ) -> None:
         """A later answer for a held slot: its receipt (so a replay says conflict again)
         and the answer itself, sealed under the person's key, for them to be shown."""
@@ -553,7 +655,7 @@ class OfflineSync:
             self._receipt(owner, item, "conflict", None, {"kept": kept}, now)
             for item, kept in conflicts
         ]
-        if len(await self._claim(conn, receipts)) != len(receipts):
+        if claim and len(await self._claim(conn, receipts)) != len(receipts):
             raise _Raced()
         for item, kept in conflicts:
             conflict_id = str(uuid.uuid4())

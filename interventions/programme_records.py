@@ -67,6 +67,8 @@ class SessionView:
     completed_at: datetime | None
     # exercise key -> the answer (None where the reader may not see it).
     answers: dict[str, Any] = field(default_factory=dict)
+    # exercise key -> the answer's version: what an edit names as its base (offline sync).
+    versions: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -200,11 +202,12 @@ async def view_of(
 ) -> ProgrammeView:
     sessions = await sessions_of(conn, enrolment)
     answers: dict[tuple[str, str], Any] = {}
+    versions: dict[tuple[str, str], int] = {}
     if with_answers:
         a = programme_answers.c
         rows = list(
             await conn.execute(
-                select(a.id, a.session_id, a.exercise, a.answer_enc).where(
+                select(a.id, a.session_id, a.exercise, a.answer_enc, a.version).where(
                     a.enrolment_id == enrolment.id
                 )
             )
@@ -214,6 +217,7 @@ async def view_of(
             [SealedField(r.answer_enc, enrolment.prisoner_id, ANSWER, r.id) for r in rows],
         )
         for r, text in zip(rows, opened, strict=True):
+            versions[(r.session_id, r.exercise)] = r.version
             if not isinstance(text, Unreadable):
                 answers[(r.session_id, r.exercise)] = json.loads(text)
     views: list[SessionView] = []
@@ -233,6 +237,7 @@ async def view_of(
                 state,
                 completed_at,
                 {k: v for (sid, k), v in answers.items() if sid == row.id},
+                {k: v for (sid, k), v in versions.items() if sid == row.id},
             )
         )
     found = await progress_of(conn, [enrolment.prisoner_id])

@@ -91,6 +91,10 @@ class QueuedAnswers:
         plain = json.dumps({k: answers[k] for k in sorted(answers)}, sort_keys=True)
         return _Checked(result, plain, comment)
 
+    async def ready(self, actor: Principal, items: Sequence[tuple[Item, Any]]) -> dict[str, Any]:
+        """Nothing to look up: `check` scored each set of answers already."""
+        return {}
+
     def summary(self, prepared: Any) -> dict[str, Any]:
         result: Result = prepared.result
         return {

@@ -62,6 +62,7 @@ from web.campus import api as campus_api
 from web.campus import campus_ctx
 from web.campus import desk as campus_desk
 from web.campus import pages as campus_pages
+from web.campus.sync import campus_sync_ctx
 from web.interventions import api as interventions_api
 from web.interventions import interventions_ctx, programmes_api
 from web.interventions import pages as interventions_pages
@@ -165,6 +166,7 @@ def create_app(
         interventions_ctx,
         interventions_sync.offline_ctx,
         campus_ctx,
+        campus_sync_ctx,
         kiosk_money.money_ctx,
         kiosk_shop.shop_ctx,
         recordings_api.recordings_ctx,

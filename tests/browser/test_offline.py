@@ -87,7 +87,7 @@ async def _programmes(page: Any, origin: str) -> None:
     for _ in range(600):
         ready = await page.evaluate(
             """async () => Boolean(navigator.serviceWorker.controller) &&
-                Boolean(await (await caches.open('tc-device-v1')).match('/api/questionnaires'))"""
+                Boolean(await (await caches.open('tc-device-v2')).match('/api/questionnaires'))"""
         )
         if ready:
             return

@@ -57,6 +57,7 @@ def _view_json(v: ProgrammeView) -> dict[str, Any]:
                 "completed_at": iso_or_none(s.completed_at),
                 **s.content.json(),
                 "answers": s.answers,
+                "versions": s.versions,
             }
             for s in v.sessions
         ],

@@ -1,9 +1,10 @@
 """The device's offline queue: its key, its sync, its conflicts, and the service worker.
 
 `core.offline.OfflineSync` is generic; it is built here because the
-questionnaires are its first kind (`interventions.sync.QueuedAnswers`). A
-module that queues another kind registers it on `OFFLINE` in its own ctx, after
-`offline_ctx`. See docs/offline.md.
+questionnaires are its first kind (`interventions.sync.QueuedAnswers`), with the
+programme sessions' work (`interventions.programme_sync`). A module that queues
+another kind registers it on `OFFLINE` in its own ctx, after `offline_ctx` (the
+campus: `web.campus.sync`). See docs/offline.md.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ from aiohttp import web
 from core.errors import Code, ServiceError
 from core.offline import MAX_BATCH, OfflineSync, Outcome
 from core.permissions import Permission
+from interventions.programme_sync import KIND as PROGRAMME_KIND
+from interventions.programme_sync import QueuedProgrammeWork
 from interventions.sync import KIND, QueuedAnswers
 from web.auth import require
+from web.interventions import PROGRAMMES
 from web.openapi import STR, obj, op
 from web.pages import PAGES
 from web.request import json_response, read_json
@@ -45,6 +49,12 @@ async def offline_ctx(app: web.Application) -> AsyncIterator[None]:
         require_open=app[SCHEDULING].require_open,
     )
     service.register(KIND, QueuedAnswers(subject_keys=app[SUBJECT_KEYS], audit=app[AUDIT]))
+    service.register(
+        PROGRAMME_KIND,
+        QueuedProgrammeWork(
+            app[DATABASE], app[PROGRAMMES], subject_keys=app[SUBJECT_KEYS], audit=app[AUDIT]
+        ),
+    )
     app[OFFLINE] = service
     yield
 
@@ -112,7 +122,8 @@ OPENAPI: dict[str, Any] = {
     },
     "/api/sync": {
         "post": op(
-            f"Send up to {MAX_BATCH} sealed items from the device's queue; each is stored, "
+            f"Send up to {MAX_BATCH} sealed items from the device's queue (questionnaire, "
+            "programme, lesson, assessment; played in order); each is stored, "
             "replayed (received before, nothing changed), a conflict (the first received "
             "stands) or refused. An item not sealed by this person on this device, or an id "
             "another person sent, refuses the whole batch (409); a lockdown too (423)",

@@ -2,8 +2,15 @@
 // the certificate and the learning plan, in large plain words.
 //
 // Where the learner is lives in the address (#course/<id>, #lesson/<id>, #test/<id>), and each
-// part of a lesson they reach is saved at once (PUT .../progress, which only moves forward), so
-// a reload or a restart opens the lesson again at the same part.
+// part of a lesson they reach is saved at once, so a reload or a restart opens the lesson again
+// at the same part.
+//
+// Offline first: progress and test answers go into the device's sealed queue (offline_queue.js,
+// kinds `lesson` and `assessment`) and are sent from there, at once when the link is up, by
+// themselves when it comes back. Progress only moves forward on the server, so sending it again
+// or from two devices changes nothing. A lesson once opened comes from the service worker's cache
+// with its pictures, sound and PDFs (fetched into the cache when it opens); the page shows what
+// waits to be sent.
 
 import {
   ApiError,
@@ -21,8 +28,21 @@ import {
   signedInAs,
   t,
 } from "./common.js";
+import { CACHE, OfflineQueue, forgetSession, keepCopy, rememberWho, rememberedWho } from "./offline_queue.js";
+import { showWaiting, tellOutcome } from "./offline_status.js";
 
 const state = { view: null, part: 0, course: null, questions: [] };
+
+function laterOutcome(outcome) {
+  if (outcome.status === "stored" && outcome.course && typeof outcome.score === "number") {
+    flash(t("learning.test_marked_later", { score: outcome.score }));
+  } else tellOutcome(outcome, (o) => refusal(new ApiError(409, o.code, o)));
+}
+
+const queue = new OfflineQueue({
+  onChange: showWaiting(document.getElementById("sync-status"), "offline.lockdown_learning"),
+  onOutcome: laterOutcome,
+});
 
 /** A refusal in words: the campus's own reasons first, then the common codes. */
 function refusal(failure) {
@@ -265,13 +285,32 @@ function renderPart() {
   show("screen-lesson");
 }
 
+/** Queued, then sent if the link allows; the lesson goes on either way. */
 async function saveProgress(completed = false) {
-  const done = await api("PUT", `/api/campus/lessons/${encodeURIComponent(state.view.lesson.id)}/progress`, {
-    step: state.part,
-    completed,
-  });
+  const step = Math.max(state.part, state.view.progress.step);
+  const done = { lesson_id: state.view.lesson.id, step, completed: completed || state.view.progress.completed };
   state.view.progress = done;
-  return done;
+  const sent = await queue.submit("lesson", null, done);
+  if (sent.outcome && sent.outcome.status === "refused") {
+    throw new ApiError(404, sent.outcome.code, sent.outcome);
+  }
+  return sent;
+}
+
+async function keepLesson(view) {
+  // Opened once, a lesson (without where the learner got to) and its approved files are kept
+  // for the next time the link is down.
+  if (!("caches" in window)) return;
+  await keepCopy(`/api/campus/lessons/${encodeURIComponent(view.lesson.id)}`, {
+    ...view,
+    progress: { lesson_id: view.lesson.id, step: 0, completed: false },
+  });
+  try {
+    const cache = await caches.open(CACHE);
+    await Promise.all(view.lesson.files.map((f) => cache.add(f.url)));
+  } catch {
+    // Without them the lesson's words still show offline.
+  }
 }
 
 async function showLesson(lessonId) {
@@ -279,6 +318,7 @@ async function showLesson(lessonId) {
   state.view = view;
   state.part = view.progress.completed ? 0 : Math.min(view.progress.step, partsOf(view) - 1);
   renderPart();
+  await keepLesson(view);
 }
 
 document.getElementById("lesson-next").addEventListener("click", async () => {
@@ -308,13 +348,20 @@ document.getElementById("lesson-back").addEventListener("click", () => {
 document.getElementById("lesson-done").addEventListener("click", async () => {
   const button = document.getElementById("lesson-done");
   button.disabled = true;
+  let sent;
   try {
-    await saveProgress(true);
+    sent = await saveProgress(true);
   } catch (failure) {
     showError(document.getElementById("lesson-error"), refusal(failure));
     return;
   } finally {
     button.disabled = false;
+  }
+  if (!sent.outcome) {
+    // Not sent yet: say so here, where the learner is, rather than open a course list that
+    // cannot be fresh without the link.
+    show("screen-lesson-saved");
+    return;
   }
   flash(t("learning.lesson_saved"));
   go(`#course/${state.view.course.id}`);
@@ -375,7 +422,21 @@ document.getElementById("test-form").addEventListener("submit", async (event) =>
   button.disabled = true;
   let result;
   try {
-    result = await api("POST", `/api/campus/courses/${encodeURIComponent(state.course.id)}/assessment`, { answers });
+    const sent = await queue.submit("assessment", null, { course_id: state.course.id, answers });
+    if (!sent.outcome) {
+      document.getElementById("result-heading").textContent = t("offline.saved_heading");
+      document.getElementById("result-score").textContent = t("learning.test_saved");
+      document.getElementById("result-marks").replaceChildren();
+      document.getElementById("result-certificate").hidden = true;
+      document.getElementById("result-again").hidden = true;
+      show("screen-result");
+      return;
+    }
+    if (sent.outcome.status === "refused" || sent.outcome.status === "conflict") {
+      showError(error, refusal(new ApiError(409, sent.outcome.code, sent.outcome)));
+      return;
+    }
+    result = sent.outcome;
   } catch (failure) {
     showError(error, refusal(failure));
     return;
@@ -422,13 +483,36 @@ async function route() {
   document.body.dataset.ready = "true";
 }
 
+async function whoIsHere() {
+  try {
+    const account = await currentAccount();
+    if (account) rememberWho(account);
+    else forgetSession();
+    return account;
+  } catch (failure) {
+    // No link: the person this tab was showing, as long as they did not sign out.
+    if (failure instanceof ApiError && failure.status === 0) return rememberedWho();
+    throw failure;
+  }
+}
+
+async function startWorker() {
+  if (!("serviceWorker" in navigator)) return;
+  try {
+    await navigator.serviceWorker.register("/device/sw.js", { scope: "/device/" });
+  } catch {
+    // Without the worker the page still works online; it just cannot open offline.
+  }
+}
+
 async function main() {
   let account = null;
   setupLanguageSwitch(() => account !== null);
   setupSignOut(() => {
+    queue.lock();
     window.location.href = "/device";
   });
-  account = await currentAccount();
+  account = await whoIsHere();
   if (!account || account.role !== "prisoner") {
     show("screen-signin-first");
     document.body.dataset.ready = "true";
@@ -440,6 +524,8 @@ async function main() {
     route();
   });
   await route();
+  queue.sync().catch((failure) => flash(errorText(failure)));
+  startWorker();
 }
 
 main().catch((failure) => {

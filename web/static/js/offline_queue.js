@@ -10,7 +10,8 @@
 // Each item has a UUID made here: sending it again changes nothing on the server.
 //
 // Kinds register nothing here: the page says which kind an item is (inside the seal), and
-// gets each item's outcome back. See docs/offline.md.
+// gets each item's outcome back (questionnaire, lesson, assessment, programme). Items are sent
+// in the order they were queued. See docs/offline.md.
 
 import { ApiError, api } from "./common.js";
 
@@ -18,7 +19,10 @@ const DB_NAME = "tc-offline";
 const STORE = "queue";
 const TAG = "tc_queue_tag";
 const WHO = "tc_queue_who";
-export const CACHE = "tc-device-v1";
+export const CACHE = "tc-device-v2";
+// Cached responses that say something about the person (their courses' progress, their
+// programmes' sessions): dropped at sign-out. Lessons and files stay (the same for everyone).
+const PERSONAL = [/^\/api\/campus\/courses\//, /^\/api\/me\/programmes\//];
 const BATCH = 50;
 const RETRY_MS = 3000;
 // A lockdown lasts hours, and each refused try is logged: ask again less often.
@@ -49,6 +53,13 @@ async function store(mode) {
   return db.transaction(STORE, mode).objectStore(STORE);
 }
 
+// Orders the queue: milliseconds, then a counter for items queued within the same one.
+let lastSeq = 0;
+function nextSeq() {
+  lastSeq = Math.max(Date.now() * 1000, lastSeq + 1);
+  return lastSeq;
+}
+
 function toBase64(bytes) {
   let text = "";
   for (const b of new Uint8Array(bytes)) text += String.fromCharCode(b);
@@ -72,6 +83,28 @@ export function rememberedWho() {
   }
 }
 
+/** A copy of what a page just read, kept for when the link is down (the page decides what is
+ * fit to keep: never an answer). The worker keeps the same when it fetches; a page that opened
+ * before the worker took charge keeps it itself. */
+export async function keepCopy(path, body) {
+  if (!("caches" in self)) return;
+  try {
+    const cache = await caches.open(CACHE);
+    await cache.put(path, new Response(JSON.stringify(body), { headers: { "Content-Type": "application/json" } }));
+  } catch {
+    // Without it the screen still works online.
+  }
+}
+
+async function forgetPersonal() {
+  if (!("caches" in self)) return;
+  const cache = await caches.open(CACHE);
+  for (const request of await cache.keys()) {
+    const path = new URL(request.url).pathname;
+    if (PERSONAL.some((pattern) => pattern.test(path))) await cache.delete(request);
+  }
+}
+
 /** Sign-out on any device page: the tab forgets whose queue it was showing. */
 export function forgetSession() {
   sessionStorage.removeItem(WHO);
@@ -90,6 +123,8 @@ export class OfflineQueue {
     this.onOutcome = onOutcome;
     this.syncing = null;
     this.timer = null;
+    // Items a page is waiting to hear about (`submit`), by id.
+    this.waiters = new Map();
   }
 
   async unlock() {
@@ -106,6 +141,7 @@ export class OfflineQueue {
     this.tag = null;
     this.held = [];
     forgetSession();
+    forgetPersonal();
   }
 
   async seal({ id, kind, slot, body }) {
@@ -118,7 +154,14 @@ export class OfflineQueue {
     );
     const records = await store("readwrite");
     await request(
-      records.put({ id, owner: this.tag, nonce: toBase64(nonce), data: toBase64(data), queued_at: new Date().toISOString() }),
+      records.put({
+        id,
+        owner: this.tag,
+        nonce: toBase64(nonce),
+        data: toBase64(data),
+        queued_at: new Date().toISOString(),
+        seq: nextSeq(),
+      }),
     );
   }
 
@@ -131,10 +174,28 @@ export class OfflineQueue {
     return item.id;
   }
 
+  /** This person's records, in the order they were queued: the server plays a batch in order
+   * (a session completed before the next is answered, an edit after the answer it changes). */
   async mine() {
     if (!this.tag) return [];
     const records = await store("readonly");
-    return request(records.index("owner").getAll(this.tag));
+    const found = await request(records.index("owner").getAll(this.tag));
+    return found.sort((a, b) => (a.seq || 0) - (b.seq || 0) || a.queued_at.localeCompare(b.queued_at));
+  }
+
+  /** Queue one item and send it at once if the link allows: `{state, outcome}`, where outcome
+   * is the server's answer for this item, or null when it waits on the device. */
+  async submit(kind, slot, body) {
+    const id = await this.add(kind, slot, body);
+    const heard = new Promise((resolve) => this.waiters.set(id, resolve));
+    let state = await this.sync();
+    // A sync already under way may have read the queue before this item was in it.
+    if (state === "idle" && this.waiters.has(id)) state = await this.sync();
+    if (this.waiters.has(id)) {
+      this.waiters.delete(id);
+      return { id, state, outcome: null };
+    }
+    return { id, state, outcome: await heard };
   }
 
   async count() {
@@ -174,7 +235,13 @@ export class OfflineQueue {
           items: batch.map((r) => ({ id: r.id, nonce: r.nonce, data: r.data })),
         });
         await this.drop(done.results.map((r) => r.id));
-        for (const outcome of done.results) this.onOutcome(outcome);
+        for (const outcome of done.results) {
+          const waiter = this.waiters.get(outcome.id);
+          if (waiter) {
+            this.waiters.delete(outcome.id);
+            waiter(outcome);
+          } else this.onOutcome(outcome);
+        }
       }
       this.state = "idle";
     } catch (failure) {

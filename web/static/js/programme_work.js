@@ -3,8 +3,16 @@
 // id made here, so a lost reply sent again stores nothing twice and a reload shows every saved
 // answer. Where the person is lives in the address's fragment (#p=<programme>&s=<session>), so
 // a reload or coming back later returns to the same screen. Answers are shown as text only.
+//
+// Offline first: each saved answer and each finished session goes into the device's sealed
+// queue (offline_queue.js, kind `programme`) and is sent from there, at once when the link is
+// up, by themselves when it comes back, in the order they were made. An answer names the
+// version it changes: changed on another device meanwhile, the first to reach the server counts
+// and the person is told. The sessions (never the answers) come from the service worker's cache
+// when the link is down; the page shows what waits to be sent.
 
 import {
+  ApiError,
   LOCALE,
   api,
   clearError,
@@ -19,8 +27,16 @@ import {
   signedInAs,
   t,
 } from "./common.js";
+import { OfflineQueue, forgetSession, keepCopy, rememberWho, rememberedWho } from "./offline_queue.js";
+import { showWaiting, tellOutcome } from "./offline_status.js";
 
 const status = document.getElementById("status");
+const queue = new OfflineQueue({
+  onChange: showWaiting(document.getElementById("sync-status"), "offline.lockdown"),
+  onOutcome: (outcome) => tellOutcome(outcome, (o) => refusal(new ApiError(400, o.code, o))),
+});
+// (session, exercise) -> the version of the answer this device last saw or made.
+const versions = new Map();
 const PLAN_PARTS = ["triggers", "avoid", "cope"];
 
 // Words in the page's language where the programme has them; otherwise English, marked so.
@@ -192,18 +208,37 @@ function exercise(session, ex, saved) {
     saveButton(async () => {
       clearError(error);
       note.textContent = t("work.saving");
+      const slot = `${session.id}/${ex.key}`;
+      const base = versions.get(slot) || 0;
+      let sent;
       try {
-        await api("PUT", `/api/me/programme-sessions/${encodeURIComponent(session.id)}/answers/${encodeURIComponent(ex.key)}`, {
+        sent = await queue.submit("programme", null, {
+          action: "answer",
+          session_id: session.id,
+          exercise: ex.key,
           value: read(),
-          client_id: crypto.randomUUID(),
+          base_version: base,
         });
       } catch (failure) {
         note.textContent = "";
         showError(error, refusal(failure));
         return;
       }
+      const outcome = sent.outcome;
+      if (outcome && outcome.status === "refused") {
+        note.textContent = "";
+        showError(error, refusal(new ApiError(400, outcome.code, outcome)));
+        return;
+      }
+      if (outcome && outcome.status === "conflict") {
+        note.textContent = "";
+        showError(error, t("offline.conflict_answer"));
+        return;
+      }
+      // This device's next edit changes the version this one makes.
+      versions.set(slot, outcome && outcome.version ? outcome.version : base + 1);
       box.dataset.saved = "true";
-      note.textContent = t("work.saved");
+      note.textContent = outcome ? t("work.saved") : t("offline.saved_here");
     }),
     note,
     error,
@@ -211,8 +246,18 @@ function exercise(session, ex, saved) {
   return box;
 }
 
+/** The programme's sessions for when the link is down: every answer taken out (clinical text is
+ * never kept in plain); the versions stay, so an edit made offline names the one it changes. */
+function keepProgramme(programmeId, view) {
+  return keepCopy(`/api/me/programmes/${encodeURIComponent(programmeId)}`, {
+    ...view,
+    session_list: view.session_list.map((s) => ({ ...s, answers: {} })),
+  });
+}
+
 async function session(programmeId, sessionId) {
   const view = await api("GET", `/api/me/programmes/${encodeURIComponent(programmeId)}`);
+  await keepProgramme(programmeId, view);
   const s = view.session_list.find((x) => x.id === sessionId);
   if (!s || s.state === "locked") {
     window.location.hash = `p=${encodeURIComponent(programmeId)}`;
@@ -225,6 +270,10 @@ async function session(programmeId, sessionId) {
   introNode.textContent = intro.text;
   if (intro.lang) introNode.setAttribute("lang", intro.lang);
   else introNode.removeAttribute("lang");
+  for (const [key, version] of Object.entries(s.versions || {})) {
+    const slot = `${s.id}/${key}`;
+    versions.set(slot, Math.max(versions.get(slot) || 0, version));
+  }
   document.getElementById("exercises").replaceChildren(...s.exercises.map((ex) => exercise(s, ex, s.answers[ex.key])));
   document.getElementById("session-back").href = `#p=${encodeURIComponent(programmeId)}`;
   const finish = document.getElementById("session-finish");
@@ -233,13 +282,23 @@ async function session(programmeId, sessionId) {
     const error = document.getElementById("session-error");
     clearError(error);
     finish.disabled = true;
+    let sent;
     try {
-      await api("POST", `/api/me/programme-sessions/${encodeURIComponent(s.id)}/complete`);
+      sent = await queue.submit("programme", null, { action: "complete", session_id: s.id });
     } catch (failure) {
       showError(error, refusal(failure));
       return;
     } finally {
       finish.disabled = false;
+    }
+    if (!sent.outcome) {
+      finish.hidden = true;
+      status.textContent = t("work.session_saved_here");
+      return;
+    }
+    if (sent.outcome.status === "refused") {
+      showError(error, refusal(new ApiError(400, sent.outcome.code, sent.outcome)));
+      return;
     }
     window.location.hash = `p=${encodeURIComponent(programmeId)}`;
     status.textContent = t("work.session_done");
@@ -256,15 +315,38 @@ async function route() {
   document.body.dataset.ready = "true";
 }
 
+async function whoIsHere() {
+  try {
+    const account = await currentAccount();
+    if (account) rememberWho(account);
+    else forgetSession();
+    return account;
+  } catch (failure) {
+    // No link: the person this tab was showing, as long as they did not sign out.
+    if (failure instanceof ApiError && failure.status === 0) return rememberedWho();
+    throw failure;
+  }
+}
+
+async function startWorker() {
+  if (!("serviceWorker" in navigator)) return;
+  try {
+    await navigator.serviceWorker.register("/device/sw.js", { scope: "/device/" });
+  } catch {
+    // Without the worker the page still works online; it just cannot open offline.
+  }
+}
+
 async function main() {
   let account = null;
   setupLanguageSwitch(() => account !== null);
   // The device's page, or a former prisoner's at /community/programmes.
   const gate = document.getElementById("screen-signin-first").dataset;
   setupSignOut(() => {
+    queue.lock();
     window.location.href = gate.home || "/device";
   });
-  account = await currentAccount();
+  account = await whoIsHere();
   if (!account || account.role !== (gate.role || "prisoner")) {
     show("screen-signin-first");
     document.body.dataset.ready = "true";
@@ -272,9 +354,12 @@ async function main() {
   }
   signedInAs(account);
   window.addEventListener("hashchange", () => {
+    status.textContent = "";
     route().catch(failed);
   });
   await route();
+  queue.sync().catch(failed);
+  startWorker();
 }
 
 function failed(failure) {
