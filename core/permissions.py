@@ -406,7 +406,9 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
         # programmes they were on and download their learning record and certificates.
         # No kiosk, no consults, no establishment, no questionnaires (a risk answer would
         # alert a prison's duty healthcare team that no longer looks after them).
-        Role.COMMUNITY: frozenset(_EVERYONE | {P.PROGRAMMES_TAKE, P.LEARNING_RECORD_OWN}),
+        Role.COMMUNITY: frozenset(
+            _EVERYONE | {P.PROGRAMMES_TAKE, P.LEARNING_RECORD_OWN, P.OFFLINE_SYNC}
+        ),
     }
 )
 

@@ -134,7 +134,7 @@ async def test_release_gives_a_code_that_claims_an_account_that_carries_on(
     me = await (await client.get("/api/me", headers=bearer(claimed))).json()
     assert (me["account_id"], me["role"]) == (prisoner.account_id, "community")
     assert sorted(me["permissions"]) == sorted(
-        ["self", "reference.read", "programmes.take", "learning_record.own"]
+        ["self", "reference.read", "programmes.take", "learning_record.own", "offline.sync"]
     )
 
     # Sign in again later with email, password and the app's next code.
