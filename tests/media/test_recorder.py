@@ -95,7 +95,7 @@ async def join(
 
 
 async def until_received(recorder: RoomRecorder, video: int, audio: int) -> None:
-    for _ in range(300):
+    for _ in range(600):
         if len(recorder.sides) == len(SIDES) and all(
             v >= video and a >= audio for _, v, a in recorder.sides
         ):
@@ -126,9 +126,14 @@ async def record(
         path=path,
     )
     await recorder.start()
-    for n, (tone, luma) in enumerate(SIDES):
-        senders.append(await join(recorder, coturn, appointment_id, f"member{n}", tone, luma))
-    await until_received(recorder, video=60, audio=150)
+    try:
+        for n, (tone, luma) in enumerate(SIDES):
+            senders.append(await join(recorder, coturn, appointment_id, f"member{n}", tone, luma))
+        # At least 2 s of pictures (the fallback keeps 15 frames a second) and of voices.
+        await until_received(recorder, video=30, audio=100)
+    except BaseException:
+        await recorder.discard()
+        raise
     # What aiortc's decoders put on the remote tracks (the encoded path decodes nothing).
     decoded = sum(
         r.track._queue.qsize()  # type: ignore[attr-defined]
@@ -252,7 +257,7 @@ async def test_discard_keeps_nothing(
     )
     await recorder.start()
     senders.append(await join(recorder, coturn, consented, "member0", 440, 200))
-    for _ in range(200):
+    for _ in range(600):
         if recorder.sides and recorder.sides[0][1] > 10:
             break
         await asyncio.sleep(0.1)
