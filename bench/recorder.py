@@ -53,9 +53,8 @@ CLIP_SECONDS = 240
 def make_clip(path: Path, seconds: int) -> None:
     """The members' media: FFmpeg's test picture and a tone, VP8 (500 kbit/s, a keyframe a
     second) and Opus, as the test-call clip is (blocking). Eight seconds are encoded once in
-    real-time mode, then repeated by copying packets (timestamps run on, so `MediaPlayer`
-    paces it throughout), long enough to outlast the slowest set-up. Kept in the temporary
-    directory between runs (it is test media, nothing else)."""
+    real-time mode, then repeated by copying packets, long enough to outlast the slowest
+    set-up. Kept in the temporary directory between runs (it is test media, nothing else)."""
     if path.exists():
         return
     base = path.with_name(path.name + f".{os.getpid()}.base.webm")
@@ -70,13 +69,18 @@ def make_clip(path: Path, seconds: int) -> None:
         ],
         check=True,
     )  # fmt: skip
+    # The concat demuxer moves each copy's timestamps on past the one before (a looped
+    # input copied as it is would jump, and MediaPlayer would stall at each jump).
+    listing = path.with_name(path.name + f".{os.getpid()}.txt")
+    listing.write_text(f"file '{base}'\n" * (seconds // 8))
     subprocess.run(
         quiet + [
-            "-stream_loop", str(seconds // 8), "-i", str(base), "-c", "copy",
+            "-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy",
             "-f", "webm", str(part),
         ],
         check=True,
     )  # fmt: skip
+    listing.unlink()
     base.unlink()
     os.replace(part, path)
 
@@ -303,7 +307,7 @@ async def main(rounds: int, steady: float, only: str | None = None) -> dict[str,
         work = Path(tmp)
         turn_proc, turn = await asyncio.to_thread(start_turnserver, work)
         try:
-            clip = Path(tempfile.gettempdir()) / f"tc-bench-recorder-clip-{CLIP_SECONDS}s-v1.webm"
+            clip = Path(tempfile.gettempdir()) / f"tc-bench-recorder-clip-{CLIP_SECONDS}s-v2.webm"
             await asyncio.to_thread(make_clip, clip, CLIP_SECONDS)
             per: dict[tuple[str, int], list[float]] = {}
             finalise_per_min: list[float] = []
