@@ -86,6 +86,15 @@ class ErrorCode(Enum):
     REAUTH_REFUSED = ("reauth_refused", "The new token is not valid for this connection.")
     UNAVAILABLE = ("unavailable", "The service cannot do that now. Try again.")
     VIDEO_REQUIRED = ("video_required", "This consult needs video: it cannot go audio only.")
+    ROOM_FULL = (
+        "room_full",
+        "This consult already has four people: nobody else can join.",
+    )
+    ON_HOLD = ("on_hold", "You are on hold: wait to be brought back.")
+    PARTICIPANT_ON_HOLD = (
+        "participant_on_hold",
+        "That participant is on hold: nothing is passed to or from them.",
+    )
     TEST_CALL_REFUSED = ("test_call_refused", "You cannot start a test call now.")
     NOT_TESTING = ("not_testing", "There is no test call in progress.")
 

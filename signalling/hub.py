@@ -45,10 +45,13 @@ from signalling.identities import (
 )
 from signalling.messages import (
     Admit,
+    BringBack,
     CallBack,
     ClientMessage,
+    ConfirmIdentity,
     End,
     Hello,
+    IceRefresh,
     Join,
     Leave,
     Mode,
@@ -60,7 +63,14 @@ from signalling.messages import (
 from signalling.messages.negotiation import NEGOTIATION
 from signalling.messages.test_call import PRECALL_MESSAGES
 from signalling.meters import Meters
-from signalling.policy import Authenticator, IceServerIssuer, JoinPolicy, no_ice_servers
+from signalling.policy import (
+    Authenticator,
+    IceServerIssuer,
+    JoinPolicy,
+    TurnRevoker,
+    no_ice_servers,
+    no_revocation,
+)
 from signalling.registry import (
     allowed,
     check_depth,
@@ -90,7 +100,14 @@ from signalling.waiting_room import position, queue_score, waiting_message, wait
 
 log = logging.getLogger(__name__)
 
-MEMBER_ROLES = {Role.PRISONER: "patient", Role.CLINICIAN: "clinician"}
+MEMBER_ROLES = {
+    Role.PRISONER: "patient",
+    Role.CLINICIAN: "clinician",
+    # Invited to one appointment (`scheduling.attendees`); the join policy checks it.
+    Role.INTERPRETER: "interpreter",
+    Role.CHAPERONE: "chaperone",
+    Role.OFFICER: "officer",
+}
 
 
 @dataclass(frozen=True)
@@ -122,6 +139,7 @@ class Hub(Session, Timers, Restore, CallQuality):
         ice_servers: IceServerIssuer = no_ice_servers,
         node_name: str = "node",
         test_calls: PrecallTests | None = None,
+        revoke_turn: TurnRevoker = no_revocation,
     ) -> None:
         self.node = f"{node_name}:{uuid.uuid4().hex[:8]}"
         self._identity = identity
@@ -132,6 +150,7 @@ class Hub(Session, Timers, Restore, CallQuality):
         self._clock = clock
         self.config = config or HubConfig()
         self._ice_servers = ice_servers
+        self._revoke_turn = revoke_turn
         self._test_calls = test_calls or PrecallTests(
             policy=None, peers=None, ice_servers=ice_servers, clock=clock
         )
@@ -430,6 +449,14 @@ class Hub(Session, Timers, Restore, CallQuality):
             )
         elif isinstance(message, CallBack):
             await self._step(conn, lambda room, me, now: room.call_back(me, message.cause, now))
+        elif isinstance(message, ConfirmIdentity):
+            await self._step(conn, lambda room, me, now: room.confirm_identity(me, now))
+        elif isinstance(message, BringBack):
+            await self._step(
+                conn, lambda room, me, now: room.bring_back(me, message.participant, now)
+            )
+        elif isinstance(message, IceRefresh):
+            await self._refresh_ice(conn)
         elif isinstance(message, Reauth):
             await self._reauth(conn, message)
         elif isinstance(message, PRECALL_MESSAGES):
@@ -492,6 +519,21 @@ class Hub(Session, Timers, Restore, CallQuality):
         room, out = await self._store.update(room_id, step)
         await self._apply(room, out)
         return room, out
+
+    async def _refresh_ice(self, conn: Connection) -> None:
+        """Fresh short-lived relay credentials, for a member not on hold (`media.turn`)."""
+        room_id, participant = conn.room, conn.participant
+        if room_id is None or participant is None:
+            raise SignallingError(ErrorCode.NOT_IN_ROOM)
+        room = await self._store.get(room_id)
+        member = room.active_member(participant) if room is not None else None
+        if room is None or member is None or member.conn != conn.id:
+            raise SignallingError(ErrorCode.NOT_IN_ROOM)
+        if member.on_hold:
+            raise SignallingError(ErrorCode.ON_HOLD)
+        await self._send(
+            conn, {"type": "ice_servers", "v": 1, "ice_servers": self._ice(conn, room)}
+        )
 
     async def _admit(self, conn: Connection, message: Admit) -> None:
         await self._step(conn, lambda room, me, now: room.admit(me, message.participant, now))
@@ -581,6 +623,13 @@ class Hub(Session, Timers, Restore, CallQuality):
 
     async def _apply(self, room: Room, out: Outbox) -> None:
         room_id = room.appointment
+        for participant in out.holds:
+            # Its relay credentials end now: existing allocations are cancelled,
+            # and none are issued again while it is on hold (`_ice`).
+            try:
+                await self._revoke_turn(room_id, participant)
+            except (ConnectionError, OSError, TimeoutError) as exc:
+                log.warning("could not end relay allocations (%s)", type(exc).__name__)
         for conn_id in out.kicks:
             if self._store.broadcasts:
                 await self._store.kick(room_id, conn_id)
