@@ -67,9 +67,7 @@ from signalling.policy import (
     Authenticator,
     IceServerIssuer,
     JoinPolicy,
-    TurnRevoker,
     no_ice_servers,
-    no_revocation,
 )
 from signalling.registry import (
     allowed,
@@ -139,7 +137,6 @@ class Hub(Session, Timers, Restore, CallQuality):
         ice_servers: IceServerIssuer = no_ice_servers,
         node_name: str = "node",
         test_calls: PrecallTests | None = None,
-        revoke_turn: TurnRevoker = no_revocation,
     ) -> None:
         self.node = f"{node_name}:{uuid.uuid4().hex[:8]}"
         self._identity = identity
@@ -150,7 +147,6 @@ class Hub(Session, Timers, Restore, CallQuality):
         self._clock = clock
         self.config = config or HubConfig()
         self._ice_servers = ice_servers
-        self._revoke_turn = revoke_turn
         self._test_calls = test_calls or PrecallTests(
             policy=None, peers=None, ice_servers=ice_servers, clock=clock
         )
@@ -623,13 +619,6 @@ class Hub(Session, Timers, Restore, CallQuality):
 
     async def _apply(self, room: Room, out: Outbox) -> None:
         room_id = room.appointment
-        for participant in out.holds:
-            # Its relay credentials end now: existing allocations are cancelled,
-            # and none are issued again while it is on hold (`_ice`).
-            try:
-                await self._revoke_turn(room_id, participant)
-            except (ConnectionError, OSError, TimeoutError) as exc:
-                log.warning("could not end relay allocations (%s)", type(exc).__name__)
         for conn_id in out.kicks:
             if self._store.broadcasts:
                 await self._store.kick(room_id, conn_id)

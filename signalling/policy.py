@@ -6,7 +6,7 @@ Scheduling implements `JoinPolicy`; media implements `IceServerIssuer`
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
 from core.identity import Principal
@@ -42,11 +42,3 @@ IceServerIssuer = Callable[[Principal, AppointmentView], list[dict[str, Any]]]
 
 def no_ice_servers(principal: Principal, appointment: AppointmentView) -> list[dict[str, Any]]:
     return []
-
-
-TurnRevoker = Callable[[str, str], Awaitable[None]]
-"""Ends the relay allocations of (appointment, participant) now (`media.turn.TurnAdmin`)."""
-
-
-async def no_revocation(appointment: str, participant: str) -> None:
-    """No relay to tell (no TURN configured): the short credential lifetime is all there is."""

@@ -149,8 +149,6 @@ class Outbox:
     first_join: bool = False
     summary: dict[str, Any] | None = None
     """The plain per-call summary to keep when the call ends (`Room.call_summary`)."""
-    holds: list[str] = field(default_factory=list)
-    """Members just put on hold: the hub stops their relay credentials."""
 
     def send(self, recipients: tuple[str, ...], body: dict[str, Any]) -> None:
         if recipients:
@@ -797,7 +795,6 @@ class Room:
         # The others close their connections to it; it is told only that it waits.
         out.send(self.others(member.participant), {"type": "on_hold", **_who(member)})
         out.send((member.participant,), {"type": "on_hold", **_who(member)})
-        out.holds.append(member.participant)
 
     def bring_back(self, by: str, participant: str, now: datetime) -> Outbox:
         """The clinician brings a member on hold back into the call: the media starts again."""
@@ -954,4 +951,3 @@ def _merge(into: Outbox, step: Outbox) -> None:
     into.call_backs.extend(step.call_backs)
     into.queue_changed = into.queue_changed or step.queue_changed
     into.summary = into.summary or step.summary
-    into.holds.extend(step.holds)
