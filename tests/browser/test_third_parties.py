@@ -15,8 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from core.clock import FakeClock
+from core.db.schema import establishments
 from core.identity import Role
 from media.turn import IceServers
 from tests.browser.conftest import (
@@ -32,7 +34,7 @@ from tests.browser.test_consult import run_consult
 from tests.media.consults import principal_of
 from tests.turn import Turn
 from tests.world import PASSWORD, Staff, new_staff
-from web.state import SCHEDULING
+from web.state import DATABASE, SCHEDULING
 from web.ws import ICE_SERVERS
 
 pytestmark = pytest.mark.slow
@@ -181,14 +183,89 @@ async def test_a_three_way_consult_with_an_interpreter(
     assert on_interpreter["patient"]["state"] == "connected"
 
     # Welsh: the interpreter's page says the same in Welsh, and is as accessible.
-    await attend.context.add_cookies([{"name": "tc_lang", "value": "cy", "url": live.origin}])
     cy = await new_page(browser, watch)
     await cy.context.add_cookies(await attend.context.cookies())
     await visit(cy, live.url("/attend"))
+    await cy.locator("#lang-switch").click()
+    await cy.wait_for_selector("html[lang='cy'] body[data-ready='true']")
     await cy.locator("#screen-list:not([hidden])").wait_for()
     assert await cy.locator("#attend-heading").inner_text() == (
         "Ymgynghoriadau y cewch eich gwahodd iddynt"
     )
     await check_accessibility(cy, axe_source, "attend list (Welsh)")
     await screenshot(cy, "tp-attend-list-cy")
+    assert watch.problems == []
+
+
+# On the officer's page: every link's received bytes, remembered after the link is gone.
+RECEIVED = """async () => {
+  window.tcSeen = window.tcSeen || new Map();
+  for (const p of window.tcMesh ? window.tcMesh.peers() : []) {
+    if (p.pc.connectionState === "closed") continue;
+    let bytes = 0;
+    (await p.pc.getStats()).forEach((r) => {
+      if (r.type === "inbound-rtp") bytes += r.bytesReceived || 0;
+    });
+    window.tcSeen.set(p.pc, bytes);
+  }
+  return [...window.tcSeen.values()].reduce((a, b) => a + b, 0);
+}"""
+
+
+async def received(page: Any) -> int:
+    total: int = await asyncio.wait_for(page.evaluate(RECEIVED), 10)
+    return total
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("store_kind", ["sqlite"])
+async def test_an_officer_checks_identity_then_is_on_hold_and_receives_nothing(
+    make_live: LiveFactory, browser: Any, coturn: Turn, clock: FakeClock, axe_source: str
+) -> None:
+    live = await live_with_turn(make_live, coturn, clock)
+    world = await consult_world(live.app, relay_only=True)
+    async with live.app[DATABASE].engine.begin() as conn:
+        await conn.execute(
+            update(establishments)
+            .where(establishments.c.id == world.est)
+            .values(identity_check=True)
+        )
+    officer = await new_staff(live.app, Role.OFFICER, "otto.officer", world.est)
+    await live.app[SCHEDULING].set_attendees(
+        principal_of(world.clinician), world.appointment_id, [officer.account_id]
+    )
+    clinician, device = await run_consult(live, world, browser, None, "officer-")
+
+    watch = PageWatch()
+    attend = await new_page(browser, watch)
+    await sign_in_attendee(attend, live, officer)
+    card = attend.locator(f"li[data-appointment='{world.appointment_id}']")
+    await card.get_by_role("button", name="Join").click()
+    admit = clinician.get_by_role("button", name="Admit: Officer")
+    await admit.click()
+    await attend.get_by_text("You are in the consult.").wait_for()
+    await growing(attend, {"clinician", "patient"})
+    confirm = clinician.get_by_role("button", name="Identity confirmed: put the officer on hold")
+    await confirm.wait_for()
+    await check_accessibility(clinician, axe_source, "clinician with an officer")
+    await screenshot(clinician, "officer-clinician-before-hold")
+    await received(attend)
+    await confirm.click()
+
+    await attend.get_by_text("You are on hold.", exact=False).wait_for()
+    await clinician.get_by_role("button", name="Bring back: Officer").wait_for()
+    await asyncio.sleep(1)  # what was in flight lands
+    held = await received(attend)
+    await asyncio.sleep(4)
+    assert await received(attend) == held  # the officer receives nothing
+    # The others closed their links to the officer, and go on between themselves.
+    assert "officer" not in await stats(clinician)
+    assert "officer" not in await stats(device)
+    after = await growing(device, {"main"})
+    assert set(after) == {"main"}
+    assert "Chest" not in await attend.locator("body").inner_text()
+    await check_accessibility(attend, axe_source, "officer on hold")
+    await check_accessibility(clinician, axe_source, "clinician, officer on hold")
+    await screenshot(attend, "officer-on-hold")
+    await screenshot(clinician, "officer-clinician-on-hold")
     assert watch.problems == []
