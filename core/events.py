@@ -144,6 +144,11 @@ class Action(StrEnum):
     LEFT = "left"
     RECONNECTED = "reconnected"
     CALL_ENDED = "call_ended"
+    # Third parties: the clinician confirmed the prisoner's identity; an officer on
+    # hold (receives nothing) and brought back.
+    IDENTITY_CONFIRMED = "identity_confirmed"
+    PUT_ON_HOLD = "put_on_hold"
+    BROUGHT_BACK = "brought_back"
     QUALITY_REPORT = "quality_report"
     # The fallback ladder (video -> audio only -> call back), each step with its cause.
     CALL_MODE_CHANGED = "call_mode_changed"

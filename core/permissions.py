@@ -302,6 +302,8 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.APPOINTMENTS_READ,
                 P.APPOINTMENTS_CANCEL,
                 P.APPOINTMENTS_CHECK_IN,
+                # Invited to a consult's identity check where the establishment requires one.
+                P.APPOINTMENTS_ATTEND,
                 P.DEVICES_MANAGE,
                 P.CASELOAD_MANAGE,
                 P.PEOPLE_MANAGE,

@@ -7,6 +7,13 @@ and refuses the allocation once the unix time `expiry` has passed. Expiry is
 the appointment's window close, so a device's relay access ends with the
 consult it was issued for and names whom it was issued to.
 
+An officer's credential is short-lived (`OFFICER_TTL_S`): an officer is put on
+hold once it has checked the patient's identity, and from then on signalling
+issues it none (`signalling.session._ice`, the `ice` message), so what it holds
+lapses within that time. coturn's REST scheme has no way to withdraw a
+credential before its expiry; the short lifetime is how a hold ends it. Everyone
+else's lasts to the window's close, as before.
+
 Signalling takes `ice_servers(principal, appointment)` as an injected callable;
 `IceServers` is that callable, built once from settings.
 """
@@ -18,11 +25,14 @@ import hashlib
 import hmac
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from core.config import Secret, Settings
-from core.identity import Principal
+from core.identity import Principal, Role
+
+OFFICER_TTL_S = 120
+"""How long an officer's relay credential lasts; it asks for a fresh one (`ice`) until on hold."""
 
 
 class AppointmentWindow(Protocol):
@@ -94,11 +104,14 @@ class IceServers:
         if self._stun:
             servers.append({"urls": list(self._stun)})
         if self._turn and self._secret is not None:
+            expires = appointment.window_closes
+            if principal.role is Role.OFFICER:
+                expires = min(expires, datetime.now(UTC) + timedelta(seconds=OFFICER_TTL_S))
             cred = turn_credential(
                 self._secret,
                 appointment_id=appointment.id,
                 participant_id=principal.account_id,
-                expires=appointment.window_closes,
+                expires=expires,
             )
             servers.append(
                 {

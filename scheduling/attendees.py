@@ -5,7 +5,11 @@ invitation is their only access. The appointment's own clinician, or staff
 who manage any appointment of its establishment, invite them; an invited
 person sees that appointment's time and status, never its clinical text or the
 patient's other records. Joining the consult itself (admitted by the
-clinician, like the patient) is the signalling's, a later issue's.
+clinician, like the patient) is the signalling's (`signalling.rooms`).
+
+An officer is invited only where the establishment requires an identity check
+(`establishments.identity_check`): the officer joins at the start, and is put on
+hold once the clinician confirms the identity.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from datetime import datetime
 from sqlalchemy import and_, delete, insert, select
 
 from core.access.serving import serves
-from core.db.schema import accounts
+from core.db.schema import accounts, establishments
 from core.errors import Code, ServiceError
 from core.events import Action
 from core.identity import Principal, Role
@@ -24,7 +28,7 @@ from core.permissions import Permission, allows, require_permission
 from scheduling.base import ServiceBase, require_visible
 from scheduling.tables import appointment_attendees, appointments
 
-ATTENDING_ROLES = (Role.INTERPRETER.value, Role.CHAPERONE.value)
+ATTENDING_ROLES = (Role.INTERPRETER.value, Role.CHAPERONE.value, Role.OFFICER.value)
 MAX_ATTENDEES = 5
 
 
@@ -57,6 +61,13 @@ class Attendees(ServiceBase):
                 actor, Permission.APPOINTMENTS_MANAGE_ANY
             ):
                 raise ServiceError(Code.FORBIDDEN)
+            identity_check = bool(
+                await conn.scalar(
+                    select(establishments.c.identity_check).where(
+                        establishments.c.id == m["establishment_id"]
+                    )
+                )
+            )
             for account_id in wanted:
                 role = await conn.scalar(select(accounts.c.role).where(accounts.c.id == account_id))
                 if role not in ATTENDING_ROLES or not await serves(
@@ -64,8 +75,14 @@ class Attendees(ServiceBase):
                 ):
                     raise ServiceError(
                         Code.INVALID_REQUEST,
-                        "Attendees are interpreters or chaperones of the appointment's "
-                        "establishment.",
+                        "Attendees are interpreters, chaperones or officers of the "
+                        "appointment's establishment.",
+                    )
+                if role == Role.OFFICER.value and not identity_check:
+                    raise ServiceError(
+                        Code.INVALID_REQUEST,
+                        "This establishment does not require an identity check: an officer "
+                        "cannot be invited.",
                     )
             await conn.execute(
                 delete(appointment_attendees).where(

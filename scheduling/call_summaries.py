@@ -58,6 +58,38 @@ def _number(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
+PRESENCE_ROLES = frozenset({"patient", "clinician", "interpreter", "chaperone", "officer"})
+
+
+def _spans(value: object) -> list[list[str | None]]:
+    if not isinstance(value, list):
+        return []
+    spans: list[list[str | None]] = []
+    for span in value[:50]:
+        if isinstance(span, list) and len(span) == 2:
+            start, end = (_when(v) for v in span)
+            if start is not None:
+                spans.append([start.isoformat(), end.isoformat() if end else None])
+    return spans
+
+
+def _presence(value: object) -> str | None:
+    """Who was present when, and on hold when: roles and times only, checked field by field."""
+    if not isinstance(value, list):
+        return None
+    rows = [
+        {
+            "role": row["role"],
+            "n": row["n"] if isinstance(row.get("n"), int) else 1,
+            "present": _spans(row.get("present")),
+            "on_hold": _spans(row.get("on_hold")),
+        }
+        for row in value[:20]
+        if isinstance(row, dict) and row.get("role") in PRESENCE_ROLES
+    ]
+    return json.dumps(rows, separators=(",", ":"))
+
+
 def _count(value: object) -> int | None:
     return int(value) if isinstance(value, int) else None
 
@@ -112,6 +144,7 @@ class CallSummaries(JoinPolicy):
                     worst_loss_pct=_number(summary.get("worst_loss_pct")),
                     lowest_bitrate_kbps=_number(summary.get("lowest_bitrate_kbps")),
                     precall=precall,
+                    presence=_presence(summary.get("presence")),
                 )
             )
 

@@ -14,11 +14,13 @@ from core.identity import Principal, Role
 from scheduling.booking import Booking
 from scheduling.consent import Consents
 from scheduling.states import TRANSITIONS
-from scheduling.tables import appointments, services
+from scheduling.tables import appointment_attendees, appointments, services
 from scheduling.types import (
     ACTIVE_STATUSES,
+    THIRD_PARTY_ROLES,
     AppointmentView,
     JoinDecision,
+    MemberRole,
     Refusal,
     Scope,
     Status,
@@ -74,7 +76,7 @@ class JoinPolicy(Booking, Consents):
             view = await self._view(conn, appointment_id)
             if view is None:
                 return _refuse("not_found")
-            role: Literal["patient", "clinician"]
+            role: MemberRole
             if principal.role == Role.PRISONER and principal.account_id == view.prisoner_id:
                 role = "patient"
                 if principal.device_id is None:
@@ -94,6 +96,10 @@ class JoinPolicy(Booking, Consents):
                     return _refuse("wrong_device", view)
             elif principal.role == Role.CLINICIAN and principal.account_id == view.clinician_id:
                 role = "clinician"
+            elif principal.role.value in THIRD_PARTY_ROLES and await self._invited(
+                conn, principal, view
+            ):
+                role = THIRD_PARTY_ROLES[principal.role.value]
             else:
                 return _refuse("not_your_appointment")
             if Status(view.status) not in ACTIVE_STATUSES:
@@ -108,6 +114,32 @@ class JoinPolicy(Booking, Consents):
         if now > view.window_closes:
             return _refuse("too_late", view)
         return JoinDecision(allowed=True, refusal=None, role=role, appointment=view)
+
+    async def _invited(self, conn: Any, principal: Principal, view: AppointmentView) -> bool:
+        """An interpreter, chaperone or officer invited to this appointment (`attendees`).
+
+        An officer only where the establishment requires an identity check: an
+        invitation made before the setting was turned off lets nobody in.
+        """
+        invited = await conn.scalar(
+            select(appointment_attendees.c.account_id).where(
+                and_(
+                    appointment_attendees.c.appointment_id == view.id,
+                    appointment_attendees.c.account_id == principal.account_id,
+                )
+            )
+        )
+        if invited is None:
+            return False
+        if principal.role == Role.OFFICER:
+            return bool(
+                await conn.scalar(
+                    select(establishments.c.identity_check).where(
+                        establishments.c.id == view.establishment_id
+                    )
+                )
+            )
+        return True
 
     async def record_call_event(self, appointment_id: str, event: CallEvent, actor: str) -> None:
         """waiting -> checked in; admitted -> in progress; ended changes nothing.

@@ -429,6 +429,8 @@ call_summaries = Table(
     Column("lowest_bitrate_kbps", Float, nullable=True),
     # The device's last pre-call test for this appointment: good, poor, failed, aborted.
     Column("precall", String(16), nullable=True),
+    # JSON: each member's role, when present and when on hold (0032); no names.
+    Column("presence", Text, nullable=True),
     Index("ix_call_summaries_establishment", "establishment_id", "scheduled_start"),
 )
 

@@ -80,11 +80,21 @@ class AppointmentView:
     video_required: bool = False
 
 
+MemberRole = Literal["patient", "clinician", "interpreter", "chaperone", "officer"]
+"""A consult room's people: the recorder (a server member) is not one of them."""
+
+THIRD_PARTY_ROLES: dict[str, MemberRole] = {
+    "interpreter": "interpreter",
+    "chaperone": "chaperone",
+    "officer": "officer",
+}
+
+
 @dataclass(frozen=True)
 class JoinDecision:
     allowed: bool
     refusal: Refusal | None
-    role: Literal["patient", "clinician"] | None
+    role: MemberRole | None
     appointment: AppointmentView | None
 
 

@@ -90,6 +90,15 @@ class ErrorCode(Enum):
         "too_many_connections",
         "Too many connections in a short time. Wait retry_after_s seconds, then connect again.",
     )
+    ROOM_FULL = (
+        "room_full",
+        "This consult already has four people: nobody else can join.",
+    )
+    ON_HOLD = ("on_hold", "You are on hold: wait to be brought back.")
+    PARTICIPANT_ON_HOLD = (
+        "participant_on_hold",
+        "That participant is on hold: nothing is passed to or from them.",
+    )
     TEST_CALL_REFUSED = ("test_call_refused", "You cannot start a test call now.")
     NOT_TESTING = ("not_testing", "There is no test call in progress.")
 

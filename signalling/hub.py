@@ -46,10 +46,13 @@ from signalling.identities import (
 )
 from signalling.messages import (
     Admit,
+    BringBack,
     CallBack,
     ClientMessage,
+    ConfirmIdentity,
     End,
     Hello,
+    IceRefresh,
     Join,
     Leave,
     Mode,
@@ -92,7 +95,14 @@ from signalling.waiting_room import position, queue_score, waiting_message, wait
 
 log = logging.getLogger(__name__)
 
-MEMBER_ROLES = {Role.PRISONER: "patient", Role.CLINICIAN: "clinician"}
+MEMBER_ROLES = {
+    Role.PRISONER: "patient",
+    Role.CLINICIAN: "clinician",
+    # Invited to one appointment (`scheduling.attendees`); the join policy checks it.
+    Role.INTERPRETER: "interpreter",
+    Role.CHAPERONE: "chaperone",
+    Role.OFFICER: "officer",
+}
 
 
 @dataclass(frozen=True)
@@ -448,6 +458,14 @@ class Hub(Session, Timers, Restore, CallQuality):
             )
         elif isinstance(message, CallBack):
             await self._step(conn, lambda room, me, now: room.call_back(me, message.cause, now))
+        elif isinstance(message, ConfirmIdentity):
+            await self._step(conn, lambda room, me, now: room.confirm_identity(me, now))
+        elif isinstance(message, BringBack):
+            await self._step(
+                conn, lambda room, me, now: room.bring_back(me, message.participant, now)
+            )
+        elif isinstance(message, IceRefresh):
+            await self._refresh_ice(conn)
         elif isinstance(message, Reauth):
             await self._reauth(conn, message)
         elif isinstance(message, PRECALL_MESSAGES):
@@ -510,6 +528,21 @@ class Hub(Session, Timers, Restore, CallQuality):
         room, out = await self._store.update(room_id, step)
         await self._apply(room, out)
         return room, out
+
+    async def _refresh_ice(self, conn: Connection) -> None:
+        """Fresh short-lived relay credentials, for a member not on hold (`media.turn`)."""
+        room_id, participant = conn.room, conn.participant
+        if room_id is None or participant is None:
+            raise SignallingError(ErrorCode.NOT_IN_ROOM)
+        room = await self._store.get(room_id)
+        member = room.active_member(participant) if room is not None else None
+        if room is None or member is None or member.conn != conn.id:
+            raise SignallingError(ErrorCode.NOT_IN_ROOM)
+        if member.on_hold:
+            raise SignallingError(ErrorCode.ON_HOLD)
+        await self._send(
+            conn, {"type": "ice_servers", "v": 1, "ice_servers": self._ice(conn, room)}
+        )
 
     async def _admit(self, conn: Connection, message: Admit) -> None:
         await self._step(conn, lambda room, me, now: room.admit(me, message.participant, now))

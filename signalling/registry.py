@@ -16,10 +16,13 @@ from signalling.errors import ErrorCode, SignallingError
 from signalling.messages import (
     Admit,
     Answer,
+    BringBack,
     CallBack,
     Candidate,
+    ConfirmIdentity,
     End,
     Hello,
+    IceRefresh,
     IceRestart,
     Join,
     Leave,
@@ -58,6 +61,9 @@ CLIENT_MESSAGES: dict[str, type[ClientMessage]] = {
         ModeOffer,
         Mode,
         CallBack,
+        ConfirmIdentity,
+        BringBack,
+        IceRefresh,
         *PRECALL_MESSAGES,
     )
 }
@@ -86,6 +92,8 @@ SERVER_TYPES = frozenset(
         "quality",
         "mode_offered",
         "mode",
+        "on_hold",
+        "ice_servers",
     }
     | PRECALL_SERVER_TYPES
 )
@@ -96,20 +104,33 @@ BEFORE_HELLO = frozenset({"hello"})
 # the explicit refusal (`test_call_refused`, `not_a_device`).
 _SESSION = frozenset({"ping", "reauth", "join", "test_call"})
 _MEMBER = frozenset(
-    {"leave", "offer", "answer", "candidate", "ice_restart", "quality", "mode_offer", "mode"}
+    {"leave", "offer", "answer", "candidate", "ice_restart", "quality", "mode_offer", "mode", "ice"}
 )
+# Interpreters, chaperones and officers: in the call, but they never admit, end,
+# record, bring back or message the patient (`not_allowed`, nothing changes).
+_THIRD_PARTY = _MEMBER - {"mode_offer", "mode"}
 _TESTING = frozenset({"test_answer", "test_candidate", "test_report", "test_stop"})
 
 ALLOWED_BY_ROLE: dict[Role, frozenset[str]] = {
     Role.PRISONER: _SESSION | _MEMBER | _TESTING,
     # Only the clinician chooses a call-back: from a patient it is `not_allowed`.
-    Role.CLINICIAN: _SESSION | _MEMBER | {"admit", "notice", "end", "call_back"},
+    Role.CLINICIAN: _SESSION
+    | _MEMBER
+    | {"admit", "notice", "end", "call_back", "confirm_identity", "bring_back"},
+    Role.INTERPRETER: _SESSION | _THIRD_PARTY,
+    Role.CHAPERONE: _SESSION | _THIRD_PARTY,
+    # An officer joins where invited for the identity check (the join policy says).
+    Role.OFFICER: _SESSION | _THIRD_PARTY,
     # Staff who never join a consult may still authenticate; `join` is let
     # through so that they get the explicit refusal rather than `not_allowed`.
-    Role.OFFICER: _SESSION,
     Role.MANAGER: _SESSION,
     Role.ADMIN: _SESSION,
-    **{role: _SESSION for role in Role if role not in (Role.PRISONER, Role.CLINICIAN)},
+    **{
+        role: _SESSION
+        for role in Role
+        if role
+        not in (Role.PRISONER, Role.CLINICIAN, Role.INTERPRETER, Role.CHAPERONE, Role.OFFICER)
+    },
 }
 
 

@@ -12,6 +12,16 @@ a fresh page) and is back where it was; a patient who left, or whose reclaim
 window ran out, comes back through the waiting room and the room goes back to
 `waiting` until the clinician admits again; a clinician who left rejoins. Only
 the clinician's `end`, or the window closing, ends a consult.
+
+Third parties (issue 18): an invited interpreter, chaperone or officer waits and
+is admitted like the patient. Up to `MAX_PEOPLE` people are in a room at once,
+in a mesh of peer connections; the recorder (a server member) is not counted.
+For each pair the member earlier in `OFFER_ORDER` offers (`offerer`). An officer
+joins only before the clinician confirms the prisoner's identity
+(`confirm_identity`), which puts every officer on hold: the others close their
+connections to the officer, nothing is relayed to or from a member on hold, and
+it is sent nothing but its own hold, return and the end, until the clinician
+brings it back (`bring_back`) or it leaves.
 """
 
 from __future__ import annotations
@@ -28,6 +38,21 @@ from scheduling.types import AppointmentView
 from signalling.errors import ErrorCode, SignallingError
 
 EVERYONE = "*"
+MAX_PEOPLE = 4
+"""People in a consult at once (waiting, present or away); server members are not people."""
+SERVER_ROLES = frozenset({"recorder"})
+OFFER_ORDER = ("clinician", "interpreter", "chaperone", "officer", "patient")
+"""Of two members, the one whose role comes first offers (by participant id in a tie)."""
+
+
+def offerer(a: tuple[str, str], b: tuple[str, str]) -> str:
+    """Which of two (participant, role) pairs sends the offer between them."""
+
+    def rank(m: tuple[str, str]) -> tuple[int, str]:
+        role = m[1]
+        return (OFFER_ORDER.index(role) if role in OFFER_ORDER else len(OFFER_ORDER), m[0])
+
+    return min(a, b, key=rank)[0]
 
 
 class ConsultState(StrEnum):
@@ -87,6 +112,7 @@ class Member:
     waiting_since: str | None = None
     node: str | None = None
     device: str | None = None
+    on_hold: bool = False
 
     def view(self) -> dict[str, Any]:
         return {
@@ -95,6 +121,7 @@ class Member:
             "status": self.status.value,
             "admitted": self.admitted,
             "check": self.check,
+            "on_hold": self.on_hold,
         }
 
 
@@ -173,6 +200,10 @@ class Room:
     mode_changes: int = 0
     worst_loss_pct: float | None = None
     lowest_bitrate_kbps: float | None = None
+    identity_confirmed_at: str | None = None
+    # Who was present when, and on hold when: [participant, role, event, at], event
+    # one of present, left, on_hold, back (for the attendance report: `presence`).
+    presence: list[list[str]] = field(default_factory=list)
 
     # ------------------------------------------------------------ persistence
 
@@ -231,13 +262,24 @@ class Room:
     # ------------------------------------------------------------ views
 
     def others(self, participant: str, *, admitted_only: bool = True) -> tuple[str, ...]:
+        """Who hears of `participant`'s steps: never a member on hold."""
         return tuple(
             m.participant
             for m in self.members.values()
             if m.participant != participant
             and m.status in ACTIVE
+            and not m.on_hold
             and (m.admitted or not admitted_only)
         )
+
+    def people(self) -> int:
+        """People in the room now (waiting, present or away); the recorder is not one."""
+        return sum(
+            1 for m in self.members.values() if m.status in ACTIVE and m.role not in SERVER_ROLES
+        )
+
+    def _mark(self, member: Member, event: str, now: datetime) -> None:
+        self.presence.append([member.participant, member.role, event, _iso(now)])
 
     def clinicians(self) -> tuple[str, ...]:
         return tuple(
@@ -254,13 +296,18 @@ class Room:
 
     def snapshot(self, participant: str) -> dict[str, Any]:
         me = self.members.get(participant)
+        held = me is not None and me.on_hold
         return {
             "appointment": self.appointment,
             "state": self.state.value,
             "mode": self.mode.value,
             "video_required": self.video_required,
+            "identity_confirmed": self.identity_confirmed_at is not None,
             "you": me.view() if me else None,
-            "members": [m.view() for m in self.members.values() if m.status in ACTIVE],
+            # A member on hold is told of nobody.
+            "members": []
+            if held
+            else [m.view() for m in self.members.values() if m.status in ACTIVE],
         }
 
     def summary(self) -> dict[str, Any]:
@@ -331,6 +378,12 @@ class Room:
         existing = self.members.get(participant)
         if existing is not None and existing.role != role:
             raise SignallingError(ErrorCode.NOT_ALLOWED)
+        staying = existing is not None and existing.status in ACTIVE
+        if not staying and role == "officer" and self.identity_confirmed_at is not None:
+            # An officer checks the identity at the start, before anything clinical.
+            raise SignallingError(ErrorCode.JOIN_REFUSED, reason="identity_checked")
+        if not staying and role not in SERVER_ROLES and self.people() >= MAX_PEOPLE:
+            raise SignallingError(ErrorCode.ROOM_FULL)
         out = Outbox()
         if existing is not None and existing.conn and existing.conn != conn:
             out.kicks.append(existing.conn)
@@ -345,6 +398,7 @@ class Room:
         if role == "clinician":
             member = Member(participant, role, MemberStatus.PRESENT, True, conn, at, check)
             self.members[participant] = member
+            self._mark(member, "present", now)
             out.send(self.others(participant), {"type": "joined", **_who(member)})
             return out
         member = Member(participant, role, MemberStatus.WAITING, False, conn, at, check, at)
@@ -366,6 +420,11 @@ class Room:
         if check is not None:
             member.check = check
         out.audit(Action.RECONNECTED, participant, now, role=member.role)
+        if member.on_hold:
+            # A fresh page of a member on hold: still on hold, and nobody is told.
+            member.status = MemberStatus.PRESENT
+            out.send((participant,), {"type": "on_hold", "participant": participant})
+            return out
         if not member.admitted:
             member.status = MemberStatus.WAITING
             out.queue_changed = True
@@ -376,7 +435,7 @@ class Room:
             return out
         member.status = MemberStatus.PRESENT
         out.send(self.others(participant), {"type": "joined", **_who(member)})
-        if member.role == "patient":
+        if member.role != "clinician":
             out.send((participant,), self._admitted_message())
         return out
 
@@ -395,7 +454,9 @@ class Room:
         return {
             "type": "admitted",
             "appointment": self.appointment,
-            "participants": [m.view() for m in self.members.values() if m.status in ACTIVE],
+            "participants": [
+                m.view() for m in self.members.values() if m.status in ACTIVE and not m.on_hold
+            ],
         }
 
     def admit(self, by: str, participant: str, now: datetime) -> Outbox:
@@ -407,21 +468,31 @@ class Room:
         if member is None:
             raise SignallingError(ErrorCode.NOT_A_MEMBER)
         # An away patient is not admitted in absentia: it comes back first.
-        if member.role != "patient" or member.admitted or member.status is not MemberStatus.WAITING:
+        if (
+            member.role in ("clinician", *SERVER_ROLES)
+            or member.admitted
+            or member.status is not MemberStatus.WAITING
+        ):
             raise SignallingError(ErrorCode.NOT_WAITING)
-        if self.state is ConsultState.WAITING:
+        patient = member.role == "patient"
+        if patient and self.state is ConsultState.WAITING:
             self.transition(ConsultState.ADMITTED)
             self.admitted_at = self.admitted_at or _iso(now)
-        out = Outbox(queue_changed=True)
+        out = Outbox(queue_changed=patient)
         waited = _seconds_between(member.waiting_since, now)
-        if self.admits and waited is not None:
-            self.readmit_wait_s = max(self.readmit_wait_s or 0, waited)
-        self.admits += 1
+        if patient:
+            if self.admits and waited is not None:
+                self.readmit_wait_s = max(self.readmit_wait_s or 0, waited)
+            self.admits += 1
         member.admitted = True
         member.status = MemberStatus.PRESENT
         member.since = _iso(now)
-        out.audit(Action.ADMITTED, by, now, participant=participant, waited_s=waited)
-        out.call_events.append(("admitted", by))
+        self._mark(member, "present", now)
+        out.audit(
+            Action.ADMITTED, by, now, participant=participant, role=member.role, waited_s=waited
+        )
+        if patient:
+            out.call_events.append(("admitted", by))
         out.send((participant,), self._admitted_message())
         out.send(self.others(participant), {"type": "joined", **_who(member)})
         return out
@@ -441,9 +512,14 @@ class Room:
         member.status = MemberStatus.LEFT
         member.conn = None
         member.since = _iso(now)
-        if member.role == "patient":
+        if was_admitted:
+            self._mark(member, "left", now)
+        if member.role != "clinician":
+            # Anyone but the clinician comes back through the waiting room.
             member.admitted = False
+            member.on_hold = False
             member.waiting_since = None
+        if member.role == "patient":
             self._back_to_waiting_if_nobody_admitted()
         return out
 
@@ -470,8 +546,11 @@ class Room:
         out.summary = self.call_summary(now, call_s)
         for member in self.members.values():
             if member.status in ACTIVE:
+                if member.admitted:
+                    self._mark(member, "left", now)
                 member.status = MemberStatus.LEFT
                 member.conn = None
+        out.summary["presence"] = self.presence_report()
         out.audit(Action.CALL_ENDED, by or "system", now, reason=reason, call_s=call_s, by=by)
         out.call_events.append(("ended", by or "system"))
         out.send(recipients, {"type": "ended", "reason": reason, "by": by})
@@ -518,6 +597,32 @@ class Room:
             "lowest_bitrate_kbps": self.lowest_bitrate_kbps,
         }
 
+    def presence_report(self) -> list[dict[str, Any]]:
+        """Per member, in order of arrival: its role, when present and when on hold.
+
+        No names: a member is its role and its place (`n`) among those of that role.
+        """
+        rows: dict[str, dict[str, Any]] = {}
+        counts: dict[str, int] = {}
+        for participant, role, event, at in self.presence:
+            row = rows.get(participant)
+            if row is None:
+                counts[role] = counts.get(role, 0) + 1
+                row = rows[participant] = {
+                    "role": role,
+                    "n": counts[role],
+                    "present": [],
+                    "on_hold": [],
+                }
+            spans = row["on_hold" if event in ("on_hold", "back") else "present"]
+            if event in ("present", "on_hold"):
+                spans.append([at, None])
+            elif spans and spans[-1][1] is None:
+                spans[-1][1] = at
+            if event == "left" and row["on_hold"] and row["on_hold"][-1][1] is None:
+                row["on_hold"][-1][1] = at
+        return list(rows.values())
+
     def note_quality(self, loss_pct: float, bitrate_kbps: float) -> bool:
         """Keep the worst link seen; True if this report was worse than any before."""
         worse = False
@@ -538,6 +643,8 @@ class Room:
         member.status = MemberStatus.AWAY
         member.conn = None
         member.since = _iso(now)
+        if member.on_hold:
+            return out
         out.send(
             self.others(participant) if member.admitted else self.clinicians(),
             {"type": "away", "participant": participant},
@@ -558,14 +665,19 @@ class Room:
         member.status = MemberStatus.PRESENT if member.admitted else MemberStatus.WAITING
         member.since = _iso(now)
         out.audit(Action.RECONNECTED, participant, now, role=member.role)
+        if member.on_hold:
+            return out
         others = self.others(participant) if member.admitted else self.clinicians()
         out.send(others, {"type": "reconnected", "participant": participant})
         if member.admitted and self.state in (ConsultState.ADMITTED, ConsultState.IN_CALL):
-            if member.role == "clinician":
-                for other in self.others(participant):
+            # Whoever offers between the two restarts ICE on their connection.
+            for other in self.others(participant):
+                peer = self.members[other]
+                first = offerer((participant, member.role), (other, peer.role))
+                if first == participant:
                     out.send((participant,), {"type": "ice_restart", "from": other})
-            else:
-                out.send(self.clinicians(), {"type": "ice_restart", "from": participant})
+                else:
+                    out.send((other,), {"type": "ice_restart", "from": participant})
         return out
 
     def expire_away(self, now: datetime, reclaim_s: float) -> Outbox:
@@ -606,9 +718,13 @@ class Room:
             raise SignallingError(ErrorCode.NOT_IN_ROOM)
         if not me.admitted:
             raise SignallingError(ErrorCode.NOT_ADMITTED)
+        if me.on_hold:
+            raise SignallingError(ErrorCode.ON_HOLD)
         target = self.active_member(to)
         if target is None or not target.admitted or to == sender:
             raise SignallingError(ErrorCode.NOT_A_MEMBER)
+        if target.on_hold:
+            raise SignallingError(ErrorCode.PARTICIPANT_ON_HOLD)
         return target
 
     def start_call(self, now: datetime) -> bool:
@@ -635,6 +751,73 @@ class Room:
         out.audit(Action.MESSAGE_SENT, by, now, length=len(text), to=list(patients))
         return out
 
+    # ------------------------------------------------------------ the identity check
+
+    def _clinician(self, by: str) -> Member:
+        self._refuse_if_ended()
+        clinician = self.active_member(by)
+        if clinician is None:
+            raise SignallingError(ErrorCode.NOT_IN_ROOM)
+        if clinician.role != "clinician":
+            raise SignallingError(ErrorCode.NOT_ALLOWED)
+        return clinician
+
+    def confirm_identity(self, by: str, now: datetime) -> Outbox:
+        """The clinician saw the officer confirm who the patient is: every officer goes on hold.
+
+        Only once, and only with the patient and an officer in the call. From
+        here on no officer joins (`join`).
+        """
+        self._clinician(by)
+        if self.identity_confirmed_at is not None:
+            raise SignallingError(
+                ErrorCode.INVALID_TRANSITION,
+                debug_context={"from": "identity_confirmed", "to": "identity_confirmed"},
+            )
+        officers = [
+            m
+            for m in self.members.values()
+            if m.role == "officer" and m.admitted and m.status in ACTIVE
+        ]
+        patient_in = any(
+            m.role == "patient" and m.admitted and m.status in ACTIVE for m in self.members.values()
+        )
+        if not officers or not patient_in:
+            raise SignallingError(ErrorCode.NOT_A_MEMBER)
+        self.identity_confirmed_at = _iso(now)
+        out = Outbox()
+        out.audit(Action.IDENTITY_CONFIRMED, by, now, officers=len(officers))
+        for officer in officers:
+            self._hold(officer, by, now, out)
+        return out
+
+    def _hold(self, member: Member, by: str, now: datetime, out: Outbox) -> None:
+        member.on_hold = True
+        self._mark(member, "on_hold", now)
+        out.audit(Action.PUT_ON_HOLD, by, now, participant=member.participant, role=member.role)
+        # The others close their connections to it; it is told only that it waits.
+        out.send(self.others(member.participant), {"type": "on_hold", **_who(member)})
+        out.send((member.participant,), {"type": "on_hold", **_who(member)})
+
+    def bring_back(self, by: str, participant: str, now: datetime) -> Outbox:
+        """The clinician brings a member on hold back into the call: the media starts again."""
+        self._clinician(by)
+        member = self.active_member(participant)
+        if member is None:
+            raise SignallingError(ErrorCode.NOT_A_MEMBER)
+        if not member.on_hold:
+            raise SignallingError(
+                ErrorCode.INVALID_TRANSITION,
+                debug_context={"from": "not_on_hold", "to": "brought_back"},
+            )
+        member.on_hold = False
+        self._mark(member, "back", now)
+        out = Outbox()
+        out.audit(Action.BROUGHT_BACK, by, now, participant=participant, role=member.role)
+        out.send((participant,), self._admitted_message())
+        out.send(self.others(participant), {"type": "joined", **_who(member)})
+        return out
+
     # ------------------------------------------------------------ the ladder
 
     def _in_call_member(self, by: str) -> Member:
@@ -654,7 +837,9 @@ class Room:
 
     def _admitted(self) -> tuple[str, ...]:
         return tuple(
-            m.participant for m in self.members.values() if m.admitted and m.status in ACTIVE
+            m.participant
+            for m in self.members.values()
+            if m.admitted and m.status in ACTIVE and not m.on_hold
         )
 
     def offer_mode(self, by: str, cause: str, now: datetime) -> Outbox:
@@ -664,7 +849,8 @@ class Room:
         `OFFER_SWITCH_S` unless someone does sooner. A consult that requires
         video has no audio-only step (`video_required`).
         """
-        self._in_call_member(by)
+        if self._in_call_member(by).on_hold:
+            raise SignallingError(ErrorCode.ON_HOLD)
         if self.video_required:
             raise SignallingError(ErrorCode.VIDEO_REQUIRED)
         if self.mode is not CallMode.VIDEO:
@@ -687,7 +873,8 @@ class Room:
 
     def change_mode(self, by: str, mode: str, cause: str, now: datetime) -> Outbox:
         """Video or audio only, for both sides; asking for the mode it is in changes nothing."""
-        self._in_call_member(by)
+        if self._in_call_member(by).on_hold:
+            raise SignallingError(ErrorCode.ON_HOLD)
         target = CallMode(mode)
         if target is CallMode.AUDIO and self.video_required:
             raise SignallingError(ErrorCode.VIDEO_REQUIRED)
@@ -739,7 +926,9 @@ class Room:
             cause=cause,
             video_required=self.video_required,
         )
-        recipients = tuple(m.participant for m in self.members.values() if m.status in ACTIVE)
+        recipients = tuple(
+            m.participant for m in self.members.values() if m.status in ACTIVE and not m.on_hold
+        )
         out.send(
             recipients,
             {

@@ -153,7 +153,11 @@ class Session:
         return body
 
     def _ice(self, conn: Connection, room: Room) -> list[dict[str, Any]]:
+        """Relay credentials for this member; none at all for a member on hold."""
         assert conn.principal is not None
+        member = room.members.get(conn.principal.account_id)
+        if member is not None and member.on_hold:
+            return []
         return self._ice_servers(conn.principal, room.view())
 
     def _snapshot(

@@ -140,6 +140,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let devices use non-relay ICE candidates (relay-only is the default)",
     )
+    est_create.add_argument(
+        "--identity-check",
+        action="store_true",
+        help="an officer checks the prisoner's identity at the start of each consult",
+    )
 
     endpoint = est_sub.add_parser(
         "community-endpoint",
@@ -344,7 +349,11 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
             return await _community_endpoint(core, args)
         if args.command == "establishments":
             est_id = await core.identity.create_establishment(
-                args.code, args.name, args.timezone, relay_only=not args.allow_direct_media
+                args.code,
+                args.name,
+                args.timezone,
+                relay_only=not args.allow_direct_media,
+                identity_check=args.identity_check,
             )
             print(est_id)
             return 0

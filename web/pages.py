@@ -183,6 +183,12 @@ async def clinician(request: web.Request) -> web.Response:
     return await page(request, "clinician.html", "clinician")
 
 
+@routes.get("/attend")
+async def attend(request: web.Request) -> web.Response:
+    """Interpreters, chaperones and officers: the consults they are invited to, and the call."""
+    return await page(request, "attend.html", "attend")
+
+
 @routes.get("/manager")
 async def manager(request: web.Request) -> web.Response:
     return await page(request, "manager.html", "manager")

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from core.db.types import UTCDateTime
@@ -43,6 +44,8 @@ establishments = Table(
     Column("timezone", String(64), nullable=False),
     Column("relay_only", Boolean, nullable=False, default=True),
     Column("created_at", UTCDateTime, nullable=False),
+    # An officer checks the prisoner's identity at the start of each consult (0032).
+    Column("identity_check", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 accounts = Table(

@@ -64,6 +64,8 @@ class Establishment:
     name: str
     timezone: str
     relay_only: bool
+    identity_check: bool = False
+    """An officer checks the prisoner's identity at the start of each consult."""
 
 
 class Accounts:
@@ -79,7 +81,13 @@ class Accounts:
     # ---------------------------------------------------------------- setup
 
     async def create_establishment(
-        self, code: str, name: str, timezone: str = "Europe/London", *, relay_only: bool = True
+        self,
+        code: str,
+        name: str,
+        timezone: str = "Europe/London",
+        *,
+        relay_only: bool = True,
+        identity_check: bool = False,
     ) -> str:
         code = validation.establishment_code(code)
         name = validation.display_name(name)
@@ -97,6 +105,7 @@ class Accounts:
                     name=name,
                     timezone=timezone,
                     relay_only=relay_only,
+                    identity_check=identity_check,
                     created_at=self._clock.now(),
                 )
             )
@@ -407,4 +416,5 @@ def establishment_from_row(m: Any) -> Establishment:
         name=m["name"],
         timezone=m["timezone"],
         relay_only=m["relay_only"],
+        identity_check=bool(m.get("identity_check", False)),
     )

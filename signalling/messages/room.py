@@ -70,3 +70,37 @@ class End:
     @classmethod
     def parse(cls, obj: dict[str, Any]) -> End:
         return cls(reason=choice(obj, "reason", END_REASONS))
+
+
+@dataclass(frozen=True)
+class ConfirmIdentity:
+    """The clinician saw the officer confirm the patient's identity: officers go on hold."""
+
+    TYPE: ClassVar[str] = "confirm_identity"
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> ConfirmIdentity:
+        return cls()
+
+
+@dataclass(frozen=True)
+class BringBack:
+    """The clinician brings a member on hold back into the call."""
+
+    TYPE: ClassVar[str] = "bring_back"
+    participant: str
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> BringBack:
+        return cls(participant=ident(obj, "participant"))
+
+
+@dataclass(frozen=True)
+class IceRefresh:
+    """A member asks for fresh relay credentials before its short-lived ones run out."""
+
+    TYPE: ClassVar[str] = "ice"
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> IceRefresh:
+        return cls()

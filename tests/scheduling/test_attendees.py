@@ -41,16 +41,20 @@ async def test_an_invited_interpreter_sees_that_appointment_and_nothing_else(
     for path in ("/api/appointments", f"/api/appointments/{other.id}", "/api/health-requests"):
         assert (await client.get(path, headers=ines)).status == 403, path
 
-    # Bad input changes nothing: an officer, someone of another establishment, a list of junk.
-    for wrong in (
-        [sched.world.staff["officer"].account_id],
-        [elsewhere.account_id],
-        [sched.world.prisoners[0].account_id],
-    ):
+    # Bad input changes nothing: an officer where no identity check is required,
+    # someone of another establishment, a prisoner, a list of junk.
+    resp = await client.put(
+        url, json={"account_ids": [sched.world.staff["officer"].account_id]}, headers=clinician
+    )
+    assert resp.status == 400
+    assert (await resp.json())["detail"] == (
+        "This establishment does not require an identity check: an officer cannot be invited."
+    )
+    for wrong in ([elsewhere.account_id], [sched.world.prisoners[0].account_id]):
         resp = await client.put(url, json={"account_ids": wrong}, headers=clinician)
         assert resp.status == 400
         assert (await resp.json())["detail"] == (
-            "Attendees are interpreters or chaperones of the appointment's establishment."
+            "Attendees are interpreters, chaperones or officers of the appointment's establishment."
         )
     assert (await client.put(url, json={"account_ids": "all"}, headers=clinician)).status == 400
     officer = bearer(await sign_in_staff(client, sched.world.staff["officer"]))

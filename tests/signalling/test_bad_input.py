@@ -75,15 +75,17 @@ async def test_own_origin_is_allowed(client: Any, world: Any, settings: Settings
     await peer.ws.close()
 
 
-async def test_officer_may_never_join(client: Any, world: Any, policy: FakePolicy) -> None:
+async def test_an_officer_not_invited_may_not_join(
+    client: Any, world: Any, policy: FakePolicy
+) -> None:
     consult = await book_consult(client, world, policy)
     tokens = await sign_in_staff(client, world.staff["officer"])
     peer, _ = await open_peer(client, tokens["access_token"])
     await peer.send({"type": "join", "appointment": consult.appointment})
     error = await peer.expect("error")
-    assert (error["code"], error["reason"]) == ("join_refused", "forbidden_role")
+    assert (error["code"], error["reason"]) == ("join_refused", "not_your_appointment")
     await peer.send({"type": "offer", "to": consult.patient_id, "sdp": SDP})
-    assert (await peer.expect("error"))["code"] == "not_allowed"
+    assert (await peer.expect("error"))["code"] == "not_in_room"
     await peer.ws.close()
 
 

@@ -243,14 +243,14 @@ async def test_prisoner_cannot_join_from_a_revoked_device(
     await close(patient, clinician)
 
 
-async def test_officer_cannot_join_a_consult(
+async def test_an_officer_not_invited_cannot_join_a_consult(
     client: Any, world: World, booked: Booked, clock: FakeClock
 ) -> None:
     officer = world.staff["officer"]
     clock.set(INSIDE)
     clinician = await clinician_in_room(client, booked)
     peer = await join(client, await sign_in_staff(client, officer), booked.appointment)
-    await assert_refused(peer, "forbidden_role")
+    await assert_refused(peer, "not_your_appointment")
     await clinician.quiet()
     await assert_left_no_trace(client, booked, officer.account_id)
     patient = await rightful_patient_waits(client, booked, clinician)

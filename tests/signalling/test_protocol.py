@@ -90,8 +90,13 @@ def test_allow_lists_per_role() -> None:
     assert not allowed(Role.PRISONER, "admit")
     assert not allowed(Role.PRISONER, "end")
     assert not allowed(Role.PRISONER, "notice")
-    assert not allowed(Role.OFFICER, "offer")
-    assert not allowed(Role.MANAGER, "admit")
+    # Third parties negotiate (in a room they were invited to) but steer nothing.
+    for role in (Role.OFFICER, Role.INTERPRETER, Role.CHAPERONE):
+        assert allowed(role, "offer") and allowed(role, "leave")
+        for kind in ("admit", "end", "notice", "call_back", "confirm_identity", "bring_back"):
+            assert not allowed(role, kind), (role, kind)
+    assert allowed(Role.CLINICIAN, "confirm_identity") and allowed(Role.CLINICIAN, "bring_back")
+    assert not allowed(Role.MANAGER, "admit") and not allowed(Role.MANAGER, "offer")
 
 
 def test_server_cannot_send_a_client_only_type() -> None:

@@ -3,7 +3,7 @@
 // (clinician_desk.js) to start, rejoin or admit; a fresh page, a dropped link or a patient
 // who left and came back each lead back into the call, said in words on the way.
 
-import { show, t } from "./common.js";
+import { el, show, t } from "./common.js";
 import {
   LADDER,
   Ladder,
@@ -18,6 +18,7 @@ import { WaitingRoom } from "./clinician_waiting.js";
 import { contextBlock, refreshContext } from "./clinician_context.js";
 import { notes } from "./clinician_notes.js";
 import { Signal, closeWords } from "./signal.js";
+import { Mesh } from "./mesh.js";
 
 const POOR_LOSS_PCT = 10;
 const SAMPLE_EVERY_MS = 1000;
@@ -52,7 +53,106 @@ const state = {
   failedCause: null,
   theirs: null,
   lastBad: false,
+  me: null,
+  mesh: null,
+  others: new Map(),
+  identityConfirmed: false,
 };
+
+// ------------------------------------------------ third parties (mesh.js)
+
+const THIRD = new Set(["interpreter", "chaperone", "officer"]);
+
+function isThird(participant) {
+  return state.others.has(participant);
+}
+
+function renderOthers() {
+  const list = node("third-party-list");
+  const items = [...state.others.entries()].map(([participant, m]) => {
+    const role = t(`consult.role_${m.role}`);
+    const key = m.on_hold ? "clinician.tp_on_hold" : m.status === "waiting" ? "clinician.tp_waiting" : m.status === "away" ? "clinician.tp_away" : "clinician.tp_present";
+    const buttons = [];
+    if (m.status === "waiting" && !m.admitted) {
+      buttons.push(el("button", { type: "button", class: "button primary", "data-admit-other": participant, text: `${t("clinician.admit")}: ${role}` }));
+    }
+    if (m.on_hold) {
+      buttons.push(el("button", { type: "button", class: "button secondary", "data-bring-back": participant, text: `${t("clinician.bring_back")}: ${role}` }));
+    }
+    return el("li", { "data-participant": participant, "data-role": m.role }, el("p", { text: t(key, { role }) }), ...buttons);
+  });
+  list.replaceChildren(...items);
+  node("third-parties").hidden = items.length === 0;
+  const officerIn = [...state.others.values()].some((m) => m.role === "officer" && m.admitted && !m.on_hold);
+  node("confirm-identity").hidden = state.identityConfirmed || !officerIn;
+}
+
+function other(participant, change) {
+  const m = state.others.get(participant);
+  if (m) Object.assign(m, change);
+  renderOthers();
+}
+
+function meshFor() {
+  if (!state.mesh) {
+    state.mesh = new Mesh(state.signal, {
+      me: { participant: state.me, role: "clinician" },
+      stream: media,
+      ice: () => state.iceServers,
+      tiles: node("call-tiles"),
+      label: (role) => t(`consult.role_${role}`),
+      primary: (participant) => participant === state.patient,
+    });
+    window.tcMesh = state.mesh;
+  }
+  return state.mesh;
+}
+
+/** A message about a third party; true if it was one (the patient's code is left alone). */
+async function onOther(message) {
+  const who = message.participant;
+  if (message.type === "arrived" && THIRD.has(message.role)) {
+    state.others.set(who, { role: message.role, status: "waiting", admitted: false, on_hold: false });
+    renderOthers();
+    return true;
+  }
+  if (!who || !isThird(who)) return false;
+  switch (message.type) {
+    case "joined":
+      other(who, { status: "present", admitted: true, on_hold: false });
+      toCallScreen();
+      await meshFor().joined({ participant: who, role: state.others.get(who).role });
+      return true;
+    case "on_hold":
+      other(who, { on_hold: true });
+      state.identityConfirmed = true;
+      meshFor().drop(who);
+      renderOthers();
+      return true;
+    case "away":
+      other(who, { status: "away" });
+      return true;
+    case "reconnected":
+      other(who, { status: state.others.get(who).admitted ? "present" : "waiting" });
+      return true;
+    case "left":
+      state.others.delete(who);
+      meshFor().drop(who);
+      renderOthers();
+      return true;
+    default:
+      return false;
+  }
+}
+
+function othersFromRoom(room) {
+  state.identityConfirmed = Boolean(room.identity_confirmed);
+  for (const m of room.members || []) {
+    if (!THIRD.has(m.role)) continue;
+    state.others.set(m.participant, { role: m.role, status: m.status, admitted: m.admitted, on_hold: m.on_hold });
+  }
+  renderOthers();
+}
 
 function node(id) {
   return document.getElementById(id);
@@ -226,6 +326,14 @@ function closeLink() {
   Object.assign(state, { link: null, meter: null, flowing: false, stalls: 0 });
 }
 
+function closeOthers() {
+  if (state.mesh) state.mesh.closeAll();
+  state.mesh = null;
+  state.others.clear();
+  state.identityConfirmed = false;
+  renderOthers();
+}
+
 function toCallScreen() {
   if (node("screen-call").hidden) show("screen-call");
 }
@@ -258,6 +366,7 @@ async function callWith(participant) {
   });
   if (state.mode !== "video") await sendVideo(state.link, stream, false);
   state.meter = new QualityMeter(state.link.pc);
+  window.tcMainPc = state.link.pc;
   clearInterval(state.sampleTimer);
   state.sampleTimer = setInterval(() => sample().catch(() => {}), SAMPLE_EVERY_MS);
   await state.link.offer();
@@ -327,6 +436,15 @@ async function onRoom(room, { fresh = true } = {}) {
   }
   if (state.mode === "call_back") return;
   const patient = (room.members || []).find((m) => m.role === "patient");
+  othersFromRoom(room);
+  if (fresh) {
+    for (const m of room.members || []) {
+      if (THIRD.has(m.role) && m.admitted && m.status === "present" && !m.on_hold) {
+        toCallScreen();
+        await meshFor().joined(m);
+      }
+    }
+  }
   state.waiting.fromRoom(room);
   if (patient && patient.status === "waiting" && state.admitOnArrival === patient.participant) {
     state.admitOnArrival = null;
@@ -347,6 +465,16 @@ async function onRoom(room, { fresh = true } = {}) {
 
 async function onMessage(message) {
   const status = node("call-status");
+  if (await onOther(message)) return undefined;
+  if (["offer", "answer", "candidate"].includes(message.type) && isThird(message.from)) {
+    await meshFor().handle(message);
+    return undefined;
+  }
+  if (message.type === "ice_restart" && isThird(message.from)) {
+    const link = meshFor().links.get(message.from);
+    if (link) return link.offer({ iceRestart: true });
+    return meshFor().joined({ participant: message.from, role: state.others.get(message.from).role });
+  }
   switch (message.type) {
     case "room":
       return onRoom(message);
@@ -467,6 +595,7 @@ function close({ toList = true } = {}) {
   clearInterval(state.sampleTimer);
   clearTimeout(state.answerTimer);
   closeLink();
+  closeOthers();
   if (state.stream) for (const track of state.stream.getTracks()) track.stop();
   state.stream = null;
   if (state.signal) state.signal.close();
@@ -508,6 +637,7 @@ async function open(appointmentId, { admit: admitting = null } = {}) {
   watch(signal);
   const welcome = await signal.open();
   state.iceServers = welcome.ice_servers || [];
+  state.me = welcome.participant;
   join();
   node("call-heading").textContent = state.desk.heading(appointmentId);
   const identity = state.desk.identity(appointmentId);
@@ -569,6 +699,15 @@ function setup(desk) {
     if (member) admit(member.participant);
   });
   node("peer-keep-waiting").addEventListener("click", () => peer("waiting"));
+  node("third-party-list").addEventListener("click", (event) => {
+    const admitting = event.target.closest("button[data-admit-other]");
+    if (admitting && state.signal) state.signal.send({ type: "admit", participant: admitting.dataset.admitOther });
+    const back = event.target.closest("button[data-bring-back]");
+    if (back && state.signal) state.signal.send({ type: "bring_back", participant: back.dataset.bringBack });
+  });
+  node("confirm-identity").addEventListener("click", () => {
+    if (state.signal) state.signal.send({ type: "confirm_identity" });
+  });
   node("peer-end").addEventListener("click", () => {
     const appointment = state.current;
     if (state.signal) state.signal.send({ type: "end", reason: "other" });

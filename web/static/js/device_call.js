@@ -7,6 +7,7 @@ import { el, serverNow, t } from "./common.js";
 import { Ladder, PeerLink, QualityMeter, rtcConfiguration, sendVideo, setupControls, showMode } from "./call.js";
 import { forget, remember } from "./consult_memory.js";
 import { closeWords } from "./signal.js";
+import { MAIN_VIDEO_KBPS, Mesh, capLink } from "./mesh.js";
 
 const NO_SHOW_AFTER_MS = 10 * 60 * 1000;
 const SAMPLE_EVERY_MS = 1000;
@@ -87,6 +88,32 @@ function stopMedia() {
 function closeLink() {
   if (live.link) live.link.close();
   Object.assign(live, { link: null, meter: null, flowing: false, stalls: 0 });
+  if (live.mesh) live.mesh.closeAll();
+}
+
+// ----------------------------------------------------- third parties (mesh.js)
+
+function meshFor() {
+  if (!live.mesh) {
+    live.mesh = new Mesh(s.signal, {
+      me: { participant: s.self, role: "patient" },
+      stream: async () => s.stream,
+      ice: () => s.iceServers,
+      device: true,
+      relayOnly: s.relayOnly,
+      tiles: node("call-tiles"),
+      label: (role) => t(`consult.role_${role}`),
+      primary: (participant) => participant === live.clinician,
+    });
+    window.tcMesh = live.mesh;
+  }
+  return live.mesh;
+}
+
+function knowMembers(members) {
+  const clinician = (members || []).find((m) => m.role === "clinician");
+  if (clinician) live.clinician = clinician.participant;
+  meshFor().know(members);
 }
 
 // ------------------------------------------------------------ the answer
@@ -204,12 +231,16 @@ function ensureLink(remote) {
     },
   );
   if (live.mode !== "video") sendVideo(live.link, s.stream, false).catch(() => {});
+  // Four people: this link and two to third parties stay within the device's upstream.
+  capLink(live.link, MAIN_VIDEO_KBPS).catch(() => {});
   live.meter = new QualityMeter(live.link.pc);
+  window.tcMainPc = live.link.pc;
   return live.link;
 }
 
 async function negotiate(message) {
   if (message.type === "offer" && live.where !== "call") startCall();
+  if (live.clinician && message.from !== live.clinician && (await meshFor().handle(message))) return;
   try {
     await ensureLink(message.from).handle(message);
   } catch {
@@ -298,6 +329,7 @@ function onRoom(room) {
     applyMode(room.mode, "chosen").catch(() => {});
     if (room.mode === "call_back") return undefined;
   }
+  knowMembers(room.members);
   const you = room.you;
   const status = you ? you.status : null;
   // The server's `waiting` (the place in the queue) follows a join at once; wait for it.
@@ -348,7 +380,18 @@ function onError(message) {
 }
 
 async function onMessage(message) {
-  // Who came, went or came back: only ever the other side (the server tells the others).
+  // Who came, went or came back: the health worker, or a third party (mesh.js).
+  if (message.role === "clinician") live.clinician = message.participant;
+  const third = Boolean(message.participant) && message.participant !== s.self && message.participant !== live.clinician;
+  if (third && ["joined", "away", "reconnected", "left", "on_hold"].includes(message.type)) {
+    if (message.type === "joined") {
+      meshFor().know([message]);
+      meshFor().drop(message.participant);
+    } else if (message.type === "left" || message.type === "on_hold") {
+      meshFor().drop(message.participant);
+    }
+    return undefined;
+  }
   const fromClinician = message.participant !== s.self;
   switch (message.type) {
     case "room":
@@ -358,6 +401,7 @@ async function onMessage(message) {
       return showWaiting(message);
     case "admitted":
       answered();
+      knowMembers(message.participants);
       return startCall();
     case "joined":
       // The health worker is back on a fresh page: its old link is gone, a new offer follows.
