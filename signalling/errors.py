@@ -88,6 +88,7 @@ class ErrorCode(Enum):
     VIDEO_REQUIRED = ("video_required", "This consult needs video: it cannot go audio only.")
     TEST_CALL_REFUSED = ("test_call_refused", "You cannot start a test call now.")
     NOT_TESTING = ("not_testing", "There is no test call in progress.")
+    RECORDING_REFUSED = ("recording_refused", "This consult cannot be recorded now.")
 
     @property
     def slug(self) -> str:

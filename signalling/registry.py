@@ -33,6 +33,7 @@ from signalling.messages import (
 )
 from signalling.messages.base import ClientMessage
 from signalling.messages.negotiation import NEGOTIATION
+from signalling.messages.recording import RECORDING_MESSAGES
 from signalling.messages.test_call import PRECALL_MESSAGES, PRECALL_SERVER_TYPES
 
 VERSION = 1
@@ -59,6 +60,7 @@ CLIENT_MESSAGES: dict[str, type[ClientMessage]] = {
         Mode,
         CallBack,
         *PRECALL_MESSAGES,
+        *RECORDING_MESSAGES,
     )
 }
 
@@ -86,6 +88,7 @@ SERVER_TYPES = frozenset(
         "quality",
         "mode_offered",
         "mode",
+        "recording",
     }
     | PRECALL_SERVER_TYPES
 )
@@ -99,11 +102,14 @@ _MEMBER = frozenset(
     {"leave", "offer", "answer", "candidate", "ice_restart", "quality", "mode_offer", "mode"}
 )
 _TESTING = frozenset({"test_answer", "test_candidate", "test_report", "test_stop"})
+# Recording: the clinician asks and stops; only the patient answers or withdraws.
+_RECORDS = frozenset({"record_start", "record_stop"})
+_CONSENTS = frozenset({"record_answer", "record_withdraw"})
 
 ALLOWED_BY_ROLE: dict[Role, frozenset[str]] = {
-    Role.PRISONER: _SESSION | _MEMBER | _TESTING,
+    Role.PRISONER: _SESSION | _MEMBER | _TESTING | _CONSENTS,
     # Only the clinician chooses a call-back: from a patient it is `not_allowed`.
-    Role.CLINICIAN: _SESSION | _MEMBER | {"admit", "notice", "end", "call_back"},
+    Role.CLINICIAN: _SESSION | _MEMBER | _RECORDS | {"admit", "notice", "end", "call_back"},
     # Staff who never join a consult may still authenticate; `join` is let
     # through so that they get the explicit refusal rather than `not_allowed`.
     Role.OFFICER: _SESSION,

@@ -25,6 +25,7 @@ from typing import Any
 from core.events import Action
 from scheduling.types import AppointmentView
 from signalling.errors import ErrorCode, SignallingError
+from signalling.room_recording import RoomRecording
 
 EVERYONE = "*"
 
@@ -142,7 +143,7 @@ def _seconds_between(start: str | None, end: datetime) -> int | None:
 
 
 @dataclass
-class Room:
+class Room(RoomRecording):
     appointment: str
     establishment: str
     clinician_id: str
@@ -172,6 +173,13 @@ class Room:
     mode_changes: int = 0
     worst_loss_pct: float | None = None
     lowest_bitrate_kbps: float | None = None
+    # Recording (signalling/room_recording.py): off, asking the patient, or on;
+    # who moved it last, since when, and "declined"/"withdrawn" once the patient
+    # said so in this consult (then the clinician cannot ask again in it).
+    recording: str = "off"
+    recording_by: str | None = None
+    recording_since: str | None = None
+    recording_closed: str | None = None
 
     # ------------------------------------------------------------ persistence
 
@@ -258,6 +266,7 @@ class Room:
             "video_required": self.video_required,
             "you": me.view() if me else None,
             "members": [m.view() for m in self.members.values() if m.status in ACTIVE],
+            "recording": self.recording_view(),
         }
 
     def summary(self) -> dict[str, Any]:
@@ -439,6 +448,7 @@ class Room:
         member.conn = None
         member.since = _iso(now)
         if member.role == "patient":
+            self.recording_ends("left", participant, now, out)  # recording: the patient went
             member.admitted = False
             member.waiting_since = None
             self._back_to_waiting_if_nobody_admitted()
@@ -460,6 +470,7 @@ class Room:
                 raise SignallingError(ErrorCode.NOT_IN_ROOM)
         recipients = tuple(m.participant for m in self.members.values() if m.status in ACTIVE)
         out = Outbox(queue_changed=True)
+        self.recording_ends("ended", by or "system", now, out)  # recording: stops with the call
         self.transition(ConsultState.ENDED)
         self.ended_at = _iso(now)
         self.ended_reason = reason
