@@ -27,8 +27,15 @@ from core.events import Action
 from core.identity import Principal
 from signalling.connection import Connection
 from signalling.errors import ErrorCode, SignallingError
-from signalling.messages.recording import RecordAnswer, RecordStart, RecordStop, RecordWithdraw
+from signalling.messages.recording import (
+    RecordAnswer,
+    RecorderOffer,
+    RecordStart,
+    RecordStop,
+    RecordWithdraw,
+)
 from signalling.rooms import Outbox, Room
+from signalling.sdp import check_sdp
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -45,6 +52,10 @@ RECORDING_CHANNEL = "recording"
 
 
 class RecorderHandle(Protocol):
+    async def accept(self, member: str, offer_sdp: str) -> str:
+        """A member's offer of its media; the recorder's answer (it sends nothing back)."""
+        ...
+
     async def stop(self) -> object:
         """Stop receiving at once, then finish and store what was recorded."""
         ...
@@ -76,6 +87,7 @@ class _Held:
 
     handle: RecorderHandle | None = None
     stop_asked: bool = False
+    started: asyncio.Event = field(default_factory=asyncio.Event)
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -92,6 +104,7 @@ class CallRecording:
     _apply: Callable[[Room, Outbox], Awaitable[None]]
     _step: Callable[[Connection, Any], Awaitable[tuple[Room, Outbox]]]
     _spawn: Callable[[Any, str], None]
+    _send: Callable[[Connection, dict[str, Any]], Awaitable[None]]
 
     async def _recording_listen(self) -> None:
         self._recording_sub = await self._bus.subscribe(RECORDING_CHANNEL, self._on_recording)
@@ -111,9 +124,13 @@ class CallRecording:
     # ------------------------------------------------------------ messages
 
     async def _recording_message(
-        self, conn: Connection, message: RecordStart | RecordAnswer | RecordWithdraw | RecordStop
+        self,
+        conn: Connection,
+        message: RecordStart | RecordAnswer | RecordWithdraw | RecordStop | RecorderOffer,
     ) -> None:
-        if isinstance(message, RecordStart):
+        if isinstance(message, RecorderOffer):
+            await self._recorder_offer(conn, message.sdp)
+        elif isinstance(message, RecordStart):
             await self._record_start(conn)
         elif isinstance(message, RecordAnswer):
             await self._record_answer(conn, message.given, message.language)
@@ -159,6 +176,42 @@ class CallRecording:
         # Stopped already (the step's effects); now the consent itself is withdrawn.
         await services.withdraw(principal, room.appointment)
 
+    async def _recorder_offer(self, conn: Connection, sdp: str) -> None:
+        """An admitted member sends its media to the recorder while the room records.
+
+        Checked as any offer from that member is (a device: no data channel, relay
+        candidates only where the establishment is relay-only); the answer goes back
+        to this connection alone, as `recorder_answer`. The recorder runs on the node
+        that started it: a member connected elsewhere is told `unavailable` and offers
+        again when it comes back (the recorder is then most likely here too).
+        """
+        room_id, participant = conn.room, conn.participant
+        if room_id is None or participant is None:
+            raise SignallingError(ErrorCode.NOT_IN_ROOM)
+        room = await self._store.get(room_id)
+        if room is None or room.ended:
+            raise SignallingError(ErrorCode.NOT_IN_ROOM)
+        member = room.active_member(participant)
+        if member is None or member.conn != conn.id:
+            raise SignallingError(ErrorCode.NOT_IN_ROOM)
+        if not member.admitted:
+            raise SignallingError(ErrorCode.NOT_ADMITTED)
+        if room.recording != "on":
+            raise SignallingError(ErrorCode.RECORDING_REFUSED, reason="not_recording")
+        check_sdp(sdp, device=conn.device, relay_only=room.relay_only)
+        held = self._recorders.get(room_id)
+        if held is not None and held.handle is None and not held.stop_asked:
+            await held.started.wait()  # the recorder is joining: its answer follows
+        handle = held.handle if held is not None else None
+        if handle is None:
+            raise SignallingError(ErrorCode.RECORDING_REFUSED, reason="unavailable")
+        try:
+            answer = await handle.accept(participant, sdp)
+        except Exception as exc:
+            log.warning("the recorder refused an offer (%s)", type(exc).__name__)
+            raise SignallingError(ErrorCode.RECORDING_REFUSED, reason="unavailable") from None
+        await self._send(conn, {"type": "recorder_answer", "v": 1, "sdp": answer})
+
     # ------------------------------------------------------------ the recorder
 
     async def _start_recorder(self, room: Room, services: RecordingServices) -> None:
@@ -171,10 +224,12 @@ class CallRecording:
         except Exception:
             log.exception("the recorder did not start")
             self._recorders.pop(appointment, None)
+            held.started.set()
             held.stopped.set()
             await self._recording_off(appointment)  # everyone sees it off ("failed")
             return
         held.handle = handle
+        held.started.set()
         if held.stop_asked:  # withdrawn or stopped while it was starting
             await self._stop_local(appointment)
 

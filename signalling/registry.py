@@ -89,6 +89,7 @@ SERVER_TYPES = frozenset(
         "mode_offered",
         "mode",
         "recording",
+        "recorder_answer",
     }
     | PRECALL_SERVER_TYPES
 )
@@ -103,8 +104,8 @@ _MEMBER = frozenset(
 )
 _TESTING = frozenset({"test_answer", "test_candidate", "test_report", "test_stop"})
 # Recording: the clinician asks and stops; only the patient answers or withdraws.
-_RECORDS = frozenset({"record_start", "record_stop"})
-_CONSENTS = frozenset({"record_answer", "record_withdraw"})
+_RECORDS = frozenset({"record_start", "record_stop", "recorder_offer"})
+_CONSENTS = frozenset({"record_answer", "record_withdraw", "recorder_offer"})
 
 ALLOWED_BY_ROLE: dict[Role, frozenset[str]] = {
     Role.PRISONER: _SESSION | _MEMBER | _TESTING | _CONSENTS,

@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from signalling.messages.base import choice
+from signalling.messages.base import choice, text
 
+MAX_SDP = 64 * 1024
 DECISIONS = frozenset({"given", "declined"})
 LANGUAGES = frozenset({"en", "cy"})
 
@@ -62,4 +63,17 @@ class RecordStop:
         return cls()
 
 
-RECORDING_MESSAGES = (RecordStart, RecordAnswer, RecordWithdraw, RecordStop)
+@dataclass(frozen=True)
+class RecorderOffer:
+    """A member's offer of its media to the recorder (send-only on its side), with every
+    candidate in the SDP: the recorder answers in `recorder_answer` and never trickles."""
+
+    TYPE: ClassVar[str] = "recorder_offer"
+    sdp: str
+
+    @classmethod
+    def parse(cls, obj: dict[str, Any]) -> RecorderOffer:
+        return cls(sdp=text(obj, "sdp", max_len=MAX_SDP))
+
+
+RECORDING_MESSAGES = (RecordStart, RecordAnswer, RecordWithdraw, RecordStop, RecorderOffer)

@@ -21,6 +21,7 @@ from core.events import Action
 from core.identity import Principal
 from tests.signalling.conftest import (
     BUSES,
+    SDP,
     FakePolicy,
     Peer,
     audit_records,
@@ -61,6 +62,10 @@ class Recorder:
 
     async def start(self) -> None:
         self.log.append(f"start {self.appointment} by {self.actor}")
+
+    async def accept(self, member: str, offer_sdp: str) -> str:
+        self.log.append(f"offer from {member}")
+        return "v=0\r\no=- 9 9 IN IP4 127.0.0.1\r\ns=recorder\r\nt=0 0\r\n"
 
     async def stop(self) -> None:
         self.log.append(f"stop {self.appointment}")
@@ -150,6 +155,17 @@ async def test_asked_confirmed_seen_by_both_then_withdrawn_at_once(
     assert consents.answers == [(consult.patient_id, consult.appointment, True, "cy")]
     await asyncio.wait_for(_started(recorders), 3)
     assert recorders.log == [f"start {consult.appointment} by {consult.clinician_id}"]
+
+    # Each side offers its media to the recorder and gets the recorder's answer, alone.
+    for side, who in ((patient, consult.patient_id), (clinician, consult.clinician_id)):
+        await side.send({"type": "recorder_offer", "sdp": SDP})
+        assert (await side.expect("recorder_answer"))["sdp"].startswith("v=0")
+        assert recorders.log[-1] == f"offer from {who}"
+    # A device's offer carrying a host candidate is refused (relay-only establishment).
+    host = SDP + "a=candidate:1 1 udp 1 10.0.0.9 5000 typ host\r\n"
+    error = await refused(patient, {"type": "recorder_offer", "sdp": host})
+    assert error["code"] == "candidate_refused"
+    assert recorders.log[-1] == f"offer from {consult.clinician_id}"
 
     # A reload of either page shows it recording.
     await clinician.ws.close()
@@ -264,6 +280,9 @@ async def test_refusals_change_nothing(
     assert (error["code"], error["reason"]) == ("recording_refused", "not_asked")
     assert (await refused(patient, {"type": "record_withdraw"}))["reason"] == "not_recording"
     assert (await refused(clinician, {"type": "record_stop"}))["reason"] == "not_recording"
+    # Nothing is recording: an offer to the recorder is refused.
+    error = await refused(clinician, {"type": "recorder_offer", "sdp": SDP})
+    assert (error["code"], error["reason"]) == ("recording_refused", "not_recording")
 
     # Asked: only the patient answers; a bad answer is refused by its field.
     await clinician.send({"type": "record_start"})
