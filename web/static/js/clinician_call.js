@@ -18,6 +18,7 @@ import { WaitingRoom } from "./clinician_waiting.js";
 import { contextBlock, refreshContext } from "./clinician_context.js";
 import { notes } from "./clinician_notes.js";
 import { Signal, closeWords } from "./signal.js";
+import { OFF_WORDS, RecorderLink } from "./recording.js";
 
 const POOR_LOSS_PCT = 10;
 const SAMPLE_EVERY_MS = 1000;
@@ -52,6 +53,8 @@ const state = {
   failedCause: null,
   theirs: null,
   lastBad: false,
+  recording: "off",
+  recorder: null,
 };
 
 function node(id) {
@@ -297,6 +300,49 @@ async function sample() {
   if (report) state.signal.send(report);
 }
 
+// ------------------------------------------------------------- recording
+
+/** The room's recording state (a `recording` message, or a snapshot's), shown and acted on. */
+function showRecording(recording, reason = null) {
+  const was = state.recording;
+  state.recording = (recording && recording.state) || "off";
+  const on = state.recording === "on";
+  node("recording-on").hidden = !on;
+  node("record-start").hidden = state.recording !== "off";
+  node("record-stop").hidden = state.recording === "off";
+  const status = node("recording-status");
+  let words = null;
+  if (state.recording === "asking") words = t("recording.asking", { name: name() });
+  else if (state.recording === "off" && reason && OFF_WORDS[reason]) words = t(OFF_WORDS[reason]);
+  status.hidden = !words;
+  status.textContent = words || "";
+  // While it records, this page's media goes to the recorder too; a fresh page offers again.
+  if (on && (was !== "on" || !state.recorder || !state.recorder.pc)) offerToRecorder();
+  if (!on && state.recorder) {
+    state.recorder.close();
+    state.recorder = null;
+  }
+}
+
+async function offerToRecorder() {
+  if (!state.signal || state.mode === "call_back") return;
+  const stream = await media();
+  if (!state.recorder) state.recorder = new RecorderLink(state.signal, rtcConfiguration(state.iceServers, { device: false }));
+  await state.recorder.open(stream);
+}
+
+function recordingRefused(reason) {
+  const key = {
+    no_consent: "recording.refused_no_consent",
+    declined: "recording.refused_declined",
+    withdrawn: "recording.refused_withdrawn",
+    not_in_call: "recording.refused_not_in_call",
+  }[reason];
+  const status = node("recording-status");
+  status.textContent = t(key || "recording.refused_other");
+  status.hidden = false;
+}
+
 // -------------------------------------------------------------- messages
 
 function arrived(member) {
@@ -320,6 +366,7 @@ async function onRoom(room, { fresh = true } = {}) {
   }
   state.videoRequired = Boolean(room.video_required);
   node("video-required-note").hidden = !state.videoRequired;
+  if (room.recording) showRecording(room.recording);
   showMode(state.mode, { videoRequired: state.videoRequired }, t);
   if ((room.mode || "video") !== state.mode || room.mode === "call_back") {
     toCallScreen();
@@ -391,6 +438,11 @@ async function onMessage(message) {
     case "quality":
       state.theirs = { ...message, at: performance.now() };
       return undefined;
+    case "recording":
+      return showRecording(message, message.reason || null);
+    case "recorder_answer":
+      if (state.recorder) await state.recorder.answer(message.sdp);
+      return undefined;
     case "error":
       return onError(message);
     default:
@@ -417,6 +469,8 @@ function onError(message) {
       return offerCallBack(state.failedCause || "low_bitrate");
     case "not_in_room":
       return join();
+    case "recording_refused":
+      return recordingRefused(message.reason);
     case "already_in_room":
     case "not_a_member":
     case "not_admitted":
@@ -467,6 +521,7 @@ function close({ toList = true } = {}) {
   clearInterval(state.sampleTimer);
   clearTimeout(state.answerTimer);
   closeLink();
+  showRecording(null);
   if (state.stream) for (const track of state.stream.getTracks()) track.stop();
   state.stream = null;
   if (state.signal) state.signal.close();
@@ -574,6 +629,12 @@ function setup(desk) {
     if (state.signal) state.signal.send({ type: "end", reason: "other" });
     close();
     state.desk.outcome(appointment, { live: false });
+  });
+  node("record-start").addEventListener("click", () => {
+    if (state.signal) state.signal.send({ type: "record_start" });
+  });
+  node("record-stop").addEventListener("click", () => {
+    if (state.signal) state.signal.send({ type: "record_stop" });
   });
   node("end-call").addEventListener("click", () => {
     if (state.signal) state.signal.send({ type: "end", reason: "completed" });
