@@ -40,6 +40,16 @@ from web.state import AUDIT, SCHEDULING, SIGNALLING
 
 pytestmark = pytest.mark.slow
 
+
+@pytest.fixture(autouse=True)
+def aiortc_thread_joins(no_blocking_calls: Any) -> None:
+    """The recorder is aiortc in this process: its receivers join their decoder threads when
+    they stop, a short bounded wait the media tests accept too (tests/media/conftest.py)."""
+    if no_blocking_calls is None:
+        return
+    for function in no_blocking_calls.functions.values():
+        function.can_block_in("aiortc/rtcrtpreceiver.py", "__stop_decoder")
+
 CLINICIAN_SIDE = (440, 60)
 DEVICE_SIDE = (1000, 200)
 """Each side's tone (Hz) and picture brightness (luma)."""
@@ -171,7 +181,10 @@ def sound_and_pictures(data: bytes) -> tuple[dict[int, float], list[float], tupl
             if n % 10 or not isinstance(frame, av.VideoFrame):
                 continue
             size = (frame.width, frame.height)
-            gray += frame.to_ndarray(format="gray").tobytes()
+            plane = frame.reformat(format="gray").planes[0]
+            raw, stride = bytes(plane), plane.line_size
+            for row in range(frame.height):
+                gray += raw[row * stride : row * stride + frame.width]
     # Skip the first second (the far side may join a moment later).
     samples = bytes(pcm[48000 * 2 :])
     powers = {f: tone_power(samples, f) for f in (CLINICIAN_SIDE[0], DEVICE_SIDE[0], 700)}
