@@ -55,7 +55,8 @@ from kiosk.money import (  # noqa: E402
     entry_values,  # noqa: E402
 )
 from kiosk.money_csv import EntryKind, MoneyAccount  # noqa: E402
-from kiosk.shop import Shop, write_order  # noqa: E402
+from kiosk.shop import Shop  # noqa: E402
+from kiosk.shop_orders import write_order  # noqa: E402
 from kiosk.shop_tables import shop_items  # noqa: E402
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"

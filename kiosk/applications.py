@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,15 +30,14 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.clock import Clock
-from core.db.engine import Database
 from core.db.schema import accounts, department_members, departments
 from core.errors import Code, ServiceError
-from core.events import Action, AuditRecord, AuditSink
-from core.fields import FieldCipher, SealedField, SubjectCipher
+from core.events import Action, AuditRecord
+from core.fields import SealedField
 from core.identity import Principal, Role
 from core.permissions import Permission, acts_in, allows, require_permission
 from kiosk.application_tables import kiosk_application_targets, kiosk_applications
+from kiosk.sealing import SealingService
 from scheduling.notices import queue_notice
 
 # The name a lockdown closes (scheduling.suspension).
@@ -57,8 +56,6 @@ NOTICE_KIND = "application_answered"
 
 TEXT_COLUMN = "kiosk_applications.text"
 REPLY_COLUMN = "kiosk_applications.reply"
-
-Gate = Callable[[Principal, str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -132,24 +129,7 @@ def _target_days(value: object, stage: str) -> int:
     return value
 
 
-class Applications:
-    def __init__(
-        self,
-        db: Database,
-        *,
-        cipher: FieldCipher,
-        subject_keys: SubjectCipher,
-        clock: Clock,
-        audit: AuditSink,
-        gate: Gate,
-    ) -> None:
-        self._db = db
-        self._cipher = cipher
-        self._subject_keys = subject_keys
-        self._clock = clock
-        self._audit = audit
-        self._gate = gate
-
+class Applications(SealingService):
     # ------------------------------------------------------------ prisoner
 
     async def departments(self, actor: Principal) -> list[DepartmentChoice]:

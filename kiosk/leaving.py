@@ -35,8 +35,8 @@ from core.events import Action, AuditRecord, AuditSink
 from core.identity import Principal
 from kiosk.money import Money, Posting, balances
 from kiosk.money_csv import EntryKind, MoneyAccount
-from kiosk.shop import OrderStatus
 from kiosk.shop_tables import shop_orders
+from kiosk.shop_types import OrderStatus
 from scheduling.notices import queue_notice
 from scheduling.release_steps import ReleaseContext, TransferContext
 

@@ -23,30 +23,23 @@ import asyncio
 import re
 import secrets
 import uuid
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, time, timedelta
-from enum import StrEnum
-from typing import Any, Protocol
-from zoneinfo import ZoneInfo
+from dataclasses import asdict
+from typing import Any
 
-from sqlalchemy import and_, exists, func, insert, literal, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.clock import Clock
 from core.db.engine import Database
 from core.db.schema import (
-    accounts,
     cells,
-    establishments,
-    incentive_levels,
     prisoner_cells,
     wings,
 )
 from core.errors import Code, ServiceError
 from core.events import Action, AuditRecord, AuditSink
 from core.identity.types import Principal, Role
-from core.people.incentives import levels_of
 from core.people.types import IncentiveLevel
 from core.permissions import Permission, acts_in, require_permission
 from kiosk.money import (
@@ -55,11 +48,19 @@ from kiosk.money import (
     balances,
     entry_values,
     in_department,
-    ledger_columns,
     refuse_if_short,
 )
 from kiosk.money_csv import EntryKind, MoneyAccount, safe_text
-from kiosk.money_tables import money_entries
+from kiosk.shop_orders import (
+    level_of,
+    order_of,
+    placing,
+    prisoner_establishment,
+    restricted_of,
+    settings_of,
+    spent_in_week,
+    write_order,
+)
 from kiosk.shop_tables import (
     shop_items,
     shop_order_lines,
@@ -67,146 +68,22 @@ from kiosk.shop_tables import (
     shop_restrictions,
     shop_settings,
 )
-
-MODULE = "shop"
-SHOP = "shop"
-MAX_LINES = 30
-MAX_QUANTITY = 20
-MAX_PRICE = 100_000
-KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-DEFAULT_LIMITS = {
-    IncentiveLevel.BASIC: 1_500,
-    IncentiveLevel.STANDARD: 2_500,
-    IncentiveLevel.ENHANCED: 4_000,
-}
-DEFAULT_CUTOFF = (2, 12 * 60)
-"""Wednesday 12:00, for Friday's delivery."""
-LEVEL_ORDER = [IncentiveLevel.BASIC, IncentiveLevel.STANDARD, IncentiveLevel.ENHANCED]
-
-
-class OrderStatus(StrEnum):
-    PLACED = "placed"
-    PICKED = "picked"
-    DELIVERED = "delivered"
-    CANCELLED = "cancelled"
-    """Only when the prisoner left before delivery (kiosk/leaving.py): refunded in full."""
-
-
-class Gate(Protocol):
-    """scheduling's lockdown check (`SchedulingService.require_open`)."""
-
-    async def require_open(self, actor: Principal, module: str) -> None: ...
-
-
-@dataclass(frozen=True)
-class Settings:
-    limits: dict[IncentiveLevel, int]
-    cutoff_weekday: int
-    cutoff_minute: int
-
-
-@dataclass(frozen=True)
-class Item:
-    id: str
-    category: str
-    name: str
-    price_pence: int
-    min_level: IncentiveLevel | None
-    unavailable: str | None
-    """For the prisoner asking: None, "level" (needs a higher level) or "restricted"."""
-
-
-@dataclass(frozen=True)
-class Line:
-    id: str
-    item_id: str
-    name: str
-    price_pence: int
-    quantity: int
-    out_of_stock: bool
-
-
-@dataclass(frozen=True)
-class Order:
-    id: str
-    prisoner_id: str
-    receipt: str
-    status: OrderStatus
-    total_pence: int
-    refunded_pence: int
-    placed_at: datetime
-    lines: list[Line]
-    cell: str | None = None
-    wing: str | None = None
-
-
-@dataclass(frozen=True)
-class Window:
-    week_start: datetime
-    cutoff: datetime
-
-
-@dataclass(frozen=True)
-class Catalogue:
-    items: list[Item]
-    level: IncentiveLevel
-    limit_pence: int
-    spent_pence: int
-    spends_pence: int
-    cutoff: datetime
-    open: bool
-
-
-def week_window(now: datetime, zone: str, settings: Settings) -> Window:
-    """This week's start (Monday 00:00 local) and cut-off, as UTC instants."""
-    tz = ZoneInfo(zone)
-    local = now.astimezone(tz)
-    monday = local.date() - timedelta(days=local.weekday())
-    start = datetime.combine(monday, time(0, 0), tzinfo=tz)
-    cut_day = monday + timedelta(days=settings.cutoff_weekday)
-    cut = datetime.combine(
-        cut_day, time(settings.cutoff_minute // 60, settings.cutoff_minute % 60), tzinfo=tz
-    )
-    return Window(start.astimezone(UTC), cut.astimezone(UTC))
-
-
-def quantity(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_QUANTITY:
-        raise ServiceError(
-            Code.INVALID_REQUEST,
-            f"A quantity is a whole number from 1 to {MAX_QUANTITY}.",
-            extra={"reason": "bad_quantity"},
-        )
-    return value
-
-
-def basket(value: object) -> dict[str, int]:
-    """[{item_id, quantity}] -> item id -> quantity (the same item twice is added up)."""
-    if not isinstance(value, list) or not 1 <= len(value) <= MAX_LINES:
-        raise ServiceError(
-            Code.INVALID_REQUEST,
-            f"An order has 1 to {MAX_LINES} lines.",
-            extra={"reason": "bad_basket"},
-        )
-    found: dict[str, int] = {}
-    for line in value:
-        if not isinstance(line, dict) or not isinstance(line.get("item_id"), str):
-            raise ServiceError(Code.INVALID_REQUEST, "Each line names an item_id.")
-        item_id = line["item_id"][:64]
-        found[item_id] = found.get(item_id, 0) + quantity(line.get("quantity"))
-        if found[item_id] > MAX_QUANTITY:
-            quantity(found[item_id])
-    return found
-
-
-def idempotency_key(value: str | None) -> str:
-    if value is None or not KEY.match(value):
-        raise ServiceError(
-            Code.INVALID_REQUEST,
-            "Send an Idempotency-Key header of 8 to 64 letters, digits, - or _.",
-            extra={"reason": "idempotency_key"},
-        )
-    return value
+from kiosk.shop_types import (
+    MAX_PRICE,
+    MODULE,
+    SHOP,
+    Catalogue,
+    Gate,
+    Item,
+    Line,
+    Order,
+    OrderStatus,
+    Settings,
+    basket,
+    idempotency_key,
+    item_of,
+    week_window,
+)
 
 
 def _refuse(reason: str, detail: str, **extra: Any) -> ServiceError:
@@ -350,7 +227,7 @@ class Shop:
         """Healthcare: this prisoner may not buy this item. No reason is asked or kept."""
         require_permission(actor, Permission.SHOP_HEALTH_RESTRICT)
         async with self._db.begin() as conn:
-            establishment = await _prisoner_establishment(conn, prisoner_id)
+            establishment = await prisoner_establishment(conn, prisoner_id)
             if not acts_in(actor, establishment):
                 raise ServiceError(Code.NOT_FOUND, "No such prisoner.")
             item = await conn.scalar(
@@ -394,17 +271,17 @@ class Shop:
         prisoner_id, est = _own(actor)
         now = self._clock.now()
         async with self._db.connect() as conn:
-            settings, zone = await _settings(conn, est)
+            settings, zone = await settings_of(conn, est)
             window = week_window(now, zone, settings)
-            level = await _level(conn, prisoner_id)
-            restricted = await _restricted(conn, prisoner_id)
+            level = await level_of(conn, prisoner_id)
+            restricted = await restricted_of(conn, prisoner_id)
             rows = await conn.execute(
                 select(shop_items)
                 .where(shop_items.c.establishment_id == est)
                 .order_by(shop_items.c.category, shop_items.c.name)
             )
-            items = [_item(r, level, restricted) for r in rows]
-            spent = await _spent(conn, prisoner_id, window.week_start)
+            items = [item_of(r, level, restricted) for r in rows]
+            spent = await spent_in_week(conn, prisoner_id, window.week_start)
             spends = (await balances(conn, prisoner_id))[MoneyAccount.SPENDS]
         return Catalogue(
             items=items,
@@ -429,9 +306,9 @@ class Shop:
                 # Three statements on PostgreSQL: the prisoner's lock, everything the checks
                 # need, and the order, its lines and its debit written together.
                 await self._money.lock(conn, prisoner_id, est)
-                state = await _placing(conn, prisoner_id, est, key, list(wanted))
+                state = await placing(conn, prisoner_id, est, key, list(wanted))
                 if state.existing is not None:
-                    return await _order(conn, state.existing), False
+                    return await order_of(conn, state.existing), False
                 window = week_window(now, state.zone, state.settings)
                 if now >= window.cutoff:
                     raise _refuse(
@@ -454,7 +331,7 @@ class Shop:
                 total = sum(item.price_pence * count for item, count in order_lines)
                 spent = state.spent_in(window.week_start)
                 if spent is None:  # orders dated after this week (a clock set back): count
-                    spent = await _spent(conn, prisoner_id, window.week_start)
+                    spent = await spent_in_week(conn, prisoner_id, window.week_start)
                 limit = state.settings.limits[state.level]
                 if spent + total > limit:
                     raise _refuse(
@@ -515,7 +392,7 @@ class Shop:
                 )
                 if existing is None:
                     raise
-                return await _order(conn, str(existing)), False
+                return await order_of(conn, str(existing)), False
         # Both events at once: the audit log writes what is waiting together.
         await asyncio.gather(
             self._money.audit_entry(actor, est, prisoner_id, entry, debit),
@@ -541,7 +418,7 @@ class Shop:
                 .order_by(shop_orders.c.placed_at.desc(), shop_orders.c.receipt)
                 .limit(100)
             )
-            return [await _order(conn, i) for i in list(ids)]
+            return [await order_of(conn, i) for i in list(ids)]
 
     # ------------------------------------------------------------------ staff: picking
 
@@ -568,7 +445,7 @@ class Shop:
                 query = query.where(wings.c.name == wing)
             found = []
             for r in list(await conn.execute(query)):
-                order = await _order(conn, r.id)
+                order = await order_of(conn, r.id)
                 found.append(Order(**{**order.__dict__, "cell": r.cell, "wing": r.wing}))
             return found
 
@@ -584,7 +461,7 @@ class Shop:
             )
             if status != OrderStatus.PLACED.value:
                 raise _refuse("wrong_status", "Only a placed order can be picked.", status=status)
-            lines = (await _order(conn, order_id)).lines
+            lines = (await order_of(conn, order_id)).lines
             missing = [line for line in lines if line.id in set(out_of_stock)]
             if len(missing) != len(set(out_of_stock)):
                 raise ServiceError(Code.INVALID_REQUEST, "Those lines are not this order's.")
@@ -615,7 +492,7 @@ class Shop:
                         conn, actor, row.prisoner_id, row.establishment_id, [credit], locked=True
                     )
                 )[0]
-            order = await _order(conn, order_id)
+            order = await order_of(conn, order_id)
         if credit is not None:
             await self._money.audit_entry(
                 actor, row.establishment_id, row.prisoner_id, entry, credit
@@ -643,7 +520,7 @@ class Shop:
             )
             if done.rowcount != 1:
                 raise _refuse("wrong_status", "Only a picked order can be delivered.")
-            order = await _order(conn, order_id)
+            order = await order_of(conn, order_id)
         await self._audit.append(
             AuditRecord(
                 Action.ORDER_DELIVERED,
@@ -679,252 +556,7 @@ class Shop:
             )
 
 
-@dataclass(frozen=True)
-class _Placing:
-    """What placing an order checks, read in one statement under the prisoner's lock."""
-
-    existing: str | None
-    zone: str
-    settings: Settings
-    level: IncentiveLevel
-    items: dict[str, Item]
-    balances: dict[MoneyAccount, int]
-    last_n: int
-    last_week: datetime | None
-    spent_last_week: int
-
-    def spent_in(self, week_start: datetime) -> int | None:
-        """This week's spending, or None when the latest order counts against a later week."""
-        if self.last_week is None or self.last_week < week_start:
-            return 0
-        if self.last_week == week_start:
-            return self.spent_last_week
-        return None
-
-
-async def _placing(
-    conn: AsyncConnection, prisoner_id: str, est: str, key: str, item_ids: list[str]
-) -> _Placing:
-    """One row per wanted item of this establishment (one row with no item when none is),
-    each carrying the same state: the order this key placed, the time zone and settings,
-    the level, the ledger, and the spending of the latest week the prisoner ordered in.
-    The week is the latest one rather than this one because this week's start needs the
-    time zone read here; `_Placing.spent_in` compares."""
-    mine = shop_orders.c.prisoner_id == prisoner_id
-    last_week = select(func.max(shop_orders.c.week_start)).where(mine).scalar_subquery()
-    query = (
-        select(
-            establishments.c.timezone,
-            shop_settings.c.limit_basic,
-            shop_settings.c.limit_standard,
-            shop_settings.c.limit_enhanced,
-            shop_settings.c.cutoff_weekday,
-            shop_settings.c.cutoff_minute,
-            select(shop_orders.c.id)
-            .where(mine, shop_orders.c.idempotency_key == key)
-            .scalar_subquery()
-            .label("existing"),
-            select(incentive_levels.c.level)
-            .where(incentive_levels.c.prisoner_id == prisoner_id)
-            .scalar_subquery()
-            .label("level"),
-            last_week.label("last_week"),
-            select(
-                func.coalesce(func.sum(shop_orders.c.total_pence - shop_orders.c.refunded_pence), 0)
-            )
-            .where(mine, shop_orders.c.week_start == last_week)
-            .scalar_subquery()
-            .label("spent"),
-            *ledger_columns(prisoner_id),
-            shop_items.c.id.label("item_id"),
-            shop_items.c.category,
-            shop_items.c.name,
-            shop_items.c.price_pence,
-            shop_items.c.min_level,
-            exists()
-            .where(
-                shop_restrictions.c.prisoner_id == prisoner_id,
-                shop_restrictions.c.item_id == shop_items.c.id,
-            )
-            .label("restricted"),
-        )
-        .select_from(
-            establishments.outerjoin(
-                shop_settings, shop_settings.c.establishment_id == establishments.c.id
-            ).outerjoin(
-                shop_items,
-                and_(
-                    shop_items.c.establishment_id == establishments.c.id,
-                    shop_items.c.id.in_(item_ids),
-                ),
-            )
-        )
-        .where(establishments.c.id == est)
-    )
-    rows = list(await conn.execute(query))
-    if not rows:
-        raise ServiceError(Code.NOT_FOUND, "No such establishment.")
-    first = rows[0]
-    if first.limit_basic is None:
-        settings = Settings(dict(DEFAULT_LIMITS), *DEFAULT_CUTOFF)
-    else:
-        settings = Settings(
-            {
-                IncentiveLevel.BASIC: int(first.limit_basic),
-                IncentiveLevel.STANDARD: int(first.limit_standard),
-                IncentiveLevel.ENHANCED: int(first.limit_enhanced),
-            },
-            int(first.cutoff_weekday),
-            int(first.cutoff_minute),
-        )
-    level = IncentiveLevel(first.level) if first.level else IncentiveLevel.STANDARD
-    items = {}
-    for r in rows:
-        if r.item_id is None:
-            continue
-        items[str(r.item_id)] = _item(
-            _ItemRow(r.item_id, r.category, r.name, r.price_pence, r.min_level),
-            level,
-            {str(r.item_id)} if r.restricted else set(),
-        )
-    return _Placing(
-        existing=None if first.existing is None else str(first.existing),
-        zone=str(first.timezone or "Europe/London"),
-        settings=settings,
-        level=level,
-        items=items,
-        balances={account: int(first._mapping[account.value]) for account in MoneyAccount},
-        last_n=int(first.last_n),
-        last_week=first.last_week,
-        spent_last_week=int(first.spent),
-    )
-
-
-@dataclass(frozen=True)
-class _ItemRow:
-    id: str
-    category: str
-    name: str
-    price_pence: int
-    min_level: str | None
-
-
-async def write_order(
-    conn: AsyncConnection,
-    sqlite: bool,
-    order: dict[str, Any],
-    lines: list[dict[str, Any]],
-    entries: list[dict[str, Any]],
-) -> None:
-    """An order, its lines and its ledger entries: one statement on PostgreSQL (inserts as
-    common table expressions), three on SQLite (which has none). No checks: the caller
-    made them under the prisoner's lock. The bench's bare inserts use this too."""
-    statements = [
-        insert(shop_orders).values(order),
-        insert(shop_order_lines).values(lines),
-        insert(money_entries).values(entries),
-    ]
-    if sqlite:
-        for statement in statements:
-            await conn.execute(statement)
-        return
-    ctes = [s.cte(f"w{i}") for i, s in enumerate(statements)]
-    await conn.execute(select(literal(1)).add_cte(*ctes))
-
-
 def _own(actor: Principal) -> tuple[str, str]:
     if actor.role != Role.PRISONER or actor.establishment_id is None:
         raise ServiceError(Code.FORBIDDEN, "Only a prisoner orders from the shop.")
     return actor.account_id, actor.establishment_id
-
-
-def _item(row: Any, level: IncentiveLevel, restricted: set[str]) -> Item:
-    min_level = IncentiveLevel(row.min_level) if row.min_level else None
-    unavailable = None
-    if row.id in restricted:
-        unavailable = "restricted"
-    elif min_level and LEVEL_ORDER.index(level) < LEVEL_ORDER.index(min_level):
-        unavailable = "level"
-    return Item(row.id, row.category, row.name, int(row.price_pence), min_level, unavailable)
-
-
-async def _settings(conn: AsyncConnection, establishment_id: str) -> tuple[Settings, str]:
-    zone = await conn.scalar(
-        select(establishments.c.timezone).where(establishments.c.id == establishment_id)
-    )
-    row = (
-        await conn.execute(
-            select(shop_settings).where(shop_settings.c.establishment_id == establishment_id)
-        )
-    ).first()
-    if row is None:
-        settings = Settings(dict(DEFAULT_LIMITS), *DEFAULT_CUTOFF)
-    else:
-        settings = Settings(
-            {
-                IncentiveLevel.BASIC: int(row.limit_basic),
-                IncentiveLevel.STANDARD: int(row.limit_standard),
-                IncentiveLevel.ENHANCED: int(row.limit_enhanced),
-            },
-            int(row.cutoff_weekday),
-            int(row.cutoff_minute),
-        )
-    return settings, str(zone or "Europe/London")
-
-
-async def _level(conn: AsyncConnection, prisoner_id: str) -> IncentiveLevel:
-    return (await levels_of(conn, [prisoner_id])).get(prisoner_id, IncentiveLevel.STANDARD)
-
-
-async def _restricted(conn: AsyncConnection, prisoner_id: str) -> set[str]:
-    return set(
-        await conn.scalars(
-            select(shop_restrictions.c.item_id).where(
-                shop_restrictions.c.prisoner_id == prisoner_id
-            )
-        )
-    )
-
-
-async def _spent(conn: AsyncConnection, prisoner_id: str, week_start: datetime) -> int:
-    found = await conn.scalar(
-        select(
-            func.coalesce(func.sum(shop_orders.c.total_pence - shop_orders.c.refunded_pence), 0)
-        ).where(
-            and_(shop_orders.c.prisoner_id == prisoner_id, shop_orders.c.week_start == week_start)
-        )
-    )
-    return int(found or 0)
-
-
-async def _prisoner_establishment(conn: AsyncConnection, prisoner_id: str) -> str:
-    row = (
-        await conn.execute(
-            select(accounts.c.establishment_id, accounts.c.role).where(accounts.c.id == prisoner_id)
-        )
-    ).first()
-    if row is None or row.role != Role.PRISONER.value or row.establishment_id is None:
-        raise ServiceError(Code.NOT_FOUND, "No such prisoner.")
-    return str(row.establishment_id)
-
-
-async def _order(conn: AsyncConnection, order_id: str) -> Order:
-    row = (await conn.execute(select(shop_orders).where(shop_orders.c.id == order_id))).one()
-    lines = [
-        Line(r.id, r.item_id, r.name, int(r.price_pence), int(r.quantity), bool(r.out_of_stock))
-        for r in await conn.execute(
-            select(shop_order_lines)
-            .where(shop_order_lines.c.order_id == order_id)
-            .order_by(shop_order_lines.c.name, shop_order_lines.c.id)
-        )
-    ]
-    return Order(
-        id=row.id,
-        prisoner_id=row.prisoner_id,
-        receipt=row.receipt,
-        status=OrderStatus(row.status),
-        total_pence=int(row.total_pence),
-        refunded_pence=int(row.refunded_pence),
-        placed_at=row.placed_at,
-        lines=lines,
-    )

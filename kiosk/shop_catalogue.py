@@ -24,8 +24,10 @@ from core.identity.types import Principal
 from core.people.types import IncentiveLevel
 from core.permissions import Permission, acts_in, require_permission
 from kiosk.money import in_department
-from kiosk.shop import MAX_PRICE, SHOP, Item, Shop, _item, _level, _prisoner_establishment
+from kiosk.shop import Shop
+from kiosk.shop_orders import level_of, prisoner_establishment
 from kiosk.shop_tables import shop_items, shop_restrictions
+from kiosk.shop_types import MAX_PRICE, SHOP, Item, item_of
 
 NO_PRISONER = "No such prisoner."
 
@@ -80,7 +82,7 @@ class ShopCatalogue:
                 .where(shop_items.c.establishment_id == establishment_id)
                 .order_by(shop_items.c.category, shop_items.c.name)
             )
-            return [_item(r, IncentiveLevel.ENHANCED, set()) for r in rows]
+            return [item_of(r, IncentiveLevel.ENHANCED, set()) for r in rows]
 
     async def change(
         self, actor: Principal, item_id: str, *, price_pence: object, min_level: object
@@ -114,7 +116,7 @@ class ShopCatalogue:
                 },
             )
         )
-        return _item(changed, IncentiveLevel.ENHANCED, set())
+        return item_of(changed, IncentiveLevel.ENHANCED, set())
 
     async def for_healthcare(self, actor: Principal, prison_number: str) -> HealthView:
         """Healthcare: one prisoner's items, those they made unavailable marked."""
@@ -123,7 +125,7 @@ class ShopCatalogue:
         if prisoner_id is None:
             raise ServiceError(Code.NOT_FOUND, NO_PRISONER)
         async with self._db.connect() as conn:
-            establishment = await _prisoner_establishment(conn, prisoner_id)
+            establishment = await prisoner_establishment(conn, prisoner_id)
             if not acts_in(actor, establishment):
                 raise ServiceError(Code.NOT_FOUND, NO_PRISONER)
             restricted = set(
@@ -133,13 +135,13 @@ class ShopCatalogue:
                     )
                 )
             )
-            their_level = await _level(conn, prisoner_id)
+            their_level = await level_of(conn, prisoner_id)
             rows = await conn.execute(
                 select(shop_items)
                 .where(shop_items.c.establishment_id == establishment)
                 .order_by(shop_items.c.category, shop_items.c.name)
             )
-            items = [_item(r, their_level, restricted) for r in rows]
+            items = [item_of(r, their_level, restricted) for r in rows]
         return HealthView(prisoner_id, items)
 
     async def restrict(
@@ -154,7 +156,7 @@ class ShopCatalogue:
             return
         require_permission(actor, Permission.SHOP_HEALTH_RESTRICT)
         async with self._db.begin() as conn:
-            establishment = await _prisoner_establishment(conn, prisoner_id)
+            establishment = await prisoner_establishment(conn, prisoner_id)
             if not acts_in(actor, establishment):
                 raise ServiceError(Code.NOT_FOUND, NO_PRISONER)
             item = await conn.scalar(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,15 +22,14 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.clock import Clock
-from core.db.engine import Database
 from core.db.schema import accounts
 from core.errors import Code, ServiceError
-from core.events import Action, AuditRecord, AuditSink
-from core.fields import FieldCipher, SealedField, SubjectCipher
+from core.events import Action, AuditRecord
+from core.fields import SealedField
 from core.identity import Principal, Role
 from core.permissions import Permission, acts_in, require_permission
 from kiosk.money import in_department
+from kiosk.sealing import SealingService
 from kiosk.visit_tables import visit_visitors
 from scheduling.notices import queue_notice
 
@@ -45,8 +44,6 @@ PHONE = re.compile(r"^\+?[0-9 ()-]{6,24}$")
 LIMITS = {"name": 80, "relationship": 40, "email": 254, "phone": 24, "reason": 500}
 APPROVED_NOTICE = "visitor_approved"
 REFUSED_NOTICE = "visitor_refused"
-
-Gate = Callable[[Principal, str], Awaitable[None]]
 
 
 def column(name: str) -> str:
@@ -137,24 +134,7 @@ def own(actor: Principal) -> tuple[str, str]:
     return actor.account_id, actor.establishment_id
 
 
-class Visitors:
-    def __init__(
-        self,
-        db: Database,
-        *,
-        cipher: FieldCipher,
-        subject_keys: SubjectCipher,
-        clock: Clock,
-        audit: AuditSink,
-        gate: Gate,
-    ) -> None:
-        self._db = db
-        self._cipher = cipher
-        self._subject_keys = subject_keys
-        self._clock = clock
-        self._audit = audit
-        self._gate = gate
-
+class Visitors(SealingService):
     # ------------------------------------------------------------ prisoner
 
     async def request(

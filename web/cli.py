@@ -396,7 +396,7 @@ async def _demo(core: Core, args: argparse.Namespace) -> int:
     from core.people.service import People
     from core.places.service import Places
     from kiosk.applications import MODULE as APPLICATIONS
-    from kiosk.shop import MODULE as SHOP
+    from kiosk.shop_types import MODULE as SHOP
     from web.app import build_access, build_scheduling
     from web.campus import build_campus
     from web.demo import describe, seed

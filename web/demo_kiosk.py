@@ -26,7 +26,8 @@ from core.identity import IdentityService, Principal, Role
 from core.identity.service import SYSTEM_ACTOR
 from kiosk.applications import Applications
 from kiosk.money import Money
-from kiosk.shop import Gate, Shop, week_window
+from kiosk.shop import Shop
+from kiosk.shop_types import Gate, week_window
 from kiosk.timetable import Timetable
 
 # The department staff who keep the money and the shop (finance and shop departments).

@@ -16,7 +16,8 @@ from core.fields import FieldCipher
 from core.permissions import Permission
 from kiosk.applications import MODULE, Application, Applications, DepartmentChoice
 from web.auth import require
-from web.openapi import DATETIME, STR, obj, op
+from web.kiosk import IDEMPOTENCY, NULLABLE_STR, idempotency_key, kiosk_op
+from web.openapi import DATETIME, STR, obj
 from web.pages import page
 from web.request import json_response, read_json
 from web.scheduling_shared import ID, iso_or_none, path_params
@@ -73,10 +74,6 @@ def _choice_json(d: DepartmentChoice) -> dict[str, Any]:
     return {"id": d.id, "code": d.code, "name": d.name}
 
 
-def _key(request: web.Request) -> str | None:
-    return request.headers.get("Idempotency-Key")
-
-
 @routes.get("/api/kiosk/departments")
 async def departments(request: web.Request) -> web.Response:
     principal = await require(request, Permission.APPLICATIONS_SEND)
@@ -96,7 +93,10 @@ async def send(request: web.Request) -> web.Response:
     principal = await require(request, Permission.APPLICATIONS_SEND)
     body = await read_json(request)
     made, new = await request.app[APPLICATIONS].send(
-        principal, department_id=body.get("department_id"), text=body.get("text"), key=_key(request)
+        principal,
+        department_id=body.get("department_id"),
+        text=body.get("text"),
+        key=idempotency_key(request),
     )
     return json_response(_application_json(made), status=201 if new else 200)
 
@@ -117,7 +117,7 @@ async def escalate(request: web.Request) -> web.Response:
         request.match_info["application_id"],
         text=body.get("text"),
         confidential=body.get("confidential", False),
-        key=_key(request),
+        key=idempotency_key(request),
     )
     return json_response(_application_json(made), status=201 if new else 200)
 
@@ -174,11 +174,6 @@ async def set_targets(request: web.Request) -> web.Response:
     return json_response(found)
 
 
-def kiosk_op(summary: str, permission: Permission, **kwargs: Any) -> dict[str, Any]:
-    return op(summary, tag="kiosk", permission=permission, **kwargs)
-
-
-NULLABLE_STR = {"type": ["string", "null"]}
 CHOICE = obj(["id", "code", "name"], id=STR, code=STR, name=STR)
 APPLICATION = obj(
     ["id", "receipt", "department", "stage", "status", "created_at", "target_at", "taken_hours"],
@@ -205,7 +200,6 @@ TARGETS = obj(
     complaint={"type": "integer"},
     appeal={"type": "integer"},
 )
-IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": STR}
 LIST = {"type": "array", "items": APPLICATION}
 
 OPENAPI: dict[str, Any] = {

@@ -19,8 +19,10 @@ from core.errors import Code, ServiceError
 from core.permissions import Permission
 from kiosk.leaving import STEP as LEAVING_STEP
 from kiosk.leaving import KioskLeaving
-from kiosk.shop import MODULE, Catalogue, Item, Order, Shop
+from kiosk.shop import Shop
+from kiosk.shop_types import MODULE, Catalogue, Item, Order
 from web.auth import require
+from web.kiosk import idempotency_key
 from web.kiosk.money import MONEY
 from web.openapi import DATETIME, STR, obj, op
 from web.pages import page
@@ -115,7 +117,7 @@ async def place(request: web.Request) -> web.Response:
     principal = await require(request, Permission.SHOP_ORDER)
     body = await read_json(request)
     order, new = await request.app[SHOP].place(
-        principal, body.get("lines"), request.headers.get("Idempotency-Key")
+        principal, body.get("lines"), idempotency_key(request)
     )
     return json_response(_order_json(order), status=201 if new else 200)
 

@@ -28,7 +28,8 @@ from kiosk.visitors import MODULE, Visitor, Visitors
 from kiosk.visits import Choices, Visits
 from scheduling import SchedulingService
 from web.auth import require
-from web.openapi import DATETIME, STR, obj, op
+from web.kiosk import IDEMPOTENCY, NULLABLE_STR, idempotency_key, kiosk_op
+from web.openapi import DATETIME, STR, obj
 from web.pages import page
 from web.request import json_response, read_json
 from web.scheduling_shared import ID, INT, iso_or_none, path_params, query_params
@@ -193,10 +194,6 @@ def _letter_json(letter: Letter) -> dict[str, Any]:
     }
 
 
-def _key(request: web.Request) -> str | None:
-    return request.headers.get("Idempotency-Key")
-
-
 def _here(request: web.Request, principal: Any) -> str:
     return str(principal.establishment_id or "")
 
@@ -221,7 +218,7 @@ async def ask_visitor(request: web.Request) -> web.Response:
         relationship=body.get("relationship"),
         email=body.get("email"),
         phone=body.get("phone"),
-        key=_key(request),
+        key=idempotency_key(request),
     )
     return json_response(_visitor_json(made), status=201 if new else 200)
 
@@ -247,7 +244,7 @@ async def book(request: web.Request) -> web.Response:
         principal,
         session_id=body.get("session_id"),
         visitors=body.get("visitor_ids"),
-        key=_key(request),
+        key=idempotency_key(request),
     )
     return json_response(_booking_json(made), status=201 if new else 200)
 
@@ -267,7 +264,7 @@ async def rebook(request: web.Request) -> web.Response:
         principal,
         request.match_info["booking_id"],
         session_id=body.get("session_id"),
-        key=_key(request),
+        key=idempotency_key(request),
     )
     return json_response(_booking_json(made), status=201 if new else 200)
 
@@ -389,12 +386,6 @@ async def visits_page(request: web.Request) -> web.Response:
     return await page(request, "staff_visits.html", "staff_visits")
 
 
-def kiosk_op(summary: str, permission: Permission, **kwargs: Any) -> dict[str, Any]:
-    return op(summary, tag="kiosk", permission=permission, **kwargs)
-
-
-NULLABLE_STR = {"type": ["string", "null"]}
-IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": STR}
 PRISONER = obj(["id", "prison_number"], id=ID, prison_number=STR, name=NULLABLE_STR)
 VISITOR = obj(
     ["id", "status", "requested_at"],
