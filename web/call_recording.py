@@ -16,11 +16,14 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from core.identity import Principal
+from core.errors import Code, ServiceError
+from core.identity import Principal, Role
 from scheduling import SchedulingService
 from scheduling.consent_forms import current_forms
 from scheduling.types import Decision, Scope
 from signalling.call_recording import RecorderHandle
+from signalling.policy import IceServerIssuer
+from web.recordings_api import RECORDINGS
 from web.state import SCHEDULING
 
 
@@ -42,10 +45,32 @@ def _recording_form_version() -> int:
     return next(f.version for f in current_forms() if f.scope is Scope.RECORDING)
 
 
-async def _media_recorder(app: web.Application, appointment_id: str, actor: str) -> Any:
+async def _media_recorder(
+    app: web.Application, issuer: IceServerIssuer, appointment_id: str, actor: str
+) -> Any:
+    """Media's recorder, its dependencies built here (the composition root), not by media."""
     # Imported when first used: the recorder brings aiortc and ffmpeg with it.
     recorder = importlib.import_module("media.recorder")
-    return await recorder.start_recorder(app, appointment_id, actor)
+    scheduling = app[SCHEDULING]
+    view = await scheduling.appointment_view(appointment_id)
+    if view is None:
+        raise ServiceError(Code.NOT_FOUND, "No such appointment.")
+    # The issuer reads only the account id: it names the recorder in the TURN username.
+    me = Principal(
+        recorder.RECORDER_ID, Role.CLINICIAN, view.establishment_id, session_id="recorder"
+    )
+
+    async def ice_servers() -> list[dict[str, Any]]:
+        servers: list[dict[str, Any]] = issuer(me, view)
+        return servers
+
+    deps = recorder.RecorderDeps(
+        recordings=app[RECORDINGS],
+        consent=scheduling,
+        ice_servers=ice_servers,
+        relay_only=True if view.relay_only else None,
+    )
+    return await recorder.start_recorder(deps, appointment_id, actor)
 
 
 class RecordingConsents(Protocol):
@@ -102,9 +127,12 @@ class SchedulingConsents:
 class CallRecordingServices:
     """`signalling.call_recording.RecordingServices`: consents, and media's recorder."""
 
-    def __init__(self, app: web.Application, consents: RecordingConsents) -> None:
+    def __init__(
+        self, app: web.Application, consents: RecordingConsents, ice_servers: IceServerIssuer
+    ) -> None:
         self._app = app
         self._consents = consents
+        self._ice_servers = ice_servers
 
     async def standing(self, appointment_id: str) -> str:
         return await self._consents.standing(appointment_id)
@@ -118,12 +146,17 @@ class CallRecordingServices:
         await self._consents.withdraw(principal, appointment_id)
 
     async def start_recorder(self, appointment_id: str, actor: str) -> RecorderHandle:
-        factory = self._app.get(RECORDER_FACTORY) or _media_recorder
-        recorder = await factory(self._app, appointment_id, actor)
+        factory = self._app.get(RECORDER_FACTORY)
+        if factory is not None:
+            recorder = await factory(self._app, appointment_id, actor)
+        else:
+            recorder = await _media_recorder(self._app, self._ice_servers, appointment_id, actor)
         await recorder.start()
         return recorder
 
 
-def build_recording(app: web.Application) -> CallRecordingServices:
+def build_recording(app: web.Application, ice_servers: IceServerIssuer) -> CallRecordingServices:
+    """The hub's recording services; `ice_servers` is the consult's TURN issuer (the
+    recorder gets a credential of its own from it)."""
     consents = app.get(RECORDING_CONSENTS) or SchedulingConsents(app[SCHEDULING])
-    return CallRecordingServices(app, consents)
+    return CallRecordingServices(app, consents, ice_servers)

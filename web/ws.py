@@ -220,7 +220,7 @@ async def signalling_ctx(app: web.Application) -> AsyncIterator[None]:
         ice_servers=ice_servers,
         node_name=settings.node_name,
         test_calls=build_test_calls(app, ice_servers),
-        recording=build_recording(app),
+        recording=build_recording(app, ice_servers),
     )
     app[METRICS].watch_signalling(hub.meters)
     path = await choose_path(settings.ws_fast_path)
