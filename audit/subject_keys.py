@@ -130,6 +130,23 @@ class SubjectKeys:
         key = await self.key_for(conn, subject)
         return [key.seal(column=column, row=row, text=text) for column, row, text in fields]
 
+    async def seal_subjects(
+        self, conn: AsyncConnection, fields: Sequence[tuple[str, str, str, str]]
+    ) -> list[bytes]:
+        """Several subjects' (subject, column, row, text), with one look-up for the keys
+        they have (a subject without one gets it as in `key_for`)."""
+        subjects = sorted({subject for subject, _, _, _ in fields})
+        scopes = {key_scope(s, None): s for s in subjects}
+        live = await self._keys.live_keys(conn, scopes)
+        keys = {scopes[scope]: SubjectKey(scopes[scope], *found) for scope, found in live.items()}
+        for subject in subjects:
+            if subject not in keys:
+                keys[subject] = await self.key_for(conn, subject)
+        return [
+            keys[subject].seal(column=column, row=row, text=text)
+            for subject, column, row, text in fields
+        ]
+
     async def seal_bytes(
         self, conn: AsyncConnection, subject: str, *, column: str, row: str, data: bytes
     ) -> bytes:

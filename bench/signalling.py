@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/signalling.py            # P = 10, 100, 1000; 12 s per target
     .venv/bin/python bench/signalling.py --quick    # P = 10, 100; 3 s per target (about a minute)
+    .venv/bin/python bench/signalling.py --two-node # the same (every phase runs by default)
 
 In --quick the headline figures are for the largest P run (100), not 1000:
 setting up 2,000 clients in their rooms alone takes longer than a minute here.
@@ -44,7 +45,15 @@ ratio of this code's CPU per message to REV's (`cpu_change_vs_before`). The base
 aiohttp WebSocket relay (uvloop + orjson, no checks), in a process of its own
 on the same core, under the same generator. Two-node figures: two server
 processes (both on CPU 1) on the Redis bus, patients on one and clinicians on
-the other; CPU is the sum of both.
+the other; CPU is the sum of both. Their Redis is the bench's own (started on
+CPU 1, beside the nodes, with nothing kept on disk), not the shared one: its
+CPU per relayed message is reported apart (`redis_cpu_us_per_msg`). At the
+largest P the two nodes also run the fixed load (`p99_ms_two_node`).
+
+Issue 19's two-node keys, for the largest P and (suffix `_p100`) for P = 100:
+two_node_cpu_us_per_msg, one_node_cpu_us_per_msg (the same run), ratio (the
+two over the one; the goal is at most 3), redis_cpu_us_per_msg,
+p99_ms_two_node (goal under 20 ms) and stalled_pairs (goal 0).
 
 The last line is one JSON object with cpu_us_per_msg, baseline_cpu_us_per_msg,
 cpu_ratio, p99_ms_fixed_load, kb_per_client and two_node_cpu_us_per_msg for
@@ -73,6 +82,8 @@ sys.path.insert(0, os.environ.get("BENCH_CODE_DIR") or str(Path(__file__).resolv
 import aiohttp  # noqa: E402
 import orjson  # noqa: E402
 from relay_load import Pair, Person, Stats, closed_loop, fixed_load, open_pairs  # noqa: E402
+
+from tests.media.nodes import free_tcp_port  # noqa: E402
 
 HERE = Path(__file__).resolve()
 GENERATOR_CPU = 0
@@ -117,7 +128,7 @@ def serve_app() -> None:
     from core.identity import Principal, Role
     from scheduling.types import AppointmentView, JoinDecision
     from web.app import create_app
-    from web.cli import tune_gc
+    from web.cli import LISTEN_BACKLOG, tune_gc
     from web.ws import JOIN_POLICY
 
     people = json.loads(Path(os.environ["BENCH_PEOPLE"]).read_text())
@@ -175,6 +186,7 @@ def serve_app() -> None:
         access_log=None,
         print=None,
         loop=uvloop.new_event_loop(),
+        backlog=LISTEN_BACKLOG,  # as `throughcare serve` listens
     )
 
 
@@ -227,6 +239,8 @@ class Target:
     patient_url: str
     clinician_url: str
     bare: bool
+    redis_pid: int | None = None
+    """The bench's own Redis (two nodes): its CPU is reported apart from the nodes'."""
 
 
 async def measure(
@@ -274,9 +288,11 @@ async def measure(
             slices: dict[str, list[tuple[float, int, float, float]]] = {
                 t.label: [] for t in targets
             }
+            redis_slices: dict[str, list[float]] = {t.label: [] for t in targets}
             for _ in range(windows):
                 for target in targets:
                     cpu0 = sum(cpu_seconds(pid) for pid in target.pids)
+                    redis0 = cpu_seconds(target.redis_pid) if target.redis_pid else 0.0
                     gen0 = time.process_time()
                     t0 = time.monotonic()
                     relayed = await closed_loop(
@@ -284,6 +300,9 @@ async def measure(
                     )
                     elapsed = time.monotonic() - t0
                     cpu = sum(cpu_seconds(pid) for pid in target.pids) - cpu0
+                    if target.redis_pid and relayed:
+                        redis_cpu = cpu_seconds(target.redis_pid) - redis0
+                        redis_slices[target.label].append(redis_cpu * 1e6 / relayed)
                     generator = time.process_time() - gen0
                     slices[target.label].append((cpu, relayed, elapsed, generator))
             for target in targets:
@@ -300,6 +319,10 @@ async def measure(
                     peak_rss_mb=round(sum(memory_kb(p, "VmHWM") for p in target.pids) / 1024, 1),
                     stalled_pairs=len(stalls[target.label]),
                 )
+                if redis_slices[target.label]:
+                    figures[target.label]["redis_cpu_us_per_msg"] = round(
+                        statistics.median(redis_slices[target.label]), 1
+                    )
                 if stalls[target.label]:
                     log(f"{target.label} P={count}: stalled, e.g. {stalls[target.label][0]}")
             baseline = next((t for t in targets if t.bare), None)
@@ -366,26 +389,28 @@ async def sign_in_people(cluster: Any, count: int, path: Path) -> list[Person]:
     identity = cluster.identity_app[IDENTITY]
     world = cluster.world
     device = world.prisoners[0].device_credential
-    people: list[Person] = []
-    for n in range(count):
+    gate = asyncio.Semaphore(16)  # the audit log batches what arrives together
+
+    async def one(n: int) -> Person:
         number = f"Z{n:04d}ZZ"
-        patient_id = await identity.create_prisoner(
-            establishment_id=world.est, prison_number=number, display_name=f"B{n}", pin="1234"
-        )
-        clinician_id, secret = await identity.create_staff(
-            role=Role.CLINICIAN,
-            establishment_id=world.est,
-            username=f"bench.clinician.{n}",
-            display_name=f"C{n}",
-            password=PASSWORD,
-        )
-        patient = await identity.sign_in_prisoner(device, number, "1234")
-        clinician = await identity.sign_in_staff(
-            f"bench.clinician.{n}", PASSWORD, pyotp.TOTP(secret).now()
-        )
-        people.append(
-            Person(patient_id, clinician_id, patient.access.token, clinician.access.token)
-        )
+        async with gate:
+            patient_id = await identity.create_prisoner(
+                establishment_id=world.est, prison_number=number, display_name=f"B{n}", pin="1234"
+            )
+            clinician_id, secret = await identity.create_staff(
+                role=Role.CLINICIAN,
+                establishment_id=world.est,
+                username=f"bench.clinician.{n}",
+                display_name=f"C{n}",
+                password=PASSWORD,
+            )
+            patient = await identity.sign_in_prisoner(device, number, "1234")
+            clinician = await identity.sign_in_staff(
+                f"bench.clinician.{n}", PASSWORD, pyotp.TOTP(secret).now()
+            )
+        return Person(patient_id, clinician_id, patient.access.token, clinician.access.token)
+
+    people = list(await asyncio.gather(*(one(n) for n in range(count))))
     await asyncio.to_thread(
         path.write_text, json.dumps([[p.patient_id, p.clinician_id] for p in people])
     )
@@ -460,8 +485,28 @@ async def main(
 
         if "two" not in phases:
             return _summary(results, counts, quick, before) if before else results
+        # A Redis of the bench's own, on the nodes' core: its CPU is measured, and
+        # the shared one (other people's tests) neither disturbs nor is disturbed.
+        redis_port = free_tcp_port()
+        redis = await asyncio.create_subprocess_exec(
+            "taskset",
+            "-c",
+            SERVER_CPUS,
+            "redis-server",
+            "--port",
+            str(redis_port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        await _wait_redis(redis_port)
         cluster = await create_cluster(
-            Path(tmp) / "two", redis_url="redis://127.0.0.1:6379/0", env=limits
+            Path(tmp) / "two", redis_url=f"redis://127.0.0.1:{redis_port}/0", env=limits
         )
         try:
             world = await cluster.seed(SecretHasher(time_cost=1, memory_cost=1024))
@@ -469,17 +514,33 @@ async def main(
             people_file = Path(tmp) / "people-two.json"
             people = await sign_in_people(cluster, max(two_counts), people_file)
             bench_env = {"BENCH_PEOPLE": str(people_file), "BENCH_ESTABLISHMENT": world.est}
+            if os.environ.get("BENCH_CODE_DIR"):  # the two nodes on another revision's code
+                bench_env["BENCH_CODE_DIR"] = os.environ["BENCH_CODE_DIR"]
             serve = [sys.executable, str(HERE), "--serve"]
             a = await cluster.start_node("a", cpus=SERVER_CPUS, command=serve, **bench_env)
             b = await cluster.start_node("b", cpus=SERVER_CPUS, command=serve, **bench_env)
             two = Target(
-                "two nodes", [a.process.pid, b.process.pid], a.ws_url, b.ws_url, bare=False
+                "two nodes",
+                [a.process.pid, b.process.pid],
+                a.ws_url,
+                b.ws_url,
+                bare=False,
+                redis_pid=redis.pid,
             )
             results["two_nodes"] = (
-                await measure([two], two_counts, seconds, windows=1, people=people, fixed_at=None)
+                await measure(
+                    [two],
+                    two_counts,
+                    seconds,
+                    windows=1 if quick else 3,
+                    people=people,
+                    fixed_at=max(two_counts),
+                )
             )[two.label]
         finally:
             await cluster.stop()
+            redis.terminate()
+            await redis.wait()
     return _summary(results, counts, quick, before)
 
 
@@ -523,11 +584,46 @@ def _summary(
         "two_node_msgs_per_s_by_pairs": {
             k: v["msgs_per_s"] for k, v in results["two_nodes"].items()
         },
+        **_two_node_goals(results, top),
         "pairs": max(counts),
         "quick": quick,
         **({"against_before": results["against_before"]} if "against_before" in results else {}),
     }
     return summary
+
+
+def _two_node_goals(results: dict[str, Any], top: str) -> dict[str, Any]:
+    """Issue 19's two-node figures: at the largest P, and at P = 100 (`_p100`)."""
+    out: dict[str, Any] = {}
+    for count, suffix in ((top, ""), ("100", "_p100")):
+        two = results["two_nodes"].get(count)
+        one = results["one_node"].get(count)
+        if two is None or one is None or (suffix and count == top):
+            continue
+        two_us, one_us = two["cpu_us_per_msg"], one["cpu_us_per_msg"]
+        out.update(
+            {
+                f"two_node_cpu_us_per_msg{suffix}": two_us,
+                f"one_node_cpu_us_per_msg{suffix}": one_us,
+                f"ratio{suffix}": round(two_us / one_us, 2) if two_us and one_us else None,
+                f"redis_cpu_us_per_msg{suffix}": two.get("redis_cpu_us_per_msg"),
+                f"p99_ms_two_node{suffix}": two.get("p99_ms"),
+                f"stalled_pairs{suffix}": two["stalled_pairs"],
+            }
+        )
+    return out
+
+
+async def _wait_redis(port: int) -> None:
+    for _ in range(100):
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        return
+    raise RuntimeError("the bench's Redis did not start")
 
 
 if __name__ == "__main__":
@@ -537,6 +633,11 @@ if __name__ == "__main__":
     )
     parser.add_argument(
         "--pairs", default=None, help="comma-separated P values (10,100,1000; quick: 10,100)"
+    )
+    parser.add_argument(
+        "--two-node",
+        action="store_true",
+        help="one node, the bare relay and two nodes on a Redis of the bench's own (the default)",
     )
     parser.add_argument("--phases", default="one,bare,two", help=argparse.SUPPRESS)
     parser.add_argument(

@@ -19,37 +19,33 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from campus.catalogue import Catalogue, Course, Lesson
+from campus.assessments import Assessments
+from campus.catalogue import Course, Lesson
+from campus.certificates import Certificates
 from campus.documents import (
-    CertificateFacts,
     RecordCourse,
     RecordGoal,
-    certificate_pdf,
-    language,
     record_pdf,
 )
-from campus.rules import MODULE, NO_COURSE, NO_LEARNER, Gate, learner_here, require_education
+from campus.learner_base import Enrolment
+from campus.rules import MODULE, NO_COURSE, learner_here, require_education
 from campus.tables import (
-    campus_attempts,
-    campus_courses,
     campus_enrolments,
     campus_goals,
     campus_lessons,
     campus_progress,
 )
-from core.clock import Clock
-from core.db.engine import Database
-from core.db.schema import accounts, establishments
+from core.db.schema import accounts
 from core.errors import Code, ServiceError
-from core.events import Action, AuditRecord, AuditSink
-from core.fields import FieldCipher, SealedField, SubjectCipher
+from core.events import Action
+from core.fields import SealedField
 from core.identity import Principal, Role
 from core.permissions import Permission, require_permission
 
@@ -58,24 +54,6 @@ NO_GOAL = "No such goal."
 GOAL_COLUMN = "campus_goals.goal"
 MAX_GOAL = 300
 MAX_STEP = 100
-
-
-@dataclass(frozen=True)
-class Enrolment:
-    id: str
-    course_id: str
-    course_title: str
-    learner_id: str
-    status: str
-    enrolled_at: datetime
-    completed_at: datetime | None
-    lessons_done: int
-    lessons_total: int
-    best_score: int | None
-
-    @property
-    def lessons_finished(self) -> bool:
-        return self.lessons_done >= self.lessons_total
 
 
 @dataclass(frozen=True)
@@ -100,25 +78,6 @@ class LessonView:
     progress: LessonProgress
     # The lessons of the course in order, to go on to the next.
     next_lesson_id: str | None
-
-
-@dataclass(frozen=True)
-class AssessmentQuestion:
-    id: str
-    text: str
-    choices: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class AttemptResult:
-    score: int
-    right: int
-    total: int
-    passed: bool
-    pass_mark: int
-    # Per question, in order: answered right.
-    marks: tuple[bool, ...]
-    completed: bool
 
 
 @dataclass(frozen=True)
@@ -148,25 +107,9 @@ class LearnerProgress:
     enrolment: Enrolment
 
 
-class Learning:
-    def __init__(
-        self,
-        db: Database,
-        catalogue: Catalogue,
-        *,
-        cipher: FieldCipher,
-        subject_keys: SubjectCipher,
-        clock: Clock,
-        audit: AuditSink,
-        gate: Gate,
-    ) -> None:
-        self._db = db
-        self._catalogue = catalogue
-        self._cipher = cipher
-        self._subject_keys = subject_keys
-        self._clock = clock
-        self._audit = audit
-        self._gate = gate
+class Learning(Assessments, Certificates):
+    """The learner's campus: catalogue, enrolment, lessons and progress, plans and records;
+    the assessment (`Assessments`) and certificates (`Certificates`) are their own modules."""
 
     # ------------------------------------------------------------- catalogue
 
@@ -385,144 +328,6 @@ class Learning:
             )
         return LessonProgress(str(lesson_id), found.step, found.completed_at is not None)
 
-    # ------------------------------------------------------------ assessment
-
-    async def assessment(self, actor: Principal, course_id: object) -> list[AssessmentQuestion]:
-        """The questions without their answers, once every lesson is finished."""
-        require_permission(actor, Permission.CAMPUS_LEARN)
-        async with self._db.connect() as conn:
-            course, enrolment = await self._ready_for_assessment(conn, actor, course_id)
-            questions = await self._catalogue.questions(conn, course.id)
-        await self._gate(actor, MODULE)
-        return [AssessmentQuestion(q.id, q.text, q.choices) for q in questions]
-
-    async def submit(self, actor: Principal, course_id: object, answers: object) -> AttemptResult:
-        """Mark the answers at once; passing with every lesson finished completes the course."""
-        require_permission(actor, Permission.CAMPUS_LEARN)
-        async with self._db.connect() as conn:
-            course, enrolment = await self._ready_for_assessment(conn, actor, course_id)
-            questions = await self._catalogue.questions(conn, course.id)
-        if (
-            not isinstance(answers, list)
-            or len(answers) != len(questions)
-            or any(
-                isinstance(a, bool) or not isinstance(a, int) or not 0 <= a < len(q.choices)
-                for a, q in zip(answers, questions, strict=False)
-            )
-        ):
-            raise ServiceError(
-                Code.INVALID_REQUEST,
-                f"Answer all {len(questions)} questions, each with one of its choices.",
-                extra={"questions": len(questions)},
-            )
-        await self._gate(actor, MODULE)
-        marks = tuple(a == q.answer for a, q in zip(answers, questions, strict=True))
-        right = sum(marks)
-        score = round(100 * right / len(questions))
-        passed = score >= course.pass_mark
-        now = self._clock.now()
-        completed = False
-        async with self._db.begin() as conn:
-            await conn.execute(
-                insert(campus_attempts).values(
-                    id=str(uuid.uuid4()),
-                    enrolment_id=enrolment.id,
-                    score=score,
-                    total=len(questions),
-                    passed=passed,
-                    at=now,
-                )
-            )
-            best = max(score, enrolment.best_score or 0)
-            values: dict[str, Any] = {"best_score": best}
-            if passed:
-                values.update(
-                    status="completed",
-                    completed_at=now,
-                    completed_establishment_id=actor.establishment_id,
-                )
-            result = await conn.execute(
-                update(campus_enrolments)
-                .where(
-                    campus_enrolments.c.id == enrolment.id,
-                    campus_enrolments.c.status == "enrolled",
-                )
-                .values(**values)
-            )
-            completed = passed and result.rowcount == 1
-        await self._record(
-            Action.CAMPUS_ASSESSED,
-            actor,
-            actor.establishment_id,
-            actor.account_id,
-            course=course.id,
-            score=score,
-            passed=passed,
-        )
-        if completed:
-            await self._record(
-                Action.CAMPUS_COMPLETED,
-                actor,
-                actor.establishment_id,
-                actor.account_id,
-                course=course.id,
-                enrolment=enrolment.id,
-                score=score,
-            )
-        return AttemptResult(
-            score, right, len(questions), passed, course.pass_mark, marks, completed
-        )
-
-    # ---------------------------------------------------------- certificates
-
-    async def certificate(
-        self, actor: Principal, course_id: object, learner_id: object = None
-    ) -> tuple[str, bytes]:
-        """The certificate PDF of a completed course (a file name and its bytes): the
-        learner's own, or one of education staff's learners' (logged)."""
-        async with self._db.connect() as conn:
-            learner = await self._learner(conn, actor, learner_id)
-            if not isinstance(course_id, str) or len(course_id) > 64:
-                raise ServiceError(Code.NOT_FOUND, NO_COURSE)
-            enrolment = await self._enrolment_of(conn, learner, course_id)
-            if enrolment is None:
-                raise ServiceError(Code.NOT_FOUND, NO_COURSE)
-            if enrolment.status != "completed" or enrolment.completed_at is None:
-                raise ServiceError(
-                    Code.CONFLICT,
-                    "The certificate comes when the course is completed.",
-                    extra={"reason": "not_completed"},
-                )
-            place = await conn.scalar(
-                select(establishments.c.name)
-                .select_from(campus_enrolments)
-                .join(
-                    establishments,
-                    establishments.c.id == campus_enrolments.c.completed_establishment_id,
-                )
-                .where(campus_enrolments.c.id == enrolment.id)
-            )
-            name, _number, locale = await self._person(conn, learner)
-        if learner != actor.account_id:
-            await self._record(
-                Action.CAMPUS_RECORD_READ,
-                actor,
-                actor.establishment_id,
-                learner,
-                read="certificate",
-                course=enrolment.course_id,
-            )
-        facts = CertificateFacts(
-            learner=name,
-            course=enrolment.course_title,
-            completed_on=enrolment.completed_at.date(),
-            establishment=place or "",
-            score=enrolment.best_score,
-            locale=locale,
-        )
-        data = await asyncio.to_thread(certificate_pdf, facts)
-        return f"certificate-{language(locale)}.pdf", data
-
     # ---------------------------------------------------------------- plans
 
     async def add_goal(
@@ -699,15 +504,6 @@ class Learning:
 
     # --------------------------------------------------------------- helpers
 
-    async def _learner(self, conn: AsyncConnection, actor: Principal, learner_id: object) -> str:
-        if actor.role == Role.PRISONER:
-            require_permission(actor, Permission.CAMPUS_LEARN)
-            if learner_id not in (None, "", actor.account_id):
-                raise ServiceError(Code.NOT_FOUND, NO_LEARNER)
-            return actor.account_id
-        await require_education(conn, actor)
-        return await learner_here(conn, actor, learner_id)
-
     async def _enrolled_lesson(
         self, conn: AsyncConnection, actor: Principal, lesson_id: object
     ) -> tuple[Course, str]:
@@ -733,31 +529,6 @@ class Learning:
         course = await self._catalogue.visible_course(conn, actor, row.course_id)
         return course, str(row.enrolment_id)
 
-    async def _ready_for_assessment(
-        self, conn: AsyncConnection, actor: Principal, course_id: object
-    ) -> tuple[Course, Enrolment]:
-        course = await self._catalogue.visible_course(conn, actor, course_id)
-        enrolment = await self._enrolment_of(conn, actor.account_id, course.id)
-        if enrolment is None:
-            raise ServiceError(Code.NOT_FOUND, NO_COURSE)
-        if enrolment.status == "completed":
-            raise ServiceError(
-                Code.CONFLICT, "You have passed this course already.", extra={"reason": "completed"}
-            )
-        if not enrolment.lessons_finished:
-            raise ServiceError(
-                Code.CONFLICT,
-                "Finish every lesson before the assessment.",
-                extra={"reason": "lessons_left"},
-            )
-        if course.questions == 0:
-            raise ServiceError(
-                Code.CONFLICT,
-                "This course has no assessment yet.",
-                extra={"reason": "no_questions"},
-            )
-        return course, enrolment
-
     async def _steps(
         self, conn: AsyncConnection, enrolment_id: str | None
     ) -> dict[str, LessonProgress]:
@@ -770,96 +541,3 @@ class Learning:
             r.lesson_id: LessonProgress(r.lesson_id, r.step, r.completed_at is not None)
             for r in rows
         }
-
-    async def _enrolment_of(
-        self, conn: AsyncConnection, learner_id: str, course_id: str
-    ) -> Enrolment | None:
-        found = await self._enrolments(conn, learner_id, course_id=course_id)
-        return found[0] if found else None
-
-    async def _enrolments(
-        self, conn: AsyncConnection, learner_id: str, *, course_id: str | None = None
-    ) -> list[Enrolment]:
-        total = (
-            select(func.count())
-            .select_from(campus_lessons)
-            .where(campus_lessons.c.course_id == campus_enrolments.c.course_id)
-            .scalar_subquery()
-        )
-        done = (
-            select(func.count())
-            .select_from(campus_progress)
-            .where(
-                campus_progress.c.enrolment_id == campus_enrolments.c.id,
-                campus_progress.c.completed_at.is_not(None),
-            )
-            .scalar_subquery()
-        )
-        query = (
-            select(
-                campus_enrolments,
-                campus_courses.c.title,
-                total.label("lessons_total"),
-                done.label("lessons_done"),
-            )
-            .join(campus_courses, campus_courses.c.id == campus_enrolments.c.course_id)
-            .where(campus_enrolments.c.learner_id == learner_id)
-            .order_by(campus_enrolments.c.enrolled_at, campus_enrolments.c.id)
-        )
-        if course_id is not None:
-            query = query.where(campus_enrolments.c.course_id == course_id)
-        return [
-            Enrolment(
-                r.id,
-                r.course_id,
-                r.title,
-                r.learner_id,
-                r.status,
-                r.enrolled_at,
-                r.completed_at,
-                int(r.lessons_done),
-                int(r.lessons_total),
-                r.best_score,
-            )
-            for r in await conn.execute(query)
-        ]
-
-    async def _person(self, conn: AsyncConnection, learner_id: str) -> tuple[str, str | None, str]:
-        row = (
-            await conn.execute(
-                select(
-                    accounts.c.display_name_enc, accounts.c.prison_number_enc, accounts.c.locale
-                ).where(accounts.c.id == learner_id)
-            )
-        ).one()
-        name = self._cipher.decrypt(row.display_name_enc, row=learner_id, column="display_name")
-        number = (
-            None
-            if row.prison_number_enc is None
-            else self._cipher.decrypt(row.prison_number_enc, row=learner_id, column="prison_number")
-        )
-        return name, number, row.locale or "en"
-
-    async def _where(self, conn: AsyncConnection, learner_id: str) -> str | None:
-        found = await conn.scalar(
-            select(accounts.c.establishment_id).where(accounts.c.id == learner_id)
-        )
-        return None if found is None else str(found)
-
-    async def _record(
-        self,
-        action: Action,
-        actor: Principal,
-        establishment: str | None,
-        subject: str,
-        **details: Any,
-    ) -> None:
-        await self._audit.append(
-            AuditRecord(
-                action=action,
-                actor=actor.account_id,
-                establishment=establishment,
-                subject=subject,
-                details=details,
-            )
-        )

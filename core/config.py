@@ -6,6 +6,7 @@ wrapped in `Secret`, whose repr is masked, so a settings object can be logged.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -82,6 +83,13 @@ class Settings:
     ws_max_per_identity: int = 4
     ws_replay_messages: int = 256
     ws_fast_path: str = "auto"
+    ws_connect_per_identity: int = 20
+    """Connections one account may open on a node in a minute, that many at once."""
+    ws_connect_per_address: int = 2000
+    """Connections one client address may open on a node in a minute, that many at once:
+    generous, since a prison's devices reach us from one address."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks of the proxies whose X-Forwarded-For names the client."""
     """`auto`: the one-node fast path when aiohttp's internals fit it (web/ws_fast.py); `off`."""
     # the job runner (docs/jobs.md)
     job_workers: int = 4
@@ -172,6 +180,13 @@ class Settings:
                 "WS_REPLAY_MESSAGES", 256, minimum=16, maximum=100_000
             ),
             ws_fast_path=reader.choice("WS_FAST_PATH", "AUTO", ("AUTO", "OFF")).lower(),
+            ws_connect_per_identity=reader.integer(
+                "WS_CONNECT_PER_IDENTITY", 20, minimum=1, maximum=100_000
+            ),
+            ws_connect_per_address=reader.integer(
+                "WS_CONNECT_PER_ADDRESS", 2000, minimum=1, maximum=1_000_000
+            ),
+            trusted_proxies=reader.networks("TRUSTED_PROXIES"),
             job_workers=reader.integer("JOB_WORKERS", 4, minimum=0, maximum=64),
             job_poll_ms=reader.integer("JOB_POLL_MS", 1000, minimum=10, maximum=60_000),
             job_lease_seconds=reader.integer("JOB_LEASE_SECONDS", 60, minimum=2, maximum=3600),
@@ -303,6 +318,19 @@ class _Reader:
             if url.split(":", 1)[0] not in ("turn", "turns", "stun"):
                 raise self._fail(name, f"{url!r} is not a turn:, turns: or stun: URL")
         return urls
+
+    def networks(self, name: str) -> tuple[str, ...]:
+        """Comma-separated addresses or networks (`10.0.0.5`, `10.0.0.0/24`, `::1`)."""
+        raw = self._raw(name)
+        if raw is None or not raw.strip():
+            return ()
+        result = []
+        for item in raw.split(","):
+            try:
+                result.append(str(ipaddress.ip_network(item.strip(), strict=False)))
+            except ValueError:
+                raise self._fail(name, f"{item.strip()!r} is not an address or network") from None
+        return tuple(result)
 
     def origins(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
         raw = self._raw(name)

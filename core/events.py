@@ -21,6 +21,10 @@ class Action(StrEnum):
     REFRESH_REUSED = "refresh_reused"
     ACCOUNT_CREATED = "account_created"
     ACCOUNT_DISABLED = "account_disabled"
+    # community accounts (core/identity/community.py): codes given at release, claimed once
+    COMMUNITY_CODE_ISSUED = "community_code_issued"
+    COMMUNITY_CLAIMED = "community_claimed"
+    COMMUNITY_CLAIM_FAILED = "community_claim_failed"
     DEVICE_ENROLMENT_STARTED = "device_enrolment_started"
     DEVICE_ENROLLED = "device_enrolled"
     DEVICE_REVOKED = "device_revoked"

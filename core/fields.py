@@ -109,6 +109,12 @@ class SubjectCipher(Protocol):
         """Several (column, row, text) of one subject with one key look-up: a batch."""
         ...
 
+    async def seal_subjects(
+        self, conn: AsyncConnection, fields: Sequence[tuple[str, str, str, str]]
+    ) -> list[bytes]:
+        """Several subjects' (subject, column, row, text) with one key look-up for them all."""
+        ...
+
     async def seal_bytes(
         self, conn: AsyncConnection, subject: str, *, column: str, row: str, data: bytes
     ) -> bytes: ...

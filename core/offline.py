@@ -11,7 +11,10 @@ changed. The device never needs to decrypt what it queued.
 
 Each kind of item (questionnaire answers; later exercise answers, lesson
 progress) registers a `SyncKind` that checks an item and stores a batch of
-them in the batch's one transaction. What `sync` adds around the kinds:
+them in the batch's transaction. Batches that arrive together share one
+transaction (group commit, `_write_group`): a batch that cannot go with the
+others is taken out and gets its own answer, so it never fails them. What
+`sync` adds around the kinds:
 
 - idempotence: every client id gets a receipt (`sync_receipts`, unique id);
   a replay answers from the receipt and changes nothing, in any order;
@@ -27,12 +30,14 @@ Lives in `core` so that every module (campus too) can register a kind.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
 import hmac
 import json
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -115,7 +120,11 @@ class Outcome:
 
 
 class SyncKind(Protocol):
-    """A kind of queued item, registered with `OfflineSync.register`."""
+    """A kind of queued item, registered with `OfflineSync.register`.
+
+    A kind may also define `async store_many(conn, parts, now)`, `parts` being
+    (person, items as for `store`) for everyone in a shared transaction: then it is
+    called once per group instead of `store` once per person."""
 
     module: str
     """The module whose lockdown suspension stops this kind (`require_open`)."""
@@ -150,6 +159,27 @@ class SyncKind(Protocol):
 
 class _Raced(Exception):
     """Another request claimed one of the batch's ids or slots between our read and write."""
+
+
+class _Refused(Exception):
+    """Batches of a group that the store showed are refused (an id another person sent)."""
+
+    def __init__(self, errors: list[tuple[_Batch, ServiceError]]) -> None:
+        super().__init__("refused")
+        self.errors = errors
+
+
+@dataclass
+class _Batch:
+    """One request's batch, opened and checked, waiting for a writer."""
+
+    actor: Principal
+    items: list[Item]
+    candidates: list[Item]
+    checked: dict[str, Any]
+    refused: dict[str, dict[str, Any]]
+    summaries: dict[str, dict[str, Any]]
+    done: asyncio.Future[list[Outcome]]
 
 
 def _refuse(detail: str) -> ServiceError:
@@ -194,7 +224,13 @@ class OfflineSync:
         clock: Clock,
         audit: AuditSink,
         require_open: Gate,
+        writers: int = 4,
+        group_items: int = 2_000,
+        window: float = 0.0,
     ) -> None:
+        """`writers` transactions at most at once; each writes every batch waiting when
+        it starts, up to `group_items` items (a batch is never split). `window` is how
+        long a writer that found nothing running waits for others to join it."""
         self._db = db
         self._secret = secret
         self._subject_keys = subject_keys
@@ -202,6 +238,12 @@ class OfflineSync:
         self._audit = audit
         self._require_open = require_open
         self._kinds: dict[str, SyncKind] = {}
+        self._writers = writers
+        self._group_items = group_items
+        self._window = window
+        self._pending: deque[_Batch] = deque()
+        self._writing = 0
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def register(self, kind: str, handler: SyncKind) -> None:
         """At start-up only; a kind name is at most 32 characters."""
@@ -241,6 +283,9 @@ class OfflineSync:
         Refused whole, with nothing changed: a malformed batch (400), an item that
         does not open with this person's key or an id another person sent (409), a
         suspended module (423).
+
+        Opening and checking happen here, in the request; the writing joins whatever
+        other batches are waiting at that moment, in one transaction (`_Writer`).
         """
         key = self.key_for(actor)
         if not isinstance(raw_items, list) or not 0 < len(raw_items) <= MAX_BATCH:
@@ -263,105 +308,218 @@ class OfflineSync:
                 checked[item.client_id] = self._kinds[item.kind].check(actor, item)
             except ServiceError as error:
                 refused[item.client_id] = {"code": error.code.slug, "detail": error.detail or ""}
-        for attempt in range(3):
-            try:
-                return await self._apply(actor, items, checked, refused)
-            except _Raced:
-                if attempt == 2:
-                    raise ServiceError(Code.CONFLICT, "Try again.") from None
-        raise AssertionError("unreachable")
+        candidates = [i for i in items if i.client_id not in refused]
+        batch = _Batch(
+            actor=actor,
+            items=items,
+            candidates=candidates,
+            checked=checked,
+            refused=refused,
+            summaries={
+                i.client_id: self._kinds[i.kind].summary(checked[i.client_id]) for i in candidates
+            },
+            done=asyncio.get_running_loop().create_future(),
+        )
+        self._pending.append(batch)
+        if self._writing < self._writers:
+            self._writing += 1
+            task = asyncio.create_task(self._write())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        # Shielded: a request that goes away does not take the group's result with it.
+        return await asyncio.shield(batch.done)
 
-    async def _apply(
-        self,
-        actor: Principal,
-        items: list[Item],
-        checked: dict[str, Any],
-        refused: dict[str, dict[str, Any]],
-    ) -> list[Outcome]:
-        """Claim first, look later: the batch's receipts go in with one insert ... on
+    async def _write(self) -> None:
+        """One writer: takes every batch waiting (up to `group_items` items) and writes
+        them together, until none waits. At most `writers` of these run at once."""
+        try:
+            if self._window:
+                await asyncio.sleep(self._window)
+            while self._pending:
+                group: list[_Batch] = []
+                size = 0
+                while self._pending and (
+                    not group or size + len(self._pending[0].candidates) <= self._group_items
+                ):
+                    batch = self._pending.popleft()
+                    group.append(batch)
+                    size += len(batch.candidates)
+                try:
+                    await self._write_group(group)
+                except BaseException as error:  # pragma: no cover - a bug, not bad input
+                    for batch in group:
+                        if not batch.done.done():
+                            batch.done.set_exception(error)
+                    if not isinstance(error, Exception):
+                        raise
+        finally:
+            self._writing -= 1
+
+    async def _write_group(self, group: list[_Batch]) -> None:
+        """Write the group in one transaction; a batch that cannot go with the others
+        (another person's id, a slot raced, anything its kind's store raised) is taken
+        out and written alone, so that it gets its own answer and the others land.
+
+        A batch refused for a reason the database showed (an id another person sent)
+        gets that refusal at once and the rest are tried again without it; any other
+        failure of a shared transaction sends every batch of it on alone, where a race
+        is tried three times, as before, and an error reaches only its own request."""
+        attempts = 0
+        while group:
+            attempts += 1
+            try:
+                await self._apply(group)
+                return
+            except _Refused as refused:
+                for batch, error in refused.errors:
+                    batch.done.set_exception(error)
+                group = [b for b in group if not b.done.done()]
+                if attempts < 3:
+                    continue
+            except _Raced:
+                if len(group) == 1 and attempts < 3:
+                    continue
+                if len(group) == 1:
+                    group[0].done.set_exception(ServiceError(Code.CONFLICT, "Try again."))
+                    return
+            except Exception as error:
+                if len(group) == 1:
+                    group[0].done.set_exception(error)
+                    return
+            for batch in group:
+                await self._write_group([batch])
+            return
+
+    async def _apply(self, group: list[_Batch]) -> None:
+        """Claim first, look later: the group's receipts go in with one insert ... on
         conflict do nothing, and only ids that were not claimed (a replay, another
-        person's id, a slot already held) cost a look-up."""
-        owner = actor.account_id
+        person's id, a slot already held) cost a look-up. Each kind stores the group's
+        new items (`store_many`, or `store` per person), then after the commit each
+        batch's audit events follow and its request gets its outcomes."""
         now = self._clock.now()
         r = sync_receipts.c
-        outcomes: dict[str, Outcome] = {}
-        candidates = [i for i in items if i.client_id not in refused]
-        refs = {i.client_id: str(uuid.uuid4()) for i in candidates}
-        summaries = {
-            i.client_id: self._kinds[i.kind].summary(checked[i.client_id]) for i in candidates
-        }
-        stored: dict[str, list[tuple[Item, str, dict[str, Any]]]] = {}
-        conflicts: list[tuple[Item, str]] = []
+        refs = {i.client_id: str(uuid.uuid4()) for b in group for i in b.candidates}
+        outcomes: list[dict[str, Outcome]] = [{} for _ in group]
+        conflicts: list[list[tuple[Item, str]]] = [[] for _ in group]
+        stored: list[dict[str, list[tuple[Item, str, dict[str, Any]]]]] = [{} for _ in group]
         try:
             async with self._db.begin() as conn:
                 claimed = await self._claim(
                     conn,
                     [
                         self._receipt(
-                            owner, i, "stored", refs[i.client_id], summaries[i.client_id], now
+                            b.actor.account_id,
+                            i,
+                            "stored",
+                            refs[i.client_id],
+                            b.summaries[i.client_id],
+                            now,
                         )
-                        for i in candidates
+                        for b in group
+                        for i in b.candidates
                     ],
                 )
-                lost = [i for i in candidates if i.client_id not in claimed]
-                if lost:
+                lost = [[i for i in b.candidates if i.client_id not in claimed] for b in group]
+                if any(lost):
                     earlier = {
                         row.client_id: row
                         for row in await conn.execute(
                             select(r.client_id, r.owner_id, r.status, r.summary).where(
-                                r.client_id.in_([i.client_id for i in lost])
+                                r.client_id.in_([i.client_id for mine in lost for i in mine])
                             )
                         )
                     }
-                    if any(row.owner_id != owner for row in earlier.values()):
-                        raise _not_yours()
-                    for cid, row in earlier.items():
-                        status = "conflict" if row.status == "conflict" else "replayed"
-                        outcomes[cid] = Outcome(cid, status, json.loads(row.summary))
-                    held = await self._held_slots(
-                        conn, owner, [i for i in lost if i.client_id not in earlier]
-                    )
-                    for item in lost:
-                        if item.client_id in earlier:
-                            continue
-                        kept = held.get((item.kind, item.slot or ""))
-                        if kept is None or kept == item.client_id:
-                            raise _Raced()
-                        conflicts.append((item, kept))
-                        outcomes[item.client_id] = Outcome(
-                            item.client_id, "conflict", {"kept": kept}
+                    refused = [
+                        (b, _not_yours())
+                        for b, mine in zip(group, lost, strict=True)
+                        if any(
+                            i.client_id in earlier
+                            and earlier[i.client_id].owner_id != b.actor.account_id
+                            for i in mine
                         )
-                    await self._set_aside(conn, owner, conflicts, now)
-                winners = [i for i in candidates if i.client_id in claimed]
-                for kind in sorted({i.kind for i in winners}):
-                    mine = [i for i in winners if i.kind == kind]
-                    await self._kinds[kind].store(
+                    ]
+                    if refused:
+                        raise _Refused(refused)
+                    held = await self._held_slots(
                         conn,
-                        actor,
-                        [(i, checked[i.client_id], refs[i.client_id]) for i in mine],
-                        now,
+                        [
+                            (b.actor.account_id, i)
+                            for b, mine in zip(group, lost, strict=True)
+                            for i in mine
+                            if i.client_id not in earlier
+                        ],
                     )
+                    for n, (b, mine) in enumerate(zip(group, lost, strict=True)):
+                        owner = b.actor.account_id
+                        for item in mine:
+                            cid = item.client_id
+                            row = earlier.get(cid)
+                            if row is not None:
+                                status = "conflict" if row.status == "conflict" else "replayed"
+                                outcomes[n][cid] = Outcome(cid, status, json.loads(row.summary))
+                                continue
+                            kept = held.get((owner, item.kind, item.slot or ""))
+                            if kept is None or kept == cid:
+                                raise _Raced()
+                            conflicts[n].append((item, kept))
+                            outcomes[n][cid] = Outcome(cid, "conflict", {"kept": kept})
+                        await self._set_aside(conn, owner, conflicts[n], now)
+                winners = [[i for i in b.candidates if i.client_id in claimed] for b in group]
+                for kind in sorted({i.kind for mine in winners for i in mine}):
+                    handler = self._kinds[kind]
+                    parts = [
+                        (
+                            b.actor,
+                            [(i, b.checked[i.client_id], refs[i.client_id]) for i in mine],
+                        )
+                        for b, mine in zip(
+                            group, ([i for i in m if i.kind == kind] for m in winners), strict=True
+                        )
+                        if mine
+                    ]
+                    store_many = getattr(handler, "store_many", None)
+                    if store_many is not None:
+                        await store_many(conn, parts, now)
+                    else:
+                        for actor, part in parts:
+                            await handler.store(conn, actor, part, now)
+                for n, (b, mine) in enumerate(zip(group, winners, strict=True)):
                     for item in mine:
                         cid = item.client_id
-                        stored.setdefault(kind, []).append((item, refs[cid], summaries[cid]))
-                        outcomes[cid] = Outcome(cid, "stored", summaries[cid])
+                        summary = b.summaries[cid]
+                        stored[n].setdefault(item.kind, []).append((item, refs[cid], summary))
+                        outcomes[n][cid] = Outcome(cid, "stored", summary)
         except IntegrityError:
             raise _Raced() from None
+        for n, b in enumerate(group):
+            try:
+                await self._announce(b.actor, stored[n], conflicts[n])
+            except Exception as error:
+                b.done.set_exception(error)
+                continue
+            for cid, summary in b.refused.items():
+                outcomes[n][cid] = Outcome(cid, "refused", summary)
+            b.done.set_result([outcomes[n][i.client_id] for i in b.items])
+
+    async def _announce(
+        self,
+        actor: Principal,
+        stored: dict[str, list[tuple[Item, str, dict[str, Any]]]],
+        conflicts: list[tuple[Item, str]],
+    ) -> None:
+        """After the commit: the kinds' own events, and one per conflict."""
         for kind, done in stored.items():
             await self._kinds[kind].after(actor, done)
         for item, kept in conflicts:
             await self._audit.append(
                 AuditRecord(
                     action=Action.SYNC_CONFLICT,
-                    actor=owner,
+                    actor=actor.account_id,
                     establishment=actor.establishment_id,
-                    subject=owner,
+                    subject=actor.account_id,
                     details={"kind": item.kind, "client_id": item.client_id, "kept": kept},
                 )
             )
-        for cid, summary in refused.items():
-            outcomes[cid] = Outcome(cid, "refused", summary)
-        return [outcomes[i.client_id] for i in items]
 
     @staticmethod
     def _receipt(
@@ -419,20 +577,20 @@ class OfflineSync:
             )
 
     async def _held_slots(
-        self, conn: AsyncConnection, owner: str, items: list[Item]
-    ) -> dict[tuple[str, str], str]:
-        """Who holds each item's slot now (the batch's own winners included: they are
-        claimed in this transaction)."""
-        wanted = {(i.kind, i.slot) for i in items if i.slot is not None}
+        self, conn: AsyncConnection, items: list[tuple[str, Item]]
+    ) -> dict[tuple[str, str, str], str]:
+        """Who holds each (owner, item)'s slot now (the group's own winners included:
+        they are claimed in this transaction)."""
+        wanted = {(owner, i.kind, i.slot) for owner, i in items if i.slot is not None}
         if not wanted:
             return {}
         r = sync_receipts.c
         rows = await conn.execute(
-            select(r.kind, r.slot, r.client_id).where(
-                and_(r.owner_id == owner, tuple_(r.kind, r.slot).in_(sorted(wanted)))
+            select(r.owner_id, r.kind, r.slot, r.client_id).where(
+                tuple_(r.owner_id, r.kind, r.slot).in_(sorted(wanted))
             )
         )
-        return {(row.kind, row.slot): row.client_id for row in rows}
+        return {(row.owner_id, row.kind, row.slot): row.client_id for row in rows}
 
     async def _claim(self, conn: AsyncConnection, receipts: list[dict[str, Any]]) -> set[str]:
         """The receipts in one executemany (sent by the driver as multi-row inserts); the

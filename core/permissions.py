@@ -175,6 +175,9 @@ class Permission(StrEnum):
     CAMPUS_TEACH = "campus.teach"
     # Approve or refuse an uploaded lesson file (never one's own upload).
     CAMPUS_APPROVE = "campus.approve"
+    # One's own learning record (JSON and PDF) and certificates: prisoners, and former
+    # prisoners through their community account.
+    LEARNING_RECORD_OWN = "learning_record.own"
     # Consult recordings (media/recordings.py): play those of one's own patients (clinicians)
     # or the establishment's (healthcare managers), each viewing logged; never officers or admins.
     RECORDINGS_PLAY = "recordings.play"
@@ -243,6 +246,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.SHOP_ORDER,
                 P.VISITS_BOOK,
                 P.CAMPUS_LEARN,
+                P.LEARNING_RECORD_OWN,
             }
         ),
         Role.CLINICIAN: frozenset(
@@ -398,6 +402,11 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
                 P.CAMPUS_APPROVE,
             }
         ),
+        # A former prisoner's community account (core/identity/community.py): carry on the
+        # programmes they were on and download their learning record and certificates.
+        # No kiosk, no consults, no establishment, no questionnaires (a risk answer would
+        # alert a prison's duty healthcare team that no longer looks after them).
+        Role.COMMUNITY: frozenset(_EVERYONE | {P.PROGRAMMES_TAKE, P.LEARNING_RECORD_OWN}),
     }
 )
 

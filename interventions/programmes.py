@@ -190,11 +190,16 @@ class Programmes:
     # ------------------------------------------------------------ catalogue
 
     async def mine(self, actor: Principal) -> tuple[list[Progress], list[Programme]]:
-        """A prisoner's programmes with their progress, and those they may enrol on."""
+        """A prisoner's programmes with their progress, and those they may enrol on.
+
+        A former prisoner's community account carries on the programmes they were on;
+        it joins no new ones (those are an establishment's to offer)."""
         self._prisoner(actor)
         async with self._db.connect() as conn:
             progress = await progress_of(conn, [actor.account_id])
             own = progress.get(actor.account_id, [])
+            if actor.role == Role.COMMUNITY:
+                return own, []
             taken = {x.programme.id for x in own}
             joinable = await programme_rows(
                 conn, and_(offered(actor.establishment_id), programmes.c.self_enrol)
@@ -203,12 +208,21 @@ class Programmes:
 
     @staticmethod
     def _prisoner(actor: Principal) -> None:
+        """A prisoner in an establishment, or a former prisoner's community account
+        (no establishment: core/identity/community.py)."""
         require_permission(actor, Permission.PROGRAMMES_TAKE)
+        if actor.role == Role.COMMUNITY:
+            return
         if actor.role != Role.PRISONER or actor.establishment_id is None:
             raise ServiceError(Code.FORBIDDEN)
 
     async def enrol_self(self, actor: Principal, programme_id: Any) -> Progress:
         self._prisoner(actor)
+        if actor.role == Role.COMMUNITY:
+            raise ServiceError(
+                Code.FORBIDDEN,
+                "New programmes are joined in custody; you can carry on the ones you are on.",
+            )
         await self._require_open(actor, MODULE)
         try:
             async with self._db.begin() as conn:

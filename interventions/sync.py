@@ -23,14 +23,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.errors import Code, ServiceError
 from core.events import Action, AuditRecord, AuditSink
 from core.fields import SubjectCipher
 from core.identity import Principal, Role
-from core.jobs import insert_job
+from core.jobs import insert_job, insert_jobs
 from core.offline import Item
 from core.permissions import Permission, require_permission
 from interventions.instruments import Result, score
@@ -108,61 +108,77 @@ class QueuedAnswers:
         items: Sequence[tuple[Item, Any, str]],
         now: datetime,
     ) -> None:
-        prisoner, est = actor.account_id, actor.establishment_id
-        # One key look-up for the batch: the answers, then any free text, sealed together.
-        fields = [(ANSWERS, ref, checked.answers) for _, checked, ref in items]
-        fields += [(COMMENT, ref, c.comment) for _, c, ref in items if c.comment is not None]
-        sealed = dict(
-            zip(
-                ((column, row) for column, row, _ in fields),
-                await self._subject_keys.seal_many(conn, prisoner, fields),
-                strict=True,
-            )
-        )
+        await self.store_many(conn, [(actor, items)], now)
+
+    async def store_many(
+        self,
+        conn: AsyncConnection,
+        parts: Sequence[tuple[Principal, Sequence[tuple[Item, Any, str]]]],
+        now: datetime,
+    ) -> None:
+        """Several people's batches in the sync's one transaction: one look-up for all
+        their keys, then one multi-row insert per table for them all."""
+        # One key look-up for everyone in the group: the answers, and any free text.
+        fields = [
+            (actor.account_id, ANSWERS, ref, checked.answers)
+            for actor, items in parts
+            for _, checked, ref in items
+        ]
+        fields += [
+            (actor.account_id, COMMENT, ref, c.comment)
+            for actor, items in parts
+            for _, c, ref in items
+            if c.comment is not None
+        ]
+        blobs = await self._subject_keys.seal_subjects(conn, fields) if fields else []
+        sealed = {
+            (column, row): blob for (_, column, row, _), blob in zip(fields, blobs, strict=True)
+        }
         rows: list[dict[str, Any]] = []
         alerts: list[dict[str, Any]] = []
-        for item, checked, response_id in items:
-            result: Result = checked.result
-            rows.append(
-                {
-                    "id": response_id,
-                    "establishment_id": est,
-                    "prisoner_id": prisoner,
-                    "kind": result.kind.value,
-                    "substance": result.substance,
-                    "score": result.score,
-                    "band": result.band,
-                    "answers_enc": sealed[(ANSWERS, response_id)],
-                    "comment_enc": sealed.get((COMMENT, response_id)),
-                    "client_id": item.client_id,
-                    "submitted_at": now,
-                }
-            )
-            if result.risk_items:
-                alerts.append(
+        for actor, items in parts:
+            prisoner, est = actor.account_id, actor.establishment_id
+            for item, checked, response_id in items:
+                result: Result = checked.result
+                rows.append(
                     {
-                        "id": str(uuid.uuid4()),
-                        "response_id": response_id,
+                        "id": response_id,
                         "establishment_id": est,
                         "prisoner_id": prisoner,
-                        "created_at": now,
+                        "kind": result.kind.value,
+                        "substance": result.substance,
+                        "score": result.score,
+                        "band": result.band,
+                        "answers_enc": sealed[(ANSWERS, response_id)],
+                        "comment_enc": sealed.get((COMMENT, response_id)),
+                        "client_id": item.client_id,
+                        "submitted_at": now,
                     }
                 )
+                if result.risk_items:
+                    alerts.append(
+                        {
+                            "id": str(uuid.uuid4()),
+                            "response_id": response_id,
+                            "establishment_id": est,
+                            "prisoner_id": prisoner,
+                            "created_at": now,
+                        }
+                    )
+        if not rows:
+            return
         # executemany: one compiled statement, sent by the driver as multi-row inserts.
         await conn.execute(insert(questionnaire_responses), rows)
         if alerts:
             await conn.execute(insert(risk_alerts), alerts)
-            for alert in alerts:
-                # No dedupe key: the alert is new in this very transaction, so its job
-                # cannot exist yet (and a key costs a second statement).
-                await insert_job(
-                    conn,
-                    ESCALATE_JOB,
-                    {"alert": alert["id"]},
-                    due_at=now + ESCALATE_AFTER,
-                    now=now,
-                )
-        await _move_plans(conn, prisoner, {row["kind"] for row in rows}, now)
+            # No dedupe keys: the alerts are new in this very transaction, so their jobs
+            # cannot exist yet.
+            await insert_jobs(
+                conn,
+                [(ESCALATE_JOB, {"alert": a["id"]}, now + ESCALATE_AFTER) for a in alerts],
+                now=now,
+            )
+        await _move_plans(conn, {(row["prisoner_id"], row["kind"]) for row in rows}, now)
 
     async def after(
         self, actor: Principal, stored: Sequence[tuple[Item, str, dict[str, Any]]]
@@ -198,12 +214,13 @@ class QueuedAnswers:
         await asyncio.gather(*(self._audit.append(r) for r in records))
 
 
-async def _move_plans(conn: AsyncConnection, prisoner: str, kinds: set[str], now: datetime) -> None:
-    """As `Questionnaires._move_plan`, for every kind in the batch with one look-up: an
-    answer is the check it was due for, so the next is `every_days` on (with its job)."""
+async def _move_plans(conn: AsyncConnection, answered: set[tuple[str, str]], now: datetime) -> None:
+    """As `Questionnaires._move_plan`, for every (prisoner, kind) the group answered, with
+    one look-up: an answer is the check it was due for, so the next is `every_days` on
+    (with its job)."""
     p = questionnaire_plans.c
     rows = await conn.execute(
-        select(p.id, p.every_days).where(and_(p.prisoner_id == prisoner, p.kind.in_(sorted(kinds))))
+        select(p.id, p.every_days).where(tuple_(p.prisoner_id, p.kind).in_(sorted(answered)))
     )
     for row in list(rows):
         due = now + timedelta(days=row.every_days)

@@ -77,6 +77,9 @@ class Released:
     steps: Mapping[str, Any] = field(default_factory=dict)
     """What each registered step put in its summary (the kiosk's payout and receipt
     number, say): pence, counts and ids, for the officer's page and the letter."""
+    handout: Mapping[str, Any] = field(default_factory=dict)
+    """What the steps give the person only (the community account's claim code): for
+    the officer's page and the letter, never the audit log."""
 
 
 async def account_locale(conn: Any, account_id: str) -> str:
@@ -118,7 +121,7 @@ class Release(Lockdowns, Consents):
             await then()
         closed: int = ctx.summary["closed"]
         steps = {name: ctx.summary[name] for name, _ in self.release_steps}
-        return Released(closed, locale, fates, steps)
+        return Released(closed, locale, fates, steps, dict(ctx.handout))
 
     async def _release_account(self, ctx: ReleaseContext) -> None:
         disabled = await ctx.conn.execute(

@@ -10,7 +10,9 @@ whole release back, so a prisoner is released completely or not at all.
 
 A step writes through `ctx.conn`, puts what it did in `ctx.summary` (counts and
 ids, never words: the summary goes to the audit log), and may ask for work after
-the commit with `ctx.after_commit` (telling other nodes, say). The built-in steps
+the commit with `ctx.after_commit` (telling other nodes, say). What only the person
+may know (a one-time code for them) goes in `ctx.handout`: returned with the release,
+never audited. The built-in steps
 are not held here (they are the service's own, run first), but their names are
 listed first in `names`, so an admin page can show the whole sequence.
 
@@ -46,6 +48,9 @@ class ReleaseContext:
     now: datetime
     summary: dict[str, Any] = field(default_factory=dict)
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    handout: dict[str, Any] = field(default_factory=dict)
+    """What the officer hands the person and nobody else may keep (the community
+    account's claim code): returned in the release's answer, never audited or logged."""
 
 
 @dataclass

@@ -37,8 +37,10 @@ class Limits:
     flood_strikes: int = 20
 
 
-@dataclass
+@dataclass(slots=True)
 class Connection:
+    """Slotted: a node holds thousands (each one's dict cost more than its fields)."""
+
     transport: Transport
     limits: Limits
     id: str = field(default_factory=lambda: uuid.uuid4().hex)

@@ -86,6 +86,10 @@ class ErrorCode(Enum):
     REAUTH_REFUSED = ("reauth_refused", "The new token is not valid for this connection.")
     UNAVAILABLE = ("unavailable", "The service cannot do that now. Try again.")
     VIDEO_REQUIRED = ("video_required", "This consult needs video: it cannot go audio only.")
+    TOO_MANY_CONNECTIONS = (
+        "too_many_connections",
+        "Too many connections in a short time. Wait retry_after_s seconds, then connect again.",
+    )
     TEST_CALL_REFUSED = ("test_call_refused", "You cannot start a test call now.")
     NOT_TESTING = ("not_testing", "There is no test call in progress.")
     RECORDING_REFUSED = ("recording_refused", "This consult cannot be recorded now.")
@@ -109,6 +113,7 @@ class SignallingError(Exception):
         field: str | None = None,
         reason: str | None = None,
         close: Close | None = None,
+        retry_after_s: int | None = None,
         debug_context: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(code.slug)
@@ -116,6 +121,7 @@ class SignallingError(Exception):
         self.field = field
         self.reason = reason
         self.close = close
+        self.retry_after_s = retry_after_s
         self.debug_context = debug_context or {}
 
     def __repr__(self) -> str:
@@ -132,6 +138,8 @@ class SignallingError(Exception):
             body["field"] = self.field
         if self.reason is not None:
             body["reason"] = self.reason
+        if self.retry_after_s is not None:
+            body["retry_after_s"] = self.retry_after_s
         if ref is not None:
             body["ref"] = ref
         return body

@@ -35,6 +35,7 @@ from core.db.engine import is_unavailable
 from core.errors import ServiceError
 from core.events import AuditRecord, AuditSink
 from core.identity import Role
+from signalling.auth_batch import BatchedAuthenticator
 from signalling.bus.base import Bus, Subscription
 from signalling.call_quality import CallQuality
 from signalling.call_recording import CallRecording, RecordingServices
@@ -63,6 +64,7 @@ from signalling.messages.recording import RECORDING_MESSAGES
 from signalling.messages.test_call import PRECALL_MESSAGES
 from signalling.meters import Meters
 from signalling.policy import Authenticator, IceServerIssuer, JoinPolicy, no_ice_servers
+from signalling.reconnects import Reconnects
 from signalling.registry import (
     allowed,
     check_depth,
@@ -107,6 +109,8 @@ class HubConfig:
     max_connections: int = 5000
     max_per_identity: int = 4
     restore_settle_s: float = 1.0
+    connect_per_identity: int = 20
+    connect_per_address: int = 2000
     limits: Limits = Limits()
 
 
@@ -127,7 +131,7 @@ class Hub(Session, Timers, Restore, CallQuality, CallRecording):
         recording: RecordingServices | None = None,
     ) -> None:
         self.node = f"{node_name}:{uuid.uuid4().hex[:8]}"
-        self._identity = identity
+        self._identity = BatchedAuthenticator(identity)
         self._policy = policy
         self._store = store
         self._bus = bus
@@ -145,6 +149,9 @@ class Hub(Session, Timers, Restore, CallQuality, CallRecording):
         self._local_store = store if isinstance(store, LocalRoomStore) else None
         self._subs: dict[str, Subscription] = {}
         self.identities = Identities()
+        self.reconnects = Reconnects(
+            self.config.connect_per_identity, self.config.connect_per_address
+        )
         self._identity_sub: Subscription | None = None
         self._watched: set[str] = set()
         self._sweeper: asyncio.Task[None] | None = None
@@ -200,13 +207,24 @@ class Hub(Session, Timers, Restore, CallQuality, CallRecording):
         """The live rooms among `appointments` (any node's), for a clinician's list."""
         return await self._store.get_many(appointments)
 
-    def connect(self, transport: Transport, *, cookie_token: str | None = None) -> Connection:
-        """A new connection; `cookie_token` is the session cookie of a browser's upgrade."""
+    def connect(
+        self,
+        transport: Transport,
+        *,
+        cookie_token: str | None = None,
+        address: str | None = None,
+    ) -> Connection:
+        """A new connection; `cookie_token` is the session cookie of a browser's upgrade,
+        `address` the client's address (as the trusted proxy reports it), for its limit."""
         if self._closing:
             raise SignallingError(ErrorCode.UNAVAILABLE, close=Close.RESTART)
         if len(self._conns) >= self.config.max_connections:
             # Full: another node (or this one, shortly) can take it.
             raise SignallingError(ErrorCode.UNAVAILABLE, close=Close.TRY_LATER)
+        if address is not None and (wait := self.reconnects.addresses.take(address)) is not None:
+            raise SignallingError(
+                ErrorCode.TOO_MANY_CONNECTIONS, close=Close.TRY_LATER, retry_after_s=wait
+            )
         conn = Connection(transport, self.config.limits, cookie_token=cookie_token)
         self._conns[conn.id] = conn
         return conn
@@ -671,7 +689,9 @@ class Hub(Session, Timers, Restore, CallQuality, CallRecording):
         local[participant] = conn
         self._watched.add(room_id)
         if self._store.broadcasts and room_id not in self._subs:
-            self._subs[room_id] = await self._bus.subscribe(room_channel(room_id), self._on_room)
+            self._subs[room_id] = await self._bus.subscribe(
+                room_channel(room_id), self._on_room, now=self._on_room_now
+            )
 
     def _detach(self, conn: Connection) -> None:
         room_id, participant = conn.room, conn.participant
@@ -695,6 +715,51 @@ class Hub(Session, Timers, Restore, CallQuality, CallRecording):
         entry = parse_entry(text)
         if entry is not None:
             await self._fanout(room_id, entry)
+
+    def _on_room_now(self, channel: str, payload: bytes) -> bool:
+        """`_on_room` at once, where the bus reads it, when nothing has to wait.
+
+        It takes the message when every local recipient's socket can be written
+        now (or the recipient is replaying, when it waits in `pending`), or when
+        the room has a delivery in progress (it queues behind it, as in
+        `_fanout`). Anything else (an `ended`, which detaches its recipients; a
+        socket backed up) goes to `_on_room`, and False says so; nothing has
+        changed then.
+        """
+        text = payload.decode()
+        if text.startswith(KICK):
+            self._kick(text.partition("|")[2])
+            return True
+        entry = parse_entry(text)
+        if entry is None:
+            return True
+        room_id = channel[5:]  # "room:"
+        fanning = self._fanning.get(room_id)
+        if fanning is not None:
+            fanning.append(entry)
+            return True
+        local = self._local.get(room_id)
+        if not local:
+            return True
+        seq = entry.seq
+        targets = []
+        for participant in entry.recipients:
+            conn = local.get(participant)
+            if conn is None or conn.closed or seq <= conn.last_seq:
+                continue
+            if not conn.replaying and not conn.writable():
+                return False
+            targets.append(conn)
+        if targets and '"type":"ended"' in entry.wire[:40]:
+            return False
+        for conn in targets:
+            if conn.replaying:
+                conn.pending.append((seq, entry.wire, entry.sent_at))
+            else:
+                conn.last_seq = seq
+                conn.write(entry.wire)
+                self.meters.delivered(max(0.0, time.time() - entry.sent_at))
+        return True
 
     def _kick(self, conn_id: str, code: Close = Close.REPLACED) -> None:
         """Close a connection that a newer one replaced, if it is on this node.

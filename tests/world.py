@@ -161,3 +161,34 @@ async def sign_in_prisoner(client: Any, prisoner: Prisoner, **extra: Any) -> dic
 
 def bearer(tokens: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+COMMUNITY_PASSWORD = "a long walk by the sea"
+
+
+async def community_account(
+    client: Any, prisoner: Prisoner, officer: dict[str, Any], email: str
+) -> tuple[dict[str, Any], str]:
+    """An officer (their tokens) releases the prisoner, who claims their community account
+    with the letter's code as they would at home: their tokens and their app's TOTP secret."""
+    app = client.server.app
+    resp = await client.post(
+        f"/api/prisoners/{prisoner.account_id}/release", headers=bearer(officer)
+    )
+    assert resp.status == 200, await resp.text()
+    code = (await resp.json())["handout"]["community"]["code"]
+    resp = await client.post("/api/community/claim/start", json={"code": code})
+    assert resp.status == 200, await resp.text()
+    secret = (await resp.json())["totp_secret"]
+    resp = await client.post(
+        "/api/community/claim",
+        json={
+            "code": code,
+            "email": email,
+            "password": COMMUNITY_PASSWORD,
+            "totp": pyotp.TOTP(secret).at(app[CLOCK].now()),
+        },
+    )
+    assert resp.status == 200, await resp.text()
+    body: dict[str, Any] = await resp.json()
+    return body, secret

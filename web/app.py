@@ -39,6 +39,7 @@ from web import (
     calendar_feed,
     call_backs,
     care_api,
+    community,
     consults_api,
     desk_api,
     fhir,
@@ -59,6 +60,7 @@ from web import (
 )
 from web.campus import api as campus_api
 from web.campus import campus_ctx
+from web.campus import desk as campus_desk
 from web.campus import pages as campus_pages
 from web.interventions import api as interventions_api
 from web.interventions import interventions_ctx, programmes_api
@@ -121,9 +123,11 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     kiosk_shop,
     kiosk_visits,
     campus_api,
+    campus_desk,
     campus_pages,
     recordings_api,
     kiosk_shop_catalogue,
+    community,
 )
 
 

@@ -212,6 +212,8 @@ async def release(request: web.Request) -> web.Response:
             "locale": done.locale,
             "appointments": _fates_json(done.appointments),
             "steps": dict(done.steps),
+            # The community account's claim code: for the letter, shown once.
+            "handout": dict(done.handout),
         }
     )
 
@@ -426,7 +428,8 @@ OPENAPI: dict[str, Any] = {
         "post": api_op(
             "Release a prisoner: account disabled, sign-ins and sockets ended, consents that"
             " end with custody ended, pending care closed and handed over; `steps` says what"
-            " each module did (the kiosk's payout and its receipt number)",
+            " each module did (the kiosk's payout and its receipt number); `handout` what is"
+            " given to the person alone (the community account's one-time claim code)",
             Permission.PRISONERS_MOVE,
             parameters=path_params("prisoner_id"),
             errors=(401, 403, 404, 409),

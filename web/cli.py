@@ -82,6 +82,9 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
         await db.dispose()
 
 
+LISTEN_BACKLOG = 4096
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="throughcare",
@@ -302,6 +305,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
                 f"Throughcare is listening on http://{settings.host}:{settings.port}", flush=True
             ),
             shutdown_timeout=10,
+            # When a node dies its clients all reconnect at once: aiohttp's default queue
+            # of 128 unanswered connections dropped the rest, whose SYNs were resent after
+            # 1, 3, 7, 15 s (bench/connect.py's storm took 30 s for 1,000 clients on 2 s of
+            # CPU). The kernel caps it at net.core.somaxconn.
+            backlog=LISTEN_BACKLOG,
         )
     except StartupError as exc:
         print(f"throughcare: {exc}", file=sys.stderr)

@@ -12,6 +12,8 @@ with THROUGHCARE_WS_FAST_PATH=off, every frame goes by aiohttp's public API.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ipaddress
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ from signalling.connection import Connection, Limits
 from signalling.errors import CLOSE_REASONS, Close, SignallingError
 from signalling.hub import Hub, HubConfig
 from signalling.policy import IceServerIssuer, JoinPolicy
+from signalling.registry import encode
 from signalling.store import create_store
 from web.call_recording import build_recording
 from web.middleware import SESSION_COOKIE
@@ -149,9 +152,16 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         await ws.prepare(request)
         socket = _PublicSocket(ws)
     try:
-        conn = hub.connect(socket, cookie_token=request.cookies.get(SESSION_COOKIE))
+        conn = hub.connect(
+            socket,
+            cookie_token=request.cookies.get(SESSION_COOKIE),
+            address=client_address(request, request.app[SETTINGS].trusted_proxies),
+        )
     except SignallingError as exc:
         code = exc.close or Close.RESTART
+        if exc.retry_after_s is not None:  # a limit: the client is told when to come back
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await ws.send_str(encode(exc.to_wire(), 0))
         await ws.close(code=code.value, message=CLOSE_REASONS[code].encode())
         return ws
     if frames is not None:
@@ -168,6 +178,29 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         reader.cancel()
         await hub.disconnected(conn)
     return ws
+
+
+def client_address(request: web.Request, trusted: tuple[str, ...]) -> str | None:
+    """The client's address: the peer's, or, when the peer is one of the `trusted`
+    proxies (THROUGHCARE_TRUSTED_PROXIES), the one it put last in X-Forwarded-For.
+
+    HAProxy (deploy/haproxy.cfg) drops any X-Forwarded-For a client sent and adds
+    its own; from anyone else the header is the client's word and is ignored.
+    """
+    peer = request.remote
+    if not trusted or peer is None or "X-Forwarded-For" not in request.headers:
+        return peer
+    try:
+        peer_ip = ipaddress.ip_address(peer)
+    except ValueError:
+        return peer
+    if not any(peer_ip in ipaddress.ip_network(net) for net in trusted):
+        return peer
+    forwarded = request.headers.getall("X-Forwarded-For")[-1].split(",")[-1].strip()
+    try:
+        return str(ipaddress.ip_address(forwarded))
+    except ValueError:
+        return peer
 
 
 async def _read(ws: web.WebSocketResponse, hub: Hub, conn: Connection) -> None:
@@ -191,6 +224,8 @@ def hub_config(app: web.Application) -> HubConfig:
         reauth_lead_s=float(settings.ws_reauth_lead_seconds),
         max_connections=settings.ws_max_connections,
         max_per_identity=settings.ws_max_per_identity,
+        connect_per_identity=settings.ws_connect_per_identity,
+        connect_per_address=settings.ws_connect_per_address,
         limits=Limits(
             rate=float(settings.ws_rate),
             burst=float(settings.ws_burst),

@@ -24,7 +24,7 @@ from core.db.schema import accounts, email_verifications, staff_emails
 from core.errors import Code, ServiceError
 from core.events import Action, AuditRecord, AuditSink
 from core.identity import validation
-from core.identity.types import Principal, Role
+from core.identity.types import STAFF_ROLES, Principal
 from core.mail import Mail, Mailer
 from core.permissions import Permission, acts_in, require_permission
 
@@ -89,7 +89,7 @@ class EmailVerifier:
         )
         if row is None or not visible:
             raise ServiceError(Code.NOT_FOUND, "No such account.")
-        if row.role == Role.PRISONER.value:
+        if row.role not in STAFF_ROLES:
             raise ServiceError(Code.INVALID_REQUEST, "Only staff accounts have an email address.")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         link = f"{self._link_base}/verify-email#token={token}"

@@ -104,7 +104,8 @@ class NoticeEmails:
 
 
 def _staff_only(actor: Principal) -> None:
-    if actor.role is Role.PRISONER:
+    # Prisoners', and former prisoners' community accounts (whose email is their sign-in).
+    if not actor.is_staff:
         raise ServiceError(Code.INVALID_REQUEST, "Only staff accounts have an email address.")
 
 

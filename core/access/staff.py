@@ -72,7 +72,8 @@ class StaffDirectory:
     async def member(self, account_id: str) -> StaffMember:
         async with self._db.connect() as conn:
             row = (await conn.execute(select(accounts).where(accounts.c.id == account_id))).first()
-            if row is None or row.role == Role.PRISONER.value:
+            # Prisoners' and former prisoners' (community) accounts are not staff.
+            if row is None or row.role not in STAFF_ROLES:
                 raise ServiceError(Code.NOT_FOUND, "No such account.")
             serves = await served_ids(conn, account_id)
             depts = [

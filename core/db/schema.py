@@ -328,3 +328,41 @@ identity_details = Table(
     Column("photo_at", UTCDateTime, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
 )
+
+# Community accounts (core/identity/community.py, docs/release.md). A claim code is given
+# to a prisoner at release: kept only as its keyed hash (the blind index), it expires and
+# is spent once. While the person enrols TOTP on the claim page, the secret waits here,
+# encrypted; the claim moves it to the account.
+community_claims = Table(
+    "community_claims",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("account_id", String(36), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("code_index", String(64), nullable=False, unique=True),
+    Column("issued_at", UTCDateTime, nullable=False),
+    Column("issued_by", String(36), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("totp_secret_enc", LargeBinary, nullable=True),
+    Column("claimed_at", UTCDateTime, nullable=True),
+)
+
+# A community account's email, its sign-in name: found by its blind index, stored encrypted.
+community_emails = Table(
+    "community_emails",
+    metadata,
+    Column("account_id", String(36), ForeignKey("accounts.id"), primary_key=True),
+    Column("email_index", String(64), nullable=False, unique=True),
+    Column("email_enc", LargeBinary, nullable=False),
+    Column("claimed_at", UTCDateTime, nullable=False),
+)
+
+# Failed claims by where they came from (a keyed hash of the address), so guessing codes
+# is slowed: too many in the window and the claim page answers 429 for a while.
+community_claim_failures = Table(
+    "community_claim_failures",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("source", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_community_claim_failures_source_at", "source", "at"),
+)

@@ -7,13 +7,12 @@ password, and the revocation of a session whose refresh token was replayed.
 
 from __future__ import annotations
 
-import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-import pyotp
 from sqlalchemy import and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -22,6 +21,7 @@ from core.clock import Clock
 from core.db.engine import Database
 from core.db.schema import (
     accounts,
+    community_emails,
     devices,
     establishments,
     refresh_tokens,
@@ -32,10 +32,12 @@ from core.events import Action, AuditRecord, AuditSink
 from core.fields import FieldCipher, SubjectCipher
 from core.identity import validation
 from core.identity.accounts import Accounts, Establishment, establishment_from_row
+from core.identity.community import EMAIL_PURPOSE, CommunityAccounts, totp_step
 from core.identity.devices import DeviceRegistry
 from core.identity.passwords import SecretHasher
 from core.identity.tokens import AccessToken, TokenSigner, hash_token, new_refresh_token
 from core.identity.types import (
+    STAFF_ROLES,
     SYSTEM_ACTOR,
     EndReason,
     NoEndings,
@@ -58,7 +60,23 @@ class SignInResult:
     refresh_expires_at: datetime
 
 
-class IdentityService(Accounts):
+_SESSION_CHECK = select(
+    sessions.c.revoked_at,
+    sessions.c.device_id,
+    sessions.c.establishment_id.label("chosen"),
+    accounts.c.active,
+    accounts.c.role,
+    accounts.c.establishment_id,
+    devices.c.revoked_at.label("dev_revoked"),
+).select_from(
+    sessions.join(accounts, accounts.c.id == sessions.c.account_id).outerjoin(
+        devices, devices.c.id == sessions.c.device_id
+    )
+)
+"""What `authenticate` reads of a token's session, its account and its device."""
+
+
+class IdentityService(Accounts, CommunityAccounts):
     def __init__(
         self,
         db: Database,
@@ -105,7 +123,7 @@ class IdentityService(Accounts):
         async with self._db.connect() as conn:
             row = (await conn.execute(select(accounts).where(accounts.c.username == name))).first()
         m = row._mapping if row is not None else None
-        if m is None or m["role"] == Role.PRISONER.value or not m["active"]:
+        if m is None or m["role"] not in STAFF_ROLES or not m["active"]:
             await self._hasher.verify(None, password)
             await self._audit.append(
                 AuditRecord(
@@ -113,6 +131,59 @@ class IdentityService(Accounts):
                 )
             )
             raise ServiceError(Code.INVALID_CREDENTIALS)
+        return await self._password_and_code(m, password, code)
+
+    async def sign_in_community(
+        self, email: object, password: object, totp: object
+    ) -> SignInResult:
+        """A former prisoner's community account: email, password and TOTP, under the
+        same lockout, replay and audit rules as staff (core/identity/community.py)."""
+        if not isinstance(email, str) or len(email) > 254:
+            raise ServiceError(
+                Code.INVALID_REQUEST, "An email address looks like name@example.org."
+            )
+        if not isinstance(password, str) or len(password) > validation.MAX_SECRET:
+            raise ServiceError(Code.INVALID_REQUEST, "A password is 12 to 256 characters.")
+        code = validation.totp_code(totp)
+        try:
+            address = validation.email(email)
+        except ServiceError:
+            address = None
+        row = None
+        if address is not None:
+            index = self._cipher.blind_index(address, purpose=EMAIL_PURPOSE)
+            async with self._db.connect() as conn:
+                row = (
+                    await conn.execute(
+                        select(accounts)
+                        .join(community_emails, community_emails.c.account_id == accounts.c.id)
+                        .where(community_emails.c.email_index == index)
+                    )
+                ).first()
+        m = row._mapping if row is not None else None
+        if m is None or m["role"] != Role.COMMUNITY.value or not m["active"]:
+            await self._hasher.verify(None, password)
+            await self._audit.append(
+                AuditRecord(
+                    action=Action.SIGN_IN_FAILED,
+                    actor="anonymous",
+                    details={"reason": "unknown_community_account"},
+                )
+            )
+            raise ServiceError(Code.INVALID_CREDENTIALS)
+        return await self._password_and_code(m, password, code)
+
+    async def complete_claim(
+        self, code: object, email: object, password: object, totp: object, *, source: str
+    ) -> SignInResult:
+        """Claim a community account with a release's code, and sign in with it."""
+        return await self._start_session(
+            await self.claim(code, email, password, totp, source=source)
+        )
+
+    async def _password_and_code(self, m: Any, password: str, code: str) -> SignInResult:
+        """The second half of a password sign-in: lockout, password, TOTP (each step
+        used once), then the session."""
         self._refuse_if_locked(m)
         password_ok = await self._hasher.verify(m["password_hash"], password)
         step = self._totp_step(m, code) if password_ok else None
@@ -153,7 +224,7 @@ class IdentityService(Accounts):
                 await conn.execute(select(accounts).where(accounts.c.prison_number_index == index))
             ).first()
         m = row._mapping if row is not None else None
-        if m is None or not m["active"]:
+        if m is None or not m["active"] or m["role"] != Role.PRISONER.value:
             await self._hasher.verify(None, pin)
             await self._audit.append(
                 AuditRecord(
@@ -201,13 +272,7 @@ class IdentityService(Accounts):
     def _totp_step(self, m: Any, code: str) -> int | None:
         """The time step the code belongs to, allowing one step of clock drift."""
         secret = self._cipher.decrypt(m["totp_secret_enc"], row=m["id"], column="totp_secret")
-        totp = pyotp.TOTP(secret)
-        now = self._clock.now()
-        for drift in (0, -1, 1):
-            when = now + timedelta(seconds=drift * totp.interval)
-            if secrets.compare_digest(totp.at(when), code):
-                return int(when.timestamp()) // totp.interval
-        return None
+        return totp_step(secret, code, self._clock.now())
 
     async def _record_failure(self, m: Any, *, reason: str, device_id: str | None = None) -> None:
         """Count a wrong secret, lock at the fifth, and raise the right refusal."""
@@ -472,21 +537,7 @@ class IdentityService(Accounts):
         async with self._db.connect() as conn:
             row = (
                 await conn.execute(
-                    select(
-                        sessions.c.revoked_at,
-                        sessions.c.device_id,
-                        sessions.c.establishment_id.label("chosen"),
-                        accounts.c.active,
-                        accounts.c.role,
-                        accounts.c.establishment_id,
-                        devices.c.revoked_at.label("dev_revoked"),
-                    )
-                    .select_from(
-                        sessions.join(accounts, accounts.c.id == sessions.c.account_id).outerjoin(
-                            devices, devices.c.id == sessions.c.device_id
-                        )
-                    )
-                    .where(
+                    _SESSION_CHECK.where(
                         and_(
                             sessions.c.id == principal.session_id,
                             sessions.c.account_id == principal.account_id,
@@ -494,21 +545,62 @@ class IdentityService(Accounts):
                     )
                 )
             ).first()
-            if row is None:
-                raise ServiceError(Code.INVALID_TOKEN)
-            if row.revoked_at is not None or not row.active or row.dev_revoked is not None:
-                raise ServiceError(Code.SESSION_REVOKED)
-            if (
-                row.role != principal.role.value
-                or principal.establishment_id not in (row.establishment_id, row.chosen)
-                or row.device_id != principal.device_id
-            ):
-                # Signed by us, but it says something the session and account do not
-                # (a role changed since, or a token forged with a leaked key): the
-                # store is the authority, the token only names it. The establishment
-                # may be the home one or the one the session chose.
-                raise ServiceError(Code.INVALID_TOKEN, debug_context={"reason": "claims disagree"})
-            acting = await self._acting_in(conn, principal.account_id, row)
+            return await self._checked(conn, principal, row)
+
+    async def authenticate_many(self, tokens: Sequence[object]) -> list[Principal | ServiceError]:
+        """`authenticate` for several tokens in one store round trip (a storm of hellos).
+
+        Each answer is what `authenticate` gives for that token: its principal, or
+        the ServiceError it would raise. A fault of the store itself is raised.
+        """
+        answers: list[Principal | ServiceError] = [ServiceError(Code.INVALID_TOKEN) for _ in tokens]
+        verified: list[tuple[int, Principal]] = []
+        for i, token in enumerate(tokens):
+            if not isinstance(token, str):
+                continue
+            try:
+                verified.append((i, self._signer.verify(token)))
+            except ServiceError as exc:
+                answers[i] = exc
+        if not verified:
+            return answers
+        async with self._db.connect() as conn:
+            wanted = list({principal.session_id for _, principal in verified})
+            rows = (
+                await conn.execute(
+                    _SESSION_CHECK.add_columns(sessions.c.id, sessions.c.account_id).where(
+                        sessions.c.id.in_(wanted)
+                    )
+                )
+            ).all()
+            by_session = {row.id: row for row in rows}
+            for i, principal in verified:
+                row = by_session.get(principal.session_id)
+                if row is not None and row.account_id != principal.account_id:
+                    row = None
+                try:
+                    answers[i] = await self._checked(conn, principal, row)
+                except ServiceError as exc:
+                    answers[i] = exc
+        return answers
+
+    async def _checked(self, conn: AsyncConnection, principal: Principal, row: Any) -> Principal:
+        """The principal as the store has it now, given its session's row (None: no such)."""
+        if row is None:
+            raise ServiceError(Code.INVALID_TOKEN)
+        if row.revoked_at is not None or not row.active or row.dev_revoked is not None:
+            raise ServiceError(Code.SESSION_REVOKED)
+        if (
+            row.role != principal.role.value
+            or principal.establishment_id not in (row.establishment_id, row.chosen)
+            or row.device_id != principal.device_id
+        ):
+            # Signed by us, but it says something the session and account do not
+            # (a role changed since, or a token forged with a leaked key): the
+            # store is the authority, the token only names it. The establishment
+            # may be the home one or the one the session chose.
+            raise ServiceError(Code.INVALID_TOKEN, debug_context={"reason": "claims disagree"})
+        acting = await self._acting_in(conn, principal.account_id, row)
         # The store, not the token, says what the person is and where they act:
         # a role change or a withdrawn establishment counts from the next request.
         return replace(principal, role=Role(row.role), establishment_id=acting)
@@ -544,7 +636,7 @@ class IdentityService(Accounts):
         """
         if not isinstance(establishment_id, str) or not 0 < len(establishment_id) <= 64:
             raise ServiceError(Code.INVALID_REQUEST, "establishment_id is required.")
-        if principal.role == Role.PRISONER:
+        if not principal.is_staff:
             raise ServiceError(Code.FORBIDDEN)
         async with self._db.begin() as conn:
             if not await serves(conn, principal.account_id, establishment_id):

@@ -19,6 +19,9 @@ class Role(StrEnum):
     INTERPRETER = "interpreter"
     CHAPERONE = "chaperone"
     DEPARTMENT_STAFF = "department_staff"
+    # A former prisoner's own account, claimed with the code given at release
+    # (core/identity/community.py): their programmes and learning record, nothing else.
+    COMMUNITY = "community"
 
 
 def parse_role(value: object) -> Role:
@@ -36,8 +39,9 @@ def parse_role(value: object) -> Role:
 SYSTEM_ACTOR = "system"
 """The actor of changes made by the service itself or the CLI, not a person."""
 
-STAFF_ROLES = frozenset(set(Role) - {Role.PRISONER})
-"""Every role but the prisoner's: accounts that sign in with a password and TOTP."""
+STAFF_ROLES = frozenset(set(Role) - {Role.PRISONER, Role.COMMUNITY})
+"""Every role but the prisoner's and the former prisoner's: accounts that sign in with a
+username, a password and TOTP. A community account signs in with its email instead."""
 
 # Roles whose staff may serve several establishments and choose one on their desk.
 MULTI_ESTABLISHMENT_ROLES = frozenset({Role.CLINICIAN, Role.KEYWORKER})

@@ -7,7 +7,7 @@ caller's transaction. docs/jobs.md explains the guarantees.
 
 from core.jobs.context import BatchContext, JobContext
 from core.jobs.runner import PRUNE, JobRunner, JobStats, next_occurrence, prune_finished
-from core.jobs.store import insert_job
+from core.jobs.store import insert_job, insert_jobs
 from core.jobs.types import Backoff, BatchHandler, Job, JobStatus, Kind, LeaseLost
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "Kind",
     "LeaseLost",
     "insert_job",
+    "insert_jobs",
     "next_occurrence",
     "prune_finished",
 ]

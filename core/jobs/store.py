@@ -107,6 +107,33 @@ async def insert_job(
     return str(found.scalar_one())
 
 
+async def insert_jobs(
+    conn: AsyncConnection,
+    new: Iterable[tuple[str, dict[str, Any] | None, datetime]],
+    *,
+    now: datetime,
+) -> list[str]:
+    """Several pending jobs without keys, (kind, payload, due_at) each, with one
+    executemany in the caller's transaction; their ids, in order."""
+    rows = [
+        {
+            "id": str(uuid.uuid4()),
+            "kind": kind,
+            "key": None,
+            "payload": encode_payload(payload),
+            "status": JobStatus.PENDING.value,
+            "due_at": due_at,
+            "available_at": due_at,
+            "attempts": 0,
+            "created_at": now,
+        }
+        for kind, payload, due_at in new
+    ]
+    if rows:
+        await conn.execute(insert(jobs), rows)
+    return [str(row["id"]) for row in rows]
+
+
 def _claim_statement(postgres: bool) -> Any:
     """Built once per dialect: claiming is the hot path, and building a statement
     costs more CPU than running it."""

@@ -6,6 +6,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 Handler = Callable[[str, bytes], Awaitable[None]]
+NowHandler = Callable[[str, bytes], bool]
+"""Runs at once, where the bus reads a message; False hands it to the async handler."""
 
 
 class Subscription(Protocol):
@@ -19,7 +21,12 @@ class Bus(Protocol):
         """Deliver to every current subscriber of `channel` on every node."""
         ...
 
-    async def subscribe(self, channel: str, handler: Handler) -> Subscription: ...
+    async def subscribe(
+        self, channel: str, handler: Handler, *, now: NowHandler | None = None
+    ) -> Subscription:
+        """`now`, if given, may take a message first, synchronously (a bus that
+        reads in this process's event loop may call it; others never do)."""
+        ...
 
     def on_resubscribed(self, callback: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Have `callback` run whenever this node's subscriptions were lost and are

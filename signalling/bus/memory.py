@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from signalling.bus.base import Handler
+from signalling.bus.base import Handler, NowHandler
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,9 @@ class MemoryBus:
         for sub in list(self._subs.get(channel, ())):
             sub.deliver(payload)
 
-    async def subscribe(self, channel: str, handler: Handler) -> _MemorySubscription:
+    async def subscribe(
+        self, channel: str, handler: Handler, *, now: NowHandler | None = None
+    ) -> _MemorySubscription:
         sub = _MemorySubscription(self, channel, handler)
         self._subs[channel].add(sub)
         return sub

@@ -141,6 +141,15 @@ class RoomStore(Protocol):
 
     async def drop_resume(self, token_hash: str) -> None: ...
 
+    async def take_resume(self, token_hash: str) -> bool:
+        """Spend a resume token: True for exactly one caller, on whichever node.
+
+        A token presented on two nodes at once (a client that retried elsewhere
+        before its first attempt answered) resumes one connection; the other is
+        told `expired`, as for a spent token.
+        """
+        ...
+
     async def queue_put(self, clinician: str, appointment: str, score: float) -> None: ...
 
     async def queue_drop(self, clinician: str, appointment: str) -> None: ...

@@ -131,6 +131,10 @@ class MemoryRoomStore:
     async def drop_resume(self, token_hash: str) -> None:
         self._resume.pop(token_hash, None)
 
+    async def take_resume(self, token_hash: str) -> bool:
+        found = self._resume.pop(token_hash, None)
+        return found is not None and found[1] >= self._now()
+
     async def queue_put(self, clinician: str, appointment: str, score: float) -> None:
         self._queues[clinician][appointment] = score
 

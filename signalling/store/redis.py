@@ -13,6 +13,7 @@ the same order. The redis driver is imported here only.
 from __future__ import annotations
 
 import functools
+import hashlib
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -22,6 +23,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.exceptions import WatchError
 
+from signalling.bus.resp import DEFAULT_TIMEOUT_S, Lane, RedisReplyError
 from signalling.rooms import Room
 from signalling.store.base import (
     KICK,
@@ -111,15 +113,21 @@ def _version(raw: bytes) -> int:
 class RedisRoomStore:
     broadcasts = True
 
-    def __init__(self, url: str, *, prefix: str, log_size: int = 256) -> None:
+    def __init__(
+        self, url: str, *, prefix: str, log_size: int = 256, timeout_s: float = DEFAULT_TIMEOUT_S
+    ) -> None:
         # Many connections relay at once: wait for a pooled connection rather
         # than fail with "Too many connections" (which closed sockets with 1011).
-        pool = redis_async.BlockingConnectionPool.from_url(url, max_connections=256, timeout=10)
+        pool = redis_async.BlockingConnectionPool.from_url(
+            url, max_connections=256, timeout=10, socket_timeout=timeout_s
+        )
+        # The relay's path (append, kick): one pipelined connection, see bus/resp.py.
+        self._lane = Lane(url, timeout_s=timeout_s)
+        self._append_sha = hashlib.sha1(_APPEND.encode(), usedforsecurity=False).hexdigest()
         self._pool = pool
         self._client = redis_async.Redis(connection_pool=pool)
         self._prefix = prefix
         self._log_size = log_size
-        self._append = self._client.register_script(_APPEND)
         self._identity_open = self._client.register_script(_IDENTITY_OPEN)
         self._restore = self._client.register_script(_RESTORE)
         # The last state of each room seen by this node, with its `ver`.
@@ -213,19 +221,24 @@ class RedisRoomStore:
             if cached is None or cached[1] is not checked:
                 return None  # a view this store did not hand out: check against a fresh one
             ver = cached[2].decode()
-        seq = int(
-            await self._append(
-                keys=[self._room(room_id), self._log(room_id)],
-                args=[
-                    entry_header(recipients, sent_at),
-                    tail,
-                    self._log_size,
-                    self._prefix + room_channel(room_id),
-                    ROOM_TTL_S,
-                    ver,
-                ],
-            )
+        args = (
+            2,
+            self._room(room_id),
+            self._log(room_id),
+            entry_header(recipients, sent_at),
+            tail,
+            self._log_size,
+            self._prefix + room_channel(room_id),
+            ROOM_TTL_S,
+            ver,
         )
+        try:
+            raw = await self._lane.call("EVALSHA", self._append_sha, *args)
+        except RedisReplyError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+            raw = await self._lane.call("EVAL", _APPEND, *args)  # and Redis keeps it again
+        seq = int(raw)  # type: ignore[call-overload]
         if seq < 0:
             return None  # the room changed after `checked` was read: nothing was logged
         return LogEntry(recipients, sent_at, seq, wire(seq, tail))
@@ -249,9 +262,7 @@ class RedisRoomStore:
 
     @_reachable
     async def kick(self, room_id: str, conn_id: str) -> None:
-        await self._client.publish(
-            self._prefix + room_channel(room_id), f"{KICK}|{conn_id}".encode()
-        )
+        await self._lane.call("PUBLISH", self._prefix + room_channel(room_id), f"{KICK}|{conn_id}")
 
     @_reachable
     async def put_resume(self, token_hash: str, record: ResumeRecord, ttl_s: int) -> None:
@@ -265,6 +276,11 @@ class RedisRoomStore:
     @_reachable
     async def drop_resume(self, token_hash: str) -> None:
         await self._client.delete(f"{self._prefix}resume:{token_hash}")
+
+    @_reachable
+    async def take_resume(self, token_hash: str) -> bool:
+        # DEL answers how many keys it removed: 1 for one caller only.
+        return bool(await self._client.delete(f"{self._prefix}resume:{token_hash}"))
 
     @_reachable
     async def queue_put(self, clinician: str, appointment: str, score: float) -> None:
@@ -321,5 +337,6 @@ class RedisRoomStore:
         return {n for n, v in zip(ordered, found, strict=True) if v is None}
 
     async def close(self) -> None:
+        await self._lane.close()
         await self._client.aclose()
         await self._pool.disconnect()

@@ -194,3 +194,51 @@ async def test_a_key_made_in_a_transaction_that_rolled_back_is_never_used(
     assert await decrypt_details(audit_log, events) == [({"note": "after the rollback"}, "shown")]
     # One key for the subject, shared by its audit details and its health text.
     assert live == 1
+
+
+async def test_several_subjects_sealed_with_one_look_up_each_under_their_own_live_key(
+    audit_log: AuditLog, db: Database, clock: FakeClock
+) -> None:
+    """`seal_subjects`, as a shared offline-sync transaction uses it: a subject with a key,
+    one whose key was shredded (the new key, never the old), one without a key yet."""
+    keys = SubjectKeys(audit_log.keys, clock)
+    async with db.begin() as conn:
+        await keys.seal(conn, "p-1", column="t.c", row="r-0", text="first")
+        await keys.seal(conn, "p-2", column="t.c", row="r-0", text="first")
+    await audit_log.shred("p-2", "admin-1")
+    async with db.begin() as conn:
+        blobs = await keys.seal_subjects(
+            conn,
+            [
+                ("p-1", "t.c", "r-1", "one"),
+                ("p-2", "t.c", "r-2", "two"),
+                ("p-3", "t.c", "r-3", "three"),
+                ("p-1", "t.d", "r-1", "one again"),
+            ],
+        )
+    async with db.connect() as conn:
+        opened = await keys.open_many(
+            conn,
+            [
+                SealedField(blobs[0], "p-1", "t.c", "r-1"),
+                SealedField(blobs[1], "p-2", "t.c", "r-2"),
+                SealedField(blobs[2], "p-3", "t.c", "r-3"),
+                SealedField(blobs[3], "p-1", "t.d", "r-1"),
+                # Bound to its subject: p-1's blob does not open as p-3's.
+                SealedField(blobs[0], "p-3", "t.c", "r-1"),
+            ],
+        )
+        live = await conn.scalar(
+            select(func.count())
+            .select_from(audit_data_keys)
+            .where(
+                audit_data_keys.c.wrapped.is_not(None),
+                audit_data_keys.c.scope.in_(["subject:p-1", "subject:p-2", "subject:p-3"]),
+            )
+        )
+    assert opened == ["one", "two", "three", "one again", Unreadable.DAMAGED]
+    assert live == 3
+    await audit_log.shred("p-1", "admin-1")
+    async with db.connect() as conn:
+        gone = await keys.open_many(conn, [SealedField(blobs[3], "p-1", "t.d", "r-1")])
+    assert gone == [Unreadable.SHREDDED]

@@ -28,6 +28,9 @@ FACES = [
     "/scores",
     "/device/programme-work",
     "/programmes/caseload",
+    "/community",
+    "/community/claim",
+    "/community/programmes",
 ]
 
 

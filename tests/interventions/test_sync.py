@@ -6,9 +6,11 @@ items as programmes.js does (AES-GCM, the client id as associated data).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import uuid
+from collections import deque
 from datetime import timedelta
 from typing import Any
 
@@ -17,10 +19,12 @@ from sqlalchemy import func, select
 from core.clock import FakeClock
 from core.identity import Principal, Role
 from core.offline import QueueKey, seal_item
-from core.offline_tables import sync_conflicts
+from core.offline_tables import sync_conflicts, sync_receipts
+from interventions.sync import QueuedAnswers
 from interventions.tables import questionnaire_responses, risk_alerts
 from tests.world import World, bearer, sign_in_prisoner, sign_in_staff
-from web.state import DATABASE, SCHEDULING
+from web.interventions.sync import OFFLINE
+from web.state import AUDIT, DATABASE, SCHEDULING, SUBJECT_KEYS
 
 CALM = {str(n): 0 for n in range(1, 10)}
 RISK = {**CALM, "1": 2, "2": 2, "9": 1}
@@ -42,10 +46,17 @@ class Device:
         body = await resp.json()
         return cls(client, tokens, QueueKey(base64.b64decode(body["key"]), body["tag"]))
 
-    def seal(self, body: dict[str, Any], *, slot: str | None = None, cid: str = "") -> Any:
+    def seal(
+        self,
+        body: dict[str, Any],
+        *,
+        slot: str | None = None,
+        cid: str = "",
+        kind: str = "questionnaire",
+    ) -> Any:
         cid = cid or str(uuid.uuid4())
         nonce = os.urandom(12)
-        item = {"kind": "questionnaire", "slot": slot, "body": body}
+        item = {"kind": kind, "slot": slot, "body": body}
         data = seal_item(self.key, cid, item, nonce)
         return {
             "id": cid,
@@ -59,6 +70,10 @@ class Device:
         )
         assert resp.status == status, await resp.text()
         return await resp.json()
+
+    async def scores(self) -> list[int]:
+        resp = await self.client.get("/api/me/scores", headers=bearer(self.tokens))
+        return sorted(s["score"] for s in (await resp.json())["scores"])
 
 
 async def _count(client: Any, table: Any) -> int:
@@ -194,3 +209,164 @@ async def test_staff_have_no_queue(client: Any, world: World) -> None:
     tokens = await sign_in_staff(client, world.staff["clinician"])
     resp = await client.get("/api/me/offline-key", headers=bearer(tokens))
     assert resp.status == 403
+
+
+class Together:
+    """Holds the sync service's writer until `n` batches wait, so that they go in one
+    transaction as when many devices reconnect at once; records each transaction's size."""
+
+    def __init__(self, client: Any, monkeypatch: Any) -> None:
+        self.service = service = client.server.app[OFFLINE]
+        self.groups: list[int] = []
+        self.n = 1
+        self.arrived = asyncio.Event()
+        arrived = self.arrived
+
+        class Watched(deque[Any]):
+            def append(self, batch: Any) -> None:
+                super().append(batch)
+                arrived.set()
+
+        monkeypatch.setattr(service, "_pending", Watched())
+        monkeypatch.setattr(service, "_writers", 1)
+        write, apply = service._write, service._apply
+
+        async def gathered() -> None:
+            while len(service._pending) < self.n:
+                arrived.clear()
+                await arrived.wait()
+            self.n = 1
+            await write()
+
+        async def counted(group: list[Any]) -> None:
+            self.groups.append(len(group))
+            await apply(group)
+
+        monkeypatch.setattr(service, "_write", gathered)
+        monkeypatch.setattr(service, "_apply", counted)
+
+    async def send(self, *syncs: Any) -> list[Any]:
+        self.n = len(syncs)
+        return list(await asyncio.gather(*syncs))
+
+
+async def _receipts_of(client: Any, owner: str) -> int:
+    async with client.server.app[DATABASE].connect() as conn:
+        found = await conn.scalar(
+            select(func.count()).select_from(sync_receipts).where(sync_receipts.c.owner_id == owner)
+        )
+    return int(found or 0)
+
+
+async def test_devices_reconnecting_at_once_share_a_transaction_and_each_answer_lands_once(
+    client: Any, world: World, monkeypatch: Any
+) -> None:
+    a = await Device.sign_in(client, world.prisoners[0])
+    b = await Device.sign_in(client, world.prisoners[1])
+    c = await Device.sign_in(client, world.other_prisoner)  # another establishment
+    together = Together(client, monkeypatch)
+    queues = [
+        [
+            a.seal(_phq9(RISK)),
+            a.seal({"kind": "gad7", "answers": {str(n): 1 for n in range(1, 8)}}),
+        ],
+        [b.seal(_phq9(CALM))],
+        [c.seal(_phq9({**CALM, "1": 3}))],
+    ]
+    sent = await together.send(*(d.sync(q) for d, q in zip((a, b, c), queues, strict=True)))
+    assert together.groups == [3]
+    assert [[r["status"] for r in s["results"]] for s in sent] == [
+        ["stored", "stored"],
+        ["stored"],
+        ["stored"],
+    ]
+    assert [r["score"] for r in sent[0]["results"]] == [5, 7]
+    assert await _count(client, questionnaire_responses) == 4
+    assert await _count(client, risk_alerts) == 1
+    # Each person sees their own answers, stored under their own id.
+    assert [await a.scores(), await b.scores(), await c.scores()] == [[5, 7], [0], [3]]
+    # All three replayed at once, in reverse: nothing changes.
+    again = await together.send(
+        *(d.sync(list(reversed(q))) for d, q in zip((a, b, c), queues, strict=True))
+    )
+    assert together.groups == [3, 3]
+    assert [[r["status"] for r in s["results"]] for s in again] == [
+        ["replayed", "replayed"],
+        ["replayed"],
+        ["replayed"],
+    ]
+    assert await _count(client, questionnaire_responses) == 4
+    assert await _count(client, risk_alerts) == 1
+
+
+async def test_a_batch_with_another_persons_id_is_refused_alone_and_the_others_with_it_land(
+    client: Any, world: World, monkeypatch: Any
+) -> None:
+    a = await Device.sign_in(client, world.prisoners[0])
+    b = await Device.sign_in(client, world.prisoners[1])
+    c = await Device.sign_in(client, world.other_prisoner)
+    together = Together(client, monkeypatch)
+    earlier = a.seal(_phq9(CALM))
+    await a.sync([earlier])
+    b_own = b.seal(_phq9(RISK))
+    a_new, c_new = a.seal(_phq9({**CALM, "2": 1})), c.seal(_phq9(CALM))
+    done_a, refused_b, done_c = await together.send(
+        a.sync([a_new]),
+        # B's own answer and, sealed under B's key, the id A sent first.
+        b.sync([b_own, b.seal(_phq9(CALM), cid=earlier["id"])], status=409),
+        c.sync([c_new]),
+    )
+    # Shared, then without B's batch: A's and C's land once, B gets its clear refusal.
+    assert together.groups == [1, 3, 2]
+    assert refused_b["code"] == "conflict"
+    assert "not queued by you" in refused_b["detail"]
+    assert done_a["results"][0]["status"] == "stored"
+    assert done_c["results"][0]["status"] == "stored"
+    assert [await a.scores(), await b.scores(), await c.scores()] == [[0, 1], [], [0]]
+    assert await _receipts_of(client, world.prisoners[1].account_id) == 0
+    assert await _count(client, risk_alerts) == 0
+    # Nothing of B's was lost: its own answer goes when sent without the other's id.
+    alone = await b.sync([b_own])
+    assert alone["results"][0]["status"] == "stored"
+    assert await b.scores() == [5]
+    assert await _count(client, risk_alerts) == 1
+
+
+class Brittle(QueuedAnswers):
+    """A kind whose store fails while `broken` (a fault in the store, not in the answer)."""
+
+    broken = True
+
+    async def store_many(self, conn: Any, parts: Any, now: Any) -> None:
+        if self.broken:
+            raise RuntimeError("the store failed")
+        await super().store_many(conn, parts, now)
+
+
+async def test_a_batch_whose_store_fails_fails_alone_and_the_others_in_its_transaction_land(
+    client: Any, world: World, monkeypatch: Any
+) -> None:
+    app = client.server.app
+    brittle = Brittle(subject_keys=app[SUBJECT_KEYS], audit=app[AUDIT])
+    app[OFFLINE].register("brittle", brittle)
+    a = await Device.sign_in(client, world.prisoners[0])
+    b = await Device.sign_in(client, world.prisoners[1])
+    c = await Device.sign_in(client, world.other_prisoner)
+    together = Together(client, monkeypatch)
+    b_queue = [b.seal(_phq9(CALM)), b.seal(_phq9(RISK), kind="brittle")]
+    done_a, failed_b, done_c = await together.send(
+        a.sync([a.seal(_phq9(CALM))]), b.sync(b_queue, status=500), c.sync([c.seal(_phq9(CALM))])
+    )
+    # The shared transaction rolled back; each batch went again alone.
+    assert together.groups == [3, 1, 1, 1]
+    assert failed_b["code"] == "internal_error"
+    assert done_a["results"][0]["status"] == "stored"
+    assert done_c["results"][0]["status"] == "stored"
+    assert await _count(client, questionnaire_responses) == 2
+    # B's batch left nothing behind, so the device still has it and sends it later.
+    assert await _receipts_of(client, world.prisoners[1].account_id) == 0
+    brittle.broken = False
+    later = await b.sync(b_queue)
+    assert [r["status"] for r in later["results"]] == ["stored", "stored"]
+    assert await b.scores() == [0, 5]
+    assert await _count(client, risk_alerts) == 1

@@ -224,7 +224,7 @@ async def create_cluster(
 
 async def _wait_ready(node: Node) -> None:
     async with aiohttp.ClientSession() as session:
-        for _ in range(300):
+        for _ in range(1200):  # a minute: a loaded machine starts a node slowly
             if node.process.returncode is not None:
                 raise RuntimeError(f"node {node.name} exited; see {node.log}")
             try:

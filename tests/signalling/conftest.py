@@ -187,7 +187,7 @@ def build_app(
     app[AUDIT_TAP] = MemorySink()
     app[JOIN_POLICY] = policy
     app[ICE_SERVERS] = ice_servers
-    app[HUB_CONFIG] = HubConfig(tick_s=TICK_S, hello_timeout_s=1.0, **config)
+    app[HUB_CONFIG] = HubConfig(**{"tick_s": TICK_S, "hello_timeout_s": 1.0, **config})
     return app
 
 

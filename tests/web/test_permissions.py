@@ -17,7 +17,13 @@ import pytest
 
 from core.identity import Role
 from core.permissions import ROLE_PERMISSIONS, Permission, roles_with
-from tests.world import bearer, sign_in_prisoner, sign_in_staff, signed_in_staff
+from tests.world import (
+    bearer,
+    community_account,
+    sign_in_prisoner,
+    sign_in_staff,
+    signed_in_staff,
+)
 
 # Routes that no signed-in role uses: sign-in itself, a device's own, a link's.
 UNGUARDED = {
@@ -29,6 +35,10 @@ UNGUARDED = {
     ("POST", "/api/email/verify"),
     ("GET", "/api/openapi.json"),
     ("GET", "/calendar/{token}"),
+    # Community accounts: the claim (its code is the credential) and their sign-in.
+    ("POST", "/api/community/claim/start"),
+    ("POST", "/api/community/claim"),
+    ("POST", "/api/auth/community"),
 }
 
 
@@ -38,6 +48,10 @@ async def _tokens_by_role(client: Any, world: Any) -> dict[Role, dict[str, Any]]
     }
     for role in (Role.CLINICIAN, Role.MANAGER, Role.OFFICER, Role.ADMIN):
         tokens[role] = await sign_in_staff(client, world.staff[role.value])
+    # A former prisoner: the second prisoner released and their community account claimed.
+    tokens[Role.COMMUNITY], _ = await community_account(
+        client, world.prisoners[1], tokens[Role.OFFICER], "walk@example.org"
+    )
     for role in Role:
         if role in tokens:
             continue

@@ -1,7 +1,8 @@
 """The campus over HTTP: the learner's catalogue, lessons, progress, assessments,
-certificates, plan and record; education staff's courses, uploads, approvals, enrolling,
-progress per course and learners' records. Rules live in `campus.catalogue` and
-`campus.learning`.
+certificates, plan and record, and the JSON and OpenAPI shapes that education staff's
+routes (`web.campus.desk`: courses, uploads, approvals, enrolling, progress per course and
+learners' records) share. Rules live in `campus.catalogue`, `campus.learning`,
+`campus.assessments` and `campus.certificates`.
 
 Files are served with the type their bytes were checked to be, `nosniff`, a
 Content-Disposition, and a CSP that lets nothing in them run; a PDF is a download.
@@ -13,11 +14,11 @@ from typing import Any
 
 from aiohttp import web
 
+from campus.assessments import AttemptResult
 from campus.catalogue import Course, Lesson, LessonFile, Question
+from campus.learner_base import Enrolment
 from campus.learning import (
-    AttemptResult,
     CatalogueEntry,
-    Enrolment,
     Goal,
     LearnerProgress,
     LearningRecord,
@@ -26,18 +27,18 @@ from campus.learning import (
 )
 from campus.screening import MAX_FILE_BYTES, MESSAGES, Refusal
 from core.errors import Code, ServiceError
-from core.identity import validation
 from core.permissions import Permission
 from web.auth import require
 from web.campus import CATALOGUE, LEARNING
 from web.openapi import DATETIME, STR, obj, op
 from web.request import json_response, read_json
 from web.scheduling_shared import ID, iso_or_none, path_params
-from web.state import IDENTITY
 
 routes = web.RouteTableDef()
 
 LEARN = Permission.CAMPUS_LEARN
+# One's own record and certificates: prisoners, and former prisoners' community accounts.
+OWN_RECORD = Permission.LEARNING_RECORD_OWN
 TEACH = Permission.CAMPUS_TEACH
 APPROVE = Permission.CAMPUS_APPROVE
 EXTENSIONS = {
@@ -304,7 +305,7 @@ async def submit(request: web.Request) -> web.Response:
 
 @routes.get("/api/campus/courses/{course_id}/certificate")
 async def certificate(request: web.Request) -> web.Response:
-    principal = await require(request, LEARN)
+    principal = await require(request, OWN_RECORD)
     name, data = await request.app[LEARNING].certificate(principal, request.match_info["course_id"])
     return pdf_response(name, data)
 
@@ -320,14 +321,14 @@ async def lesson_file(request: web.Request) -> web.Response:
 
 @routes.get("/api/campus/record")
 async def my_record(request: web.Request) -> web.Response:
-    principal = await require(request, LEARN)
+    principal = await require(request, OWN_RECORD)
     found = await request.app[LEARNING].record(principal)
     return json_response(record_json(found))
 
 
 @routes.get("/api/campus/record.pdf")
 async def my_record_pdf(request: web.Request) -> web.Response:
-    principal = await require(request, LEARN)
+    principal = await require(request, OWN_RECORD)
     data = await request.app[LEARNING].record_pdf(principal)
     return pdf_response("learning-record.pdf", data)
 
@@ -350,168 +351,6 @@ async def goal_done(request: web.Request) -> web.Response:
         principal, request.match_info["goal_id"], done=body.get("done")
     )
     return web.Response(status=204)
-
-
-# ----------------------------------------------------------------- staff
-
-
-@routes.get("/api/campus/staff/courses")
-async def staff_courses(request: web.Request) -> web.Response:
-    principal = await require(request, TEACH)
-    found = await request.app[CATALOGUE].courses(principal)
-    return json_response([course_json(c) for c in found])
-
-
-@routes.post("/api/campus/staff/courses")
-async def add_course(request: web.Request) -> web.Response:
-    principal = await require(request, TEACH)
-    body = await read_json(request)
-    found = await request.app[CATALOGUE].add_course(
-        principal,
-        title=body.get("title"),
-        summary=body.get("summary", ""),
-        requires_course_id=body.get("requires_course_id"),
-        pass_mark=body.get("pass_mark", 70),
-    )
-    return json_response(course_json(found), status=201)
-
-
-@routes.get("/api/campus/staff/courses/{course_id}")
-async def staff_course(request: web.Request) -> web.Response:
-    principal = await require(request, TEACH)
-    found, lessons = await request.app[CATALOGUE].staff_course(
-        principal, request.match_info["course_id"]
-    )
-    return json_response(
-        {**course_json(found), "lesson_list": [lesson_json(x, staff=True) for x in lessons]}
-    )
-
-
-@routes.post("/api/campus/staff/courses/{course_id}/lessons")
-async def add_lesson(request: web.Request) -> web.Response:
-    principal = await require(request, TEACH)
-    body = await read_json(request)
-    found, cleaned = await request.app[CATALOGUE].add_lesson(
-        principal,
-        request.match_info["course_id"],
-        title=body.get("title"),
-        body_html=body.get("body_html"),
-    )
-    return json_response(
-        {**lesson_json(found, staff=True), "removed": list(cleaned.removed)}, status=201
-    )
-
-
-@routes.put("/api/campus/staff/courses/{course_id}/questions")
-async def set_questions(request: web.Request) -> web.Response:
-    principal = await require(request, TEACH)
-    body = await read_json(request)
-    found = await request.app[CATALOGUE].set_questions(
-        principal, request.match_info["course_id"], body.get("questions")
-    )
-    return json_response([question_json(q) for q in found])
-
-
-@routes.post("/api/campus/staff/lessons/{lesson_id}/files")
-async def upload(request: web.Request) -> web.Response:
-    """The body is the file itself; its Content-Type is what the uploader says it is."""
-    principal = await require(request, TEACH)
-    data = await read_upload(request)
-    found = await request.app[CATALOGUE].upload(
-        principal,
-        request.match_info["lesson_id"],
-        data=data,
-        claimed=request.headers.get("Content-Type"),
-        name=request.query.get("name"),
-    )
-    return json_response(file_json(found, staff=True), status=201)
-
-
-@routes.get("/api/campus/staff/files/{file_id}")
-async def staff_file(request: web.Request) -> web.Response:
-    principal = await require(request, TEACH)
-    found, data = await request.app[CATALOGUE].file_content(
-        principal, request.match_info["file_id"]
-    )
-    return file_response(found, data)
-
-
-@routes.get("/api/campus/staff/pending")
-async def pending(request: web.Request) -> web.Response:
-    principal = await require(request, APPROVE)
-    found = await request.app[CATALOGUE].pending(principal)
-    return json_response(
-        [
-            {
-                "course": {"id": c.id, "title": c.title},
-                "lesson": {"id": lesson.id, "title": lesson.title},
-                "file": file_json(f, staff=True),
-            }
-            for c, lesson, f in found
-        ]
-    )
-
-
-@routes.post("/api/campus/staff/files/{file_id}/decision")
-async def decide(request: web.Request) -> web.Response:
-    principal = await require(request, APPROVE)
-    body = await read_json(request)
-    found = await request.app[CATALOGUE].decide(
-        principal, request.match_info["file_id"], approve=body.get("approve")
-    )
-    return json_response(file_json(found, staff=True))
-
-
-@routes.get("/api/campus/staff/courses/{course_id}/progress")
-async def course_progress(request: web.Request) -> web.Response:
-    principal = await require(request, TEACH)
-    found = await request.app[LEARNING].course_progress(principal, request.match_info["course_id"])
-    return json_response([learner_progress_json(p) for p in found])
-
-
-@routes.post("/api/campus/staff/courses/{course_id}/enrolments")
-async def staff_enrol(request: web.Request) -> web.Response:
-    """Enrol a learner by their prison number (or id)."""
-    principal = await require(request, TEACH)
-    body = await read_json(request)
-    learner = body.get("learner_id")
-    number = body.get("prison_number")
-    if learner is None and isinstance(number, str):
-        try:
-            learner = await request.app[IDENTITY].find_prisoner(validation.prison_number(number))
-        except ServiceError:
-            learner = None
-    found, new = await request.app[LEARNING].enrol(
-        principal, request.match_info["course_id"], learner or ""
-    )
-    return json_response(enrolment_json(found), status=201 if new else 200)
-
-
-@routes.get("/api/campus/staff/learners/{learner_id}/record")
-async def learner_record(request: web.Request) -> web.Response:
-    principal = await require(request, TEACH)
-    found = await request.app[LEARNING].record(principal, request.match_info["learner_id"])
-    return json_response(record_json(found))
-
-
-@routes.get("/api/campus/staff/learners/{learner_id}/record.pdf")
-async def learner_record_pdf(request: web.Request) -> web.Response:
-    principal = await require(request, TEACH)
-    data = await request.app[LEARNING].record_pdf(principal, request.match_info["learner_id"])
-    return pdf_response("learning-record.pdf", data)
-
-
-@routes.post("/api/campus/staff/learners/{learner_id}/goals")
-async def learner_goal(request: web.Request) -> web.Response:
-    principal = await require(request, TEACH)
-    body = await read_json(request)
-    found = await request.app[LEARNING].add_goal(
-        principal,
-        goal=body.get("goal"),
-        target_date=body.get("target_date"),
-        learner_id=request.match_info["learner_id"],
-    )
-    return json_response(goal_json(found), status=201)
 
 
 # --------------------------------------------------------------- openapi
@@ -596,7 +435,7 @@ QUESTION = obj(
 BINARY = {"type": "string", "format": "binary"}
 
 
-def _binary(operation: dict[str, Any], *types: str) -> dict[str, Any]:
+def binary_op(operation: dict[str, Any], *types: str) -> dict[str, Any]:
     operation["responses"]["200"] = {
         "description": "The file.",
         "content": {t: {"schema": BINARY} for t in types},
@@ -695,10 +534,10 @@ OPENAPI: dict[str, Any] = {
         ),
     },
     "/api/campus/courses/{course_id}/certificate": {
-        "get": _binary(
+        "get": binary_op(
             campus_op(
                 "The certificate of a completed course, a PDF in the learner's language",
-                LEARN,
+                OWN_RECORD,
                 parameters=path_params("course_id"),
                 errors=(401, 403, 404, 409),
             ),
@@ -706,7 +545,7 @@ OPENAPI: dict[str, Any] = {
         )
     },
     "/api/campus/files/{file_id}": {
-        "get": _binary(
+        "get": binary_op(
             campus_op(
                 "An approved lesson file of a course one is on, as its checked type",
                 LEARN,
@@ -719,14 +558,14 @@ OPENAPI: dict[str, Any] = {
     "/api/campus/record": {
         "get": campus_op(
             "The learner's own learning record, as portable JSON",
-            LEARN,
+            OWN_RECORD,
             result=RECORD,
             errors=(401, 403),
         )
     },
     "/api/campus/record.pdf": {
-        "get": _binary(
-            campus_op("The learner's own learning record as a PDF", LEARN, errors=(401, 403)),
+        "get": binary_op(
+            campus_op("The learner's own learning record as a PDF", OWN_RECORD, errors=(401, 403)),
             "application/pdf",
         )
     },
@@ -747,150 +586,6 @@ OPENAPI: dict[str, Any] = {
             body=obj(["done"], done=BOOL),
             ok=204,
             parameters=path_params("goal_id"),
-            errors=(400, 401, 403, 404),
-        )
-    },
-    "/api/campus/staff/courses": {
-        "get": campus_op(
-            "Education staff: the establishment's courses and the shared ones",
-            TEACH,
-            result={"type": "array", "items": COURSE},
-            errors=(401, 403),
-        ),
-        "post": campus_op(
-            "Education staff: add a course of the establishment",
-            TEACH,
-            body=obj(["title"], title=STR, summary=STR, requires_course_id=ID, pass_mark=INT),
-            ok=201,
-            result=COURSE,
-            errors=(400, 401, 403, 404),
-        ),
-    },
-    "/api/campus/staff/courses/{course_id}": {
-        "get": campus_op(
-            "Education staff: a course with every lesson and file, pending ones too",
-            TEACH,
-            result=COURSE,
-            parameters=path_params("course_id"),
-            errors=(401, 403, 404),
-        )
-    },
-    "/api/campus/staff/courses/{course_id}/lessons": {
-        "post": campus_op(
-            "Education staff: add a lesson; its HTML is sanitised and the answer names what "
-            "was taken out (`removed`)",
-            TEACH,
-            body=obj(["title", "body_html"], title=STR, body_html=STR),
-            ok=201,
-            result=LESSON,
-            parameters=path_params("course_id"),
-            errors=(400, 401, 403, 404),
-        )
-    },
-    "/api/campus/staff/courses/{course_id}/questions": {
-        "put": campus_op(
-            "Education staff: set the course's multiple-choice assessment",
-            TEACH,
-            body=obj(["questions"], questions={"type": "array", "items": QUESTION}),
-            result={"type": "array", "items": QUESTION},
-            parameters=path_params("course_id"),
-            errors=(400, 401, 403, 404),
-        )
-    },
-    "/api/campus/staff/lessons/{lesson_id}/files": {
-        "post": {
-            **campus_op(
-                "Education staff: upload a lesson file (the body is the file; ?name= its name). "
-                "Screened: its real type must be the one it claims and allowed, at most 5 MB, "
-                "a PDF without script, launch, embedded file or outside link. Stored pending "
-                "approval",
-                TEACH,
-                ok=201,
-                result=FILE,
-                parameters=path_params("lesson_id"),
-                errors=(400, 401, 403, 404, 413),
-            ),
-            "requestBody": {"required": True, "content": {t: {"schema": BINARY} for t in MEDIA}},
-        }
-    },
-    "/api/campus/staff/files/{file_id}": {
-        "get": _binary(
-            campus_op(
-                "Education staff: a lesson file, pending or not, to look at before approving",
-                TEACH,
-                parameters=path_params("file_id"),
-                errors=(401, 403, 404),
-            ),
-            *MEDIA,
-        )
-    },
-    "/api/campus/staff/pending": {
-        "get": campus_op(
-            "Education staff: the files waiting for approval",
-            APPROVE,
-            result={"type": "array", "items": {"type": "object"}},
-            errors=(401, 403),
-        )
-    },
-    "/api/campus/staff/files/{file_id}/decision": {
-        "post": campus_op(
-            "Education staff: approve or refuse a pending file (never one's own upload)",
-            APPROVE,
-            body=obj(["approve"], approve=BOOL),
-            result=FILE,
-            parameters=path_params("file_id"),
-            errors=(400, 401, 403, 404, 409),
-        )
-    },
-    "/api/campus/staff/courses/{course_id}/progress": {
-        "get": campus_op(
-            "Education staff: each learner on the course held here, with their progress "
-            "(logged per learner)",
-            TEACH,
-            result={"type": "array", "items": {"type": "object"}},
-            parameters=path_params("course_id"),
-            errors=(401, 403, 404),
-        )
-    },
-    "/api/campus/staff/courses/{course_id}/enrolments": {
-        "post": campus_op(
-            "Education staff: enrol a learner held here, by prison number",
-            TEACH,
-            body=obj(prison_number=STR, learner_id=ID),
-            ok=201,
-            result=ENROLMENT,
-            parameters=path_params("course_id"),
-            errors=(400, 401, 403, 404, 409),
-        )
-    },
-    "/api/campus/staff/learners/{learner_id}/record": {
-        "get": campus_op(
-            "Education staff: a learner's learning record as JSON (logged)",
-            TEACH,
-            result=RECORD,
-            parameters=path_params("learner_id"),
-            errors=(401, 403, 404),
-        )
-    },
-    "/api/campus/staff/learners/{learner_id}/record.pdf": {
-        "get": _binary(
-            campus_op(
-                "Education staff: a learner's learning record as a PDF (logged)",
-                TEACH,
-                parameters=path_params("learner_id"),
-                errors=(401, 403, 404),
-            ),
-            "application/pdf",
-        )
-    },
-    "/api/campus/staff/learners/{learner_id}/goals": {
-        "post": campus_op(
-            "Education staff: set a goal of a learner's plan with them",
-            TEACH,
-            body=obj(["goal", "target_date"], goal=STR, target_date=STR),
-            ok=201,
-            result=GOAL,
-            parameters=path_params("learner_id"),
             errors=(400, 401, 403, 404),
         )
     },

@@ -2,8 +2,8 @@
 
 `interventions_ctx` builds the service once the store, audit and scheduling are
 up (the questionnaires and the programmes), registers the module for lockdown
-suspension and the programmes' transfer step, and must run before
-`web.jobs.jobs_ctx`, which registers the escalation job kind from it.
+suspension, the programmes' transfer step and the community-account release step,
+and must run before `web.jobs.jobs_ctx`, which registers the escalation job kind from it.
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from core.fields import FieldCipher
+from core.identity.community import STEP as COMMUNITY_STEP
 from core.jobs import JobContext, JobRunner
 from interventions.programmes import Programmes
 from interventions.questionnaires import CHECK_DUE_JOB, ESCALATE_JOB, MODULE, Questionnaires
+from web import community
 from web.state import AUDIT, CLOCK, DATABASE, KEYS, SCHEDULING, SUBJECT_KEYS
 
 INTERVENTIONS = web.AppKey("interventions", Questionnaires)
@@ -43,6 +45,8 @@ async def interventions_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     # Programme records, scores and planned checks move with the person on transfer.
     scheduling.transfer_steps.register("programmes", app[PROGRAMMES].transfer_step)
+    # On release the programmes carry on outside: a one-time code for a community account.
+    scheduling.release_steps.register(COMMUNITY_STEP, community.release_step(app))
     yield
 
 

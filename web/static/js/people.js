@@ -407,10 +407,29 @@ function renderLetter(leaving, done) {
       : [el("li", { text: say("letter.none") })]),
   );
   renderMoney(say, leaving, done.steps && done.steps.kiosk_money);
+  renderCommunity(say, done);
   document.getElementById("letter-account").textContent = say(
     leaving.kind === "transfer" ? "letter.account_transferred" : "letter.account_released",
     { establishment: there },
   );
+}
+
+/** On release, the community account's one-time claim code: on the letter, and nowhere else
+ * the page keeps it (it is not in the address, the page's storage or any log). */
+function renderCommunity(say, done) {
+  const part = document.getElementById("letter-community-part");
+  const claim = done.handout && done.handout.community;
+  part.hidden = !claim || typeof claim !== "object";
+  if (part.hidden) {
+    document.getElementById("letter-community-code").textContent = "";
+    return;
+  }
+  document.getElementById("letter-community-heading").textContent = say("letter.community_heading");
+  document.getElementById("letter-community").textContent = say("letter.community_text", {
+    address: `${window.location.origin}${claim.claim_path}`,
+    date: formatDateIn(say, claim.expires_at, timeZone()),
+  });
+  document.getElementById("letter-community-code").textContent = claim.code;
 }
 
 /** The kiosk's part of the letter: the money that moved, or the payout and its receipt. */
@@ -461,6 +480,10 @@ async function leave() {
         more.push(t("people.paid_out", { total: pounds(money.private_pence + money.spends_pence), receipt: money.receipt }));
       }
       if (more.length) document.getElementById("leaving-result").textContent += ` ${more.join(" ")}`;
+    }
+    const claim = done.handout && done.handout.community;
+    if (claim && claim.code) {
+      document.getElementById("leaving-result").textContent += ` ${t("people.community_code", { name, code: claim.code })}`;
     }
     renderLetter(leaving, done);
     document.getElementById("leaving").hidden = false;

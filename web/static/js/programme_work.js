@@ -259,11 +259,13 @@ async function route() {
 async function main() {
   let account = null;
   setupLanguageSwitch(() => account !== null);
+  // The device's page, or a former prisoner's at /community/programmes.
+  const gate = document.getElementById("screen-signin-first").dataset;
   setupSignOut(() => {
-    window.location.href = "/device";
+    window.location.href = gate.home || "/device";
   });
   account = await currentAccount();
-  if (!account || account.role !== "prisoner") {
+  if (!account || account.role !== (gate.role || "prisoner")) {
     show("screen-signin-first");
     document.body.dataset.ready = "true";
     return;

@@ -1,0 +1,74 @@
+"""How fast a node lets connections in: per identity, and generously per client address.
+
+A client that reconnects in a tight loop (a page stuck reloading, a kiosk's
+watchdog gone wrong, or someone hostile) costs a token check and a store query
+each time. Each account may open `per_identity` connections on a node in a
+minute, and each client address `per_address` (the address as the trusted proxy
+reports it: web/ws.py); both are token buckets holding that many, so a whole
+prison's devices coming back at once from its one address, after a node died,
+are let in together. Over either limit the client is told `too_many_connections`
+with `retry_after_s`, the seconds until it may try again, and the socket closes
+with 1013; nobody else is affected. Counted per node, in memory: nothing of it
+is on the store's path, and a client spread over n nodes gets n times the rate.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+WINDOW_S = 60.0
+PRUNE_EVERY = 1024
+
+
+class Buckets:
+    """Token buckets by key: `capacity` at once, refilled at capacity per minute."""
+
+    __slots__ = ("_capacity", "_clock", "_rate", "_state", "_takes")
+
+    def __init__(self, capacity: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._capacity = float(capacity)
+        self._rate = capacity / WINDOW_S
+        self._clock = clock
+        self._state: dict[str, tuple[float, float]] = {}
+        self._takes = 0
+
+    def take(self, key: str) -> int | None:
+        """One connection for `key`: None if let in, else the seconds to wait first."""
+        now = self._clock()
+        self._takes += 1
+        if self._takes % PRUNE_EVERY == 0:
+            self._prune(now)
+        tokens, at = self._state.get(key, (self._capacity, now))
+        tokens = min(self._capacity, tokens + (now - at) * self._rate)
+        if tokens >= 1.0:
+            self._state[key] = (tokens - 1.0, now)
+            return None
+        self._state[key] = (tokens, now)
+        return max(1, math.ceil((1.0 - tokens) / self._rate))
+
+    def _prune(self, now: float) -> None:
+        """Forget the keys whose buckets have filled again (they start full)."""
+        full = [
+            key
+            for key, (tokens, at) in self._state.items()
+            if tokens + (now - at) * self._rate >= self._capacity
+        ]
+        for key in full:
+            del self._state[key]
+
+    def __len__(self) -> int:
+        return len(self._state)
+
+
+class Reconnects:
+    """The two limits of a node."""
+
+    __slots__ = ("addresses", "identities")
+
+    def __init__(
+        self, per_identity: int, per_address: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.identities = Buckets(per_identity, clock)
+        self.addresses = Buckets(per_address, clock)
