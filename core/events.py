@@ -155,6 +155,9 @@ class Action(StrEnum):
     CALL_BACK_REQUESTED = "call_back_requested"
     CALL_BACK_DONE = "call_back_done"
     MESSAGE_SENT = "message_sent"
+    # The clinician asked the patient's device whether the consult may be recorded
+    # (the answer is `consent_given` / `consent_declined`, scope recording).
+    RECORDING_REQUESTED = "recording_requested"
     RECORDING_STARTED = "recording_started"
     RECORDING_STOPPED = "recording_stopped"
     # media/recordings.py: a finished recording stored (with its SHA-256 digests), each

@@ -2,19 +2,20 @@
 
 Interface (what the in-call controls call):
 
-    recorder = await start_recorder(app_or_deps, appointment_id, actor=clinician_id)
+    recorder = await start_recorder(deps, appointment_id, actor=clinician_id)
     await recorder.start()            # refuses (403) unless the patient consented for this
                                       # appointment; from here members may connect to it
     answer_sdp = await recorder.accept(member_id, offer_sdp)   # one per sending member
     recording = await recorder.stop() # the stored `Recording`, or None if nothing arrived
     await recorder.discard()          # or: stop and keep nothing
 
-`start_recorder` takes the aiohttp application (it reads the recordings store, scheduling
-and the TURN issuer from it) or a `RecorderDeps`. `stop` is idempotent and safe to call
-at any point (a withdrawal of consent calls it at once). Each member that sends media
-offers a connection to the recorder (sendonly on its side, recvonly here); the recorder
-answers through `accept` and gathers only relay candidates when the appointment is
-relay-only, with a TURN credential of its own (`<expiry>:<appointment>:recorder`).
+`start_recorder` takes a `RecorderDeps` (web/call_recording.py builds it from the
+application: the recordings store, scheduling, and the consult's TURN issuer). `stop` is
+idempotent and safe to call at any point (a withdrawal of consent calls it at once). Each
+member that sends media offers a connection to the recorder (sendonly on its side,
+recvonly here); the recorder answers through `accept` and gathers only relay candidates
+when the appointment is relay-only, with a TURN credential of its own
+(`<expiry>:<appointment>:recorder`).
 
 Two ways to keep what arrives, chosen once per process by `capture_path()` and logged:
 
@@ -60,7 +61,6 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from core.errors import Code, ServiceError
-from core.identity import Principal, Role
 from media.finalise import ReceivedMedia, finalise
 from media.peer import rtc_configuration
 from media.recording_storage import RecordingStorage
@@ -619,31 +619,9 @@ def _receiver_of(pc: RTCPeerConnection, track: MediaStreamTrack) -> Any:
     raise LookupError("no receiver for this track")
 
 
-async def start_recorder(app_or_deps: Any, appointment_id: str, actor: str) -> RoomRecorder:
-    """A recorder for this appointment (not started: call `start`)."""
-    if isinstance(app_or_deps, RecorderDeps):
-        return RoomRecorder(app_or_deps, appointment_id, actor)
-    from web.recordings_api import RECORDINGS
-    from web.state import SCHEDULING
-    from web.ws import ICE_SERVERS
+async def start_recorder(deps: RecorderDeps, appointment_id: str, actor: str) -> RoomRecorder:
+    """A recorder for this appointment (not started: call `start`).
 
-    app = app_or_deps
-    scheduling = app[SCHEDULING]
-    view = await scheduling.appointment_view(appointment_id)
-    if view is None:
-        raise ServiceError(Code.NOT_FOUND, "No such appointment.")
-    issuer = app[ICE_SERVERS]
-    # The issuer reads only the account id: it names the recorder in the TURN username.
-    me = Principal(RECORDER_ID, Role.CLINICIAN, view.establishment_id, session_id=RECORDER_ID)
-
-    async def ice_servers() -> list[dict[str, Any]]:
-        servers: list[dict[str, Any]] = issuer(me, view)
-        return servers
-
-    deps = RecorderDeps(
-        recordings=app[RECORDINGS],
-        consent=scheduling,
-        ice_servers=ice_servers,
-        relay_only=True if view.relay_only else None,
-    )
+    Its dependencies are built by web (web/call_recording.py, the composition root): media
+    imports nothing of web."""
     return RoomRecorder(deps, appointment_id, actor)

@@ -223,6 +223,30 @@ class Consents(ServiceBase):
             and row.device_id is not None
         )
 
+    async def recording_standing(self, appointment_id: str) -> str:
+        """Where this appointment's recording consent stands, booking and device answers
+        together: the newest decision, `given` (in force), `declined` or `withdrawn`,
+        or `none` if nobody has asked. A clinician may ask on the device only on `given`."""
+        async with self._db.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(consents.c.decision, consents.c.withdrawn_at)
+                    .where(
+                        and_(
+                            consents.c.appointment_id == appointment_id,
+                            consents.c.scope == Scope.RECORDING.value,
+                        )
+                    )
+                    .order_by(consents.c.decided_at.desc(), _ON_DEVICE.desc())
+                    .limit(1)
+                )
+            ).first()
+        if row is None:
+            return "none"
+        if row.withdrawn_at is not None:
+            return "withdrawn"
+        return "given" if row.decision == Decision.GIVEN.value else "declined"
+
     async def recording_asked_at_booking(self, appointment_id: str) -> Decision | None:
         """The booking's answer (staff-witnessed, or carried over), if any: a "no" means
         the clinician does not ask on the device."""

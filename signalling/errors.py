@@ -101,6 +101,7 @@ class ErrorCode(Enum):
     )
     TEST_CALL_REFUSED = ("test_call_refused", "You cannot start a test call now.")
     NOT_TESTING = ("not_testing", "There is no test call in progress.")
+    RECORDING_REFUSED = ("recording_refused", "This consult cannot be recorded now.")
 
     @property
     def slug(self) -> str:

@@ -38,6 +38,7 @@ from core.identity import Role
 from signalling.auth_batch import BatchedAuthenticator
 from signalling.bus.base import Bus, Subscription
 from signalling.call_quality import CallQuality
+from signalling.call_recording import CallRecording, RecordingServices
 from signalling.connection import Connection, Limits, Transport
 from signalling.errors import CLOSE_REASONS, Close, ErrorCode, SignallingError
 from signalling.identities import (
@@ -62,6 +63,7 @@ from signalling.messages import (
     Reauth,
 )
 from signalling.messages.negotiation import NEGOTIATION
+from signalling.messages.recording import RECORDING_MESSAGES
 from signalling.messages.test_call import PRECALL_MESSAGES
 from signalling.meters import Meters
 from signalling.policy import Authenticator, IceServerIssuer, JoinPolicy, no_ice_servers
@@ -122,7 +124,7 @@ class HubConfig:
     limits: Limits = Limits()
 
 
-class Hub(Session, Timers, Restore, CallQuality):
+class Hub(Session, Timers, Restore, CallQuality, CallRecording):
     def __init__(
         self,
         *,
@@ -136,6 +138,7 @@ class Hub(Session, Timers, Restore, CallQuality):
         ice_servers: IceServerIssuer = no_ice_servers,
         node_name: str = "node",
         test_calls: PrecallTests | None = None,
+        recording: RecordingServices | None = None,
     ) -> None:
         self.node = f"{node_name}:{uuid.uuid4().hex[:8]}"
         self._identity = BatchedAuthenticator(identity)
@@ -166,11 +169,15 @@ class Hub(Session, Timers, Restore, CallQuality):
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         self.users = UserChannels(bus, self._send)
+        self._recording = recording
+        self._recorders = {}
+        self._recording_sub = None
 
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         self._identity_sub = await self._bus.subscribe(IDENTITY_CHANNEL, self._on_identity)
+        await self._recording_listen()
         self._bus.on_resubscribed(self.restore)
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="signalling-sweeper")
         self._heart = asyncio.create_task(self._heartbeat_forever(), name="signalling-heartbeat")
@@ -189,6 +196,7 @@ class Hub(Session, Timers, Restore, CallQuality):
                     await task
         await self._test_calls.close()
         await asyncio.gather(*(self._close(c, Close.RESTART) for c in list(self._conns.values())))
+        await self._recording_close()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         for sub in list(self._subs.values()):
@@ -470,6 +478,8 @@ class Hub(Session, Timers, Restore, CallQuality):
             await self._reauth(conn, message)
         elif isinstance(message, PRECALL_MESSAGES):
             await self._test_calls.handle(conn, message)
+        elif isinstance(message, RECORDING_MESSAGES):
+            await self._recording_message(conn, message)
 
     # ------------------------------------------------------------ rooms
 
@@ -668,6 +678,7 @@ class Hub(Session, Timers, Restore, CallQuality):
                 log.warning("could not keep a call summary (%s)", type(exc).__name__)
         if out.queue_changed:
             await self._update_queue(room)
+        await self._recording_effects(room, out)
 
     async def _update_queue(self, room: Room) -> None:
         clinician = room.clinician_id

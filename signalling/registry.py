@@ -36,6 +36,7 @@ from signalling.messages import (
 )
 from signalling.messages.base import ClientMessage
 from signalling.messages.negotiation import NEGOTIATION
+from signalling.messages.recording import RECORDING_MESSAGES
 from signalling.messages.test_call import PRECALL_MESSAGES, PRECALL_SERVER_TYPES
 
 VERSION = 1
@@ -65,6 +66,7 @@ CLIENT_MESSAGES: dict[str, type[ClientMessage]] = {
         BringBack,
         IceRefresh,
         *PRECALL_MESSAGES,
+        *RECORDING_MESSAGES,
     )
 }
 
@@ -94,6 +96,8 @@ SERVER_TYPES = frozenset(
         "mode",
         "on_hold",
         "ice_servers",
+        "recording",
+        "recorder_answer",
     }
     | PRECALL_SERVER_TYPES
 )
@@ -110,12 +114,16 @@ _MEMBER = frozenset(
 # record, bring back or message the patient (`not_allowed`, nothing changes).
 _THIRD_PARTY = _MEMBER - {"mode_offer", "mode"}
 _TESTING = frozenset({"test_answer", "test_candidate", "test_report", "test_stop"})
+# Recording: the clinician asks and stops; only the patient answers or withdraws.
+_RECORDS = frozenset({"record_start", "record_stop", "recorder_offer"})
+_CONSENTS = frozenset({"record_answer", "record_withdraw", "recorder_offer"})
 
 ALLOWED_BY_ROLE: dict[Role, frozenset[str]] = {
-    Role.PRISONER: _SESSION | _MEMBER | _TESTING,
+    Role.PRISONER: _SESSION | _MEMBER | _TESTING | _CONSENTS,
     # Only the clinician chooses a call-back: from a patient it is `not_allowed`.
     Role.CLINICIAN: _SESSION
     | _MEMBER
+    | _RECORDS
     | {"admit", "notice", "end", "call_back", "confirm_identity", "bring_back"},
     Role.INTERPRETER: _SESSION | _THIRD_PARTY,
     Role.CHAPERONE: _SESSION | _THIRD_PARTY,

@@ -36,6 +36,7 @@ import orjson
 from core.events import Action
 from scheduling.types import AppointmentView
 from signalling.errors import ErrorCode, SignallingError
+from signalling.room_recording import RoomRecording
 
 EVERYONE = "*"
 MAX_PEOPLE = 4
@@ -170,7 +171,7 @@ def _seconds_between(start: str | None, end: datetime) -> int | None:
 
 
 @dataclass
-class Room:
+class Room(RoomRecording):
     appointment: str
     establishment: str
     clinician_id: str
@@ -204,6 +205,13 @@ class Room:
     # Who was present when, and on hold when: [participant, role, event, at], event
     # one of present, left, on_hold, back (for the attendance report: `presence`).
     presence: list[list[str]] = field(default_factory=list)
+    # Recording (signalling/room_recording.py): off, asking the patient, or on;
+    # who moved it last, since when, and "declined"/"withdrawn" once the patient
+    # said so in this consult (then the clinician cannot ask again in it).
+    recording: str = "off"
+    recording_by: str | None = None
+    recording_since: str | None = None
+    recording_closed: str | None = None
 
     # ------------------------------------------------------------ persistence
 
@@ -308,6 +316,7 @@ class Room:
             "members": []
             if held
             else [m.view() for m in self.members.values() if m.status in ACTIVE],
+            "recording": self.recording_view(),
         }
 
     def summary(self) -> dict[str, Any]:
@@ -514,6 +523,8 @@ class Room:
         member.since = _iso(now)
         if was_admitted:
             self._mark(member, "left", now)
+        if member.role == "patient":
+            self.recording_ends("left", participant, now, out)  # recording: the patient went
         if member.role != "clinician":
             # Anyone but the clinician comes back through the waiting room.
             member.admitted = False
@@ -539,6 +550,7 @@ class Room:
                 raise SignallingError(ErrorCode.NOT_IN_ROOM)
         recipients = tuple(m.participant for m in self.members.values() if m.status in ACTIVE)
         out = Outbox(queue_changed=True)
+        self.recording_ends("ended", by or "system", now, out)  # recording: stops with the call
         self.transition(ConsultState.ENDED)
         self.ended_at = _iso(now)
         self.ended_reason = reason

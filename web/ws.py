@@ -32,6 +32,7 @@ from signalling.hub import Hub, HubConfig
 from signalling.policy import IceServerIssuer, JoinPolicy
 from signalling.registry import encode
 from signalling.store import create_store
+from web.call_recording import build_recording
 from web.middleware import SESSION_COOKIE
 from web.state import AUDIT, BUS, CLOCK, IDENTITY, METRICS, SCHEDULING, SETTINGS, SIGNALLING
 from web.test_calls import build_test_calls
@@ -254,6 +255,7 @@ async def signalling_ctx(app: web.Application) -> AsyncIterator[None]:
         ice_servers=ice_servers,
         node_name=settings.node_name,
         test_calls=build_test_calls(app, ice_servers),
+        recording=build_recording(app, ice_servers),
     )
     app[METRICS].watch_signalling(hub.meters)
     path = await choose_path(settings.ws_fast_path)

@@ -81,3 +81,21 @@ async def test_anothers_appointment_answers_as_a_missing_one(sched: Sched) -> No
         answers.append((refused.value.code, refused.value.detail))
     assert answers[0] == answers[1] == (Code.NOT_FOUND, "No such appointment.")
     assert not await sched.svc.recording_allowed(theirs.id)
+
+
+async def test_where_recording_consent_stands_for_the_clinician_to_ask(sched: Sched) -> None:
+    """`recording_standing`: what the in-call controls check before the device is asked."""
+    appt = await sched.book()
+    assert await sched.svc.recording_standing(appt.id) == "none"
+    await decide(sched, sched.clinician, appt.id, "declined")
+    assert await sched.svc.recording_standing(appt.id) == "declined"
+    sched.clock.advance(seconds=1)
+    await decide(sched, sched.clinician, appt.id, "given")
+    assert await sched.svc.recording_standing(appt.id) == "given"
+    sched.clock.advance(seconds=1)
+    yes = await decide(sched, sched.patient, appt.id, "given")
+    assert await sched.svc.recording_standing(appt.id) == "given"
+    await sched.svc.withdraw_consent(sched.patient, yes.id)
+    assert await sched.svc.recording_standing(appt.id) == "withdrawn"
+    other = await sched.book(at(5, 11))
+    assert await sched.svc.recording_standing(other.id) == "none"

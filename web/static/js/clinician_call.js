@@ -19,6 +19,7 @@ import { contextBlock, refreshContext } from "./clinician_context.js";
 import { notes } from "./clinician_notes.js";
 import { Signal, closeWords } from "./signal.js";
 import { Mesh } from "./mesh.js";
+import { OFF_WORDS, RecorderLink } from "./recording.js";
 
 const POOR_LOSS_PCT = 10;
 const SAMPLE_EVERY_MS = 1000;
@@ -57,6 +58,8 @@ const state = {
   mesh: null,
   others: new Map(),
   identityConfirmed: false,
+  recording: "off",
+  recorder: null,
 };
 
 // ------------------------------------------------ third parties (mesh.js)
@@ -406,6 +409,49 @@ async function sample() {
   if (report) state.signal.send(report);
 }
 
+// ------------------------------------------------------------- recording
+
+/** The room's recording state (a `recording` message, or a snapshot's), shown and acted on. */
+function showRecording(recording, reason = null) {
+  const was = state.recording;
+  state.recording = (recording && recording.state) || "off";
+  const on = state.recording === "on";
+  node("recording-on").hidden = !on;
+  node("record-start").hidden = state.recording !== "off";
+  node("record-stop").hidden = state.recording === "off";
+  const status = node("recording-status");
+  let words = null;
+  if (state.recording === "asking") words = t("recording.asking", { name: name() });
+  else if (state.recording === "off" && reason && OFF_WORDS[reason]) words = t(OFF_WORDS[reason]);
+  status.hidden = !words;
+  status.textContent = words || "";
+  // While it records, this page's media goes to the recorder too; a fresh page offers again.
+  if (on && (was !== "on" || !state.recorder || !state.recorder.pc)) offerToRecorder();
+  if (!on && state.recorder) {
+    state.recorder.close();
+    state.recorder = null;
+  }
+}
+
+async function offerToRecorder() {
+  if (!state.signal || state.mode === "call_back") return;
+  const stream = await media();
+  if (!state.recorder) state.recorder = new RecorderLink(state.signal, rtcConfiguration(state.iceServers, { device: false }));
+  await state.recorder.open(stream);
+}
+
+function recordingRefused(reason) {
+  const key = {
+    no_consent: "recording.refused_no_consent",
+    declined: "recording.refused_declined",
+    withdrawn: "recording.refused_withdrawn",
+    not_in_call: "recording.refused_not_in_call",
+  }[reason];
+  const status = node("recording-status");
+  status.textContent = t(key || "recording.refused_other");
+  status.hidden = false;
+}
+
 // -------------------------------------------------------------- messages
 
 function arrived(member) {
@@ -429,6 +475,7 @@ async function onRoom(room, { fresh = true } = {}) {
   }
   state.videoRequired = Boolean(room.video_required);
   node("video-required-note").hidden = !state.videoRequired;
+  if (room.recording) showRecording(room.recording);
   showMode(state.mode, { videoRequired: state.videoRequired }, t);
   if ((room.mode || "video") !== state.mode || room.mode === "call_back") {
     toCallScreen();
@@ -519,6 +566,11 @@ async function onMessage(message) {
     case "quality":
       state.theirs = { ...message, at: performance.now() };
       return undefined;
+    case "recording":
+      return showRecording(message, message.reason || null);
+    case "recorder_answer":
+      if (state.recorder) await state.recorder.answer(message.sdp);
+      return undefined;
     case "error":
       return onError(message);
     default:
@@ -545,6 +597,8 @@ function onError(message) {
       return offerCallBack(state.failedCause || "low_bitrate");
     case "not_in_room":
       return join();
+    case "recording_refused":
+      return recordingRefused(message.reason);
     case "already_in_room":
     case "not_a_member":
     case "not_admitted":
@@ -596,6 +650,7 @@ function close({ toList = true } = {}) {
   clearTimeout(state.answerTimer);
   closeLink();
   closeOthers();
+  showRecording(null);
   if (state.stream) for (const track of state.stream.getTracks()) track.stop();
   state.stream = null;
   if (state.signal) state.signal.close();
@@ -713,6 +768,12 @@ function setup(desk) {
     if (state.signal) state.signal.send({ type: "end", reason: "other" });
     close();
     state.desk.outcome(appointment, { live: false });
+  });
+  node("record-start").addEventListener("click", () => {
+    if (state.signal) state.signal.send({ type: "record_start" });
+  });
+  node("record-stop").addEventListener("click", () => {
+    if (state.signal) state.signal.send({ type: "record_stop" });
   });
   node("end-call").addEventListener("click", () => {
     if (state.signal) state.signal.send({ type: "end", reason: "completed" });

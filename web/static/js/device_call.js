@@ -8,6 +8,7 @@ import { Ladder, PeerLink, QualityMeter, rtcConfiguration, sendVideo, setupContr
 import { forget, remember } from "./consult_memory.js";
 import { closeWords } from "./signal.js";
 import { MAIN_VIDEO_KBPS, Mesh, capLink } from "./mesh.js";
+import { RecorderLink } from "./recording.js";
 
 const NO_SHOW_AFTER_MS = 10 * 60 * 1000;
 const SAMPLE_EVERY_MS = 1000;
@@ -45,6 +46,8 @@ const live = {
   offered: null,
   offerTimer: null,
   theirsAt: null,
+  recording: "off",
+  recorder: null,
 };
 
 const THEIRS_STALE_MS = 6000;
@@ -82,6 +85,8 @@ function stopMedia() {
   clearInterval(live.sampleTimer);
   clearTimeout(live.noShowTimer);
   closeLink();
+  if (live.recorder) live.recorder.close();
+  live.recorder = null;
   hideLeaveConfirm();
 }
 
@@ -316,6 +321,55 @@ function showLeft() {
   at("left", "step-left");
 }
 
+// -------------------------------------------------------------- recording
+
+const DEVICE_OFF_WORDS = {
+  declined: "recording.device_off_declined",
+  withdrawn: "recording.device_off_withdrawn",
+  stopped: "recording.device_off_stopped",
+  failed: "recording.device_off_failed",
+};
+
+/** The room's recording state: the question, the indicator, and this side's media to the recorder. */
+function showRecording(recording, reason = null) {
+  const was = live.recording;
+  live.recording = (recording && recording.state) || "off";
+  const asking = live.recording === "asking";
+  const on = live.recording === "on";
+  node("recording-ask").hidden = !asking;
+  node("recording-on").hidden = !on;
+  const status = node("recording-status");
+  const words = live.recording === "off" && reason && DEVICE_OFF_WORDS[reason];
+  status.hidden = !words;
+  status.textContent = words ? t(words) : "";
+  if (asking && was !== "asking") node("recording-yes").focus();
+  if (on && (was !== "on" || !live.recorder || !live.recorder.pc)) offerToRecorder().catch(() => {});
+  if (!on && live.recorder) {
+    live.recorder.close();
+    live.recorder = null;
+  }
+}
+
+async function offerToRecorder() {
+  if (!live.recorder) {
+    live.recorder = new RecorderLink(s.signal, rtcConfiguration(s.iceServers, { device: true, relayOnly: s.relayOnly }));
+  }
+  await live.recorder.open(s.stream);
+}
+
+function answerRecording(decision) {
+  node("recording-ask").hidden = true;
+  s.signal.send({ type: "record_answer", decision, language: document.documentElement.lang === "cy" ? "cy" : "en" });
+}
+
+function withdrawRecording() {
+  // Off on this screen at once; the server stops the recorder and tells everyone.
+  if (live.recorder) live.recorder.close();
+  live.recorder = null;
+  node("recording-on").hidden = true;
+  s.signal.send({ type: "record_withdraw" });
+}
+
 // --------------------------------------------------------------- messages
 
 function onRoom(room) {
@@ -325,6 +379,7 @@ function onRoom(room) {
   if (room.state === "ended") return finish(t("consult.ended"));
   live.videoRequired = Boolean(room.video_required);
   showMode(live.mode, { videoRequired: live.videoRequired }, t);
+  if (room.recording) showRecording(room.recording);
   if ((room.mode || "video") !== live.mode || room.mode === "call_back") {
     applyMode(room.mode, "chosen").catch(() => {});
     if (room.mode === "call_back") return undefined;
@@ -368,6 +423,7 @@ function onError(message) {
     case "not_admitted":
     case "not_a_member":
     case "video_required":
+    case "recording_refused": // the room's `recording` state says what holds
       return undefined;
     case "rate_limited":
     case "unavailable":
@@ -428,6 +484,11 @@ async function onMessage(message) {
     case "quality":
       live.theirsAt = performance.now();
       return undefined;
+    case "recording":
+      return showRecording(message, message.reason || null);
+    case "recorder_answer":
+      if (live.recorder) await live.recorder.answer(message.sdp);
+      return undefined;
     case "offer":
     case "answer":
     case "candidate":
@@ -481,6 +542,7 @@ export function enter(session) {
     mode: "video",
     offered: null,
     theirsAt: null,
+    recording: "off",
   });
   live.ladder = new Ladder();
   watch(s.signal);
@@ -500,6 +562,9 @@ export function enter(session) {
   };
   node("peer-leave").onclick = () => askLeave("call");
   node("join-again").onclick = join;
+  node("recording-yes").onclick = () => answerRecording("given");
+  node("recording-no").onclick = () => answerRecording("declined");
+  node("recording-withdraw").onclick = withdrawRecording;
   if (s.left) showLeft();
   else join();
 }
