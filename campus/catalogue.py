@@ -34,7 +34,7 @@ from campus.tables import (
 from core.clock import Clock
 from core.db.engine import Database
 from core.errors import Code, ServiceError
-from core.events import Action, AuditRecord, AuditSink
+from core.events import Action, Audited, AuditSink
 from core.identity import Principal, Role
 from core.permissions import Permission, allows, require_permission
 
@@ -110,7 +110,7 @@ def file_name(value: object, kind: str) -> str:
     return name or f"lesson-{kind}"
 
 
-class Catalogue:
+class Catalogue(Audited):
     def __init__(self, db: Database, *, clock: Clock, audit: AuditSink, gate: Gate) -> None:
         self._db = db
         self._clock = clock
@@ -619,24 +619,6 @@ class Catalogue:
             query = query.where(campus_files.c.id == only)
         rows = await conn.execute(query.order_by(campus_files.c.lesson_id, campus_files.c.position))
         return [_file(r) for r in rows]
-
-    async def _record(
-        self,
-        action: Action,
-        actor: Principal,
-        establishment: str | None,
-        subject: str,
-        **details: Any,
-    ) -> None:
-        await self._audit.append(
-            AuditRecord(
-                action=action,
-                actor=actor.account_id,
-                establishment=establishment,
-                subject=subject,
-                details=details,
-            )
-        )
 
 
 def _file(r: Any) -> LessonFile:

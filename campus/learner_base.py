@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -21,7 +20,7 @@ from core.clock import Clock
 from core.db.engine import Database
 from core.db.schema import accounts
 from core.errors import Code, ServiceError
-from core.events import Action, AuditRecord, AuditSink
+from core.events import Audited, AuditSink
 from core.fields import FieldCipher, SubjectCipher
 from core.identity import Principal, Role
 from core.permissions import Permission, require_permission
@@ -45,7 +44,7 @@ class Enrolment:
         return self.lessons_done >= self.lessons_total
 
 
-class LearnerBase:
+class LearnerBase(Audited):
     def __init__(
         self,
         db: Database,
@@ -154,21 +153,3 @@ class LearnerBase:
             select(accounts.c.establishment_id).where(accounts.c.id == learner_id)
         )
         return None if found is None else str(found)
-
-    async def _record(
-        self,
-        action: Action,
-        actor: Principal,
-        establishment: str | None,
-        subject: str,
-        **details: Any,
-    ) -> None:
-        await self._audit.append(
-            AuditRecord(
-                action=action,
-                actor=actor.account_id,
-                establishment=establishment,
-                subject=subject,
-                details=details,
-            )
-        )

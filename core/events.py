@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from core.identity.types import Principal
 
 
 class Action(StrEnum):
@@ -218,6 +221,31 @@ class AuditSink(Protocol):
     async def append(self, record: AuditRecord) -> int:
         """Durably record the event; returns its sequence number."""
         ...
+
+
+class Audited:
+    """Mixed into a service that keeps its audit sink as `_audit`: one event done by a
+    signed-in person, about a subject, in an establishment."""
+
+    _audit: AuditSink
+
+    async def _record(
+        self,
+        action: Action,
+        actor: Principal,
+        establishment: str | None,
+        subject: str,
+        **details: Any,
+    ) -> None:
+        await self._audit.append(
+            AuditRecord(
+                action=action,
+                actor=actor.account_id,
+                establishment=establishment,
+                subject=subject,
+                details=details,
+            )
+        )
 
 
 class MemorySink:

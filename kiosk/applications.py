@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.db.schema import accounts, department_members, departments
 from core.errors import Code, ServiceError
-from core.events import Action, AuditRecord
+from core.events import Action
 from core.fields import SealedField
 from core.identity import Principal, Role
 from core.permissions import Permission, acts_in, allows, require_permission
@@ -586,21 +586,3 @@ class Applications(SealingService):
             await self._record(
                 Action.APPLICATIONS_READ, actor, establishment, prisoner, applications=ids
             )
-
-    async def _record(
-        self,
-        action: Action,
-        actor: Principal,
-        establishment: str | None,
-        subject: str,
-        **details: Any,
-    ) -> None:
-        await self._audit.append(
-            AuditRecord(
-                action=action,
-                actor=actor.account_id,
-                establishment=establishment,
-                subject=subject,
-                details=details,
-            )
-        )

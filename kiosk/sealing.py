@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from core.clock import Clock
 from core.db.engine import Database
-from core.events import AuditSink
+from core.events import Audited, AuditSink
 from core.fields import FieldCipher, SubjectCipher
 from core.identity import Principal
 
@@ -19,7 +19,7 @@ Gate = Callable[[Principal, str], Awaitable[None]]
 """scheduling's lockdown check for a module: raises while the module is closed."""
 
 
-class SealingService:
+class SealingService(Audited):
     def __init__(
         self,
         db: Database,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import insert, select
 
 from core.errors import Code, ServiceError
-from core.events import Action, AuditRecord
+from core.events import Action, Audited, AuditRecord
 from core.identity import Principal
 from kiosk.visit_records import Booking, Session, bookings, sessions_between, sessions_by_id
 from kiosk.visit_tables import (
@@ -54,7 +54,7 @@ class Offer:
     sessions: list[Session]
 
 
-class VisitDisruptions:
+class VisitDisruptions(Audited):
     """Mixed into `Visits`, which provides these:"""
 
     _db: Database
@@ -64,7 +64,6 @@ class VisitDisruptions:
 
     book: Callable[..., Awaitable[tuple[Booking, bool]]]
     _cancel_in: Callable[..., Awaitable[bool]]
-    _record: Callable[..., Awaitable[None]]
 
     async def take_offer(
         self, actor: Principal, booking_id: object, *, session_id: object, key: object = None

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.db.schema import accounts
 from core.errors import Code, ServiceError
-from core.events import Action, AuditRecord
+from core.events import Action
 from core.fields import SealedField
 from core.identity import Principal, Role
 from core.permissions import Permission, acts_in, require_permission
@@ -401,21 +401,3 @@ class Visitors(SealingService):
             by_prisoner.setdefault(v.prisoner_id, []).append(v.id)
         for who, ids in sorted(by_prisoner.items()):
             await self._record(Action.VISITORS_READ, actor, establishment_id, who, visitors=ids)
-
-    async def _record(
-        self,
-        action: Action,
-        actor: Principal,
-        establishment: str | None,
-        subject: str,
-        **details: Any,
-    ) -> None:
-        await self._audit.append(
-            AuditRecord(
-                action=action,
-                actor=actor.account_id,
-                establishment=establishment,
-                subject=subject,
-                details=details,
-            )
-        )

@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.clock import Clock
 from core.db.engine import Database
 from core.errors import Code, ServiceError
-from core.events import Action, AuditRecord, AuditSink
+from core.events import Action, AuditSink
 from core.identity import Principal
 from core.people.incentives import levels_of
 from core.people.types import DEFAULT_LEVEL, IncentiveLevel
@@ -590,24 +590,6 @@ class Visits(VisitDisruptions):
         days = 1 if one or (day not in (None, "")) else HORIZON.days
         end = datetime.combine(local + timedelta(days=days), time(), tzinfo=tz).astimezone(UTC)
         return start, end
-
-    async def _record(
-        self,
-        action: Action,
-        actor: Principal,
-        establishment: str | None,
-        subject: str,
-        **details: Any,
-    ) -> None:
-        await self._audit.append(
-            AuditRecord(
-                action=action,
-                actor=actor.account_id,
-                establishment=establishment,
-                subject=subject,
-                details=details,
-            )
-        )
 
 
 def allows_booking(actor: Principal) -> bool:

@@ -59,7 +59,7 @@ CLAIM_DAYS = 30
 CODE_ALPHABET = "ACDEFGHJKLMNPQRTUVWXY3479"
 """Letters and digits nobody misreads (no 0/O, 1/I/L, 2/Z, 5/S, 6/G, 8/B)."""
 CODE_LENGTH = 16
-"""About 74 bits: four groups of four, `XXXX-XXXX-XXXX-XXXX`."""
+"""About 74 bits: sixteen characters of the alphabet above, shown in hyphenated fours."""
 MAX_FAILURES = 10
 FAILURE_WINDOW = timedelta(minutes=15)
 ISSUER = "Throughcare"
