@@ -25,6 +25,7 @@ from aiohttp import web
 from core.clinical import ClinicalRecord
 from core.errors import Code, ServiceError
 from core.identity import Role
+from core.identity.types import STAFF_ROLES
 from core.permissions import Permission
 from web.auth import authenticate, ensure_csrf_cookie, require
 from web.middleware import SESSION_COOKIE
@@ -213,9 +214,9 @@ async def admin_jobs(request: web.Request) -> web.Response:
 
 @routes.get("/admin")
 async def admin(request: web.Request) -> web.Response:
-    return await page(
-        request, "admin.html", "admin", roles=[r.value for r in Role if r != Role.PRISONER]
-    )
+    """Roles an admin may give: staff roles only (a community account comes from a claim)."""
+    roles = [r.value for r in Role if r in STAFF_ROLES]
+    return await page(request, "admin.html", "admin", roles=roles)
 
 
 @routes.get("/verify-email")

@@ -71,14 +71,17 @@ async def consult_world(
     )
     clinician_id = staff[Role.CLINICIAN].account_id
     starts = app[CLOCK].now() + starts_in
-    await scheduling.add_availability(
-        manager,
-        clinician_id=clinician_id,
-        service_id=service.id,
-        weekday_value=starts.weekday(),
-        start="00:00",
-        end="23:59",
-    )
+    # Every day, all day: a consult booked minutes before local midnight runs into the next
+    # day, and the establishment's local weekday need not be UTC's.
+    for day in range(7):
+        await scheduling.add_availability(
+            manager,
+            clinician_id=clinician_id,
+            service_id=service.id,
+            weekday_value=day,
+            start="00:00",
+            end="24:00",
+        )
     appointment = await scheduling.book(
         manager,
         prisoner_id=prisoner_id,

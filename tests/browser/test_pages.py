@@ -31,7 +31,35 @@ FACES = [
     "/community",
     "/community/claim",
     "/community/programmes",
+    "/admin",
+    "/admin/jobs",
+    "/attend",
+    "/device/learning",
+    "/finance",
+    "/operations",
+    "/recordings",
+    "/shop-desk",
+    "/shop-restrictions",
+    "/staff/campus",
+    "/verify-email",
 ]
+
+
+async def test_no_get_without_parameters_answers_a_stranger_with_a_server_error(
+    client: Any,
+) -> None:
+    """Every page and API a browser can open without an id renders or refuses cleanly."""
+    paths = sorted(
+        {
+            info["path"]
+            for route in client.app.router.routes()
+            if route.method == "GET"
+            and "path" in (info := route.resource.get_info() if route.resource else {})
+        }
+    )
+    assert "/admin" in paths
+    failing = [p for p in paths if (await client.get(p)).status >= 500]
+    assert failing == []
 
 
 @pytest.mark.parametrize("path", FACES)
@@ -157,6 +185,10 @@ def test_english_and_welsh_have_the_same_keys() -> None:
     cy = json.loads((I18N_DIR / "cy.json").read_text("utf-8"))
     assert set(en) == set(cy)
     assert all(v.strip() for v in [*en.values(), *cy.values()])
+    # Role names are looked up by value (the admin page, the permissions table).
+    from core.identity import Role
+
+    assert {f"role.{r.value}" for r in Role} <= set(en)
 
 
 async def test_only_the_appointments_clinician_sees_who_the_patient_is(
