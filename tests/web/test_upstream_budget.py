@@ -25,7 +25,7 @@ SCRIPT = """
 const m = await import(process.argv[1]);
 const cases = JSON.parse(process.argv[2]);
 const out = cases.map((kinds) => m.allocate(kinds));
-process.stdout.write(JSON.stringify({ out, budget: m.UPSTREAM_KBPS }));
+process.stdout.write(JSON.stringify({ out, budget: m.UPSTREAM_KBPS - m.HEADROOM_KBPS }));
 """
 
 
@@ -63,7 +63,7 @@ def test_no_set_of_links_gets_more_than_the_budget() -> None:
         for kinds in itertools.combinations_with_replacement(KINDS, n)
     ] + [["third"] * 40]
     found, budget = allocate(cases)
-    assert budget == 1500
+    assert 1000 <= budget <= 1500  # the caps leave room for headers and retransmissions
     for kinds, caps in zip(cases, found, strict=True):
         assert len(caps) == len(kinds)
         assert total(caps) <= budget, (kinds, caps)
