@@ -73,6 +73,9 @@ class Settings:
     # signalling and TURN (docs/signalling.md)
     turn_urls: tuple[str, ...] = ()
     turn_secret: Secret | None = None
+    # coturn's admin CLI on loopback, to cut a held officer's relay sessions (media/turn_admin.py)
+    turn_cli_port: int | None = None
+    turn_cli_password: Secret | None = None
     ws_heartbeat_seconds: int = 20
     ws_reclaim_seconds: int = 30
     ws_reauth_lead_seconds: int = 60
@@ -164,6 +167,14 @@ class Settings:
             bus_prefix=reader.text("BUS_PREFIX", "tc:"),
             turn_urls=reader.turn_urls("TURN_URLS"),
             turn_secret=Secret(raw) if (raw := reader.text("TURN_SECRET", "")) else None,
+            turn_cli_port=(
+                reader.integer("TURN_CLI_PORT", 0, minimum=1, maximum=65535)
+                if reader.text("TURN_CLI_PORT", "")
+                else None
+            ),
+            turn_cli_password=(
+                Secret(raw) if (raw := reader.text("TURN_CLI_PASSWORD", "")) else None
+            ),
             ws_heartbeat_seconds=reader.integer("WS_HEARTBEAT_SECONDS", 20, minimum=1, maximum=300),
             ws_reclaim_seconds=reader.integer("WS_RECLAIM_SECONDS", 30, minimum=1, maximum=600),
             ws_reauth_lead_seconds=reader.integer(

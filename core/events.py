@@ -152,6 +152,10 @@ class Action(StrEnum):
     IDENTITY_CONFIRMED = "identity_confirmed"
     PUT_ON_HOLD = "put_on_hold"
     BROUGHT_BACK = "brought_back"
+    # The held member's relay allocations cancelled at coturn (signalling/relay_cut.py), or
+    # the relay could not be reached (the credential's short expiry then ends them).
+    RELAY_CUT = "relay_cut"
+    RELAY_CUT_FAILED = "relay_cut_failed"
     QUALITY_REPORT = "quality_report"
     # The fallback ladder (video -> audio only -> call back), each step with its cause.
     CALL_MODE_CHANGED = "call_mode_changed"

@@ -17,12 +17,15 @@ What each figure means (docs/reports.md):
 - escorts: completed video consults of services flagged `escort_if_in_person`,
   times the establishment's configured cost per escort;
 - precall: pre-call tests finished in the period, and failures, by wing;
-- requests: health requests' waiting time against their service's target.
+- requests: health requests' waiting time against their service's target;
+- attendance: per call, who was present when and on hold when, by role
+  (`call_summaries.presence`: roles and times, never a name or anything clinical).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -49,7 +52,9 @@ from scheduling.tables import (
 MAX_DAYS = 366
 QUALITY_ROWS = 100
 """Calls listed one by one in the quality report (worst first); exports list them all."""
-REPORTS = ("misses", "waits", "calls", "quality", "escorts", "precall", "requests")
+ATTENDANCE_ROWS = 100
+"""Calls listed in the attendance report on the page (newest first); exports list them all."""
+REPORTS = ("misses", "waits", "calls", "quality", "escorts", "precall", "requests", "attendance")
 CAUSES = ("prison", "patient", "clinician")
 LOSS_BANDS = (("lt1", None, 1.0), ("1to5", 1.0, 5.0), ("5to10", 5.0, 10.0), ("gt10", 10.0, None))
 
@@ -90,6 +95,20 @@ def _percentile(values: Sequence[float], fraction: float) -> float | None:
     low = int(rank)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def _presence_rows(stored: str) -> list[dict[str, Any]]:
+    """A stored presence (checked field by field when kept) as the report's rows."""
+    rows = json.loads(stored)
+    return [
+        {
+            "role": row["role"],
+            "n": row["n"],
+            "present": row["present"],
+            "on_hold": row["on_hold"],
+        }
+        for row in rows
+    ]
 
 
 def _round(value: float | None) -> float | None:
@@ -142,12 +161,14 @@ class Reports(CallSummaries):
         return Period(establishment_id, start_day, end_day, name, start, end)
 
     async def report(self, period: Period, name: str, *, full: bool = False) -> dict[str, Any]:
-        """One report; `full` lists every call in the quality report (for exports)."""
+        """One report; `full` lists every call in the quality and attendance reports (exports)."""
         if name not in REPORTS:
             raise ServiceError(Code.NOT_FOUND, "No such report.")
         async with self._db.connect() as conn:
             if name == "quality" and full:
                 figures = await self._report_quality(conn, period, limit=None)
+            elif name == "attendance" and full:
+                figures = await self._report_attendance(conn, period, limit=None)
             else:
                 figures = await getattr(self, f"_report_{name}")(conn, period)
         return {"report": name, "period": period.as_dict(), **figures}
@@ -395,6 +416,30 @@ class Reports(CallSummaries):
             "no_reports": counts[len(LOSS_BANDS)],
             "calls": calls,
         }
+
+    async def _report_attendance(
+        self, conn: Any, period: Period, limit: int | None = ATTENDANCE_ROWS
+    ) -> dict[str, Any]:
+        """Who was present when, and on hold when: the roles and times the hub kept."""
+        c = call_summaries.c
+        where = and_(self._calls_in(period), c.presence.is_not(None))
+        total = (await conn.execute(select(func.count()).where(where))).scalar_one()
+        query = (
+            select(c.appointment_id, c.scheduled_start, c.presence)
+            .where(where)
+            .order_by(c.scheduled_start.desc(), c.appointment_id)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        calls = [
+            {
+                "appointment_id": r.appointment_id,
+                "scheduled_start": r.scheduled_start.isoformat(),
+                "presence": _presence_rows(r.presence),
+            }
+            for r in await conn.execute(query)
+        ]
+        return {"calls_with_presence": total, "calls": calls}
 
     async def _report_escorts(self, conn: Any, period: Period) -> dict[str, Any]:
         a, s = appointments.c, services.c

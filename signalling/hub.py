@@ -77,6 +77,7 @@ from signalling.registry import (
     read_negotiation,
     ref_of,
 )
+from signalling.relay_cut import RelayCut, RelayRevoker
 from signalling.restore import Restore
 from signalling.rooms import ConsultState, Outbox, Room
 from signalling.sdp import check_candidate, check_sdp
@@ -140,6 +141,7 @@ class Hub(Session, Timers, Restore, CallQuality, CallRecording):
         test_calls: PrecallTests | None = None,
         recording: RecordingServices | None = None,
         shared_reconnects: SharedWindows | None = None,
+        relay_revoker: RelayRevoker | None = None,
     ) -> None:
         self.node = f"{node_name}:{uuid.uuid4().hex[:8]}"
         self._identity = BatchedAuthenticator(identity)
@@ -150,6 +152,7 @@ class Hub(Session, Timers, Restore, CallQuality, CallRecording):
         self._clock = clock
         self.config = config or HubConfig()
         self._ice_servers = ice_servers
+        self._relay_cut = RelayCut(relay_revoker, audit)
         self._test_calls = test_calls or PrecallTests(
             policy=None, peers=None, ice_servers=ice_servers, clock=clock
         )
@@ -664,6 +667,14 @@ class Hub(Session, Timers, Restore, CallQuality, CallRecording):
         now_wall = time.time()
         for delivery in out.deliveries:
             await self._log(room_id, delivery.recipients, delivery.body, now_wall)
+        for participant, by in out.holds:
+            await self._relay_cut.hold(
+                appointment=room_id,
+                participant=participant,
+                establishment=room.establishment,
+                subject=room.prisoner_id,
+                actor=by,
+            )
         for clinician, device in out.call_backs:
             try:
                 await self._policy.request_call_back(room_id, clinician, device)

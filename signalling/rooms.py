@@ -151,6 +151,8 @@ class Outbox:
     first_join: bool = False
     summary: dict[str, Any] | None = None
     """The plain per-call summary to keep when the call ends (`Room.call_summary`)."""
+    holds: list[tuple[str, str]] = field(default_factory=list)
+    """(member, by whom) put on hold: its relay allocations to cut (`signalling.relay_cut`)."""
 
     def send(self, recipients: tuple[str, ...], body: dict[str, Any]) -> None:
         if recipients:
@@ -806,6 +808,7 @@ class Room(RoomRecording):
     def _hold(self, member: Member, by: str, now: datetime, out: Outbox) -> None:
         member.on_hold = True
         self._mark(member, "on_hold", now)
+        out.holds.append((member.participant, by))
         out.audit(Action.PUT_ON_HOLD, by, now, participant=member.participant, role=member.role)
         # The others close their connections to it; it is told only that it waits.
         out.send(self.others(member.participant), {"type": "on_hold", **_who(member)})

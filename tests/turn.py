@@ -35,6 +35,9 @@ class Turn:
     secret: Secret
     port: int
     log: Path
+    cli_port: int
+    cli_password: Secret
+    """coturn's admin CLI on loopback (`media.turn_admin`), as deploy/turnserver.conf has it."""
 
 
 def free_port() -> int:
@@ -74,7 +77,8 @@ def launch_turnserver(
 ) -> tuple[subprocess.Popen[bytes], Turn]:
     """`turnserver ARGS`, listening on a free loopback port, logging to `workdir`.
 
-    A fresh TURN REST secret is added unless `secret` says the one `args` carry.
+    A fresh TURN REST secret is added unless `secret` says the one `args` carry. The
+    admin CLI listens on another free loopback port with a fresh password.
     """
     binary = shutil.which("turnserver")
     if binary is None:
@@ -84,6 +88,8 @@ def launch_turnserver(
         secret = secrets.token_urlsafe(24)
         extra.append(f"--static-auth-secret={secret}")
     port = free_port()
+    cli_port = free_port()
+    cli_password = secrets.token_hex(16)
     log = workdir / "turnserver.log"
     proc = subprocess.Popen(
         [
@@ -92,6 +98,9 @@ def launch_turnserver(
             "--listening-ip=127.0.0.1",
             f"--listening-port={port}",
             *extra,
+            "--cli-ip=127.0.0.1",
+            f"--cli-port={cli_port}",
+            f"--cli-password={cli_password}",
             f"--log-file={log}",
             "--simple-log",
             f"--pidfile={workdir / 'turnserver.pid'}",
@@ -100,16 +109,19 @@ def launch_turnserver(
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 10
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"turnserver did not start; see {log}", pytrace=False)
-            time.sleep(0.05)
-    return proc, Turn(f"turn:127.0.0.1:{port}", Secret(secret), port, log)
+    for listening in (port, cli_port):
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", listening), timeout=0.2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    proc.kill()
+                    pytest.fail(f"turnserver did not start; see {log}", pytrace=False)
+                time.sleep(0.05)
+    return proc, Turn(
+        f"turn:127.0.0.1:{port}", Secret(secret), port, log, cli_port, Secret(cli_password)
+    )
 
 
 def start_turnserver(
@@ -128,7 +140,6 @@ def start_turnserver(
             "--realm=throughcare",
             "--use-auth-secret",
             "--allow-loopback-peers",
-            "--no-cli",
             "--no-tls",
             "--no-dtls",
         ],

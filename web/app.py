@@ -24,6 +24,7 @@ from core.mail import Mailer, SmtpMailer
 from core.people.service import People
 from core.places.service import Places
 from media.turn import IceServers
+from media.turn_admin import TurnAdmin
 from signalling.bus import create_bus
 from signalling.identities import BusEndings
 from web import (
@@ -147,6 +148,8 @@ def create_app(
     app[METRICS] = Metrics()
     app.on_response_prepare.append(security_headers)
     app[ws.ICE_SERVERS] = IceServers.from_settings(settings)
+    if (turn_admin := TurnAdmin.from_settings(settings)) is not None:
+        app[ws.RELAY_REVOKER] = turn_admin
     for ctx in (
         _store,
         _bus,

@@ -41,6 +41,15 @@ def table(name: str, data: dict[str, Any]) -> Table:
             "lowest_bitrate_kbps",
         ]
         return header, [[call[h] for h in header] for call in data["calls"]]
+    if name == "attendance":
+        header = ["appointment_id", "scheduled_start", "role", "person", "kind", "from", "to"]
+        return header, [
+            [call["appointment_id"], call["scheduled_start"], row["role"], row["n"], kind, *span]
+            for call in data["calls"]
+            for row in call["presence"]
+            for kind in ("present", "on_hold")
+            for span in row[kind]
+        ]
     if name == "precall":
         header = ["wing", "tests", "failed", "poor"]
         return header, [[w[h] for h in header] for w in data["by_wing"]]

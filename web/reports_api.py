@@ -137,6 +137,7 @@ _SUMMARIES = {
     "escorts": "Escort journeys avoided and their configured cost",
     "precall": "Pre-call tests and failures by wing",
     "requests": "Health requests' waiting time against their service's target",
+    "attendance": "Per call, who was present when and on hold when, by role (roles and times only)",
 }
 
 OPENAPI: dict[str, Any] = {

@@ -33,6 +33,7 @@ from signalling.hub import Hub, HubConfig
 from signalling.policy import IceServerIssuer, JoinPolicy
 from signalling.reconnects import SharedWindows
 from signalling.registry import encode
+from signalling.relay_cut import RelayRevoker
 from signalling.store import create_store
 from web.call_recording import build_recording
 from web.middleware import SESSION_COOKIE
@@ -52,6 +53,8 @@ MAX_FRAME = 64 * 1024
 JOIN_POLICY: web.AppKey[JoinPolicy] = web.AppKey("join_policy")
 """Optional: set before start-up to replace the scheduling join policy (tests)."""
 ICE_SERVERS: web.AppKey[IceServerIssuer] = web.AppKey("ice_servers")
+RELAY_REVOKER: web.AppKey[RelayRevoker] = web.AppKey("relay_revoker")
+"""Cuts a held member's relay sessions (`media.turn_admin`); absent, the hold relies on expiry."""
 """Optional: replaces the TURN credential issuer built from settings (`media/turn.py`)."""
 HUB_CONFIG: web.AppKey[HubConfig] = web.AppKey("hub_config")
 """Optional: hub timings for tests; otherwise read from settings."""
@@ -277,7 +280,13 @@ async def signalling_ctx(app: web.Application) -> AsyncIterator[None]:
             if counts is not None
             else None
         ),
+        relay_revoker=app.get(RELAY_REVOKER),
     )
+    if settings.turn_urls and RELAY_REVOKER not in app:
+        log.warning(
+            "no TURN CLI configured: a held officer's relay sessions end only when "
+            "its short credential expires"
+        )
     app[METRICS].watch_signalling(hub.meters)
     path = await choose_path(settings.ws_fast_path)
     app[WS_PATH] = path

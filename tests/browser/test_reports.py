@@ -37,6 +37,10 @@ async def _seed(live: Live) -> ConsultWorld:
     scheduling = app[SCHEDULING]
     manager = Principal(world.manager.account_id, Role.MANAGER, world.est, "")
     now = app[CLOCK].now()
+
+    def at(minutes: int) -> str:
+        return str((now + timedelta(minutes=minutes)).isoformat())
+
     async with app[DATABASE].begin() as conn:
         await conn.execute(
             update(services)
@@ -70,6 +74,17 @@ async def _seed(live: Live) -> ConsultWorld:
             "final_mode": "audio",
             "worst_loss_pct": 7.5,
             "lowest_bitrate_kbps": 96.0,
+            # The officer checked the identity and was put on hold until it left.
+            "presence": [
+                {"role": "clinician", "n": 1, "present": [[at(0), at(21)]], "on_hold": []},
+                {"role": "patient", "n": 1, "present": [[at(1), at(21)]], "on_hold": []},
+                {
+                    "role": "officer",
+                    "n": 1,
+                    "present": [[at(6), at(12)]],
+                    "on_hold": [[at(8), at(12)]],
+                },
+            ],
         },
     )
     cell = await place(app, world.est, "Q1-01")
@@ -133,6 +148,13 @@ async def test_the_dashboard_shows_the_servers_reports_in_english_and_welsh(
     assert await row.count() == 1
     assert "7.5%" in await row.inner_text() and "96 kbit/s" in await row.inner_text()
     assert await page.locator("#escort-rate").count() == 0  # no longer typed into the form
+    # Who was present when, and on hold when: roles and times only.
+    people = page.locator("#attendance-rows tr[data-appointment]")
+    assert await people.count() == 3
+    officer = page.locator("#attendance-rows tr[data-role='officer']")
+    cells = await officer.locator("td").all_inner_texts()
+    assert cells[1] == "Officer" and " to " in cells[2] and " to " in cells[3]
+    assert "Chest" not in await page.locator("#attendance-rows").inner_text()
     await check_accessibility(page, axe_source, "manager reports (en)")
     await screenshot(page, "manager-reports-en")
 
@@ -142,6 +164,19 @@ async def test_the_dashboard_shows_the_servers_reports_in_english_and_welsh(
     download = await info.value
     text = await asyncio.to_thread(Path(await download.path()).read_text, encoding="utf-8-sig")
     assert text.splitlines()[1] == f"'{FORMULA_WING},1,1,0"
+    await page.get_by_label("Report", exact=True).select_option("attendance")
+    async with page.expect_download() as info:
+        await page.get_by_role("button", name="Download report (CSV)").click()
+    download = await info.value
+    text = await asyncio.to_thread(Path(await download.path()).read_text, encoding="utf-8-sig")
+    lines = text.splitlines()
+    assert lines[0] == "appointment_id,scheduled_start,role,person,kind,from,to"
+    assert [line.split(",")[2:5] for line in lines[1:]] == [
+        ["clinician", "1", "present"],
+        ["patient", "1", "present"],
+        ["officer", "1", "present"],
+        ["officer", "1", "on_hold"],
+    ]
 
     # A period over a year gets the server's own sentence.
     await page.locator("#range-from").fill("2020-01-01")
@@ -156,6 +191,8 @@ async def test_the_dashboard_shows_the_servers_reports_in_english_and_welsh(
     cy = page
     assert (await cy.locator("#cancelled-text").inner_text()).startswith("Carchar: 0; Claf: 0;")
     assert await cy.locator("#median-wait").inner_text() == "6.0 munud"
+    cells = await cy.locator("#attendance-rows tr[data-role='officer'] td").all_inner_texts()
+    assert cells[1] == "Swyddog" and " i " in cells[3]
     await check_accessibility(cy, axe_source, "manager reports (cy)")
     await screenshot(cy, "manager-reports-cy")
     assert await cy.locator("html").get_attribute("lang") == "cy"

@@ -21,6 +21,7 @@ from core.clock import FakeClock
 from core.db.schema import establishments
 from core.identity import Role
 from media.turn import IceServers
+from media.turn_admin import TurnAdmin, owned_by
 from tests.browser.conftest import (
     LiveFactory,
     PageWatch,
@@ -35,7 +36,7 @@ from tests.media.consults import principal_of
 from tests.turn import Turn
 from tests.world import PASSWORD, Staff, new_staff
 from web.state import DATABASE, SCHEDULING
-from web.ws import ICE_SERVERS
+from web.ws import ICE_SERVERS, RELAY_REVOKER
 
 pytestmark = pytest.mark.slow
 
@@ -128,6 +129,7 @@ async def live_with_turn(make_live: LiveFactory, coturn: Turn, clock: FakeClock)
 
     def with_turn(app: Any) -> None:
         app[ICE_SERVERS] = IceServers([coturn.url], coturn.secret)
+        app[RELAY_REVOKER] = TurnAdmin(coturn.cli_port, coturn.cli_password)
 
     return await make_live(with_turn)
 
@@ -255,6 +257,9 @@ async def test_an_officer_checks_identity_then_is_on_hold_and_receives_nothing(
     await check_accessibility(clinician, axe_source, "clinician with an officer")
     await screenshot(clinician, "officer-clinician-before-hold")
     await received(attend)
+    admin = TurnAdmin(coturn.cli_port, coturn.cli_password)
+    relayed = await admin.sessions(f":{world.appointment_id}:")
+    assert any(owned_by(r.username, world.appointment_id, officer.account_id) for r in relayed)
     await confirm.click()
 
     await attend.get_by_text("You are on hold.", exact=False).wait_for()
@@ -263,6 +268,12 @@ async def test_an_officer_checks_identity_then_is_on_hold_and_receives_nothing(
     held = await received(attend)
     await asyncio.sleep(4)
     assert await received(attend) == held  # the officer receives nothing
+    # Its relay allocations were cancelled at the hold; the device's remain.
+    relayed = await admin.sessions(f":{world.appointment_id}:")
+    assert not any(owned_by(r.username, world.appointment_id, officer.account_id) for r in relayed)
+    assert any(
+        owned_by(r.username, world.appointment_id, world.prisoner.account_id) for r in relayed
+    )
     # The others closed their links to the officer, and go on between themselves.
     assert "officer" not in await stats(clinician)
     assert "officer" not in await stats(device)

@@ -48,7 +48,13 @@ function mesh() {
   return live.mesh;
 }
 
+/** Whether the consult is being recorded (a `recording` message, or the room snapshot's). */
+function showRecording(recording) {
+  node("attend-recording").hidden = !(recording && recording.state === "on");
+}
+
 function stop(key) {
+  showRecording(null);
   clearInterval(live.refresh);
   if (live.mesh) live.mesh.closeAll();
   if (live.stream) live.stream.then((stream) => stream.getTracks().forEach((track) => track.stop()));
@@ -82,6 +88,7 @@ async function onMessage(message) {
     case "room": {
       if (message.ice_servers) live.ice = message.ice_servers;
       const you = message.you || {};
+      showRecording(message.recording);
       if (message.state === "ended") return stop("attend.ended");
       if (you.on_hold) return onHold();
       if (you.admitted) return inCall(message.members);
@@ -115,6 +122,9 @@ async function onMessage(message) {
       if (link) await link.offer({ iceRestart: true });
       return undefined;
     }
+    case "recording":
+      showRecording(message);
+      return undefined;
     case "ended":
       return stop("attend.ended");
     case "error":

@@ -114,6 +114,38 @@ function showCalls(quality) {
   );
 }
 
+// Who was present when, and on hold when: one row per person of each call, roles and times only.
+function spans(list) {
+  return (list || [])
+    .map(([from, to]) =>
+      to ? t("manager.span", { from: formatDateTime(from), to: formatDateTime(to) }) : t("manager.span_open", { from: formatDateTime(from) }),
+    )
+    .join("; ");
+}
+
+function showAttendance(attendance) {
+  const body = document.getElementById("attendance-rows");
+  const rows = [];
+  for (const call of attendance.calls) {
+    const counts = {};
+    for (const p of call.presence) counts[p.role] = (counts[p.role] || 0) + 1;
+    for (const p of call.presence) {
+      const role = t(`consult.role_${p.role}`);
+      rows.push(
+        el(
+          "tr",
+          { "data-appointment": call.appointment_id, "data-role": p.role },
+          el("td", { text: formatDateTime(call.scheduled_start) }),
+          el("td", { text: counts[p.role] > 1 ? t("manager.role_n", { role, n: p.n }) : role }),
+          el("td", { text: spans(p.present) || "–" }),
+          el("td", { text: spans(p.on_hold) || "–" }),
+        ),
+      );
+    }
+  }
+  body.replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: "4", text: t("manager.no_data") }))]));
+}
+
 async function loadDashboard() {
   const error = document.getElementById("dash-error");
   clearError(error);
@@ -125,7 +157,7 @@ async function loadDashboard() {
     showError(error, PERIOD_ERRORS[detail] ? t(PERIOD_ERRORS[detail]) : failure);
     return;
   }
-  const { misses: m, waits, calls, quality, escorts, precall, requests } = report;
+  const { misses: m, waits, calls, quality, escorts, precall, requests, attendance } = report;
   const dna = m.did_not_attend;
   const cancelled = Object.values(m.cancelled).reduce((a, b) => a + b, 0);
   draw("volumes", [
@@ -175,6 +207,7 @@ async function loadDashboard() {
     waiting: requests.waiting,
   });
   showCalls(quality);
+  showAttendance(attendance);
 }
 
 async function exportReport(format) {
