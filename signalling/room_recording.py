@@ -63,7 +63,12 @@ class RoomRecording:
         return {"state": self.recording, "by": self.recording_by, "since": self.recording_since}
 
     def _everyone(self) -> tuple[str, ...]:
-        return tuple(m.participant for m in self.members.values() if m.status.value in _ACTIVE)
+        """Every active member but one on hold (it is sent nothing until brought back)."""
+        return tuple(
+            m.participant
+            for m in self.members.values()
+            if m.status.value in _ACTIVE and not m.on_hold
+        )
 
     def _announce(self, out: Outbox, now: datetime, reason: str | None = None) -> None:
         body: dict[str, Any] = {

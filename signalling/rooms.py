@@ -318,7 +318,7 @@ class Room(RoomRecording):
             "members": []
             if held
             else [m.view() for m in self.members.values() if m.status in ACTIVE],
-            "recording": self.recording_view(),
+            "recording": None if held else self.recording_view(),
         }
 
     def summary(self) -> dict[str, Any]:

@@ -372,6 +372,50 @@ def test_only_the_appointments_own_clinician_and_patient_move_it() -> None:
     assert Room.from_json(room.to_json()).recording_view() == room.recording_view()
 
 
+def test_an_officer_on_hold_is_not_told_of_the_recording() -> None:
+    """A member on hold receives nothing until brought back: not the question, not the
+    recording's state, and its snapshot (a reload) does not carry it either."""
+    from datetime import UTC, datetime, timedelta
+
+    from scheduling.types import AppointmentView
+    from signalling.rooms import Room
+
+    now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    view = AppointmentView(
+        id="a",
+        establishment_id="e",
+        prisoner_id="p",
+        clinician_id="c",
+        service="gp",
+        starts_at=now,
+        ends_at=now + timedelta(minutes=20),
+        window_opens=now,
+        window_closes=now + timedelta(minutes=30),
+        status="booked",
+        relay_only=True,
+    )
+    room = Room.open(view, now)
+    room.join("p", "patient", "c1", None, now)
+    room.join("c", "clinician", "c2", None, now)
+    room.join("o", "officer", "c3", None, now)
+    room.admit("c", "p", now)
+    room.admit("c", "o", now)
+    room.confirm_identity("c", now)
+    sent = [
+        *room.recording_ask("c", now, "given").deliveries,
+        *room.recording_answer("p", True, now).deliveries,
+    ]
+    assert room.recording == "on"
+    assert sent and all(sorted(d.recipients) == ["c", "p"] for d in sent)
+    assert room.snapshot("o")["recording"] is None
+    assert room.snapshot("c")["recording"]["state"] == "on"
+    # Brought back, it is told the state along with the others.
+    room.bring_back("c", "o", now)
+    assert room.snapshot("o")["recording"]["state"] == "on"
+    stopped = room.recording_stop("c", now).deliveries
+    assert any(sorted(d.recipients) == ["c", "o", "p"] for d in stopped)
+
+
 @ON_BOTH_BUSES
 async def test_asking_needs_the_patient_in_the_call_and_a_leaving_patient_stops_it(
     client: Any, world: Any, policy: FakePolicy, consents: Consents, recorders: Recorders
