@@ -45,6 +45,7 @@ from web import (
     fhir,
     health,
     inbox_api,
+    interpreters,
     jobs,
     lockdown_api,
     openapi,
@@ -129,6 +130,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     recordings_api,
     kiosk_shop_catalogue,
     community,
+    interpreters,
 )
 
 
@@ -160,6 +162,7 @@ def create_app(
         _identity(hasher),
         _access(mailer),
         _scheduling,
+        interpreters.interpreters_ctx,
         _people,
         kiosk_applications.applications_ctx,
         kiosk_timetable.timetable_ctx,
