@@ -325,8 +325,14 @@ class Interpreters(ServiceBase):
         password: object,
         totp: object,
         source: str,
+        locale: object = "en",
     ) -> Principal:
-        """Spend the code: a new interpreter's account, invited to the appointment."""
+        """Spend the code: a new interpreter's account, invited to the appointment.
+
+        `locale` is the language the person accepted in (en or cy): their pages stay in it.
+        """
+        if locale not in ("en", "cy"):
+            raise ServiceError(Code.INVALID_REQUEST, "The language is en or cy.")
         name = validation.display_name(display_name)
         login = validation.username(username)
         secret_word = validation.password(password)
@@ -372,7 +378,7 @@ class Interpreters(ServiceBase):
                     totp_last_step=step,
                     failed_attempts=0,
                     active=True,
-                    locale="en",
+                    locale=locale,
                     created_at=now,
                 )
             )

@@ -20,7 +20,7 @@ from web.auth import authenticate, require
 from web.community import _source
 from web.middleware import SESSION_COOKIE
 from web.openapi import DATETIME, STR, obj, op
-from web.pages import page
+from web.pages import LANG_COOKIE, page
 from web.request import json_response, read_json
 from web.scheduling_shared import ID, api_op, path_params
 from web.signin import _SESSION, _TOKENS, _signed_in, _wants_cookie
@@ -113,6 +113,8 @@ async def accept(request: web.Request) -> web.Response:
         password=body.get("password"),
         totp=body.get("totp"),
         source=_source(request),
+        # The language the page was read in, which the new account keeps.
+        locale=body.get("locale", request.cookies.get(LANG_COOKIE, "en")),
     )
     result = await request.app[IDENTITY].session_for(made)
     return _signed_in(request, body, result)
@@ -171,6 +173,7 @@ OPENAPI = {
                 username=STR,
                 password=STR,
                 totp={"type": "string", "pattern": "^[0-9]{6}$"},
+                locale={"enum": ["en", "cy"]},
                 session=_SESSION,
             ),
             result=_TOKENS,

@@ -140,6 +140,9 @@ async def test_a_clinician_invites_an_interpreter_by_email_who_joins_and_is_admi
 
     # The consult starts (the clinician admits the patient, on a desk of their own); the
     # interpreter joins, waits, and is admitted by the clinician.
+    if lang == "cy":  # the account remembers its language: the consult's desk is in English
+        await clinician.locator("#lang-switch").click()
+        await clinician.wait_for_selector("html[lang='en'] body[data-ready='true']")
     await clinician.context.close()
     clock.advance(seconds=30)  # the clinician's next TOTP code, not a replay
     desk, _device = await run_consult(live, world, browser, None, f"interp-{lang}-")

@@ -64,6 +64,8 @@ function setupAccount() {
       username: form.username.value.trim().toLowerCase(),
       password: form.password.value,
       totp: form.totp.value.trim(),
+      // The account keeps the language this page is read in.
+      locale: document.documentElement.lang === "cy" ? "cy" : "en",
       session: "cookie",
     };
     if (!body.display_name || !body.username || !body.password || !/^[0-9]{6}$/.test(body.totp)) {
