@@ -39,9 +39,11 @@ from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.access.serving import serves
+from core.clock import Clock
+from core.db.engine import Database
 from core.db.schema import accounts, establishments, staff_emails
 from core.errors import Code, ServiceError
-from core.events import Action
+from core.events import Action, AuditSink
 from core.fields import FieldCipher, SubjectCipher
 from core.identity import Principal, Role, validation
 from core.identity.community import ISSUER, clean_code, new_code, totp_step
@@ -97,12 +99,12 @@ class Enrolment:
 class Interpreters(ServiceBase):
     def __init__(
         self,
-        db: Any,
+        db: Database,
         *,
         cipher: FieldCipher,
         subject_keys: SubjectCipher,
-        clock: Any,
-        audit: Any,
+        clock: Clock,
+        audit: AuditSink,
         mailer: Mailer,
         hasher: SecretHasher,
         link_base: str,
