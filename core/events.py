@@ -41,6 +41,11 @@ class Action(StrEnum):
     EMAIL_VERIFICATION_SENT = "email_verification_sent"
     EMAIL_VERIFIED = "email_verified"
     ATTENDEES_SET = "attendees_set"
+    # interpreters (scheduling/interpreters.py): invited for a language, by account or email
+    INTERPRETER_INVITED = "interpreter_invited"
+    INTERPRETER_INVITATION_ISSUED = "interpreter_invitation_issued"
+    INTERPRETER_INVITATION_ACCEPTED = "interpreter_invitation_accepted"
+    INTERPRETER_INVITATION_FAILED = "interpreter_invitation_failed"
     # places and people (core/places, core/people)
     WING_ADDED = "wing_added"
     CELL_ADDED = "cell_added"

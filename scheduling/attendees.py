@@ -39,6 +39,8 @@ class Attending:
     starts_at: datetime
     ends_at: datetime
     status: str
+    language: str | None = None
+    """The language an interpreter interprets here (`scheduling.languages`)."""
 
 
 class Attendees(ServiceBase):
@@ -84,6 +86,15 @@ class Attendees(ServiceBase):
                         "This establishment does not require an identity check: an officer "
                         "cannot be invited.",
                     )
+            # An interpreter kept on the list keeps the language they were invited for.
+            languages = {
+                r.account_id: r.language
+                for r in await conn.execute(
+                    select(
+                        appointment_attendees.c.account_id, appointment_attendees.c.language
+                    ).where(appointment_attendees.c.appointment_id == m["id"])
+                )
+            }
             await conn.execute(
                 delete(appointment_attendees).where(
                     appointment_attendees.c.appointment_id == m["id"]
@@ -97,6 +108,7 @@ class Attendees(ServiceBase):
                         account_id=account_id,
                         invited_by=actor.account_id,
                         created_at=now,
+                        language=languages.get(account_id),
                     )
                 )
         await self._record(
@@ -114,7 +126,14 @@ class Attendees(ServiceBase):
         require_permission(actor, Permission.APPOINTMENTS_ATTEND)
         a = appointments.c
         query = (
-            select(a.id, a.establishment_id, a.starts_at, a.ends_at, a.status)
+            select(
+                a.id,
+                a.establishment_id,
+                a.starts_at,
+                a.ends_at,
+                a.status,
+                appointment_attendees.c.language,
+            )
             .join(appointment_attendees, appointment_attendees.c.appointment_id == a.id)
             .where(
                 and_(
@@ -126,4 +145,7 @@ class Attendees(ServiceBase):
         )
         async with self._db.connect() as conn:
             rows = list(await conn.execute(query))
-        return [Attending(r.id, r.establishment_id, r.starts_at, r.ends_at, r.status) for r in rows]
+        return [
+            Attending(r.id, r.establishment_id, r.starts_at, r.ends_at, r.status, r.language)
+            for r in rows
+        ]

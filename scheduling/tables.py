@@ -396,7 +396,30 @@ appointment_attendees = Table(
     Column("account_id", String(36), ForeignKey("accounts.id"), primary_key=True),
     Column("invited_by", String(36), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # The language an interpreter interprets (scheduling.languages; migration 0033).
+    Column("language", String(16), nullable=True),
     Index("ix_appointment_attendees_account", "account_id"),
+)
+
+# One-time invitations that make an interpreter's account (scheduling/interpreters.py,
+# migration 0033): the code only as its keyed hash, the address only encrypted.
+interpreter_invitations = Table(
+    "interpreter_invitations",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("appointment_id", String(36), ForeignKey("appointments.id"), nullable=False),
+    Column("establishment_id", String(36), nullable=False),
+    Column("language", String(16), nullable=False),
+    Column("email_index", String(64), nullable=False),
+    Column("email_enc", LargeBinary, nullable=False),
+    Column("code_index", String(64), nullable=False, unique=True),
+    Column("invited_by", String(36), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("totp_secret_enc", LargeBinary, nullable=True),
+    Column("accepted_at", UTCDateTime, nullable=True),
+    Column("account_id", String(36), nullable=True),
+    Index("ix_interpreter_invitations_appointment", "appointment_id"),
 )
 
 # One plain row per consult whose call ended (migration 0020, scheduling/call_summaries.py):

@@ -40,6 +40,7 @@ from web import (
     fhir,
     health,
     inbox_api,
+    interpreters,
     jobs,
     lockdown_api,
     openapi,
@@ -125,6 +126,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     recordings_api,
     kiosk_shop_catalogue,
     community,
+    interpreters,
 )
 
 
@@ -158,6 +160,7 @@ def create_app(
         _identity(hasher),
         _access(mailer),
         _scheduling,
+        interpreters.interpreters_ctx,
         _people,
         kiosk_applications.applications_ctx,
         kiosk_timetable.timetable_ctx,

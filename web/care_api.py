@@ -308,6 +308,7 @@ async def attending(request: web.Request) -> web.Response:
                 "starts_at": iso_or_none(a.starts_at),
                 "ends_at": iso_or_none(a.ends_at),
                 "status": a.status,
+                "language": a.language,
             }
             for a in found
         ]

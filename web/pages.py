@@ -28,6 +28,7 @@ from core.errors import Code, ServiceError
 from core.identity import Role
 from core.identity.types import STAFF_ROLES
 from core.permissions import Permission
+from scheduling.languages import LANGUAGES
 from web.auth import authenticate, ensure_csrf_cookie, require
 from web.middleware import SESSION_COOKIE
 from web.openapi import STR, obj, op
@@ -208,7 +209,7 @@ async def device(request: web.Request) -> web.Response:
 
 @routes.get("/clinician")
 async def clinician(request: web.Request) -> web.Response:
-    return await page(request, "clinician.html", "clinician")
+    return await page(request, "clinician.html", "clinician", languages=LANGUAGES)
 
 
 @routes.get("/attend")

@@ -23,7 +23,7 @@ Refusals are clear and change nothing: a wrong code (400 `wrong_code`), one used
 already (409 `used`), one expired (409 `expired`), one whose account is not a released
 prisoner's (409 `not_released`), a TOTP code that does not match (400 `wrong_totp`),
 an email another community account uses (409 `email_taken`). Each failure but the last
-is counted against where it came from; `MAX_FAILURES` within `FAILURE_WINDOW` and
+is counted against where it came from (`core.identity.guesses`); past its limit
 further claims from there are refused (429) until the window passes.
 """
 
@@ -37,14 +37,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pyotp
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.clock import Clock
 from core.db.engine import Database
 from core.db.schema import (
     accounts,
-    community_claim_failures,
     community_claims,
     community_emails,
 )
@@ -52,6 +51,7 @@ from core.errors import Code, ServiceError
 from core.events import Action, AuditRecord, AuditSink
 from core.fields import FieldCipher
 from core.identity import validation
+from core.identity.guesses import count_failure, refuse_if_guessing
 from core.identity.passwords import SecretHasher
 from core.identity.types import Principal, Role
 
@@ -60,8 +60,6 @@ CODE_ALPHABET = "ACDEFGHJKLMNPQRTUVWXY3479"
 """Letters and digits nobody misreads (no 0/O, 1/I/L, 2/Z, 5/S, 6/G, 8/B)."""
 CODE_LENGTH = 16
 """About 74 bits: sixteen characters of the alphabet above, shown in hyphenated fours."""
-MAX_FAILURES = 10
-FAILURE_WINDOW = timedelta(minutes=15)
 ISSUER = "Throughcare"
 INDEX_PURPOSE = "community_claim"
 EMAIL_PURPOSE = "community_email"
@@ -277,25 +275,7 @@ class CommunityAccounts:
         """The claim a code names, if it can be used now; otherwise a counted refusal."""
         now = self._clock.now()
         async with self._db.connect() as conn:
-            failures = int(
-                await conn.scalar(
-                    select(func.count())
-                    .select_from(community_claim_failures)
-                    .where(
-                        and_(
-                            community_claim_failures.c.source == source,
-                            community_claim_failures.c.at > now - FAILURE_WINDOW,
-                        )
-                    )
-                )
-                or 0
-            )
-            if failures >= MAX_FAILURES:
-                raise ServiceError(
-                    Code.RATE_LIMITED,
-                    "Too many wrong tries. Wait 15 minutes and try again.",
-                    extra={"reason": "too_many_tries"},
-                )
+            await refuse_if_guessing(conn, source, now)
             raw = clean_code(code)
             row = None
             if raw is not None:
@@ -328,18 +308,7 @@ class CommunityAccounts:
     async def _failed(self, source: str, reason: str, account_id: str | None) -> None:
         now = self._clock.now()
         async with self._db.begin() as conn:
-            # Rows older than the window count for nothing: clear this source's.
-            await conn.execute(
-                delete(community_claim_failures).where(
-                    and_(
-                        community_claim_failures.c.source == source,
-                        community_claim_failures.c.at <= now - FAILURE_WINDOW,
-                    )
-                )
-            )
-            await conn.execute(
-                insert(community_claim_failures).values(id=str(uuid.uuid4()), source=source, at=now)
-            )
+            await count_failure(conn, source, now)
         await self._audit.append(
             AuditRecord(
                 action=Action.COMMUNITY_CLAIM_FAILED,

@@ -113,6 +113,16 @@ class IdentityService(Accounts, CommunityAccounts):
     def signer(self) -> TokenSigner:
         return self._signer
 
+    @property
+    def hasher(self) -> SecretHasher:
+        """The password hasher, for accounts made elsewhere (an interpreter's invitation)."""
+        return self._hasher
+
+    async def session_for(self, principal: Principal) -> SignInResult:
+        """Sign in an account another service has just proven and made (an interpreter who
+        accepted an invitation with its one-time code and their app's TOTP code)."""
+        return await self._start_session(principal)
+
     # -------------------------------------------------------------- sign-in
 
     async def sign_in_staff(self, username: object, password: object, totp: object) -> SignInResult:

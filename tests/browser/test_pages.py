@@ -30,6 +30,7 @@ FACES = [
     "/programmes/caseload",
     "/community",
     "/community/claim",
+    "/interpreter/accept",
     "/community/programmes",
     "/admin",
     "/admin/jobs",

@@ -496,6 +496,9 @@ PATH_CASES: dict[tuple[str, str], list[tuple[str, str, dict[str, Any] | None]]] 
     ("PUT", "/api/appointments/{appointment_id}/attendees"): [
         ("clinician", "their_appointment", {"account_ids": []}),
     ],
+    ("POST", "/api/appointments/{appointment_id}/interpreters"): [
+        ("clinician", "their_appointment", {"language": "bfi", "email": "i@example.org"}),
+    ],
     ("GET", "/api/handovers/{handover_id}/bundle"): [("manager", "their_handover", None)],
     # Admins only (they see every establishment): anyone else is refused alike.
     ("GET", "/api/establishments/{establishment_id}/community-endpoint"): [

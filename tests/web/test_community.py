@@ -19,7 +19,8 @@ from core.clock import FakeClock
 from core.db.schema import accounts, community_claims, community_emails
 from core.errors import ServiceError
 from core.identity import Principal, Role
-from core.identity.community import CLAIM_DAYS, MAX_FAILURES
+from core.identity.community import CLAIM_DAYS
+from core.identity.guesses import MAX_FAILURES
 from tests.world import World, bearer, community_account, sign_in_prisoner, sign_in_staff
 from web.demo_programmes import THINKING, create_programmes_of
 from web.interventions import PROGRAMMES

@@ -39,6 +39,10 @@ UNGUARDED = {
     ("POST", "/api/community/claim/start"),
     ("POST", "/api/community/claim"),
     ("POST", "/api/auth/community"),
+    # An interpreter's emailed invitation: its code is the credential (signed in, the
+    # service itself refuses anyone but an interpreter of the establishment).
+    ("POST", "/api/interpreter-invitations/start"),
+    ("POST", "/api/interpreter-invitations/accept"),
 }
 
 

@@ -168,6 +168,7 @@ async function load(account) {
         "li",
         { "data-appointment": a.appointment_id },
         el("p", { text: `${formatTime(a.starts_at)} – ${formatTime(a.ends_at)}` }),
+        a.language ? el("p", { text: t("attend.language", { language: t(`language.${a.language}`) }) }) : null,
         el("button", { type: "button", class: "button primary", text: t("attend.join"), onclick: () => join(a.appointment_id, account) }),
       ),
     ),

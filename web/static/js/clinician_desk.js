@@ -21,6 +21,7 @@ import { call } from "./clinician_call.js";
 import { identityBlock } from "./clinician_identity.js";
 import { contextBlock } from "./clinician_context.js";
 import { testCallLine } from "./clinician_testcall.js";
+import { interpreterButton, openInvite, setupInterpreter } from "./clinician_interpreter.js";
 
 const LIVE_EVERY_MS = 3000;
 const LIST_REFRESH_MS = 30000;
@@ -139,6 +140,7 @@ function rowActions(a, room) {
       text: t(rejoin ? "clinician.rejoin" : "clinician.open"),
     }),
   );
+  buttons.push(interpreterButton(a, when, who));
   if (STARTED.has(a.status) || (room && room.state !== "ended")) {
     buttons.push(
       el("button", {
@@ -571,7 +573,11 @@ function setup() {
       const opening = event.target.closest("button[data-open]");
       const admitting = event.target.closest("button[data-admit-appointment]");
       const recording = event.target.closest("button[data-outcome]");
-      if (opening) openConsult(opening.dataset.open);
+      const inviting = event.target.closest("button[data-interpreter]");
+      if (inviting) {
+        const a = state.appointments.get(inviting.dataset.interpreter);
+        if (a) openInvite(a.id, formatTime(a.starts_at), patientLabel(a), inviting);
+      } else if (opening) openConsult(opening.dataset.open);
       else if (admitting) {
         openConsult(admitting.dataset.admitAppointment, { admit: admitting.dataset.participant });
       } else if (recording) {
@@ -585,6 +591,7 @@ function setup() {
     if (box) setVideoRequired(box).catch(() => {});
   });
   setupOutcome();
+  setupInterpreter();
   call.setup({
     label,
     heading: (id) => {
