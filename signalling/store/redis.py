@@ -5,9 +5,13 @@ Keys, all under the configured prefix: `room:<id>` (hash: `state`, `seq`, and
 `log:<id>` (capped list of logged messages), `resume:<token hash>` (with a
 TTL), `queue:<clinician>` (sorted set of waiting appointments) and
 `ident:<account>` (sorted set of the account's open connections, by the time
-each opened, for the cap per identity). A logged
-message is numbered, appended and published by one script, so every node sees
-the same order. The redis driver is imported here only.
+each opened, for the cap per identity) and `serve:<id>` (hash: participant to
+the node its socket is on, written before that socket reads the room's seq or
+log). A logged message is numbered, appended and published by one script, so
+every node sees the same order; it is published once to each node that serves
+one of its recipients, on that node's own channel (`node:<node>`, which the node
+subscribed to once, at start), never to a channel per room. The redis driver is
+imported here only.
 """
 
 from __future__ import annotations
@@ -34,7 +38,6 @@ from signalling.store.base import (
     T,
     entry_header,
     parse_entry,
-    room_channel,
     wire,
 )
 
@@ -68,8 +71,29 @@ local entry = ARGV[1] .. '\\n{"seq":' .. seq .. ',' .. ARGV[2]
 redis.call('RPUSH', KEYS[2], entry)
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5]))
-redis.call('PUBLISH', ARGV[4], entry)
+if #ARGV < 8 then
+  return seq
+end
+local nodes = redis.call('HMGET', KEYS[3], unpack(ARGV, 8))
+local sent = {}
+for _, node in ipairs(nodes) do
+  if node and not sent[node] then
+    sent[node] = true
+    redis.call('PUBLISH', ARGV[4] .. node, ARGV[7] .. '\\n' .. entry)
+  end
+end
 return seq
+"""
+
+_KICK = """
+local sent = {}
+for _, node in ipairs(redis.call('HVALS', KEYS[1])) do
+  if not sent[node] then
+    sent[node] = true
+    redis.call('PUBLISH', ARGV[1] .. node, ARGV[2])
+  end
+end
+return 1
 """
 
 
@@ -124,6 +148,7 @@ class RedisRoomStore:
         # The relay's path (append, kick): one pipelined connection, see bus/resp.py.
         self._lane = Lane(url, timeout_s=timeout_s)
         self._append_sha = hashlib.sha1(_APPEND.encode(), usedforsecurity=False).hexdigest()
+        self._kick_sha = hashlib.sha1(_KICK.encode(), usedforsecurity=False).hexdigest()
         self._pool = pool
         self._client = redis_async.Redis(connection_pool=pool)
         self._prefix = prefix
@@ -140,6 +165,17 @@ class RedisRoomStore:
 
     def _log(self, room_id: str) -> str:
         return f"{self._prefix}log:{room_id}"
+
+    def _serve(self, room_id: str) -> str:
+        return f"{self._prefix}serve:{room_id}"
+
+    async def _script(self, sha: str, source: str, *args: bytes | str | int | float) -> object:
+        try:
+            return await self._lane.call("EVALSHA", sha, *args)
+        except RedisReplyError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+            return await self._lane.call("EVAL", source, *args)  # and Redis keeps it again
 
     @_reachable
     async def get(self, room_id: str) -> Room | None:
@@ -170,19 +206,22 @@ class RedisRoomStore:
     async def get_many(self, room_ids: list[str]) -> dict[str, Room]:
         if not room_ids:
             return {}
-        async with self._client.pipeline(transaction=False) as pipe:
-            for room_id in room_ids:
-                pipe.hmget(self._room(room_id), ["state", "ver"])
-            found = await pipe.execute()
+        # On the lane: every read leaves in one write, without redis-py's cost per
+        # command (the sweep reads every room this node serves, each second).
+        call = self._lane.call
+        futures = [call("HMGET", self._room(room_id), "state", "ver") for room_id in room_ids]
         rooms = {}
-        for room_id, (raw, ver) in zip(room_ids, found, strict=True):
-            room = self._parse(room_id, raw, ver)
+        for room_id, future in zip(room_ids, futures, strict=True):
+            found: Any = await future
+            room = self._parse(room_id, found[0], found[1])
             if room is not None:
                 rooms[room_id] = room
         return rooms
 
     @_reachable
-    async def update(self, room_id: str, step: Step[T]) -> T:
+    async def update(
+        self, room_id: str, step: Step[T], *, serve: tuple[str, str] | None = None
+    ) -> T:
         key = self._room(room_id)
         async with self._client.pipeline(transaction=True) as pipe:
             while True:
@@ -199,7 +238,12 @@ class RedisRoomStore:
                     pipe.hset(key, "state", raw_new)
                     pipe.hincrby(key, "ver", 1)
                     pipe.expire(key, ROOM_TTL_S)
-                    _, ver, _ = await pipe.execute()
+                    if serve is not None:
+                        # With the state, so that of two nodes taking the same member
+                        # the one whose state is stored last is the one served.
+                        pipe.hset(self._serve(room_id), serve[0], serve[1])
+                        pipe.expire(self._serve(room_id), ROOM_TTL_S)
+                    ver = (await pipe.execute())[1]
                     self._parsed[room_id] = (raw_new, Room.from_json(raw_new), str(ver).encode())
                     return result
                 except WatchError:
@@ -221,23 +265,21 @@ class RedisRoomStore:
             if cached is None or cached[1] is not checked:
                 return None  # a view this store did not hand out: check against a fresh one
             ver = cached[2].decode()
-        args = (
-            2,
+        args: tuple[bytes | str | int | float, ...] = (
+            3,
             self._room(room_id),
             self._log(room_id),
+            self._serve(room_id),
             entry_header(recipients, sent_at),
             tail,
             self._log_size,
-            self._prefix + room_channel(room_id),
+            self._prefix + "node:",
             ROOM_TTL_S,
             ver,
+            room_id,
+            *recipients,
         )
-        try:
-            raw = await self._lane.call("EVALSHA", self._append_sha, *args)
-        except RedisReplyError as exc:
-            if not str(exc).startswith("NOSCRIPT"):
-                raise
-            raw = await self._lane.call("EVAL", _APPEND, *args)  # and Redis keeps it again
+        raw = await self._script(self._append_sha, _APPEND, *args)
         seq = int(raw)  # type: ignore[call-overload]
         if seq < 0:
             return None  # the room changed after `checked` was read: nothing was logged
@@ -262,7 +304,22 @@ class RedisRoomStore:
 
     @_reachable
     async def kick(self, room_id: str, conn_id: str) -> None:
-        await self._lane.call("PUBLISH", self._prefix + room_channel(room_id), f"{KICK}|{conn_id}")
+        await self._script(
+            self._kick_sha,
+            _KICK,
+            1,
+            self._serve(room_id),
+            self._prefix + "node:",
+            f"{room_id}\n{KICK}|{conn_id}",
+        )
+
+    @_reachable
+    async def serve(self, room_id: str, participant: str, node: str) -> None:
+        key = self._serve(room_id)
+        # Both leave in one write; awaited, they are in force before the caller reads on.
+        done = self._lane.call("HSET", key, participant, node)
+        await self._lane.call("EXPIRE", key, ROOM_TTL_S)
+        await done
 
     @_reachable
     async def put_resume(self, token_hash: str, record: ResumeRecord, ttl_s: int) -> None:
