@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from signalling.bus.resp import DEFAULT_TIMEOUT_S, Lane, RedisReplyError
+from signalling.bus.resp import DEFAULT_TIMEOUT_S, Lane, RedisReplyError, bulk
 from signalling.rooms import Room
 from signalling.store.base import (
     KICK,
@@ -65,14 +65,14 @@ def _reachable(
 
 
 _APPEND = """
-if ARGV[6] ~= '' and redis.call('HGET', KEYS[1], 'ver') ~= ARGV[6] then
+if ARGV[5] ~= '' and redis.call('HGET', KEYS[1], 'ver') ~= ARGV[5] then
   return -1
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-local entry = ARGV[1] .. '\\n{"seq":' .. seq .. ',' .. ARGV[2]
+local entry = ARGV[6] .. '\\n{"seq":' .. seq .. ',' .. ARGV[7]
 redis.call('RPUSH', KEYS[2], entry)
-redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
-redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5]))
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[1]), -1)
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3]))
 if #ARGV < 8 then
   return seq
 end
@@ -81,7 +81,7 @@ local sent = {}
 for _, node in ipairs(nodes) do
   if node and not sent[node] then
     sent[node] = true
-    redis.call('PUBLISH', ARGV[4] .. node, ARGV[7] .. '\\n' .. entry)
+    redis.call('PUBLISH', ARGV[2] .. node, ARGV[4] .. '\\n' .. entry)
   end
 end
 return seq
@@ -176,6 +176,7 @@ class RedisRoomStore:
         self._restore_sha = _sha(_RESTORE)
         self._prefix = prefix
         self._log_size = log_size
+        self._append_static: dict[str, bytes] = {}
         # The last state of each room seen by this node, with its `ver`.
         self._parsed: dict[str, tuple[bytes, Room, bytes]] = {}
         # Rooms that vanished from Redis after this node saw them (it restarted empty).
@@ -285,27 +286,62 @@ class RedisRoomStore:
         *,
         checked: Room | None = None,
     ) -> LogEntry | None:
-        ver = ""
+        ver = b""
         if checked is not None:
             cached = self._parsed.get(room_id)
             if cached is None or cached[1] is not checked:
                 return None  # a view this store did not hand out: check against a fresh one
-            ver = cached[2].decode()
-        args: tuple[bytes | str | int | float, ...] = (
-            3,
-            self._room(room_id),
-            self._log(room_id),
-            self._serve(room_id),
-            entry_header(recipients, sent_at),
-            tail,
-            self._log_size,
-            self._prefix + "node:",
-            ROOM_TTL_S,
-            ver,
-            room_id,
-            *recipients,
-        )
-        raw = await self._script(self._append_sha, _APPEND, *args)
+            ver = cached[2]
+        # The room's part of the command is packed once (keys, room, limits); each
+        # message adds its own four or more bulk strings.
+        static = self._append_static.get(room_id)
+        if static is None:
+            if len(self._append_static) >= GONE_KEPT:
+                self._append_static.clear()
+            static = self._append_static[room_id] = b"".join(
+                bulk(str(a).encode())
+                for a in (
+                    self._append_sha,
+                    3,
+                    self._room(room_id),
+                    self._log(room_id),
+                    self._serve(room_id),
+                    self._log_size,
+                    self._prefix + "node:",
+                    ROOM_TTL_S,
+                    room_id,
+                )
+            )
+        parts = [
+            b"*%d\r\n$7\r\nEVALSHA\r\n" % (13 + len(recipients)),
+            static,
+            bulk(ver),
+            bulk(entry_header(recipients, sent_at).encode()),
+            bulk(tail.encode()),
+        ]
+        parts.extend(bulk(r.encode()) for r in recipients)
+        try:
+            raw = await self._lane.call_packed(b"".join(parts))
+        except RedisReplyError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+            # Redis forgot the script (it restarted): sent whole, and kept again.
+            raw = await self._lane.call(
+                "EVAL",
+                _APPEND,
+                3,
+                self._room(room_id),
+                self._log(room_id),
+                self._serve(room_id),
+                self._log_size,
+                self._prefix + "node:",
+                ROOM_TTL_S,
+                room_id,
+                ver,
+                entry_header(recipients, sent_at),
+                tail,
+                *recipients,
+            )
         seq = int(raw)  # type: ignore[call-overload]
         if seq < 0:
             return None  # the room changed after `checked` was read: nothing was logged
