@@ -3,6 +3,7 @@
     .venv/bin/python bench/connect.py            # 5,000 clients; a storm of 2,000
     .venv/bin/python bench/connect.py --quick    # 2,000 clients; the same storm (under 2 min)
     .venv/bin/python bench/connect.py --profile /tmp/connect.prof   # the server under cProfile
+    .venv/bin/python bench/connect.py --quick --trace-memory 20   # where a client's memory goes
 
 The servers are bench/signalling.py's (`--serve`: the real application with its bench
 join policy; `--bare`: a bare aiohttp WebSocket relay, uvloop + orjson, no checks), each
@@ -16,8 +17,11 @@ WebSocket upgrade, then `hello` (the access token; the bare relay takes an id) u
 `welcome`. For each server: connections per second, server CPU per connection (CPU time
 from /proc/<pid>/stat over the turns, divided by the clients connected in them) and
 memory per connected client (VmRSS with all N connected, minus VmRSS before any, over N).
-Then every client closes. `ratio` is the application's CPU per connection over the
-bare relay's.
+`held_by_server` is the application's own count of open sockets at that moment (it
+must be N: the clients do not read then, so the application's heartbeat is set to
+300 s, or the first of them, not answering pings, would be dropped before the
+memory is read). Then every client closes. `ratio` is the application's CPU per
+connection over the bare relay's.
 
 The storm (`--storm`, 2,000 clients = 1,000 consults). Each pair joins its consult
 (the patient waits, the clinician admits it) and keeps its resume token and the highest
@@ -94,6 +98,64 @@ def serve_profiled() -> None:
         profiler.dump_stats(out)
 
 
+def serve_traced() -> None:
+    """`--serve-traced DIR`: bench/signalling.py's server; the first SIGUSR1 starts
+    tracemalloc (after start-up, which it would slow past the nodes' minute), and each
+    dumps a snapshot to DIR/<n>.snap (n counting from 0) and then writes DIR/<n>.done."""
+    import signal
+    import tracemalloc
+
+    out = Path(sys.argv[sys.argv.index("--serve-traced") + 1])
+    taken = [0]
+
+    def dump(_signum: int, _frame: object) -> None:
+        if not tracemalloc.is_tracing():
+            tracemalloc.start(12)
+        n = taken[0]
+        taken[0] += 1
+        tracemalloc.take_snapshot().dump(str(out / f"{n}.snap"))
+        (out / f"{n}.done").touch()
+
+    signal.signal(signal.SIGUSR1, dump)
+    _bench.serve_app()
+
+
+async def snapshot(pid: int, folder: Path, n: int) -> None:
+    """Ask the traced server (`serve_traced`) for snapshot `n` and wait until it is on disk."""
+    import signal
+
+    os.kill(pid, signal.SIGUSR1)
+    while not (folder / f"{n}.done").exists():  # noqa: ASYNC110 (another process writes it)
+        await asyncio.sleep(0.1)
+
+
+def report_memory(folder: Path, clients: int, top: int) -> None:
+    """Where the application's Python memory per connected client went: the allocations
+    alive with every client connected and not before, by where they were made."""
+    import tracemalloc
+
+    before = tracemalloc.Snapshot.load(str(folder / "0.snap"))
+    after = tracemalloc.Snapshot.load(str(folder / "1.snap"))
+    drop = (
+        tracemalloc.Filter(False, tracemalloc.__file__),
+        tracemalloc.Filter(False, "<frozen importlib._bootstrap>"),
+    )
+    before, after = before.filter_traces(drop), after.filter_traces(drop)
+    total = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    log(f"traced: {total / clients / 1024:.2f} KB per client in Python objects")
+    for key in ("lineno", "traceback"):
+        log(f"--- by {key}, bytes per client (count per client)")
+        for stat in after.compare_to(before, key)[:top]:
+            log(
+                f"{stat.size_diff / clients:8.0f} B  {stat.count_diff / clients:6.2f}  "
+                + (
+                    " <- ".join(
+                        f"{Path(f.filename).name}:{f.lineno}" for f in reversed(stat.traceback[-8:])
+                    )
+                )
+            )
+
+
 # ---------------------------------------------------------------- connections
 
 
@@ -122,12 +184,17 @@ async def measure_connections(
     targets: dict[str, tuple[int, str]],
     hellos: dict[str, list[dict[str, Any]]],
     concurrency: int,
+    traced: Path | None = None,
+    app_base: str | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Each target's clients connect in SLICES turns, the targets alternating."""
+    """Each target's clients connect in SLICES turns, the targets alternating; with
+    `traced`, the application's memory is snapshot before and with all connected."""
     figures: dict[str, dict[str, Any]] = {}
     opened: dict[str, list[aiohttp.ClientWebSocketResponse]] = {label: [] for label in targets}
     cpu: dict[str, float] = dict.fromkeys(targets, 0.0)
     wall: dict[str, float] = dict.fromkeys(targets, 0.0)
+    if traced is not None:
+        await snapshot(targets["app"][0], traced, 0)
     rss_before = {label: memory_kb(pid, "VmRSS") for label, (pid, _) in targets.items()}
     count = len(next(iter(hellos.values())))
     step = -(-count // SLICES)
@@ -138,10 +205,15 @@ async def measure_connections(
             opened[label] += await connect_all(session, url, batch, concurrency)
             wall[label] += time.monotonic() - t0
             cpu[label] += cpu_seconds(pid) - cpu0
+    if traced is not None:
+        await snapshot(targets["app"][0], traced, 1)
+    # Memory per client counts only if the server still holds every one of them.
+    held = await connections_on(session, app_base) if app_base is not None else None
     for label, (pid, _) in targets.items():
         rss = memory_kb(pid, "VmRSS")
         figures[label] = {
             "clients": count,
+            **({"held_by_server": held} if label == "app" and held is not None else {}),
             "conn_per_s": round(count / wall[label]),
             "conn_cpu_ms": round(cpu[label] * 1000 / count, 3),
             "kb_per_client": round((rss - rss_before[label]) / count, 1),
@@ -364,6 +436,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "THROUGHCARE_TURN_URLS": "turn:127.0.0.1:3478?transport=udp",
         "THROUGHCARE_TURN_SECRET": "bench-turn-secret",
     }
+    # The clients here do not read while all are connected, so they would not answer
+    # the server's pings: at the default 20 s the first ones were dropped before the
+    # memory was read (as real clients are not), and the bare relay pings nobody.
+    env["THROUGHCARE_WS_HEARTBEAT_SECONDS"] = "300"
     with tempfile.TemporaryDirectory(prefix="tc-bench-connect-") as scratch:
         tmp = Path(args.workdir or scratch)
         cluster = await create_cluster(tmp / "cluster", redis_url=None, env=env)
@@ -378,6 +454,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             serve = [sys.executable, str(SIGNALLING_BENCH), "--serve"]
             if args.profile:
                 serve = [sys.executable, str(HERE), "--serve-profiled", args.profile]
+            traced = tmp / "traced" if args.trace_memory else None
+            if traced is not None:
+                traced.mkdir(exist_ok=True)
+                serve = [sys.executable, str(HERE), "--serve-traced", str(traced)]
             app = await cluster.start_node("app", cpus=SERVER_CPUS, command=serve, **bench_env)
             bare = await cluster.start_node(
                 "bare", cpus=SERVER_CPUS, command=[sys.executable, str(SIGNALLING_BENCH), "--bare"]
@@ -395,7 +475,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     {"app": (app.process.pid, app.ws_url), "bare": (bare.process.pid, bare.ws_url)},
                     hellos,
                     args.concurrency,
+                    traced,
+                    app.url,
                 )
+                if traced is not None:
+                    report_memory(traced, clients, args.trace_memory)
                 await asyncio.sleep(1.0)
                 os.environ["BENCH_STORM_PID"] = str(app.process.pid)
                 stormed = await storm(
@@ -431,12 +515,22 @@ if __name__ == "__main__":
     if "--serve-profiled" in sys.argv:
         serve_profiled()
         sys.exit(0)
+    if "--serve-traced" in sys.argv:
+        serve_traced()
+        sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="2,000 clients: under two minutes")
     parser.add_argument("--clients", type=int, default=0, help="clients to connect (5,000)")
     parser.add_argument("--storm", type=int, default=2000, help="clients in the storm (2,000)")
     parser.add_argument("--concurrency", type=int, default=64, help="connects in flight")
     parser.add_argument("--profile", metavar="FILE", help="run the server under cProfile")
+    parser.add_argument(
+        "--trace-memory",
+        metavar="TOP",
+        type=int,
+        default=0,
+        help="tracemalloc in the server: print the TOP places a client's memory goes",
+    )
     parser.add_argument("--workdir", help="keep node logs and data here")
     arguments = parser.parse_args()
     import uvloop

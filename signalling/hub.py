@@ -69,7 +69,7 @@ from signalling.messages.recording import RECORDING_MESSAGES
 from signalling.messages.test_call import PRECALL_MESSAGES
 from signalling.meters import Meters
 from signalling.policy import Authenticator, IceServerIssuer, JoinPolicy, no_ice_servers
-from signalling.reconnects import Reconnects
+from signalling.reconnects import Reconnects, SharedWindows
 from signalling.registry import (
     allowed,
     check_depth,
@@ -141,6 +141,7 @@ class Hub(Session, Timers, Restore, CallQuality, CallRecording):
         node_name: str = "node",
         test_calls: PrecallTests | None = None,
         recording: RecordingServices | None = None,
+        shared_reconnects: SharedWindows | None = None,
     ) -> None:
         self.node = f"{node_name}:{uuid.uuid4().hex[:8]}"
         self._identity = BatchedAuthenticator(identity)
@@ -162,7 +163,9 @@ class Hub(Session, Timers, Restore, CallQuality, CallRecording):
         self._node_sub: Subscription | None = None
         self.identities = Identities()
         self.reconnects = Reconnects(
-            self.config.connect_per_identity, self.config.connect_per_address
+            self.config.connect_per_identity,
+            self.config.connect_per_address,
+            shared=shared_reconnects,
         )
         self._identity_sub: Subscription | None = None
         self._watched: set[str] = set()

@@ -99,7 +99,7 @@ class Session:
         if token is None:
             raise SignallingError(ErrorCode.INVALID_TOKEN, close=Close.AUTH_FAILED)
         principal, expires = await self._authenticate(token)
-        wait = self.reconnects.identities.take(principal.account_id)
+        wait = await self.reconnects.identity(principal.account_id)
         if wait is not None:
             # Reconnecting in a tight loop: told when to come back; nothing changed
             # (a resume token is still good then).

@@ -79,7 +79,7 @@ def add_access_commands(sub: Any) -> None:
 
 
 def _access(core: Core) -> Access:
-    from web.app import build_access
+    from web.services import build_access
 
     return build_access(core.settings, core.db, core.audit, SystemClock(), core.keys)
 

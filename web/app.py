@@ -13,23 +13,17 @@ from types import ModuleType
 from aiohttp import web
 
 from audit import SubjectKeys, open_audit_log
-from core.access.service import Access
 from core.clock import Clock, SystemClock
 from core.config import Settings
-from core.db import Database, create_database
+from core.db import create_database
 from core.db.migrate import current_revision, head_revision
-from core.events import AuditSink
-from core.fields import FieldCipher, SubjectCipher
-from core.identity import IdentityService
+from core.fields import FieldCipher
 from core.identity.passwords import SecretHasher
-from core.identity.tokens import TokenSigner
-from core.identity.types import SessionEndings
-from core.keys import ServiceKeys, load_service_keys
+from core.keys import load_service_keys
 from core.mail import Mailer, SmtpMailer
 from core.people.service import People
 from core.places.service import Places
 from media.turn import IceServers
-from scheduling import SchedulingService
 from signalling.bus import create_bus
 from signalling.identities import BusEndings
 from web import (
@@ -75,6 +69,7 @@ from web.kiosk import timetable as kiosk_timetable
 from web.kiosk import visits as kiosk_visits
 from web.metrics import Metrics
 from web.middleware import csrf_protection, request_context, security_headers
+from web.services import build_access, build_identity, build_scheduling
 from web.state import (
     ACCESS,
     AUDIT,
@@ -244,38 +239,6 @@ async def _keys(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
-def build_identity(
-    settings: Settings,
-    db: Database,
-    audit: AuditSink,
-    clock: Clock,
-    keys: ServiceKeys,
-    hasher: SecretHasher | None = None,
-    endings: SessionEndings | None = None,
-    subject_keys: SubjectCipher | None = None,
-) -> IdentityService:
-    signer = TokenSigner(
-        keys.token_signing,
-        keys.token_kid,
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
-        lifetime_s=settings.access_token_seconds,
-        clock=clock,
-    )
-    return IdentityService(
-        db,
-        cipher=FieldCipher(keys.field_key),
-        signer=signer,
-        hasher=hasher or SecretHasher(),
-        clock=clock,
-        audit=audit,
-        refresh_lifetime_s=settings.refresh_token_seconds,
-        enrolment_lifetime_s=settings.enrolment_code_seconds,
-        endings=endings,
-        subject_keys=subject_keys,
-    )
-
-
 def _identity(
     hasher: SecretHasher | None,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -295,25 +258,6 @@ def _identity(
     return ctx
 
 
-def build_access(
-    settings: Settings,
-    db: Database,
-    audit: AuditSink,
-    clock: Clock,
-    keys: ServiceKeys,
-    mailer: Mailer | None = None,
-) -> Access:
-    return Access(
-        db,
-        clock=clock,
-        audit=audit,
-        cipher=FieldCipher(keys.field_key),
-        mailer=mailer or SmtpMailer.from_settings(settings),
-        link_base=settings.public_origins[0] if settings.public_origins else "",
-        link_lifetime_s=settings.email_link_seconds,
-    )
-
-
 def _access(mailer: Mailer | None) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         app[MAILER] = mailer or SmtpMailer.from_settings(app[SETTINGS])
@@ -323,24 +267,6 @@ def _access(mailer: Mailer | None) -> Callable[[web.Application], AsyncIterator[
         yield
 
     return ctx
-
-
-def build_scheduling(
-    db: Database,
-    audit: AuditSink,
-    clock: Clock,
-    keys: ServiceKeys,
-    subject_keys: SubjectCipher,
-    endings: SessionEndings | None = None,
-) -> SchedulingService:
-    return SchedulingService(
-        db,
-        cipher=FieldCipher(keys.field_key),
-        subject_keys=subject_keys,
-        clock=clock,
-        audit=audit,
-        endings=endings,
-    )
 
 
 async def _scheduling(app: web.Application) -> AsyncIterator[None]:

@@ -59,7 +59,7 @@ class Core:
 
 @asynccontextmanager
 async def open_core(settings: Settings) -> AsyncIterator[Core]:
-    from web.app import build_identity
+    from web.services import build_identity
 
     clock = SystemClock()
     db = await asyncio.to_thread(create_database, settings.database_url.reveal())
@@ -414,12 +414,12 @@ async def _demo(core: Core, args: argparse.Namespace) -> int:
     from core.places.service import Places
     from kiosk.applications import MODULE as APPLICATIONS
     from kiosk.shop_types import MODULE as SHOP
-    from web.app import build_access, build_scheduling
     from web.campus import build_campus
     from web.demo import describe, seed
     from web.demo_kiosk import KioskDemoDeps
     from web.demo_programmes import seed_programmes
     from web.kiosk.visits import build_visits
+    from web.services import build_access, build_scheduling
 
     clock = SystemClock()
     subject_keys = SubjectKeys(core.audit.keys, clock)
@@ -475,7 +475,7 @@ async def _demo(core: Core, args: argparse.Namespace) -> int:
 
 
 async def _community_endpoint(core: Core, args: argparse.Namespace) -> int:
-    from web.app import build_scheduling
+    from web.services import build_scheduling
 
     est_id = await _establishment_id(core, args.establishment)
     assert est_id is not None

@@ -26,10 +26,12 @@ from aiohttp import WSMsgType, web
 from core.errors import Code, ServiceError
 from core.events import AuditRecord, AuditSink
 from media.turn import IceServers
+from signalling.bus.resp import Lane
 from signalling.connection import Connection, Limits
 from signalling.errors import CLOSE_REASONS, Close, SignallingError
 from signalling.hub import Hub, HubConfig
 from signalling.policy import IceServerIssuer, JoinPolicy
+from signalling.reconnects import SharedWindows
 from signalling.registry import encode
 from signalling.store import create_store
 from web.call_recording import build_recording
@@ -164,18 +166,28 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                 await ws.send_str(encode(exc.to_wire(), 0))
         await ws.close(code=code.value, message=CLOSE_REASONS[code].encode())
         return ws
+    reader: asyncio.Task[None] | None = None
     if frames is not None:
         frames.relay = partial(hub.relay_now, conn)
-    # The frames are read in a task of their own: a task resumes its coroutine
-    # through every frame it awaits in, and this handler sits under the whole
-    # middleware stack, which each message would otherwise climb back through.
-    reader = asyncio.create_task(_read(ws, hub, conn), name="ws-reader")
+    else:
+        # The public path reads every frame, relayed ones too, in a task of its own:
+        # a task resumes its coroutine through every frame it awaits in, and this
+        # handler sits under the whole middleware stack, which each message would
+        # otherwise climb back through.
+        reader = asyncio.create_task(_read(ws, hub, conn), name="ws-reader")
     try:
-        await reader
+        if reader is None:
+            # The fast path relays from the read callback; what is left (hello, join,
+            # pings: a few a second at most) is read here. A task per connection for
+            # them would cost a connected client more memory than the climb costs CPU.
+            await _read(ws, hub, conn)
+        else:
+            await reader
         if socket.closing is not None:
             await socket.closing.wait()
     finally:
-        reader.cancel()
+        if reader is not None:
+            reader.cancel()
         await hub.disconnected(conn)
     return ws
 
@@ -242,8 +254,12 @@ async def signalling_ctx(app: web.Application) -> AsyncIterator[None]:
         prefix=settings.bus_prefix,
         log_size=settings.ws_replay_messages,
     )
+    # With Redis, the per-identity reconnection limit is one for every node
+    # (signalling/reconnects.py), on a lean connection of its own.
+    counts = Lane(settings.redis_url.reveal()) if settings.redis_url else None
     policy = app.get(JOIN_POLICY) or app[SCHEDULING]
     ice_servers = app.get(ICE_SERVERS) or IceServers.from_settings(settings)
+    config = app.get(HUB_CONFIG) or hub_config(app)
     hub = Hub(
         identity=app[IDENTITY],
         policy=policy,
@@ -251,11 +267,16 @@ async def signalling_ctx(app: web.Application) -> AsyncIterator[None]:
         bus=app[BUS],
         audit=_Tee(app[AUDIT], tap) if (tap := app.get(AUDIT_TAP)) else app[AUDIT],
         clock=app[CLOCK],
-        config=app.get(HUB_CONFIG) or hub_config(app),
+        config=config,
         ice_servers=ice_servers,
         node_name=settings.node_name,
         test_calls=build_test_calls(app, ice_servers),
         recording=build_recording(app, ice_servers),
+        shared_reconnects=(
+            SharedWindows(counts, settings.bus_prefix, config.connect_per_identity)
+            if counts is not None
+            else None
+        ),
     )
     app[METRICS].watch_signalling(hub.meters)
     path = await choose_path(settings.ws_fast_path)
@@ -274,6 +295,8 @@ async def signalling_ctx(app: web.Application) -> AsyncIterator[None]:
     finally:
         await hub.close()
         await store.close()
+        if counts is not None:
+            await counts.close()
 
 
 async def close_sockets(app: web.Application) -> None:

@@ -117,10 +117,18 @@ class FastResponse(web.WebSocketResponse):
     tests/signalling/test_relay_now.py checks what each does.
     """
 
+    # Slots for what this class adds: aiohttp's response keeps its own attributes in
+    # a dict, which stays compact (its keys shared by every response) up to 30 keys;
+    # these four would take it past that, to a dict of its own per client (~1.3 KB).
+    __slots__ = ("_clock", "_heard_at", "_pinged_at", "frames")
+
     frames: _Frames
-    _heard_at = 0.0
-    _pinged_at = 0.0
     _clock: Callable[[], float]
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._heard_at = 0.0
+        self._pinged_at = 0.0
 
     def _post_start(self, request: BaseRequest, protocol: str | None, writer: Any) -> None:
         # aiohttp's own does exactly these things (`unfit` compares the two),

@@ -1,11 +1,13 @@
-"""One node's bus: delivery is a queue per subscriber, drained by its own task."""
+"""One node's bus: each subscriber gets its payloads in order, from a task of its own
+that runs only while it has some to handle (a node holds one subscription per person
+connected and per room: an idle task and queue each cost more than the rest of them)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -15,29 +17,49 @@ log = logging.getLogger(__name__)
 
 
 class _MemorySubscription:
+    __slots__ = ("_bus", "_closed", "_handler", "_queue", "_task", "channel")
+
     def __init__(self, bus: MemoryBus, channel: str, handler: Handler) -> None:
         self._bus = bus
         self.channel = channel
         self._handler = handler
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
-        self._task = asyncio.create_task(self._run(), name=f"bus-sub:{channel}")
+        self._queue: deque[bytes] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
 
     def deliver(self, payload: bytes) -> None:
-        self._queue.put_nowait(payload)
+        if self._closed:
+            return
+        if self._queue is None:
+            self._queue = deque()
+        self._queue.append(payload)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name=f"bus-sub:{self.channel}"
+            )
 
     async def _run(self) -> None:
-        while True:
-            payload = await self._queue.get()
-            try:
-                await self._handler(self.channel, payload)
-            except Exception:
-                log.exception("bus handler failed", extra={"channel": self.channel})
+        queue = self._queue
+        assert queue is not None
+        try:
+            while queue:
+                payload = queue.popleft()
+                try:
+                    await self._handler(self.channel, payload)
+                except Exception:
+                    log.exception("bus handler failed", extra={"channel": self.channel})
+        finally:
+            self._task = None
+            self._queue = queue or None
 
     async def close(self) -> None:
+        self._closed = True
         self._bus._remove(self)
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        task = self._task
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 class MemoryBus:

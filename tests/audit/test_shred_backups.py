@@ -45,7 +45,7 @@ from scheduling.tables import appointments, health_requests
 from scheduling.types import TextStatus
 from tests.conftest import PG_ADMIN_URL
 from tests.world import World, bearer, sign_in_staff
-from web.app import build_scheduling
+from web.services import build_scheduling
 from web.state import AUDIT, DATABASE, SCHEDULING, SETTINGS
 
 WEDNESDAY_10 = datetime(2026, 3, 4, 10, 0, tzinfo=UTC)

@@ -85,13 +85,18 @@ async def growing(page: Any, peers: set[str], seconds: float = 3.0) -> dict[str,
         await asyncio.sleep(seconds)
         after = await stats(page)
         audio_only = await sound_only(page)
-        ok = set(before) >= peers and all(
-            after[p]["audio_in"] > before[p]["audio_in"]
-            and (
-                after[p]["video_in"] > before[p]["video_in"]
-                or (p in ("main", "clinician", "patient") and audio_only)
+        # A link made anew in between (a page's socket came back) counts from its next sample.
+        ok = (
+            set(before) >= peers
+            and set(after) >= peers
+            and all(
+                after[p]["audio_in"] > before[p]["audio_in"]
+                and (
+                    after[p]["video_in"] > before[p]["video_in"]
+                    or (p in ("main", "clinician", "patient") and audio_only)
+                )
+                for p in peers
             )
-            for p in peers
         )
         if ok:
             print(json.dumps({"flowing": after, "sound_only": audio_only}), flush=True)

@@ -139,7 +139,7 @@ class Cluster:
         keys = await asyncio.to_thread(load_service_keys, settings.keys_dir)
         from audit import open_subject_keys
         from core.places.service import Places
-        from web.app import build_identity, build_scheduling
+        from web.services import build_identity, build_scheduling
         from web.state import CLOCK, IDENTITY, PLACES
 
         sink = MemorySink()

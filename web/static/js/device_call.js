@@ -7,8 +7,9 @@ import { el, serverNow, t } from "./common.js";
 import { Ladder, PeerLink, QualityMeter, rtcConfiguration, sendVideo, setupControls, showMode } from "./call.js";
 import { forget, remember } from "./consult_memory.js";
 import { closeWords } from "./signal.js";
-import { MAIN_VIDEO_KBPS, Mesh, capLink } from "./mesh.js";
+import { Mesh } from "./mesh.js";
 import { RecorderLink } from "./recording.js";
+import { Upstream } from "./upstream.js";
 
 const NO_SHOW_AFTER_MS = 10 * 60 * 1000;
 const SAMPLE_EVERY_MS = 1000;
@@ -48,6 +49,8 @@ const live = {
   theirsAt: null,
   recording: "off",
   recorder: null,
+  // Every link's share of the device's upstream: the health worker's, the third parties', the recorder's.
+  upstream: new Upstream(),
 };
 
 const THEIRS_STALE_MS = 6000;
@@ -91,7 +94,10 @@ function stopMedia() {
 }
 
 function closeLink() {
-  if (live.link) live.link.close();
+  if (live.link) {
+    live.link.close();
+    live.upstream.remove("main", live.link.pc);
+  }
   Object.assign(live, { link: null, meter: null, flowing: false, stalls: 0 });
   if (live.mesh) live.mesh.closeAll();
 }
@@ -109,8 +115,10 @@ function meshFor() {
       tiles: node("call-tiles"),
       label: (role) => t(`consult.role_${role}`),
       primary: (participant) => participant === live.clinician,
+      upstream: live.upstream,
     });
     window.tcMesh = live.mesh;
+    window.tcUpstream = live.upstream;
   }
   return live.mesh;
 }
@@ -236,8 +244,8 @@ function ensureLink(remote) {
     },
   );
   if (live.mode !== "video") sendVideo(live.link, s.stream, false).catch(() => {});
-  // Four people: this link and two to third parties stay within the device's upstream.
-  capLink(live.link, MAIN_VIDEO_KBPS).catch(() => {});
+  // Four people and the recorder: this link gets the most of the device's upstream (upstream.js).
+  live.upstream.set("main", "main", live.link.pc);
   live.meter = new QualityMeter(live.link.pc);
   window.tcMainPc = live.link.pc;
   return live.link;
@@ -245,7 +253,12 @@ function ensureLink(remote) {
 
 async function negotiate(message) {
   if (message.type === "offer" && live.where !== "call") startCall();
-  if (live.clinician && message.from !== live.clinician && (await meshFor().handle(message))) return;
+  // A third party's negotiation is the mesh's, even a late one for a link it has dropped: it
+  // must never replace the link to the health worker (which closed every link on the page).
+  if (live.clinician && message.from !== live.clinician) {
+    await meshFor().handle(message);
+    return;
+  }
   try {
     await ensureLink(message.from).handle(message);
   } catch {
@@ -352,7 +365,7 @@ function showRecording(recording, reason = null) {
 
 async function offerToRecorder() {
   if (!live.recorder) {
-    live.recorder = new RecorderLink(s.signal, rtcConfiguration(s.iceServers, { device: true, relayOnly: s.relayOnly }));
+    live.recorder = new RecorderLink(s.signal, rtcConfiguration(s.iceServers, { device: true, relayOnly: s.relayOnly }), live.upstream);
   }
   await live.recorder.open(s.stream);
 }

@@ -3,17 +3,17 @@
 // Of two members, the one whose role comes first in OFFER_ORDER offers (signalling/rooms.py);
 // a member on hold has every link to it closed, and the server relays nothing to or from it.
 //
-// What a page sends upstream is capped so that four people (three links) stay at or under
-// 1,500 kbit/s: the main link's video at MAIN_VIDEO_KBPS, a third party's at a quarter of the
-// pixels and THIRD_PARTY_VIDEO_KBPS (docs/signalling.md, "Third parties").
+// What a page sends upstream is shared out between all its links by upstream.js (the device's
+// stays at or under 1,500 kbit/s with four people and the recorder): a link to a third party
+// gets a quarter of the pixels, and sound only if the budget is short (docs/signalling.md,
+// "Third parties").
 
 import { el } from "./common.js";
 import { PeerLink, rtcConfiguration } from "./call.js";
+import { Upstream } from "./upstream.js";
 
 export const OFFER_ORDER = ["clinician", "interpreter", "chaperone", "officer", "patient"];
-export const MAIN_VIDEO_KBPS = 700;
-export const THIRD_PARTY_VIDEO_KBPS = 250;
-export const AUDIO_KBPS = 40;
+const MAIN_ROLES = new Set(["patient", "clinician"]);
 const NEGOTIATION = new Set(["offer", "answer", "candidate"]);
 
 function rank(member) {
@@ -27,27 +27,21 @@ export function offersTo(me, other) {
   return a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
 }
 
-/** Caps what a link sends: video bitrate (and resolution), audio bitrate. */
-export async function capLink(link, videoKbps, { scaleDown = 1 } = {}) {
-  for (const sender of link.pc.getSenders()) {
-    if (!sender.track) continue;
-    const params = sender.getParameters();
-    if (!params.encodings || !params.encodings.length) params.encodings = [{}];
-    const kbps = sender.track.kind === "video" ? videoKbps : AUDIO_KBPS;
-    params.encodings[0].maxBitrate = kbps * 1000;
-    if (sender.track.kind === "video" && scaleDown > 1) params.encodings[0].scaleResolutionDownBy = scaleDown;
-    await sender.setParameters(params).catch(() => {});
-  }
+/** The kind of link (upstream.js) from a page of role `mine` to a member of role `theirs`. */
+export function linkKind(mine, theirs) {
+  if (!MAIN_ROLES.has(theirs)) return "third";
+  return MAIN_ROLES.has(mine) ? "main" : "party";
 }
 
 export class Mesh {
   /**
    * `me`: {participant, role}; `stream()`: the page's own media; `ice()`: the iceServers now;
    * `tiles`: the element the remote tiles go in; `label(role)`: a role's words;
-   * `primary(participant)`: true for the member the page's own code links to (left alone here).
+   * `primary(participant)`: true for the member the page's own code links to (left alone here);
+   * `upstream`: the page's budget (upstream.js), shared with its other links if it has any.
    */
-  constructor(signal, { me, stream, ice, device = false, relayOnly = false, tiles, label, primary = () => false }) {
-    Object.assign(this, { signal, me, stream, ice, device, relayOnly, tiles, label, primary });
+  constructor(signal, { me, stream, ice, device = false, relayOnly = false, tiles, label, primary = () => false, upstream = new Upstream() }) {
+    Object.assign(this, { signal, me, stream, ice, device, relayOnly, tiles, label, primary, upstream });
     this.links = new Map();
     this.roles = new Map();
   }
@@ -79,12 +73,8 @@ export class Mesh {
       },
     });
     this.links.set(member.participant, link);
-    // Third parties get a smaller picture; the main pair keep theirs.
-    const third = member.role !== "patient" && member.role !== "clinician";
-    const meThird = this.me.role !== "patient" && this.me.role !== "clinician";
-    await capLink(link, third || meThird ? THIRD_PARTY_VIDEO_KBPS : MAIN_VIDEO_KBPS, {
-      scaleDown: third ? 2 : 1,
-    });
+    // Capped before anything is sent: third parties get a smaller picture (upstream.js).
+    await this.upstream.set(member.participant, linkKind(this.me.role, member.role), link.pc);
     return link;
   }
 
@@ -119,7 +109,10 @@ export class Mesh {
   /** Close the link to `participant` (on hold, left, or away for good) and remove its tile. */
   drop(participant) {
     const link = this.links.get(participant);
-    if (link) link.close();
+    if (link) {
+      link.close();
+      this.upstream.remove(participant, link.pc);
+    }
     this.links.delete(participant);
     const figure = this.tiles.querySelector(`[data-participant="${CSS.escape(participant)}"]`);
     if (figure) figure.remove();

@@ -19,11 +19,12 @@ function gathered(pc) {
   });
 }
 
-/** This page's media to the recorder, while the room records. */
+/** This page's media to the recorder, while the room records; its share of `upstream` (upstream.js) if given. */
 export class RecorderLink {
-  constructor(signal, configuration) {
+  constructor(signal, configuration, upstream = null) {
     this.signal = signal;
     this.configuration = configuration;
+    this.upstream = upstream;
     this.pc = null;
   }
 
@@ -33,6 +34,7 @@ export class RecorderLink {
     const pc = new RTCPeerConnection(this.configuration);
     this.pc = pc;
     for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+    if (this.upstream) await this.upstream.set("recorder", "recorder", pc);
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
     if (this.pc !== pc) return;
@@ -46,7 +48,10 @@ export class RecorderLink {
   }
 
   close() {
-    if (this.pc) this.pc.close();
+    if (this.pc) {
+      this.pc.close();
+      if (this.upstream) this.upstream.remove("recorder", this.pc);
+    }
     this.pc = null;
   }
 }

@@ -8,6 +8,11 @@
 //   "closed"    closed for good by the server (detail: {code}); the page says why
 //   "signedout" the session is gone (ended elsewhere, 4005-4009, or could not be renewed); sign in again
 //
+// A server that refuses a connection because this page reconnects too fast (`error`
+// `too_many_connections`, then close 1013) says how long to wait (`retry_after_s`): the page
+// waits that long, plus a little jitter so a crowd does not come back in one instant, instead
+// of its usual backoff, and stays "reconnecting" meanwhile; the refusal is no news for the page.
+//
 // A dead link is found from this side too: a `ping` with no `pong` within a few seconds, or a
 // connection that is not welcomed in time, is abandoned at once (a browser waits up to a
 // minute to close a socket nobody answers) and a new one resumes the room.
@@ -28,6 +33,19 @@ const AUTH = new Set([4001, 4004]);
 const ENDED = new Set([4005, 4006, 4007, 4008, 4009]);
 /** Our own code for a link we gave up on (no pong, no welcome). */
 const ABANDONED = 4000;
+/** "Try again later": after `too_many_connections`, not before its `retry_after_s`. */
+const TRY_LATER = 1013;
+/** Added to a told wait, at most: a tenth of it, up to three seconds. */
+const JITTER_SHARE = 0.1;
+const JITTER_MAX_MS = 3000;
+
+/** How long to wait when told to wait `seconds`: never less, a little more at random. */
+export function toldWait(seconds) {
+  const ms = Math.max(1, Number(seconds) || 1) * 1000;
+  return ms + Math.random() * Math.min(ms * JITTER_SHARE, JITTER_MAX_MS);
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class Signal extends EventTarget {
   constructor() {
@@ -42,16 +60,37 @@ export class Signal extends EventTarget {
     this.pongTimer = null;
     this.retryTimer = null;
     this.renewed = false;
+    /** The wait the server told us (ms), for the next attempt only. */
+    this.retryAfterMs = null;
   }
 
   /** Opens the socket and resolves with the `welcome`; renews the session once if need be. */
   async open() {
     try {
-      return await this.connect();
+      return await this.connectWhenLet();
     } catch (error) {
       if (!AUTH.has(error.code) || !(await renewSession())) throw error;
-      return this.connect();
+      return this.connectWhenLet();
     }
+  }
+
+  /** `connect`, waiting as told (a few times) when the server says this page comes too often. */
+  async connectWhenLet() {
+    for (let tries = 1; ; tries += 1) {
+      try {
+        return await this.connect();
+      } catch (error) {
+        const wait = this.takeRetryAfter();
+        if (error.code !== TRY_LATER || wait === null || tries >= 3 || this.closedForGood) throw error;
+        await sleep(wait);
+      }
+    }
+  }
+
+  takeRetryAfter() {
+    const wait = this.retryAfterMs;
+    this.retryAfterMs = null;
+    return wait;
   }
 
   connect() {
@@ -87,6 +126,11 @@ export class Signal extends EventTarget {
           return;
         }
         if (typeof message.seq === "number") this.lastSeq = Math.max(this.lastSeq, message.seq);
+        if (message.type === "error" && message.code === "too_many_connections") {
+          // The close (1013) follows; the next attempt waits as told (`retry`).
+          this.retryAfterMs = toldWait(message.retry_after_s);
+          return;
+        }
         if (message.type === "welcome") {
           welcomed = true;
           clearTimeout(timeout);
@@ -95,6 +139,7 @@ export class Signal extends EventTarget {
           if (message.room && message.room.resume_token) this.resumeToken = message.room.resume_token;
           this.attempt = 0;
           this.renewed = false;
+          this.retryAfterMs = null;
           this.startPings();
           resolve(message);
           return;
@@ -230,7 +275,8 @@ export class Signal extends EventTarget {
 
   retry(before) {
     clearTimeout(this.retryTimer);
-    const delay = RETRY_MS[Math.min(this.attempt, RETRY_MS.length - 1)];
+    const told = this.takeRetryAfter();
+    const delay = told ?? RETRY_MS[Math.min(this.attempt, RETRY_MS.length - 1)];
     this.attempt += 1;
     this.retryTimer = setTimeout(async () => {
       if (this.closedForGood || !(await before())) return;
