@@ -1,10 +1,12 @@
 """One node's signalling hub: connections in, room steps, deliveries out.
 
-The hub owns this node's connections and its subscriptions to room channels.
-Room state and the replay log live in the `RoomStore` (memory, or Redis when
-several nodes share rooms). With Redis every logged message reaches its
-recipients through the bus, on whichever node they are connected; in memory
-there is one node and the hub delivers what it logs itself.
+The hub owns this node's connections. Room state and the replay log live in the
+`RoomStore` (memory, or Redis when several nodes share rooms). With Redis every
+logged message reaches its recipients through the bus, on whichever node they
+are connected: the store publishes it on the channel of each node that serves a
+recipient (`RoomStore.serve`), and each node subscribes once, at start, to its
+own channel, never per room. In memory there is one node and the hub delivers
+what it logs itself.
 
 Its session steps (hello, resume, reauth) are in `signalling/session.py` and its
 timers (liveness, the sweep) in `signalling/timers.py` and what it does when the
@@ -88,8 +90,8 @@ from signalling.store.base import (
     LocalRoomStore,
     StoreUnavailable,
     body_tail,
+    node_channel,
     parse_entry,
-    room_channel,
 )
 from signalling.test_calls import PrecallTests
 from signalling.timers import Timers
@@ -161,7 +163,7 @@ class Hub(Session, Timers, Restore, CallQuality, CallRecording):
         self.meters = Meters(connections=self._conns, rooms=self._local)
         self._fanning: dict[str, list[LogEntry]] = {}
         self._local_store = store if isinstance(store, LocalRoomStore) else None
-        self._subs: dict[str, Subscription] = {}
+        self._node_sub: Subscription | None = None
         self.identities = Identities()
         self.reconnects = Reconnects(
             self.config.connect_per_identity,
@@ -183,6 +185,10 @@ class Hub(Session, Timers, Restore, CallQuality, CallRecording):
 
     async def start(self) -> None:
         self._identity_sub = await self._bus.subscribe(IDENTITY_CHANNEL, self._on_identity)
+        if self._store.broadcasts:
+            self._node_sub = await self._bus.subscribe(
+                node_channel(self.node), self._on_node, now=self._on_node_now
+            )
         await self._recording_listen()
         self._bus.on_resubscribed(self.restore)
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="signalling-sweeper")
@@ -205,9 +211,9 @@ class Hub(Session, Timers, Restore, CallQuality, CallRecording):
         await self._recording_close()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        for sub in list(self._subs.values()):
-            await sub.close()
-        self._subs.clear()
+        if self._node_sub is not None:
+            await self._node_sub.close()
+            self._node_sub = None
         if self._identity_sub is not None:
             await self._identity_sub.close()
             self._identity_sub = None
@@ -515,9 +521,11 @@ class Hub(Session, Timers, Restore, CallQuality, CallRecording):
             room.video_required = view.video_required
             return room, (room, out)
 
-        room, out = await self._store.update(view.id, step)
+        # Served here (with the room's state) before the seq is read: what is logged
+        # for this participant after that reaches this node.
+        room, out = await self._store.update(view.id, step, serve=(participant, self.node))
         conn.replaying = True
-        await self._attach(conn, room.appointment, role)
+        self._attach(conn, room.appointment, role)
         conn.last_seq = await self._store.seq(room.appointment)
         token = await self._issue_resume(conn, room.appointment)
         snapshot = self._snapshot(conn, room, token, self._ice(conn, room))
@@ -728,17 +736,18 @@ class Hub(Session, Timers, Restore, CallQuality, CallRecording):
 
     # ------------------------------------------------------------ delivery
 
-    async def _attach(self, conn: Connection, room_id: str, role: str) -> None:
+    def _attach(self, conn: Connection, room_id: str, role: str) -> None:
+        """The connection is its participant's in the room, on this node.
+
+        Before it reads the room's seq or log, its step stored the room with
+        `serve`: whatever is logged for it after that is published to this node.
+        """
         participant = conn.participant
         assert participant is not None
         conn.room, conn.member_role = room_id, role
         local = self._local.setdefault(room_id, {})
         local[participant] = conn
         self._watched.add(room_id)
-        if self._store.broadcasts and room_id not in self._subs:
-            self._subs[room_id] = await self._bus.subscribe(
-                room_channel(room_id), self._on_room, now=self._on_room_now
-            )
 
     def _detach(self, conn: Connection) -> None:
         room_id, participant = conn.room, conn.participant
@@ -752,10 +761,10 @@ class Hub(Session, Timers, Restore, CallQuality, CallRecording):
             if not local:
                 del self._local[room_id]
 
-    async def _on_room(self, channel: str, payload: bytes) -> None:
-        """A message logged by any node (Redis): deliver it to this node's recipients."""
-        text = payload.decode()
-        room_id = channel[len("room:") :]
+    async def _on_node(self, channel: str, payload: bytes) -> None:
+        """A message logged by any node for a recipient served here (Redis):
+        `<room id>\n<entry>`; deliver it to this node's recipients."""
+        room_id, _, text = payload.decode().partition("\n")
         if text.startswith(KICK):
             self._kick(text.partition("|")[2])
             return
@@ -763,24 +772,23 @@ class Hub(Session, Timers, Restore, CallQuality, CallRecording):
         if entry is not None:
             await self._fanout(room_id, entry)
 
-    def _on_room_now(self, channel: str, payload: bytes) -> bool:
-        """`_on_room` at once, where the bus reads it, when nothing has to wait.
+    def _on_node_now(self, channel: str, payload: bytes) -> bool:
+        """`_on_node` at once, where the bus reads it, when nothing has to wait.
 
         It takes the message when every local recipient's socket can be written
         now (or the recipient is replaying, when it waits in `pending`), or when
         the room has a delivery in progress (it queues behind it, as in
         `_fanout`). Anything else (an `ended`, which detaches its recipients; a
-        socket backed up) goes to `_on_room`, and False says so; nothing has
+        socket backed up) goes to `_on_node`, and False says so; nothing has
         changed then.
         """
-        text = payload.decode()
+        room_id, _, text = payload.decode().partition("\n")
         if text.startswith(KICK):
             self._kick(text.partition("|")[2])
             return True
         entry = parse_entry(text)
         if entry is None:
             return True
-        room_id = channel[5:]  # "room:"
         fanning = self._fanning.get(room_id)
         if fanning is not None:
             fanning.append(entry)

@@ -7,12 +7,13 @@ node's sockets, and a client that waited for it would wait for ever. So once the
 bus is subscribed again (`Bus.on_resubscribed`), each node:
 
 1. counts its open sockets against their identities' caps again;
-2. for every room it has members in, puts back the room as it last saw it if
-   Redis lost it, unless another node put back a newer view of it (each view
-   carries the room's version, `ver`; a room Redis kept is never older than a
-   view of it, so it stays), with its sequence numbers carried on past anything
-   either node delivered (`RESEQ_MARGIN`), and the members' resume tokens and
-   the waiting queue;
+2. for every room it has members in, has what is logged for them published to
+   it again (`RoomStore.serve`: a Redis that restarted empty forgot that), and
+   puts back the room as it last saw it if Redis lost it, unless another node
+   put back a newer view of it (each view carries the room's version, `ver`; a
+   room Redis kept is never older than a view of it, so it stays), with its
+   sequence numbers carried on past anything either node delivered
+   (`RESEQ_MARGIN`), and the members' resume tokens and the waiting queue;
 3. after `HubConfig.restore_settle_s` (1 s: the other nodes restore meanwhile,
    each retrying every 0.25 s), closes those members' sockets with 1012,
    "reconnect": each client resumes
@@ -52,6 +53,7 @@ class Restore:
     """Mixed into `Hub`, which provides these:"""
 
     config: HubConfig
+    node: str
     identities: Identities
     _store: RoomStore
     _closing: bool
@@ -95,6 +97,8 @@ class Restore:
             await self._store.restore(room_id, room, version, seq)
             self._watched.add(room_id)
             for conn in live:
+                if conn.participant is not None:
+                    await self._store.serve(room_id, conn.participant, self.node)
                 if conn.resume_hash is not None and conn.participant is not None:
                     record = ResumeRecord(room=room_id, participant=conn.participant)
                     await self._store.put_resume(conn.resume_hash, record, self.config.resume_ttl_s)

@@ -71,7 +71,7 @@ class Session:
     _identity: Authenticator
     _ice_servers: IceServerIssuer
     _apply: Callable[[Room, Outbox], Awaitable[None]]
-    _attach: Callable[[Connection, str, str], Awaitable[None]]
+    _attach: Callable[[Connection, str, str], None]
     _flush_pending: Callable[[Connection], Awaitable[None]]
     _send: Callable[[Connection, dict[str, Any]], Awaitable[None]]
     _bus: Bus
@@ -223,13 +223,15 @@ class Session:
             return room, (room, out)
 
         try:
-            room, out = await self._store.update(record.room, step)
+            # Served here (with the room's state) before the log is read: whatever is
+            # logged for this participant after the read reaches this node.
+            room, out = await self._store.update(record.room, step, serve=(participant, self.node))
         except SignallingError as exc:
             return exc
         member = room.members[participant]
         conn.last_seq = request.last_seq
         conn.replaying = True
-        await self._attach(conn, room.appointment, member.role)
+        self._attach(conn, room.appointment, member.role)
         entries, complete = await self._store.replay(room.appointment, request.last_seq)
         token = await self._issue_resume(conn, room.appointment)
         await self._send(

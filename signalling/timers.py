@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from core.clock import Clock
-    from signalling.bus.base import Subscription
     from signalling.hub import HubConfig
     from signalling.store import RoomStore
 
@@ -42,7 +41,6 @@ class Timers:
     _closing: bool
     _conns: dict[str, Connection]
     _local: dict[str, dict[str, Connection]]
-    _subs: dict[str, Subscription]
     _watched: set[str]
     _apply: Callable[[Room, Outbox], Awaitable[None]]
     _close: Callable[[Connection, Close], Awaitable[None]]
@@ -112,8 +110,6 @@ class Timers:
             if i % SWEEP_SLICE == SWEEP_SLICE - 1:
                 await asyncio.sleep(0)
             await self._sweep_room(room_id, rooms.get(room_id), dead, now)
-        for room_id in [r for r in self._subs if r not in self._local]:
-            await self._subs.pop(room_id).close()
 
     async def _sweep_room(
         self, room_id: str, room: Room | None, dead_nodes: set[str], now: datetime

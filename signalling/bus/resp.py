@@ -100,6 +100,11 @@ class Endpoint:
         return transport
 
 
+def bulk(data: bytes) -> bytes:
+    """One bulk string in RESP."""
+    return b"$%d\r\n%b\r\n" % (len(data), data)
+
+
 def pack(args: tuple[bytes | str | int | float, ...]) -> bytes:
     """One command in RESP: an array of bulk strings."""
     out = [b"*%d\r\n" % len(args)]
@@ -139,6 +144,10 @@ class Lane(asyncio.Protocol):
 
     def call(self, *args: bytes | str | int | float) -> asyncio.Future[object]:
         """Queue one command; its reply (or error) resolves the future."""
+        return self.call_packed(pack(args))
+
+    def call_packed(self, command: bytes) -> asyncio.Future[object]:
+        """`call`, for a command already in RESP (a caller that packs parts of it once)."""
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
@@ -146,7 +155,7 @@ class Lane(asyncio.Protocol):
         if self._closed:
             future.set_exception(ConnectionError("Redis lane closed"))
             return future
-        self._out.append(pack(args))
+        self._out.append(command)
         self._waiting.append((future, loop.time()))
         if not self._scheduled:
             self._scheduled = True

@@ -77,14 +77,19 @@ def parse_entry(raw: str) -> LogEntry | None:
     return LogEntry(tuple(recipients.split(",")), when, seq, wire)
 
 
-def room_channel(room_id: str) -> str:
-    return f"room:{room_id}"
+def node_channel(node: str) -> str:
+    """The one channel a node subscribes to for every room it serves (Redis).
+
+    What is published there is `<room id>\n<logged entry>` or `<room id>\n!kick|<conn>`.
+    """
+    return f"node:{node}"
 
 
 class RoomStore(Protocol):
     broadcasts: bool
-    """True: `append` publishes to every node's room subscription (Redis). False: the
-    store serves one node, and the hub delivers what it appends itself (memory)."""
+    """True: `append` publishes to the channel of each node that serves one of the
+    message's recipients (`serve`, `node_channel`; Redis). False: the store serves
+    one node, and the hub delivers what it appends itself (memory)."""
 
     async def get(self, room_id: str) -> Room | None:
         """The room as stored; callers must not change it (use `update`)."""
@@ -102,10 +107,14 @@ class RoomStore(Protocol):
         """The stored rooms among `room_ids` (absent ones left out), in one round trip."""
         ...
 
-    async def update(self, room_id: str, step: Step[T]) -> T:
+    async def update(
+        self, room_id: str, step: Step[T], *, serve: tuple[str, str] | None = None
+    ) -> T:
         """Read, apply `step`, and write what it returns, atomically.
 
         If `step` raises, nothing is written; if it returns no room, nothing is.
+        `serve` (participant, node), written with the room, is `serve`'s: from
+        then on what is logged for that participant goes to that node.
         """
         ...
 
@@ -122,6 +131,16 @@ class RoomStore(Protocol):
 
         With `checked` (a room from `cached` or `get`), only if the room is still in
         that state; otherwise nothing is logged and the answer is None.
+        """
+        ...
+
+    async def serve(self, room_id: str, participant: str, node: str) -> None:
+        """From now on, what is logged for `participant` in the room is published to
+        `node`'s channel (and no longer to the node that served it before).
+
+        Returns once that is in force: a caller that reads the seq or the log next
+        misses nothing in between (each message is either already logged, or
+        published to it). Nothing to do for a store that serves one node.
         """
         ...
 

@@ -69,7 +69,9 @@ class MemoryRoomStore:
                 rooms[room_id] = room
         return rooms
 
-    async def update(self, room_id: str, step: Step[T]) -> T:
+    async def update(
+        self, room_id: str, step: Step[T], *, serve: tuple[str, str] | None = None
+    ) -> T:
         self._purge()
         async with self._locks[room_id]:
             raw = self._raw.get(room_id)
@@ -104,6 +106,9 @@ class MemoryRoomStore:
             log = self._logs[room_id] = deque(maxlen=self._log_size)
         log.append(entry)
         return entry
+
+    async def serve(self, room_id: str, participant: str, node: str) -> None:
+        return None  # one node: the hub delivers what it appends itself
 
     async def seq(self, room_id: str) -> int:
         return self._seq.get(room_id, 0)

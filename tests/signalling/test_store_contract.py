@@ -14,7 +14,7 @@ from signalling.bus import Bus, create_bus
 from signalling.errors import ErrorCode, SignallingError
 from signalling.rooms import Room
 from signalling.store import ResumeRecord, RoomStore, create_store, parse_entry
-from signalling.store.base import Step, body_tail, room_channel
+from signalling.store.base import Step, body_tail, node_channel
 from signalling.store.memory import PURGE_EVERY_S, MemoryRoomStore
 from signalling.store.redis import RedisRoomStore
 
@@ -78,7 +78,12 @@ async def test_update_writes_and_a_refused_step_writes_nothing(
 async def test_append_numbers_logs_publishes_and_replays(store: tuple[RoomStore, Bus]) -> None:
     rooms, bus = store
     got: list[str] = []
-    sub = await bus.subscribe(room_channel("appt"), lambda _c, p: _collect(got, p))
+    sub = await bus.subscribe(node_channel("node-a"), lambda _c, p: _collect(got, p))
+    elsewhere: list[str] = []
+    other = await bus.subscribe(node_channel("node-b"), lambda _c, p: _collect(elsewhere, p))
+    # "pat" is served by node-a (and once by node-b, which node-a took it from).
+    await rooms.update("appt", _open, serve=("pat", "node-b"))
+    await rooms.serve("appt", "pat", "node-a")
     entries = []
     for i in range(6):
         tail = body_tail({"type": "notice", "v": 1, "n": i})
@@ -94,8 +99,11 @@ async def test_append_numbers_logs_publishes_and_replays(store: tuple[RoomStore,
             if len(got) == 6:
                 break
             await asyncio.sleep(0.02)
-        published = [parse_entry(raw) for raw in got]
+        assert all(raw.startswith("appt\n") for raw in got)
+        published = [parse_entry(raw.partition("\n")[2]) for raw in got]
         assert published == entries
+        # Only the node serving the recipient hears of it.
+        assert elsewhere == []
     else:
         # One node: the hub delivers what it appends; nothing goes on the bus.
         await asyncio.sleep(0.05)
@@ -107,6 +115,7 @@ async def test_append_numbers_logs_publishes_and_replays(store: tuple[RoomStore,
     replayed, complete = await rooms.replay("appt", 0)
     assert [e.seq for e in replayed] == [3, 4, 5, 6] and not complete
     await sub.close()
+    await other.close()
 
 
 async def _collect(into: list[str], payload: bytes) -> None:
