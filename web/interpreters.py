@@ -12,7 +12,9 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from core.errors import Code, ServiceError
 from core.fields import FieldCipher
+from core.identity import Principal
 from core.permissions import Permission
 from scheduling.interpreters import ACCEPT_PATH, Interpreters
 from scheduling.languages import LANGUAGES
@@ -93,14 +95,35 @@ async def start(request: web.Request) -> web.Response:
     )
 
 
+async def _signed_in_as(request: web.Request) -> Principal | None:
+    """Whoever is signed in, or None. A bearer token must be good; a page's session cookie
+    that has expired or was ended counts as nobody (the person opening the invitation on a
+    shared computer gets the form that makes their account, not a sign-in error)."""
+    if request.headers.get("Authorization"):
+        return await authenticate(request)
+    if not request.cookies.get(SESSION_COOKIE):
+        return None
+    try:
+        return await authenticate(request)
+    except ServiceError as error:
+        if error.code in (
+            Code.INVALID_TOKEN,
+            Code.UNAUTHENTICATED,
+            Code.TOKEN_EXPIRED,
+            Code.SESSION_REVOKED,
+        ):
+            return None
+        raise
+
+
 @routes.post("/api/interpreter-invitations/accept")
 async def accept(request: web.Request) -> web.Response:
     """Anonymous: make the interpreter's account and sign in. Signed in (a bearer token or
     a page's session): accept for that account, which must be an interpreter's here."""
     body = await read_json(request)
     service = request.app[INTERPRETERS]
-    if request.headers.get("Authorization") or request.cookies.get(SESSION_COOKIE):
-        principal = await authenticate(request)
+    principal = await _signed_in_as(request)
+    if principal is not None:
         appointment_id = await service.accept_as(
             principal, body.get("code"), source=_source(request)
         )

@@ -22,6 +22,7 @@ from scheduling.tables import interpreter_invitations
 from tests.scheduling.conftest import Sched, make_sched
 from tests.smtp import Inbox, smtp_server
 from tests.world import bearer, new_staff, sign_in_staff
+from web.middleware import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
 from web.state import AUDIT, DATABASE
 
 EMAIL = "Ines.Interp@Example.org"
@@ -142,9 +143,15 @@ async def test_an_emailed_invitation_makes_an_interpreter_who_sees_only_that_app
     started = await _start(client, code)
     assert started["language"] == "bfi" and started["appointment_id"] == booked.id
     secret = started["totp_secret"]
+    # The computer still holds someone's ended session: it counts as nobody, not a refusal.
+    # (A page sends the CSRF cookie's value back in a header, as here.)
+    client.session.cookie_jar.update_cookies(
+        {SESSION_COOKIE: "an-ended-session", CSRF_COOKIE: "page-token"}
+    )
     resp = await client.post(
         "/api/interpreter-invitations/accept",
         json=_accept_body(code, secret, sched, session="cookie"),
+        headers={CSRF_HEADER: "page-token"},
     )
     signed = await _problem(resp, 200)
     assert signed["role"] == "interpreter" and signed["establishment_id"] == sched.world.est
