@@ -291,12 +291,16 @@ class S3Storage:
     async def delete_older(self, prefix: str, before: datetime) -> list[str]:
         prefix = checked_key(prefix)
         gone = []
-        pages = self._client.get_paginator("list_objects_v2")
-        async for page in pages.paginate(Bucket=self.bucket, Prefix=prefix):
+        more: dict[str, Any] = {}
+        while True:  # page by page (botocore's paginator reads its model files on the loop)
+            page = await self._client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, **more)
             for item in page.get("Contents", []):
                 if item["LastModified"] < before:
                     await self._client.delete_object(Bucket=self.bucket, Key=item["Key"])
                     gone.append(item["Key"])
+            if not page.get("IsTruncated"):
+                break
+            more = {"ContinuationToken": page["NextContinuationToken"]}
         # A writer that died mid-upload leaves parts that are no object yet.
         uploads = await self._client.list_multipart_uploads(Bucket=self.bucket, Prefix=prefix)
         for upload in uploads.get("Uploads", []):
