@@ -75,6 +75,8 @@ RECORDER_ID = "recorder"
 MAX_SIDES = 4
 """finalise joins at most four pictures."""
 FLUSH_BYTES = 64 * 1024
+BATCH_S = 0.1
+"""A side's packets are muxed (in a worker thread) this often."""
 KEYFRAME_ASK_S = 0.5
 """While no keyframe has come from a side, ask for one (RTCP PLI) this often."""
 AUDIO_BEFORE_VIDEO = 500
@@ -312,7 +314,18 @@ class _TrackClock:
 
     RTP timestamps are 32 bits from a random start and wrap (every 13 hours at 90 kHz,
     so within some consults): they are unwrapped, or every frame after a wrap would be
-    put at the same instant."""
+    put at the same instant. And they are the sender's word, not the time: a sender that
+    sends faster than real time (or lies) would make the file longer than the consult,
+    and ffmpeg would then encode every extra second of it. A frame whose RTP time runs
+    more than `AHEAD_MS` past its arrival is put at its arrival, and the frames after it
+    follow from there. Frames that come late (a network stall, or this process busy)
+    keep their RTP times, which are when they were captured: moving those to their
+    arrival would leave a gap that ffmpeg keeps in the sound, and the file would grow by
+    every stall. Only a sender whose clock went far back (`BEHIND_MS`) is re-placed.
+    """
+
+    AHEAD_MS = 1000
+    BEHIND_MS = 10_000
 
     def __init__(self, began: float, rate: int) -> None:
         self._began = began
@@ -320,8 +333,9 @@ class _TrackClock:
         self._offset: float | None = None
         self._last: int | None = None
         self._extended = 0
+        self.reanchored = 0
 
-    def ms(self, timestamp: int) -> int:
+    def ms(self, timestamp: int, arrival_ms: float | None = None) -> int:
         if self._last is None:
             self._extended = timestamp
         else:
@@ -329,8 +343,13 @@ class _TrackClock:
             self._extended += step - (1 << 32) if step >= 1 << 31 else step
         self._last = timestamp & 0xFFFFFFFF
         at = self._extended * 1000 / self._rate
+        if arrival_ms is None:
+            arrival_ms = (time.monotonic() - self._began) * 1000
         if self._offset is None:
-            self._offset = (time.monotonic() - self._began) * 1000 - at
+            self._offset = arrival_ms - at
+        elif not -self.BEHIND_MS <= self._offset + at - arrival_ms <= self.AHEAD_MS:
+            self._offset = arrival_ms - at
+            self.reanchored += 1
         return max(0, round(self._offset + at))
 
 
@@ -472,6 +491,10 @@ class _Side:
         while not ended:
             batch = [item] if (item := await self.items.get()) is not None else []
             ended = item is None
+            if not ended:
+                # Let a batch gather: a tenth of a second of packets per thread hop,
+                # not one hop per packet (recording needs no lower latency).
+                await asyncio.sleep(BATCH_S)
             while not ended and not self.items.empty():
                 more = self.items.get_nowait()
                 if more is None:
