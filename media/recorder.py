@@ -244,6 +244,7 @@ class SideFile:
         self.video_frames = 0
         self.audio_frames = 0
         self.video_dropped = 0
+        self.audio_dropped = 0
 
     @property
     def has_video(self) -> bool:
@@ -268,6 +269,13 @@ class SideFile:
         self._held.clear()
 
     def _mux(self, stream: Any, kind: str, data: bytes, ms: int, key: bool) -> None:
+        if kind == "audio" and ms <= self._last["audio"]:
+            # Sound that would crowd in before the last (a sender faster than real time,
+            # put back at its arrival): players and ffmpeg count sound by its samples, so
+            # keeping it would make the recording longer than the consult. Pictures are
+            # kept (each depends on the one before), a millisecond apart.
+            self.audio_dropped += 1
+            return
         ms = max(ms, self._last[kind] + 1)
         self._last[kind] = ms
         if self.first_ms is None or ms < self.first_ms:

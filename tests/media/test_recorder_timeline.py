@@ -245,6 +245,18 @@ def test_a_sender_faster_than_real_time_does_not_stretch_the_recording() -> None
     assert clock.ms(100 * 3000 * 5 + 90000 * 3600, arrival_ms=2020) == 2020
 
 
+def test_sound_that_would_crowd_in_is_left_out() -> None:
+    """A sender's voice at five times real time, each packet put back at its arrival: the
+    file keeps no more sound than the time it took."""
+    side = SideFile()
+    clock = _TrackClock(0.0, 48000)
+    for n in range(500):  # 10 s of Opus frames in 2 s
+        side.audio(b"\xfc\xff\xfe", clock.ms(n * 960, arrival_ms=n * 4))
+    kept = side.audio_frames - side.audio_dropped
+    assert kept * 20 <= 2000 + _TrackClock.AHEAD_MS + 20
+    assert side.audio_dropped > 0
+
+
 def test_frames_that_come_late_keep_their_place() -> None:
     """A stall: two seconds of frames come at once, late. They keep the times they were
     captured at (their RTP times), so the recording is not stretched by the stall."""
