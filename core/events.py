@@ -181,6 +181,9 @@ class Action(StrEnum):
     RECORDING_HOLD_PLACED = "recording_hold_placed"
     RECORDING_HOLD_LIFTED = "recording_hold_lifted"
     RECORDING_RETENTION_SET = "recording_retention_set"
+    # media/recordings.py: a recorder's sealed scratch objects left by a node that died
+    # mid-recording (unreadable: their key was in that process's memory), swept away.
+    RECORDING_SCRATCH_PURGED = "recording_scratch_purged"
     # reading health records: a healthcare manager's reading of clinical text
     CLINICAL_VIEWED = "clinical_viewed"
     # A device's pre-call test on the call's own path: its result, with the

@@ -45,6 +45,13 @@ class ReceivedMedia:
 
     data: AsyncIterator[bytes]
     format: str = "webm"
+    video: bool = True
+    """False: this side sent sound only; its tile is a picture of its voice."""
+    audio: bool = True
+    """False: this side sent no sound; it is left out of the mix."""
+    offset_ms: int = 0
+    """Where this side's media starts on the recording's timeline (a member who joined or
+    reconnected later): it is delayed by that much, so every side stays in step."""
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -63,31 +70,64 @@ async def _feed(fd: int, source: AsyncIterator[bytes]) -> None:
         os.close(fd)
 
 
-def command(inputs: Sequence[tuple[int, str]], output: str) -> list[str]:
-    """ffmpeg arguments: each (fd, format) an input, voices mixed, pictures side by side."""
+def command(
+    inputs: Sequence[tuple[int, str]],
+    output: str,
+    kinds: Sequence[tuple[bool, bool]] | None = None,
+    offsets_ms: Sequence[int] | None = None,
+) -> list[str]:
+    """ffmpeg arguments: each (fd, format) an input, voices mixed, pictures side by side.
+
+    `kinds` gives each input's (video, audio) (both by default). A side without a picture
+    (sound only) is shown as the waveform of its own voice, so every side has a tile and
+    the file plays whoever sent what; a side without sound is left out of the mix.
+
+    ffmpeg starts every input at 0; `offsets_ms` (each input's start on the recording's
+    timeline) puts them back in step: black picture and silence before a late side.
+    """
+    kinds = kinds or [(True, True)] * len(inputs)
+    offsets_ms = offsets_ms or [0] * len(inputs)
     streams = [ffmpeg.input(f"pipe:{fd}", format=fmt) for fd, fmt in inputs]
-    tiles = [
-        s.video.filter("scale", TILE[0], TILE[1], force_original_aspect_ratio="decrease")
-        .filter("pad", TILE[0], TILE[1], "(ow-iw)/2", "(oh-ih)/2")
-        .filter("fps", 25)
-        for s in streams
-    ]
+    tiles = []
+    voices = []
+    for s, (has_video, has_audio), offset in zip(streams, kinds, offsets_ms, strict=True):
+        voice = s.audio
+        if offset > 0:
+            voice = voice.filter("adelay", delays=str(offset), all=1)
+        if has_video:
+            tile = s.video.filter(
+                "scale", TILE[0], TILE[1], force_original_aspect_ratio="decrease"
+            ).filter("pad", TILE[0], TILE[1], "(ow-iw)/2", "(oh-ih)/2")
+            if offset > 0:
+                tile = tile.filter("tpad", start_duration=f"{offset}ms", color="black")
+            if has_audio:
+                voices.append(voice)
+        elif has_audio:
+            split = voice.filter_multi_output("asplit")
+            voices.append(split[0])
+            tile = split[1].filter(
+                "showwaves", s=f"{TILE[0]}x{TILE[1]}", mode="cline", rate=25, colors="white"
+            )
+        else:
+            raise FinaliseError("a side with neither sound nor picture")
+        tiles.append(tile.filter("fps", 25).filter("format", "yuv420p"))
     video = ffmpeg.filter(tiles, "hstack", inputs=len(tiles)) if len(tiles) > 1 else tiles[0]
-    voices = [s.audio for s in streams]
-    audio = (
-        ffmpeg.filter(voices, "amix", inputs=len(voices), duration="longest", normalize=0)
-        if len(voices) > 1
-        else voices[0]
-    )
+    outputs = [video]
+    codecs: dict[str, Any] = {"vcodec": "libvpx", "b:v": "800k"}
+    if voices:
+        outputs.append(
+            ffmpeg.filter(voices, "amix", inputs=len(voices), duration="longest", normalize=0)
+            if len(voices) > 1
+            else voices[0]
+        )
+        codecs.update({"acodec": "libopus", "b:a": "64k"})
     out = ffmpeg.output(
-        video,
-        audio,
+        *outputs,
         output,
         format="webm",
-        vcodec="libvpx",
-        acodec="libopus",
         deadline="realtime",
-        **{"cpu-used": 8, "b:v": "800k", "b:a": "64k", "g": 50},
+        **{"cpu-used": 8, "g": 50},
+        **codecs,
     )
     return [str(a) for a in out.global_args("-hide_banner", "-loglevel", "error").compile()]
 
@@ -155,7 +195,12 @@ async def finalise(
         for (_, w), side in zip(pipes, sides, strict=True):
             os.set_inheritable(w, False)
             feeders.append(asyncio.create_task(_feed(w, side.data)))
-        args = command([(r, side.format) for (r, _), side in zip(pipes, sides, strict=True)], path)
+        args = command(
+            [(r, side.format) for (r, _), side in zip(pipes, sides, strict=True)],
+            path,
+            [(side.video, side.audio) for side in sides],
+            [side.offset_ms for side in sides],
+        )
         args.insert(1, "-y")
         run = asyncio.ensure_future(_run(args, [r for r, _ in pipes] + [mem]))
         try:

@@ -64,7 +64,7 @@ from core.errors import Code, ServiceError
 from media.finalise import ReceivedMedia, finalise
 from media.peer import rtc_configuration
 from media.recording_storage import RecordingStorage
-from media.recordings import Recording, Recordings, SealedWriter
+from media.recordings import SCRATCH_PREFIX, Recording, Recordings, SealedWriter
 from media.stream_aead import HEADER_LEN, Opener
 from media.tasks import TaskSet
 
@@ -75,10 +75,13 @@ RECORDER_ID = "recorder"
 MAX_SIDES = 4
 """finalise joins at most four pictures."""
 FLUSH_BYTES = 64 * 1024
+BATCH_S = 0.1
+"""A side's packets are muxed (in a worker thread) this often."""
 KEYFRAME_ASK_S = 0.5
 """While no keyframe has come from a side, ask for one (RTCP PLI) this often."""
 AUDIO_BEFORE_VIDEO = 500
-"""Opus frames (10 s) held while waiting for a side's first keyframe; older ones drop."""
+"""Opus frames (10 s) held while waiting for a side's first keyframe; then the side is
+kept as sound only."""
 FALLBACK_FPS = 15
 FALLBACK_MAX = (640, 360)
 MS = fractions.Fraction(1, 1000)
@@ -218,35 +221,65 @@ def vp8_keyframe_size(data: bytes) -> tuple[int, int] | None:
 class SideFile:
     """One member's audio and video muxed into WebM as packets arrive, never decoded.
 
-    Times are milliseconds since the recording began. The container opens at the first
-    video keyframe (its size goes in the header); audio before that is held.
+    Times are milliseconds since the recording began. With a video track, the container
+    opens at the first video keyframe (its size goes in the header) and audio before that
+    is held. A side that sends sound only (no video track, or no keyframe while
+    `AUDIO_BEFORE_VIDEO` voice frames wait: a device that fell to audio) is kept as sound
+    only: its held voice is written, and any picture that comes later is dropped
+    (counted in `video_dropped`); finalise gives that side a picture of its voice.
     """
 
     def __init__(self) -> None:
         self.sink = _Sink()
+        self.expect_video = False
+        """Set when the member's offer brought a video track (before any media)."""
         self._container: Any = None
         self._video: Any = None
         self._audio: Any = None
         self._held: list[tuple[bytes, int]] = []
         self._last = {"video": -1, "audio": -1}
+        self.opened = False
+        self.first_ms: int | None = None
+        """The earliest time in the file: where it starts on the recording's timeline."""
         self.video_frames = 0
         self.audio_frames = 0
+        self.video_dropped = 0
+        self.audio_dropped = 0
 
     @property
     def has_video(self) -> bool:
         return self.video_frames > 0
 
-    def _open(self, width: int, height: int) -> None:
+    @property
+    def has_audio(self) -> bool:
+        return self.audio_frames > 0
+
+    def _open(self, size: tuple[int, int] | None) -> None:
         container = av.open(self.sink, "w", format="webm")
-        video = container.add_stream("libvpx", rate=30)
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video = None
+        if size is not None:
+            video = container.add_stream("libvpx", rate=30)
+            video.width, video.height, video.pix_fmt = size[0], size[1], "yuv420p"
         audio = container.add_stream("libopus", rate=48000)
         audio.layout = "stereo"
         self._container, self._video, self._audio = container, video, audio
+        self.opened = True
+        for held, at in self._held:
+            self._mux(self._audio, "audio", held, at, True)
+        self._held.clear()
 
     def _mux(self, stream: Any, kind: str, data: bytes, ms: int, key: bool) -> None:
+        if kind == "audio" and ms <= self._last["audio"]:
+            # Sound that would crowd in before the last (a sender faster than real time,
+            # put back at its arrival): players and ffmpeg count sound by its samples, so
+            # keeping it would make the recording longer than the consult. Pictures are
+            # kept (each depends on the one before), a millisecond apart.
+            self.audio_dropped += 1
+            return
         ms = max(ms, self._last[kind] + 1)
         self._last[kind] = ms
+        if self.first_ms is None or ms < self.first_ms:
+            self.first_ms = ms
         packet = av.Packet(data)
         packet.pts = packet.dts = ms
         packet.time_base = MS
@@ -259,10 +292,10 @@ class SideFile:
         if self._container is None:
             if size is None:
                 return  # nothing decodes before the first keyframe
-            self._open(*size)
-            for held, at in self._held:
-                self._mux(self._audio, "audio", held, at, True)
-            self._held.clear()
+            self._open(size)
+        if self._video is None:
+            self.video_dropped += 1  # this side is kept as sound only
+            return
         self._mux(self._video, "video", data, ms, size is not None)
         self.video_frames += 1
 
@@ -270,11 +303,14 @@ class SideFile:
         self.audio_frames += 1
         if self._container is None:
             self._held.append((data, ms))
-            del self._held[:-AUDIO_BEFORE_VIDEO]
+            if not self.expect_video or len(self._held) >= AUDIO_BEFORE_VIDEO:
+                self._open(None)
             return
         self._mux(self._audio, "audio", data, ms, True)
 
     def close(self) -> None:
+        if self._container is None and self._held:
+            self._open(None)
         if self._container is not None:
             self._container.close()
             self._container = None
@@ -282,17 +318,47 @@ class SideFile:
 
 class _TrackClock:
     """A track's media time in ms since the recording began: its first frame is placed
-    at its arrival, later ones by their RTP timestamps (so jitter does not move them)."""
+    at its arrival, later ones by their RTP timestamps (so jitter does not move them).
+
+    RTP timestamps are 32 bits from a random start and wrap (every 13 hours at 90 kHz,
+    so within some consults): they are unwrapped, or every frame after a wrap would be
+    put at the same instant. And they are the sender's word, not the time: a sender that
+    sends faster than real time (or lies) would make the file longer than the consult,
+    and ffmpeg would then encode every extra second of it. A frame whose RTP time runs
+    more than `AHEAD_MS` past its arrival is put at its arrival, and the frames after it
+    follow from there. Frames that come late (a network stall, or this process busy)
+    keep their RTP times, which are when they were captured: moving those to their
+    arrival would leave a gap that ffmpeg keeps in the sound, and the file would grow by
+    every stall. Only a sender whose clock went far back (`BEHIND_MS`) is re-placed.
+    """
+
+    AHEAD_MS = 1000
+    BEHIND_MS = 10_000
 
     def __init__(self, began: float, rate: int) -> None:
         self._began = began
         self._rate = rate
         self._offset: float | None = None
+        self._last: int | None = None
+        self._extended = 0
+        self.reanchored = 0
 
-    def ms(self, timestamp: int) -> int:
+    def ms(self, timestamp: int, arrival_ms: float | None = None) -> int:
+        if self._last is None:
+            self._extended = timestamp
+        else:
+            step = (timestamp - self._last) & 0xFFFFFFFF
+            self._extended += step - (1 << 32) if step >= 1 << 31 else step
+        self._last = timestamp & 0xFFFFFFFF
+        at = self._extended * 1000 / self._rate
+        if arrival_ms is None:
+            arrival_ms = (time.monotonic() - self._began) * 1000
         if self._offset is None:
-            self._offset = (time.monotonic() - self._began) * 1000 - timestamp * 1000 / self._rate
-        return max(0, round(self._offset + timestamp * 1000 / self._rate))
+            self._offset = arrival_ms - at
+        elif not -self.BEHIND_MS <= self._offset + at - arrival_ms <= self.AHEAD_MS:
+            self._offset = arrival_ms - at
+            self.reanchored += 1
+        return max(0, round(self._offset + at))
 
 
 class _FallbackEncoder:
@@ -369,6 +435,8 @@ class _Side:
 
     def on_track(self, track: MediaStreamTrack, receiver: Any) -> None:
         kind = track.kind
+        if kind == "video":
+            self.file.expect_video = True
         clock = _TrackClock(self.owner.began, 90000 if kind == "video" else 48000)
         if self.owner.path is CapturePath.ENCODED:
 
@@ -411,26 +479,49 @@ class _Side:
                 if not self.closed:
                     self.items.put_nowait((kind, data, at))
 
-    async def pump(self) -> None:
-        """Mux what arrives and seal it into the scratch object, 64 KiB at a time."""
-        while (item := await self.items.get()) is not None:
-            kind, data, ms = item
+    def _mux(self, batch: list[tuple[str, bytes, int]]) -> bytes:
+        """Mux a batch into the side's WebM (in a worker thread: PyAV's muxing blocks);
+        the bytes ready to seal once there are at least 64 KiB of them."""
+        for kind, data, ms in batch:
             if kind == "video":
                 self.file.video(data, ms)
-                if self.file.has_video:
-                    self.keyframe.set()
             else:
                 self.file.audio(data, ms)
-            if len(self.file.sink.buffer) >= FLUSH_BYTES:
-                await self.writer.write(self.file.sink.take())
+        return self.file.sink.take() if len(self.file.sink.buffer) >= FLUSH_BYTES else b""
 
-    async def close(self) -> bool:
-        """Stop receiving, finish the scratch object; True if it holds a picture."""
+    async def pump(self) -> None:
+        """Mux what arrives and seal it into the scratch object, 64 KiB at a time.
+
+        Nothing here blocks the event loop: what has queued up since the last batch is
+        muxed in one worker-thread call (one side's batches run one after another, so its
+        file is written in order), and sealing and writing run in worker threads too."""
+        ended = False
+        while not ended:
+            batch = [item] if (item := await self.items.get()) is not None else []
+            ended = item is None
+            if not ended:
+                # Let a batch gather: a tenth of a second of packets per thread hop,
+                # not one hop per packet (recording needs no lower latency).
+                await asyncio.sleep(BATCH_S)
+            while not ended and not self.items.empty():
+                more = self.items.get_nowait()
+                if more is None:
+                    ended = True
+                else:
+                    batch.append(more)
+            if batch:
+                ready = await asyncio.to_thread(self._mux, batch)
+                if self.file.has_video:
+                    self.keyframe.set()
+                if ready:
+                    await self.writer.write(ready)
+
+    async def close(self) -> None:
+        """Stop receiving; the pump then ends."""
         await self.tasks.close()
         await self.pc.close()
         self.closed = True
         self.items.put_nowait(None)
-        return self.file.has_video
 
 
 # ------------------------------------------------------------------ the recorder
@@ -500,7 +591,7 @@ class RoomRecorder:
             log.info("recorder %s started on the %s path", self.id, self.path.value)
 
     def _scratch(self, index: int) -> tuple[str, str]:
-        return f"capture/{self.id}/{index}", f"capture/{self.id}/{index}"
+        return f"{SCRATCH_PREFIX}{self.id}/{index}", f"{SCRATCH_PREFIX}{self.id}/{index}"
 
     async def accept(self, member: str, offer_sdp: str) -> str:
         """A member's offer of its media; the recorder's answer (it sends nothing back)."""
@@ -534,7 +625,7 @@ class RoomRecorder:
             return pc.localDescription.sdp
 
     async def stop(self) -> Recording | None:
-        """Stop receiving and store the recording; None if no picture arrived."""
+        """Stop receiving and store the recording; None if nothing arrived."""
         async with self._lock:
             if self._state == "stopped":
                 return self._result
@@ -542,24 +633,36 @@ class RoomRecorder:
             self._state = "stopped"
             if not was_recording:
                 return None
-            with_video = [await side.close() for side in self._sides]
+            for side in self._sides:
+                await side.close()
             await asyncio.gather(*self._pump_tasks, return_exceptions=True)
             await self._pumps.close()
             finished: set[int] = set()
             try:
                 for side in self._sides:
-                    side.file.close()
+                    await asyncio.to_thread(side.file.close)
                     await side.writer.write(side.file.sink.take())
                     await side.writer.finish()
                     finished.add(side.index)
-                kept = [s for s, ok in zip(self._sides, with_video, strict=True) if ok]
+                kept = [s for s in self._sides if s.file.first_ms is not None]
                 if not kept:
                     log.info("recorder %s stopped with nothing to keep", self.id)
                     return None
+                # One timeline: the file starts with the first media from anyone, and a
+                # side that joined later starts later in it (ffmpeg would start each at 0).
+                origin = min(s.file.first_ms or 0 for s in kept)
                 self._result = await finalise(
                     self._deps.recordings,
                     self.appointment_id,
-                    [ReceivedMedia(self._read_back(s.index)) for s in kept],
+                    [
+                        ReceivedMedia(
+                            self._read_back(s.index),
+                            video=s.file.has_video,
+                            audio=s.file.has_audio,
+                            offset_ms=(s.file.first_ms or 0) - origin,
+                        )
+                        for s in kept
+                    ],
                     actor=self.actor,
                 )
                 return self._result
@@ -581,7 +684,7 @@ class RoomRecorder:
             await asyncio.gather(*self._pump_tasks, return_exceptions=True)
             await self._pumps.close()
             for side in self._sides:
-                side.file.close()
+                await asyncio.to_thread(side.file.close)
                 await side.writer.abort()
                 await self.storage.delete(self._scratch(side.index)[0])
 
@@ -593,7 +696,8 @@ class RoomRecorder:
         opener = Opener(self._key, label, header, size)
         for chunk in range(opener.layout.chunks):
             start, end = opener.layout.span(chunk)
-            yield opener.open_chunk(chunk, await self.storage.read(key, start, end))
+            sealed = await self.storage.read(key, start, end)
+            yield await asyncio.to_thread(opener.open_chunk, chunk, sealed)
 
     @property
     def connections(self) -> Sequence[RTCPeerConnection]:

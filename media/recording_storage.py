@@ -14,6 +14,7 @@ import contextlib
 import os
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -49,6 +50,11 @@ class RecordingStorage(Protocol):
 
     def stream(self, key: str) -> AsyncIterator[bytes]: ...
     async def delete(self, key: str) -> None: ...
+    async def delete_older(self, prefix: str, before: datetime) -> list[str]:
+        """Delete every object under `prefix` (and every unfinished write) last touched
+        before `before` (the store's own wall-clock times); the keys deleted."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -134,6 +140,25 @@ class LocalStorage:
     async def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             await asyncio.to_thread(self.path(key).unlink)
+
+    async def delete_older(self, prefix: str, before: datetime) -> list[str]:
+        def _sweep() -> list[str]:
+            top = self.path(prefix.rstrip("/"))
+            if not top.is_dir():
+                return []
+            gone = []
+            for found in sorted(top.rglob("*")):
+                with contextlib.suppress(FileNotFoundError):
+                    touched = datetime.fromtimestamp(found.stat().st_mtime, UTC)
+                    if found.is_file() and touched < before:
+                        found.unlink()
+                        gone.append(str(found.relative_to(self.root)))
+            for folder in sorted((d for d in top.rglob("*") if d.is_dir()), reverse=True):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only when empty
+            return gone
+
+        return await asyncio.to_thread(_sweep)
 
     async def close(self) -> None:
         return None
@@ -262,6 +287,29 @@ class S3Storage:
 
     async def delete(self, key: str) -> None:
         await self._client.delete_object(Bucket=self.bucket, Key=checked_key(key))
+
+    async def delete_older(self, prefix: str, before: datetime) -> list[str]:
+        prefix = checked_key(prefix)
+        gone = []
+        more: dict[str, Any] = {}
+        while True:  # page by page (botocore's paginator reads its model files on the loop)
+            page = await self._client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, **more)
+            for item in page.get("Contents", []):
+                if item["LastModified"] < before:
+                    await self._client.delete_object(Bucket=self.bucket, Key=item["Key"])
+                    gone.append(item["Key"])
+            if not page.get("IsTruncated"):
+                break
+            more = {"ContinuationToken": page["NextContinuationToken"]}
+        # A writer that died mid-upload leaves parts that are no object yet.
+        uploads = await self._client.list_multipart_uploads(Bucket=self.bucket, Prefix=prefix)
+        for upload in uploads.get("Uploads", []):
+            if upload["Initiated"] < before:
+                await self._client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                )
+                gone.append(upload["Key"] + " (unfinished)")
+        return gone
 
     async def close(self) -> None:
         await self._stack.aclose()

@@ -29,7 +29,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, insert, select, update
@@ -58,6 +58,13 @@ MAX_RANGE = 2 * 1024 * 1024
 HOLD_KINDS = ("complaint", "inquest", "claim", "other")
 RETENTION_JOB = "media.recordings_retention"
 VERIFY_JOB = "media.recordings_verify"
+SCRATCH_JOB = "media.recordings_scratch"
+SCRATCH_PREFIX = "capture/"
+"""Where a recorder keeps each member's sealed stream while it records (media/recorder.py)."""
+SCRATCH_MAX_AGE = timedelta(hours=24)
+"""A scratch object untouched this long belongs to no running recorder (a recorder writes
+to each one every few seconds, and S3 dates an unfinished upload by its start, so the bound
+outlasts any consult)."""
 
 
 @dataclass(frozen=True)
@@ -143,15 +150,18 @@ class SealedWriter:
         self._out = await self._storage.writer(self.key)
         await self._put(self._sealer.header)
 
-    async def write(self, data: bytes) -> None:
+    def _seal(self, data: bytes) -> bytes:
         self._plain.update(data)
+        return self._sealer.update(data)
+
+    async def write(self, data: bytes) -> None:
+        """Sealed (and hashed) in a worker thread: the event loop never waits on AES."""
         self.plain_size += len(data)
-        sealed = await asyncio.to_thread(self._sealer.update, data)
-        await self._put(sealed)
+        await self._put(await asyncio.to_thread(self._seal, data))
 
     async def finish(self) -> tuple[int, str, str]:
         """(stored size, plaintext SHA-256, stored SHA-256)."""
-        await self._put(self._sealer.finish())
+        await self._put(await asyncio.to_thread(self._sealer.finish))
         size = await self._out.commit()
         return size, self._plain.hexdigest(), self._stored.hexdigest()
 
@@ -643,6 +653,22 @@ class Recordings:
         rec = _recording(row, False)
         await self._log(Action.RECORDING_HOLD_LIFTED, actor.account_id, rec)
         return rec
+
+    async def purge_scratch(self, max_age: timedelta = SCRATCH_MAX_AGE) -> int:
+        """Delete the recorders' scratch objects older than `max_age` (left by a node that
+        died mid-recording: sealed under a key that died with it, so nobody can open them);
+        one audit event says how many. The store's times are wall-clock, so is the bound."""
+        gone = await self.storage.delete_older(SCRATCH_PREFIX, datetime.now(UTC) - max_age)
+        if gone:
+            log.info("recordings: %d abandoned scratch objects deleted", len(gone))
+            await self._audit.append(
+                AuditRecord(
+                    action=Action.RECORDING_SCRATCH_PURGED,
+                    actor="system",
+                    details={"objects": len(gone), "older_than_h": max_age.total_seconds() / 3600},
+                )
+            )
+        return len(gone)
 
     async def delete_expired(self) -> int:
         """Delete every recording past its retention and not on hold; each deletion logged.

@@ -12,14 +12,22 @@ it too.
 
 Signalling sits below media, so both the consent store and the recorder come
 in through `RecordingServices` (web/call_recording.py wires scheduling's
-consents and media's recorder). The recorder runs on the node that started it;
-a stop decided on any node reaches it through the bus channel `recording`.
+consents and media's recorder). The recorder runs on the node that started it
+(where the patient's `given` arrived); a stop decided on any node reaches it
+through the bus channel `recording`. A member connected to another node still
+sends its media to it: its node checks the offer as it would its own, then asks
+every node on the bus channel `recorder_offer`; the node holding the room's
+recorder answers on `recorder_answer`, and the member's node hands the answer to
+that connection alone. Offers and answers carry every candidate (no trickle), so
+one question and one answer are the whole negotiation.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -49,6 +57,13 @@ log = logging.getLogger(__name__)
 
 RECORDING_CHANNEL = "recording"
 """Bus channel: an appointment whose recorder must stop, wherever it runs."""
+RECORDER_OFFER_CHANNEL = "recorder_offer"
+"""Bus channel: a member's offer, checked by its own node, for the node with the recorder."""
+RECORDER_ANSWER_CHANNEL = "recorder_answer"
+"""Bus channel: the recorder's answer (or its refusal), for the node that asked."""
+REMOTE_ANSWER_S = 30.0
+"""How long a member's node waits for the recorder's node (it gathers its relay candidates
+before it answers); then the member is told `unavailable`, as when no node records."""
 
 
 class RecorderHandle(Protocol):
@@ -99,7 +114,8 @@ class CallRecording:
     _bus: Bus
     _recording: RecordingServices | None
     _recorders: dict[str, _Held]
-    _recording_sub: Subscription | None
+    _recording_subs: list[Subscription]
+    _recorder_asks: dict[str, asyncio.Future[str | None]]
 
     _apply: Callable[[Room, Outbox], Awaitable[None]]
     _step: Callable[[Connection, Any], Awaitable[tuple[Room, Outbox]]]
@@ -107,12 +123,20 @@ class CallRecording:
     _send: Callable[[Connection, dict[str, Any]], Awaitable[None]]
 
     async def _recording_listen(self) -> None:
-        self._recording_sub = await self._bus.subscribe(RECORDING_CHANNEL, self._on_recording)
+        for channel, handler in (
+            (RECORDING_CHANNEL, self._on_recording),
+            (RECORDER_OFFER_CHANNEL, self._on_remote_offer),
+            (RECORDER_ANSWER_CHANNEL, self._on_remote_answer),
+        ):
+            self._recording_subs.append(await self._bus.subscribe(channel, handler))
 
     async def _recording_close(self) -> None:
-        if self._recording_sub is not None:
-            await self._recording_sub.close()
-            self._recording_sub = None
+        for sub in self._recording_subs:
+            await sub.close()
+        self._recording_subs.clear()
+        for waiting in self._recorder_asks.values():
+            if not waiting.done():
+                waiting.set_result(None)
         for appointment in list(self._recorders):
             await self._stop_local(appointment)  # the hub then waits for its tasks
 
@@ -182,8 +206,9 @@ class CallRecording:
         Checked as any offer from that member is (a device: no data channel, relay
         candidates only where the establishment is relay-only); the answer goes back
         to this connection alone, as `recorder_answer`. The recorder runs on the node
-        that started it: a member connected elsewhere is told `unavailable` and offers
-        again when it comes back (the recorder is then most likely here too).
+        that started it: a member connected to another node has its offer passed there
+        over the bus, and the answer back (see the module's docstring); `unavailable`
+        when no node answers.
         """
         room_id, participant = conn.room, conn.participant
         if room_id is None or participant is None:
@@ -199,18 +224,62 @@ class CallRecording:
         if room.recording != "on":
             raise SignallingError(ErrorCode.RECORDING_REFUSED, reason="not_recording")
         check_sdp(sdp, device=conn.device, relay_only=room.relay_only)
-        held = self._recorders.get(room_id)
+        if room_id in self._recorders:
+            answer = await self._local_answer(room_id, participant, sdp)
+        else:
+            answer = await self._remote_answer(room_id, participant, sdp)
+        if answer is None:
+            raise SignallingError(ErrorCode.RECORDING_REFUSED, reason="unavailable")
+        await self._send(conn, {"type": "recorder_answer", "v": 1, "sdp": answer})
+
+    async def _local_answer(self, appointment: str, participant: str, sdp: str) -> str | None:
+        """This node's recorder's answer to an offer already checked; None if it has none."""
+        held = self._recorders.get(appointment)
         if held is not None and held.handle is None and not held.stop_asked:
             await held.started.wait()  # the recorder is joining: its answer follows
         handle = held.handle if held is not None else None
         if handle is None:
-            raise SignallingError(ErrorCode.RECORDING_REFUSED, reason="unavailable")
+            return None
         try:
-            answer = await handle.accept(participant, sdp)
+            return await handle.accept(participant, sdp)
         except Exception as exc:
             log.warning("the recorder refused an offer (%s)", type(exc).__name__)
-            raise SignallingError(ErrorCode.RECORDING_REFUSED, reason="unavailable") from None
-        await self._send(conn, {"type": "recorder_answer", "v": 1, "sdp": answer})
+            return None
+
+    async def _remote_answer(self, appointment: str, participant: str, sdp: str) -> str | None:
+        """Ask the node that holds the room's recorder (whichever it is) to answer."""
+        ask = uuid.uuid4().hex
+        waiting: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._recorder_asks[ask] = waiting
+        try:
+            body = {"ask": ask, "appointment": appointment, "member": participant, "sdp": sdp}
+            await self._bus.publish(RECORDER_OFFER_CHANNEL, json.dumps(body).encode())
+            try:
+                return await asyncio.wait_for(waiting, REMOTE_ANSWER_S)
+            except TimeoutError:
+                return None
+        finally:
+            self._recorder_asks.pop(ask, None)
+
+    async def _on_remote_offer(self, channel: str, payload: bytes) -> None:
+        """An offer another node checked: answered here only if the recorder is here."""
+        body = json.loads(payload)
+        if body["appointment"] not in self._recorders:
+            return  # not ours (our own question comes back to us too)
+
+        async def answer() -> None:
+            sdp = await self._local_answer(body["appointment"], body["member"], body["sdp"])
+            reply = {"ask": body["ask"], "sdp": sdp}
+            await self._bus.publish(RECORDER_ANSWER_CHANNEL, json.dumps(reply).encode())
+
+        # The recorder gathers its candidates before it answers: not on the bus's reader.
+        self._spawn(answer(), "recorder-remote-offer")
+
+    async def _on_remote_answer(self, channel: str, payload: bytes) -> None:
+        body = json.loads(payload)
+        waiting = self._recorder_asks.get(body["ask"])
+        if waiting is not None and not waiting.done():
+            waiting.set_result(body["sdp"] if isinstance(body["sdp"], str) else None)
 
     # ------------------------------------------------------------ the recorder
 

@@ -179,7 +179,8 @@ class Hub(Session, Timers, Restore, CallQuality, CallRecording):
         self.users = UserChannels(bus, self._send)
         self._recording = recording
         self._recorders = {}
-        self._recording_sub = None
+        self._recording_subs = []
+        self._recorder_asks = {}
 
     # ------------------------------------------------------------ lifecycle
 

@@ -26,6 +26,7 @@ from media.recording_storage import RecordingStorage, create_storage
 from media.recordings import (
     MAX_RANGE,
     RETENTION_JOB,
+    SCRATCH_JOB,
     VERIFY_JOB,
     Playable,
     Recording,
@@ -70,6 +71,7 @@ async def recordings_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def register_jobs(runner: JobRunner, app: web.Application) -> None:
     """`media.recordings_retention`, hourly: delete what retention allows (holds never);
+    `media.recordings_scratch`, hourly: recorders' scratch objects a dead node left;
     `media.recordings_verify`, every `recording_verify_hours`: each stored digest checked."""
     if RECORDINGS not in app:
         return
@@ -81,7 +83,11 @@ def register_jobs(runner: JobRunner, app: web.Application) -> None:
     async def verify(ctx: JobContext) -> None:
         await recordings.verify_stored()
 
+    async def scratch(ctx: JobContext) -> None:
+        await recordings.purge_scratch()
+
     runner.register(RETENTION_JOB, retention, every=3600, max_attempts=3, timeout=1800)
+    runner.register(SCRATCH_JOB, scratch, every=3600, max_attempts=3, timeout=1800)
     runner.register(
         VERIFY_JOB,
         verify,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -100,3 +101,24 @@ async def test_retention_deletes_the_objects_from_the_bucket(store: Store, s3: S
     for key in (f"{rec.id}/media", f"{rec.id}/poster"):
         with pytest.raises(StorageMissing):
             await s3.size(key)
+
+
+async def test_scratch_in_the_bucket_is_swept_finished_or_not(store: Store, s3: S3Storage) -> None:
+    appt = await store.sched.book()
+    rec = await store.put(appt.id)
+    done = await s3.writer("capture/dead/0")
+    await done.write(b"x" * 1000)
+    await done.commit()
+    cut = await s3.writer("capture/dead/1")
+    await cut.write(os.urandom(2 * S3_PART))  # one part uploaded, then the node died
+    # Bounded by age: the finished object is minutes old and stays. (moto dates every
+    # unfinished upload 2010-11-10, so that one goes at once; S3 dates it by its start.)
+    first = await store.svc.purge_scratch()
+    assert await s3.size("capture/dead/0") == 1000
+    assert first + await store.svc.purge_scratch(timedelta(0)) == 2
+    with pytest.raises(StorageMissing):
+        await s3.size("capture/dead/0")
+    uploads = await s3._client.list_multipart_uploads(Bucket=s3.bucket, Prefix="capture/")
+    assert not uploads.get("Uploads")
+    assert await store.svc.read_all(store.sched.clinician, rec.id) == PLAIN
+    assert Action.RECORDING_SCRATCH_PURGED in store.actions()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -224,3 +225,44 @@ async def test_who_may_play(store: Store) -> None:
         )
     assert missing.value.code == Code.NOT_FOUND
     assert (await store.svc.open_for_play(staff(s.world, "manager"), rec.id)).recording.id == rec.id
+
+
+async def test_scratch_left_by_a_dead_node_is_swept_and_logged(store: Store) -> None:
+    storage = store.storage
+    assert isinstance(storage, LocalStorage)
+    appt = await store.sched.book()
+    rec = await store.put(appt.id)
+    done = await storage.writer("capture/dead/0")
+    await done.write(os.urandom(1000))
+    await done.commit()
+    live = await storage.writer("capture/live/0")  # a recorder still writing
+    await live.write(os.urandom(1000))
+    day_ago = time.time() - 25 * 3600
+
+    def died_mid_write() -> None:
+        # What a node that died while writing leaves: a part-written object, a day old.
+        cut = storage.path("capture/dead/1.part")
+        cut.write_bytes(os.urandom(1000))
+        for path in (cut, storage.path("capture/dead/0"), storage.path(f"{rec.id}/media")):
+            os.utime(path, (day_ago, day_ago))
+
+    await asyncio.to_thread(died_mid_write)
+
+    try:
+        assert await store.svc.purge_scratch() == 2
+        left = await asyncio.to_thread(
+            lambda: sorted(
+                str(p.relative_to(storage.root)) for p in storage.root.rglob("*") if p.is_file()
+            )
+        )
+        assert left == sorted([f"{rec.id}/media", f"{rec.id}/poster", "capture/live/0.part"])
+        purged = [r for r in store.sink.records if r.action == Action.RECORDING_SCRATCH_PURGED]
+        assert [r.details["objects"] for r in purged] == [2]
+        # The recording (as old, but not scratch) is untouched and still plays.
+        assert await store.svc.read_all(store.sched.clinician, rec.id) == PLAIN
+        # Nothing more to sweep: nothing more logged.
+        assert await store.svc.purge_scratch() == 0
+        purged = [r for r in store.sink.records if r.action == Action.RECORDING_SCRATCH_PURGED]
+        assert len(purged) == 1
+    finally:
+        await live.abort()

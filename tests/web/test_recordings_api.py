@@ -12,7 +12,7 @@ import pytest
 
 from core.clock import FakeClock
 from media.recording_storage import LocalStorage
-from media.recordings import MAX_RANGE, RETENTION_JOB, VERIFY_JOB
+from media.recordings import MAX_RANGE, RETENTION_JOB, SCRATCH_JOB, VERIFY_JOB
 from media.stream_aead import DEFAULT_CHUNK, HEADER_LEN, TAG_LEN
 from tests.scheduling.conftest import Sched, make_sched
 from tests.world import World, bearer, sign_in_staff
@@ -171,3 +171,4 @@ async def test_retention_and_verification_are_recurring_jobs(client: Any) -> Non
     kinds = client.server.app[JOBS].kinds
     assert kinds[RETENTION_JOB].every is not None
     assert kinds[VERIFY_JOB].every is not None
+    assert kinds[SCRATCH_JOB].every is not None
