@@ -712,21 +712,36 @@ class Hub(Session, Timers, Restore, CallQuality, CallRecording):
         queue = await self._store.queue(clinician)
         now = self._clock.now()
         for appointment in queue:
-            other = room if appointment == room.appointment else await self._store.get(appointment)
+            # Each room as it stands now, and its place told only if it still stands so: an
+            # admission on another connection meanwhile must not be followed by "waiting".
+            other = await self._store.get(appointment)
             patient = waiting_patient(other) if other is not None else None
             if other is None or patient is None:
                 await self._store.queue_drop(clinician, appointment)
                 continue
             place = position(queue, appointment)
             await self._log(
-                appointment, (patient,), waiting_message(other, place, now), time.time()
+                appointment,
+                (patient,),
+                waiting_message(other, place, now),
+                time.time(),
+                checked=other,
             )
 
     async def _log(
-        self, room_id: str, recipients: tuple[str, ...], body: dict[str, Any], sent_at: float
+        self,
+        room_id: str,
+        recipients: tuple[str, ...],
+        body: dict[str, Any],
+        sent_at: float,
+        *,
+        checked: Room | None = None,
     ) -> None:
-        """A message of the server's own: numbered, logged and delivered."""
-        entry = await self._store.append(room_id, recipients, body_tail(body), sent_at)
+        """A message of the server's own: numbered, logged and delivered (with `checked`,
+        only if the room is still in that state)."""
+        entry = await self._store.append(
+            room_id, recipients, body_tail(body), sent_at, checked=checked
+        )
         if entry is not None and not self._store.broadcasts:
             await self._fanout(room_id, entry)
 

@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from core.identity import Principal, Role
 from core.identity.service import SYSTEM_ACTOR
@@ -71,9 +72,13 @@ async def consult_world(
     )
     clinician_id = staff[Role.CLINICIAN].account_id
     starts = app[CLOCK].now() + starts_in
-    # Every day, all day: a consult booked minutes before local midnight runs into the next
-    # day, and the establishment's local weekday need not be UTC's.
-    for day in range(7):
+    # All day on the consult's days: one booked minutes before local midnight runs into the
+    # next day, and the establishment's local weekday need not be UTC's. (Not every day: a
+    # test may set the clinician's other days itself.)
+    ends = starts + timedelta(minutes=20)
+    days = {t.weekday() for t in (starts, ends)}
+    days |= {t.astimezone(ZoneInfo("Europe/London")).weekday() for t in (starts, ends)}
+    for day in sorted(days):
         await scheduling.add_availability(
             manager,
             clinician_id=clinician_id,

@@ -64,6 +64,7 @@ async def test_admin_sees_counts_kinds_and_a_failed_job_but_never_its_payload(
         "jobs.prune",
         "media.recordings_retention",
         "media.recordings_verify",
+        "media.recordings_scratch",
     }
     only_failed = await client.get("/api/admin/jobs?status=failed", headers=headers)
     assert [j["id"] for j in (await only_failed.json())["jobs"]] == [failed]
@@ -161,7 +162,7 @@ async def test_metrics_show_the_backlog_and_this_nodes_runs(
     clock.advance(seconds=45)
     text = await (await client.get("/metrics")).text()
     assert 'throughcare_jobs{status="failed"} 1.0' in text
-    assert 'throughcare_jobs{status="pending"} 8.0' in text, "three new and five recurring"
+    assert 'throughcare_jobs{status="pending"} 9.0' in text, "three new and six recurring"
     assert "throughcare_jobs_due 3.0" in text, "the recurring ones are due later"
     assert "throughcare_jobs_oldest_due_seconds 45.0" in text
     assert 'throughcare_job_runs_total{kind="test.post",outcome="failed"} 1.0' in text
