@@ -188,16 +188,18 @@ async def serve(mode: str, workdir: str) -> None:
             media_s = time.monotonic() - started
             paths = sorted({r.path.value for r in recorders.values()})
             before = cpu_seconds(os.getpid(), children=True)
-            stored = 0
-            durations = []
-            for n, recorder in enumerate(recorders.values()):
-                if n >= job.get("finalise", len(recorders)):
-                    await recorder.discard()
-                    continue
-                done: Any = await recorder.stop()
-                if done is not None:
-                    stored += 1
-                    durations.append(done["duration_ms"])
+            # Every consult ends now, together: stopped one after another, the later ones
+            # kept recording while the earlier ones were finalised (a 10 s consult was stored
+            # at 57 s and 240 s, which read as senders faster than real time).
+            keep = job.get("finalise", len(recorders))
+            ended: list[Any] = await asyncio.gather(
+                *(
+                    recorder.stop() if n < keep else recorder.discard()
+                    for n, recorder in enumerate(recorders.values())
+                )
+            )
+            durations = [done["duration_ms"] for done in ended if done is not None]
+            stored = len(durations)
             written = []
             for n, (pc, sink) in enumerate(transcoders):
                 await sink.stop()
