@@ -25,6 +25,8 @@ from tests.browser.test_views import sign_in_staff_page
 from tests.world import PASSWORD, Staff
 from web.state import CLOCK, IDENTITY, SCHEDULING
 
+DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
 pytestmark = pytest.mark.slow
 
 
@@ -255,6 +257,8 @@ async def test_clinician_sets_availability_and_leave_and_hears_of_overlaps(
     live: Live, browser: Any, axe_source: str
 ) -> None:
     world = await consult_world(live.app, relay_only=True)
+    # A day three days off: the seed keeps the consult's own days available all day.
+    day = DAYS[(live.app[CLOCK].now().weekday() + 3) % 7]
     watch = PageWatch()
     page = await new_page(browser, watch)
     await sign_in_staff_page(page, live, "/availability", world.clinician)
@@ -262,19 +266,19 @@ async def test_clinician_sets_availability_and_leave_and_hears_of_overlaps(
     weekly = page.locator("#weekly tr[data-rule]")
     rules = await weekly.count()
 
-    await page.get_by_label("Day", exact=True).select_option(label="Monday")
+    await page.get_by_label("Day", exact=True).select_option(label=day)
     await page.get_by_label("From (hh:mm)").fill("09:00")
     await page.get_by_label("To (hh:mm)").fill("12:00")
     await page.get_by_role("button", name="Add weekly session").click()
-    await page.get_by_text("Added: Monday, 09:00 to 12:00.").wait_for()
-    # The same service on Monday 11:00-13:00 overlaps the session just set.
+    await page.get_by_text(f"Added: {day}, 09:00 to 12:00.").wait_for()
+    # The same service on that day 11:00-13:00 overlaps the session just set.
     await page.get_by_label("From (hh:mm)").fill("11:00")
     await page.get_by_label("To (hh:mm)").fill("13:00")
     await page.get_by_role("button", name="Add weekly session").click()
     await (
         page.locator("#weekly-error")
         .get_by_text(
-            "This overlaps a session you already have for this service on Monday, 09:00 to 12:00."
+            f"This overlaps a session you already have for this service on {day}, 09:00 to 12:00."
         )
         .wait_for()
     )
