@@ -313,16 +313,13 @@ async def test_refusals_change_nothing(
         await peer.ws.close()
 
 
-def test_only_the_appointments_own_clinician_and_patient_move_it() -> None:
-    """A second member with a clinician's role (a chaperone is healthcare staff) neither asks
-    nor stops; nobody but the appointment's prisoner answers. Each refusal changes nothing."""
-    from datetime import UTC, datetime, timedelta
+def _open_room(now: Any) -> Any:
+    """Appointment "a" of prisoner "p" with clinician "c", its room opened at `now`."""
+    from datetime import timedelta
 
     from scheduling.types import AppointmentView
-    from signalling.errors import SignallingError
     from signalling.rooms import Room
 
-    now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
     view = AppointmentView(
         id="a",
         establishment_id="e",
@@ -336,7 +333,19 @@ def test_only_the_appointments_own_clinician_and_patient_move_it() -> None:
         status="booked",
         relay_only=True,
     )
-    room = Room.open(view, now)
+    return Room.open(view, now)
+
+
+def test_only_the_appointments_own_clinician_and_patient_move_it() -> None:
+    """A second member with a clinician's role (a chaperone is healthcare staff) neither asks
+    nor stops; nobody but the appointment's prisoner answers. Each refusal changes nothing."""
+    from datetime import UTC, datetime
+
+    from signalling.errors import SignallingError
+    from signalling.rooms import Room
+
+    now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    room = _open_room(now)
     room.join("p", "patient", "c1", None, now)
     room.join("c", "clinician", "c2", None, now)
     room.join("x", "clinician", "c3", None, now)
@@ -375,26 +384,10 @@ def test_only_the_appointments_own_clinician_and_patient_move_it() -> None:
 def test_an_officer_on_hold_is_not_told_of_the_recording() -> None:
     """A member on hold receives nothing until brought back: not the question, not the
     recording's state, and its snapshot (a reload) does not carry it either."""
-    from datetime import UTC, datetime, timedelta
-
-    from scheduling.types import AppointmentView
-    from signalling.rooms import Room
+    from datetime import UTC, datetime
 
     now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
-    view = AppointmentView(
-        id="a",
-        establishment_id="e",
-        prisoner_id="p",
-        clinician_id="c",
-        service="gp",
-        starts_at=now,
-        ends_at=now + timedelta(minutes=20),
-        window_opens=now,
-        window_closes=now + timedelta(minutes=30),
-        status="booked",
-        relay_only=True,
-    )
-    room = Room.open(view, now)
+    room = _open_room(now)
     room.join("p", "patient", "c1", None, now)
     room.join("c", "clinician", "c2", None, now)
     room.join("o", "officer", "c3", None, now)
